@@ -1,0 +1,1 @@
+//! zeroring-transports: endpoints and the sans-IO ZMTP protocol (the `[zmtp]` issue).
