@@ -1,1 +1,874 @@
-//! (being written)
+//! The single-producer single-consumer pipe between a socket and a connection (or between two
+//! inproc sockets).
+//!
+//! Owns: an unbounded, chunked FIFO of items, the batching of writes (a [`PipeWriter::flush`]
+//! publishes everything staged with one atomic operation), the sleep/wake handshake between the
+//! two ends, the high-water-mark accounting with its low-water resume, and termination from
+//! either end.
+//!
+//! Must never: block, make a system call of its own, allocate in steady state, or call a
+//! [`Notify`] when the other end is awake. It knows nothing of what an item is beyond
+//! [`PipeItem::ends_message`].
+//!
+//! # Threads
+//!
+//! [`pipe`] returns two ends. Each end is `Send` and not `Sync`: at any time one thread owns the
+//! [`PipeWriter`] and one thread (possibly the same) owns the [`PipeReader`]; every method takes
+//! `&mut self`, so the type system enforces "single producer, single consumer".
+//!
+//! # Visibility
+//!
+//! Items passed to [`PipeWriter::write`] are *staged*: the reader cannot see them until the next
+//! [`PipeWriter::flush`] (or [`PipeWriter::close`], or the writer's drop). A flush makes all
+//! staged items visible at once, in order, and everything the writer did before the flush
+//! happens-before the reader's [`PipeReader::read`] of any of them.
+//!
+//! # Sleep and wake
+//!
+//! When [`PipeReader::read`] finds nothing it atomically records, in the same atomic word that
+//! the writer's flush swaps, that the reader is asleep. The first flush after that sees the mark,
+//! clears it and calls the reader's [`Notify`] — once per sleep, not per message. A flush while
+//! the reader is awake costs one atomic swap and nothing else.
+//!
+//! # High-water mark
+//!
+//! With `hwm > 0`, writing the *first part* of a message fails with [`WriteError::Full`] when
+//! `messages_written - messages_read >= hwm`; further parts of a started message always
+//! succeed. The reader publishes its count of messages read every `max(lwm, 1)` messages and
+//! whenever it finds the pipe empty. A writer that finds itself full flushes, records the read
+//! count at which `written - read` falls to the low-water mark and marks itself waiting (both in
+//! one atomic compare-and-swap on the word the reader publishes to); the reader calls the
+//! writer's [`Notify`] once, when it reaches that count (or when it closes).
+//!
+//! # Termination
+//!
+//! [`PipeWriter::close`] (or drop) flushes what is staged; the reader gets
+//! [`ReadError::Closed`] after it has read everything flushed before. [`PipeReader::close`] (or
+//! drop) makes the writer's next write fail with [`WriteError::Closed`] and drops the items
+//! queued at that moment; items the writer flushes afterwards are dropped when the writer end is
+//! dropped. Every item is dropped exactly once; memory is freed when both ends are gone.
+
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+
+/// Slots per storage chunk. Small under loom so that models cross chunk boundaries.
+#[cfg(not(loom))]
+const CHUNK: usize = 256;
+#[cfg(loom)]
+const CHUNK: usize = 2;
+
+/// Tail word (writer → reader): bit 0, owned by the reader: the reader is asleep.
+const ASLEEP: usize = 1;
+/// Tail word: bit 1, owned by the writer: the writer has closed.
+const WRITER_CLOSED: usize = 2;
+/// Head word (reader → writer): bit 0, owned by the writer: the writer waits for writability.
+const WAITING: usize = 1;
+/// Head word: bit 1, owned by the reader: the reader has closed.
+const READER_CLOSED: usize = 2;
+/// Counts live in the upper bits of the two words; they wrap modulo 2^(usize::BITS - 2).
+const SHIFT: u32 = 2;
+const COUNT_MASK: usize = usize::MAX >> SHIFT;
+
+/// `a - b` in the counts' modular arithmetic.
+#[inline(always)]
+fn diff(a: usize, b: usize) -> usize {
+    a.wrapping_sub(b) & COUNT_MASK
+}
+
+/// `a >= b` for counts that are known to be less than half the count range apart.
+#[inline(always)]
+fn reached(a: usize, b: usize) -> bool {
+    diff(a, b) <= COUNT_MASK / 2
+}
+
+/// Something to call when the other end of a pipe did something this end was waiting for.
+///
+/// Implementations must be cheap and must not call back into the pipe that invokes them (they
+/// run on the other end's thread, inside its `flush`, `write`, `read` or `close`).
+pub trait Notify: Send + Sync {
+    /// The awaited event happened (the reader became readable, or the writer writable again).
+    fn notify(&self);
+}
+
+/// A handle to a [`Notify`] object, as stored by a pipe.
+pub type NotifyHandle = std::sync::Arc<dyn Notify>;
+
+/// An item that travels through a pipe. A multipart message is several items; only its last
+/// part returns `true` from [`ends_message`](PipeItem::ends_message). The high-water mark counts
+/// messages, not items.
+pub trait PipeItem: Send {
+    /// Whether this item is the last (or only) part of a message.
+    fn ends_message(&self) -> bool;
+}
+
+macro_rules! single_part {
+    ($($t:ty),* $(,)?) => {$(
+        impl PipeItem for $t {
+            #[inline(always)]
+            fn ends_message(&self) -> bool {
+                true
+            }
+        }
+    )*};
+}
+single_part!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    bool,
+    char,
+    ()
+);
+single_part!(String);
+
+impl<T: Send> PipeItem for Vec<T> {
+    #[inline(always)]
+    fn ends_message(&self) -> bool {
+        true
+    }
+}
+
+impl<T: PipeItem + ?Sized> PipeItem for Box<T> {
+    #[inline(always)]
+    fn ends_message(&self) -> bool {
+        (**self).ends_message()
+    }
+}
+
+/// How a pipe is built.
+#[derive(Clone, Default)]
+pub struct PipeConfig {
+    /// High-water mark in messages; 0 = unlimited.
+    pub hwm: usize,
+    /// Low-water mark in messages: a writer that hit the high-water mark is notified when
+    /// `written - read` falls to it. `None` = libzmq's `(hwm + 1) / 2`. Clamped to `hwm - 1`.
+    pub lwm: Option<usize>,
+    /// Called by the writer when the reader, asleep, has something to read (or sees the close).
+    pub reader_notify: Option<NotifyHandle>,
+    /// Called by the reader when the writer, waiting at the high-water mark, may write again
+    /// (or the reader closed).
+    pub writer_notify: Option<NotifyHandle>,
+}
+
+impl PipeConfig {
+    /// A config with the given high-water mark and no notifications.
+    pub fn with_hwm(hwm: usize) -> Self {
+        Self {
+            hwm,
+            ..Self::default()
+        }
+    }
+
+    /// The effective low-water mark.
+    pub fn effective_lwm(&self) -> usize {
+        if self.hwm == 0 {
+            return 0;
+        }
+        self.lwm.unwrap_or(self.hwm.div_ceil(2)).min(self.hwm - 1)
+    }
+}
+
+impl fmt::Debug for PipeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeConfig")
+            .field("hwm", &self.hwm)
+            .field("lwm", &self.lwm)
+            .field("reader_notify", &self.reader_notify.is_some())
+            .field("writer_notify", &self.writer_notify.is_some())
+            .finish()
+    }
+}
+
+/// Why a write failed; the item is handed back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteError<T> {
+    /// The high-water mark is reached (only ever for the first part of a message). The writer
+    /// flushed what it had staged and will be notified once the reader drains to the low-water
+    /// mark.
+    Full(T),
+    /// The reader (or this writer) closed the pipe.
+    Closed(T),
+}
+
+impl<T> WriteError<T> {
+    /// The item that was not written.
+    pub fn into_inner(self) -> T {
+        match self {
+            WriteError::Full(t) | WriteError::Closed(t) => t,
+        }
+    }
+}
+
+impl<T> fmt::Display for WriteError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Full(_) => f.write_str("pipe is at its high-water mark"),
+            WriteError::Closed(_) => f.write_str("pipe is closed"),
+        }
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for WriteError<T> {}
+
+/// Why a read returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    /// Nothing to read now. The reader is marked asleep: the writer's next flush (or close)
+    /// calls the reader's [`Notify`].
+    Empty,
+    /// The writer closed and everything it flushed has been read (or this reader closed).
+    Closed,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Empty => f.write_str("pipe is empty"),
+            ReadError::Closed => f.write_str("pipe is closed"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// What a [`PipeWriter::flush`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushOutcome {
+    /// Nothing was staged; no atomic operation was made.
+    Nothing,
+    /// The staged items are visible; the reader was awake, so nobody was notified.
+    Flushed,
+    /// The staged items are visible and the reader, asleep, was notified.
+    ReaderWoken,
+}
+
+struct Chunk<T> {
+    slots: [UnsafeCell<MaybeUninit<T>>; CHUNK],
+    next: AtomicPtr<Chunk<T>>,
+}
+
+impl<T> Chunk<T> {
+    fn alloc() -> *mut Chunk<T> {
+        Box::into_raw(Box::new(Chunk {
+            slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }))
+    }
+}
+
+/// The reader's cursor, handed to the shared state when the reader end is dropped.
+struct ReaderCursor<T> {
+    chunk: *mut Chunk<T>,
+    idx: usize,
+    items: usize,
+}
+
+/// The reader's side of the shared words.
+struct HeadLine {
+    /// `messages_read << 2 | READER_CLOSED | WAITING`. The reader owns the count and
+    /// `READER_CLOSED` (changed with `fetch_add` / `fetch_or`), the writer owns `WAITING` (set
+    /// with compare-and-swap against the reader's latest count; cleared by the reader when it
+    /// notifies).
+    word: AtomicUsize,
+    /// The messages-read count at which a waiting writer wants its notify. Written by the writer
+    /// only before the compare-and-swap that (re)sets `WAITING`, read by the reader only after an
+    /// RMW on `word` that saw `WAITING`.
+    resume_at: AtomicUsize,
+}
+
+struct Shared<T> {
+    /// `items_flushed << 2 | WRITER_CLOSED | ASLEEP`. The writer owns the count and
+    /// `WRITER_CLOSED` (changed only by its `swap` in flush/close), the reader owns `ASLEEP`
+    /// (set only by its compare-and-swap against the count it has consumed; cleared by the
+    /// writer's swap, which then notifies).
+    tail: CachePadded<AtomicUsize>,
+    head: CachePadded<HeadLine>,
+    /// One recycled chunk: the reader parks the chunk it finished here, the writer takes it
+    /// before allocating.
+    spare: AtomicPtr<Chunk<T>>,
+    reader_notify: std::sync::Mutex<Option<NotifyHandle>>,
+    writer_notify: std::sync::Mutex<Option<NotifyHandle>>,
+    /// Written once by the reader end's drop, read by `Shared::drop`.
+    reader_final: UnsafeCell<Option<ReaderCursor<T>>>,
+}
+
+// SAFETY: `Shared` is reached only through the two ends, each owned by one thread. The raw chunk
+// pointers it holds are either published through the atomics with release/acquire (the chunk
+// list, the spare) or written once before the last `Arc` reference is dropped (`reader_final`,
+// ordered by the `Arc` count). Items of type `T` move from the writer's thread to the reader's,
+// hence `T: Send`; no `&T` is ever shared, hence no `T: Sync`.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above; all shared mutation goes through atomics, std mutexes, or the slot cells
+// whose exclusive ownership is transferred by the tail word (see `PipeWriter`/`PipeReader`).
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+fn call(slot: &std::sync::Mutex<Option<NotifyHandle>>) {
+    let handle = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(n) = handle {
+        n.notify();
+    }
+}
+
+fn set(slot: &std::sync::Mutex<Option<NotifyHandle>>, notify: Option<NotifyHandle>) {
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = notify;
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Both ends are gone and `&mut self` is exclusive. The writer's drop flushed everything
+        // it had staged, so the live items are exactly the `published - read` items after the
+        // reader's final cursor.
+        let published = self.tail.load(Ordering::Acquire) >> SHIFT;
+        // SAFETY: `&mut self`: no other access to `reader_final` can exist.
+        let cursor = self.reader_final.with_mut(|p| unsafe { (*p).take() });
+        if let Some(ReaderCursor {
+            mut chunk,
+            mut idx,
+            items,
+        }) = cursor
+        {
+            let mut remaining = diff(published, items);
+            while remaining > 0 {
+                if idx == CHUNK {
+                    // SAFETY: `chunk` is a live chunk of this pipe (owned by us now); the writer
+                    // linked `next` before writing the item we are about to drop.
+                    let next = unsafe { (*chunk).next.load(Ordering::Acquire) };
+                    // SAFETY: every item of `chunk` was read or dropped; nothing points to it.
+                    drop(unsafe { Box::from_raw(chunk) });
+                    chunk = next;
+                    idx = 0;
+                }
+                // SAFETY: slot `idx` of `chunk` holds an item that was flushed and never read
+                // (it is among the last `published - read` items); we drop it exactly once.
+                unsafe { (*chunk).slots[idx].with_mut(|p| (*p).assume_init_drop()) };
+                idx += 1;
+                remaining -= 1;
+            }
+            while !chunk.is_null() {
+                // SAFETY: `chunk` and its successors are live chunks of this pipe, now without
+                // items; nothing else refers to them.
+                let next = unsafe { (*chunk).next.load(Ordering::Acquire) };
+                // SAFETY: as above.
+                drop(unsafe { Box::from_raw(chunk) });
+                chunk = next;
+            }
+        }
+        let spare = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        if !spare.is_null() {
+            // SAFETY: the spare chunk is owned by the pipe alone and holds no items.
+            drop(unsafe { Box::from_raw(spare) });
+        }
+    }
+}
+
+/// Creates a pipe. See the [module documentation](self) for the guarantees.
+pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
+    let first = Chunk::<T>::alloc();
+    let lwm = config.effective_lwm();
+    let shared = Arc::new(Shared {
+        tail: CachePadded::new(AtomicUsize::new(0)),
+        head: CachePadded::new(HeadLine {
+            word: AtomicUsize::new(0),
+            resume_at: AtomicUsize::new(0),
+        }),
+        spare: AtomicPtr::new(ptr::null_mut()),
+        reader_notify: std::sync::Mutex::new(config.reader_notify),
+        writer_notify: std::sync::Mutex::new(config.writer_notify),
+        reader_final: UnsafeCell::new(None),
+    });
+    let step = lwm.max(1);
+    let writer = PipeWriter {
+        shared: shared.clone(),
+        chunk: first,
+        idx: 0,
+        items: 0,
+        flushed: 0,
+        messages: 0,
+        in_message: false,
+        closed: false,
+        hwm: config.hwm,
+        lwm,
+    };
+    let reader = PipeReader {
+        shared,
+        chunk: first,
+        idx: 0,
+        items: 0,
+        available: 0,
+        messages: 0,
+        published_messages: 0,
+        publish_at: step,
+        step,
+        track_hwm: config.hwm != 0,
+        closed: false,
+    };
+    (writer, reader)
+}
+
+/// Result of the writer's high-water check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Yes,
+    Full,
+    Closed,
+}
+
+/// The writing end of a [pipe](self). `Send`, not `Sync`.
+///
+/// Writer-only state: the cursor `(chunk, idx)` and the counters live in this struct, so only
+/// the thread owning the writer touches them. The slots at and after the cursor are not yet
+/// published (their index is beyond the tail count), so the reader never touches them; the
+/// writer fills them and then publishes them with the release swap in [`flush`](Self::flush).
+pub struct PipeWriter<T: PipeItem> {
+    shared: Arc<Shared<T>>,
+    chunk: *mut Chunk<T>,
+    idx: usize,
+    /// Items written (staged or flushed).
+    items: usize,
+    /// Items published by the last flush.
+    flushed: usize,
+    /// Complete messages written.
+    messages: usize,
+    in_message: bool,
+    closed: bool,
+    hwm: usize,
+    lwm: usize,
+}
+
+// SAFETY: the writer's raw pointer refers into storage owned by the shared state, which is
+// `Send` for `T: Send`; the writer's accesses through it are exclusive to its owning thread as
+// argued on the type.
+unsafe impl<T: PipeItem> Send for PipeWriter<T> {}
+
+impl<T: PipeItem> PipeWriter<T> {
+    /// Stages `item`; it becomes visible to the reader at the next [`flush`](Self::flush).
+    ///
+    /// Fails with [`WriteError::Full`] when `item` starts a message and the high-water mark is
+    /// reached (the writer then flushes and arms its writable notification, see
+    /// [`is_writable`](Self::is_writable)); with [`WriteError::Closed`] when either end closed.
+    #[inline]
+    pub fn write(&mut self, item: T) -> Result<(), WriteError<T>> {
+        let head = self.shared.head.word.load(Ordering::Acquire);
+        if self.closed || head & READER_CLOSED != 0 {
+            return Err(WriteError::Closed(item));
+        }
+        if !self.in_message && self.hwm != 0 && diff(self.messages, head >> SHIFT) >= self.hwm {
+            match self.writable_slow(head) {
+                Room::Yes => {}
+                Room::Full => return Err(WriteError::Full(item)),
+                Room::Closed => return Err(WriteError::Closed(item)),
+            }
+        }
+        let ends = item.ends_message();
+        self.push(item);
+        if ends {
+            self.messages = self.messages.wrapping_add(1);
+        }
+        self.in_message = !ends;
+        Ok(())
+    }
+
+    /// Whether a [`write`](Self::write) of a message's first part would succeed now: `false`
+    /// when closed or at the high-water mark. Always `true` in the middle of a message.
+    ///
+    /// When it returns `false` because of the high-water mark it has flushed the staged items
+    /// and armed the writable notification: the writer's [`Notify`] will be called once the
+    /// reader has drained to the low-water mark (or closed).
+    pub fn is_writable(&mut self) -> bool {
+        let head = self.shared.head.word.load(Ordering::Acquire);
+        if self.closed || head & READER_CLOSED != 0 {
+            return false;
+        }
+        if self.in_message || self.hwm == 0 || diff(self.messages, head >> SHIFT) < self.hwm {
+            return true;
+        }
+        self.writable_slow(head) == Room::Yes
+    }
+
+    /// Slow path of the high-water check: flush, then either find room or record the resume
+    /// point and mark the writer waiting (atomically with the check of the read count).
+    #[cold]
+    fn writable_slow(&mut self, mut head: usize) -> Room {
+        // The reader can only drain what is flushed: without this, a full writer with staged
+        // messages would wait for a notify that never comes.
+        self.flush();
+        let resume_at = self.messages.wrapping_sub(self.lwm) & COUNT_MASK;
+        loop {
+            if head & READER_CLOSED != 0 {
+                return Room::Closed;
+            }
+            if diff(self.messages, head >> SHIFT) < self.hwm {
+                return Room::Yes;
+            }
+            // Relaxed: published by the release CAS below, read by the reader after an RMW
+            // on the same word that reads from (or after) that CAS.
+            self.shared
+                .head
+                .resume_at
+                .store(resume_at, Ordering::Relaxed);
+            match self.shared.head.word.compare_exchange(
+                head,
+                head | WAITING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Room::Full,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, item: T) {
+        if self.idx == CHUNK {
+            self.next_chunk();
+        }
+        // SAFETY: slot `idx` of the writer's chunk is beyond the published count, so the reader
+        // does not access it (see the type's docs); it is empty (a fresh or recycled chunk,
+        // whose items were all moved out by the reader).
+        unsafe { (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(item)) };
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+    }
+
+    #[cold]
+    fn next_chunk(&mut self) {
+        let mut next = self.shared.spare.swap(ptr::null_mut(), Ordering::AcqRel);
+        if next.is_null() {
+            next = Chunk::alloc();
+        } else {
+            // SAFETY: the spare chunk was handed over by the reader (acquire swap above pairs
+            // with its release swap); nobody else refers to it now.
+            unsafe { (*next).next.store(ptr::null_mut(), Ordering::Relaxed) };
+        }
+        // SAFETY: `self.chunk` is live: the reader recycles a chunk only after moving past it,
+        // which needs an item in a later chunk, which the writer has not written yet.
+        unsafe { (*self.chunk).next.store(next, Ordering::Release) };
+        self.chunk = next;
+        self.idx = 0;
+    }
+
+    /// Makes every staged item visible to the reader with one atomic swap, and notifies the
+    /// reader if it was asleep (once per sleep).
+    #[inline]
+    pub fn flush(&mut self) -> FlushOutcome {
+        if self.items == self.flushed {
+            return FlushOutcome::Nothing;
+        }
+        self.publish(0)
+    }
+
+    fn publish(&mut self, closed: usize) -> FlushOutcome {
+        self.flushed = self.items;
+        let old = self.shared.tail.swap(
+            ((self.items & COUNT_MASK) << SHIFT) | closed,
+            Ordering::AcqRel,
+        );
+        if old & ASLEEP != 0 {
+            call(&self.shared.reader_notify);
+            FlushOutcome::ReaderWoken
+        } else {
+            FlushOutcome::Flushed
+        }
+    }
+
+    /// Closes the writing end: flushes what is staged and tells the reader that nothing more
+    /// will come (it reads [`ReadError::Closed`] after the flushed items). Idempotent; also done
+    /// by drop. Later writes fail with [`WriteError::Closed`].
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.publish(WRITER_CLOSED);
+        }
+    }
+
+    /// Whether the reader end has closed (or been dropped).
+    pub fn is_reader_closed(&self) -> bool {
+        self.shared.head.word.load(Ordering::Acquire) & READER_CLOSED != 0
+    }
+
+    /// Replaces the object called when the writer may write again. After setting it, call
+    /// [`is_writable`](Self::is_writable) before relying on a notification.
+    pub fn set_notify(&mut self, notify: Option<NotifyHandle>) {
+        set(&self.shared.writer_notify, notify);
+    }
+
+    /// Complete messages written (staged or flushed).
+    pub fn messages_written(&self) -> usize {
+        self.messages
+    }
+
+    /// Items written (staged or flushed).
+    pub fn items_written(&self) -> usize {
+        self.items
+    }
+
+    /// Items staged and not yet flushed.
+    pub fn staged(&self) -> usize {
+        diff(self.items, self.flushed)
+    }
+
+    /// The high-water mark (0 = unlimited).
+    pub fn hwm(&self) -> usize {
+        self.hwm
+    }
+}
+
+impl<T: PipeItem> Drop for PipeWriter<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T: PipeItem> fmt::Debug for PipeWriter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeWriter")
+            .field("items_written", &self.items)
+            .field("staged", &self.staged())
+            .field("messages_written", &self.messages)
+            .field("in_message", &self.in_message)
+            .field("hwm", &self.hwm)
+            .field("lwm", &self.lwm)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// The reading end of a [pipe](self). `Send`, not `Sync`.
+///
+/// Reader-only state: the cursor `(chunk, idx)` and the counters live in this struct. The slots
+/// before the published count and at or after the cursor belong to the reader alone: the
+/// writer's release swap handed them over and the writer never revisits a published slot.
+/// Chunks the reader has finished go to the spare slot (release) or are freed.
+pub struct PipeReader<T: PipeItem> {
+    shared: Arc<Shared<T>>,
+    chunk: *mut Chunk<T>,
+    idx: usize,
+    /// Items read.
+    items: usize,
+    /// Published item count last seen in the tail word.
+    available: usize,
+    /// Complete messages read.
+    messages: usize,
+    /// Messages-read count last published to the head word.
+    published_messages: usize,
+    /// Next messages-read count at which to publish.
+    publish_at: usize,
+    step: usize,
+    track_hwm: bool,
+    closed: bool,
+}
+
+// SAFETY: as for `PipeWriter`: the raw pointer refers into storage owned by the shared state and
+// the reader's accesses are exclusive to its owning thread.
+unsafe impl<T: PipeItem> Send for PipeReader<T> {}
+
+impl<T: PipeItem> PipeReader<T> {
+    /// Takes the next item.
+    ///
+    /// [`ReadError::Empty`]: nothing flushed is left, and the reader is now marked asleep — the
+    /// check and the mark are one atomic operation, so the writer's next flush (or close) sees
+    /// the mark and calls the reader's [`Notify`]. [`ReadError::Closed`]: the writer closed and
+    /// everything it flushed has been read, or this reader closed.
+    #[inline]
+    pub fn read(&mut self) -> Result<T, ReadError> {
+        if self.items == self.available {
+            self.refill()?;
+        }
+        let item = self.take();
+        if item.ends_message() {
+            self.messages = self.messages.wrapping_add(1);
+            if self.track_hwm && self.messages == self.publish_at {
+                self.publish_read();
+            }
+        }
+        Ok(item)
+    }
+
+    #[cold]
+    fn refill(&mut self) -> Result<(), ReadError> {
+        if self.closed {
+            return Err(ReadError::Closed);
+        }
+        let mut tail = self.shared.tail.load(Ordering::Acquire);
+        loop {
+            let published = tail >> SHIFT;
+            if published != self.items & COUNT_MASK {
+                self.available = self.items.wrapping_add(diff(published, self.items));
+                return Ok(());
+            }
+            if tail & WRITER_CLOSED != 0 {
+                return Err(ReadError::Closed);
+            }
+            if self.track_hwm && self.messages != self.published_messages {
+                self.publish_read();
+            }
+            if tail & ASLEEP != 0 {
+                return Err(ReadError::Empty);
+            }
+            match self.shared.tail.compare_exchange(
+                tail,
+                tail | ASLEEP,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Err(ReadError::Empty),
+                Err(actual) => tail = actual,
+            }
+        }
+    }
+
+    /// Moves the item under the cursor out and advances. Caller: an item is available.
+    #[inline(always)]
+    fn take(&mut self) -> T {
+        if self.idx == CHUNK {
+            self.next_chunk();
+        }
+        // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
+        // published by a release swap that our acquire load saw; it belongs to the reader alone
+        // and is read (moved out) exactly once, as the cursor advances past it.
+        let item = unsafe { (*self.chunk).slots[self.idx].with(|p| (*p).assume_init_read()) };
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+        item
+    }
+
+    #[cold]
+    fn next_chunk(&mut self) {
+        let done = self.chunk;
+        // SAFETY: `done` is live (the reader's own chunk). The writer stored `next` (release)
+        // before writing the item we are about to read, which we know is published.
+        let next = unsafe { (*done).next.load(Ordering::Acquire) };
+        debug_assert!(!next.is_null());
+        self.chunk = next;
+        self.idx = 0;
+        // Every item of `done` has been moved out and the writer has moved on: recycle it.
+        let old = self.shared.spare.swap(done, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` was parked by this reader and not taken by the writer (its swap
+            // would have replaced it by null); nobody else refers to it.
+            drop(unsafe { Box::from_raw(old) });
+        }
+    }
+
+    /// Publishes the messages-read count; notifies a waiting writer whose resume point is
+    /// reached.
+    fn publish_read(&mut self) {
+        let delta = diff(self.messages, self.published_messages);
+        self.published_messages = self.messages;
+        let old = self
+            .shared
+            .head
+            .word
+            .fetch_add(delta << SHIFT, Ordering::AcqRel);
+        self.publish_at = self.messages.wrapping_add(self.step);
+        if old & WAITING != 0 {
+            let target = self.shared.head.resume_at.load(Ordering::Relaxed);
+            if reached(self.messages, target) {
+                let prev = self.shared.head.word.fetch_and(!WAITING, Ordering::AcqRel);
+                if prev & WAITING != 0 {
+                    call(&self.shared.writer_notify);
+                }
+            } else if diff(target, self.messages) < self.step {
+                self.publish_at = self.messages.wrapping_add(diff(target, self.messages));
+            }
+        }
+    }
+
+    /// Items flushed by the writer and not yet read (a hint: the writer may flush more at any
+    /// moment). Does not mark the reader asleep.
+    pub fn len_hint(&self) -> usize {
+        if self.closed {
+            return 0;
+        }
+        diff(
+            self.shared.tail.load(Ordering::Acquire) >> SHIFT,
+            self.items,
+        )
+    }
+
+    /// Closes the reading end: the writer's next write fails with [`WriteError::Closed`] (and a
+    /// writer waiting for writability is notified), and the items queued now are dropped.
+    /// Idempotent; also done by drop. Later reads return [`ReadError::Closed`].
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let old = self
+            .shared
+            .head
+            .word
+            .fetch_or(READER_CLOSED, Ordering::AcqRel);
+        if old & WAITING != 0 {
+            call(&self.shared.writer_notify);
+        }
+        let published = self.shared.tail.load(Ordering::Acquire) >> SHIFT;
+        while published != self.items & COUNT_MASK {
+            drop(self.take());
+        }
+        self.available = self.items;
+    }
+
+    /// Whether the writer end has closed (or been dropped); items may still be left to read.
+    pub fn is_writer_closed(&self) -> bool {
+        self.shared.tail.load(Ordering::Acquire) & WRITER_CLOSED != 0
+    }
+
+    /// Replaces the object called when the reader, asleep, has something to read. After setting
+    /// it, call [`read`](Self::read) before relying on a notification.
+    pub fn set_notify(&mut self, notify: Option<NotifyHandle>) {
+        set(&self.shared.reader_notify, notify);
+    }
+
+    /// Complete messages read.
+    pub fn messages_read(&self) -> usize {
+        self.messages
+    }
+
+    /// Items read.
+    pub fn items_read(&self) -> usize {
+        self.items
+    }
+}
+
+impl<T: PipeItem> Drop for PipeReader<T> {
+    fn drop(&mut self) {
+        self.close();
+        let cursor = ReaderCursor {
+            chunk: self.chunk,
+            idx: self.idx,
+            items: self.items,
+        };
+        // SAFETY: `reader_final` is written only here, once, and read only by `Shared::drop`,
+        // which runs after this end's `Arc` is dropped (the `Arc` count orders the two).
+        self.shared
+            .reader_final
+            .with_mut(|p| unsafe { *p = Some(cursor) });
+    }
+}
+
+impl<T: PipeItem> fmt::Debug for PipeReader<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeReader")
+            .field("items_read", &self.items)
+            .field("messages_read", &self.messages)
+            .field("len_hint", &self.len_hint())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}

@@ -1,1 +1,371 @@
-//! (being written)
+//! The readiness signal: one per socket (readable/writable/terminated) and one per I/O thread
+//! (wakes it from its ring or poller).
+//!
+//! Owns: a level-style "something happened since you last looked" flag, the announcement that
+//! the waiter is (about to be) asleep, and an eventfd that is written only when it is.
+//!
+//! Must never: make a system call in [`Signal::notify`] while the waiter is awake; lose a
+//! notification that races with the waiter going to sleep; know what the notification means
+//! (the waiter looks at its pipes, mailbox, flags after being woken).
+//!
+//! # Protocol
+//!
+//! One atomic word holds two bits: `NOTIFIED` (set by notifiers, consumed by the waiter) and
+//! `SLEEPING` (set by the waiter before it blocks, cleared by the waiter after). A notifier does
+//! one `fetch_or(NOTIFIED)`: if `NOTIFIED` was already set, the notifications coalesce and it is
+//! done; if it was clear and `SLEEPING` set, this notifier alone writes the eventfd (the one
+//! wakeup of this sleep). A waiter sets `SLEEPING` with one `fetch_or` too and sleeps only if
+//! `NOTIFIED` was clear in the same atomic step, so a notify either precedes the announcement
+//! (the waiter sees it and does not sleep) or follows it (the notifier sees `SLEEPING` and
+//! writes the eventfd): no lost wakeup. Notifiers' effects before `notify` happen-before the
+//! waiter's consumption of the flag (all accesses are RMWs with acquire-release).
+//!
+//! # Two ways to wait
+//!
+//! * An application thread blocks in [`Signal::wait`]: bounded spin, announce, re-check, then
+//!   `poll(2)` on the eventfd.
+//! * A thread that sleeps elsewhere (an I/O thread inside `io_uring_enter` or `epoll_wait`, or
+//!   `zmq_poll` in `poll(2)`) watches [`Signal::fd`] and calls [`Signal::prepare_sleep`] before
+//!   blocking and [`Signal::after_wake`] after.
+//!
+//! The eventfd may occasionally be readable without a pending notification (a notifier that saw
+//! `SLEEPING` may write it after the waiter already woke by timeout); every consumer drains it
+//! and re-checks the flag, so such a stale token costs one spurious wakeup, never a lost one.
+
+use std::fmt;
+use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
+
+use crossbeam_utils::CachePadded;
+
+use crate::pipe::Notify;
+use crate::sync::{AtomicUsize, Ordering};
+
+const NOTIFIED: usize = 1;
+const SLEEPING: usize = 2;
+
+/// Outcome of waiting for the eventfd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    Readable,
+    TimedOut,
+    #[cfg_attr(loom, allow(dead_code))]
+    Interrupted,
+}
+
+#[cfg(not(loom))]
+mod fd {
+    use super::Poll;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::time::Duration;
+
+    /// A non-blocking eventfd.
+    #[derive(Debug)]
+    pub(super) struct EventFd(OwnedFd);
+
+    impl EventFd {
+        pub(super) fn new() -> io::Result<Self> {
+            // SAFETY: plain system call; no pointers involved.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+            Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+        }
+
+        pub(super) fn raw(&self) -> RawFd {
+            self.0.as_raw_fd()
+        }
+
+        /// Makes the eventfd readable.
+        pub(super) fn wake(&self) {
+            let one: u64 = 1;
+            loop {
+                // SAFETY: writes 8 bytes from a live local `u64` to a descriptor we own.
+                let n = unsafe { libc::write(self.raw(), (&one as *const u64).cast(), 8) };
+                if n >= 0 {
+                    return;
+                }
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // EAGAIN: the counter is at its maximum, i.e. already readable.
+                    _ => return,
+                }
+            }
+        }
+
+        /// Resets the eventfd to not readable; returns whether it was readable.
+        pub(super) fn drain(&self) -> bool {
+            let mut buf: u64 = 0;
+            loop {
+                // SAFETY: reads at most 8 bytes into a live local `u64`.
+                let n = unsafe { libc::read(self.raw(), (&mut buf as *mut u64).cast(), 8) };
+                if n >= 0 {
+                    return true;
+                }
+                if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    return false;
+                }
+            }
+        }
+
+        /// Blocks until readable, or the timeout.
+        pub(super) fn poll(&self, timeout: Option<Duration>) -> Poll {
+            let mut pfd = libc::pollfd {
+                fd: self.raw(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ts = timeout.map(|t| libc::timespec {
+                tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+                tv_nsec: t.subsec_nanos() as _,
+            });
+            let ts_ptr = ts
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: `pfd` is one live `pollfd`; `ts_ptr` is null or points to a live
+            // `timespec`; a null signal mask leaves the mask unchanged.
+            let n = unsafe { libc::ppoll(&mut pfd, 1, ts_ptr, std::ptr::null()) };
+            match n {
+                0 => Poll::TimedOut,
+                n if n > 0 => Poll::Readable,
+                _ => Poll::Interrupted,
+            }
+        }
+    }
+}
+
+#[cfg(loom)]
+mod fd {
+    //! Loom stand-in for the eventfd: a token under a mutex and a condvar. A timed poll models
+    //! a timeout that expires at once; an untimed poll blocks (so that loom reports a lost
+    //! wakeup as a deadlock).
+    use super::Poll;
+    use crate::sync::{Condvar, Mutex};
+    use std::io;
+    use std::time::Duration;
+
+    #[derive(Debug)]
+    pub(super) struct EventFd {
+        token: Mutex<bool>,
+        cv: Condvar,
+    }
+
+    impl EventFd {
+        pub(super) fn new() -> io::Result<Self> {
+            Ok(Self {
+                token: Mutex::new(false),
+                cv: Condvar::new(),
+            })
+        }
+
+        pub(super) fn wake(&self) {
+            *self.token.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+
+        pub(super) fn drain(&self) -> bool {
+            std::mem::replace(&mut *self.token.lock().unwrap(), false)
+        }
+
+        pub(super) fn poll(&self, timeout: Option<Duration>) -> Poll {
+            let mut token = self.token.lock().unwrap();
+            if timeout.is_some() {
+                return if *token {
+                    Poll::Readable
+                } else {
+                    Poll::TimedOut
+                };
+            }
+            while !*token {
+                token = self.cv.wait(token).unwrap();
+            }
+            Poll::Readable
+        }
+    }
+}
+
+/// A wakeup signal with an eventfd behind it. Share it with `std::sync::Arc`.
+///
+/// Any thread may [`notify`](Self::notify). One thread at a time is *the waiter*: it calls
+/// [`wait`](Self::wait), or [`prepare_sleep`](Self::prepare_sleep) /
+/// [`after_wake`](Self::after_wake), and [`clear`](Self::clear); two threads waiting on one
+/// signal at once is a misuse (a notification wakes one of them, or neither after a timeout).
+pub struct Signal {
+    state: CachePadded<AtomicUsize>,
+    fd: fd::EventFd,
+}
+
+impl Signal {
+    /// Creates a signal, not notified.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            state: CachePadded::new(AtomicUsize::new(0)),
+            fd: fd::EventFd::new()?,
+        })
+    }
+
+    /// Records that something happened. One atomic RMW when the waiter is awake or a
+    /// notification is already pending; writes the eventfd only when this call is the first
+    /// since the waiter announced its sleep.
+    #[inline]
+    pub fn notify(&self) {
+        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
+        if prev & (NOTIFIED | SLEEPING) == SLEEPING {
+            self.fd.wake();
+        }
+    }
+
+    /// Whether a notification is pending (not consumed yet).
+    #[inline]
+    pub fn is_notified(&self) -> bool {
+        self.state.load(Ordering::Acquire) & NOTIFIED != 0
+    }
+
+    /// Consumes a pending notification; returns whether there was one. The waiter calls it
+    /// before looking at what the signal guards. Does not touch the eventfd.
+    #[inline]
+    pub fn clear(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & NOTIFIED != 0
+            && self.state.fetch_and(!NOTIFIED, Ordering::AcqRel) & NOTIFIED != 0
+    }
+
+    /// Announces that the waiter is about to sleep outside this type (on [`fd`](Self::fd)).
+    ///
+    /// Returns `false` when a notification is pending: it is consumed, the waiter stays awake
+    /// and must look at its work again. Returns `true` when the waiter may block: any
+    /// `notify` from now on makes the eventfd readable. After the block, call
+    /// [`after_wake`](Self::after_wake), whether it was woken or timed out.
+    pub fn prepare_sleep(&self) -> bool {
+        let prev = self.state.fetch_or(SLEEPING, Ordering::AcqRel);
+        debug_assert!(
+            prev & SLEEPING == 0,
+            "prepare_sleep twice without after_wake"
+        );
+        if prev & NOTIFIED != 0 {
+            self.state
+                .fetch_and(!(SLEEPING | NOTIFIED), Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Ends the sleep announced by [`prepare_sleep`](Self::prepare_sleep): consumes a pending
+    /// notification, drains the eventfd, and returns whether the waiter was notified.
+    pub fn after_wake(&self) -> bool {
+        let prev = self
+            .state
+            .fetch_and(!(SLEEPING | NOTIFIED), Ordering::AcqRel);
+        // A notifier that saw SLEEPING has written the eventfd or is about to: drain what is
+        // there now (a write still in flight leaves a stale token, which consumers tolerate).
+        self.fd.drain();
+        prev & NOTIFIED != 0
+    }
+
+    /// Blocks until the eventfd is readable or the timeout passes, without consuming anything:
+    /// what an external poller does between [`prepare_sleep`](Self::prepare_sleep) and
+    /// [`after_wake`](Self::after_wake). Returns whether it is readable.
+    pub fn poll_fd(&self, timeout: Option<Duration>) -> bool {
+        self.fd.poll(timeout) == Poll::Readable
+    }
+
+    /// Waits for a notification, consumes it and returns `true`; returns `false` after
+    /// `timeout` (`None` = forever) without one.
+    ///
+    /// First spins for up to `spin` (may be zero) watching the flag with plain loads, then
+    /// announces its sleep, re-checks, and blocks in `poll(2)` on the eventfd for the rest of
+    /// the timeout.
+    pub fn wait(&self, timeout: Option<Duration>, spin: Duration) -> bool {
+        if self.clear() {
+            return true;
+        }
+        #[cfg(not(loom))]
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if !spin.is_zero() {
+            #[cfg(not(loom))]
+            {
+                let start = Instant::now();
+                let spin = timeout.map_or(spin, |t| spin.min(t));
+                let mut n = 0u32;
+                loop {
+                    if self.state.load(Ordering::Relaxed) & NOTIFIED != 0 && self.clear() {
+                        return true;
+                    }
+                    crate::sync::spin_loop();
+                    n = n.wrapping_add(1);
+                    // Read the clock every 64 spins: cheap enough, fine-grained enough.
+                    if n % 64 == 0 && start.elapsed() >= spin {
+                        break;
+                    }
+                }
+            }
+            #[cfg(loom)]
+            {
+                crate::sync::spin_loop();
+                if self.clear() {
+                    return true;
+                }
+            }
+        }
+        if !self.prepare_sleep() {
+            return true;
+        }
+        loop {
+            #[cfg(not(loom))]
+            let remaining = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(r) if !r.is_zero() => Some(r),
+                    _ => break,
+                },
+            };
+            #[cfg(loom)]
+            let remaining = timeout;
+            match self.fd.poll(remaining) {
+                Poll::Readable => {
+                    if self.state.load(Ordering::Acquire) & NOTIFIED != 0 {
+                        break;
+                    }
+                    // A stale token from an earlier sleep: drain it, then re-check, in this
+                    // order (a notifier's token drained here was written after its fetch_or).
+                    self.fd.drain();
+                    if self.state.load(Ordering::Acquire) & NOTIFIED != 0 {
+                        break;
+                    }
+                }
+                Poll::TimedOut => break,
+                Poll::Interrupted => {}
+            }
+        }
+        self.after_wake()
+    }
+
+    /// The eventfd: readable after a `notify` that followed a successful
+    /// [`prepare_sleep`](Self::prepare_sleep) (and, rarely, spuriously). Register it with a
+    /// poller; never read it directly (use [`after_wake`](Self::after_wake)).
+    #[cfg(not(loom))]
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.fd.raw()
+    }
+}
+
+impl Notify for Signal {
+    #[inline]
+    fn notify(&self) {
+        Signal::notify(self);
+    }
+}
+
+impl fmt::Debug for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.load(Ordering::Relaxed);
+        f.debug_struct("Signal")
+            .field("notified", &(s & NOTIFIED != 0))
+            .field("sleeping", &(s & SLEEPING != 0))
+            .field("fd", &self.fd)
+            .finish()
+    }
+}
