@@ -13,3 +13,17 @@ pub mod sync;
 pub mod mailbox;
 pub mod pipe;
 pub mod signal;
+
+pub mod backend;
+pub mod bufpool;
+pub mod io_thread;
+pub mod msg;
+pub mod reactor;
+pub mod timers;
+
+pub use backend::{BackendChoice, BackendInfo, SharedFd};
+pub use bufpool::BufPoolConfig;
+pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
+pub use msg::{Metadata, Msg};
+pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
+pub use timers::TimerId;

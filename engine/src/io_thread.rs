@@ -1,0 +1,486 @@
+//! I/O threads: start, pin, run the reactor loop, shut down.
+//!
+//! [`Engine::start`] spawns `n` threads, each pinned (core_affinity) to a core from the
+//! configured set, round-robin; a pinning failure is reported in the thread's info, never fatal.
+//! Each thread creates its own backend (io_uring rings want their single issuer to create them),
+//! its buffer pool, timers and mailbox, then loops: commands, timers, buffer returns, then a
+//! bounded spin, then sleep in the backend until a completion, a timer or a mailbox wakeup.
+//!
+//! Other threads reach a thread only through its [`IoThreadHandle`] (the mailbox); nothing else
+//! of a thread is shared except its statistics.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Once};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::backend::epoll::EpollBackend;
+use crate::backend::uring::UringBackend;
+use crate::backend::{Backend, BackendChoice, BackendInfo, RawCompletion};
+use crate::bufpool::{BufPool, BufPoolConfig};
+use crate::mailbox::{Mailbox, MailboxSender};
+use crate::reactor::{Core, Cx, Handler, HandlerId};
+use crate::signal::Signal;
+
+/// How to build an [`Engine`].
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Number of I/O threads (libzmq's ZMQ_IO_THREADS); at least 1.
+    pub io_threads: usize,
+    /// Cores to pin to, round-robin; `None` = the cores this process may run on. An empty list
+    /// disables pinning.
+    pub cpus: Option<Vec<usize>>,
+    /// Which backend to use (`ZERORING_BACKEND` refines `Auto`).
+    pub backend: BackendChoice,
+    /// Receive-buffer pool per thread.
+    pub pool: BufPoolConfig,
+    /// Submission-queue entries per io_uring (the CQ gets four times as many).
+    pub ring_entries: u32,
+    /// How long a thread keeps polling without sleeping after its last work. Zero sleeps at
+    /// once; a small budget keeps a busy pair of threads from paying a wakeup per message.
+    pub spin: Duration,
+    /// Thread names are `{prefix}{index}`.
+    pub thread_name_prefix: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            io_threads: 1,
+            cpus: None,
+            backend: BackendChoice::Auto,
+            pool: BufPoolConfig::default(),
+            ring_entries: 256,
+            spin: Duration::from_micros(20),
+            thread_name_prefix: "zeroring-io-".into(),
+        }
+    }
+}
+
+/// Counters of one I/O thread, readable from any thread (relaxed, for metrics and tests).
+#[derive(Debug, Default)]
+pub struct ThreadStats {
+    /// Handlers alive on the thread (the load used to place new connections).
+    pub handlers: AtomicUsize,
+    /// Operations submitted.
+    pub ops_submitted: AtomicU64,
+    /// Backend completions processed.
+    pub completions: AtomicU64,
+    /// Times a receive found no free buffer and was parked.
+    pub recv_starved: AtomicU64,
+    /// Parked receives restarted after buffers came back.
+    pub recv_rearmed: AtomicU64,
+    /// Times the thread blocked in its backend.
+    pub sleeps: AtomicU64,
+    /// io_uring completion-queue overflows seen (kernel kept the CQEs: NODROP).
+    pub cq_overflow: AtomicU64,
+    /// io_uring submits refused with EBUSY and retried.
+    pub ebusy_retries: AtomicU64,
+}
+
+pub(crate) enum Command {
+    Run(Box<dyn FnOnce(&mut Cx<'_>) + Send>),
+    Notify(HandlerId, u64),
+    Shutdown,
+}
+
+/// Error returned when a thread no longer accepts commands (it has shut down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadGone;
+
+impl fmt::Display for ThreadGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the I/O thread has shut down")
+    }
+}
+
+impl std::error::Error for ThreadGone {}
+
+/// A cloneable, thread-safe handle on one I/O thread.
+#[derive(Clone)]
+pub struct IoThreadHandle {
+    index: usize,
+    sender: MailboxSender<Command>,
+    stats: Arc<ThreadStats>,
+    info: Arc<ThreadInfo>,
+}
+
+/// What a thread found at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// The backend in use.
+    pub backend: BackendInfo,
+    /// The core it is pinned to, if pinning worked.
+    pub pinned_to: Option<usize>,
+    /// Why pinning failed, if it was asked for and failed.
+    pub pin_error: Option<String>,
+}
+
+impl fmt::Debug for IoThreadHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoThreadHandle")
+            .field("index", &self.index)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl IoThreadHandle {
+    /// The thread's index in its engine (bit `index` of a ZMQ_AFFINITY mask).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Runs `f` on the thread (e.g. to spawn a handler with [`Cx::spawn`]).
+    pub fn execute(&self, f: impl FnOnce(&mut Cx<'_>) + Send + 'static) -> Result<(), ThreadGone> {
+        self.sender
+            .send(Command::Run(Box::new(f)))
+            .map_err(|_| ThreadGone)
+    }
+
+    /// Builds a handler on the thread and spawns it; returns its id once it has started.
+    pub fn spawn<H: Handler>(
+        &self,
+        make: impl FnOnce() -> H + Send + 'static,
+    ) -> Result<HandlerId, ThreadGone> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.execute(move |cx| {
+            let id = cx.spawn(Box::new(make()));
+            let _ = tx.send(id);
+        })?;
+        rx.recv().map_err(|_| ThreadGone)
+    }
+
+    /// Calls [`Handler::on_notify`] of `handler` with `token`, on the thread.
+    pub fn notify(&self, handler: HandlerId, token: u64) -> Result<(), ThreadGone> {
+        self.sender
+            .send(Command::Notify(handler, token))
+            .map_err(|_| ThreadGone)
+    }
+
+    /// Handlers alive on the thread.
+    pub fn load(&self) -> usize {
+        self.stats.handlers.load(Ordering::Relaxed)
+    }
+
+    /// The thread's counters.
+    pub fn stats(&self) -> &ThreadStats {
+        &self.stats
+    }
+
+    /// What the thread found at start.
+    pub fn info(&self) -> &ThreadInfo {
+        &self.info
+    }
+}
+
+/// A set of running I/O threads. Dropping it shuts them down.
+pub struct Engine {
+    threads: Vec<IoThreadHandle>,
+    joins: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+static CHOICE_LOGGED: Once = Once::new();
+
+/// Builds the backend a thread will use, falling back to epoll when allowed.
+fn make_backend(
+    choice: BackendChoice,
+    config: &EngineConfig,
+    pool: &mut BufPool,
+) -> io::Result<(Backend, BackendInfo)> {
+    let epoll = |reason: Option<String>| -> io::Result<(Backend, BackendInfo)> {
+        Ok((
+            Backend::Epoll(EpollBackend::new()?),
+            BackendInfo {
+                kind: "epoll",
+                features: vec![],
+                fallback_reason: reason,
+            },
+        ))
+    };
+    match choice {
+        BackendChoice::Epoll => epoll(None),
+        BackendChoice::Uring | BackendChoice::Auto => {
+            match UringBackend::new(config.ring_entries, pool) {
+                Ok(b) => {
+                    let features = b.features.clone();
+                    Ok((
+                        Backend::Uring(Box::new(b)),
+                        BackendInfo {
+                            kind: "io_uring",
+                            features,
+                            fallback_reason: None,
+                        },
+                    ))
+                }
+                Err(e) if choice == BackendChoice::Auto => epoll(Some(e.to_string())),
+                Err(e) => Err(io::Error::new(
+                    e.kind(),
+                    format!("io_uring refused (ZERORING_BACKEND=uring): {e}"),
+                )),
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the threads; returns once every thread has its backend (or the first error).
+    pub fn start(config: EngineConfig) -> io::Result<Engine> {
+        if config.io_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an engine needs at least one I/O thread",
+            ));
+        }
+        config.pool.validate()?;
+        let choice = config.backend.resolve()?;
+        let cpus: Vec<usize> = match &config.cpus {
+            Some(list) => list.clone(),
+            None => core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.id)
+                .collect(),
+        };
+        let mut threads = Vec::with_capacity(config.io_threads);
+        let mut joins = Vec::with_capacity(config.io_threads);
+        for index in 0..config.io_threads {
+            let cpu = if cpus.is_empty() {
+                None
+            } else {
+                Some(cpus[index % cpus.len()])
+            };
+            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            let cfg = config.clone();
+            let join = std::thread::Builder::new()
+                .name(format!("{}{index}", config.thread_name_prefix))
+                .spawn(move || thread_main(index, cpu, choice, cfg, ready_tx))?;
+            match ready_rx.recv() {
+                Ok(Ok(handle)) => {
+                    threads.push(handle);
+                    joins.push(join);
+                }
+                Ok(Err(e)) => {
+                    let _ = join.join();
+                    let engine = Engine { threads, joins };
+                    drop(engine);
+                    return Err(e);
+                }
+                Err(_) => {
+                    let _ = join.join();
+                    return Err(io::Error::other("I/O thread died during start"));
+                }
+            }
+        }
+        CHOICE_LOGGED.call_once(|| {
+            if let Some(t) = threads.first() {
+                log::info!(
+                    "zeroring engine: {} I/O thread(s), backend {}",
+                    threads.len(),
+                    t.info.backend
+                );
+            }
+        });
+        Ok(Engine { threads, joins })
+    }
+
+    /// The threads, by index.
+    pub fn threads(&self) -> &[IoThreadHandle] {
+        &self.threads
+    }
+
+    /// The least-loaded thread among those whose bit is set in `affinity` (ZMQ_AFFINITY: 0 means
+    /// any thread; bits beyond the thread count are ignored, and a mask naming no existing
+    /// thread means any thread, as in libzmq).
+    pub fn choose(&self, affinity: u64) -> &IoThreadHandle {
+        let allowed = |i: usize| affinity == 0 || (i < 64 && affinity & (1u64 << i) != 0);
+        self.threads
+            .iter()
+            .filter(|t| allowed(t.index))
+            .min_by_key(|t| t.load())
+            .or_else(|| self.threads.iter().min_by_key(|t| t.load()))
+            .expect("an engine has at least one thread")
+    }
+
+    /// Asks every thread to shut down and waits for them: handlers get `on_shutdown`, then
+    /// every operation is cancelled and drained (bounded; see the module docs).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for t in &self.threads {
+            let _ = t.sender.send(Command::Shutdown);
+        }
+        for j in self.joins.drain(..) {
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How long a shutting-down thread waits for cancelled operations to complete before it
+/// leaks their memory (rather than freeing what the kernel might still write).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+fn thread_main(
+    index: usize,
+    cpu: Option<usize>,
+    choice: BackendChoice,
+    config: EngineConfig,
+    ready: mpsc::SyncSender<io::Result<IoThreadHandle>>,
+) {
+    let (pinned_to, pin_error) = match cpu {
+        None => (None, None),
+        Some(id) => {
+            if core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                (Some(id), None)
+            } else {
+                let msg = format!("could not pin I/O thread {index} to core {id}");
+                log::warn!("zeroring engine: {msg}");
+                (None, Some(msg))
+            }
+        }
+    };
+    let setup = (|| -> io::Result<_> {
+        let mut pool = BufPool::new(config.pool)?;
+        let (backend, info) = make_backend(choice, &config, &mut pool)?;
+        let signal = Arc::new(Signal::new()?);
+        Ok((pool, backend, info, signal))
+    })();
+    let (pool, backend, info, signal) = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let wake = signal.clone();
+    pool.set_waker(Box::new(move || wake.notify()));
+    let mailbox: Mailbox<Command> = Mailbox::new(signal.clone());
+    let stats = Arc::new(ThreadStats::default());
+    let handle = IoThreadHandle {
+        index,
+        sender: mailbox.sender(),
+        stats: stats.clone(),
+        info: Arc::new(ThreadInfo {
+            backend: info,
+            pinned_to,
+            pin_error,
+        }),
+    };
+    let mut core = Core::new(backend, pool, stats, handle.clone());
+    core.submit_wake(signal.fd());
+    if ready.send(Ok(handle)).is_err() {
+        return;
+    }
+    drop(ready);
+    run(&mut core, &mailbox, &signal, config.spin);
+    mailbox.close();
+}
+
+fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Duration) {
+    let mut commands: Vec<Command> = Vec::new();
+    let mut completions: Vec<RawCompletion> = Vec::with_capacity(256);
+    let mut last_work = Instant::now();
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        core.now = now;
+        let mut busy = false;
+
+        signal.clear();
+        mailbox.drain(&mut commands);
+        for command in commands.drain(..) {
+            busy = true;
+            match command {
+                Command::Run(f) => f(&mut Cx::detached(core)),
+                Command::Notify(id, token) => core.dispatch(id, |h, cx| h.on_notify(cx, token)),
+                Command::Shutdown => {
+                    if drain_deadline.is_none() {
+                        core.shutting_down = true;
+                        core.shutdown_handlers();
+                        core.drop_handlers();
+                        core.cancel_all(true);
+                        drain_deadline = Some(now + SHUTDOWN_DRAIN);
+                    }
+                }
+            }
+        }
+        while let Some((timer, owner)) = core.timers.pop_expired(now) {
+            busy = true;
+            core.dispatch(owner, |h, cx| h.on_timer(cx, timer));
+        }
+        busy |= core.refill_buffers();
+
+        if let Some(deadline) = drain_deadline {
+            if core.total_ops() == 0 {
+                break;
+            }
+            if now >= deadline {
+                let leaked = core.leak_in_flight();
+                log::error!("zeroring engine: {leaked} operation(s) did not finish at shutdown; their memory is leaked");
+                break;
+            }
+        }
+
+        let mut timeout = core
+            .timers
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(now));
+        if let Some(deadline) = drain_deadline {
+            let left = deadline.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
+        if busy || core.has_synthetic() || now.duration_since(last_work) < spin {
+            timeout = Some(Duration::ZERO);
+        }
+        let sleeping = timeout != Some(Duration::ZERO) && signal.prepare_sleep();
+        if timeout != Some(Duration::ZERO) && !sleeping {
+            timeout = Some(Duration::ZERO);
+        }
+        if sleeping {
+            core.stats.sleeps.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = core.wait(timeout, &mut completions) {
+            // Only a broken ring or epoll instance gets here; report it and do not spin hot.
+            log::error!("zeroring engine: I/O thread wait failed: {e}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if sleeping {
+            signal.after_wake();
+        }
+        core.take_synthetic(&mut completions);
+        if !completions.is_empty() {
+            busy = true;
+        }
+        for rc in completions.drain(..) {
+            core.complete(rc);
+        }
+        let counters = core.backend.counters();
+        core.stats
+            .cq_overflow
+            .store(counters.cq_overflow, Ordering::Relaxed);
+        core.stats
+            .ebusy_retries
+            .store(counters.ebusy_retries, Ordering::Relaxed);
+        if busy {
+            last_work = now;
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! `Msg`: one message part, the unit every layer of zeroring passes around.
+//!
+//! A `Msg` owns refcounted bytes (cloning is a pointer copy, which is what PUB fan-out needs),
+//! a MORE flag, a few flag bits reserved for the layers above, and optional shared metadata
+//! (connection properties such as Peer-Address). Received parts are usually slices of a
+//! provided-ring buffer ([`crate::bufpool`]) that return to their ring when the last clone drops.
+//!
+//! It must stay within 64 bytes and 8-byte alignment: the future C ABI stores a `Msg` by value
+//! inside a caller's `zmq_msg_t`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// Connection properties attached to received parts, shared by every part of a connection.
+///
+/// Names compare case-insensitively (as ZMTP property names do); values are raw bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    props: Vec<(Box<str>, Bytes)>,
+}
+
+impl Metadata {
+    /// An empty property set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces `name`.
+    pub fn insert(&mut self, name: &str, value: impl Into<Bytes>) {
+        let value = value.into();
+        match self
+            .props
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(slot) => slot.1 = value,
+            None => self.props.push((name.into(), value)),
+        }
+    }
+
+    /// The value of `name`, compared case-insensitively.
+    pub fn get(&self, name: &str) -> Option<&Bytes> {
+        self.props
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// All properties in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes)> {
+        self.props.iter().map(|(n, v)| (&**n, v))
+    }
+
+    /// Number of properties.
+    pub fn len(&self) -> usize {
+        self.props.len()
+    }
+
+    /// True when there are no properties.
+    pub fn is_empty(&self) -> bool {
+        self.props.is_empty()
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.props
+                    .iter()
+                    .map(|(n, v)| (n, String::from_utf8_lossy(v))),
+            )
+            .finish()
+    }
+}
+
+/// One message part.
+#[derive(Clone, Default)]
+pub struct Msg {
+    data: Bytes,
+    metadata: Option<Arc<Metadata>>,
+    flags: u8,
+}
+
+// The C ABI keeps a Msg inside a 64-byte, 8-aligned zmq_msg_t.
+const _: () = assert!(std::mem::size_of::<Msg>() <= 64);
+const _: () = assert!(std::mem::align_of::<Msg>() <= 8);
+
+impl Msg {
+    /// More parts of the same message follow this one.
+    pub const MORE: u8 = 0x01;
+    /// Flag bits the engine never interprets; layers above give them meaning
+    /// (e.g. "this part is a ZMTP command").
+    pub const USER_MASK: u8 = 0xF0;
+
+    /// An empty part.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A part holding `data` (no copy when `data` is already `Bytes`).
+    pub fn from_bytes(data: impl Into<Bytes>) -> Self {
+        Msg {
+            data: data.into(),
+            metadata: None,
+            flags: 0,
+        }
+    }
+
+    /// A part holding a copy of `data`.
+    pub fn copy_from_slice(data: &[u8]) -> Self {
+        Self::from_bytes(Bytes::copy_from_slice(data))
+    }
+
+    /// The part's bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The part's bytes as a cheap clone of the underlying refcounted buffer.
+    pub fn bytes(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Consumes the part, giving back its bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.data
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True for a zero-length part.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Whether more parts of the same message follow.
+    pub fn more(&self) -> bool {
+        self.flags & Self::MORE != 0
+    }
+
+    /// Sets or clears the MORE flag.
+    pub fn set_more(&mut self, more: bool) {
+        if more {
+            self.flags |= Self::MORE;
+        } else {
+            self.flags &= !Self::MORE;
+        }
+    }
+
+    /// Builder-style [`Msg::set_more`].
+    pub fn with_more(mut self, more: bool) -> Self {
+        self.set_more(more);
+        self
+    }
+
+    /// All flag bits.
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// Replaces all flag bits.
+    pub fn set_flags(&mut self, flags: u8) {
+        self.flags = flags;
+    }
+
+    /// The connection properties attached to this part, if any.
+    pub fn metadata(&self) -> Option<&Arc<Metadata>> {
+        self.metadata.as_ref()
+    }
+
+    /// Attaches connection properties.
+    pub fn set_metadata(&mut self, metadata: Option<Arc<Metadata>>) {
+        self.metadata = metadata;
+    }
+}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = &self.data[..self.data.len().min(32)];
+        f.debug_struct("Msg")
+            .field("len", &self.data.len())
+            .field("data", &String::from_utf8_lossy(shown))
+            .field("flags", &self.flags)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data && self.flags == other.flags
+    }
+}
+
+impl Eq for Msg {}
+
+impl From<Bytes> for Msg {
+    fn from(data: Bytes) -> Self {
+        Msg::from_bytes(data)
+    }
+}
+
+impl From<Vec<u8>> for Msg {
+    fn from(data: Vec<u8>) -> Self {
+        Msg::from_bytes(data)
+    }
+}
+
+impl From<&'static [u8]> for Msg {
+    fn from(data: &'static [u8]) -> Self {
+        Msg::from_bytes(Bytes::from_static(data))
+    }
+}
+
+impl From<&'static str> for Msg {
+    fn from(data: &'static str) -> Self {
+        Msg::from_bytes(Bytes::from_static(data.as_bytes()))
+    }
+}
+
+impl From<String> for Msg {
+    fn from(data: String) -> Self {
+        Msg::from_bytes(data.into_bytes())
+    }
+}
+
+impl AsRef<[u8]> for Msg {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_the_c_abi_slot() {
+        assert!(std::mem::size_of::<Msg>() <= 64);
+        assert_eq!(std::mem::align_of::<Msg>(), 8);
+    }
+
+    #[test]
+    fn more_flag_and_user_bits_are_independent() {
+        let mut m = Msg::from("abc").with_more(true);
+        m.set_flags(m.flags() | 0x10);
+        assert!(m.more());
+        m.set_more(false);
+        assert!(!m.more());
+        assert_eq!(m.flags() & Msg::USER_MASK, 0x10);
+    }
+
+    #[test]
+    fn clones_share_bytes() {
+        let m = Msg::from(vec![7u8; 1000]);
+        let c = m.clone();
+        assert_eq!(m.data().as_ptr(), c.data().as_ptr());
+    }
+
+    #[test]
+    fn metadata_names_are_case_insensitive() {
+        let mut md = Metadata::new();
+        md.insert("Socket-Type", "PUB");
+        md.insert("socket-type", "SUB");
+        assert_eq!(md.len(), 1);
+        assert_eq!(md.get("SOCKET-TYPE").map(|b| &b[..]), Some(&b"SUB"[..]));
+    }
+}
