@@ -484,3 +484,28 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         }
     }
 }
+
+/// A reactor core driven by hand, for white-box tests of the reactor's invariants.
+#[cfg(test)]
+pub(crate) fn test_core(choice: BackendChoice, pool: BufPoolConfig) -> (Core, Mailbox<Command>) {
+    let config = EngineConfig {
+        pool,
+        ..EngineConfig::default()
+    };
+    let mut pool = BufPool::new(pool).unwrap();
+    let (backend, info) = make_backend(choice, &config, &mut pool).unwrap();
+    let signal = Arc::new(Signal::new().unwrap());
+    let mailbox: Mailbox<Command> = Mailbox::new(signal);
+    let stats = Arc::new(ThreadStats::default());
+    let handle = IoThreadHandle {
+        index: 0,
+        sender: mailbox.sender(),
+        stats: stats.clone(),
+        info: Arc::new(ThreadInfo {
+            backend: info,
+            pinned_to: None,
+            pin_error: None,
+        }),
+    };
+    (Core::new(backend, pool, stats, handle), mailbox)
+}

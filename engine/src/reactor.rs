@@ -462,45 +462,29 @@ impl Core {
                 } else {
                     rc.res
                 };
-                if res < 0 {
-                    let Some(OpState::Send(s)) = self.take(index) else {
+                if res >= 0 {
+                    s.advance(res as usize);
+                    if !s.done() && !cancelled && res > 0 {
+                        self.resubmit(index);
                         return;
-                    };
-                    self.deliver(
-                        owner,
-                        op,
-                        Completion::Sent {
-                            result: Err(io::Error::from_raw_os_error(-res)),
-                            bufs: s.bufs,
-                        },
-                        false,
-                    );
-                    return;
-                }
-                s.advance(res as usize);
-                if !s.done() && !cancelled && res > 0 {
-                    self.resubmit(index);
-                    return;
+                    }
                 }
                 let Some(OpState::Send(s)) = self.take(index) else {
                     return;
                 };
-                let result = if s.done() {
+                let result = if res < 0 {
+                    Err(io::Error::from_raw_os_error(-res))
+                } else if s.done() {
                     Ok(s.sent)
                 } else if cancelled {
                     Err(io::Error::from_raw_os_error(libc::ECANCELED))
                 } else {
                     Err(io::Error::from(io::ErrorKind::WriteZero))
                 };
-                self.deliver(
-                    owner,
-                    op,
-                    Completion::Sent {
-                        result,
-                        bufs: s.bufs,
-                    },
-                    false,
-                );
+                // Release the descriptor before the handler runs, so it may close it.
+                let SendState { bufs, fd, .. } = s;
+                drop(fd);
+                self.deliver(owner, op, Completion::Sent { result, bufs }, false);
             }
             OpState::Close { .. } => {
                 let result = if rc.res >= 0 {
@@ -717,5 +701,195 @@ impl<'a> Cx<'a> {
     /// Whether the engine is shutting down.
     pub fn shutting_down(&self) -> bool {
         self.core.shutting_down
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BackendChoice;
+    use crate::bufpool::BufPoolConfig;
+    use crate::io_thread::test_core;
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    /// Bytes whose owner records when it is dropped.
+    struct Tracked {
+        data: Vec<u8>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl AsRef<[u8]> for Tracked {
+        fn as_ref(&self) -> &[u8] {
+            &self.data
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    struct SendOnce {
+        fd: SharedFd,
+        bufs: Option<Vec<Bytes>>,
+    }
+
+    impl Handler for SendOnce {
+        fn on_start(&mut self, cx: &mut Cx<'_>) {
+            let bufs = self.bufs.take().unwrap();
+            cx.submit(Op::Send {
+                fd: self.fd.clone(),
+                bufs,
+                zero_copy: false,
+            });
+            // Gone before the send can possibly have finished.
+            cx.close();
+        }
+        fn on_completion(&mut self, _: &mut Cx<'_>, _: OpId, _: Completion, _: bool) {
+            unreachable!("a closed handler gets no completions");
+        }
+    }
+
+    fn choices() -> Vec<BackendChoice> {
+        match std::env::var("ZERORING_BACKEND").as_deref() {
+            Ok("epoll") => vec![BackendChoice::Epoll],
+            _ => vec![BackendChoice::Uring, BackendChoice::Epoll],
+        }
+    }
+
+    #[test]
+    fn in_flight_send_keeps_its_buffer_after_its_handler_is_gone() {
+        for choice in choices() {
+            let (mut core, _mailbox) = test_core(
+                choice,
+                BufPoolConfig {
+                    count: 8,
+                    size: 4096,
+                },
+            );
+            let (a, mut b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let dropped = Arc::new(AtomicBool::new(false));
+            let pattern: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+            let bytes = Bytes::from_owner(Tracked {
+                data: pattern.clone(),
+                dropped: dropped.clone(),
+            });
+            core.spawn(Box::new(SendOnce {
+                fd: Arc::new(a.into()),
+                bufs: Some(vec![bytes]),
+            }));
+
+            // The handler is gone and its send cancelled, but not finished: the buffer lives.
+            assert_eq!(
+                core.total_ops(),
+                1,
+                "{choice:?}: the send's slot outlives its handler"
+            );
+            assert!(
+                !dropped.load(Ordering::SeqCst),
+                "{choice:?}: buffer freed while in flight"
+            );
+
+            let mut out = Vec::new();
+            for _ in 0..1000 {
+                if core.total_ops() == 0 {
+                    break;
+                }
+                core.wait(Some(Duration::from_millis(10)), &mut out)
+                    .unwrap();
+                core.take_synthetic(&mut out);
+                for rc in out.drain(..) {
+                    core.complete(rc);
+                }
+            }
+            assert_eq!(
+                core.total_ops(),
+                0,
+                "{choice:?}: cancelled send never completed"
+            );
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "{choice:?}: buffer leaked after the final completion"
+            );
+
+            // Whatever the kernel took before the cancel must be the real bytes.
+            b.set_nonblocking(true).unwrap();
+            let mut got = Vec::new();
+            let mut chunk = vec![0u8; 1 << 16];
+            loop {
+                match b.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert!(
+                got.len() < pattern.len(),
+                "{choice:?}: socket buffer should not hold 8 MiB"
+            );
+            assert_eq!(
+                &got[..],
+                &pattern[..got.len()],
+                "{choice:?}: sent bytes corrupted"
+            );
+        }
+    }
+
+    struct RecvThenClose {
+        fd: SharedFd,
+    }
+
+    impl Handler for RecvThenClose {
+        fn on_start(&mut self, cx: &mut Cx<'_>) {
+            cx.submit(Op::Recv {
+                fd: self.fd.clone(),
+            });
+            cx.close();
+        }
+        fn on_completion(&mut self, _: &mut Cx<'_>, _: OpId, _: Completion, _: bool) {
+            unreachable!("a closed handler gets no completions");
+        }
+    }
+
+    #[test]
+    fn receive_of_a_closed_handler_ends_and_returns_every_buffer() {
+        for choice in choices() {
+            let (mut core, _mailbox) = test_core(
+                choice,
+                BufPoolConfig {
+                    count: 4,
+                    size: 1024,
+                },
+            );
+            let (a, _b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            core.spawn(Box::new(RecvThenClose {
+                fd: Arc::new(a.into()),
+            }));
+            let mut out = Vec::new();
+            for _ in 0..1000 {
+                if core.total_ops() == 0 {
+                    break;
+                }
+                core.wait(Some(Duration::from_millis(10)), &mut out)
+                    .unwrap();
+                core.take_synthetic(&mut out);
+                for rc in out.drain(..) {
+                    core.complete(rc);
+                }
+            }
+            assert_eq!(
+                core.total_ops(),
+                0,
+                "{choice:?}: cancelled receive never completed"
+            );
+            assert_eq!(core.pool.leased(), 0);
+        }
     }
 }
