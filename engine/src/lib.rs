@@ -14,16 +14,29 @@ pub mod mailbox;
 pub mod pipe;
 pub mod signal;
 
+// The I/O side talks to the kernel; under loom only the lock-free plumbing is modelled.
+#[cfg(not(loom))]
 pub mod backend;
+#[cfg(not(loom))]
 pub mod bufpool;
+#[cfg(not(loom))]
 pub mod io_thread;
+#[cfg(not(loom))]
 pub mod msg;
+#[cfg(not(loom))]
 pub mod reactor;
+#[cfg(not(loom))]
 pub mod timers;
 
+#[cfg(not(loom))]
 pub use backend::{BackendChoice, BackendInfo, SharedFd};
+#[cfg(not(loom))]
 pub use bufpool::BufPoolConfig;
+#[cfg(not(loom))]
 pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
+#[cfg(not(loom))]
 pub use msg::{Metadata, Msg};
+#[cfg(not(loom))]
 pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
+#[cfg(not(loom))]
 pub use timers::TimerId;

@@ -230,6 +230,14 @@ impl From<String> for Msg {
     }
 }
 
+impl crate::pipe::PipeItem for Msg {
+    /// A multipart message ends at its first part without MORE; the pipe's high-water mark
+    /// counts whole messages.
+    fn ends_message(&self) -> bool {
+        !self.more()
+    }
+}
+
 impl AsRef<[u8]> for Msg {
     fn as_ref(&self) -> &[u8] {
         &self.data

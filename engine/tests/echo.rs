@@ -2,6 +2,8 @@
 //! length-prefixed messages from 0 B to 16 MiB, written in uneven chunks so the server sees
 //! split reads, and read back and compared byte for byte.
 
+#![cfg(not(loom))]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -2,6 +2,8 @@
 //! dry and recovering, connect (success and refusal), zero-copy send and close, and shutdown
 //! with operations in flight.
 
+#![cfg(not(loom))]
+
 mod common;
 
 use std::io::{Read, Write};
