@@ -225,6 +225,13 @@ impl Signal {
         self.state.load(Ordering::Acquire) & NOTIFIED != 0
     }
 
+    /// Whether the waiter has announced its sleep and not yet woken (a hint, for tests and
+    /// metrics).
+    #[inline]
+    pub fn is_sleeping(&self) -> bool {
+        self.state.load(Ordering::Acquire) & SLEEPING != 0
+    }
+
     /// Consumes a pending notification; returns whether there was one. The waiter calls it
     /// before looking at what the signal guards. Does not touch the eventfd.
     #[inline]

@@ -1,0 +1,291 @@
+//! loom models of the SPSC pipe. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p zeroring-engine --release --test loom_pipe`.
+//! Under loom a chunk holds 2 items, so a handful of items crosses chunk boundaries and
+//! exercises the recycling of finished chunks.
+#![cfg(loom)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use loom::thread;
+use zeroring_engine::pipe::{
+    pipe, Notify, PipeConfig, PipeItem, PipeReader, ReadError, WriteError,
+};
+use zeroring_engine::signal::Signal;
+
+/// Forwards to a signal and counts the calls.
+#[derive(Debug)]
+struct Counted {
+    signal: Signal,
+    calls: AtomicUsize,
+}
+
+impl Counted {
+    fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            signal: Signal::new().unwrap(),
+            calls: AtomicUsize::new(0),
+        })
+    }
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Notify for Counted {
+    fn notify(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.signal.notify();
+    }
+}
+
+/// Reads everything until `Closed`, sleeping on `sig` whenever the pipe is empty. Returns the
+/// items and how many times the reader went to sleep.
+fn drain<T: PipeItem>(r: &mut PipeReader<T>, sig: &Counted) -> (Vec<T>, usize) {
+    let mut got = Vec::new();
+    let mut sleeps = 0;
+    loop {
+        match r.read() {
+            Ok(v) => got.push(v),
+            Err(ReadError::Empty) => {
+                sleeps += 1;
+                sig.signal.wait(None, Duration::ZERO);
+            }
+            Err(ReadError::Closed) => return (got, sleeps),
+        }
+    }
+}
+
+/// (1) FIFO across chunk boundaries (and chunk recycling), with close after the last flush.
+#[test]
+fn fifo_across_chunks() {
+    loom::model(|| {
+        let rn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            reader_notify: Some(rn.clone()),
+            ..PipeConfig::default()
+        });
+        let t = thread::spawn(move || {
+            w.write(0).unwrap();
+            w.flush();
+            w.write(1).unwrap();
+            w.write(2).unwrap();
+            w.flush();
+            w.write(3).unwrap();
+            w.write(4).unwrap();
+            // drop: flushes 3, 4 and closes
+        });
+        let (got, sleeps) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+        assert!(rn.calls() <= sleeps, "more notifies than sleeps");
+    });
+}
+
+/// (2) The flush/sleep/wake handshake: a reader that goes to sleep concurrently with a flush is
+/// always woken (a lost wakeup would block the reader forever: loom reports a deadlock), and
+/// it is woken at most once per sleep.
+#[test]
+fn flush_wakes_sleeping_reader() {
+    loom::model(|| {
+        let rn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            reader_notify: Some(rn.clone()),
+            ..PipeConfig::default()
+        });
+        let t = thread::spawn(move || {
+            w.write(1).unwrap();
+            w.flush();
+            w.write(2).unwrap();
+            w.flush();
+            w
+        });
+        let mut got = Vec::new();
+        let mut sleeps = 0;
+        while got.len() < 2 {
+            match r.read() {
+                Ok(v) => got.push(v),
+                Err(ReadError::Empty) => {
+                    sleeps += 1;
+                    rn.signal.wait(None, Duration::ZERO);
+                }
+                Err(ReadError::Closed) => panic!("not closed"),
+            }
+        }
+        let w = t.join().unwrap();
+        assert_eq!(got, vec![1, 2]);
+        assert!(rn.calls() <= sleeps, "more notifies than sleeps");
+        drop(w);
+    });
+}
+
+/// (3) HWM blocking and low-water resume: a writer that hits `Full` sleeps on its signal and is
+/// always woken once the reader drains (hwm 1: the resume point is the empty pipe).
+#[test]
+fn hwm_full_writer_is_resumed() {
+    loom::model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 1,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            let mut fulls = 0;
+            for i in 0..3 {
+                let mut item = i;
+                loop {
+                    match w.write(item) {
+                        Ok(()) => break,
+                        Err(WriteError::Full(back)) => {
+                            fulls += 1;
+                            item = back;
+                            wn2.signal.wait(None, Duration::ZERO);
+                        }
+                        Err(WriteError::Closed(_)) => panic!("reader closed"),
+                    }
+                }
+                w.flush();
+            }
+            fulls
+        });
+        let (got, _) = drain(&mut r, &rn);
+        let fulls = t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+        assert!(wn.calls() <= fulls, "writer notified without waiting");
+    });
+}
+
+/// (3b) Multipart messages at the mark: hwm 2, lwm 1; a 2-part message may exceed the mark.
+#[test]
+fn hwm_multipart_resume() {
+    #[derive(Debug, PartialEq)]
+    struct Part(u8, bool);
+    impl PipeItem for Part {
+        fn ends_message(&self) -> bool {
+            !self.1
+        }
+    }
+    loom::model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<Part>(PipeConfig {
+            hwm: 2,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            // messages: [0], [1a 1b], [2]
+            let parts = [
+                Part(0, false),
+                Part(1, true),
+                Part(2, false),
+                Part(3, false),
+            ];
+            for p in parts {
+                let mut item = p;
+                loop {
+                    match w.write(item) {
+                        Ok(()) => break,
+                        Err(WriteError::Full(back)) => {
+                            assert!(!back.1 || back.0 == 1, "Full only at message start");
+                            item = back;
+                            wn2.signal.wait(None, Duration::ZERO);
+                        }
+                        Err(WriteError::Closed(_)) => panic!("reader closed"),
+                    }
+                }
+            }
+        });
+        let (got, _) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Part(0, false),
+                Part(1, true),
+                Part(2, false),
+                Part(3, false)
+            ]
+        );
+    });
+}
+
+/// Records drops by id.
+#[derive(Debug)]
+struct Tracked(usize, std::sync::Arc<Mutex<Vec<usize>>>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+impl PipeItem for Tracked {
+    fn ends_message(&self) -> bool {
+        true
+    }
+}
+
+/// (4) Reader close racing writes: every item is dropped exactly once, whichever end drops it
+/// (the reader's read, the reader's close, a `Closed` write handed back, or the last end's
+/// drop), and what the reader read is a prefix of what was written.
+#[test]
+fn reader_close_races_writes() {
+    loom::model(|| {
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (mut w, mut r) = pipe::<Tracked>(PipeConfig::default());
+        let wlog = log.clone();
+        let t = thread::spawn(move || {
+            for id in 0..3 {
+                match w.write(Tracked(id, wlog.clone())) {
+                    Ok(()) => {}
+                    Err(WriteError::Closed(item)) => drop(item),
+                    Err(WriteError::Full(_)) => unreachable!(),
+                }
+                if id != 1 {
+                    w.flush();
+                }
+            }
+        });
+        let mut read = Vec::new();
+        if let Ok(item) = r.read() {
+            read.push(item.0);
+        }
+        drop(r);
+        t.join().unwrap();
+        assert!(read.is_empty() || read == [0]);
+        let mut log = log.lock().unwrap().clone();
+        log.sort_unstable();
+        assert_eq!(log, vec![0, 1, 2], "each item dropped exactly once");
+    });
+}
+
+/// (4b) Writer close racing the reader: the reader sees `Closed` only after every item flushed
+/// before the close, and a sleeping reader is woken by the close.
+#[test]
+fn writer_close_after_items() {
+    loom::model(|| {
+        let rn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            reader_notify: Some(rn.clone()),
+            ..PipeConfig::default()
+        });
+        let t = thread::spawn(move || {
+            w.write(1).unwrap();
+            w.flush();
+            w.write(2).unwrap();
+            w.write(3).unwrap();
+            w.close();
+        });
+        let (got, _) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![1, 2, 3]);
+    });
+}

@@ -1,0 +1,535 @@
+//! Ordinary (non-loom) tests of the SPSC pipe: FIFO across threads, batching visibility,
+//! notify counts, multipart HWM with low-water resume, termination from either end with counted
+//! drops. No sleeps are used as synchronisation.
+#![cfg(not(loom))]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use zeroring_engine::pipe::{
+    pipe, FlushOutcome, Notify, NotifyHandle, PipeConfig, PipeItem, ReadError, WriteError,
+};
+use zeroring_engine::signal::Signal;
+
+#[derive(Debug, Default)]
+struct Count(AtomicUsize);
+
+impl Count {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Notify for Count {
+    fn notify(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A message part: `more` = further parts follow.
+#[derive(Debug, PartialEq, Eq)]
+struct Part {
+    v: u32,
+    more: bool,
+}
+
+impl PipeItem for Part {
+    fn ends_message(&self) -> bool {
+        !self.more
+    }
+}
+
+fn part(v: u32, more: bool) -> Part {
+    Part { v, more }
+}
+
+/// Records every drop by id, so that double drops and leaks are both visible.
+#[derive(Debug)]
+struct Tracked {
+    id: usize,
+    log: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.log.lock().unwrap().push(self.id);
+    }
+}
+
+impl PipeItem for Tracked {
+    fn ends_message(&self) -> bool {
+        true
+    }
+}
+
+fn assert_each_dropped_once(log: &Mutex<Vec<usize>>, n: usize) {
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), n, "drop count");
+    let set: HashSet<_> = log.iter().copied().collect();
+    assert_eq!(set.len(), n, "an item was dropped twice");
+    assert!(set.iter().all(|&id| id < n));
+}
+
+fn counted() -> (Arc<Count>, NotifyHandle) {
+    let c = Arc::new(Count::default());
+    (c.clone(), c)
+}
+
+#[test]
+fn staged_items_are_invisible_until_flush() {
+    let (mut w, mut r) = pipe::<u64>(PipeConfig::default());
+    assert_eq!(w.flush(), FlushOutcome::Nothing);
+    w.write(1).unwrap();
+    w.write(2).unwrap();
+    assert_eq!(w.staged(), 2);
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    assert_eq!(r.len_hint(), 0);
+    // The reader went to sleep above, so this flush wakes it (no notify object: just reported).
+    assert_eq!(w.flush(), FlushOutcome::ReaderWoken);
+    assert_eq!(w.flush(), FlushOutcome::Nothing);
+    assert_eq!(r.len_hint(), 2);
+    assert_eq!(r.read(), Ok(1));
+    assert_eq!(r.read(), Ok(2));
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    assert_eq!(w.messages_written(), 2);
+    assert_eq!(r.messages_read(), 2);
+}
+
+#[test]
+fn fifo_single_thread_across_many_chunks() {
+    let (mut w, mut r) = pipe::<u64>(PipeConfig::default());
+    let mut next = 0u64;
+    for round in 0..50u64 {
+        let n = 1 + round * 37;
+        for i in 0..n {
+            w.write(i + round * 1_000_000).unwrap();
+        }
+        w.flush();
+        for i in 0..n {
+            assert_eq!(r.read(), Ok(i + round * 1_000_000));
+            next += 1;
+        }
+        assert_eq!(r.read(), Err(ReadError::Empty));
+    }
+    assert_eq!(r.items_read() as u64, next);
+}
+
+fn fifo_threads(items: u64, flush_every: u64, hwm: usize) {
+    let rsig = Arc::new(Signal::new().unwrap());
+    let wsig = Arc::new(Signal::new().unwrap());
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        hwm,
+        reader_notify: Some(rsig.clone()),
+        writer_notify: Some(wsig.clone()),
+        ..PipeConfig::default()
+    });
+    let writer = thread::spawn(move || {
+        let mut fulls = 0u64;
+        for i in 0..items {
+            let mut item = i;
+            loop {
+                match w.write(item) {
+                    Ok(()) => break,
+                    Err(WriteError::Full(back)) => {
+                        fulls += 1;
+                        item = back;
+                        wsig.wait(None, Duration::from_micros(20));
+                    }
+                    Err(WriteError::Closed(_)) => panic!("reader closed"),
+                }
+            }
+            if i % flush_every == flush_every - 1 {
+                w.flush();
+            }
+        }
+        drop(w); // flushes the rest and closes
+        fulls
+    });
+    let mut expect = 0u64;
+    loop {
+        match r.read() {
+            Ok(v) => {
+                assert_eq!(v, expect);
+                expect += 1;
+                if hwm != 0 {
+                    assert!(r.len_hint() <= hwm + 1);
+                }
+            }
+            Err(ReadError::Empty) => {
+                rsig.wait(None, Duration::from_micros(20));
+            }
+            Err(ReadError::Closed) => break,
+        }
+    }
+    assert_eq!(expect, items);
+    let fulls = writer.join().unwrap();
+    if hwm == 0 {
+        assert_eq!(fulls, 0);
+    }
+}
+
+#[test]
+fn fifo_across_threads_millions_flush_64() {
+    fifo_threads(3_000_000, 64, 0);
+}
+
+#[test]
+fn fifo_across_threads_flush_every_item() {
+    fifo_threads(500_000, 1, 0);
+}
+
+#[test]
+fn fifo_across_threads_with_hwm() {
+    fifo_threads(1_000_000, 7, 100);
+}
+
+#[test]
+fn fifo_across_threads_tiny_hwm() {
+    fifo_threads(100_000, 1, 1);
+}
+
+#[test]
+fn burst_while_reader_awake_costs_no_notify() {
+    let (rc, rn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        reader_notify: Some(rn),
+        ..PipeConfig::default()
+    });
+    // The reader has never found the pipe empty: it is awake.
+    for i in 0..10_000 {
+        w.write(i).unwrap();
+        if i % 10 == 0 {
+            assert_eq!(w.flush(), FlushOutcome::Flushed);
+        }
+    }
+    w.flush();
+    for i in 0..10_000 {
+        assert_eq!(r.read(), Ok(i));
+    }
+    assert_eq!(rc.get(), 0);
+}
+
+#[test]
+fn one_notify_per_sleep() {
+    let (rc, rn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        reader_notify: Some(rn),
+        ..PipeConfig::default()
+    });
+    assert_eq!(r.read(), Err(ReadError::Empty)); // asleep
+    assert_eq!(r.read(), Err(ReadError::Empty)); // still the same sleep
+    for round in 0..5 {
+        w.write(round).unwrap();
+        assert_eq!(w.flush(), FlushOutcome::ReaderWoken);
+        for i in 0..100 {
+            w.write(i).unwrap();
+            assert_eq!(w.flush(), FlushOutcome::Flushed);
+        }
+        assert_eq!(rc.get(), round as usize + 1);
+        assert_eq!(r.read(), Ok(round));
+        for i in 0..100 {
+            assert_eq!(r.read(), Ok(i));
+        }
+        assert_eq!(r.read(), Err(ReadError::Empty));
+    }
+    assert_eq!(rc.get(), 5);
+}
+
+#[test]
+fn hwm_is_checked_at_message_start_only() {
+    let (mut w, r) = pipe::<Part>(PipeConfig::with_hwm(2));
+    w.write(part(1, true)).unwrap();
+    w.write(part(2, false)).unwrap();
+    w.write(part(3, false)).unwrap();
+    assert_eq!(w.messages_written(), 2);
+    assert!(!w.is_writable());
+    assert_eq!(w.write(part(4, true)), Err(WriteError::Full(part(4, true))));
+    // Full flushed what was staged.
+    assert_eq!(w.staged(), 0);
+    assert_eq!(r.len_hint(), 3);
+
+    // A message started below the mark may grow beyond it.
+    let (mut w, _r) = pipe::<Part>(PipeConfig::with_hwm(1));
+    w.write(part(1, true)).unwrap();
+    for i in 2..100 {
+        w.write(part(i, true)).unwrap();
+    }
+    assert!(w.is_writable()); // in the middle of a message
+    w.write(part(100, false)).unwrap();
+    assert!(!w.is_writable());
+    assert!(matches!(
+        w.write(part(101, false)),
+        Err(WriteError::Full(_))
+    ));
+}
+
+#[test]
+fn low_water_resume_notifies_once_at_the_mark() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<Part>(PipeConfig {
+        hwm: 10,
+        lwm: Some(3),
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    for i in 0..10 {
+        // multipart messages: 2 parts each
+        w.write(part(i, true)).unwrap();
+        w.write(part(i, false)).unwrap();
+    }
+    assert!(matches!(w.write(part(99, true)), Err(WriteError::Full(_))));
+    assert!(matches!(w.write(part(99, true)), Err(WriteError::Full(_))));
+    // written - read must fall to 3, i.e. the reader must read 7 messages.
+    for m in 0..7 {
+        assert_eq!(wc.get(), 0, "notified early, after {m} messages");
+        assert_eq!(r.read().unwrap().v, m);
+        assert_eq!(r.read().unwrap().v, m);
+    }
+    assert_eq!(wc.get(), 1);
+    while r.read().is_ok() {}
+    assert_eq!(wc.get(), 1, "notified more than once");
+    assert!(w.is_writable());
+    w.write(part(10, false)).unwrap();
+}
+
+#[test]
+fn low_water_default_is_half() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        hwm: 4,
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    for i in 0..4 {
+        w.write(i).unwrap();
+    }
+    assert!(matches!(w.write(4), Err(WriteError::Full(4))));
+    assert_eq!(r.read(), Ok(0));
+    assert_eq!(wc.get(), 0);
+    assert_eq!(r.read(), Ok(1)); // 4 - 2 = 2 = (4 + 1) / 2
+    assert_eq!(wc.get(), 1);
+    assert_eq!(r.read(), Ok(2));
+    assert_eq!(r.read(), Ok(3));
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    assert_eq!(wc.get(), 1);
+}
+
+#[test]
+fn hwm_one_resumes_when_empty() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        hwm: 1,
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    for i in 0..100 {
+        w.write(i).unwrap();
+        assert!(matches!(w.write(1000), Err(WriteError::Full(1000))));
+        assert_eq!(r.read(), Ok(i));
+        assert_eq!(wc.get(), i as usize + 1);
+    }
+}
+
+#[test]
+fn writer_not_waiting_is_not_notified() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        hwm: 8,
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    for round in 0..100 {
+        for i in 0..8 {
+            w.write(round * 8 + i).unwrap();
+        }
+        w.flush();
+        for i in 0..8 {
+            assert_eq!(r.read(), Ok(round * 8 + i));
+        }
+    }
+    assert_eq!(wc.get(), 0);
+}
+
+#[test]
+fn writer_close_flushes_and_reader_sees_closed_after_items() {
+    let (rc, rn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        reader_notify: Some(rn),
+        ..PipeConfig::default()
+    });
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    w.write(1).unwrap();
+    w.write(2).unwrap();
+    w.close();
+    assert_eq!(rc.get(), 1, "sleeping reader notified by close");
+    assert_eq!(w.write(3), Err(WriteError::Closed(3)));
+    assert!(r.is_writer_closed());
+    assert_eq!(r.read(), Ok(1));
+    assert_eq!(r.read(), Ok(2));
+    assert_eq!(r.read(), Err(ReadError::Closed));
+    assert_eq!(r.read(), Err(ReadError::Closed));
+    drop(w);
+    assert_eq!(rc.get(), 1);
+}
+
+#[test]
+fn writer_drop_closes() {
+    let (mut w, mut r) = pipe::<u64>(PipeConfig::default());
+    for i in 0..1000 {
+        w.write(i).unwrap();
+    }
+    drop(w);
+    for i in 0..1000 {
+        assert_eq!(r.read(), Ok(i));
+    }
+    assert_eq!(r.read(), Err(ReadError::Closed));
+}
+
+#[test]
+fn reader_close_drops_everything_exactly_once() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mk = |id| Tracked {
+        id,
+        log: log.clone(),
+    };
+    let (mut w, mut r) = pipe::<Tracked>(PipeConfig::default());
+    for id in 0..700 {
+        w.write(mk(id)).unwrap();
+    }
+    w.flush();
+    for id in 700..703 {
+        w.write(mk(id)).unwrap(); // staged
+    }
+    for id in 0..2 {
+        assert_eq!(r.read().unwrap().id, id); // dropped here
+    }
+    r.close();
+    assert_eq!(
+        log.lock().unwrap().len(),
+        700,
+        "published unread items dropped by close"
+    );
+    assert!(matches!(r.read(), Err(ReadError::Closed)));
+    assert!(w.is_reader_closed());
+    assert!(!w.is_writable());
+    match w.write(mk(703)) {
+        Err(WriteError::Closed(t)) => drop(t),
+        other => panic!("{other:?}"),
+    }
+    drop(r);
+    assert_eq!(log.lock().unwrap().len(), 701);
+    drop(w); // the 3 staged items
+    assert_each_dropped_once(&log, 704);
+}
+
+#[test]
+fn dropping_both_ends_drops_queued_items() {
+    for order in 0..2 {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (mut w, mut r) = pipe::<Tracked>(PipeConfig::default());
+        for id in 0..1000 {
+            w.write(Tracked {
+                id,
+                log: log.clone(),
+            })
+            .unwrap();
+            if id % 100 == 0 {
+                w.flush();
+            }
+        }
+        for id in 0..300 {
+            assert_eq!(r.read().unwrap().id, id);
+        }
+        if order == 0 {
+            drop(w);
+            drop(r);
+        } else {
+            drop(r);
+            drop(w);
+        }
+        assert_each_dropped_once(&log, 1000);
+    }
+}
+
+#[test]
+fn reader_close_wakes_waiting_writer() {
+    let (wc, wn) = counted();
+    let (mut w, r) = pipe::<u64>(PipeConfig {
+        hwm: 2,
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    w.write(1).unwrap();
+    w.write(2).unwrap();
+    assert!(!w.is_writable());
+    drop(r);
+    assert_eq!(wc.get(), 1);
+    assert_eq!(w.write(3), Err(WriteError::Closed(3)));
+}
+
+#[test]
+fn set_notify_replaces_target() {
+    let (a, an) = counted();
+    let (b, bn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        reader_notify: Some(an),
+        ..PipeConfig::default()
+    });
+    r.set_notify(Some(bn));
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    w.write(1).unwrap();
+    w.flush();
+    assert_eq!((a.get(), b.get()), (0, 1));
+}
+
+#[test]
+fn reader_closes_concurrently_with_writer() {
+    for _ in 0..20 {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let wsig = Arc::new(Signal::new().unwrap());
+        let (mut w, mut r) = pipe::<Tracked>(PipeConfig {
+            hwm: 50,
+            writer_notify: Some(wsig.clone()),
+            ..PipeConfig::default()
+        });
+        let wlog = log.clone();
+        let writer = thread::spawn(move || {
+            let mut created = 0;
+            loop {
+                let t = Tracked {
+                    id: created,
+                    log: wlog.clone(),
+                };
+                created += 1;
+                match w.write(t) {
+                    Ok(()) => {
+                        if created % 3 == 0 {
+                            w.flush();
+                        }
+                    }
+                    Err(WriteError::Full(t)) => {
+                        drop(t);
+                        wsig.wait(None, Duration::ZERO);
+                    }
+                    Err(WriteError::Closed(t)) => {
+                        drop(t);
+                        return created;
+                    }
+                }
+            }
+        });
+        let mut seen = 0;
+        while seen < 500 {
+            match r.read() {
+                Ok(_) => seen += 1,
+                Err(_) => thread::yield_now(),
+            }
+        }
+        drop(r);
+        let created = writer.join().unwrap();
+        assert_each_dropped_once(&log, created);
+    }
+}
