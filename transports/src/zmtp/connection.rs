@@ -1,0 +1,733 @@
+//! One ZMTP connection as a sans-IO state machine: greeting → mechanism
+//! handshake → READY → traffic, with the handshake timeout, heartbeats, ZAP
+//! round trips and the events a socket and a monitor need.
+//!
+//! Owns: the protocol state of one stream. Must never: touch a socket, a thread
+//! or a clock. Bytes come in through [`Connection::handle_input`], go out through
+//! [`Connection::poll_transmit`]; time comes in as `now` and deadlines go out
+//! through [`Connection::poll_timeout`].
+//!
+//! Driver loop, in short: feed every read with `handle_input` (and `handle_eof`
+//! at end of stream), call `handle_timeout` when `poll_timeout`'s instant
+//! passes, then drain `poll_event` and write out `poll_transmit` chunks. After a
+//! `HandshakeFailed` or `Closed` event, write what `poll_transmit` still gives
+//! (an ERROR command) and close the stream.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::command::{Command, MAX_PING_CONTEXT};
+use super::encoder::{Encoder, DEFAULT_COPY_THRESHOLD};
+use super::error::{CommandKind, ZmtpError};
+use super::frame::{Frame, FrameDecoder};
+use super::greeting::{GreetingExchange, LocalGreeting, MechanismName, PeerGreeting, ZmtpVersion};
+use super::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
+use super::mechanism::null::NullMechanism;
+use super::mechanism::plain::{PlainClient, PlainServer};
+use super::mechanism::{error_command, HandshakeContext, Mechanism, MechanismStatus, ZapSettings};
+use super::metadata::{self, Metadata};
+use super::zap::{ZapReply, ZapRequest};
+use crate::errno::Errno;
+use crate::socket_type::SocketType;
+
+/// Default limit on a frame during the handshake (commands with metadata).
+pub const DEFAULT_MAX_HANDSHAKE_FRAME: u64 = 64 * 1024;
+
+/// Which mechanism this side runs, and in which role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MechanismConfig {
+    Null,
+    /// ZMQ_PLAIN_USERNAME / ZMQ_PLAIN_PASSWORD set: PLAIN client.
+    PlainClient {
+        username: Bytes,
+        password: Bytes,
+    },
+    /// ZMQ_PLAIN_SERVER = 1.
+    PlainServer,
+}
+
+impl MechanismConfig {
+    /// The name sent in the greeting.
+    pub fn name(&self) -> MechanismName {
+        match self {
+            MechanismConfig::Null => MechanismName::Null,
+            MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => {
+                MechanismName::Plain
+            }
+        }
+    }
+}
+
+/// Everything a connection needs to know about the local socket.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    pub socket_type: SocketType,
+    pub mechanism: MechanismConfig,
+    /// ZMQ_ROUTING_ID (0..=255 bytes).
+    pub routing_id: Bytes,
+    /// ZMQ_METADATA application properties (`X-…`).
+    pub metadata: Metadata,
+    /// ZMQ_MAXMSGSIZE: largest inbound frame, -1 for unlimited.
+    pub max_msg_size: i64,
+    /// ZMQ_HANDSHAKE_IVL; `None` (libzmq: 0) disables the handshake timeout.
+    pub handshake_ivl: Option<Duration>,
+    pub heartbeat: HeartbeatConfig,
+    pub zap: ZapSettings,
+    /// The peer's address (ZAP requests carry it).
+    pub peer_address: Bytes,
+    /// Outbound bodies up to this size are copied into the batch buffer.
+    pub copy_threshold: usize,
+    /// Largest frame accepted before the handshake completes.
+    pub max_handshake_frame: u64,
+}
+
+impl ConnectionConfig {
+    /// libzmq's defaults for a socket of type `socket_type`: NULL, no routing
+    /// id, MAXMSGSIZE -1, HANDSHAKE_IVL 30 s, no heartbeats, no ZAP.
+    pub fn new(socket_type: SocketType) -> Self {
+        ConnectionConfig {
+            socket_type,
+            mechanism: MechanismConfig::Null,
+            routing_id: Bytes::new(),
+            metadata: Metadata::new(),
+            max_msg_size: -1,
+            handshake_ivl: Some(Duration::from_millis(30_000)),
+            heartbeat: HeartbeatConfig::default(),
+            zap: ZapSettings::default(),
+            peer_address: Bytes::new(),
+            copy_threshold: DEFAULT_COPY_THRESHOLD,
+            max_handshake_frame: DEFAULT_MAX_HANDSHAKE_FRAME,
+        }
+    }
+
+    /// Checks the options a connection cannot work with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.socket_type == SocketType::Stream {
+            return Err(ConfigError::NotZmtp);
+        }
+        if self.routing_id.len() > 255 {
+            return Err(ConfigError::RoutingIdTooLong);
+        }
+        if let MechanismConfig::PlainClient { username, password } = &self.mechanism {
+            if username.len() > 255 || password.len() > 255 {
+                return Err(ConfigError::CredentialTooLong);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A configuration a connection refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// STREAM sockets do not speak ZMTP.
+    NotZmtp,
+    /// Routing ids are at most 255 bytes.
+    RoutingIdTooLong,
+    /// PLAIN usernames and passwords are at most 255 bytes.
+    CredentialTooLong,
+}
+
+impl ConfigError {
+    /// The errno libzmq gives for the corresponding option.
+    pub fn errno(self) -> Errno {
+        Errno::EINVAL
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::NotZmtp => "STREAM sockets do not use ZMTP",
+            ConfigError::RoutingIdTooLong => "routing id longer than 255 bytes",
+            ConfigError::CredentialTooLong => "PLAIN username or password longer than 255 bytes",
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What the handshake told us about the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub version: ZmtpVersion,
+    /// From the `Socket-Type` property (or the 2.0 greeting).
+    pub socket_type: Option<SocketType>,
+    /// From the `Identity` property (or a 2.0 peer's first message).
+    pub routing_id: Option<Bytes>,
+    /// All ZMTP properties the peer sent.
+    pub properties: Metadata,
+    /// The ZAP handler's user id (becomes the `User-Id` message property).
+    pub user_id: Option<Bytes>,
+    /// The ZAP reply's metadata.
+    pub zap_properties: Option<Metadata>,
+}
+
+impl PeerInfo {
+    /// A message property as libzmq's `zmq_msg_gets` resolves it: ZMTP
+    /// properties, then ZAP properties, then `User-Id`.
+    pub fn property(&self, name: &str) -> Option<&Bytes> {
+        self.properties
+            .get(name)
+            .or_else(|| self.zap_properties.as_ref().and_then(|m| m.get(name)))
+            .or_else(|| {
+                if name.eq_ignore_ascii_case(metadata::USER_ID) {
+                    self.user_id.as_ref()
+                } else {
+                    None
+                }
+            })
+    }
+}
+
+/// What the connection reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed (monitor: HANDSHAKE_SUCCEEDED; libzmq emits none
+    /// for ZMTP 2.0 peers).
+    HandshakeSucceeded(Box<PeerInfo>),
+    /// The handshake failed; the connection is finished. The error's
+    /// [`ZmtpError::handshake_failure`] is the monitor event.
+    HandshakeFailed(ZmtpError),
+    /// The mechanism needs a ZAP verdict: send the request's frames to the
+    /// handler and give the reply to [`Connection::zap_reply`].
+    ZapRequest(Box<ZapRequest>),
+    /// One frame of an inbound message.
+    Frame { body: Bytes, more: bool },
+    /// A subscription (3.1 SUBSCRIBE, or a 3.0/2.0 `\x01topic` message to PUB/XPUB).
+    Subscribe(Bytes),
+    /// An unsubscription.
+    Cancel(Bytes),
+    /// RADIO/DISH JOIN.
+    Join(Bytes),
+    /// RADIO/DISH LEAVE.
+    Leave(Bytes),
+    /// The connection failed after the handshake; it is finished.
+    Closed(ZmtpError),
+}
+
+/// Why an outbound frame was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The handshake has not completed yet.
+    NotReady,
+    /// The connection is finished.
+    Closed,
+    /// The peer's protocol version cannot carry this (JOIN/LEAVE before 3.1).
+    Unsupported,
+}
+
+impl SendError {
+    pub fn errno(self) -> Errno {
+        match self {
+            SendError::NotReady => Errno::EAGAIN,
+            SendError::Closed => Errno::ENOTCONN,
+            SendError::Unsupported => Errno::ENOTSUP,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NotReady => "the ZMTP handshake has not completed",
+            SendError::Closed => "the connection is closed",
+            SendError::Unsupported => "the peer's ZMTP version does not support this",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Greeting,
+    Handshake,
+    /// ZMTP 2.0: waiting for the peer's routing id message.
+    V2Identity,
+    Traffic,
+    Closed,
+}
+
+/// A ZMTP connection.
+#[derive(Debug)]
+pub struct Connection {
+    socket_type: SocketType,
+    routing_id: Bytes,
+    max_msg_size: Option<u64>,
+    phase: Phase,
+    greeting: GreetingExchange,
+    mechanism_name: MechanismName,
+    version: Option<ZmtpVersion>,
+    decoder: FrameDecoder,
+    encoder: Encoder,
+    mechanism: Box<dyn Mechanism>,
+    heartbeat: Heartbeat,
+    handshake_deadline: Option<Instant>,
+    events: VecDeque<Event>,
+    /// The next inbound data frame starts a message.
+    at_message_start: bool,
+    peer: Option<Box<PeerInfo>>,
+    v2_socket_type: Option<u8>,
+}
+
+impl Connection {
+    /// Starts a connection: the first greeting bytes are due at once.
+    pub fn new(config: ConnectionConfig, now: Instant) -> Result<Connection, ConfigError> {
+        config.validate()?;
+        let mechanism_name = config.mechanism.name();
+        let allow_v2 = config.mechanism == MechanismConfig::Null && config.zap.domain.is_empty();
+        let mut greeting = GreetingExchange::new(LocalGreeting {
+            mechanism: mechanism_name,
+            socket_type: config.socket_type,
+            routing_id_len: config.routing_id.len(),
+            allow_v2,
+        });
+        let mut encoder = Encoder::new(config.copy_threshold);
+        encoder.raw(greeting.take_output());
+        let max_msg_size = u64::try_from(config.max_msg_size).ok();
+        let handshake_limit = Some(max_msg_size.map_or(config.max_handshake_frame, |m| {
+            m.min(config.max_handshake_frame)
+        }));
+        let ctx = HandshakeContext {
+            socket_type: config.socket_type,
+            routing_id: config.routing_id.clone(),
+            app_metadata: config.metadata,
+            zap: config.zap,
+            peer_address: config.peer_address,
+        };
+        let mechanism: Box<dyn Mechanism> = match config.mechanism {
+            MechanismConfig::Null => Box::new(NullMechanism::new(ctx)),
+            MechanismConfig::PlainClient { username, password } => {
+                Box::new(PlainClient::new(ctx, username, password))
+            }
+            MechanismConfig::PlainServer => Box::new(PlainServer::new(ctx)),
+        };
+        Ok(Connection {
+            socket_type: config.socket_type,
+            routing_id: config.routing_id,
+            max_msg_size,
+            phase: Phase::Greeting,
+            greeting,
+            mechanism_name,
+            version: None,
+            decoder: FrameDecoder::new(handshake_limit),
+            encoder,
+            mechanism,
+            heartbeat: Heartbeat::new(config.heartbeat),
+            handshake_deadline: config
+                .handshake_ivl
+                .filter(|d| !d.is_zero())
+                .map(|d| now + d),
+            events: VecDeque::new(),
+            at_message_start: true,
+            peer: None,
+            v2_socket_type: None,
+        })
+    }
+
+    /// Feeds bytes read from the stream.
+    pub fn handle_input(&mut self, mut data: Bytes, now: Instant) {
+        while !data.is_empty() {
+            match self.phase {
+                Phase::Closed => return,
+                Phase::Greeting => match self.greeting.feed(&mut data) {
+                    Ok(done) => {
+                        self.encoder.raw(self.greeting.take_output());
+                        if let Some(peer) = done {
+                            self.on_greeting(peer, now);
+                        }
+                    }
+                    Err(e) => self.fail(e),
+                },
+                _ => match self.decoder.decode(&mut data) {
+                    Ok(Some(frame)) => self.on_frame(frame, now),
+                    Ok(None) => return,
+                    Err(e) => self.fail(e.into()),
+                },
+            }
+        }
+    }
+
+    /// The peer closed the stream (or it failed).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        self.fail(ZmtpError::ConnectionClosed);
+    }
+
+    /// The next chunk of output, in order. Chunks are either a batch of small
+    /// frames or one large message body (send them with one vectored write).
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.encoder.next_chunk()
+    }
+
+    /// Bytes queued for output (for backpressure: stop sending when high).
+    pub fn pending_transmit_bytes(&self) -> usize {
+        self.encoder.pending_bytes()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`Connection::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed => None,
+            Phase::Traffic => match (self.handshake_deadline, self.heartbeat.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            _ => self.handshake_deadline,
+        }
+    }
+
+    /// Fires the deadlines that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.handshake_deadline.is_some_and(|d| d <= now) {
+            self.handshake_deadline = None;
+            self.fail(ZmtpError::HandshakeTimeout);
+            return;
+        }
+        if self.phase != Phase::Traffic {
+            return;
+        }
+        while let Some(action) = self.heartbeat.handle_timeout(now) {
+            match action {
+                HeartbeatAction::SendPing { ttl } => {
+                    let ttl = ttl.to_be_bytes();
+                    self.emit(false, true, b"\x04PING", &Bytes::copy_from_slice(&ttl));
+                }
+                HeartbeatAction::TimedOut => return self.fail(ZmtpError::HeartbeatTimeout),
+                HeartbeatAction::TtlExpired => return self.fail(ZmtpError::HeartbeatTtlExpired),
+            }
+        }
+    }
+
+    /// Applies a ZAP reply (built in code, e.g. by a test or an in-process
+    /// handler). Ignored when no ZAP request is outstanding on a live connection.
+    pub fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
+        self.apply_zap(Ok(reply), now);
+    }
+
+    /// Applies a ZAP reply received as message frames from the handler.
+    pub fn zap_reply_frames(&mut self, frames: &[Bytes], now: Instant) {
+        self.apply_zap(ZapReply::parse(frames), now);
+    }
+
+    fn apply_zap(&mut self, reply: Result<ZapReply, super::error::ZapError>, now: Instant) {
+        if self.phase != Phase::Handshake || !self.mechanism.awaiting_zap() {
+            return;
+        }
+        match self.mechanism.zap_reply(reply) {
+            Ok(()) => self.drive_mechanism(now),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Queues one frame of an outbound message.
+    pub fn send_frame(&mut self, body: Bytes, more: bool) -> Result<(), SendError> {
+        self.check_sendable()?;
+        self.emit(more, false, &[], &body);
+        Ok(())
+    }
+
+    /// Queues a whole message (MORE on every part but the last).
+    pub fn send_message<I>(&mut self, parts: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = Bytes>,
+    {
+        self.check_sendable()?;
+        let mut parts = parts.into_iter().peekable();
+        while let Some(p) = parts.next() {
+            let more = parts.peek().is_some();
+            self.emit(more, false, &[], &p);
+        }
+        Ok(())
+    }
+
+    /// Queues a subscription: a SUBSCRIBE command to a 3.1 peer, a `\x01topic`
+    /// message to a 3.0 or 2.0 peer.
+    pub fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if self.version == Some(ZmtpVersion::V3_1) {
+            self.emit(false, true, b"\x09SUBSCRIBE", topic);
+        } else {
+            self.emit(false, false, b"\x01", topic);
+        }
+        Ok(())
+    }
+
+    /// Queues an unsubscription (CANCEL, or `\x00topic` before 3.1).
+    pub fn send_cancel(&mut self, topic: &Bytes) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if self.version == Some(ZmtpVersion::V3_1) {
+            self.emit(false, true, b"\x06CANCEL", topic);
+        } else {
+            self.emit(false, false, b"\x00", topic);
+        }
+        Ok(())
+    }
+
+    /// Queues a JOIN (ZMTP 3.1 only).
+    pub fn send_join(&mut self, group: &Bytes) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if self.version != Some(ZmtpVersion::V3_1) {
+            return Err(SendError::Unsupported);
+        }
+        self.emit(false, true, b"\x04JOIN", group);
+        Ok(())
+    }
+
+    /// Queues a LEAVE (ZMTP 3.1 only).
+    pub fn send_leave(&mut self, group: &Bytes) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if self.version != Some(ZmtpVersion::V3_1) {
+            return Err(SendError::Unsupported);
+        }
+        self.emit(false, true, b"\x05LEAVE", group);
+        Ok(())
+    }
+
+    /// Whether the handshake completed and the connection is live.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Traffic
+    }
+
+    /// Whether the connection is finished (flush `poll_transmit`, then close).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// The negotiated protocol version, once the greeting is complete.
+    pub fn version(&self) -> Option<ZmtpVersion> {
+        self.version
+    }
+
+    /// What the handshake told us about the peer.
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_deref()
+    }
+
+    /// The local socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    fn check_sendable(&self) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Traffic => Ok(()),
+            Phase::Closed => Err(SendError::Closed),
+            _ => Err(SendError::NotReady),
+        }
+    }
+
+    /// Queues a traffic frame, through the mechanism's seal when it has one.
+    fn emit(&mut self, more: bool, command: bool, prefix: &[u8], body: &Bytes) {
+        if !self.mechanism.seals_traffic() {
+            self.encoder.frame_with_prefix(more, command, prefix, body);
+            return;
+        }
+        let mut full = bytes::BytesMut::with_capacity(prefix.len() + body.len());
+        full.extend_from_slice(prefix);
+        full.extend_from_slice(body);
+        let frame = Frame {
+            more,
+            command,
+            body: full.freeze(),
+        };
+        match self.mechanism.seal(frame) {
+            Ok(f) => self.encoder.frame(f.more, f.command, &f.body),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn on_greeting(&mut self, peer: PeerGreeting, now: Instant) {
+        self.version = Some(peer.version);
+        if peer.version == ZmtpVersion::V2_0 {
+            // libzmq 3.x: no mechanism; the first message each way is the routing id.
+            self.v2_socket_type = peer.v2_socket_type;
+            self.phase = Phase::V2Identity;
+            self.decoder.set_limit(self.max_msg_size);
+            let id = self.routing_id.clone();
+            self.encoder.frame(false, false, &id);
+            return;
+        }
+        if peer.mechanism != self.mechanism_name.field() {
+            return self.fail(ZmtpError::MechanismMismatch {
+                peer: peer.mechanism,
+            });
+        }
+        self.phase = Phase::Handshake;
+        self.drive_mechanism(now);
+    }
+
+    fn drive_mechanism(&mut self, now: Instant) {
+        while let Some(cmd) = self.mechanism.next_command() {
+            self.encoder.frame(false, true, &cmd);
+        }
+        while let Some(req) = self.mechanism.poll_zap_request() {
+            self.events.push_back(Event::ZapRequest(Box::new(req)));
+        }
+        match self.mechanism.status() {
+            MechanismStatus::Handshaking => {}
+            MechanismStatus::Ready => self.on_ready(now),
+            MechanismStatus::Failed(e) => self.fail(e),
+        }
+    }
+
+    fn on_ready(&mut self, now: Instant) {
+        let props = self.mechanism.peer_properties().clone();
+        let peer = PeerInfo {
+            version: self.version.unwrap_or(ZmtpVersion::V3_1),
+            socket_type: props
+                .get(metadata::SOCKET_TYPE)
+                .and_then(|v| SocketType::from_name(v)),
+            routing_id: props.routing_id().cloned(),
+            properties: props,
+            user_id: self.mechanism.user_id().cloned(),
+            zap_properties: self.mechanism.zap_properties().cloned(),
+        };
+        self.become_ready(peer, now);
+    }
+
+    fn become_ready(&mut self, peer: PeerInfo, now: Instant) {
+        self.phase = Phase::Traffic;
+        self.handshake_deadline = None;
+        self.decoder.set_limit(self.max_msg_size);
+        if self.version != Some(ZmtpVersion::V2_0) {
+            self.heartbeat.start(now);
+        }
+        let peer = Box::new(peer);
+        self.peer = Some(peer.clone());
+        self.events.push_back(Event::HandshakeSucceeded(peer));
+    }
+
+    fn on_frame(&mut self, frame: Frame, now: Instant) {
+        match self.phase {
+            Phase::Handshake => {
+                if !frame.command {
+                    return self.fail(ZmtpError::UnexpectedCommand { name: Bytes::new() });
+                }
+                match self.mechanism.process_command(&frame.body) {
+                    Ok(()) => self.drive_mechanism(now),
+                    Err(e) => self.fail(e),
+                }
+            }
+            Phase::V2Identity => {
+                let peer = PeerInfo {
+                    version: ZmtpVersion::V2_0,
+                    socket_type: self
+                        .v2_socket_type
+                        .and_then(|t| SocketType::from_raw(i32::from(t))),
+                    routing_id: Some(frame.body),
+                    properties: Metadata::new(),
+                    user_id: None,
+                    zap_properties: None,
+                };
+                self.become_ready(peer, now);
+            }
+            Phase::Traffic => {
+                self.heartbeat.on_inbound();
+                let frame = if self.mechanism.seals_traffic() {
+                    match self.mechanism.open(frame) {
+                        Ok(f) => f,
+                        Err(e) => return self.fail(e),
+                    }
+                } else {
+                    frame
+                };
+                if frame.command {
+                    self.on_command(frame.body, now);
+                } else {
+                    self.on_data(frame);
+                }
+            }
+            Phase::Greeting | Phase::Closed => {}
+        }
+    }
+
+    fn on_data(&mut self, frame: Frame) {
+        let first = self.at_message_start;
+        self.at_message_start = !frame.more;
+        if first
+            && !frame.more
+            && self.version != Some(ZmtpVersion::V3_1)
+            && self.socket_type.receives_subscriptions()
+        {
+            match frame.body.first() {
+                Some(1) => {
+                    return self
+                        .events
+                        .push_back(Event::Subscribe(frame.body.slice(1..)))
+                }
+                Some(0) => return self.events.push_back(Event::Cancel(frame.body.slice(1..))),
+                _ => {}
+            }
+        }
+        self.events.push_back(Event::Frame {
+            body: frame.body,
+            more: frame.more,
+        });
+    }
+
+    fn on_command(&mut self, body: Bytes, now: Instant) {
+        let cmd = match Command::parse(&body) {
+            Ok(c) => c,
+            Err(
+                e @ ZmtpError::MalformedCommand {
+                    kind: CommandKind::Unspecified,
+                },
+            ) => return self.fail(e),
+            // A malformed ERROR still ends the connection; a malformed late READY
+            // is ignored (libzmq ignores commands it does not use).
+            Err(ZmtpError::MalformedCommand {
+                kind: CommandKind::Error,
+            }) => {
+                return self.fail(ZmtpError::PeerError {
+                    reason: Bytes::new(),
+                });
+            }
+            Err(_) => return,
+        };
+        match cmd {
+            Command::Subscribe(t) => self.events.push_back(Event::Subscribe(t)),
+            Command::Cancel(t) => self.events.push_back(Event::Cancel(t)),
+            Command::Join(g) => self.events.push_back(Event::Join(g)),
+            Command::Leave(g) => self.events.push_back(Event::Leave(g)),
+            Command::Ping { ttl, context } => {
+                self.heartbeat.on_ping(ttl, now);
+                let ctx = context.slice(..context.len().min(MAX_PING_CONTEXT));
+                self.emit(false, true, b"\x04PONG", &ctx);
+            }
+            Command::Error { reason } => self.fail(ZmtpError::PeerError { reason }),
+            Command::Pong { .. } | Command::Ready(_) | Command::Other { .. } => {}
+        }
+    }
+
+    fn fail(&mut self, error: ZmtpError) {
+        let was_ready = match self.phase {
+            Phase::Closed => return,
+            Phase::Traffic => true,
+            _ => false,
+        };
+        if let Some(reason) = error.error_command_reason() {
+            if self.version.is_some_and(|v| v >= ZmtpVersion::V3_0) {
+                self.encoder.frame(false, true, &error_command(reason));
+            }
+        }
+        self.phase = Phase::Closed;
+        self.handshake_deadline = None;
+        self.events.push_back(if was_ready {
+            Event::Closed(error)
+        } else {
+            Event::HandshakeFailed(error)
+        });
+    }
+}

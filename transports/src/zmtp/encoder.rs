@@ -1,0 +1,179 @@
+//! The ZMTP frame encoder: batches headers and small bodies into one buffer
+//! (many frames per write) and queues large bodies as separate `Bytes` so a
+//! driver can send them with an iovec without copying.
+//!
+//! Owns: outbound framing and the queue of output chunks. Must never: copy a
+//! body larger than the copy threshold, or reorder bytes.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::frame::{FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
+
+/// Default: bodies up to this size are copied into the batch buffer.
+pub const DEFAULT_COPY_THRESHOLD: usize = 2048;
+
+/// Batches ZMTP frames into output chunks.
+#[derive(Debug)]
+pub struct Encoder {
+    batch: BytesMut,
+    queue: VecDeque<Bytes>,
+    copy_threshold: usize,
+    pending: usize,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new(DEFAULT_COPY_THRESHOLD)
+    }
+}
+
+impl Encoder {
+    /// An encoder that copies bodies of at most `copy_threshold` bytes.
+    pub fn new(copy_threshold: usize) -> Self {
+        Encoder {
+            batch: BytesMut::with_capacity(8192),
+            queue: VecDeque::new(),
+            copy_threshold,
+            pending: 0,
+        }
+    }
+
+    /// Appends raw bytes (the greeting).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.batch.extend_from_slice(bytes);
+        self.pending += bytes.len();
+    }
+
+    /// Encodes one frame.
+    pub fn frame(&mut self, more: bool, command: bool, body: &Bytes) {
+        self.frame_with_prefix(more, command, &[], body);
+    }
+
+    /// Encodes one frame whose body is `prefix` followed by `body` (SUBSCRIBE's
+    /// name, a 3.0 subscription's `\x01`): the prefix is copied, the body is
+    /// batched or queued as usual.
+    pub fn frame_with_prefix(&mut self, more: bool, command: bool, prefix: &[u8], body: &Bytes) {
+        let size = prefix.len() + body.len();
+        let mut flags = 0;
+        if more {
+            flags |= FLAG_MORE;
+        }
+        if command {
+            flags |= FLAG_COMMAND;
+        }
+        self.header(flags, size);
+        self.batch.extend_from_slice(prefix);
+        self.pending += prefix.len();
+        self.body(body);
+    }
+
+    /// Encodes a command frame from its name and data parts (all copied: for
+    /// handshake and control commands, which are small).
+    pub fn command(&mut self, name: &[u8], parts: &[&[u8]]) {
+        let name_len = u8::try_from(name.len()).unwrap_or(u8::MAX);
+        let name = name.get(..usize::from(name_len)).unwrap_or_default();
+        let size = 1 + name.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        self.header(FLAG_COMMAND, size);
+        self.batch.put_u8(name_len);
+        self.batch.extend_from_slice(name);
+        for p in parts {
+            self.batch.extend_from_slice(p);
+        }
+        self.pending += size;
+    }
+
+    fn header(&mut self, mut flags: u8, size: usize) {
+        if size > usize::from(u8::MAX) {
+            flags |= FLAG_LONG;
+            self.batch.put_u8(flags);
+            self.batch.put_u64(size as u64);
+            self.pending += 9;
+        } else {
+            self.batch.put_u8(flags);
+            self.batch.put_u8(size as u8);
+            self.pending += 2;
+        }
+    }
+
+    fn body(&mut self, body: &Bytes) {
+        if body.len() <= self.copy_threshold {
+            self.batch.extend_from_slice(body);
+        } else {
+            if !self.batch.is_empty() {
+                self.queue.push_back(self.batch.split().freeze());
+            }
+            self.queue.push_back(body.clone());
+        }
+        self.pending += body.len();
+    }
+
+    /// The next chunk to write, in order; `None` when everything was handed out.
+    pub fn next_chunk(&mut self) -> Option<Bytes> {
+        let chunk = match self.queue.pop_front() {
+            Some(c) => c,
+            None if !self.batch.is_empty() => self.batch.split().freeze(),
+            None => return None,
+        };
+        self.pending -= chunk.len();
+        Some(chunk)
+    }
+
+    /// Whether there is nothing left to hand out.
+    pub fn is_empty(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// Bytes queued and not yet handed out.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_are_batched_large_bodies_are_not_copied() {
+        let mut enc = Encoder::new(16);
+        enc.frame(true, false, &Bytes::from_static(b"hi"));
+        let big = Bytes::from(vec![9u8; 1000]);
+        enc.frame(false, false, &big);
+        enc.frame(false, false, &Bytes::from_static(b"x"));
+        assert_eq!(enc.pending_bytes(), 4 + 9 + 1000 + 3);
+        let a = enc.next_chunk().unwrap();
+        assert_eq!(
+            &a[..],
+            &[0x01, 2, b'h', b'i', 0x02, 0, 0, 0, 0, 0, 0, 0x03, 0xE8]
+        );
+        let b = enc.next_chunk().unwrap();
+        assert_eq!(b.as_ptr(), big.as_ptr());
+        let c = enc.next_chunk().unwrap();
+        assert_eq!(&c[..], &[0, 1, b'x']);
+        assert!(enc.next_chunk().is_none());
+        assert!(enc.is_empty());
+    }
+
+    #[test]
+    fn long_flag_only_above_255() {
+        let mut enc = Encoder::new(1 << 20);
+        enc.frame(false, false, &Bytes::from(vec![0u8; 255]));
+        let c = enc.next_chunk().unwrap();
+        assert_eq!(&c[..2], &[0, 255]);
+        enc.frame(false, true, &Bytes::from(vec![0u8; 256]));
+        let c = enc.next_chunk().unwrap();
+        assert_eq!(&c[..9], &[0x06, 0, 0, 0, 0, 0, 0, 1, 0]);
+    }
+
+    #[test]
+    fn command_encoding() {
+        let mut enc = Encoder::default();
+        enc.command(b"PING", &[&[0, 10]]);
+        assert_eq!(
+            &enc.next_chunk().unwrap()[..],
+            &[0x04, 7, 4, b'P', b'I', b'N', b'G', 0, 10]
+        );
+    }
+}

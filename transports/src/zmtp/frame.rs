@@ -1,0 +1,356 @@
+//! The ZMTP frame decoder: an incremental parser over any sequence of input
+//! buffers that hands out frame bodies as zero-copy slices of the input when a
+//! body lies in one buffer, and assembles it (copying) only when it is split.
+//!
+//! Owns: the flags/size/body framing of RFC 23/37 and its limits. Must never:
+//! panic on peer input, or allocate more than the bytes actually received for a
+//! frame (a declared size is checked against the limit before anything is
+//! reserved, and assembly grows with the data that arrives).
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::error::FrameError;
+
+/// Flag bit: more frames follow in this message.
+pub const FLAG_MORE: u8 = 0x01;
+/// Flag bit: the size is 8 bytes (big-endian) instead of 1.
+pub const FLAG_LONG: u8 = 0x02;
+/// Flag bit: this frame is a command.
+pub const FLAG_COMMAND: u8 = 0x04;
+/// Bits that must be zero.
+pub const FLAGS_RESERVED: u8 = 0xF8;
+
+/// One decoded frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// More frames of this message follow.
+    pub more: bool,
+    /// This is a command frame.
+    pub command: bool,
+    /// The frame body.
+    pub body: Bytes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for a flags byte.
+    Flags,
+    /// Collecting the size field (`need` is 1 or 8 bytes).
+    Size { flags: u8, need: usize },
+    /// Collecting a body of `size` bytes.
+    Body { flags: u8, size: usize },
+}
+
+/// Incremental ZMTP 2.0/3.x frame decoder.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    state: State,
+    size_buf: [u8; 8],
+    size_have: usize,
+    /// Body being assembled across input buffers.
+    partial: BytesMut,
+    /// Largest accepted frame body, `None` for unlimited.
+    limit: Option<u64>,
+}
+
+/// Assembly reserves at most this much ahead of the data that has arrived.
+const ASSEMBLY_CHUNK: usize = 64 * 1024;
+
+impl FrameDecoder {
+    /// A decoder accepting bodies up to `limit` bytes (`None`: unlimited).
+    pub fn new(limit: Option<u64>) -> Self {
+        FrameDecoder {
+            state: State::Flags,
+            size_buf: [0; 8],
+            size_have: 0,
+            partial: BytesMut::new(),
+            limit,
+        }
+    }
+
+    /// A decoder with libzmq's MAXMSGSIZE convention (-1 or any negative: unlimited).
+    pub fn with_max_msg_size(max_msg_size: i64) -> Self {
+        Self::new(u64::try_from(max_msg_size).ok())
+    }
+
+    /// Changes the body limit (applies from the next frame header).
+    pub fn set_limit(&mut self, limit: Option<u64>) {
+        self.limit = limit;
+    }
+
+    /// The current body limit.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Whether the decoder is between frames.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Flags
+    }
+
+    /// Call at end of stream: an error if the stream ended inside a frame.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        if self.is_idle() {
+            Ok(())
+        } else {
+            Err(FrameError::Truncated)
+        }
+    }
+
+    /// Decodes the next frame from the front of `input`, consuming what it uses.
+    /// `Ok(None)` means `input` is exhausted without completing a frame (the
+    /// partial state is kept; feed the next buffer). After an error the decoder
+    /// must not be used again.
+    pub fn decode(&mut self, input: &mut Bytes) -> Result<Option<Frame>, FrameError> {
+        loop {
+            match self.state {
+                State::Flags => {
+                    let Some(&flags) = input.first() else {
+                        return Ok(None);
+                    };
+                    input.advance(1);
+                    if flags & FLAGS_RESERVED != 0 {
+                        return Err(FrameError::ReservedFlags { flags });
+                    }
+                    if flags & FLAG_COMMAND != 0 && flags & FLAG_MORE != 0 {
+                        return Err(FrameError::CommandWithMore);
+                    }
+                    let need = if flags & FLAG_LONG != 0 { 8 } else { 1 };
+                    self.size_have = 0;
+                    self.state = State::Size { flags, need };
+                }
+                State::Size { flags, need } => {
+                    if self.size_have == 0 && input.len() >= need {
+                        // Fast path: the whole size field is here.
+                        let size = if need == 1 {
+                            u64::from(input.get_u8())
+                        } else {
+                            input.get_u64()
+                        };
+                        self.start_body(flags, size)?;
+                        continue;
+                    }
+                    let want = need - self.size_have;
+                    let take = want.min(input.len());
+                    if take == 0 {
+                        return Ok(None);
+                    }
+                    let (dst, src) = (
+                        self.size_buf.get_mut(self.size_have..self.size_have + take),
+                        input.get(..take),
+                    );
+                    if let (Some(dst), Some(src)) = (dst, src) {
+                        dst.copy_from_slice(src);
+                    }
+                    input.advance(take);
+                    self.size_have += take;
+                    if self.size_have < need {
+                        return Ok(None);
+                    }
+                    let size = if need == 1 {
+                        u64::from(self.size_buf[0])
+                    } else {
+                        u64::from_be_bytes(self.size_buf)
+                    };
+                    self.start_body(flags, size)?;
+                }
+                State::Body { flags, size } => {
+                    if self.partial.is_empty() && input.len() >= size {
+                        // Zero-copy: the whole body is in this buffer.
+                        let body = input.split_to(size);
+                        self.state = State::Flags;
+                        return Ok(Some(make_frame(flags, body)));
+                    }
+                    let missing = size - self.partial.len();
+                    let take = missing.min(input.len());
+                    if take == 0 {
+                        return Ok(None);
+                    }
+                    // Grow with the data that arrives, never by the declared size alone.
+                    if self.partial.capacity() - self.partial.len() < take {
+                        self.partial.reserve(take.max(missing.min(ASSEMBLY_CHUNK)));
+                    }
+                    self.partial
+                        .extend_from_slice(input.get(..take).unwrap_or_default());
+                    input.advance(take);
+                    if self.partial.len() < size {
+                        return Ok(None);
+                    }
+                    let body = self.partial.split().freeze();
+                    self.state = State::Flags;
+                    return Ok(Some(make_frame(flags, body)));
+                }
+            }
+        }
+    }
+
+    fn start_body(&mut self, flags: u8, size: u64) -> Result<(), FrameError> {
+        if let Some(limit) = self.limit {
+            if size > limit {
+                return Err(FrameError::TooLarge { size, limit });
+            }
+        }
+        // Sizes beyond isize::MAX can never be held in memory.
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|&s| isize::try_from(s).is_ok())
+            .ok_or(FrameError::TooLarge {
+                size,
+                limit: isize::MAX as u64,
+            })?;
+        self.state = State::Body { flags, size };
+        Ok(())
+    }
+}
+
+fn make_frame(flags: u8, body: Bytes) -> Frame {
+    Frame {
+        more: flags & FLAG_MORE != 0,
+        command: flags & FLAG_COMMAND != 0,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zmtp::encoder::Encoder;
+    use proptest::prelude::*;
+
+    fn decode_all(dec: &mut FrameDecoder, chunks: &[Bytes]) -> Result<Vec<Frame>, FrameError> {
+        let mut out = Vec::new();
+        for c in chunks {
+            let mut c = c.clone();
+            while let Some(f) = dec.decode(&mut c)? {
+                out.push(f);
+            }
+            assert!(c.is_empty());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn short_and_long_frames() {
+        let mut wire = vec![0x01, 3, b'a', b'b', b'c', 0x02];
+        wire.extend_from_slice(&300u64.to_be_bytes());
+        wire.extend(std::iter::repeat_n(7u8, 300));
+        wire.extend_from_slice(&[0x04, 5, 4, b'P', b'I', b'N', b'G']);
+        let mut dec = FrameDecoder::new(None);
+        let frames = decode_all(&mut dec, &[Bytes::from(wire)]).unwrap();
+        assert_eq!(frames.len(), 3);
+        assert!(frames[0].more && !frames[0].command);
+        assert_eq!(&frames[0].body[..], b"abc");
+        assert_eq!(frames[1].body.len(), 300);
+        assert!(frames[2].command);
+        assert!(dec.is_idle());
+    }
+
+    #[test]
+    fn body_is_a_zero_copy_slice() {
+        let input = Bytes::from(vec![0x00, 4, 1, 2, 3, 4]);
+        let base = input.as_ptr() as usize;
+        let mut c = input.clone();
+        let f = FrameDecoder::new(None).decode(&mut c).unwrap().unwrap();
+        assert_eq!(f.body.as_ptr() as usize, base + 2);
+    }
+
+    #[test]
+    fn errors() {
+        let mut dec = FrameDecoder::new(None);
+        assert_eq!(
+            dec.decode(&mut Bytes::from_static(&[0x08, 0])),
+            Err(FrameError::ReservedFlags { flags: 0x08 })
+        );
+        let mut dec = FrameDecoder::new(None);
+        assert_eq!(
+            dec.decode(&mut Bytes::from_static(&[0x05, 0])),
+            Err(FrameError::CommandWithMore)
+        );
+        let mut dec = FrameDecoder::new(Some(10));
+        assert_eq!(
+            dec.decode(&mut Bytes::from_static(&[0x00, 11])),
+            Err(FrameError::TooLarge {
+                size: 11,
+                limit: 10
+            })
+        );
+        // An absurd declared size with no limit is refused, not allocated.
+        let mut dec = FrameDecoder::new(None);
+        let mut huge = vec![0x02];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert!(matches!(
+            dec.decode(&mut Bytes::from(huge)),
+            Err(FrameError::TooLarge { .. })
+        ));
+        // A large but legal declared size allocates only what arrives.
+        let mut dec = FrameDecoder::new(None);
+        let mut big = vec![0x02];
+        big.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        big.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(dec.decode(&mut Bytes::from(big)), Ok(None));
+        assert!(dec.partial.capacity() <= ASSEMBLY_CHUNK);
+        assert_eq!(dec.finish(), Err(FrameError::Truncated));
+    }
+
+    fn arb_frames() -> impl Strategy<Value = Vec<(bool, bool, Vec<u8>)>> {
+        proptest::collection::vec(
+            (
+                any::<bool>(),
+                any::<bool>(),
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..20),
+                    proptest::collection::vec(any::<u8>(), 250..600),
+                ],
+            ),
+            0..8,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(more, command, body)| (more && !command, command, body))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn encode_decode_round_trip_any_split(frames in arb_frames(), splits in proptest::collection::vec(any::<prop::sample::Index>(), 0..6), threshold in 0usize..400) {
+            let mut enc = Encoder::new(threshold);
+            for (more, command, body) in &frames {
+                enc.frame(*more, *command, &Bytes::from(body.clone()));
+            }
+            let mut wire = Vec::new();
+            while let Some(c) = enc.next_chunk() {
+                wire.extend_from_slice(&c);
+            }
+            let mut cuts: Vec<usize> = splits.iter().map(|i| i.index(wire.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut prev = 0;
+            for c in cuts {
+                chunks.push(Bytes::copy_from_slice(&wire[prev..c]));
+                prev = c;
+            }
+            chunks.push(Bytes::copy_from_slice(&wire[prev..]));
+            let mut dec = FrameDecoder::new(None);
+            let got = decode_all(&mut dec, &chunks).unwrap();
+            prop_assert_eq!(got.len(), frames.len());
+            for (g, (more, command, body)) in got.iter().zip(frames.iter()) {
+                prop_assert_eq!(g.more, *more);
+                prop_assert_eq!(g.command, *command);
+                prop_assert_eq!(&g.body[..], &body[..]);
+            }
+            prop_assert!(dec.is_idle());
+        }
+
+        #[test]
+        fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200), limit in proptest::option::of(0u64..300)) {
+            let mut dec = FrameDecoder::new(limit);
+            let mut input = Bytes::from(data);
+            while let Ok(Some(f)) = dec.decode(&mut input) {
+                if let Some(l) = limit {
+                    prop_assert!(f.body.len() as u64 <= l);
+                }
+            }
+        }
+    }
+}
