@@ -26,7 +26,11 @@ impl Handler for Listener {
     fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion, _: bool) {
         if let Completion::Accepted(Ok(fd)) = c {
             let _ = socket2::SockRef::from(&fd).set_nodelay(true);
-            cx.spawn(Box::new(Echo { fd: Arc::new(fd), pending: VecDeque::new(), sending: false }));
+            cx.spawn(Box::new(Echo {
+                fd: Arc::new(fd),
+                pending: VecDeque::new(),
+                sending: false,
+            }));
         }
     }
 }
@@ -39,7 +43,9 @@ struct Echo {
 
 impl Handler for Echo {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        cx.submit(Op::Recv { fd: self.fd.clone() });
+        cx.submit(Op::Recv {
+            fd: self.fd.clone(),
+        });
     }
     fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion, _: bool) {
         match c {
@@ -50,7 +56,11 @@ impl Handler for Echo {
         if !self.sending && !self.pending.is_empty() {
             self.sending = true;
             let bufs = self.pending.drain(..).collect();
-            cx.submit(Op::Send { fd: self.fd.clone(), bufs, zero_copy: false });
+            cx.submit(Op::Send {
+                fd: self.fd.clone(),
+                bufs,
+                zero_copy: false,
+            });
         }
     }
 }
@@ -78,7 +88,13 @@ fn floor_server() -> SocketAddr {
 fn percentiles(mut v: Vec<Duration>) -> String {
     v.sort();
     let p = |q: f64| v[((v.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
-    format!("p50 {:6.1} µs  p90 {:6.1}  p99 {:6.1}  p99.9 {:6.1}", p(0.5), p(0.9), p(0.99), p(0.999))
+    format!(
+        "p50 {:6.1} µs  p90 {:6.1}  p99 {:6.1}  p99.9 {:6.1}",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        p(0.999)
+    )
 }
 
 fn round_trips(addr: SocketAddr, n: usize) -> Vec<Duration> {
@@ -122,13 +138,21 @@ fn stream(addr: SocketAddr, mib: usize) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(20_000);
     let mib = args.get(1).copied().unwrap_or(512);
 
     let engine = Engine::start(EngineConfig::default()).expect("engine start");
     for t in engine.threads() {
-        println!("I/O thread {}: {} (pinned to {:?})", t.index(), t.info().backend, t.info().pinned_to);
+        println!(
+            "I/O thread {}: {} (pinned to {:?})",
+            t.index(),
+            t.info().backend,
+            t.info().pinned_to
+        );
     }
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
@@ -138,8 +162,14 @@ fn main() {
     let floor = floor_server();
 
     println!("\n64-byte round trips ({n} each, loopback TCP):");
-    println!("  floor (blocking thread) {}", percentiles(round_trips(floor, n)));
-    println!("  zeroring engine         {}", percentiles(round_trips(addr, n)));
+    println!(
+        "  floor (blocking thread) {}",
+        percentiles(round_trips(floor, n))
+    );
+    println!(
+        "  zeroring engine         {}",
+        percentiles(round_trips(addr, n))
+    );
     println!("\nstreaming {mib} MiB through the echo:");
     println!("  floor (blocking thread) {:8.0} MiB/s", stream(floor, mib));
     println!("  zeroring engine         {:8.0} MiB/s", stream(addr, mib));

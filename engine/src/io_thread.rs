@@ -192,6 +192,22 @@ impl fmt::Debug for Engine {
 
 static CHOICE_LOGGED: Once = Once::new();
 
+/// The least-loaded thread among those whose bit is set in `affinity` (ZMQ_AFFINITY: 0 means
+/// any thread; bits beyond the thread count are ignored, and a mask naming no existing thread
+/// means any thread, as in libzmq).
+///
+/// # Panics
+/// When `threads` is empty.
+pub fn least_loaded(threads: &[IoThreadHandle], affinity: u64) -> &IoThreadHandle {
+    let allowed = |i: usize| affinity == 0 || (i < 64 && affinity & (1u64 << i) != 0);
+    threads
+        .iter()
+        .filter(|t| allowed(t.index))
+        .min_by_key(|t| t.load())
+        .or_else(|| threads.iter().min_by_key(|t| t.load()))
+        .expect("least_loaded needs at least one thread")
+}
+
 /// Builds the backend a thread will use, falling back to epoll when allowed.
 fn make_backend(
     choice: BackendChoice,
@@ -303,13 +319,7 @@ impl Engine {
     /// any thread; bits beyond the thread count are ignored, and a mask naming no existing
     /// thread means any thread, as in libzmq).
     pub fn choose(&self, affinity: u64) -> &IoThreadHandle {
-        let allowed = |i: usize| affinity == 0 || (i < 64 && affinity & (1u64 << i) != 0);
-        self.threads
-            .iter()
-            .filter(|t| allowed(t.index))
-            .min_by_key(|t| t.load())
-            .or_else(|| self.threads.iter().min_by_key(|t| t.load()))
-            .expect("an engine has at least one thread")
+        least_loaded(&self.threads, affinity)
     }
 
     /// Asks every thread to shut down and waits for them: handlers get `on_shutdown`, then

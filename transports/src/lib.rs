@@ -7,8 +7,10 @@
 //! - [`socket_type`]: socket type numbers, names and compatibility.
 //! - [`errno`]: libzmq's errno vocabulary.
 
+pub mod driver;
 pub mod endpoint;
 pub mod errno;
+pub mod monitor;
 pub mod socket_type;
 pub mod z85;
 pub mod zmtp;

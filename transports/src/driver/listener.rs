@@ -1,0 +1,262 @@
+//! Listeners: bind synchronously (so the caller learns the real address of a wildcard bind,
+//! for LAST_ENDPOINT), then accept on an I/O thread and hand each connection to an accepted
+//! session on the least-loaded thread its socket's affinity allows.
+//!
+//! Must never: leave a stale ipc socket file behind after unbind, or replace a live one.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use zeroring_engine::{Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd};
+
+use super::netopts::TransportOptions;
+use super::session::{AcceptedSession, Registry, TOKEN_STOP};
+use super::Link;
+use crate::monitor::MonitorEvent;
+use crate::zmtp::ConnectionConfig;
+
+/// What to bind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindAddr {
+    /// A tcp address (port 0 = any free port).
+    Tcp(SocketAddr),
+    /// A filesystem ipc path.
+    Ipc(PathBuf),
+    /// A Linux abstract-namespace ipc name (`ipc://@name`), without the leading `@`.
+    IpcAbstract(Vec<u8>),
+}
+
+/// The accept loop of one bound endpoint.
+pub struct Listener {
+    fd: SharedFd,
+    tcp: bool,
+    threads: Arc<[IoThreadHandle]>,
+    opts: TransportOptions,
+    config: ConnectionConfig,
+    link: Link,
+    endpoint: Arc<str>,
+    registry: Registry,
+    ipc_path: Option<PathBuf>,
+    accept: Option<OpId>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl Listener {
+    fn fd_value(&self) -> u32 {
+        std::os::fd::AsRawFd::as_raw_fd(&*self.fd) as u32
+    }
+
+    fn stop(&mut self, cx: &mut Cx<'_>) {
+        for (thread, id) in self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = thread.notify(id, TOKEN_STOP);
+        }
+        if let Some(op) = self.accept.take() {
+            cx.cancel(op);
+        }
+        if let Some(path) = self.ipc_path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        self.link
+            .monitor(MonitorEvent::Closed, self.fd_value(), &self.endpoint);
+        cx.close();
+    }
+}
+
+impl Handler for Listener {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        self.link
+            .monitor(MonitorEvent::Listening, self.fd_value(), &self.endpoint);
+        self.accept = Some(cx.submit(Op::Accept {
+            fd: self.fd.clone(),
+        }));
+    }
+
+    fn on_completion(&mut self, cx: &mut Cx<'_>, _op: OpId, completion: Completion, more: bool) {
+        match completion {
+            Completion::Accepted(Ok(fd)) => {
+                let _ = self.opts.apply(SockRef::from(&fd), self.tcp);
+                self.link.monitor(
+                    MonitorEvent::Accepted,
+                    std::os::fd::AsRawFd::as_raw_fd(&fd) as u32,
+                    &self.endpoint,
+                );
+                let mut config = self.config.clone();
+                if let Ok(Some(peer)) = SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
+                    config.peer_address = bytes::Bytes::from(peer.ip().to_string());
+                }
+                let session = AcceptedSession::new(
+                    Arc::new(fd),
+                    config,
+                    self.link.clone(),
+                    self.endpoint.clone(),
+                    self.registry.clone(),
+                );
+                let thread =
+                    zeroring_engine::io_thread::least_loaded(&self.threads, self.opts.affinity);
+                if thread.index() == cx.handle().index() {
+                    cx.spawn(Box::new(session));
+                } else {
+                    let _ = thread.execute(move |cx| {
+                        cx.spawn(Box::new(session));
+                    });
+                }
+            }
+            Completion::Accepted(Err(e)) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if errno != libc::ECANCELED {
+                    self.link
+                        .monitor(MonitorEvent::AcceptFailed, errno as u32, &self.endpoint);
+                }
+            }
+            _ => {}
+        }
+        if !more {
+            self.accept = None;
+        }
+    }
+
+    fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == TOKEN_STOP {
+            self.stop(cx);
+        }
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        self.stop(cx);
+    }
+}
+
+/// A bound endpoint: its real address and how to unbind it.
+#[derive(Clone, Debug)]
+pub struct ListenerHandle {
+    thread: IoThreadHandle,
+    id: HandlerId,
+    endpoint: String,
+}
+
+impl ListenerHandle {
+    /// The endpoint as bound, with the real port of a wildcard bind (`tcp://127.0.0.1:41234`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Unbinds: stops accepting, closes the connections this listener accepted, removes the
+    /// ipc socket file.
+    pub fn stop(&self) {
+        let _ = self.thread.notify(self.id, TOKEN_STOP);
+    }
+}
+
+fn format_tcp(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// Removes an ipc socket file nobody listens on (a crashed process's leftover), as libzmq
+/// does; a live one is left alone and the bind fails with EADDRINUSE.
+fn clear_stale_ipc(path: &PathBuf) -> io::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::from_raw_os_error(libc::EADDRINUSE)),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Binds `addr`, starts accepting on a thread that `opts.affinity` allows, and returns the
+/// bound endpoint.
+pub fn bind(
+    threads: Arc<[IoThreadHandle]>,
+    addr: BindAddr,
+    opts: TransportOptions,
+    config: ConnectionConfig,
+    link: Link,
+) -> io::Result<ListenerHandle> {
+    let (sock, tcp, ipc_path, endpoint) = match &addr {
+        BindAddr::Tcp(sa) => {
+            let s = Socket::new(Domain::for_address(*sa), Type::STREAM.nonblocking(), None)?;
+            s.set_reuse_address(true)?;
+            if sa.is_ipv6() {
+                let _ = s.set_only_v6(false);
+            }
+            opts.apply(SockRef::from(&s), true)?;
+            s.bind(&SockAddr::from(*sa))?;
+            let local = s
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("tcp listener without an inet address"))?;
+            (s, true, None, format_tcp(local))
+        }
+        BindAddr::Ipc(path) => {
+            clear_stale_ipc(path)?;
+            let s = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
+            opts.apply(SockRef::from(&s), false)?;
+            s.bind(&SockAddr::unix(path)?)?;
+            (
+                s,
+                false,
+                Some(path.clone()),
+                format!("ipc://{}", path.display()),
+            )
+        }
+        BindAddr::IpcAbstract(name) => {
+            let mut raw = vec![0u8];
+            raw.extend_from_slice(name);
+            let s = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
+            s.bind(&SockAddr::unix(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&raw),
+            )?)?;
+            (
+                s,
+                false,
+                None,
+                format!("ipc://@{}", String::from_utf8_lossy(name)),
+            )
+        }
+    };
+    sock.listen(opts.backlog)?;
+    let thread = zeroring_engine::io_thread::least_loaded(&threads, opts.affinity).clone();
+    let link2 = link.clone();
+    let ep: Arc<str> = Arc::from(endpoint.as_str());
+    let listener_fd: SharedFd = Arc::new(sock.into());
+    let registry: Registry = Arc::new(Mutex::new(Vec::new()));
+    let id = thread
+        .spawn(move || Listener {
+            fd: listener_fd,
+            tcp,
+            threads,
+            opts,
+            config,
+            link: link2,
+            endpoint: ep,
+            registry,
+            ipc_path,
+            accept: None,
+        })
+        .map_err(|_| io::Error::other("the I/O thread has shut down"))?;
+    Ok(ListenerHandle {
+        thread,
+        id,
+        endpoint,
+    })
+}

@@ -1,0 +1,81 @@
+//! The stream driver: ZMTP connections over tcp and ipc on the engine's I/O threads.
+//!
+//! Owns: listeners (bind synchronously, then multishot accept), connecting sessions (async
+//! connect, CONNECT_TIMEOUT, reconnect with RECONNECT_IVL and randomised exponential backoff to
+//! RECONNECT_IVL_MAX), and the [`stream`] that runs one [`crate::zmtp::Connection`] over one
+//! descriptor: multishot receive → decoder → pipe to the socket; pipe from the socket → encoder
+//! → one batched send in flight.
+//!
+//! It knows nothing of socket patterns: after a handshake it asks its [`SocketLink`] — the
+//! owning socket, implemented by the sockets crate — for a pipe pair, and from then on moves
+//! messages between that pair and the wire. Subscriptions cross the pipe as libzmq passes them
+//! internally: a message `\x01topic` (subscribe) or `\x00topic` (cancel).
+//!
+//! It must never buffer without bound: a full inbound pipe pauses reading (TCP flow control
+//! does the rest), and the outbound pipe is read only while little output is queued.
+
+pub mod listener;
+pub mod netopts;
+pub mod session;
+pub mod stream;
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use zeroring_engine::pipe::{PipeReader, PipeWriter};
+use zeroring_engine::Msg;
+
+use crate::monitor::MonitorEvent;
+use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
+
+pub use listener::BindAddr;
+pub use listener::{bind, Listener, ListenerHandle};
+pub use netopts::TransportOptions;
+pub use session::{connect, ConnectHandle, ConnectTarget};
+
+/// The driver's ends of the pipe pair that joins a connection to its socket.
+#[derive(Debug)]
+pub struct PipeEnds {
+    /// Messages from the wire to the socket.
+    pub to_socket: PipeWriter<Msg>,
+    /// Messages from the socket to the wire.
+    pub from_socket: PipeReader<Msg>,
+}
+
+/// Completes a ZAP request from any thread.
+pub type ZapResponder = Box<dyn FnOnce(ZapReply) + Send>;
+
+/// What a connection needs from the socket that owns it. Called on the I/O thread; every
+/// method must return quickly (post to the socket's mailbox, do not block).
+pub trait SocketLink: Send + Sync + 'static {
+    /// The handshake with `peer` succeeded on `endpoint`: make a pipe pair, hand the socket
+    /// its ends, and return the driver's. `None` refuses the peer (the connection closes),
+    /// e.g. a duplicate routing id on a ROUTER without ROUTER_HANDOVER.
+    fn attach(&self, peer: &PeerInfo, endpoint: &str) -> Option<PipeEnds>;
+
+    /// A monitor event happened on `endpoint`.
+    fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str);
+
+    /// The mechanism wants a ZAP verdict. Call `respond` with the handler's reply (from any
+    /// thread). The default has no handler: it answers 200 (accept), which is libzmq's
+    /// behaviour when no ZAP handler is bound and ZAP_ENFORCE_DOMAIN is off.
+    fn zap(&self, request: ZapRequest, respond: ZapResponder) {
+        respond(ZapReply {
+            request_id: request.request_id,
+            status_code: 200,
+            status_text: Bytes::new(),
+            user_id: Bytes::new(),
+            metadata: Default::default(),
+        });
+    }
+}
+
+impl fmt::Debug for dyn SocketLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SocketLink")
+    }
+}
+
+/// A shared link.
+pub type Link = Arc<dyn SocketLink>;

@@ -1,0 +1,184 @@
+//! Socket-level options of tcp and ipc connections, and applying them to descriptors.
+//!
+//! Owns: the transport half of libzmq's options (reconnect and connect timing, BACKLOG,
+//! TCP_KEEPALIVE*, SNDBUF, RCVBUF, TOS, IPV6, BINDTODEVICE, AFFINITY) with libzmq's defaults.
+//! Must never: know about ZMTP or socket patterns.
+
+use std::io;
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+
+/// Transport options with libzmq's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// ZMQ_RECONNECT_IVL; `None` (libzmq: -1) disables reconnection. Default 100 ms.
+    pub reconnect_ivl: Option<Duration>,
+    /// ZMQ_RECONNECT_IVL_MAX; zero (the default) keeps the interval constant.
+    pub reconnect_ivl_max: Duration,
+    /// ZMQ_CONNECT_TIMEOUT; `None` (0) uses the OS's.
+    pub connect_timeout: Option<Duration>,
+    /// ZMQ_BACKLOG (default 100).
+    pub backlog: i32,
+    /// ZMQ_TCP_KEEPALIVE: -1 leaves the OS default, 0 off, 1 on.
+    pub tcp_keepalive: i32,
+    /// ZMQ_TCP_KEEPALIVE_CNT (-1 = OS default).
+    pub tcp_keepalive_cnt: i32,
+    /// ZMQ_TCP_KEEPALIVE_IDLE in seconds (-1 = OS default).
+    pub tcp_keepalive_idle: i32,
+    /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1 = OS default).
+    pub tcp_keepalive_intvl: i32,
+    /// ZMQ_SNDBUF in bytes (-1 = OS default).
+    pub sndbuf: i32,
+    /// ZMQ_RCVBUF in bytes (-1 = OS default).
+    pub rcvbuf: i32,
+    /// ZMQ_TOS (0 = leave).
+    pub tos: u32,
+    /// ZMQ_IPV6: allow IPv6 addresses (default off, as libzmq).
+    pub ipv6: bool,
+    /// ZMQ_BINDTODEVICE.
+    pub bind_to_device: Option<String>,
+    /// ZMQ_AFFINITY: which I/O threads may carry this socket's connections (0 = any).
+    pub affinity: u64,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            reconnect_ivl: Some(Duration::from_millis(100)),
+            reconnect_ivl_max: Duration::ZERO,
+            connect_timeout: None,
+            backlog: 100,
+            tcp_keepalive: -1,
+            tcp_keepalive_cnt: -1,
+            tcp_keepalive_idle: -1,
+            tcp_keepalive_intvl: -1,
+            sndbuf: -1,
+            rcvbuf: -1,
+            tos: 0,
+            ipv6: false,
+            bind_to_device: None,
+            affinity: 0,
+        }
+    }
+}
+
+impl TransportOptions {
+    /// Applies the buffer, TOS, device and keepalive options to a socket (connected, accepted
+    /// or listening). TCP_NODELAY is always set on tcp, as libzmq does.
+    pub fn apply(&self, sock: SockRef<'_>, tcp: bool) -> io::Result<()> {
+        if self.sndbuf >= 0 {
+            sock.set_send_buffer_size(self.sndbuf as usize)?;
+        }
+        if self.rcvbuf >= 0 {
+            sock.set_recv_buffer_size(self.rcvbuf as usize)?;
+        }
+        if !tcp {
+            return Ok(());
+        }
+        sock.set_nodelay(true)?;
+        if self.tos != 0 {
+            // IPv6 sockets take the traffic class; ignore EINVAL for the family mismatch.
+            let _ = sock.set_tos(self.tos);
+        }
+        if let Some(dev) = &self.bind_to_device {
+            sock.bind_device(Some(dev.as_bytes()))?;
+        }
+        if self.tcp_keepalive == 0 {
+            sock.set_keepalive(false)?;
+        } else if self.tcp_keepalive == 1 {
+            let mut ka = TcpKeepalive::new();
+            if self.tcp_keepalive_idle > 0 {
+                ka = ka.with_time(Duration::from_secs(self.tcp_keepalive_idle as u64));
+            }
+            if self.tcp_keepalive_intvl > 0 {
+                ka = ka.with_interval(Duration::from_secs(self.tcp_keepalive_intvl as u64));
+            }
+            if self.tcp_keepalive_cnt > 0 {
+                ka = ka.with_retries(self.tcp_keepalive_cnt as u32);
+            }
+            sock.set_tcp_keepalive(&ka)?;
+        }
+        Ok(())
+    }
+}
+
+/// libzmq's reconnect schedule: the next wait is the current interval plus a random jitter
+/// below RECONNECT_IVL; with RECONNECT_IVL_MAX above RECONNECT_IVL, the current interval then
+/// doubles, capped at the maximum.
+#[derive(Clone, Debug)]
+pub(crate) struct Backoff {
+    base: Duration,
+    max: Duration,
+    current: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(base: Duration, max: Duration, seed: u64) -> Self {
+        Backoff {
+            base,
+            max,
+            current: base,
+            rng: seed | 1,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*: plenty for jitter, and deterministic from the seed.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The wait before the next attempt.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let base_ms = self.base.as_millis().max(1) as u64;
+        let jitter = Duration::from_millis(self.random() % base_ms);
+        let delay = self.current + jitter;
+        if self.max > self.base {
+            self.current = (self.current * 2).min(self.max);
+        }
+        delay
+    }
+
+    /// A connection succeeded: start again from RECONNECT_IVL.
+    pub(crate) fn reset(&mut self) {
+        self.current = self.base;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_bounded_jitter() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(100), ms(1000), 42);
+        let mut currents = Vec::new();
+        for _ in 0..6 {
+            let before = b.current;
+            let d = b.next_delay();
+            assert!(d >= before && d < before + ms(100), "{d:?} vs {before:?}");
+            currents.push(before);
+        }
+        assert_eq!(
+            currents,
+            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+        );
+        b.reset();
+        assert_eq!(b.current, ms(100));
+    }
+
+    #[test]
+    fn no_max_keeps_the_interval() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(100), Duration::ZERO, 7);
+        for _ in 0..5 {
+            let d = b.next_delay();
+            assert!(d >= ms(100) && d < ms(200));
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! Sessions: the handlers that own a [`Stream`]. An accepted session lives as long as its
+//! connection; a connecting session connects, runs the stream, and after a failure or a
+//! disconnect waits (libzmq's reconnect schedule) and connects again, until stopped.
+//!
+//! Must never: retry faster than RECONNECT_IVL allows, or keep a descriptor after stopping.
+
+use std::sync::{Arc, Mutex};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+use zeroring_engine::{
+    Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd, ThreadGone, TimerId,
+};
+
+use super::netopts::{Backoff, TransportOptions};
+use super::stream::{Status, Stream, TOKEN_OWNER_BASE};
+use super::Link;
+use crate::monitor::MonitorEvent;
+use crate::zmtp::ConnectionConfig;
+
+/// Stop the session (unbind, disconnect, socket close).
+pub(crate) const TOKEN_STOP: u64 = TOKEN_OWNER_BASE;
+
+/// Sessions accepted by one listener, so that unbinding can stop them.
+pub(crate) type Registry = Arc<Mutex<Vec<(IoThreadHandle, HandlerId)>>>;
+
+/// Runs one accepted connection.
+pub(crate) struct AcceptedSession {
+    start: Option<(SharedFd, ConnectionConfig, Link, Arc<str>)>,
+    stream: Option<Stream>,
+    registry: Registry,
+}
+
+impl AcceptedSession {
+    pub(crate) fn new(
+        fd: SharedFd,
+        config: ConnectionConfig,
+        link: Link,
+        endpoint: Arc<str>,
+        registry: Registry,
+    ) -> Self {
+        AcceptedSession {
+            start: Some((fd, config, link, endpoint)),
+            stream: None,
+            registry,
+        }
+    }
+
+    fn finish(&mut self, cx: &mut Cx<'_>) {
+        if let Some(me) = cx.id() {
+            let thread = cx.handle().index();
+            self.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(t, id)| !(t.index() == thread && *id == me));
+        }
+        cx.close();
+    }
+
+    fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
+        if status == Status::Done {
+            self.stream = None;
+            self.finish(cx);
+        }
+    }
+}
+
+impl Handler for AcceptedSession {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        let Some((fd, config, link, endpoint)) = self.start.take() else {
+            return;
+        };
+        if let Some(me) = cx.id() {
+            self.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((cx.handle().clone(), me));
+        }
+        match Stream::new(fd, config, link, endpoint, cx.now()) {
+            Ok(stream) => {
+                let stream = self.stream.insert(stream);
+                let status = stream.start(cx);
+                self.after(cx, status);
+            }
+            Err(_) => self.finish(cx),
+        }
+    }
+
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+        if let Some(stream) = self.stream.as_mut() {
+            let status = stream.on_completion(cx, op, completion, more);
+            self.after(cx, status);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
+        if let Some(stream) = self.stream.as_mut() {
+            let status = stream.on_timer(cx, timer);
+            self.after(cx, status);
+        }
+    }
+
+    fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == TOKEN_STOP {
+            if let Some(mut stream) = self.stream.take() {
+                stream.stop(cx);
+            }
+            return self.finish(cx);
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            let status = stream.on_notify(cx, token);
+            self.after(cx, status);
+        }
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        if let Some(mut stream) = self.stream.take() {
+            stream.stop(cx);
+        }
+        cx.close();
+    }
+}
+
+/// Where a connecting session connects.
+#[derive(Clone, Debug)]
+pub struct ConnectTarget {
+    /// The endpoint as the user wrote it (monitor events carry it).
+    pub endpoint: String,
+    /// The resolved peer address.
+    pub addr: SockAddr,
+    /// tcp (true) or ipc.
+    pub tcp: bool,
+    /// Source address to bind first (`tcp://src;dst`).
+    pub source: Option<SockAddr>,
+}
+
+enum State {
+    Idle,
+    Connecting {
+        fd: SharedFd,
+        op: OpId,
+        timeout: Option<TimerId>,
+    },
+    Up(Box<Stream>),
+    Waiting(TimerId),
+}
+
+/// Connects, runs the stream, reconnects.
+pub(crate) struct ConnectSession {
+    target: ConnectTarget,
+    endpoint: Arc<str>,
+    opts: TransportOptions,
+    config: ConnectionConfig,
+    link: Link,
+    state: State,
+    backoff: Backoff,
+}
+
+impl ConnectSession {
+    fn attempt(&mut self, cx: &mut Cx<'_>) {
+        let domain = if self.target.tcp {
+            Domain::for_address(self.target.addr.as_socket().expect("tcp targets are inet"))
+        } else {
+            Domain::UNIX
+        };
+        let made = (|| -> std::io::Result<Socket> {
+            let s = Socket::new(domain, Type::STREAM.nonblocking(), None)?;
+            self.opts
+                .apply(socket2::SockRef::from(&s), self.target.tcp)?;
+            if let Some(src) = &self.target.source {
+                s.bind(src)?;
+            }
+            Ok(s)
+        })();
+        let sock = match made {
+            Ok(s) => s,
+            Err(_) => return self.retry_later(cx),
+        };
+        let fd: SharedFd = Arc::new(sock.into());
+        let op = cx.submit(Op::Connect {
+            fd: fd.clone(),
+            addr: self.target.addr.clone(),
+        });
+        if self.target.tcp {
+            self.link.monitor(
+                MonitorEvent::ConnectDelayed,
+                libc::EINPROGRESS as u32,
+                &self.endpoint,
+            );
+        }
+        let timeout = self
+            .opts
+            .connect_timeout
+            .map(|t| cx.set_timer(cx.now() + t));
+        self.state = State::Connecting { fd, op, timeout };
+    }
+
+    fn retry_later(&mut self, cx: &mut Cx<'_>) {
+        if self.opts.reconnect_ivl.is_none() {
+            self.state = State::Idle;
+            return cx.close();
+        }
+        let delay = self.backoff.next_delay();
+        self.link.monitor(
+            MonitorEvent::ConnectRetried,
+            delay.as_millis() as u32,
+            &self.endpoint,
+        );
+        self.state = State::Waiting(cx.set_timer(cx.now() + delay));
+    }
+
+    fn connected(&mut self, cx: &mut Cx<'_>, fd: SharedFd) {
+        self.backoff.reset();
+        let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
+        self.link
+            .monitor(MonitorEvent::Connected, value, &self.endpoint);
+        let mut config = self.config.clone();
+        config.peer_address = peer_address(&self.target);
+        match Stream::new(
+            fd,
+            config,
+            self.link.clone(),
+            self.endpoint.clone(),
+            cx.now(),
+        ) {
+            Ok(stream) => {
+                let mut stream = Box::new(stream);
+                let status = stream.start(cx);
+                self.state = State::Up(stream);
+                self.after(cx, status);
+            }
+            Err(_) => cx.close(),
+        }
+    }
+
+    fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
+        if status == Status::Done {
+            self.state = State::Idle;
+            self.retry_later(cx);
+        }
+    }
+}
+
+fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
+    match target.addr.as_socket() {
+        Some(sa) => bytes::Bytes::from(sa.ip().to_string()),
+        None => bytes::Bytes::new(),
+    }
+}
+
+impl Handler for ConnectSession {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        self.attempt(cx);
+    }
+
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+        match &mut self.state {
+            State::Connecting {
+                fd,
+                op: connect_op,
+                timeout,
+            } if *connect_op == op => {
+                if let Some(t) = timeout.take() {
+                    cx.cancel_timer(t);
+                }
+                let fd = fd.clone();
+                match completion {
+                    Completion::Connected(Ok(())) => self.connected(cx, fd),
+                    _ => {
+                        drop(fd);
+                        self.retry_later(cx);
+                    }
+                }
+            }
+            State::Up(stream) if stream.owns(op) => {
+                let status = stream.on_completion(cx, op, completion, more);
+                self.after(cx, status);
+            }
+            // Late completions of a stream or connect already given up.
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
+        match &mut self.state {
+            State::Waiting(t) if *t == timer => self.attempt(cx),
+            State::Connecting { op, timeout, .. } if *timeout == Some(timer) => {
+                // CONNECT_TIMEOUT: abandon this attempt; its completion schedules the retry.
+                *timeout = None;
+                cx.cancel(*op);
+            }
+            State::Up(stream) => {
+                let status = stream.on_timer(cx, timer);
+                self.after(cx, status);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == TOKEN_STOP {
+            if let State::Up(stream) = &mut self.state {
+                stream.stop(cx);
+            }
+            self.state = State::Idle;
+            return cx.close();
+        }
+        if let State::Up(stream) = &mut self.state {
+            let status = stream.on_notify(cx, token);
+            self.after(cx, status);
+        }
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        if let State::Up(stream) = &mut self.state {
+            stream.stop(cx);
+        }
+        self.state = State::Idle;
+        cx.close();
+    }
+}
+
+/// Stops a connecting session (zmq_disconnect).
+#[derive(Clone, Debug)]
+pub struct ConnectHandle {
+    thread: IoThreadHandle,
+    id: HandlerId,
+}
+
+impl ConnectHandle {
+    /// Stops connecting and closes the connection, if any.
+    pub fn stop(&self) {
+        let _ = self.thread.notify(self.id, TOKEN_STOP);
+    }
+
+    /// The I/O thread that carries the session.
+    pub fn thread(&self) -> &IoThreadHandle {
+        &self.thread
+    }
+}
+
+/// Starts a connecting session on the least-loaded thread that `opts.affinity` allows.
+pub fn connect(
+    threads: &[IoThreadHandle],
+    target: ConnectTarget,
+    opts: TransportOptions,
+    config: ConnectionConfig,
+    link: Link,
+) -> Result<ConnectHandle, ThreadGone> {
+    let thread = zeroring_engine::io_thread::least_loaded(threads, opts.affinity).clone();
+    let endpoint: Arc<str> = Arc::from(target.endpoint.as_str());
+    // Jitter only needs to differ between processes and sockets, not to be unpredictable.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seed = now.as_nanos() as u64
+        ^ ((std::process::id() as u64) << 32)
+        ^ (Arc::as_ptr(&endpoint) as *const u8 as u64);
+    let backoff = Backoff::new(
+        opts.reconnect_ivl.unwrap_or_default(),
+        opts.reconnect_ivl_max,
+        seed,
+    );
+    let id = thread.spawn(move || ConnectSession {
+        target,
+        endpoint,
+        opts,
+        config,
+        link,
+        state: State::Idle,
+        backoff,
+    })?;
+    Ok(ConnectHandle { thread, id })
+}
