@@ -112,6 +112,18 @@ impl SocketLink for TestLink {
         })
     }
 
+    fn attach_raw(&self, _endpoint: &str) -> Option<PipeEnds> {
+        let peer = PeerInfo {
+            version: zeroring_transports::zmtp::ZmtpVersion::V3_1,
+            socket_type: None,
+            routing_id: None,
+            properties: Default::default(),
+            user_id: None,
+            zap_properties: None,
+        };
+        self.attach(&peer, _endpoint)
+    }
+
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
         let _ = self
             .events
@@ -478,6 +490,50 @@ fn bad_peers_are_dropped_and_good_ones_go_on() {
     good.send("still here", 0).unwrap();
     let mut side = fx.next_side();
     assert_eq!(side.recv().data(), b"still here");
+    listener.stop();
+    fx.engine.shutdown();
+}
+
+#[test]
+fn stream_type_carries_raw_bytes_both_ways() {
+    let fx = Fixture::new(1000);
+    // Accepted raw peer.
+    let listener = fx.bind(
+        SocketType::Stream,
+        BindAddr::Tcp("127.0.0.1:0".parse().unwrap()),
+        |_| {},
+    );
+    let mut client = TcpStream::connect(listener.endpoint().trim_start_matches("tcp://")).unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut side = fx.next_side();
+    client.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 18 {
+        got.extend_from_slice(side.recv().data());
+    }
+    assert_eq!(&got[..], b"GET / HTTP/1.0\r\n\r\n");
+    side.send(&[b"HTTP/1.0 200 OK\r\n\r\n"]);
+    let mut reply = [0u8; 19];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"HTTP/1.0 200 OK\r\n\r\n");
+    // An empty message closes the connection.
+    side.send(&[b""]);
+    wait_eof(&mut client);
+    side.wait_closed();
+
+    // Connecting raw peer.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", server.local_addr().unwrap());
+    let _h = fx.connect(SocketType::Stream, &endpoint, TransportOptions::default());
+    let (mut peer, _) = server.accept().unwrap();
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut side = fx.next_side();
+    side.send(&[b"ping"]);
+    let mut buf = [0u8; 4];
+    peer.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    peer.write_all(b"pong").unwrap();
+    assert_eq!(side.recv().data(), b"pong");
     listener.stop();
     fx.engine.shutdown();
 }

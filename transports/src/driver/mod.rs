@@ -18,6 +18,7 @@ pub mod listener;
 pub mod netopts;
 pub mod session;
 pub mod stream;
+mod wire;
 
 use std::fmt;
 use std::sync::Arc;
@@ -53,6 +54,14 @@ pub trait SocketLink: Send + Sync + 'static {
     /// its ends, and return the driver's. `None` refuses the peer (the connection closes),
     /// e.g. a duplicate routing id on a ROUTER without ROUTER_HANDOVER.
     fn attach(&self, peer: &PeerInfo, endpoint: &str) -> Option<PipeEnds>;
+
+    /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
+    /// no handshake and no peer information. Each inbound message is one received chunk; an
+    /// empty outbound message closes the connection. The default refuses.
+    fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
+        let _ = endpoint;
+        None
+    }
 
     /// A monitor event happened on `endpoint`.
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str);

@@ -22,6 +22,7 @@ use zeroring_engine::{
     Completion, Cx, HandlerId, IoThreadHandle, Metadata, Msg, Op, OpId, SharedFd, TimerId,
 };
 
+use super::wire::{Raw, Wire};
 use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
@@ -74,7 +75,7 @@ pub(crate) enum Status {
 pub(crate) struct Stream {
     fd: SharedFd,
     raw_fd: i32,
-    conn: Connection,
+    conn: Wire,
     link: Link,
     endpoint: Arc<str>,
     recv: Option<OpId>,
@@ -99,6 +100,7 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
+    /// A stream of `config.socket_type`: raw bytes for STREAM, ZMTP for every other type.
     pub(crate) fn new(
         fd: SharedFd,
         config: ConnectionConfig,
@@ -108,10 +110,15 @@ impl Stream {
     ) -> Result<Self, crate::zmtp::ConfigError> {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
         let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&*fd);
+        let conn = if config.socket_type == SocketType::Stream {
+            Wire::Raw(Raw::default())
+        } else {
+            Wire::Zmtp(Box::new(Connection::new(config, now)?))
+        };
         Ok(Stream {
             fd,
             raw_fd,
-            conn: Connection::new(config, now)?,
+            conn,
             link,
             endpoint,
             recv: None,
@@ -139,6 +146,13 @@ impl Stream {
 
     /// Starts receiving and sends the greeting.
     pub(crate) fn start(&mut self, cx: &mut Cx<'_>) -> Status {
+        if self.conn.is_raw() {
+            // No handshake: the peer joins the socket at once.
+            match self.link.attach_raw(&self.endpoint) {
+                Some(pipes) => self.install(cx, pipes),
+                None => self.finishing = true,
+            }
+        }
         self.pump(cx)
     }
 
@@ -292,22 +306,11 @@ impl Stream {
         self.handshake_done = true;
         self.link
             .monitor(MonitorEvent::HandshakeSucceeded, 0, &self.endpoint);
-        let Some(mut pipes) = self.link.attach(peer, &self.endpoint) else {
+        let Some(pipes) = self.link.attach(peer, &self.endpoint) else {
             self.finishing = true;
             return;
         };
-        let me = cx.id().expect("streams run inside handlers");
-        let thread = cx.handle().clone();
-        pipes.from_socket.set_notify(Some(Arc::new(HandlerNotify {
-            thread: thread.clone(),
-            handler: me,
-            token: TOKEN_PIPE_READABLE,
-        })));
-        pipes.to_socket.set_notify(Some(Arc::new(HandlerNotify {
-            thread,
-            handler: me,
-            token: TOKEN_PIPE_WRITABLE,
-        })));
+        self.install(cx, pipes);
         let mut md = Metadata::new();
         for (name, value) in peer.properties.iter() {
             md.insert(&String::from_utf8_lossy(name), value.clone());
@@ -321,6 +324,24 @@ impl Stream {
             md.insert("User-Id", user.clone());
         }
         self.metadata = Some(Arc::new(md));
+    }
+
+    /// Takes the driver's ends of the socket's pipe pair and asks to be woken by both.
+    fn install(&mut self, cx: &mut Cx<'_>, mut pipes: PipeEnds) {
+        let me = cx.id().expect("streams run inside handlers");
+        let thread = cx.handle().clone();
+        let readable = HandlerNotify {
+            thread: thread.clone(),
+            handler: me,
+            token: TOKEN_PIPE_READABLE,
+        };
+        let writable = HandlerNotify {
+            thread,
+            handler: me,
+            token: TOKEN_PIPE_WRITABLE,
+        };
+        pipes.from_socket.set_notify(Some(Arc::new(readable)));
+        pipes.to_socket.set_notify(Some(Arc::new(writable)));
         self.pipes = Some(pipes);
     }
 
@@ -381,6 +402,11 @@ impl Stream {
                     let at_start = !self.out_mid_message;
                     self.out_mid_message = more;
                     let data = msg.into_bytes();
+                    if self.conn.is_raw() && data.is_empty() {
+                        // STREAM: an empty message asks to close this connection.
+                        self.finishing = true;
+                        return;
+                    }
                     let result = if self.subscriber
                         && at_start
                         && !more

@@ -1,0 +1,133 @@
+//! What a stream speaks on its descriptor: ZMTP (every socket type but STREAM), or raw bytes
+//! (STREAM, whose peers are plain TCP programs).
+//!
+//! Owns: the small adapter that gives both the same sans-IO face — input in, events and
+//! output chunks out — so [`super::stream`] has one code path for back-pressure and batching.
+//! Raw mode turns every received chunk into one single-part message and sends each outbound
+//! message's bytes as they are.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::zmtp::{Connection, Event, SendError, ZapReply, ZmtpError};
+
+/// Raw mode's queues.
+#[derive(Debug, Default)]
+pub(crate) struct Raw {
+    events: VecDeque<Event>,
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+    closed: bool,
+}
+
+pub(crate) enum Wire {
+    Zmtp(Box<Connection>),
+    Raw(Raw),
+}
+
+impl Wire {
+    pub(crate) fn handle_input(&mut self, data: Bytes, now: Instant) {
+        match self {
+            Wire::Zmtp(c) => c.handle_input(data, now),
+            Wire::Raw(r) => r.events.push_back(Event::Frame {
+                body: data,
+                more: false,
+            }),
+        }
+    }
+
+    pub(crate) fn handle_eof(&mut self, now: Instant) {
+        match self {
+            Wire::Zmtp(c) => c.handle_eof(now),
+            Wire::Raw(r) => {
+                if !r.closed {
+                    r.closed = true;
+                    r.events
+                        .push_back(Event::Closed(ZmtpError::ConnectionClosed));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Wire::Zmtp(c) => c.poll_event(),
+            Wire::Raw(r) => r.events.pop_front(),
+        }
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
+        match self {
+            Wire::Zmtp(c) => c.poll_transmit(),
+            Wire::Raw(r) => {
+                let b = r.out.pop_front()?;
+                r.out_bytes -= b.len();
+                Some(b)
+            }
+        }
+    }
+
+    pub(crate) fn pending_transmit_bytes(&self) -> usize {
+        match self {
+            Wire::Zmtp(c) => c.pending_transmit_bytes(),
+            Wire::Raw(r) => r.out_bytes,
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Wire::Zmtp(c) => c.poll_timeout(),
+            Wire::Raw(_) => None,
+        }
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if let Wire::Zmtp(c) = self {
+            c.handle_timeout(now);
+        }
+    }
+
+    pub(crate) fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
+        if let Wire::Zmtp(c) = self {
+            c.zap_reply(reply, now);
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        match self {
+            Wire::Zmtp(c) => c.is_ready(),
+            Wire::Raw(r) => !r.closed,
+        }
+    }
+
+    pub(crate) fn send_frame(&mut self, body: Bytes, more: bool) -> Result<(), SendError> {
+        match self {
+            Wire::Zmtp(c) => c.send_frame(body, more),
+            Wire::Raw(r) => {
+                r.out_bytes += body.len();
+                r.out.push_back(body);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), SendError> {
+        match self {
+            Wire::Zmtp(c) => c.send_subscribe(topic),
+            Wire::Raw(_) => Err(SendError::Unsupported),
+        }
+    }
+
+    pub(crate) fn send_cancel(&mut self, topic: &Bytes) -> Result<(), SendError> {
+        match self {
+            Wire::Zmtp(c) => c.send_cancel(topic),
+            Wire::Raw(_) => Err(SendError::Unsupported),
+        }
+    }
+
+    pub(crate) fn is_raw(&self) -> bool {
+        matches!(self, Wire::Raw(_))
+    }
+}
