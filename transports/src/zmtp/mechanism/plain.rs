@@ -129,8 +129,10 @@ impl Mechanism for PlainClient {
                 reason: parse_libzmq_plain_error(body)?,
             });
         }
-        let (name, data) = split(body)?;
-        let unexpected = || ZmtpError::UnexpectedCommand { name: name.clone() };
+        // libzmq matches command prefixes; anything else is "unexpected".
+        let unexpected = || ZmtpError::UnexpectedCommand {
+            name: split(body).map(|(n, _)| n).unwrap_or_default(),
+        };
         if body.starts_with(WELCOME) {
             if self.state != ClientState::WaitingWelcome {
                 return Err(unexpected());
@@ -146,7 +148,8 @@ impl Mechanism for PlainClient {
             if self.state != ClientState::WaitingReady {
                 return Err(unexpected());
             }
-            self.peer.properties = accept_peer_properties(&self.ctx, &data)?;
+            let data = body.slice(READY.len()..);
+            self.peer.properties = accept_peer_properties(&self.ctx, &data, true)?;
             self.state = ClientState::Ready;
             Ok(())
         } else if body.starts_with(ERROR) {
@@ -220,7 +223,7 @@ impl PlainServer {
             });
         }
         if !body.starts_with(HELLO) {
-            let (name, _) = split(body)?;
+            let name = split(body).map(|(n, _)| n).unwrap_or_default();
             return Err(ZmtpError::UnexpectedCommand { name });
         }
         let malformed = ZmtpError::MalformedCommand {
@@ -279,11 +282,11 @@ impl Mechanism for PlainServer {
             ServerState::WaitingHello => self.process_hello(body),
             ServerState::WaitingInitiate => {
                 if !body.starts_with(INITIATE) {
-                    let (name, _) = split(body)?;
+                    let name = split(body).map(|(n, _)| n).unwrap_or_default();
                     return Err(ZmtpError::UnexpectedCommand { name });
                 }
                 let data = body.slice(INITIATE.len()..);
-                self.peer.properties = accept_peer_properties(&self.ctx, &data)?;
+                self.peer.properties = accept_peer_properties(&self.ctx, &data, false)?;
                 self.state = ServerState::SendingReady;
                 Ok(())
             }
