@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,21 +17,36 @@ use zeroring_transports::SocketType;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A byte stream the driver can run over (tcp or ipc).
+trait Stream: Read + Write {
+    fn set_timeout(&self, d: Duration);
+}
+
+impl Stream for TcpStream {
+    fn set_timeout(&self, d: Duration) {
+        self.set_read_timeout(Some(d)).unwrap();
+        self.set_nodelay(true).unwrap();
+    }
+}
+
+impl Stream for UnixStream {
+    fn set_timeout(&self, d: Duration) {
+        self.set_read_timeout(Some(d)).unwrap();
+    }
+}
+
 /// Drives `conn` over `stream` until `done` says so (or panics after WAIT).
 /// ZAP requests are answered with `zap`.
-struct Driver {
-    stream: TcpStream,
+struct Driver<S: Stream = TcpStream> {
+    stream: S,
     conn: Connection,
     events: Vec<Event>,
     eof: bool,
 }
 
-impl Driver {
-    fn new(stream: TcpStream, conn: Connection) -> Self {
-        stream
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        stream.set_nodelay(true).unwrap();
+impl<S: Stream> Driver<S> {
+    fn new(stream: S, conn: Connection) -> Self {
+        stream.set_timeout(Duration::from_millis(20));
         Driver {
             stream,
             conn,
@@ -585,7 +601,7 @@ fn libzmq_closes_when_our_heartbeat_ttl_expires() {
     while Instant::now() < t {
         d.step(&mut no_zap);
     }
-    d.stream.set_read_timeout(Some(WAIT)).unwrap();
+    d.stream.set_timeout(WAIT);
     let mut buf = [0u8; 64];
     let deadline = Instant::now() + WAIT;
     loop {
@@ -614,4 +630,43 @@ fn socket_type_mismatch_with_libzmq() {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn null_over_ipc_both_directions() {
+    let ctx = zmq::Context::new();
+    let dir = std::env::temp_dir().join(format!("zeroring-ipc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // libzmq binds, we connect.
+    let path = dir.join("libzmq-binds.sock");
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.set_linger(0).unwrap();
+    pull.set_rcvtimeo(WAIT.as_millis() as i32).unwrap();
+    pull.bind(&format!("ipc://{}", path.display())).unwrap();
+    let mut d = Driver::<UnixStream>::new(
+        UnixStream::connect(&path).unwrap(),
+        connection(ConnectionConfig::new(SocketType::Push)),
+    );
+    assert_eq!(d.handshake(&mut no_zap).socket_type, Some(SocketType::Pull));
+    d.conn
+        .send_message([Bytes::from_static(b"over ipc")])
+        .unwrap();
+    d.flush();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"over ipc");
+
+    // We listen, libzmq connects.
+    let path = dir.join("we-bind.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.set_linger(0).unwrap();
+    push.connect(&format!("ipc://{}", path.display())).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut d =
+        Driver::<UnixStream>::new(stream, connection(ConnectionConfig::new(SocketType::Pull)));
+    d.handshake(&mut no_zap);
+    push.send("hello ipc", 0).unwrap();
+    assert_eq!(d.recv_message(), vec![Bytes::from_static(b"hello ipc")]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
