@@ -173,8 +173,12 @@ pub enum ZmtpError {
     OutOfSequence,
     /// A command's body does not parse.
     MalformedCommand { kind: CommandKind },
-    /// A READY/INITIATE property list does not parse.
+    /// A property list does not parse, where libzmq reports
+    /// ZMTP_INVALID_METADATA (a PLAIN client reading READY).
     InvalidMetadata,
+    /// A property list does not parse, where libzmq closes without a monitor
+    /// event (NULL's READY, PLAIN's INITIATE).
+    BadProperties,
     /// The peer's `Socket-Type` is not one we may talk to.
     SocketTypeMismatch { local: SocketType, peer: Bytes },
     /// The peer sent an ERROR command.
@@ -228,11 +232,13 @@ impl ZmtpError {
     pub fn handshake_failure(&self) -> Option<HandshakeFailure> {
         use ProtocolErrorCode as P;
         Some(match self {
-            // libzmq accepts (or silently drops) these; we refuse them and report
+            // libzmq refuses old peers (when ZAP is in use) without an event.
+            ZmtpError::UnsupportedVersion { .. } | ZmtpError::LegacyPeerWithSecurity => {
+                return None
+            }
+            // libzmq accepts these framing violations; we refuse them and report
             // the unspecified ZMTP code so a monitor sees why.
-            ZmtpError::UnsupportedVersion { .. }
-            | ZmtpError::LegacyPeerWithSecurity
-            | ZmtpError::OutOfSequence
+            ZmtpError::OutOfSequence
             | ZmtpError::Frame(FrameError::ReservedFlags { .. })
             | ZmtpError::Frame(FrameError::CommandWithMore) => {
                 HandshakeFailure::Protocol(P::ZmtpUnspecified)
@@ -257,6 +263,7 @@ impl ZmtpError {
                 CommandKind::Welcome => P::ZmtpMalformedCommandWelcome,
             }),
             ZmtpError::InvalidMetadata => HandshakeFailure::Protocol(P::ZmtpInvalidMetadata),
+            ZmtpError::BadProperties => return None,
             // libzmq fails the handshake with EINVAL and no event.
             ZmtpError::SocketTypeMismatch { .. } => return None,
             ZmtpError::PeerError { reason } => match reason.as_ref() {
@@ -315,7 +322,9 @@ impl fmt::Display for ZmtpError {
             }
             ZmtpError::OutOfSequence => f.write_str("command out of sequence"),
             ZmtpError::MalformedCommand { kind } => write!(f, "malformed {kind:?} command"),
-            ZmtpError::InvalidMetadata => f.write_str("invalid metadata in READY/INITIATE"),
+            ZmtpError::InvalidMetadata | ZmtpError::BadProperties => {
+                f.write_str("invalid metadata in READY/INITIATE")
+            }
             ZmtpError::SocketTypeMismatch { local, peer } => write!(
                 f,
                 "socket type {local} cannot talk to peer socket type {:?}",

@@ -137,9 +137,22 @@ pub fn command_with_basic_properties(prefix: &[u8], ctx: &HandshakeContext) -> B
 }
 
 /// Parses the peer's property list and checks its Socket-Type against ours
-/// (as libzmq: an absent Socket-Type is not checked).
-pub fn accept_peer_properties(ctx: &HandshakeContext, data: &Bytes) -> Result<Metadata, ZmtpError> {
-    let props = Metadata::parse(data).map_err(|_| ZmtpError::InvalidMetadata)?;
+/// (as libzmq: an absent Socket-Type is not checked). `reported` selects the
+/// error for a list that does not parse: [`ZmtpError::InvalidMetadata`] where
+/// libzmq emits ZMTP_INVALID_METADATA, [`ZmtpError::BadProperties`] where it
+/// closes silently.
+pub fn accept_peer_properties(
+    ctx: &HandshakeContext,
+    data: &Bytes,
+    reported: bool,
+) -> Result<Metadata, ZmtpError> {
+    let props = Metadata::parse(data).map_err(|_| {
+        if reported {
+            ZmtpError::InvalidMetadata
+        } else {
+            ZmtpError::BadProperties
+        }
+    })?;
     if let Some(peer_type) = props.get(metadata::SOCKET_TYPE) {
         let ok =
             SocketType::from_name(peer_type).is_some_and(|t| ctx.socket_type.is_compatible_with(t));

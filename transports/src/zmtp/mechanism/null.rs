@@ -81,20 +81,22 @@ impl Mechanism for NullMechanism {
     }
 
     fn process_command(&mut self, body: &Bytes) -> Result<(), ZmtpError> {
-        let (name, data) = split(body)?;
+        // libzmq matches command prefixes; anything else is "unexpected".
+        let name = || split(body).map(|(n, _)| n).unwrap_or_default();
         if self.ready_received {
-            return Err(ZmtpError::UnexpectedCommand { name });
+            return Err(ZmtpError::UnexpectedCommand { name: name() });
         }
-        match &name[..] {
-            b"READY" => {
-                self.peer.properties = accept_peer_properties(&self.ctx, &data)?;
-                self.ready_received = true;
-                Ok(())
-            }
-            b"ERROR" => Err(ZmtpError::PeerError {
+        if body.starts_with(b"\x05READY") {
+            let data = body.slice(6..);
+            self.peer.properties = accept_peer_properties(&self.ctx, &data, false)?;
+            self.ready_received = true;
+            Ok(())
+        } else if body.starts_with(b"\x05ERROR") {
+            Err(ZmtpError::PeerError {
                 reason: parse_error_command(body)?,
-            }),
-            _ => Err(ZmtpError::UnexpectedCommand { name }),
+            })
+        } else {
+            Err(ZmtpError::UnexpectedCommand { name: name() })
         }
     }
 

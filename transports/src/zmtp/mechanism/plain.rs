@@ -8,8 +8,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{
-    accept_peer_properties, command_with_basic_properties, error_command, parse_error_command,
-    zap_request, HandshakeContext, Mechanism, MechanismStatus, PeerState, ZapState,
+    accept_peer_properties, command_with_basic_properties, parse_error_command, zap_request,
+    HandshakeContext, Mechanism, MechanismStatus, PeerState, ZapState,
 };
 use crate::zmtp::command::split;
 use crate::zmtp::error::{CommandKind, ZapError, ZmtpError};
@@ -22,6 +22,33 @@ const WELCOME: &[u8] = b"\x07WELCOME";
 const INITIATE: &[u8] = b"\x08INITIATE";
 const READY: &[u8] = b"\x05READY";
 const ERROR: &[u8] = b"\x05ERROR";
+/// libzmq's PLAIN ERROR prefix. libzmq writes it as the C string `"\x05ERROR"`,
+/// whose greedy hex escape reads `\x05E` as one byte 0x5E (`^`): a libzmq PLAIN
+/// server sends `^RROR` + reason, and a libzmq PLAIN client only recognises that
+/// form (and only then reports HANDSHAKE_FAILED_AUTH). We send libzmq's form
+/// and accept both.
+pub const LIBZMQ_PLAIN_ERROR: &[u8] = b"^RROR";
+
+/// Builds the ERROR body a PLAIN server sends, in libzmq's form.
+pub fn libzmq_plain_error_command(reason: &[u8]) -> Bytes {
+    let reason = reason.get(..reason.len().min(255)).unwrap_or_default();
+    let mut b = BytesMut::with_capacity(LIBZMQ_PLAIN_ERROR.len() + 1 + reason.len());
+    b.extend_from_slice(LIBZMQ_PLAIN_ERROR);
+    b.put_u8(reason.len() as u8);
+    b.extend_from_slice(reason);
+    b.freeze()
+}
+
+/// Parses the reason of a libzmq-form PLAIN ERROR.
+fn parse_libzmq_plain_error(body: &Bytes) -> Result<Bytes, ZmtpError> {
+    let malformed = ZmtpError::MalformedCommand {
+        kind: CommandKind::Error,
+    };
+    let start = LIBZMQ_PLAIN_ERROR.len();
+    let len = usize::from(*body.get(start).ok_or(malformed.clone())?);
+    body.get(start + 1..start + 1 + len).ok_or(malformed)?;
+    Ok(body.slice(start + 1..start + 1 + len))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClientState {
@@ -89,8 +116,23 @@ impl Mechanism for PlainClient {
     }
 
     fn process_command(&mut self, body: &Bytes) -> Result<(), ZmtpError> {
-        let (name, data) = split(body)?;
-        let unexpected = || ZmtpError::UnexpectedCommand { name: name.clone() };
+        if body.starts_with(LIBZMQ_PLAIN_ERROR) {
+            if !matches!(
+                self.state,
+                ClientState::WaitingWelcome | ClientState::WaitingReady
+            ) {
+                return Err(ZmtpError::UnexpectedCommand {
+                    name: Bytes::from_static(LIBZMQ_PLAIN_ERROR),
+                });
+            }
+            return Err(ZmtpError::PeerError {
+                reason: parse_libzmq_plain_error(body)?,
+            });
+        }
+        // libzmq matches command prefixes; anything else is "unexpected".
+        let unexpected = || ZmtpError::UnexpectedCommand {
+            name: split(body).map(|(n, _)| n).unwrap_or_default(),
+        };
         if body.starts_with(WELCOME) {
             if self.state != ClientState::WaitingWelcome {
                 return Err(unexpected());
@@ -106,7 +148,8 @@ impl Mechanism for PlainClient {
             if self.state != ClientState::WaitingReady {
                 return Err(unexpected());
             }
-            self.peer.properties = accept_peer_properties(&self.ctx, &data)?;
+            let data = body.slice(READY.len()..);
+            self.peer.properties = accept_peer_properties(&self.ctx, &data, true)?;
             self.state = ClientState::Ready;
             Ok(())
         } else if body.starts_with(ERROR) {
@@ -180,7 +223,7 @@ impl PlainServer {
             });
         }
         if !body.starts_with(HELLO) {
-            let (name, _) = split(body)?;
+            let name = split(body).map(|(n, _)| n).unwrap_or_default();
             return Err(ZmtpError::UnexpectedCommand { name });
         }
         let malformed = ZmtpError::MalformedCommand {
@@ -228,7 +271,7 @@ impl Mechanism for PlainServer {
             }
             ServerState::SendingError { status } => {
                 self.state = ServerState::Failed;
-                Some(error_command(status.to_string().as_bytes()))
+                Some(libzmq_plain_error_command(status.to_string().as_bytes()))
             }
             _ => None,
         }
@@ -239,11 +282,11 @@ impl Mechanism for PlainServer {
             ServerState::WaitingHello => self.process_hello(body),
             ServerState::WaitingInitiate => {
                 if !body.starts_with(INITIATE) {
-                    let (name, _) = split(body)?;
+                    let name = split(body).map(|(n, _)| n).unwrap_or_default();
                     return Err(ZmtpError::UnexpectedCommand { name });
                 }
                 let data = body.slice(INITIATE.len()..);
-                self.peer.properties = accept_peer_properties(&self.ctx, &data)?;
+                self.peer.properties = accept_peer_properties(&self.ctx, &data, false)?;
                 self.state = ServerState::SendingReady;
                 Ok(())
             }

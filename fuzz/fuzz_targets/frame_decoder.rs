@@ -1,0 +1,47 @@
+//! Frame decoder over arbitrary bytes, split into arbitrary buffers: never
+//! panics, never hands out a body over the limit, and the same bytes decode to
+//! the same frames whatever the split.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use zeroring_transports::zmtp::{Frame, FrameDecoder, FrameError};
+
+fn run(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>) {
+    let mut dec = FrameDecoder::new(limit);
+    let mut frames = Vec::new();
+    for c in chunks {
+        let mut input = Bytes::copy_from_slice(c);
+        loop {
+            match dec.decode(&mut input) {
+                Ok(Some(f)) => {
+                    if let Some(l) = limit {
+                        assert!(f.body.len() as u64 <= l);
+                    }
+                    assert!(!(f.command && f.more));
+                    frames.push(f);
+                }
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+    }
+    (frames, None)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&ctl, rest)) = data.split_first() else { return };
+    let limit = match ctl & 3 {
+        0 => None,
+        1 => Some(u64::from(ctl)),
+        2 => Some(0),
+        _ => Some(1 << 20),
+    };
+    let whole = run(limit, &[rest]);
+    let cut = usize::from(ctl >> 2) % (rest.len() + 1);
+    let (a, b) = rest.split_at(cut);
+    let split = run(limit, &[a, b]);
+    assert_eq!(whole, split);
+    let bytes: Vec<&[u8]> = rest.chunks(1).collect();
+    assert_eq!(whole, run(limit, &bytes));
+});
