@@ -70,7 +70,15 @@ impl Listener {
             cx.cancel(op);
         }
         if let Some(path) = self.ipc_path.take() {
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(&path);
+            // `ipc://*` made a private directory for its socket: remove it too.
+            let ours = format!("zeroring-{}-", std::process::id());
+            if let Some(dir) = path.parent().filter(|d| {
+                d.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&ours))
+            }) {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
         self.link
             .monitor(MonitorEvent::Closed, self.fd_value(), &self.endpoint);

@@ -14,6 +14,7 @@
 //! It must never buffer without bound: a full inbound pipe pauses reading (TCP flow control
 //! does the rest), and the outbound pipe is read only while little output is queued.
 
+mod address;
 pub mod listener;
 pub mod netopts;
 pub mod session;
@@ -30,6 +31,7 @@ use zeroring_engine::Msg;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
 
+pub use address::{bind_addr, connect_target};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::TransportOptions;

@@ -1,0 +1,151 @@
+//! From parsed endpoints to what the driver binds and connects: name resolution, the unique
+//! path of `ipc://*`, and the source address of `tcp://src;dst`.
+//!
+//! Owns: the step between [`crate::endpoint`] (pure parsing) and the OS. Must never: accept an
+//! endpoint for the wrong direction (the parser already refuses those).
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use socket2::SockAddr;
+
+use super::listener::BindAddr;
+use super::session::ConnectTarget;
+use crate::endpoint::{resolve, Direction, Endpoint, IpcEndpoint};
+
+fn not_stream_transport(endpoint: &Endpoint) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{endpoint} is not a tcp or ipc endpoint; the stream driver carries only those"),
+    )
+}
+
+/// A fresh ipc path for `ipc://*`: a private directory under the temp dir holding `socket`, as
+/// libzmq does (its directory is created now; the listener creates the socket file).
+fn unique_ipc_path() -> io::Result<PathBuf> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    for _ in 0..100 {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("zeroring-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir.join("socket")),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::EADDRINUSE))
+}
+
+/// What to bind for `endpoint` (parsed with [`Direction::Bind`]). `ipv6` is ZMQ_IPV6.
+pub fn bind_addr(endpoint: &Endpoint, ipv6: bool) -> io::Result<BindAddr> {
+    match endpoint {
+        Endpoint::Tcp(tcp) => {
+            let addrs = resolve::tcp(&tcp.addr, Direction::Bind, ipv6)?;
+            let addr = addrs
+                .into_iter()
+                .next()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))?;
+            Ok(BindAddr::Tcp(addr))
+        }
+        Endpoint::Ipc(IpcEndpoint::Path(p)) => Ok(BindAddr::Ipc(PathBuf::from(p))),
+        Endpoint::Ipc(IpcEndpoint::Abstract(name)) => {
+            Ok(BindAddr::IpcAbstract(name.as_bytes().to_vec()))
+        }
+        Endpoint::Ipc(IpcEndpoint::Wildcard) => Ok(BindAddr::Ipc(unique_ipc_path()?)),
+        Endpoint::Inproc(_) => Err(not_stream_transport(endpoint)),
+    }
+}
+
+/// Where to connect for `endpoint` (parsed with [`Direction::Connect`]); DNS names are
+/// resolved now, to their first address (IPv4 preferred unless `ipv6`).
+pub fn connect_target(endpoint: &Endpoint, ipv6: bool) -> io::Result<ConnectTarget> {
+    let text = endpoint.to_string();
+    match endpoint {
+        Endpoint::Tcp(tcp) => {
+            let addr = resolve::tcp(&tcp.addr, Direction::Connect, ipv6)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EHOSTUNREACH))?;
+            let source = match &tcp.source {
+                Some(src) => {
+                    let s = resolve::tcp(src, Direction::Bind, ipv6)?
+                        .into_iter()
+                        .find(|s| s.is_ipv4() == addr.is_ipv4())
+                        .ok_or_else(|| io::Error::from_raw_os_error(libc::EADDRNOTAVAIL))?;
+                    Some(SockAddr::from(s))
+                }
+                None => None,
+            };
+            Ok(ConnectTarget {
+                endpoint: text,
+                addr: addr.into(),
+                tcp: true,
+                source,
+            })
+        }
+        Endpoint::Ipc(IpcEndpoint::Path(p)) => Ok(ConnectTarget {
+            endpoint: text,
+            addr: SockAddr::unix(p)?,
+            tcp: false,
+            source: None,
+        }),
+        Endpoint::Ipc(IpcEndpoint::Abstract(name)) => {
+            let mut raw = vec![0u8];
+            raw.extend_from_slice(name.as_bytes());
+            let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&raw);
+            Ok(ConnectTarget {
+                endpoint: text,
+                addr: SockAddr::unix(path)?,
+                tcp: false,
+                source: None,
+            })
+        }
+        Endpoint::Ipc(IpcEndpoint::Wildcard) | Endpoint::Inproc(_) => {
+            Err(not_stream_transport(endpoint))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::parse;
+
+    #[test]
+    fn wildcards_and_sources_resolve() {
+        let ep = parse("tcp://*:*", Direction::Bind).unwrap();
+        assert_eq!(
+            bind_addr(&ep, false).unwrap(),
+            BindAddr::Tcp("0.0.0.0:0".parse().unwrap())
+        );
+        let ep = parse("ipc://*", Direction::Bind).unwrap();
+        match bind_addr(&ep, false).unwrap() {
+            BindAddr::Ipc(p) => {
+                assert!(p.parent().unwrap().is_dir());
+                std::fs::remove_dir(p.parent().unwrap()).unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+        let ep = parse("tcp://127.0.0.1:0;127.0.0.1:5555", Direction::Connect).unwrap();
+        let t = connect_target(&ep, false).unwrap();
+        assert_eq!(
+            t.addr.as_socket().unwrap(),
+            "127.0.0.1:5555".parse().unwrap()
+        );
+        assert_eq!(
+            t.source.unwrap().as_socket().unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        let ep = parse("ipc://@zeroring-abstract", Direction::Connect).unwrap();
+        let t = connect_target(&ep, false).unwrap();
+        assert_eq!(
+            t.addr.as_abstract_namespace(),
+            Some(&b"zeroring-abstract"[..])
+        );
+        assert!(bind_addr(&parse("inproc://x", Direction::Bind).unwrap(), false).is_err());
+    }
+}
