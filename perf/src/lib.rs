@@ -1,4 +1,19 @@
-//! zeroring-perf: the perf harness (the `[perf]` issue).
+//! zeroring-perf: throughput and latency of zeroring, side by side with libzmq and with the
+//! raw-socket floor, measured the way libzmq's own perf tools do.
 //!
-//! Today it holds the engine micro-benchmarks' shared helpers; the socket-level throughput and
-//! latency suite arrives with the `[perf]` issue.
+//! - Throughput: PUSH→PULL; the receiver times the first to the last message; the sender runs
+//!   in another process (inproc: another thread).
+//! - Latency: REQ/REP round trips, each recorded in an HdrHistogram; the echoing side runs in
+//!   another process.
+//! - The floor: the same workloads over plain blocking sockets (no library at all).
+//!
+//! Rounds of the subjects are interleaved, so a noisy machine disturbs all of them alike, and
+//! results are reported as medians and ratios with their spread.
+//!
+//! Must never: report a figure it did not measure, or time work that is not the workload
+//! (set-up and connection are outside the timed region).
+
+pub mod measure;
+pub mod plot;
+pub mod report;
+pub mod subject;

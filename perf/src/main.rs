@@ -1,0 +1,293 @@
+//! `zeroring-perf`: the perf harness's command line. See the crate docs for the method.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use zeroring_perf::measure::{self, LatSample, ThrSample};
+use zeroring_perf::report;
+use zeroring_perf::subject::{unavailable, Params, Subject, Transport};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zeroring-perf",
+    version,
+    about = "Throughput and latency of zeroring, side by side with libzmq and the raw-socket floor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Throughput: PUSH→PULL, the receiver times the first to the last message.
+    Thr,
+    /// Latency: REQ/REP round trips into an HdrHistogram.
+    Lat,
+    /// Both, over every size given.
+    All,
+    /// (internal) the peer side, run in a child process.
+    #[command(hide = true)]
+    Peer(PeerArgs),
+}
+
+#[derive(Args, Debug)]
+struct Opts {
+    /// Transports to measure.
+    #[arg(long, value_enum, value_delimiter = ',', global = true)]
+    transport: Vec<Transport>,
+    /// Message sizes in bytes.
+    #[arg(long, value_delimiter = ',', global = true)]
+    size: Vec<usize>,
+    /// Messages (thr) or round trips (lat) per run; default scales with the size.
+    #[arg(long, global = true)]
+    count: Option<u64>,
+    /// Interleaved rounds; medians and spreads are over these.
+    #[arg(long, default_value_t = 3, global = true)]
+    runs: usize,
+    /// I/O threads of each library's context.
+    #[arg(long, default_value_t = 1, global = true)]
+    io_threads: i32,
+    /// CPUs to pin to: the measuring side to the first, the peer to the second.
+    #[arg(long, value_delimiter = ',', global = true)]
+    pin: Vec<usize>,
+    /// Subjects to measure (default: every one this build can run).
+    #[arg(long, value_enum, value_delimiter = ',', global = true)]
+    subject: Vec<Subject>,
+    /// Also run libzmq (same as adding it to --subject).
+    #[arg(long, global = true)]
+    compare: bool,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Also write CSV to this file.
+    #[arg(long, global = true)]
+    csv: Option<PathBuf>,
+    /// Write SVG charts (latency percentiles, throughput by size) into this folder.
+    #[arg(long, global = true)]
+    plot: Option<PathBuf>,
+    /// Write HdrHistogram percentile files (.hgrm) into this folder.
+    #[arg(long, global = true)]
+    hdr_log: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct PeerArgs {
+    #[arg(long)]
+    role: String,
+    #[arg(long, value_enum)]
+    subject: Subject,
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long)]
+    size: usize,
+    #[arg(long)]
+    count: u64,
+    #[arg(long, default_value_t = 1)]
+    io_threads: i32,
+    #[arg(long)]
+    pin: Option<usize>,
+}
+
+fn default_count(kind: &str, size: usize) -> u64 {
+    match kind {
+        // Enough messages for ~0.3–1 s per run on a small machine, capped for large ones.
+        "thr" => (200_000_000 / (size.max(64) as u64 + 64)).clamp(2_000, 1_000_000),
+        _ => 20_000,
+    }
+}
+
+fn subjects(opts: &Opts) -> Vec<Subject> {
+    let mut s = if opts.subject.is_empty() {
+        vec![Subject::Zeroring, Subject::Libzmq, Subject::Raw]
+    } else {
+        opts.subject.clone()
+    };
+    if opts.compare && !s.contains(&Subject::Libzmq) {
+        s.push(Subject::Libzmq);
+    }
+    s
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (thr_on, lat_on, quick) = match &cli.command {
+        Some(Cmd::Peer(p)) => {
+            let params = Params {
+                transport: Transport::Tcp,
+                size: p.size,
+                count: p.count,
+                io_threads: p.io_threads,
+            };
+            return match measure::run_peer(&p.role, p.subject, &p.endpoint, params, p.pin) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("peer: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Cmd::Thr) => (true, false, false),
+        Some(Cmd::Lat) => (false, true, false),
+        Some(Cmd::All) => (true, true, false),
+        None => (true, true, true),
+    };
+    let o = &cli.opts;
+    let transports = if o.transport.is_empty() {
+        vec![Transport::Tcp]
+    } else {
+        o.transport.clone()
+    };
+    let thr_sizes = if !o.size.is_empty() {
+        o.size.clone()
+    } else if quick {
+        vec![1, 64, 65536]
+    } else {
+        vec![1, 64, 256, 1024, 4096, 16384, 65536]
+    };
+    let lat_sizes = if !o.size.is_empty() {
+        o.size.clone()
+    } else {
+        vec![64]
+    };
+    let mut subjects = subjects(o);
+    let mut notes = Vec::new();
+    subjects.retain(|s| {
+        let missing: Vec<&str> = transports
+            .iter()
+            .filter_map(|t| unavailable(*s, *t))
+            .collect();
+        if missing.len() == transports.len() {
+            notes.push(format!("skipping {s:?}: {}", missing[0]));
+            false
+        } else {
+            true
+        }
+    });
+    for n in &notes {
+        eprintln!("{n}");
+    }
+    if subjects.is_empty() {
+        eprintln!("nothing to measure");
+        return ExitCode::FAILURE;
+    }
+
+    let mut thr_rounds: Vec<Vec<ThrSample>> = Vec::new();
+    let mut lat_rounds: Vec<Vec<LatSample>> = Vec::new();
+    let total_rounds = o.runs.max(1);
+    for round in 0..total_rounds {
+        let mut thr_round = Vec::new();
+        let mut lat_round = Vec::new();
+        for &t in &transports {
+            if thr_on {
+                for &size in &thr_sizes {
+                    let count = o.count.unwrap_or_else(|| default_count("thr", size));
+                    for &s in &subjects {
+                        if unavailable(s, t).is_some() {
+                            continue;
+                        }
+                        eprint!(
+                            "\rround {}/{total_rounds}: thr {t:?} {size} B {s:?}            ",
+                            round + 1
+                        );
+                        let _ = std::io::stderr().flush();
+                        let p = Params {
+                            transport: t,
+                            size,
+                            count,
+                            io_threads: o.io_threads,
+                        };
+                        match measure::thr(s, p, &o.pin) {
+                            Ok(sample) => thr_round.push(sample),
+                            Err(e) => eprintln!("\nthr {t:?} {size} B {s:?} failed: {e}"),
+                        }
+                    }
+                }
+            }
+            if lat_on {
+                for &size in &lat_sizes {
+                    let count = o.count.unwrap_or_else(|| default_count("lat", size));
+                    for &s in &subjects {
+                        if unavailable(s, t).is_some() {
+                            continue;
+                        }
+                        eprint!(
+                            "\rround {}/{total_rounds}: lat {t:?} {size} B {s:?}            ",
+                            round + 1
+                        );
+                        let _ = std::io::stderr().flush();
+                        let p = Params {
+                            transport: t,
+                            size,
+                            count,
+                            io_threads: o.io_threads,
+                        };
+                        match measure::lat(s, p, count / 10, &o.pin) {
+                            Ok(sample) => lat_round.push(sample),
+                            Err(e) => eprintln!("\nlat {t:?} {size} B {s:?} failed: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+        thr_rounds.push(thr_round);
+        lat_rounds.push(lat_round);
+    }
+    eprintln!("\r{:60}", "");
+
+    let thr_rows = report::thr_rows(&thr_rounds);
+    let lat_rows = report::lat_rows(&lat_rounds);
+    if o.json {
+        println!("{}", report::json(&thr_rows, &lat_rows));
+    } else {
+        println!("zeroring-perf: medians of {total_rounds} interleaved round(s); ratios are per round, median (min–max)");
+        if !thr_rows.is_empty() {
+            println!("\n{}", report::thr_table(&thr_rows));
+        }
+        if !lat_rows.is_empty() {
+            println!("{}", report::lat_table(&lat_rows));
+        }
+    }
+    let mut failed = false;
+    if let Some(path) = &o.csv {
+        if let Err(e) = std::fs::write(path, report::csv(&thr_rows, &lat_rows)) {
+            eprintln!("writing {}: {e}", path.display());
+            failed = true;
+        }
+    }
+    if let Some(dir) = &o.hdr_log {
+        match report::write_hgrm(dir, &lat_rows) {
+            Ok(files) => files
+                .iter()
+                .for_each(|f| eprintln!("wrote {}", f.display())),
+            Err(e) => {
+                eprintln!("writing .hgrm files: {e}");
+                failed = true;
+            }
+        }
+    }
+    if let Some(dir) = &o.plot {
+        let drawn = zeroring_perf::plot::latency(dir, &lat_rows).and_then(|mut v| {
+            v.extend(zeroring_perf::plot::throughput(dir, &thr_rows)?);
+            Ok(v)
+        });
+        match drawn {
+            Ok(files) => files
+                .iter()
+                .for_each(|f| eprintln!("wrote {}", f.display())),
+            Err(e) => {
+                eprintln!("plotting: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

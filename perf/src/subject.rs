@@ -1,0 +1,491 @@
+//! The subjects measured and the two roles each plays in each workload.
+//!
+//! Owns: the workload code per subject — zeroring, libzmq (feature `libzmq`), and the raw
+//! blocking-socket floor — behind one small interface, so that `measure` treats them alike.
+//! Must never: do anything inside a timed region but the workload itself.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Who is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    /// zeroring's sockets.
+    Zeroring,
+    /// libzmq 4.3 through the `zmq` crate (needs the `libzmq` feature).
+    Libzmq,
+    /// Plain blocking sockets: the floor no library can beat.
+    Raw,
+}
+
+/// Which transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Loopback TCP.
+    Tcp,
+    /// Unix-domain sockets.
+    Ipc,
+    /// In-process (two threads).
+    Inproc,
+}
+
+/// Why a subject cannot run a workload.
+pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static str> {
+    match (subject, transport) {
+        (Subject::Raw, Transport::Inproc) => Some("raw sockets have no inproc transport"),
+        (Subject::Zeroring, _) => Some("zeroring sockets are not wired into the harness yet (needs the [sockets] and [wire] issues)"),
+        #[cfg(not(feature = "libzmq"))]
+        (Subject::Libzmq, _) => Some("built without the `libzmq` feature (cargo run --release -p zeroring-perf --features libzmq)"),
+        _ => None,
+    }
+}
+
+/// Parameters shared by both roles.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub transport: Transport,
+    pub size: usize,
+    pub count: u64,
+    pub io_threads: i32,
+}
+
+/// The measuring side of a throughput run (the receiver, as libzmq's local_thr).
+pub trait ThrReceiver {
+    /// The endpoint the sender connects to.
+    fn endpoint(&self) -> String;
+    /// Receives `count` messages; returns the time from the first to the last.
+    fn run(&mut self) -> io::Result<Duration>;
+    /// For inproc: starts the sender on a thread of this process.
+    fn spawn_local_sender(&mut self) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no in-process sender",
+        ))
+    }
+}
+
+/// The measuring side of a latency run (the requester).
+pub trait LatClient {
+    /// The endpoint the echoing side connects to.
+    fn endpoint(&self) -> String;
+    /// Performs `warmup` unrecorded and `count` recorded round trips.
+    fn run(&mut self, warmup: u64, hist: &mut Histogram<u64>) -> io::Result<()>;
+    /// For inproc: starts the echo on a thread of this process.
+    fn spawn_local_echo(
+        &mut self,
+        total: u64,
+    ) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+        let _ = total;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no in-process echo",
+        ))
+    }
+}
+
+fn ipc_path(tag: &str) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "zeroring-perf-{}-{tag}-{n}.sock",
+        std::process::id()
+    ))
+}
+
+fn unsupported(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, why.to_string())
+}
+
+/// Creates the receiver of a throughput run.
+pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiver>> {
+    if let Some(why) = unavailable(subject, p.transport) {
+        return Err(unsupported(why));
+    }
+    match subject {
+        Subject::Raw => raw::thr_receiver(p),
+        #[cfg(feature = "libzmq")]
+        Subject::Libzmq => libzmq::thr_receiver(p),
+        _ => Err(unsupported("subject unavailable")),
+    }
+}
+
+/// Runs the sender of a throughput run (in the child process).
+pub fn thr_sender(subject: Subject, endpoint: &str, p: Params) -> io::Result<()> {
+    match subject {
+        Subject::Raw => raw::thr_sender(endpoint, p),
+        #[cfg(feature = "libzmq")]
+        Subject::Libzmq => libzmq::thr_sender(endpoint, p),
+        _ => Err(unsupported(
+            unavailable(subject, p.transport).unwrap_or("subject unavailable"),
+        )),
+    }
+}
+
+/// Creates the requester of a latency run.
+pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>> {
+    if let Some(why) = unavailable(subject, p.transport) {
+        return Err(unsupported(why));
+    }
+    match subject {
+        Subject::Raw => raw::lat_client(p),
+        #[cfg(feature = "libzmq")]
+        Subject::Libzmq => libzmq::lat_client(p),
+        _ => Err(unsupported("subject unavailable")),
+    }
+}
+
+/// Runs the echoing side of a latency run (in the child process) for `total` round trips.
+pub fn lat_echo(subject: Subject, endpoint: &str, p: Params, total: u64) -> io::Result<()> {
+    match subject {
+        Subject::Raw => raw::lat_echo(endpoint, p, total),
+        #[cfg(feature = "libzmq")]
+        Subject::Libzmq => libzmq::lat_echo(endpoint, p, total),
+        _ => Err(unsupported(
+            unavailable(subject, p.transport).unwrap_or("subject unavailable"),
+        )),
+    }
+}
+
+fn record(hist: &mut Histogram<u64>, started: Instant) {
+    let ns = started.elapsed().as_nanos() as u64;
+    // Values beyond the histogram's range are clamped rather than lost.
+    hist.saturating_record(ns.max(1));
+}
+
+/// The floor: blocking sockets, one message = `size` bytes on the stream.
+mod raw {
+    use super::*;
+
+    enum Listener {
+        Tcp(TcpListener),
+        Unix(UnixListener, PathBuf),
+    }
+
+    enum Stream {
+        Tcp(TcpStream),
+        Unix(UnixStream),
+    }
+
+    impl Read for Stream {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self {
+                Stream::Tcp(s) => s.read(buf),
+                Stream::Unix(s) => s.read(buf),
+            }
+        }
+    }
+
+    impl Write for Stream {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            match self {
+                Stream::Tcp(s) => s.write(buf),
+                Stream::Unix(s) => s.write(buf),
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Listener {
+        fn new(t: Transport) -> io::Result<Listener> {
+            match t {
+                Transport::Tcp => Ok(Listener::Tcp(TcpListener::bind("127.0.0.1:0")?)),
+                Transport::Ipc => {
+                    let p = ipc_path("raw");
+                    Ok(Listener::Unix(UnixListener::bind(&p)?, p))
+                }
+                Transport::Inproc => Err(unsupported("raw inproc")),
+            }
+        }
+        fn endpoint(&self) -> String {
+            match self {
+                Listener::Tcp(l) => format!("tcp://{}", l.local_addr().expect("bound")),
+                Listener::Unix(_, p) => format!("ipc://{}", p.display()),
+            }
+        }
+        fn accept(&self) -> io::Result<Stream> {
+            match self {
+                Listener::Tcp(l) => {
+                    let (s, _) = l.accept()?;
+                    s.set_nodelay(true)?;
+                    Ok(Stream::Tcp(s))
+                }
+                Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
+            }
+        }
+    }
+
+    impl Drop for Listener {
+        fn drop(&mut self) {
+            if let Listener::Unix(_, p) = self {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    fn connect(endpoint: &str) -> io::Result<Stream> {
+        if let Some(a) = endpoint.strip_prefix("tcp://") {
+            let s = TcpStream::connect(a)?;
+            s.set_nodelay(true)?;
+            Ok(Stream::Tcp(s))
+        } else if let Some(p) = endpoint.strip_prefix("ipc://") {
+            Ok(Stream::Unix(UnixStream::connect(p)?))
+        } else {
+            Err(unsupported("raw endpoints are tcp:// or ipc://"))
+        }
+    }
+
+    struct Thr(Listener, Params);
+
+    impl ThrReceiver for Thr {
+        fn endpoint(&self) -> String {
+            self.0.endpoint()
+        }
+        fn run(&mut self) -> io::Result<Duration> {
+            let mut s = BufReader::with_capacity(256 * 1024, self.0.accept()?);
+            let mut buf = vec![0u8; self.1.size.max(1)];
+            let msg = &mut buf[..self.1.size];
+            s.read_exact(msg)?;
+            let start = Instant::now();
+            for _ in 1..self.1.count {
+                s.read_exact(msg)?;
+            }
+            Ok(start.elapsed())
+        }
+    }
+
+    pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
+        Ok(Box::new(Thr(Listener::new(p.transport)?, p)))
+    }
+
+    pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+        // Batched writes, as a messaging library batches small messages.
+        let mut w = BufWriter::with_capacity(256 * 1024, connect(endpoint)?);
+        let msg = vec![0x5Au8; p.size];
+        for _ in 0..p.count {
+            w.write_all(&msg)?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+
+    struct Lat(Listener, Params);
+
+    impl LatClient for Lat {
+        fn endpoint(&self) -> String {
+            self.0.endpoint()
+        }
+        fn run(&mut self, warmup: u64, hist: &mut Histogram<u64>) -> io::Result<()> {
+            let mut s = self.0.accept()?;
+            let mut msg = vec![0x5Au8; self.1.size.max(1)];
+            let n = self.1.size;
+            for i in 0..warmup + self.1.count {
+                let t = Instant::now();
+                s.write_all(&msg[..n])?;
+                s.read_exact(&mut msg[..n])?;
+                if i >= warmup {
+                    record(hist, t);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
+        Ok(Box::new(Lat(Listener::new(p.transport)?, p)))
+    }
+
+    pub(super) fn lat_echo(endpoint: &str, p: Params, total: u64) -> io::Result<()> {
+        let mut s = connect(endpoint)?;
+        let mut msg = vec![0u8; p.size];
+        for _ in 0..total {
+            s.read_exact(&mut msg)?;
+            s.write_all(&msg)?;
+        }
+        Ok(())
+    }
+}
+
+/// libzmq 4.3, the reference.
+#[cfg(feature = "libzmq")]
+mod libzmq {
+    use super::*;
+
+    fn ctx(p: Params) -> io::Result<zmq::Context> {
+        let c = zmq::Context::new();
+        c.set_io_threads(p.io_threads).map_err(zerr)?;
+        Ok(c)
+    }
+
+    fn zerr(e: zmq::Error) -> io::Error {
+        io::Error::other(format!("libzmq: {e}"))
+    }
+
+    fn bind(s: &zmq::Socket, t: Transport, tag: &str) -> io::Result<(String, Option<PathBuf>)> {
+        match t {
+            Transport::Tcp => {
+                s.bind("tcp://127.0.0.1:*").map_err(zerr)?;
+                let ep = s
+                    .get_last_endpoint()
+                    .map_err(zerr)?
+                    .map_err(|_| io::Error::other("endpoint"))?;
+                Ok((ep, None))
+            }
+            Transport::Ipc => {
+                let p = ipc_path(tag);
+                let ep = format!("ipc://{}", p.display());
+                s.bind(&ep).map_err(zerr)?;
+                Ok((ep, Some(p)))
+            }
+            Transport::Inproc => {
+                let ep = format!("inproc://{tag}");
+                s.bind(&ep).map_err(zerr)?;
+                Ok((ep, None))
+            }
+        }
+    }
+
+    struct Thr {
+        ctx: zmq::Context,
+        sock: zmq::Socket,
+        endpoint: String,
+        ipc: Option<PathBuf>,
+        p: Params,
+    }
+
+    impl Drop for Thr {
+        fn drop(&mut self) {
+            if let Some(p) = &self.ipc {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    impl ThrReceiver for Thr {
+        fn endpoint(&self) -> String {
+            self.endpoint.clone()
+        }
+        fn run(&mut self) -> io::Result<Duration> {
+            let mut msg = zmq::Message::new();
+            self.sock.recv(&mut msg, 0).map_err(zerr)?;
+            let start = Instant::now();
+            for _ in 1..self.p.count {
+                self.sock.recv(&mut msg, 0).map_err(zerr)?;
+            }
+            Ok(start.elapsed())
+        }
+        fn spawn_local_sender(&mut self) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+            let (ctx, ep, p) = (self.ctx.clone(), self.endpoint.clone(), self.p);
+            Ok(std::thread::spawn(move || send_all(&ctx, &ep, p)))
+        }
+    }
+
+    fn send_all(ctx: &zmq::Context, endpoint: &str, p: Params) -> io::Result<()> {
+        let s = ctx.socket(zmq::PUSH).map_err(zerr)?;
+        s.connect(endpoint).map_err(zerr)?;
+        let body = vec![0x5Au8; p.size];
+        for _ in 0..p.count {
+            s.send(&body[..], 0).map_err(zerr)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
+        let ctx = ctx(p)?;
+        let sock = ctx.socket(zmq::PULL).map_err(zerr)?;
+        let (endpoint, ipc) = bind(&sock, p.transport, "thr")?;
+        Ok(Box::new(Thr {
+            ctx,
+            sock,
+            endpoint,
+            ipc,
+            p,
+        }))
+    }
+
+    pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+        let ctx = ctx(p)?;
+        send_all(&ctx, endpoint, p)
+        // Dropping the context lingers until every message is delivered (LINGER -1).
+    }
+
+    struct Lat {
+        ctx: zmq::Context,
+        sock: zmq::Socket,
+        endpoint: String,
+        ipc: Option<PathBuf>,
+        p: Params,
+    }
+
+    impl Drop for Lat {
+        fn drop(&mut self) {
+            if let Some(p) = &self.ipc {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    impl LatClient for Lat {
+        fn endpoint(&self) -> String {
+            self.endpoint.clone()
+        }
+        fn run(&mut self, warmup: u64, hist: &mut Histogram<u64>) -> io::Result<()> {
+            let body = vec![0x5Au8; self.p.size];
+            let mut reply = zmq::Message::new();
+            for i in 0..warmup + self.p.count {
+                let t = Instant::now();
+                self.sock.send(&body[..], 0).map_err(zerr)?;
+                self.sock.recv(&mut reply, 0).map_err(zerr)?;
+                if i >= warmup {
+                    record(hist, t);
+                }
+            }
+            Ok(())
+        }
+        fn spawn_local_echo(
+            &mut self,
+            total: u64,
+        ) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+            let (ctx, ep) = (self.ctx.clone(), self.endpoint.clone());
+            Ok(std::thread::spawn(move || echo(&ctx, &ep, total)))
+        }
+    }
+
+    fn echo(ctx: &zmq::Context, endpoint: &str, total: u64) -> io::Result<()> {
+        let s = ctx.socket(zmq::REP).map_err(zerr)?;
+        s.connect(endpoint).map_err(zerr)?;
+        let mut msg = zmq::Message::new();
+        for _ in 0..total {
+            s.recv(&mut msg, 0).map_err(zerr)?;
+            s.send(&msg[..], 0).map_err(zerr)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
+        let ctx = ctx(p)?;
+        let sock = ctx.socket(zmq::REQ).map_err(zerr)?;
+        let (endpoint, ipc) = bind(&sock, p.transport, "lat")?;
+        Ok(Box::new(Lat {
+            ctx,
+            sock,
+            endpoint,
+            ipc,
+            p,
+        }))
+    }
+
+    pub(super) fn lat_echo(endpoint: &str, p: Params, total: u64) -> io::Result<()> {
+        let ctx = ctx(p)?;
+        echo(&ctx, endpoint, total)
+    }
+}
