@@ -670,3 +670,94 @@ fn null_over_ipc_both_directions() {
     assert_eq!(d.recv_message(), vec![Bytes::from_static(b"hello ipc")]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+extern "C" {
+    // libzmq is linked into this test binary by the zmq crate (zmq-sys).
+    fn zmq_setsockopt(
+        socket: *mut std::ffi::c_void,
+        option: i32,
+        value: *const std::ffi::c_void,
+        len: usize,
+    ) -> i32;
+}
+
+const ZMQ_METADATA: i32 = 95;
+
+fn set_metadata(s: &mut zmq::Socket, spec: &str) {
+    // SAFETY: `s` is a live libzmq socket; the pointer and length describe `spec`,
+    // which outlives the call; libzmq copies the value.
+    let rc = unsafe {
+        zmq_setsockopt(
+            s.as_mut_ptr(),
+            ZMQ_METADATA,
+            spec.as_ptr().cast(),
+            spec.len(),
+        )
+    };
+    assert_eq!(rc, 0, "ZMQ_METADATA");
+}
+
+#[test]
+fn metadata_both_ways_with_libzmq() {
+    let ctx = zmq::Context::new();
+    // libzmq sends X-Color in READY; we read it (case-insensitively).
+    let (mut dealer, listener) = libzmq_connecting(&ctx, zmq::DEALER);
+    set_metadata(&mut dealer, "X-Color:blue");
+    dealer
+        .connect(&format!("tcp://{}", listener.local_addr().unwrap()))
+        .unwrap();
+    let mut d = Driver::new(
+        accept(&listener),
+        connection(ConnectionConfig::new(SocketType::Router)),
+    );
+    let peer = d.handshake(&mut no_zap);
+    assert_eq!(peer.property("x-color").unwrap(), "blue");
+
+    // We send X-Hello; libzmq exposes it (and our Socket-Type) on each message.
+    let (router, addr) = libzmq_bind(&ctx, zmq::ROUTER);
+    let mut cfg = ConnectionConfig::new(SocketType::Dealer);
+    cfg.metadata.push_app_property("X-Hello:world").unwrap();
+    let mut d = Driver::new(TcpStream::connect(&addr).unwrap(), connection(cfg));
+    d.handshake(&mut no_zap);
+    d.conn.send_message([Bytes::from_static(b"m")]).unwrap();
+    d.flush();
+    let _id = router.recv_msg(0).unwrap();
+    let mut body = router.recv_msg(0).unwrap();
+    assert_eq!(&body[..], b"m");
+    assert_eq!(body.gets("X-Hello"), Some("world"));
+    assert_eq!(body.gets("Socket-Type"), Some("DEALER"));
+}
+
+#[test]
+fn libzmq_sees_user_id_from_its_zap_handler() {
+    let ctx = zmq::Context::new();
+    let zap = spawn_zap_handler(&ctx);
+    let rep = ctx.socket(zmq::REP).unwrap();
+    rep.set_linger(0).unwrap();
+    rep.set_rcvtimeo(WAIT.as_millis() as i32).unwrap();
+    rep.set_plain_server(true).unwrap();
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = rep
+        .get_last_endpoint()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let mut cfg = ConnectionConfig::new(SocketType::Req);
+    cfg.mechanism = MechanismConfig::PlainClient {
+        username: Bytes::from_static(b"user"),
+        password: Bytes::from_static(b"pass"),
+    };
+    let mut d = Driver::new(TcpStream::connect(&addr).unwrap(), connection(cfg));
+    d.handshake(&mut no_zap);
+    d.conn
+        .send_message([Bytes::new(), Bytes::from_static(b"q")])
+        .unwrap();
+    d.flush();
+    let mut msg = rep.recv_msg(0).unwrap();
+    assert_eq!(msg.gets("User-Id"), Some("user-id"));
+    drop(rep);
+    drop(d);
+    // The handler thread waits for a second request that never comes; end it.
+    drop(zap);
+}
