@@ -42,6 +42,9 @@ fuzz_target!(|data: &[u8]| {
     let (a, b) = rest.split_at(cut);
     let split = run(limit, &[a, b]);
     assert_eq!(whole, split);
-    let bytes: Vec<&[u8]> = rest.chunks(1).collect();
-    assert_eq!(whole, run(limit, &bytes));
+    // Byte-at-a-time feeding is slow; keep it for short inputs.
+    if rest.len() <= 512 {
+        let bytes: Vec<&[u8]> = rest.chunks(1).collect();
+        assert_eq!(whole, run(limit, &bytes));
+    }
 });

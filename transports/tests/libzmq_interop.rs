@@ -564,25 +564,93 @@ fn libzmq_sub_subscribes_to_zeroring_pub() {
     assert_eq!(sub.recv_bytes(0).unwrap(), b"A1");
 }
 
-#[test]
-fn heartbeats_with_libzmq() {
-    let ctx = zmq::Context::new();
-    let (pair, addr) = libzmq_bind(&ctx, zmq::PAIR);
-    pair.set_heartbeat_ivl(50).unwrap();
-    let mut cfg = ConnectionConfig::new(SocketType::Pair);
-    cfg.heartbeat.interval = Some(Duration::from_millis(30));
-    cfg.heartbeat.timeout = Some(Duration::from_millis(2000));
-    cfg.heartbeat.ttl = Duration::from_millis(3000);
-    let mut d = Driver::new(TcpStream::connect(&addr).unwrap(), connection(cfg));
-    d.handshake(&mut no_zap);
-    // Exchange PINGs and PONGs for a while: nobody times out.
-    let until = Instant::now() + Duration::from_millis(400);
+/// Drives `d` for `ms` milliseconds of wall time.
+fn run_for(d: &mut Driver, ms: u64) {
+    let until = Instant::now() + Duration::from_millis(ms);
     while Instant::now() < until {
         d.step(&mut no_zap);
     }
+}
+
+#[test]
+fn libzmq_answers_our_pings() {
+    // libzmq sends no PINGs itself: only its PONGs keep our 100 ms timeout away.
+    let ctx = zmq::Context::new();
+    let (pair, addr) = libzmq_bind(&ctx, zmq::PAIR);
+    let mut cfg = ConnectionConfig::new(SocketType::Pair);
+    cfg.heartbeat.interval = Some(Duration::from_millis(30));
+    cfg.heartbeat.timeout = Some(Duration::from_millis(100));
+    let mut d = Driver::new(TcpStream::connect(&addr).unwrap(), connection(cfg));
+    d.handshake(&mut no_zap);
+    run_for(&mut d, 500);
     assert!(d.conn.is_ready(), "events: {:?}", d.events);
     pair.send("still here", 0).unwrap();
     assert_eq!(d.recv_message(), vec![Bytes::from_static(b"still here")]);
+}
+
+#[test]
+fn we_answer_libzmq_pings() {
+    // libzmq PINGs every 30 ms and drops us after 100 ms without traffic; we
+    // send nothing but PONGs.
+    let ctx = zmq::Context::new();
+    let pair = ctx.socket(zmq::PAIR).unwrap();
+    pair.set_linger(0).unwrap();
+    pair.set_sndtimeo(WAIT.as_millis() as i32).unwrap();
+    pair.set_heartbeat_ivl(30).unwrap();
+    pair.set_heartbeat_timeout(100).unwrap();
+    pair.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = pair
+        .get_last_endpoint()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let mut d = Driver::new(
+        TcpStream::connect(&addr).unwrap(),
+        connection(ConnectionConfig::new(SocketType::Pair)),
+    );
+    d.handshake(&mut no_zap);
+    run_for(&mut d, 500);
+    assert!(
+        !d.eof && d.conn.is_ready(),
+        "libzmq dropped us: {:?}",
+        d.events
+    );
+    pair.send("still here", 0).unwrap();
+    assert_eq!(d.recv_message(), vec![Bytes::from_static(b"still here")]);
+}
+
+#[test]
+fn libzmq_drops_us_when_we_do_not_answer_pings() {
+    // Control for the test above: the same libzmq settings, and we stop reading.
+    let ctx = zmq::Context::new();
+    let pair = ctx.socket(zmq::PAIR).unwrap();
+    pair.set_linger(0).unwrap();
+    pair.set_heartbeat_ivl(30).unwrap();
+    pair.set_heartbeat_timeout(100).unwrap();
+    pair.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = pair
+        .get_last_endpoint()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let mut d = Driver::new(
+        TcpStream::connect(&addr).unwrap(),
+        connection(ConnectionConfig::new(SocketType::Pair)),
+    );
+    d.handshake(&mut no_zap);
+    // Read without feeding the connection: PINGs go unanswered.
+    d.stream.set_timeout(WAIT);
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "libzmq did not drop us");
+        match d.stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
 }
 
 #[test]
@@ -622,12 +690,10 @@ fn socket_type_mismatch_with_libzmq() {
         TcpStream::connect(&addr).unwrap(),
         connection(ConnectionConfig::new(SocketType::Push)),
     );
+    // libzmq's READY arrives before it closes (TCP keeps the order).
     let err = d.failure();
     assert!(
-        matches!(
-            err,
-            ZmtpError::SocketTypeMismatch { .. } | ZmtpError::ConnectionClosed
-        ),
+        matches!(err, ZmtpError::SocketTypeMismatch { .. }),
         "{err:?}"
     );
 }
@@ -669,4 +735,95 @@ fn null_over_ipc_both_directions() {
     push.send("hello ipc", 0).unwrap();
     assert_eq!(d.recv_message(), vec![Bytes::from_static(b"hello ipc")]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+extern "C" {
+    // libzmq is linked into this test binary by the zmq crate (zmq-sys).
+    fn zmq_setsockopt(
+        socket: *mut std::ffi::c_void,
+        option: i32,
+        value: *const std::ffi::c_void,
+        len: usize,
+    ) -> i32;
+}
+
+const ZMQ_METADATA: i32 = 95;
+
+fn set_metadata(s: &mut zmq::Socket, spec: &str) {
+    // SAFETY: `s` is a live libzmq socket; the pointer and length describe `spec`,
+    // which outlives the call; libzmq copies the value.
+    let rc = unsafe {
+        zmq_setsockopt(
+            s.as_mut_ptr(),
+            ZMQ_METADATA,
+            spec.as_ptr().cast(),
+            spec.len(),
+        )
+    };
+    assert_eq!(rc, 0, "ZMQ_METADATA");
+}
+
+#[test]
+fn metadata_both_ways_with_libzmq() {
+    let ctx = zmq::Context::new();
+    // libzmq sends X-Color in READY; we read it (case-insensitively).
+    let (mut dealer, listener) = libzmq_connecting(&ctx, zmq::DEALER);
+    set_metadata(&mut dealer, "X-Color:blue");
+    dealer
+        .connect(&format!("tcp://{}", listener.local_addr().unwrap()))
+        .unwrap();
+    let mut d = Driver::new(
+        accept(&listener),
+        connection(ConnectionConfig::new(SocketType::Router)),
+    );
+    let peer = d.handshake(&mut no_zap);
+    assert_eq!(peer.property("x-color").unwrap(), "blue");
+
+    // We send X-Hello; libzmq exposes it (and our Socket-Type) on each message.
+    let (router, addr) = libzmq_bind(&ctx, zmq::ROUTER);
+    let mut cfg = ConnectionConfig::new(SocketType::Dealer);
+    cfg.metadata.push_app_property("X-Hello:world").unwrap();
+    let mut d = Driver::new(TcpStream::connect(&addr).unwrap(), connection(cfg));
+    d.handshake(&mut no_zap);
+    d.conn.send_message([Bytes::from_static(b"m")]).unwrap();
+    d.flush();
+    let _id = router.recv_msg(0).unwrap();
+    let mut body = router.recv_msg(0).unwrap();
+    assert_eq!(&body[..], b"m");
+    assert_eq!(body.gets("X-Hello"), Some("world"));
+    assert_eq!(body.gets("Socket-Type"), Some("DEALER"));
+}
+
+#[test]
+fn libzmq_sees_user_id_from_its_zap_handler() {
+    let ctx = zmq::Context::new();
+    let zap = spawn_zap_handler(&ctx);
+    let rep = ctx.socket(zmq::REP).unwrap();
+    rep.set_linger(0).unwrap();
+    rep.set_rcvtimeo(WAIT.as_millis() as i32).unwrap();
+    rep.set_plain_server(true).unwrap();
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = rep
+        .get_last_endpoint()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let mut cfg = ConnectionConfig::new(SocketType::Req);
+    cfg.mechanism = MechanismConfig::PlainClient {
+        username: Bytes::from_static(b"user"),
+        password: Bytes::from_static(b"pass"),
+    };
+    let mut d = Driver::new(TcpStream::connect(&addr).unwrap(), connection(cfg));
+    d.handshake(&mut no_zap);
+    d.conn
+        .send_message([Bytes::new(), Bytes::from_static(b"q")])
+        .unwrap();
+    d.flush();
+    let mut msg = rep.recv_msg(0).unwrap();
+    assert_eq!(msg.gets("User-Id"), Some("user-id"));
+    drop(rep);
+    drop(d);
+    // The handler thread waits for a second request that never comes; end it.
+    drop(zap);
 }

@@ -352,9 +352,18 @@ impl Connection {
         }
     }
 
-    /// The peer closed the stream (or it failed).
+    /// The peer closed the stream (or it failed). Ending inside the greeting
+    /// or a frame is reported as [`FrameError::Truncated`](super::error::FrameError::Truncated).
     pub fn handle_eof(&mut self, _now: Instant) {
-        self.fail(ZmtpError::ConnectionClosed);
+        let truncated = match self.phase {
+            Phase::Greeting => self.greeting.is_partial(),
+            _ => self.decoder.finish().is_err(),
+        };
+        self.fail(if truncated {
+            ZmtpError::Frame(super::error::FrameError::Truncated)
+        } else {
+            ZmtpError::ConnectionClosed
+        });
     }
 
     /// The next chunk of output, in order. Chunks are either a batch of small

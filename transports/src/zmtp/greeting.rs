@@ -205,6 +205,11 @@ impl GreetingExchange {
         Ok(Some(peer))
     }
 
+    /// Whether part, but not all, of the peer's greeting has arrived.
+    pub fn is_partial(&self) -> bool {
+        self.have > 0 && self.have < self.expect
+    }
+
     /// Whether the peer's greeting is complete.
     pub fn is_done(&self) -> bool {
         self.have == self.expect
