@@ -34,7 +34,7 @@ use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
 pub use address::{bind_addr, connect_target};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
-pub use netopts::TransportOptions;
+pub use netopts::{Backoff, TransportOptions};
 pub use session::{connect, ConnectHandle, ConnectTarget};
 
 /// The driver's ends of the pipe pair that joins a connection to its socket.

@@ -107,7 +107,7 @@ impl TransportOptions {
 /// below RECONNECT_IVL; with RECONNECT_IVL_MAX above RECONNECT_IVL, the current interval then
 /// doubles, capped at the maximum.
 #[derive(Clone, Debug)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     base: Duration,
     max: Duration,
     current: Duration,
@@ -115,7 +115,9 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(base: Duration, max: Duration, seed: u64) -> Self {
+    /// A schedule starting at `base` (RECONNECT_IVL), doubling to `max` (RECONNECT_IVL_MAX) when
+    /// `max > base`; `seed` makes the jitter reproducible.
+    pub fn new(base: Duration, max: Duration, seed: u64) -> Self {
         Backoff {
             base,
             max,
@@ -133,7 +135,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let base_ms = self.base.as_millis().max(1) as u64;
         let jitter = Duration::from_millis(self.random() % base_ms);
         let delay = self.current + jitter;
@@ -144,7 +146,7 @@ impl Backoff {
     }
 
     /// A connection succeeded: start again from RECONNECT_IVL.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.current = self.base;
     }
 }
