@@ -357,6 +357,15 @@ fn thread_main(
 ) {
     let (pinned_to, pin_error) = match cpu {
         None => (None, None),
+        // core_affinity indexes a fixed cpu_set_t and panics past it: check first.
+        Some(id) if id >= libc::CPU_SETSIZE as usize => {
+            let msg = format!(
+                "could not pin I/O thread {index} to core {id}: beyond CPU_SETSIZE ({})",
+                libc::CPU_SETSIZE
+            );
+            log::warn!("zeroring engine: {msg}");
+            (None, Some(msg))
+        }
         Some(id) => {
             if core_affinity::set_for_current(core_affinity::CoreId { id }) {
                 (Some(id), None)

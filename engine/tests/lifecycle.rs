@@ -264,3 +264,30 @@ fn shutdown_with_operations_in_flight_terminates() {
         drop(idle);
     }
 }
+
+#[test]
+fn pinning_failure_is_reported_not_fatal() {
+    // 1000 fits a cpu_set_t but no such core exists here; 4095 does not even fit.
+    let engine = zeroring_engine::Engine::start(zeroring_engine::EngineConfig {
+        cpus: Some(vec![1000, 4095]),
+        io_threads: 2,
+        backend: backends()[0],
+        ..Default::default()
+    })
+    .expect("an engine starts even when it cannot pin");
+    for (t, core) in engine.threads().iter().zip(["1000", "4095"]) {
+        let info = t.info();
+        assert_eq!(info.pinned_to, None);
+        assert!(
+            info.pin_error.as_deref().unwrap_or("").contains(core),
+            "{info:?}"
+        );
+    }
+    // And it works: a thread that could not be pinned still runs handlers.
+    let (tx, rx) = mpsc::channel();
+    engine.threads()[0]
+        .execute(move |cx| tx.send(cx.handle().index()).unwrap())
+        .unwrap();
+    assert_eq!(rx.recv_timeout(LIMIT).unwrap(), 0);
+    engine.shutdown();
+}

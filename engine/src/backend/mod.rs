@@ -40,14 +40,19 @@ impl BackendChoice {
     /// Applies the `ZERORING_BACKEND` environment variable (`uring`, `epoll`, or `auto`) to an
     /// `Auto` choice; an explicit choice in code wins.
     pub fn resolve(self) -> io::Result<BackendChoice> {
+        self.resolve_with(std::env::var("ZERORING_BACKEND").ok().as_deref())
+    }
+
+    /// [`BackendChoice::resolve`] with the variable's value given (`None` = unset).
+    pub fn resolve_with(self, env: Option<&str>) -> io::Result<BackendChoice> {
         if self != BackendChoice::Auto {
             return Ok(self);
         }
-        match std::env::var("ZERORING_BACKEND").as_deref() {
-            Err(_) | Ok("") | Ok("auto") => Ok(BackendChoice::Auto),
-            Ok("uring") | Ok("io_uring") => Ok(BackendChoice::Uring),
-            Ok("epoll") => Ok(BackendChoice::Epoll),
-            Ok(other) => Err(io::Error::new(
+        match env {
+            None | Some("") | Some("auto") => Ok(BackendChoice::Auto),
+            Some("uring") | Some("io_uring") => Ok(BackendChoice::Uring),
+            Some("epoll") => Ok(BackendChoice::Epoll),
+            Some(other) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("ZERORING_BACKEND={other:?}: expected uring, epoll or auto"),
             )),
@@ -350,6 +355,21 @@ mod tests {
     #[test]
     fn all_empty_is_done_at_once() {
         assert!(state(&[b"", b""]).done());
+    }
+
+    #[test]
+    fn environment_refines_only_auto() {
+        use BackendChoice::*;
+        assert_eq!(Auto.resolve_with(None).unwrap(), Auto);
+        assert_eq!(Auto.resolve_with(Some("epoll")).unwrap(), Epoll);
+        assert_eq!(Auto.resolve_with(Some("uring")).unwrap(), Uring);
+        assert_eq!(
+            Uring.resolve_with(Some("epoll")).unwrap(),
+            Uring,
+            "code's explicit choice wins"
+        );
+        let e = Auto.resolve_with(Some("kqueue")).unwrap_err();
+        assert!(e.to_string().contains("kqueue"), "{e}");
     }
 
     #[test]
