@@ -13,10 +13,12 @@ use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter, ReadError}
 use zeroring_engine::signal::Signal;
 use zeroring_engine::{Engine, EngineConfig, IoThreadHandle, Msg};
 use zeroring_transports::driver::{
-    self, BindAddr, ConnectTarget, PipeEnds, SocketLink, TransportOptions,
+    self, BindAddr, ConnectTarget, PipeEnds, SocketLink, TransportOptions, ZapResponder,
 };
 use zeroring_transports::monitor::MonitorEvent;
-use zeroring_transports::zmtp::{ConnectionConfig, PeerInfo};
+use zeroring_transports::zmtp::{
+    ConnectionConfig, MechanismConfig, PeerInfo, ZapReply, ZapRequest,
+};
 use zeroring_transports::SocketType;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -130,6 +132,25 @@ impl SocketLink for TestLink {
             .lock()
             .unwrap()
             .send((event, value, endpoint.to_string()));
+    }
+
+    /// A ZAP handler that admits admin/secret as user "boss", and answers from another thread
+    /// (as a real handler socket would).
+    fn zap(&self, request: ZapRequest, respond: ZapResponder) {
+        std::thread::spawn(move || {
+            let creds = &request.credentials;
+            let ok = request.mechanism == "PLAIN"
+                && creds.len() == 2
+                && &creds[0][..] == b"admin"
+                && &creds[1][..] == b"secret";
+            let mut reply = if ok {
+                ZapReply::ok("boss")
+            } else {
+                ZapReply::deny(400)
+            };
+            reply.request_id = request.request_id.clone();
+            respond(reply);
+        });
     }
 }
 
@@ -534,6 +555,50 @@ fn stream_type_carries_raw_bytes_both_ways() {
     assert_eq!(&buf, b"ping");
     peer.write_all(b"pong").unwrap();
     assert_eq!(side.recv().data(), b"pong");
+    listener.stop();
+    fx.engine.shutdown();
+}
+
+#[test]
+fn plain_server_asks_zap_and_applies_its_verdict() {
+    let fx = Fixture::new(1000);
+    let ctx = zmq::Context::new();
+    let listener = fx.bind(
+        SocketType::Pull,
+        BindAddr::Tcp("127.0.0.1:0".parse().unwrap()),
+        |c| {
+            c.mechanism = MechanismConfig::PlainServer;
+            c.zap.handler_available = true;
+        },
+    );
+
+    // Admitted: the messages carry the handler's user id.
+    let push = zsock(&ctx, zmq::PUSH);
+    push.set_plain_username(Some("admin")).unwrap();
+    push.set_plain_password(Some("secret")).unwrap();
+    push.connect(listener.endpoint()).unwrap();
+    push.send("authenticated", 0).unwrap();
+    let mut side = fx.next_side();
+    let m = side.recv();
+    assert_eq!(m.data(), b"authenticated");
+    assert_eq!(
+        m.metadata()
+            .and_then(|md| md.get("User-Id"))
+            .map(|b| &b[..]),
+        Some(&b"boss"[..])
+    );
+    assert_eq!(side.peer.user_id.as_deref(), Some(&b"boss"[..]));
+
+    // Refused: the monitor reports the ZAP status, and nothing is attached.
+    let intruder = zsock(&ctx, zmq::PUSH);
+    intruder.set_plain_username(Some("admin")).unwrap();
+    intruder.set_plain_password(Some("guess")).unwrap();
+    intruder.connect(listener.endpoint()).unwrap();
+    assert_eq!(fx.expect_event(MonitorEvent::HandshakeFailedAuth), 400);
+    assert!(
+        fx.attached.try_recv().is_err(),
+        "a refused peer must not reach the socket"
+    );
     listener.stop();
     fx.engine.shutdown();
 }
