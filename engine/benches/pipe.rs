@@ -1,7 +1,8 @@
 //! Micro-benchmark of the lock-free plumbing (a plain timed binary, not a test):
 //!
 //! (a) pipe throughput of `u64` items between two threads pinned to cores 0 and 1, the writer
-//!     flushing every N items, the reader spinning on `read`;
+//!     flushing every N items, the reader spinning on `len_hint` whenever `read` finds the
+//!     pipe empty;
 //! (b) cross-thread wakeup round trip through two `Signal`s, with `spin = 0` (every wait sleeps
 //!     in poll(2) and is woken through the eventfd) and with a spin budget.
 //!
@@ -99,7 +100,12 @@ mod bench {
                         black_box(v);
                         expect += 1;
                     }
-                    Err(ReadError::Empty) => std::hint::spin_loop(),
+                    // Spin the recommended way: plain loads until something is there.
+                    Err(ReadError::Empty) => {
+                        while r.len_hint() == 0 {
+                            std::hint::spin_loop();
+                        }
+                    }
                     Err(ReadError::Closed) => unreachable!(),
                 }
             }

@@ -316,9 +316,11 @@ unsafe impl<T: Send> Send for Shared<T> {}
 // whose exclusive ownership is transferred by the tail word (see `PipeWriter`/`PipeReader`).
 unsafe impl<T: Send> Sync for Shared<T> {}
 
+/// Calls the notify object in `slot`, under its lock: this serialises it with `set_notify` and
+/// saves the reference-count traffic of cloning the handle. [`Notify::notify`] must not call
+/// back into the pipe, so the lock cannot be re-entered.
 fn call(slot: &std::sync::Mutex<Option<NotifyHandle>>) {
-    let handle = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if let Some(n) = handle {
+    if let Some(n) = &*slot.lock().unwrap_or_else(|e| e.into_inner()) {
         n.notify();
     }
 }
@@ -402,6 +404,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         closed: false,
         hwm: config.hwm,
         lwm,
+        armed_at: None,
     };
     let reader = PipeReader {
         shared,
@@ -447,6 +450,8 @@ pub struct PipeWriter<T: PipeItem> {
     closed: bool,
     hwm: usize,
     lwm: usize,
+    /// The resume point last stored with `WAITING`.
+    armed_at: Option<usize>,
 }
 
 // SAFETY: the writer's raw pointer refers into storage owned by the shared state, which is
@@ -514,6 +519,12 @@ impl<T: PipeItem> PipeWriter<T> {
             if diff(self.messages, head >> SHIFT) < self.hwm {
                 return Room::Yes;
             }
+            if head & WAITING != 0 && self.armed_at == Some(resume_at) {
+                // Still armed for this very resume point (the reader clears WAITING when it
+                // notifies): a writer polling `is_writable` costs loads only.
+                return Room::Full;
+            }
+            self.armed_at = Some(resume_at);
             // Relaxed: published by the release CAS below, read by the reader after an RMW
             // on the same word that reads from (or after) that CAS.
             self.shared
@@ -684,6 +695,11 @@ impl<T: PipeItem> PipeReader<T> {
     /// check and the mark are one atomic operation, so the writer's next flush (or close) sees
     /// the mark and calls the reader's [`Notify`]. [`ReadError::Closed`]: the writer closed and
     /// everything it flushed has been read, or this reader closed.
+    ///
+    /// A reader that wants to spin before sleeping should poll [`len_hint`](Self::len_hint)
+    /// (a plain load) and call `read` when it is non-zero or when it decides to sleep: each
+    /// `read` that finds the pipe empty while awake costs a compare-and-swap on the line the
+    /// writer's flush swaps.
     #[inline]
     pub fn read(&mut self) -> Result<T, ReadError> {
         if self.items == self.available {
@@ -741,7 +757,7 @@ impl<T: PipeItem> PipeReader<T> {
         // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
         // published by a release swap that our acquire load saw; it belongs to the reader alone
         // and is read (moved out) exactly once, as the cursor advances past it.
-        let item = unsafe { (*self.chunk).slots[self.idx].with(|p| (*p).assume_init_read()) };
+        let item = unsafe { (*self.chunk).slots[self.idx].with_mut(|p| (*p).assume_init_read()) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         item
