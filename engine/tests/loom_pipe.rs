@@ -289,3 +289,78 @@ fn writer_close_after_items() {
         assert_eq!(got, vec![1, 2, 3]);
     });
 }
+
+/// (3c) Low-water resume with a publish step above 1 (hwm 3, lwm 2: the reader publishes every
+/// 2 messages and at the writer's resume point); the writer sleeps on `Full` and is resumed.
+#[test]
+fn hwm_lwm_step_resume() {
+    loom::model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 3,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            for i in 0..5 {
+                let mut item = i;
+                loop {
+                    match w.write(item) {
+                        Ok(()) => break,
+                        Err(WriteError::Full(back)) => {
+                            item = back;
+                            wn2.signal.wait(None, Duration::ZERO);
+                        }
+                        Err(WriteError::Closed(_)) => panic!("reader closed"),
+                    }
+                }
+            }
+        });
+        let (got, _) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    });
+}
+
+/// (4c) Reader close racing a writer that is full: the writer is always woken (a lost wakeup
+/// is a loom deadlock) and then sees `Closed`; every item is dropped exactly once.
+#[test]
+fn reader_close_wakes_full_writer() {
+    loom::model(|| {
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let wn = Counted::new();
+        let (mut w, r) = pipe::<Tracked>(PipeConfig {
+            hwm: 1,
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wlog = log.clone();
+        let t = thread::spawn(move || {
+            if let Err(WriteError::Closed(back)) = w.write(Tracked(0, wlog.clone())) {
+                drop(back);
+            }
+            let mut item = Tracked(1, wlog);
+            loop {
+                match w.write(item) {
+                    Ok(()) => panic!("hwm 1 and nothing read: must not be writable"),
+                    Err(WriteError::Full(back)) => {
+                        item = back;
+                        wn.signal.wait(None, Duration::ZERO);
+                    }
+                    Err(WriteError::Closed(back)) => {
+                        drop(back);
+                        return;
+                    }
+                }
+            }
+        });
+        drop(r);
+        t.join().unwrap();
+        let mut log = log.lock().unwrap().clone();
+        log.sort_unstable();
+        assert_eq!(log, vec![0, 1]);
+    });
+}
