@@ -574,7 +574,9 @@ impl<T: PipeItem> PipeWriter<T> {
     }
 
     /// Makes every staged item visible to the reader with one atomic swap, and notifies the
-    /// reader if it was asleep (once per sleep).
+    /// reader if it was asleep (once per sleep). After the reader closed, flushed items are
+    /// dropped when the writer end is dropped (check [`is_reader_closed`](Self::is_reader_closed)
+    /// or the next `write`).
     #[inline]
     pub fn flush(&mut self) -> FlushOutcome {
         if self.items == self.flushed {
