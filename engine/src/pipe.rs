@@ -698,15 +698,30 @@ impl<T: PipeItem> PipeReader<T> {
     /// the mark and calls the reader's [`Notify`]. [`ReadError::Closed`]: the writer closed and
     /// everything it flushed has been read, or this reader closed.
     ///
-    /// A reader that wants to spin before sleeping should poll [`len_hint`](Self::len_hint)
-    /// (a plain load) and call `read` when it is non-zero or when it decides to sleep: each
-    /// `read` that finds the pipe empty while awake costs a compare-and-swap on the line the
-    /// writer's flush swaps.
+    /// A reader that spins before sleeping should spin with [`try_read`](Self::try_read) and
+    /// call `read` last, just before it sleeps: each `read` that finds the pipe empty while
+    /// awake costs a compare-and-swap on the line the writer's flush swaps.
     #[inline]
     pub fn read(&mut self) -> Result<T, ReadError> {
         if self.items == self.available {
-            self.refill()?;
+            self.refill(true)?;
         }
+        Ok(self.next_item())
+    }
+
+    /// Like [`read`](Self::read), but an `Empty` result does **not** mark the reader asleep:
+    /// no notify will come for it. For the spin phase of a reader that will call `read` before
+    /// it really sleeps. Costs a plain load when the pipe is empty.
+    #[inline]
+    pub fn try_read(&mut self) -> Result<T, ReadError> {
+        if self.items == self.available {
+            self.refill(false)?;
+        }
+        Ok(self.next_item())
+    }
+
+    #[inline(always)]
+    fn next_item(&mut self) -> T {
         let item = self.take();
         if item.ends_message() {
             self.messages = self.messages.wrapping_add(1);
@@ -714,11 +729,13 @@ impl<T: PipeItem> PipeReader<T> {
                 self.publish_read();
             }
         }
-        Ok(item)
+        item
     }
 
+    /// Looks for newly flushed items; when there are none, marks the reader asleep if `arm`
+    /// (atomically with the check).
     #[cold]
-    fn refill(&mut self) -> Result<(), ReadError> {
+    fn refill(&mut self, arm: bool) -> Result<(), ReadError> {
         if self.closed {
             return Err(ReadError::Closed);
         }
@@ -735,7 +752,7 @@ impl<T: PipeItem> PipeReader<T> {
             if self.track_hwm && self.messages != self.published_messages {
                 self.publish_read();
             }
-            if tail & ASLEEP != 0 {
+            if !arm || tail & ASLEEP != 0 {
                 return Err(ReadError::Empty);
             }
             match self.shared.tail.compare_exchange(
@@ -808,7 +825,7 @@ impl<T: PipeItem> PipeReader<T> {
     }
 
     /// Items flushed by the writer and not yet read (a hint: the writer may flush more at any
-    /// moment). Does not mark the reader asleep.
+    /// moment). Does not mark the reader asleep; a plain load.
     pub fn len_hint(&self) -> usize {
         if self.closed {
             return 0;

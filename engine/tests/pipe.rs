@@ -586,3 +586,25 @@ fn steady_state_allocates_nothing() {
     }
     assert_eq!(allocs() - before, 0, "steady state allocated");
 }
+
+#[test]
+fn try_read_does_not_arm_the_wakeup() {
+    let (rc, rn) = counted();
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        reader_notify: Some(rn),
+        ..PipeConfig::default()
+    });
+    assert_eq!(r.try_read(), Err(ReadError::Empty));
+    w.write(1).unwrap();
+    assert_eq!(w.flush(), FlushOutcome::Flushed);
+    assert_eq!(rc.get(), 0);
+    assert_eq!(r.try_read(), Ok(1));
+    assert_eq!(r.try_read(), Err(ReadError::Empty));
+    assert_eq!(r.read(), Err(ReadError::Empty)); // arms
+    w.write(2).unwrap();
+    assert_eq!(w.flush(), FlushOutcome::ReaderWoken);
+    assert_eq!(rc.get(), 1);
+    drop(w);
+    assert_eq!(r.try_read(), Ok(2));
+    assert_eq!(r.try_read(), Err(ReadError::Closed));
+}
