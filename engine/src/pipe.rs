@@ -319,9 +319,21 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 /// Calls the notify object in `slot`, under its lock: this serialises it with `set_notify` and
 /// saves the reference-count traffic of cloning the handle. [`Notify::notify`] must not call
 /// back into the pipe, so the lock cannot be re-entered.
+///
+/// Under loom the handle is cloned and called after the lock is released: loom may switch
+/// threads inside `notify` (its atomics are loom's), and a plain `std` mutex held across a
+/// switch would block the model's single OS thread.
 fn call(slot: &std::sync::Mutex<Option<NotifyHandle>>) {
+    #[cfg(not(loom))]
     if let Some(n) = &*slot.lock().unwrap_or_else(|e| e.into_inner()) {
         n.notify();
+    }
+    #[cfg(loom)]
+    {
+        let handle = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(n) = handle {
+            n.notify();
+        }
     }
 }
 
