@@ -316,10 +316,24 @@ unsafe impl<T: Send> Send for Shared<T> {}
 // whose exclusive ownership is transferred by the tail word (see `PipeWriter`/`PipeReader`).
 unsafe impl<T: Send> Sync for Shared<T> {}
 
+/// Calls the notify object in `slot`, under its lock: this serialises it with `set_notify` and
+/// saves the reference-count traffic of cloning the handle. [`Notify::notify`] must not call
+/// back into the pipe, so the lock cannot be re-entered.
+///
+/// Under loom the handle is cloned and called after the lock is released: loom may switch
+/// threads inside `notify` (its atomics are loom's), and a plain `std` mutex held across a
+/// switch would block the model's single OS thread.
 fn call(slot: &std::sync::Mutex<Option<NotifyHandle>>) {
-    let handle = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if let Some(n) = handle {
+    #[cfg(not(loom))]
+    if let Some(n) = &*slot.lock().unwrap_or_else(|e| e.into_inner()) {
         n.notify();
+    }
+    #[cfg(loom)]
+    {
+        let handle = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(n) = handle {
+            n.notify();
+        }
     }
 }
 
@@ -402,6 +416,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         closed: false,
         hwm: config.hwm,
         lwm,
+        armed_at: None,
     };
     let reader = PipeReader {
         shared,
@@ -447,6 +462,8 @@ pub struct PipeWriter<T: PipeItem> {
     closed: bool,
     hwm: usize,
     lwm: usize,
+    /// The resume point last stored with `WAITING`.
+    armed_at: Option<usize>,
 }
 
 // SAFETY: the writer's raw pointer refers into storage owned by the shared state, which is
@@ -514,6 +531,12 @@ impl<T: PipeItem> PipeWriter<T> {
             if diff(self.messages, head >> SHIFT) < self.hwm {
                 return Room::Yes;
             }
+            if head & WAITING != 0 && self.armed_at == Some(resume_at) {
+                // Still armed for this very resume point (the reader clears WAITING when it
+                // notifies): a writer polling `is_writable` costs loads only.
+                return Room::Full;
+            }
+            self.armed_at = Some(resume_at);
             // Relaxed: published by the release CAS below, read by the reader after an RMW
             // on the same word that reads from (or after) that CAS.
             self.shared
@@ -563,7 +586,9 @@ impl<T: PipeItem> PipeWriter<T> {
     }
 
     /// Makes every staged item visible to the reader with one atomic swap, and notifies the
-    /// reader if it was asleep (once per sleep).
+    /// reader if it was asleep (once per sleep). After the reader closed, flushed items are
+    /// dropped when the writer end is dropped (check [`is_reader_closed`](Self::is_reader_closed)
+    /// or the next `write`).
     #[inline]
     pub fn flush(&mut self) -> FlushOutcome {
         if self.items == self.flushed {
@@ -684,11 +709,31 @@ impl<T: PipeItem> PipeReader<T> {
     /// check and the mark are one atomic operation, so the writer's next flush (or close) sees
     /// the mark and calls the reader's [`Notify`]. [`ReadError::Closed`]: the writer closed and
     /// everything it flushed has been read, or this reader closed.
+    ///
+    /// A reader that spins before sleeping should spin with [`try_read`](Self::try_read) and
+    /// call `read` last, just before it sleeps: each `read` that finds the pipe empty while
+    /// awake costs a compare-and-swap on the line the writer's flush swaps.
     #[inline]
     pub fn read(&mut self) -> Result<T, ReadError> {
         if self.items == self.available {
-            self.refill()?;
+            self.refill(true)?;
         }
+        Ok(self.next_item())
+    }
+
+    /// Like [`read`](Self::read), but an `Empty` result does **not** mark the reader asleep:
+    /// no notify will come for it. For the spin phase of a reader that will call `read` before
+    /// it really sleeps. Costs a plain load when the pipe is empty.
+    #[inline]
+    pub fn try_read(&mut self) -> Result<T, ReadError> {
+        if self.items == self.available {
+            self.refill(false)?;
+        }
+        Ok(self.next_item())
+    }
+
+    #[inline(always)]
+    fn next_item(&mut self) -> T {
         let item = self.take();
         if item.ends_message() {
             self.messages = self.messages.wrapping_add(1);
@@ -696,11 +741,13 @@ impl<T: PipeItem> PipeReader<T> {
                 self.publish_read();
             }
         }
-        Ok(item)
+        item
     }
 
+    /// Looks for newly flushed items; when there are none, marks the reader asleep if `arm`
+    /// (atomically with the check).
     #[cold]
-    fn refill(&mut self) -> Result<(), ReadError> {
+    fn refill(&mut self, arm: bool) -> Result<(), ReadError> {
         if self.closed {
             return Err(ReadError::Closed);
         }
@@ -717,7 +764,7 @@ impl<T: PipeItem> PipeReader<T> {
             if self.track_hwm && self.messages != self.published_messages {
                 self.publish_read();
             }
-            if tail & ASLEEP != 0 {
+            if !arm || tail & ASLEEP != 0 {
                 return Err(ReadError::Empty);
             }
             match self.shared.tail.compare_exchange(
@@ -741,7 +788,7 @@ impl<T: PipeItem> PipeReader<T> {
         // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
         // published by a release swap that our acquire load saw; it belongs to the reader alone
         // and is read (moved out) exactly once, as the cursor advances past it.
-        let item = unsafe { (*self.chunk).slots[self.idx].with(|p| (*p).assume_init_read()) };
+        let item = unsafe { (*self.chunk).slots[self.idx].with_mut(|p| (*p).assume_init_read()) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         item
@@ -790,7 +837,7 @@ impl<T: PipeItem> PipeReader<T> {
     }
 
     /// Items flushed by the writer and not yet read (a hint: the writer may flush more at any
-    /// moment). Does not mark the reader asleep.
+    /// moment). Does not mark the reader asleep; a plain load.
     pub fn len_hint(&self) -> usize {
         if self.closed {
             return 0;

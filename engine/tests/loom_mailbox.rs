@@ -7,11 +7,21 @@ use loom::thread;
 use zeroring_engine::mailbox::Mailbox;
 use zeroring_engine::signal::Signal;
 
+/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset
+/// (unbounded exploration of these models takes far too long).
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
 /// (6) Sends racing the consuming thread going to sleep: the thread never sleeps on a queued
 /// command (a lost wakeup would be a loom deadlock), and gets every command in per-sender order.
 #[test]
 fn send_vs_thread_going_to_sleep() {
-    loom::model(|| {
+    model(|| {
         let signal = Arc::new(Signal::new().unwrap());
         let mailbox = Mailbox::<u32>::new(signal.clone());
         let tx = mailbox.sender();
@@ -42,7 +52,7 @@ fn send_vs_thread_going_to_sleep() {
 /// drainable after the close — never lost, never duplicated.
 #[test]
 fn close_vs_send() {
-    loom::model(|| {
+    model(|| {
         let signal = Arc::new(Signal::new().unwrap());
         let mailbox = Mailbox::<u32>::new(signal);
         let tx = mailbox.sender();

@@ -14,6 +14,16 @@ use zeroring_engine::pipe::{
 };
 use zeroring_engine::signal::Signal;
 
+/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset
+/// (unbounded exploration of these models takes far too long).
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
 /// Forwards to a signal and counts the calls.
 #[derive(Debug)]
 struct Counted {
@@ -60,7 +70,7 @@ fn drain<T: PipeItem>(r: &mut PipeReader<T>, sig: &Counted) -> (Vec<T>, usize) {
 /// (1) FIFO across chunk boundaries (and chunk recycling), with close after the last flush.
 #[test]
 fn fifo_across_chunks() {
-    loom::model(|| {
+    model(|| {
         let rn = Counted::new();
         let (mut w, mut r) = pipe::<u64>(PipeConfig {
             reader_notify: Some(rn.clone()),
@@ -83,12 +93,12 @@ fn fifo_across_chunks() {
     });
 }
 
-/// (2) The flush/sleep/wake handshake: a reader that goes to sleep concurrently with a flush is
-/// always woken (a lost wakeup would block the reader forever: loom reports a deadlock), and
+/// (2) The flush/sleep/wake handshake (after a non-arming `try_read` spin round): a reader that
+/// goes to sleep concurrently with a flush is always woken (a lost wakeup would block the reader forever: loom reports a deadlock), and
 /// it is woken at most once per sleep.
 #[test]
 fn flush_wakes_sleeping_reader() {
-    loom::model(|| {
+    model(|| {
         let rn = Counted::new();
         let (mut w, mut r) = pipe::<u64>(PipeConfig {
             reader_notify: Some(rn.clone()),
@@ -103,6 +113,10 @@ fn flush_wakes_sleeping_reader() {
         });
         let mut got = Vec::new();
         let mut sleeps = 0;
+        // One round of the spin phase (does not arm the wakeup), then the arming read.
+        if let Ok(v) = r.try_read() {
+            got.push(v);
+        }
         while got.len() < 2 {
             match r.read() {
                 Ok(v) => got.push(v),
@@ -124,7 +138,7 @@ fn flush_wakes_sleeping_reader() {
 /// always woken once the reader drains (hwm 1: the resume point is the empty pipe).
 #[test]
 fn hwm_full_writer_is_resumed() {
-    loom::model(|| {
+    model(|| {
         let rn = Counted::new();
         let wn = Counted::new();
         let (mut w, mut r) = pipe::<u64>(PipeConfig {
@@ -170,7 +184,7 @@ fn hwm_multipart_resume() {
             !self.1
         }
     }
-    loom::model(|| {
+    model(|| {
         let rn = Counted::new();
         let wn = Counted::new();
         let (mut w, mut r) = pipe::<Part>(PipeConfig {
@@ -238,7 +252,7 @@ impl PipeItem for Tracked {
 /// drop), and what the reader read is a prefix of what was written.
 #[test]
 fn reader_close_races_writes() {
-    loom::model(|| {
+    model(|| {
         let log = std::sync::Arc::new(Mutex::new(Vec::new()));
         let (mut w, mut r) = pipe::<Tracked>(PipeConfig::default());
         let wlog = log.clone();
@@ -271,7 +285,7 @@ fn reader_close_races_writes() {
 /// before the close, and a sleeping reader is woken by the close.
 #[test]
 fn writer_close_after_items() {
-    loom::model(|| {
+    model(|| {
         let rn = Counted::new();
         let (mut w, mut r) = pipe::<u64>(PipeConfig {
             reader_notify: Some(rn.clone()),
@@ -287,5 +301,80 @@ fn writer_close_after_items() {
         let (got, _) = drain(&mut r, &rn);
         t.join().unwrap();
         assert_eq!(got, vec![1, 2, 3]);
+    });
+}
+
+/// (3c) Low-water resume with a publish step above 1 (hwm 3, lwm 2: the reader publishes every
+/// 2 messages and at the writer's resume point); the writer sleeps on `Full` and is resumed.
+#[test]
+fn hwm_lwm_step_resume() {
+    model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 3,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            for i in 0..5 {
+                let mut item = i;
+                loop {
+                    match w.write(item) {
+                        Ok(()) => break,
+                        Err(WriteError::Full(back)) => {
+                            item = back;
+                            wn2.signal.wait(None, Duration::ZERO);
+                        }
+                        Err(WriteError::Closed(_)) => panic!("reader closed"),
+                    }
+                }
+            }
+        });
+        let (got, _) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    });
+}
+
+/// (4c) Reader close racing a writer that is full: the writer is always woken (a lost wakeup
+/// is a loom deadlock) and then sees `Closed`; every item is dropped exactly once.
+#[test]
+fn reader_close_wakes_full_writer() {
+    model(|| {
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let wn = Counted::new();
+        let (mut w, r) = pipe::<Tracked>(PipeConfig {
+            hwm: 1,
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wlog = log.clone();
+        let t = thread::spawn(move || {
+            if let Err(WriteError::Closed(back)) = w.write(Tracked(0, wlog.clone())) {
+                drop(back);
+            }
+            let mut item = Tracked(1, wlog);
+            loop {
+                match w.write(item) {
+                    Ok(()) => panic!("hwm 1 and nothing read: must not be writable"),
+                    Err(WriteError::Full(back)) => {
+                        item = back;
+                        wn.signal.wait(None, Duration::ZERO);
+                    }
+                    Err(WriteError::Closed(back)) => {
+                        drop(back);
+                        return;
+                    }
+                }
+            }
+        });
+        drop(r);
+        t.join().unwrap();
+        let mut log = log.lock().unwrap().clone();
+        log.sort_unstable();
+        assert_eq!(log, vec![0, 1]);
     });
 }

@@ -9,12 +9,22 @@ use std::time::Duration;
 use loom::thread;
 use zeroring_engine::signal::Signal;
 
+/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset
+/// (unbounded exploration of these models takes far too long).
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
 /// (5) notify racing the external-wait protocol (prepare_sleep / block on fd / after_wake):
 /// the waiter never blocks past a notification, two notifies give one wakeup, and no eventfd
 /// token is left behind once the waiter is awake and the notifiers are done.
 #[test]
 fn notify_vs_prepare_sleep() {
-    loom::model(|| {
+    model(|| {
         let s = Arc::new(Signal::new().unwrap());
         let n1 = {
             let s = s.clone();
@@ -47,7 +57,7 @@ fn notify_vs_prepare_sleep() {
 #[test]
 fn wait_vs_notify() {
     for spin in [Duration::ZERO, Duration::from_nanos(1)] {
-        loom::model(move || {
+        model(move || {
             let s = Arc::new(Signal::new().unwrap());
             let t = {
                 let s = s.clone();
@@ -64,7 +74,7 @@ fn wait_vs_notify() {
 /// pending: a timeout never swallows a notification.
 #[test]
 fn timed_wait_never_swallows_a_notify() {
-    loom::model(|| {
+    model(|| {
         let s = Arc::new(Signal::new().unwrap());
         let t = {
             let s = s.clone();
