@@ -106,6 +106,14 @@ impl Pipes {
         self.list.is_empty()
     }
 
+    /// Pipes whose peer has not closed its reading end.
+    pub fn live(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|p| !p.writer.is_reader_closed())
+            .count()
+    }
+
     /// Adds a pipe at the end.
     pub fn push(&mut self, p: Pipe) {
         self.list.push(p);
@@ -275,7 +283,7 @@ pub trait Pattern: Send + fmt::Debug {
     /// Closes the pipes of an endpoint (inproc `disconnect`); returns how many.
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize;
 
-    /// Number of attached pipes.
+    /// Number of attached pipes whose peer is still there.
     fn peers(&self) -> usize;
 }
 

@@ -81,6 +81,6 @@ impl Pattern for Pair {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }

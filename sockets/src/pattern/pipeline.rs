@@ -48,7 +48,7 @@ impl Pattern for Push {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }
 
@@ -90,6 +90,6 @@ impl Pattern for Pull {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }

@@ -84,9 +84,8 @@ impl XPub {
         let o = cx.options;
         let mut dead = false;
         for p in self.pipes.iter_mut() {
-            if p.reader.len_hint() == 0 {
-                continue;
-            }
+            // Always read (not just when `len_hint` says so): a read that finds the pipe
+            // empty arms its wakeup, so a blocking recv hears of the next subscription.
             let mut first = true;
             loop {
                 let m = match p.reader.read() {
@@ -239,7 +238,7 @@ impl Pattern for XPub {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }
 
@@ -412,7 +411,7 @@ impl Pattern for XSub {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }
 

@@ -90,7 +90,7 @@ impl Pattern for Dealer {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }
 
@@ -375,7 +375,7 @@ impl Pattern for Rep {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }
 

@@ -217,6 +217,6 @@ impl Pattern for Router {
     }
 
     fn peers(&self) -> usize {
-        self.pipes.len()
+        self.pipes.live()
     }
 }
