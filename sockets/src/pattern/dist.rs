@@ -35,7 +35,9 @@ impl Dist {
                 match pipes.list[i].writer.write(msg.clone()) {
                     Ok(()) => self.matching.push(id),
                     Err(WriteError::Full(_)) => dropped += 1,
-                    Err(WriteError::Closed(_)) => pipes.kill_at(i),
+                    Err(WriteError::Closed(_)) => {
+                        pipes.write_closed(i);
+                    }
                 }
             }
         } else {

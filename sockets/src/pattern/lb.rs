@@ -72,12 +72,15 @@ impl Lb {
                 }
                 Err(WriteError::Closed(m)) => {
                     msg = m;
-                    pipes.kill_at(i);
-                    if self.current > i {
-                        self.current -= 1;
-                    }
-                    if !pipes.is_empty() {
-                        self.current %= pipes.len();
+                    if pipes.write_closed(i) {
+                        if self.current > i {
+                            self.current -= 1;
+                        }
+                        if !pipes.is_empty() {
+                            self.current %= pipes.len();
+                        }
+                    } else {
+                        tried += 1;
                     }
                 }
             }

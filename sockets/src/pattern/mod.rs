@@ -150,6 +150,18 @@ impl Pipes {
         self.dead.push(p);
     }
 
+    /// The peer closed its reading end (seen by a failed write to pipe `i`): detaches the pipe
+    /// unless it still holds messages the peer sent before leaving, which stay readable (the
+    /// pipe goes when the reader finds it closed). Returns whether it was detached.
+    pub fn write_closed(&mut self, i: usize) -> bool {
+        if self.list[i].reader.len_hint() == 0 {
+            self.kill_at(i);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Removes a pipe by id (onto the dead list); returns whether it was there.
     pub fn kill(&mut self, id: PipeId) -> bool {
         match self.index_of(id) {

@@ -36,7 +36,7 @@ impl Pattern for Pair {
                 }
                 Err(WriteError::Full(m)) => Err(SendError::new(Error::EAGAIN, m)),
                 Err(WriteError::Closed(m)) => {
-                    self.pipes.kill_at(0);
+                    self.pipes.write_closed(0);
                     Err(SendError::new(Error::EAGAIN, m))
                 }
             },

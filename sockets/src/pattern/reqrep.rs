@@ -332,7 +332,7 @@ impl Pattern for Rep {
                         }
                         Err(WriteError::Full(_)) => cx.stats.dropped_hwm += 1,
                         Err(WriteError::Closed(_)) => {
-                            self.pipes.kill_at(i);
+                            self.pipes.write_closed(i);
                             cx.stats.dropped_unroutable += 1;
                         }
                     }

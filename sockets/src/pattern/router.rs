@@ -114,7 +114,9 @@ impl Pattern for Router {
                     } else {
                         let closed = p.writer.is_reader_closed();
                         if closed {
-                            self.pipes.kill(id);
+                            if let Some(i) = self.pipes.index_of(id) {
+                                self.pipes.write_closed(i);
+                            }
                             self.cleanup(cx);
                         }
                         if cx.options.router_mandatory {

@@ -199,3 +199,21 @@ fn connecting_router_learns_binders_routing_id() {
     let p = recv_parts(&server);
     assert_eq!(p[1], b"ping");
 }
+
+#[test]
+fn messages_from_a_peer_that_left_are_still_delivered() {
+    let ctx = Context::new();
+    let d1 = bound(&ctx, SocketType::Dealer, "inproc://left-behind");
+    let d2 = connected(&ctx, SocketType::Dealer, "inproc://left-behind");
+    for m in ["a", "b", "c"] {
+        d2.send(m, 0).unwrap();
+    }
+    drop(d2);
+    // Sending finds the peer gone, but what it sent before leaving stays readable.
+    assert_eq!(d1.send("x", DONTWAIT), Err(Error::EAGAIN));
+    let got: Vec<_> = (0..3).map(|_| recv_str(&d1)).collect();
+    assert_eq!(got, vec!["a", "b", "c"]);
+    assert_no_msg(&d1);
+    assert_eq!(d1.peer_count(), 0);
+    assert_eq!(d1.stats().peers_detached, 1);
+}
