@@ -567,12 +567,15 @@ impl Options {
             num::PROBE_ROUTER => self.probe_router = b,
             num::REQ_CORRELATE => self.req_correlate = b,
             num::REQ_RELAXED => self.req_relaxed = b,
-            num::XPUB_VERBOSE => self.xpub_verbose = b,
+            // As libzmq: VERBOSE sets verbose subscriptions and clears verbose
+            // unsubscriptions; VERBOSER sets (or clears) both.
+            num::XPUB_VERBOSE => {
+                self.xpub_verbose = b;
+                self.xpub_verboser = false;
+            }
             num::XPUB_VERBOSER => {
+                self.xpub_verbose = b;
                 self.xpub_verboser = b;
-                if b {
-                    self.xpub_verbose = true;
-                }
             }
             num::XPUB_MANUAL => self.xpub_manual = b,
             num::XPUB_NODROP => self.xpub_nodrop = b,

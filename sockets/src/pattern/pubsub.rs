@@ -42,6 +42,8 @@ pub struct XPub {
     pipes: Pipes,
     dist: Dist,
     subs: MTrie,
+    /// XPUB_MANUAL: the subscriptions each peer sent (cancelled for the user when it leaves).
+    manual_subs: MTrie,
     /// Messages for the user: subscriptions, and (XPUB) user messages from upstream.
     pending: VecDeque<(Msg, Option<PipeId>)>,
     /// XPUB_MANUAL: the pipe that sent the last subscription the user received.
@@ -57,6 +59,7 @@ impl XPub {
             pipes: Pipes::default(),
             dist: Dist::default(),
             subs: MTrie::new(),
+            manual_subs: MTrie::new(),
             pending: VecDeque::new(),
             last_pipe: None,
             targets: Vec::new(),
@@ -68,11 +71,21 @@ impl XPub {
             let (xpub, manual, verboser) =
                 (self.xpub, cx.options.xpub_manual, cx.options.xpub_verboser);
             let pending = &mut self.pending;
-            self.subs.rm_pipe(p.id, |topic, last| {
-                if xpub && (last || verboser || manual) {
-                    pending.push_back((sub_msg(false, topic), None));
-                }
-            });
+            if manual {
+                // Cancel what the peer itself subscribed to; the user's mapping goes silently.
+                self.manual_subs.rm_pipe(p.id, |topic, _| {
+                    if xpub {
+                        pending.push_back((sub_msg(false, topic), None));
+                    }
+                });
+                self.subs.rm_pipe(p.id, |_, _| {});
+            } else {
+                self.subs.rm_pipe(p.id, |topic, last| {
+                    if xpub && (last || verboser) {
+                        pending.push_back((sub_msg(false, topic), None));
+                    }
+                });
+            }
             if self.last_pipe == Some(p.id) {
                 self.last_pipe = None;
             }
@@ -86,7 +99,6 @@ impl XPub {
         for p in self.pipes.iter_mut() {
             // Always read (not just when `len_hint` says so): a read that finds the pipe
             // empty arms its wakeup, so a blocking recv hears of the next subscription.
-            let mut first = true;
             loop {
                 let m = match p.reader.read() {
                     Ok(m) => m,
@@ -96,13 +108,18 @@ impl XPub {
                         break;
                     }
                 };
-                let was_first = first;
-                first = !m.more();
+                // Every part is examined, as libzmq does without ONLY_FIRST_SUBSCRIBE.
                 let d = m.data();
-                if was_first && !m.more() && !d.is_empty() && d[0] <= 1 {
+                if !d.is_empty() && d[0] <= 1 {
                     let subscribe = d[0] == 1;
                     let topic = &d[1..];
                     if o.xpub_manual {
+                        // Remember what the peer asked for, to cancel it when it leaves.
+                        if subscribe {
+                            self.manual_subs.add(topic, p.id);
+                        } else {
+                            self.manual_subs.rm(topic, p.id);
+                        }
                         if self.xpub {
                             self.pending.push_back((m.clone(), Some(p.id)));
                         }
@@ -185,7 +202,7 @@ impl Pattern for XPub {
         }
         self.process(cx);
         let (m, pipe) = self.pending.pop_front().ok_or(Error::EAGAIN)?;
-        if cx.options.xpub_manual && pipe.is_some() {
+        if cx.options.xpub_manual {
             self.last_pipe = pipe;
         }
         if !m.more() {
@@ -285,13 +302,15 @@ impl XSub {
 
     /// Handles one part the user (or SUBSCRIBE/UNSUBSCRIBE) sends upstream.
     fn send_up(&mut self, msg: Msg, cx: &mut Cx<'_>) {
-        let first = !self.more_out;
         self.more_out = msg.more();
         let d = msg.data();
-        if first && !d.is_empty() && d[0] == 1 {
+        // Every part is examined, as libzmq does without ONLY_FIRST_SUBSCRIBE. A subscribe
+        // is always forwarded (the XPUB side filters duplicates); a cancel only when the
+        // topic's count falls to zero.
+        if !d.is_empty() && d[0] == 1 {
             self.subs.add(&d[1..]);
             self.upstream(msg, cx);
-        } else if first && !d.is_empty() && d[0] == 0 {
+        } else if !d.is_empty() && d[0] == 0 {
             if self.subs.rm(&d[1..]) {
                 self.upstream(msg, cx);
             }

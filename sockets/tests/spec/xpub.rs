@@ -164,3 +164,35 @@ fn xpub_xsub_proxy_forwards_both_ways() {
     xpub.send_msg(m, 0).unwrap();
     assert_eq!(recv_str(&sub), "news: it works");
 }
+
+#[test]
+fn xpub_manual_cancels_the_peers_own_subscriptions_when_it_leaves() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_manual(true).unwrap();
+    xpub.bind("inproc://xp8").unwrap();
+    let sub = connected(&ctx, SocketType::Sub, "inproc://xp8");
+    sub.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    xpub.set_subscribe(b"mapped").unwrap();
+    assert_eq!(xpub.get_topics_count().unwrap(), 1);
+    // Manual mode passes duplicates too.
+    sub.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    drop(sub);
+    assert_eq!(recv_parts(&xpub), vec![b"\x00A".to_vec()]);
+    assert_eq!(xpub.get_topics_count().unwrap(), 0);
+    // SUBSCRIBE after the unsubscription applies to no pipe.
+    xpub.set_subscribe(b"x").unwrap();
+    assert_eq!(xpub.get_topics_count().unwrap(), 0);
+}
+
+#[test]
+fn verbose_resets_verboser_as_in_libzmq() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_verboser(true).unwrap();
+    assert!(xpub.get_xpub_verbose().unwrap());
+    xpub.set_xpub_verbose(true).unwrap();
+    assert!(!xpub.get_xpub_verboser().unwrap());
+}
