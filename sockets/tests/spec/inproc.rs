@@ -142,3 +142,41 @@ fn contexts_are_separate_namespaces() {
     let _a = bound(&c1, SocketType::Pull, "inproc://ns");
     let _b = bound(&c2, SocketType::Pull, "inproc://ns");
 }
+
+#[test]
+fn concurrent_connects_and_bind() {
+    let ctx = Context::new();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(9));
+    let mut hs = Vec::new();
+    for i in 0..8 {
+        let ctx = ctx.clone();
+        let barrier = barrier.clone();
+        hs.push(std::thread::spawn(move || {
+            let push = sock(&ctx, SocketType::Push);
+            barrier.wait();
+            push.connect("inproc://race").unwrap();
+            push.send(format!("{i}"), 0).unwrap();
+            push
+        }));
+    }
+    barrier.wait();
+    let pull = bound(&ctx, SocketType::Pull, "inproc://race");
+    let mut got: Vec<u32> = (0..8).map(|_| recv_str(&pull).parse().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (0..8).collect::<Vec<_>>());
+    for h in hs {
+        drop(h.join().unwrap());
+    }
+}
+
+#[test]
+fn shutdown_with_a_pending_connect() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://never-bound").unwrap();
+    ctx.shutdown();
+    assert_eq!(push.connect("inproc://x"), Err(Error::ETERM));
+    assert_eq!(push.set_linger(0), Err(Error::ETERM));
+    drop(push);
+    ctx.term();
+}

@@ -112,3 +112,20 @@ fn multipart_messages_stay_whole_and_on_one_peer() {
         }
     }
 }
+
+#[test]
+fn queued_messages_die_with_a_disconnected_peer() {
+    let ctx = Context::new();
+    let push = bound(&ctx, SocketType::Push, "inproc://destroy-q");
+    let pull = connected(&ctx, SocketType::Pull, "inproc://destroy-q");
+    push.send("old1", 0).unwrap();
+    push.send("old2", 0).unwrap();
+    pull.disconnect("inproc://destroy-q").unwrap();
+    assert_no_msg(&pull);
+    // PUSH has nobody to send to now.
+    assert_eq!(push.send("x", DONTWAIT), Err(Error::EAGAIN));
+    pull.connect("inproc://destroy-q").unwrap();
+    push.send("new", 0).unwrap();
+    assert_eq!(recv_str(&pull), "new");
+    assert_no_msg(&pull);
+}

@@ -230,3 +230,52 @@ fn req_blocks_without_peers() {
     // Still in the send state: the failed send did not count.
     assert_eq!(req.recv_bytes(DONTWAIT), Err(Error::EFSM));
 }
+
+#[test]
+fn req_correlate_discards_replies_with_the_wrong_request_id() {
+    let ctx = Context::new();
+    let router = bound(&ctx, SocketType::Router, "inproc://corr2");
+    let req = sock(&ctx, SocketType::Req);
+    req.set_req_correlate(true).unwrap();
+    req.connect("inproc://corr2").unwrap();
+    req.send("X", 0).unwrap();
+    let p = recv_parts(&router);
+    assert_eq!(p.len(), 4);
+    let mut wrong = p[1].clone();
+    wrong[0] ^= 0xff;
+    router
+        .send_multipart([&p[0][..], &wrong[..], b"", b"bad"], 0)
+        .unwrap();
+    // Without the request id at all: malformed too.
+    router
+        .send_multipart([&p[0][..], b"", b"worse"], 0)
+        .unwrap();
+    router
+        .send_multipart([&p[0][..], &p[1][..], b"", b"good"], 0)
+        .unwrap();
+    assert_eq!(recv_str(&req), "good");
+    assert_eq!(req.stats().dropped_invalid, 2);
+}
+
+#[test]
+fn rep_fair_queues_requests_from_many_reqs() {
+    let ctx = Context::new();
+    let rep = bound(&ctx, SocketType::Rep, "inproc://rep-fq");
+    let reqs: Vec<_> = (0..3)
+        .map(|_| connected(&ctx, SocketType::Req, "inproc://rep-fq"))
+        .collect();
+    for (i, r) in reqs.iter().enumerate() {
+        r.send(format!("{i}"), 0).unwrap();
+    }
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let m = recv_str(&rep);
+        rep.send(format!("re{m}"), 0).unwrap();
+        order.push(m);
+    }
+    order.sort();
+    assert_eq!(order, vec!["0", "1", "2"]);
+    for (i, r) in reqs.iter().enumerate() {
+        assert_eq!(recv_str(r), format!("re{i}"));
+    }
+}
