@@ -1,8 +1,80 @@
-//! zeroring: ZeroMQ for Rust.
+//! zeroring: ZeroMQ for Rust — libzmq 4.3 socket semantics (and, with the wire issue, the ZMTP
+//! 3.1 protocol) on a thread-per-core io_uring engine.
 //!
-//! This crate is what users add. It will own the `Context`, the `Socket`, the classic socket
-//! types and their patterns (see the `[sockets]` issue); today it only re-exports the layers
-//! below it, so that nothing here pretends to work before it does.
+//! ```
+//! use zeroring::{Context, SocketType};
+//!
+//! let ctx = Context::new();
+//! let publisher = ctx.socket(SocketType::Pub)?;
+//! publisher.bind("inproc://weather")?;
+//! let subscriber = ctx.socket(SocketType::Sub)?;
+//! subscriber.connect("inproc://weather")?;
+//! subscriber.set_subscribe(b"10001 ")?;
+//! // The subscription travels to the publisher as a message; once the publisher has
+//! // seen it, matching updates flow.
+//! while publisher.get_topics_count()? == 0 {
+//!     std::thread::yield_now();
+//! }
+//! publisher.send("10002 hot", 0)?;
+//! publisher.send("10001 mild", 0)?;
+//! assert_eq!(subscriber.recv_string(0)?.unwrap(), "10001 mild");
+//! # Ok::<(), zeroring::Error>(())
+//! ```
+//!
+//! - [`Context`]: sockets, context options, shutdown/term.
+//! - [`Socket`]: bind/connect, send/recv, options (typed and raw through one table,
+//!   [`options`]).
+//! - [`Error`]: libzmq's errno values, one variant each.
+//! - [`pattern`]: the sans-IO socket patterns (load-balance, fair-queue, distribute, tries,
+//!   one module per socket family).
+//! - [`attach`]: how transports hand a connected peer (a pipe pair) to a socket.
+//!
+//! Transports: `inproc://` now; `tcp://` and `ipc://` return EPROTONOSUPPORT until the wire
+//! issue adds them.
+
+pub mod attach;
+pub mod context;
+pub mod endpoint;
+pub mod error;
+pub mod options;
+pub mod pattern;
+pub mod socket;
 
 pub use zeroring_engine as engine;
 pub use zeroring_transports as transports;
+
+pub use context::{Context, ContextOptions};
+pub use error::{Error, Result};
+pub use pattern::Stats;
+pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
+pub use zeroring_engine::Msg;
+pub use zeroring_transports::socket_type::SocketType;
+
+#[cfg(test)]
+mod static_checks {
+    use super::*;
+
+    fn is_send<T: Send>() {}
+    fn is_sync<T: Sync>() {}
+    fn is_clone<T: Clone>() {}
+
+    #[test]
+    fn thread_safety() {
+        is_send::<Socket>();
+        is_send::<Context>();
+        is_sync::<Context>();
+        is_clone::<Context>();
+    }
+
+    // `Socket: !Sync`, checked at compile time: this impl would conflict if Socket were Sync.
+    trait AmbiguousIfSync<A> {
+        fn check() {}
+    }
+    impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+    #[allow(dead_code)]
+    struct Invalid;
+    impl<T: ?Sized + Sync> AmbiguousIfSync<Invalid> for T {}
+    const _: fn() = || {
+        <Socket as AmbiguousIfSync<_>>::check();
+    };
+}

@@ -1,0 +1,122 @@
+//! The one way a peer joins a socket: a pipe pair delivered through the socket's command
+//! mailbox. **For transports**: inproc uses it today; the tcp/ipc connection handler (wire
+//! issue) creates a pipe pair after its ZMTP handshake, keeps one end, and delivers the other
+//! end here with the peer's routing id (its READY `Identity`), socket type and metadata.
+//!
+//! ```
+//! use zeroring::attach::{PeerAttachment, Peer};
+//! use zeroring::engine::pipe::{pipe, PipeConfig};
+//! use zeroring::{Context, SocketType};
+//!
+//! let ctx = Context::new();
+//! let pull = ctx.socket(SocketType::Pull).unwrap();
+//! // What a connection handler does after its handshake with a PUSH peer:
+//! let (to_socket_w, to_socket_r) = pipe(PipeConfig::with_hwm(1000));
+//! let (from_socket_w, _from_socket_r) = pipe(PipeConfig::with_hwm(1000));
+//! let handle = pull.attach_handle();
+//! handle
+//!     .attach(PeerAttachment::new(
+//!         from_socket_w,
+//!         to_socket_r,
+//!         Peer::new(SocketType::Push, "tcp://127.0.0.1:5555"),
+//!     ))
+//!     .unwrap();
+//! let mut w = to_socket_w;
+//! w.write(zeroring::Msg::from("hi")).unwrap();
+//! w.flush();
+//! assert_eq!(pull.recv_bytes(0).unwrap(), b"hi");
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use zeroring_engine::mailbox::MailboxSender;
+use zeroring_engine::pipe::{PipeReader, PipeWriter};
+use zeroring_engine::signal::Signal;
+use zeroring_engine::Msg;
+use zeroring_transports::socket_type::SocketType;
+
+use crate::error::{Error, Result};
+pub use crate::pattern::Peer;
+
+impl Peer {
+    /// A peer of type `socket_type` reached through `endpoint`, with no routing id, no
+    /// metadata, not conflating.
+    pub fn new(socket_type: SocketType, endpoint: impl Into<String>) -> Self {
+        Peer {
+            routing_id: None,
+            socket_type,
+            metadata: None,
+            endpoint: endpoint.into(),
+            conflate: false,
+        }
+    }
+}
+
+/// A pipe pair for a socket: it writes to `writer` and reads from `reader`. The socket sets both
+/// ends' notifications to its own signal when it attaches them.
+#[derive(Debug)]
+pub struct PeerAttachment {
+    /// The socket's outbound end (the transport reads the other end).
+    pub writer: PipeWriter<Msg>,
+    /// The socket's inbound end (the transport writes the other end).
+    pub reader: PipeReader<Msg>,
+    /// Who is at the other end.
+    pub peer: Peer,
+}
+
+impl PeerAttachment {
+    /// Bundles an attachment.
+    pub fn new(writer: PipeWriter<Msg>, reader: PipeReader<Msg>, peer: Peer) -> Self {
+        PeerAttachment {
+            writer,
+            reader,
+            peer,
+        }
+    }
+}
+
+/// A command for a socket, delivered through its mailbox.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A peer joins.
+    Attach(PeerAttachment),
+}
+
+/// A cloneable, thread-safe handle that delivers attachments to one socket (from an I/O
+/// thread, another socket, …). The socket picks them up at its next call (or wakes from a
+/// blocking one).
+#[derive(Clone)]
+pub struct AttachHandle {
+    pub(crate) sender: MailboxSender<Command>,
+    pub(crate) signal: Arc<Signal>,
+    pub(crate) socket_type: SocketType,
+}
+
+impl AttachHandle {
+    /// Delivers a pipe pair. Fails with ETERM when the socket is closed (the pipes are then
+    /// dropped, which closes them).
+    pub fn attach(&self, a: PeerAttachment) -> Result<()> {
+        self.sender
+            .send(Command::Attach(a))
+            .map_err(|_| Error::ETERM)
+    }
+
+    /// The socket's type (to check compatibility during a handshake).
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// The socket's readiness signal (what its pipes notify).
+    pub fn signal(&self) -> &Arc<Signal> {
+        &self.signal
+    }
+}
+
+impl fmt::Debug for AttachHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachHandle")
+            .field("socket_type", &self.socket_type)
+            .finish()
+    }
+}

@@ -1,0 +1,720 @@
+//! Socket options: one table, and the typed store behind it.
+//!
+//! [`OPTIONS`] lists every option zeroring knows: its number (zmq.h), name, value type,
+//! default, access (read/write) and the socket types that accept it. The raw entry points
+//! ([`crate::Socket::set_option`] / [`crate::Socket::get_option`], the future C ABI's
+//! `zmq_setsockopt`/`zmq_getsockopt`) and the typed setters/getters on [`crate::Socket`] all go
+//! through [`Options::set`] / [`Options::get`], which consult the table: an unknown number, an
+//! option the socket type does not accept, a write to a read-only option, a value of the wrong
+//! size or out of range → [`Error::EINVAL`].
+//!
+//! Integers travel as native-endian bytes, as `zmq_setsockopt` takes them: `int` options are 4
+//! bytes, `int64`/`uint64` options 8; booleans are `int` 0 or 1.
+
+use bytes::Bytes;
+use zeroring_transports::socket_type::SocketType;
+
+use crate::error::{Error, Result};
+
+/// Option numbers from zmq.h.
+#[allow(missing_docs)]
+pub mod num {
+    pub const AFFINITY: i32 = 4;
+    pub const ROUTING_ID: i32 = 5;
+    pub const SUBSCRIBE: i32 = 6;
+    pub const UNSUBSCRIBE: i32 = 7;
+    pub const RATE: i32 = 8;
+    pub const RECOVERY_IVL: i32 = 9;
+    pub const SNDBUF: i32 = 11;
+    pub const RCVBUF: i32 = 12;
+    pub const RCVMORE: i32 = 13;
+    pub const FD: i32 = 14;
+    pub const EVENTS: i32 = 15;
+    pub const TYPE: i32 = 16;
+    pub const LINGER: i32 = 17;
+    pub const RECONNECT_IVL: i32 = 18;
+    pub const BACKLOG: i32 = 19;
+    pub const RECONNECT_IVL_MAX: i32 = 21;
+    pub const MAXMSGSIZE: i32 = 22;
+    pub const SNDHWM: i32 = 23;
+    pub const RCVHWM: i32 = 24;
+    pub const MULTICAST_HOPS: i32 = 25;
+    pub const RCVTIMEO: i32 = 27;
+    pub const SNDTIMEO: i32 = 28;
+    pub const LAST_ENDPOINT: i32 = 32;
+    pub const ROUTER_MANDATORY: i32 = 33;
+    pub const TCP_KEEPALIVE: i32 = 34;
+    pub const TCP_KEEPALIVE_CNT: i32 = 35;
+    pub const TCP_KEEPALIVE_IDLE: i32 = 36;
+    pub const TCP_KEEPALIVE_INTVL: i32 = 37;
+    pub const IMMEDIATE: i32 = 39;
+    pub const XPUB_VERBOSE: i32 = 40;
+    pub const IPV6: i32 = 42;
+    pub const MECHANISM: i32 = 43;
+    pub const PROBE_ROUTER: i32 = 51;
+    pub const REQ_CORRELATE: i32 = 52;
+    pub const REQ_RELAXED: i32 = 53;
+    pub const CONFLATE: i32 = 54;
+    pub const ROUTER_HANDOVER: i32 = 56;
+    pub const TOS: i32 = 57;
+    pub const CONNECT_ROUTING_ID: i32 = 61;
+    pub const HANDSHAKE_IVL: i32 = 66;
+    pub const XPUB_NODROP: i32 = 69;
+    pub const XPUB_MANUAL: i32 = 71;
+    pub const XPUB_WELCOME_MSG: i32 = 72;
+    pub const INVERT_MATCHING: i32 = 74;
+    pub const HEARTBEAT_IVL: i32 = 75;
+    pub const HEARTBEAT_TTL: i32 = 76;
+    pub const HEARTBEAT_TIMEOUT: i32 = 77;
+    pub const XPUB_VERBOSER: i32 = 78;
+    pub const CONNECT_TIMEOUT: i32 = 79;
+    pub const TCP_MAXRT: i32 = 80;
+    pub const THREAD_SAFE: i32 = 81;
+    pub const METADATA: i32 = 95;
+    pub const TOPICS_COUNT: i32 = 116;
+}
+
+/// The C type of an option's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `int`, 4 bytes.
+    Int,
+    /// `int` restricted to 0 and 1.
+    Bool,
+    /// `int64_t`, 8 bytes.
+    Int64,
+    /// `uint64_t`, 8 bytes.
+    Uint64,
+    /// Binary data (routing ids, topics).
+    Bytes,
+    /// A character string (endpoints, metadata); read back NUL-terminated.
+    Str,
+}
+
+/// Whether an option may be set, read, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `zmq_setsockopt` and `zmq_getsockopt`.
+    ReadWrite,
+    /// `zmq_getsockopt` only.
+    ReadOnly,
+    /// `zmq_setsockopt` only.
+    WriteOnly,
+}
+
+/// A bit set of socket types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Types(pub u32);
+
+impl Types {
+    /// Every socket type.
+    pub const ALL: Types = Types(u32::MAX);
+
+    const fn of(list: &[SocketType]) -> Types {
+        let mut bits = 0u32;
+        let mut i = 0;
+        while i < list.len() {
+            bits |= 1 << (list[i] as u32);
+            i += 1;
+        }
+        Types(bits)
+    }
+
+    /// Whether `t` is in the set.
+    pub const fn contains(self, t: SocketType) -> bool {
+        self.0 & (1 << (t as u32)) != 0
+    }
+}
+
+/// One row of the option table.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    /// zmq.h number.
+    pub num: i32,
+    /// zmq.h name without the `ZMQ_` prefix.
+    pub name: &'static str,
+    /// Value type.
+    pub kind: Kind,
+    /// Default, as documentation text.
+    pub default: &'static str,
+    /// Read / write access.
+    pub access: Access,
+    /// Socket types that accept the option.
+    pub types: Types,
+}
+
+use SocketType as T;
+const SUBS: Types = Types::of(&[T::Sub, T::XSub, T::XPub]);
+const PUBS: Types = Types::of(&[T::Pub, T::XPub]);
+const ROUTER: Types = Types::of(&[T::Router]);
+const REQ: Types = Types::of(&[T::Req]);
+const PROBE: Types = Types::of(&[T::Router, T::Dealer, T::Req]);
+const PUBSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
+
+const fn row(
+    num: i32,
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    access: Access,
+    types: Types,
+) -> OptionSpec {
+    OptionSpec {
+        num,
+        name,
+        kind,
+        default,
+        access,
+        types,
+    }
+}
+
+use Access::{ReadOnly as RO, ReadWrite as RW, WriteOnly as WO};
+use Kind::{Bool, Bytes as B, Int, Int64, Str, Uint64};
+
+/// Every socket option zeroring accepts. Options that only matter to the tcp/ipc transports
+/// (reconnect, heartbeats, keepalive, …) are stored now and used by the wire issue.
+pub static OPTIONS: &[OptionSpec] = &[
+    row(num::AFFINITY, "AFFINITY", Uint64, "0", RW, Types::ALL),
+    row(num::ROUTING_ID, "ROUTING_ID", B, "empty", RW, Types::ALL),
+    row(num::SUBSCRIBE, "SUBSCRIBE", B, "-", WO, SUBS),
+    row(num::UNSUBSCRIBE, "UNSUBSCRIBE", B, "-", WO, SUBS),
+    row(num::RATE, "RATE", Int, "100", RW, Types::ALL),
+    row(
+        num::RECOVERY_IVL,
+        "RECOVERY_IVL",
+        Int,
+        "10000",
+        RW,
+        Types::ALL,
+    ),
+    row(num::SNDBUF, "SNDBUF", Int, "-1", RW, Types::ALL),
+    row(num::RCVBUF, "RCVBUF", Int, "-1", RW, Types::ALL),
+    row(num::RCVMORE, "RCVMORE", Int, "0", RO, Types::ALL),
+    row(num::EVENTS, "EVENTS", Int, "-", RO, Types::ALL),
+    row(num::TYPE, "TYPE", Int, "-", RO, Types::ALL),
+    row(
+        num::LINGER,
+        "LINGER",
+        Int,
+        "1000 (libzmq: -1)",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::RECONNECT_IVL,
+        "RECONNECT_IVL",
+        Int,
+        "100",
+        RW,
+        Types::ALL,
+    ),
+    row(num::BACKLOG, "BACKLOG", Int, "100", RW, Types::ALL),
+    row(
+        num::RECONNECT_IVL_MAX,
+        "RECONNECT_IVL_MAX",
+        Int,
+        "0",
+        RW,
+        Types::ALL,
+    ),
+    row(num::MAXMSGSIZE, "MAXMSGSIZE", Int64, "-1", RW, Types::ALL),
+    row(num::SNDHWM, "SNDHWM", Int, "1000", RW, Types::ALL),
+    row(num::RCVHWM, "RCVHWM", Int, "1000", RW, Types::ALL),
+    row(
+        num::MULTICAST_HOPS,
+        "MULTICAST_HOPS",
+        Int,
+        "1",
+        RW,
+        Types::ALL,
+    ),
+    row(num::RCVTIMEO, "RCVTIMEO", Int, "-1", RW, Types::ALL),
+    row(num::SNDTIMEO, "SNDTIMEO", Int, "-1", RW, Types::ALL),
+    row(
+        num::LAST_ENDPOINT,
+        "LAST_ENDPOINT",
+        Str,
+        "empty",
+        RO,
+        Types::ALL,
+    ),
+    row(
+        num::ROUTER_MANDATORY,
+        "ROUTER_MANDATORY",
+        Bool,
+        "0",
+        RW,
+        ROUTER,
+    ),
+    row(
+        num::TCP_KEEPALIVE,
+        "TCP_KEEPALIVE",
+        Int,
+        "-1",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::TCP_KEEPALIVE_CNT,
+        "TCP_KEEPALIVE_CNT",
+        Int,
+        "-1",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::TCP_KEEPALIVE_IDLE,
+        "TCP_KEEPALIVE_IDLE",
+        Int,
+        "-1",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::TCP_KEEPALIVE_INTVL,
+        "TCP_KEEPALIVE_INTVL",
+        Int,
+        "-1",
+        RW,
+        Types::ALL,
+    ),
+    row(num::IMMEDIATE, "IMMEDIATE", Bool, "0", RW, Types::ALL),
+    row(num::XPUB_VERBOSE, "XPUB_VERBOSE", Bool, "0", RW, PUBS),
+    row(num::IPV6, "IPV6", Bool, "0", RW, Types::ALL),
+    row(num::MECHANISM, "MECHANISM", Int, "0 (NULL)", RO, Types::ALL),
+    row(num::PROBE_ROUTER, "PROBE_ROUTER", Bool, "0", RW, PROBE),
+    row(num::REQ_CORRELATE, "REQ_CORRELATE", Bool, "0", RW, REQ),
+    row(num::REQ_RELAXED, "REQ_RELAXED", Bool, "0", RW, REQ),
+    row(num::CONFLATE, "CONFLATE", Bool, "0", RW, Types::ALL),
+    row(
+        num::ROUTER_HANDOVER,
+        "ROUTER_HANDOVER",
+        Bool,
+        "0",
+        RW,
+        ROUTER,
+    ),
+    row(num::TOS, "TOS", Int, "0", RW, Types::ALL),
+    row(
+        num::CONNECT_ROUTING_ID,
+        "CONNECT_ROUTING_ID",
+        B,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(
+        num::HANDSHAKE_IVL,
+        "HANDSHAKE_IVL",
+        Int,
+        "30000",
+        RW,
+        Types::ALL,
+    ),
+    row(num::XPUB_NODROP, "XPUB_NODROP", Bool, "0", RW, PUBS),
+    row(num::XPUB_MANUAL, "XPUB_MANUAL", Bool, "0", RW, PUBS),
+    row(num::XPUB_WELCOME_MSG, "XPUB_WELCOME_MSG", B, "-", WO, PUBS),
+    row(
+        num::INVERT_MATCHING,
+        "INVERT_MATCHING",
+        Bool,
+        "0",
+        RW,
+        PUBSUB,
+    ),
+    row(
+        num::HEARTBEAT_IVL,
+        "HEARTBEAT_IVL",
+        Int,
+        "0",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::HEARTBEAT_TTL,
+        "HEARTBEAT_TTL",
+        Int,
+        "0",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::HEARTBEAT_TIMEOUT,
+        "HEARTBEAT_TIMEOUT",
+        Int,
+        "-1",
+        RW,
+        Types::ALL,
+    ),
+    row(num::XPUB_VERBOSER, "XPUB_VERBOSER", Bool, "0", RW, PUBS),
+    row(
+        num::CONNECT_TIMEOUT,
+        "CONNECT_TIMEOUT",
+        Int,
+        "0",
+        RW,
+        Types::ALL,
+    ),
+    row(num::TCP_MAXRT, "TCP_MAXRT", Int, "0", RW, Types::ALL),
+    row(num::THREAD_SAFE, "THREAD_SAFE", Bool, "0", RO, Types::ALL),
+    row(num::METADATA, "METADATA", Str, "-", RW, Types::ALL),
+    row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
+];
+
+/// The table row for an option number.
+pub fn spec(num: i32) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|s| s.num == num)
+}
+
+/// A decoded option value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `int` (also booleans).
+    Int(i32),
+    /// `int64_t`.
+    Int64(i64),
+    /// `uint64_t`.
+    Uint64(u64),
+    /// Bytes or a string.
+    Bytes(Bytes),
+}
+
+impl Value {
+    /// Decodes `raw` as the option's C type; wrong sizes → EINVAL.
+    pub fn decode(kind: Kind, raw: &[u8]) -> Result<Value> {
+        Ok(match kind {
+            Kind::Int | Kind::Bool => Value::Int(i32::from_ne_bytes(
+                raw.try_into().map_err(|_| Error::EINVAL)?,
+            )),
+            Kind::Int64 => Value::Int64(i64::from_ne_bytes(
+                raw.try_into().map_err(|_| Error::EINVAL)?,
+            )),
+            Kind::Uint64 => Value::Uint64(u64::from_ne_bytes(
+                raw.try_into().map_err(|_| Error::EINVAL)?,
+            )),
+            Kind::Bytes | Kind::Str => Value::Bytes(Bytes::copy_from_slice(raw)),
+        })
+    }
+
+    /// Encodes as the C type (strings NUL-terminated, as libzmq returns them).
+    pub fn encode(&self, kind: Kind) -> Vec<u8> {
+        match self {
+            Value::Int(v) => v.to_ne_bytes().to_vec(),
+            Value::Int64(v) => v.to_ne_bytes().to_vec(),
+            Value::Uint64(v) => v.to_ne_bytes().to_vec(),
+            Value::Bytes(b) => {
+                let mut v = b.to_vec();
+                if kind == Kind::Str {
+                    v.push(0);
+                }
+                v
+            }
+        }
+    }
+
+    fn int(&self) -> i32 {
+        match self {
+            Value::Int(v) => *v,
+            _ => 0,
+        }
+    }
+}
+
+/// The default LINGER of zeroring sockets, in milliseconds: one second.
+///
+/// libzmq defaults to −1 (wait forever for pending messages at close / `zmq_ctx_term`), the
+/// best-known cause of programs that hang on exit when a peer went away. Zero (czmq's choice)
+/// silently drops messages a program just sent before closing. One second delivers what a live
+/// peer can take and bounds the wait when the peer is gone.
+pub const DEFAULT_LINGER_MS: i32 = 1000;
+
+/// The option values of one socket. Hot flags are plain fields; the options only the wire
+/// transports read live in `extra`, keyed by number.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The socket's type (ZMQ_TYPE).
+    pub socket_type: SocketType,
+    /// ZMQ_SNDHWM (0 = unlimited).
+    pub sndhwm: i32,
+    /// ZMQ_RCVHWM (0 = unlimited).
+    pub rcvhwm: i32,
+    /// ZMQ_LINGER in ms (−1 = forever).
+    pub linger: i32,
+    /// ZMQ_SNDTIMEO in ms (−1 = forever).
+    pub sndtimeo: i32,
+    /// ZMQ_RCVTIMEO in ms (−1 = forever).
+    pub rcvtimeo: i32,
+    /// ZMQ_ROUTING_ID (empty = none).
+    pub routing_id: Bytes,
+    /// ZMQ_CONNECT_ROUTING_ID, consumed by the next connect.
+    pub connect_routing_id: Option<Bytes>,
+    /// ZMQ_ROUTER_MANDATORY.
+    pub router_mandatory: bool,
+    /// ZMQ_ROUTER_HANDOVER.
+    pub router_handover: bool,
+    /// ZMQ_PROBE_ROUTER.
+    pub probe_router: bool,
+    /// ZMQ_REQ_CORRELATE.
+    pub req_correlate: bool,
+    /// ZMQ_REQ_RELAXED.
+    pub req_relaxed: bool,
+    /// ZMQ_XPUB_VERBOSE: pass duplicate subscriptions.
+    pub xpub_verbose: bool,
+    /// ZMQ_XPUB_VERBOSER: also pass every unsubscription.
+    pub xpub_verboser: bool,
+    /// ZMQ_XPUB_MANUAL.
+    pub xpub_manual: bool,
+    /// ZMQ_XPUB_NODROP.
+    pub xpub_nodrop: bool,
+    /// ZMQ_XPUB_WELCOME_MSG.
+    pub xpub_welcome_msg: Option<Bytes>,
+    /// ZMQ_INVERT_MATCHING.
+    pub invert_matching: bool,
+    /// ZMQ_CONFLATE.
+    pub conflate: bool,
+    /// ZMQ_IMMEDIATE.
+    pub immediate: bool,
+    /// ZMQ_MAXMSGSIZE (−1 = unlimited).
+    pub maxmsgsize: i64,
+    /// ZMQ_AFFINITY.
+    pub affinity: u64,
+    /// ZMQ_METADATA entries, `(name, value)` with names starting with `X-`.
+    pub metadata: Vec<(String, String)>,
+    /// ZMQ_LAST_ENDPOINT.
+    pub last_endpoint: String,
+    /// Every other stored option (transport options), by number.
+    pub extra: std::collections::BTreeMap<i32, Value>,
+}
+
+impl Options {
+    /// Defaults for a socket of type `t`.
+    pub fn new(t: SocketType) -> Self {
+        Options {
+            socket_type: t,
+            sndhwm: 1000,
+            rcvhwm: 1000,
+            linger: DEFAULT_LINGER_MS,
+            sndtimeo: -1,
+            rcvtimeo: -1,
+            routing_id: Bytes::new(),
+            connect_routing_id: None,
+            router_mandatory: false,
+            router_handover: false,
+            probe_router: false,
+            req_correlate: false,
+            req_relaxed: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_manual: false,
+            xpub_nodrop: false,
+            xpub_welcome_msg: None,
+            invert_matching: false,
+            conflate: false,
+            immediate: false,
+            maxmsgsize: -1,
+            affinity: 0,
+            metadata: Vec::new(),
+            last_endpoint: String::new(),
+            extra: Default::default(),
+        }
+    }
+
+    /// Checks an option number against the table for this socket type and the wanted access.
+    pub fn check(&self, num: i32, write: bool) -> Result<&'static OptionSpec> {
+        let s = spec(num).ok_or(Error::EINVAL)?;
+        if !s.types.contains(self.socket_type) {
+            return Err(Error::EINVAL);
+        }
+        match (s.access, write) {
+            (Access::ReadOnly, true) | (Access::WriteOnly, false) => Err(Error::EINVAL),
+            _ => Ok(s),
+        }
+    }
+
+    /// Stores an option that is pure state (the caller handles the action options SUBSCRIBE,
+    /// UNSUBSCRIBE and XPUB_WELCOME_MSG' side effects). Validates ranges.
+    pub fn set(&mut self, num: i32, value: Value) -> Result<()> {
+        let s = self.check(num, true)?;
+        let int = value.int();
+        if s.kind == Kind::Bool && !(0..=1).contains(&int) {
+            return Err(Error::EINVAL);
+        }
+        let b = int == 1;
+        match num {
+            num::SNDHWM | num::RCVHWM if int < 0 => return Err(Error::EINVAL),
+            num::LINGER | num::SNDTIMEO | num::RCVTIMEO if int < -1 => return Err(Error::EINVAL),
+            num::SNDHWM => self.sndhwm = int,
+            num::RCVHWM => self.rcvhwm = int,
+            num::LINGER => self.linger = int,
+            num::SNDTIMEO => self.sndtimeo = int,
+            num::RCVTIMEO => self.rcvtimeo = int,
+            num::ROUTING_ID | num::CONNECT_ROUTING_ID => {
+                let Value::Bytes(id) = value else {
+                    return Err(Error::EINVAL);
+                };
+                if id.is_empty() || id.len() > 255 {
+                    return Err(Error::EINVAL);
+                }
+                if num == num::ROUTING_ID {
+                    self.routing_id = id;
+                } else {
+                    self.connect_routing_id = Some(id);
+                }
+            }
+            num::ROUTER_MANDATORY => self.router_mandatory = b,
+            num::ROUTER_HANDOVER => self.router_handover = b,
+            num::PROBE_ROUTER => self.probe_router = b,
+            num::REQ_CORRELATE => self.req_correlate = b,
+            num::REQ_RELAXED => self.req_relaxed = b,
+            // As libzmq: VERBOSE sets verbose subscriptions and clears verbose
+            // unsubscriptions; VERBOSER sets (or clears) both.
+            num::XPUB_VERBOSE => {
+                self.xpub_verbose = b;
+                self.xpub_verboser = false;
+            }
+            num::XPUB_VERBOSER => {
+                self.xpub_verbose = b;
+                self.xpub_verboser = b;
+            }
+            num::XPUB_MANUAL => self.xpub_manual = b,
+            num::XPUB_NODROP => self.xpub_nodrop = b,
+            num::XPUB_WELCOME_MSG => {
+                let Value::Bytes(m) = value else {
+                    return Err(Error::EINVAL);
+                };
+                self.xpub_welcome_msg = if m.is_empty() { None } else { Some(m) };
+            }
+            num::INVERT_MATCHING => self.invert_matching = b,
+            num::CONFLATE => self.conflate = b,
+            num::IMMEDIATE => self.immediate = b,
+            num::MAXMSGSIZE => match value {
+                Value::Int64(v) if v >= -1 => self.maxmsgsize = v,
+                _ => return Err(Error::EINVAL),
+            },
+            num::AFFINITY => match value {
+                Value::Uint64(v) => self.affinity = v,
+                _ => return Err(Error::EINVAL),
+            },
+            num::METADATA => {
+                let Value::Bytes(raw) = value else {
+                    return Err(Error::EINVAL);
+                };
+                let text = std::str::from_utf8(&raw).map_err(|_| Error::EINVAL)?;
+                let (k, v) = text.split_once(':').ok_or(Error::EINVAL)?;
+                if k.len() < 3 || !k.as_bytes()[..2].eq_ignore_ascii_case(b"x-") || v.is_empty() {
+                    return Err(Error::EINVAL);
+                }
+                self.metadata.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
+                self.metadata.push((k.to_string(), v.to_string()));
+            }
+            num::SUBSCRIBE | num::UNSUBSCRIBE => {}
+            _ => {
+                if matches!(s.kind, Kind::Int) && int < -1 {
+                    return Err(Error::EINVAL);
+                }
+                self.extra.insert(num, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a stored option (the socket answers RCVMORE, EVENTS and TOPICS_COUNT itself).
+    pub fn get(&self, num: i32) -> Result<Value> {
+        let s = self.check(num, false)?;
+        let v = |b: bool| Value::Int(b as i32);
+        Ok(match num {
+            num::TYPE => Value::Int(self.socket_type.raw()),
+            num::SNDHWM => Value::Int(self.sndhwm),
+            num::RCVHWM => Value::Int(self.rcvhwm),
+            num::LINGER => Value::Int(self.linger),
+            num::SNDTIMEO => Value::Int(self.sndtimeo),
+            num::RCVTIMEO => Value::Int(self.rcvtimeo),
+            num::ROUTING_ID => Value::Bytes(self.routing_id.clone()),
+            num::ROUTER_MANDATORY => v(self.router_mandatory),
+            num::ROUTER_HANDOVER => v(self.router_handover),
+            num::PROBE_ROUTER => v(self.probe_router),
+            num::REQ_CORRELATE => v(self.req_correlate),
+            num::REQ_RELAXED => v(self.req_relaxed),
+            num::XPUB_VERBOSE => v(self.xpub_verbose),
+            num::XPUB_VERBOSER => v(self.xpub_verboser),
+            num::XPUB_MANUAL => v(self.xpub_manual),
+            num::XPUB_NODROP => v(self.xpub_nodrop),
+            num::INVERT_MATCHING => v(self.invert_matching),
+            num::CONFLATE => v(self.conflate),
+            num::IMMEDIATE => v(self.immediate),
+            num::MAXMSGSIZE => Value::Int64(self.maxmsgsize),
+            num::AFFINITY => Value::Uint64(self.affinity),
+            num::LAST_ENDPOINT => Value::Bytes(Bytes::from(self.last_endpoint.clone())),
+            num::THREAD_SAFE | num::MECHANISM => Value::Int(0),
+            num::METADATA => Value::Bytes(Bytes::from(
+                self.metadata
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+            _ => match self.extra.get(&num) {
+                Some(v) => v.clone(),
+                None => default_of(s),
+            },
+        })
+    }
+}
+
+fn default_of(s: &OptionSpec) -> Value {
+    match s.kind {
+        Kind::Int | Kind::Bool => Value::Int(s.default.parse().unwrap_or(0)),
+        Kind::Int64 => Value::Int64(s.default.parse().unwrap_or(0)),
+        Kind::Uint64 => Value::Uint64(s.default.parse().unwrap_or(0)),
+        Kind::Bytes | Kind::Str => Value::Bytes(Bytes::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_numbers_are_unique() {
+        for (i, a) in OPTIONS.iter().enumerate() {
+            for b in &OPTIONS[i + 1..] {
+                assert_ne!(a.num, b.num, "{} and {}", a.name, b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_readable_option_has_a_value() {
+        for t in [SocketType::Pub, SocketType::Router, SocketType::Req] {
+            let o = Options::new(t);
+            for s in OPTIONS {
+                let r = o.get(s.num);
+                let ok = s.access != Access::WriteOnly && s.types.contains(t);
+                assert_eq!(r.is_ok(), ok, "{} on {t}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_and_sizes() {
+        let mut o = Options::new(SocketType::Router);
+        assert_eq!(Value::decode(Kind::Int, &[1, 2]), Err(Error::EINVAL));
+        assert_eq!(o.set(num::SNDHWM, Value::Int(-1)), Err(Error::EINVAL));
+        assert_eq!(
+            o.set(num::ROUTER_MANDATORY, Value::Int(2)),
+            Err(Error::EINVAL)
+        );
+        assert_eq!(o.set(num::TYPE, Value::Int(2)), Err(Error::EINVAL));
+        assert_eq!(o.set(num::REQ_RELAXED, Value::Int(1)), Err(Error::EINVAL));
+        assert_eq!(o.set(12345, Value::Int(1)), Err(Error::EINVAL));
+        assert_eq!(
+            o.set(num::ROUTING_ID, Value::Bytes(Bytes::new())),
+            Err(Error::EINVAL)
+        );
+        o.set(num::RECONNECT_IVL, Value::Int(250)).unwrap();
+        assert_eq!(o.get(num::RECONNECT_IVL), Ok(Value::Int(250)));
+        assert_eq!(o.get(num::BACKLOG), Ok(Value::Int(100)));
+        assert_eq!(o.get(num::LINGER), Ok(Value::Int(DEFAULT_LINGER_MS)));
+    }
+}

@@ -1,0 +1,328 @@
+//! Sans-IO pattern logic: plain structs over a set of pipe endpoints. No threads, no clocks, no
+//! blocking: every operation either completes or says [`Error::EAGAIN`], and the driver (the
+//! [`Socket`](crate::Socket) today, the simulator later) decides whether to wait. Pipes notify
+//! the socket's signal by themselves; a pattern only reads and writes them.
+//!
+//! - [`lb`]: load-balancing of outgoing messages (PUSH, DEALER, REQ).
+//! - [`fq`]: fair-queuing of incoming messages (PULL, DEALER, ROUTER, REP, SUB).
+//! - [`dist`]: distribution to many pipes (PUB, XPUB, XSUB's upstream).
+//! - [`trie`]: subscription tries.
+//! - one module per socket family: [`pair`], [`pipeline`], [`reqrep`], [`router`], [`pubsub`].
+
+pub mod dist;
+pub mod fq;
+pub mod lb;
+pub mod pair;
+pub mod pipeline;
+pub mod pubsub;
+pub mod reqrep;
+pub mod router;
+pub mod trie;
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use zeroring_engine::pipe::{PipeReader, PipeWriter};
+use zeroring_engine::{Metadata, Msg};
+use zeroring_transports::socket_type::SocketType;
+
+use crate::error::{Error, Result};
+use crate::options::{Options, Value};
+
+/// Identifies a pipe within one socket (never reused).
+pub type PipeId = u64;
+
+/// What a socket knows about the peer at the other end of a pipe pair.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The peer's routing id (ZMQ_ROUTING_ID / the ZMTP `Identity` property, or the local
+    /// CONNECT_ROUTING_ID), if it has one.
+    pub routing_id: Option<Bytes>,
+    /// The peer's socket type.
+    pub socket_type: SocketType,
+    /// Connection properties to attach to received messages.
+    pub metadata: Option<Arc<Metadata>>,
+    /// The endpoint this pipe belongs to (as given to bind/connect); `disconnect` closes the
+    /// pipes of an endpoint.
+    pub endpoint: String,
+    /// Keep only the newest message on this pipe when reading (ZMQ_CONFLATE).
+    pub conflate: bool,
+}
+
+/// One attached pipe pair: we write to `writer` and read from `reader`.
+#[derive(Debug)]
+pub struct Pipe {
+    /// This pipe's id in its socket.
+    pub id: PipeId,
+    /// Outbound end.
+    pub writer: PipeWriter<Msg>,
+    /// Inbound end.
+    pub reader: PipeReader<Msg>,
+    /// The peer.
+    pub peer: Peer,
+    /// The routing id a ROUTER assigned to this pipe.
+    pub routing_id: Bytes,
+}
+
+impl Pipe {
+    /// Reads the next part, applying conflation: for a conflating pipe, the newest complete
+    /// message available wins.
+    fn read(&mut self) -> std::result::Result<Msg, zeroring_engine::pipe::ReadError> {
+        let mut m = self.reader.read()?;
+        if self.peer.conflate && !m.more() {
+            while self.reader.len_hint() > 0 {
+                match self.reader.read() {
+                    Ok(n) => m = n,
+                    Err(_) => break,
+                }
+            }
+        }
+        if m.metadata().is_none() {
+            if let Some(md) = &self.peer.metadata {
+                m.set_metadata(Some(md.clone()));
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// The pipes of a socket, in attach order. Pipes found closed are moved to a dead list that
+/// the pattern drains (to clean up routing tables, subscriptions, …).
+#[derive(Debug, Default)]
+pub struct Pipes {
+    list: Vec<Pipe>,
+    dead: Vec<Pipe>,
+}
+
+impl Pipes {
+    /// Number of live pipes.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there is no live pipe.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Pipes whose peer has not closed its reading end.
+    pub fn live(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|p| !p.writer.is_reader_closed())
+            .count()
+    }
+
+    /// Adds a pipe at the end.
+    pub fn push(&mut self, p: Pipe) {
+        self.list.push(p);
+    }
+
+    /// Index of a pipe.
+    pub fn index_of(&self, id: PipeId) -> Option<usize> {
+        self.list.iter().position(|p| p.id == id)
+    }
+
+    /// A pipe by id.
+    pub fn get_mut(&mut self, id: PipeId) -> Option<&mut Pipe> {
+        self.list.iter_mut().find(|p| p.id == id)
+    }
+
+    /// A pipe by id.
+    pub fn get(&self, id: PipeId) -> Option<&Pipe> {
+        self.list.iter().find(|p| p.id == id)
+    }
+
+    /// The live pipes.
+    pub fn iter(&self) -> std::slice::Iter<'_, Pipe> {
+        self.list.iter()
+    }
+
+    /// The live pipes.
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Pipe> {
+        self.list.iter_mut()
+    }
+
+    /// Removes the pipe at `i` and puts it on the dead list.
+    pub fn kill_at(&mut self, i: usize) {
+        let p = self.list.remove(i);
+        self.dead.push(p);
+    }
+
+    /// The peer closed its reading end (seen by a failed write to pipe `i`): detaches the pipe
+    /// unless it still holds messages the peer sent before leaving, which stay readable (the
+    /// pipe goes when the reader finds it closed). Returns whether it was detached.
+    pub fn write_closed(&mut self, i: usize) -> bool {
+        if self.list[i].reader.len_hint() == 0 {
+            self.kill_at(i);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Removes a pipe by id (onto the dead list); returns whether it was there.
+    pub fn kill(&mut self, id: PipeId) -> bool {
+        match self.index_of(id) {
+            Some(i) => {
+                self.kill_at(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the pipes found dead since the last call. Dropping them closes both ends.
+    pub fn take_dead(&mut self) -> Vec<Pipe> {
+        std::mem::take(&mut self.dead)
+    }
+
+    /// Whether some pipe has something to read (a hint).
+    pub fn any_readable(&self) -> bool {
+        self.list.iter().any(|p| p.reader.len_hint() > 0)
+    }
+
+    /// Whether some pipe can take a new message now (arms writable notifications).
+    pub fn any_writable(&mut self) -> bool {
+        self.list.iter_mut().any(|p| p.writer.is_writable())
+    }
+
+    /// Closes the pipes of `endpoint` (disconnect); returns how many.
+    pub fn kill_endpoint(&mut self, endpoint: &str) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while i < self.list.len() {
+            if self.list[i].peer.endpoint == endpoint {
+                self.kill_at(i);
+                n += 1;
+            } else {
+                i += 1;
+            }
+        }
+        n
+    }
+}
+
+/// What a socket counts. Messages (not parts) except where said.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages handed to pipes.
+    pub sent: u64,
+    /// Messages delivered to the user.
+    pub received: u64,
+    /// Messages dropped because a peer's pipe was at its high-water mark (PUB, XPUB, ROUTER;
+    /// counted once per peer that missed the message).
+    pub dropped_hwm: u64,
+    /// Messages dropped because no peer could take them: ROUTER to an unknown routing id, REP
+    /// reply to a peer that left, a message to a pipe that closed mid-way.
+    pub dropped_unroutable: u64,
+    /// Incoming messages discarded by the pattern: REQ's stale or malformed replies, REP's
+    /// malformed requests.
+    pub dropped_invalid: u64,
+    /// Incoming messages filtered out by subscriptions (SUB/XSUB: not losses, counted for
+    /// observability).
+    pub filtered: u64,
+    /// Pipes attached since the socket was created.
+    pub peers_attached: u64,
+    /// Pipes detached since the socket was created.
+    pub peers_detached: u64,
+}
+
+/// What a pattern may look at while it runs.
+#[derive(Debug)]
+pub struct Cx<'a> {
+    /// The socket's options.
+    pub options: &'a Options,
+    /// The socket's counters.
+    pub stats: &'a mut Stats,
+}
+
+/// A failed send: the error and the message, handed back so that a blocking send can retry.
+#[derive(Debug)]
+pub struct SendError {
+    /// Why.
+    pub error: Error,
+    /// The part that was not sent.
+    pub msg: Msg,
+}
+
+impl SendError {
+    /// Builds one.
+    pub fn new(error: Error, msg: Msg) -> Self {
+        SendError { error, msg }
+    }
+}
+
+/// One socket type's behaviour.
+pub trait Pattern: Send + fmt::Debug {
+    /// A new peer joined. The pattern owns the pipe from now on (it may refuse it by dropping
+    /// it, e.g. a second PAIR peer).
+    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>);
+
+    /// Sends one part; `EAGAIN` means "would block". Most types keep the parts of a message
+    /// staged and flush at its last part.
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        let _ = cx;
+        Err(SendError::new(Error::ENOTSUP, msg))
+    }
+
+    /// Receives one part; `EAGAIN` means "nothing now".
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        let _ = cx;
+        Err(Error::ENOTSUP)
+    }
+
+    /// Whether a recv could succeed now (ZMQ_EVENTS' POLLIN; may be a hint).
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool;
+
+    /// Whether a send could succeed now (ZMQ_EVENTS' POLLOUT).
+    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool;
+
+    /// Pattern-specific option actions (SUBSCRIBE, UNSUBSCRIBE, XPUB_WELCOME_MSG …), called
+    /// after the value was validated and stored. Returns an error to reject it.
+    fn set_option(&mut self, num: i32, value: &Value, cx: &mut Cx<'_>) -> Result<()> {
+        let _ = (num, value, cx);
+        Ok(())
+    }
+
+    /// ZMQ_TOPICS_COUNT, for the types that have subscriptions.
+    fn topics_count(&mut self, cx: &mut Cx<'_>) -> Option<usize> {
+        let _ = cx;
+        None
+    }
+
+    /// Closes the pipes of an endpoint (inproc `disconnect`); returns how many.
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize;
+
+    /// Number of attached pipes whose peer is still there.
+    fn peers(&self) -> usize;
+}
+
+/// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.
+pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
+    Ok(match t {
+        SocketType::Pair => Box::new(pair::Pair::default()),
+        SocketType::Push => Box::new(pipeline::Push::default()),
+        SocketType::Pull => Box::new(pipeline::Pull::default()),
+        SocketType::Req => Box::new(reqrep::Req::default()),
+        SocketType::Rep => Box::new(reqrep::Rep::default()),
+        SocketType::Dealer => Box::new(reqrep::Dealer::default()),
+        SocketType::Router => Box::new(router::Router::default()),
+        SocketType::Pub => Box::new(pubsub::XPub::new(false)),
+        SocketType::XPub => Box::new(pubsub::XPub::new(true)),
+        SocketType::Sub => Box::new(pubsub::XSub::new(false)),
+        SocketType::XSub => Box::new(pubsub::XSub::new(true)),
+        _ => return Err(Error::EINVAL),
+    })
+}
+
+/// Drops the pipes found dead, counting them.
+pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
+    if pipes.dead.is_empty() {
+        return Vec::new();
+    }
+    let dead = pipes.take_dead();
+    cx.stats.peers_detached += dead.len() as u64;
+    dead
+}

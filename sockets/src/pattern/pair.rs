@@ -1,0 +1,86 @@
+//! PAIR (RFC 31): exactly one peer; a second one is refused (its pipe is closed). Sends block
+//! (EAGAIN) at the high-water mark or when there is no peer.
+
+use zeroring_engine::pipe::{ReadError, WriteError};
+use zeroring_engine::Msg;
+
+use super::{reap, Cx, Pattern, Pipe, Pipes, SendError};
+use crate::error::{Error, Result};
+
+/// PAIR.
+#[derive(Debug, Default)]
+pub struct Pair {
+    pipes: Pipes,
+}
+
+impl Pattern for Pair {
+    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+        reap(&mut self.pipes, cx);
+        if self.pipes.is_empty() {
+            cx.stats.peers_attached += 1;
+            self.pipes.push(pipe);
+        }
+    }
+
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        let more = msg.more();
+        let r = match self.pipes.list.first_mut() {
+            None => Err(SendError::new(Error::EAGAIN, msg)),
+            Some(p) => match p.writer.write(msg) {
+                Ok(()) => {
+                    if !more {
+                        p.writer.flush();
+                        cx.stats.sent += 1;
+                    }
+                    Ok(())
+                }
+                Err(WriteError::Full(m)) => Err(SendError::new(Error::EAGAIN, m)),
+                Err(WriteError::Closed(m)) => {
+                    self.pipes.write_closed(0);
+                    Err(SendError::new(Error::EAGAIN, m))
+                }
+            },
+        };
+        reap(&mut self.pipes, cx);
+        r
+    }
+
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        let r = match self.pipes.list.first_mut() {
+            None => Err(Error::EAGAIN),
+            Some(p) => match p.read() {
+                Ok(m) => {
+                    if !m.more() {
+                        cx.stats.received += 1;
+                    }
+                    Ok(m)
+                }
+                Err(ReadError::Empty) => Err(Error::EAGAIN),
+                Err(ReadError::Closed) => {
+                    self.pipes.kill_at(0);
+                    Err(Error::EAGAIN)
+                }
+            },
+        };
+        reap(&mut self.pipes, cx);
+        r
+    }
+
+    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.pipes.any_readable()
+    }
+
+    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.pipes.any_writable()
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        reap(&mut self.pipes, cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}

@@ -1,0 +1,95 @@
+//! PUSH and PULL (RFC 30): PUSH load-balances to its peers and blocks (EAGAIN) when all are at
+//! their high-water mark; PULL fair-queues from its peers.
+
+use zeroring_engine::Msg;
+
+use super::fq::Fq;
+use super::lb::Lb;
+use super::{reap, Cx, Pattern, Pipe, Pipes, SendError};
+use crate::error::Result;
+
+/// PUSH.
+#[derive(Debug, Default)]
+pub struct Push {
+    pipes: Pipes,
+    lb: Lb,
+}
+
+impl Pattern for Push {
+    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+        cx.stats.peers_attached += 1;
+        self.pipes.push(pipe);
+    }
+
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        let more = msg.more();
+        let r = self.lb.send(&mut self.pipes, msg);
+        reap(&mut self.pipes, cx);
+        match r {
+            Ok(Some(_)) if !more => cx.stats.sent += 1,
+            Ok(None) if !more => cx.stats.dropped_unroutable += 1,
+            _ => {}
+        }
+        r.map(|_| ())
+    }
+
+    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+        false
+    }
+
+    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.lb.has_out(&mut self.pipes)
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        reap(&mut self.pipes, cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}
+
+/// PULL.
+#[derive(Debug, Default)]
+pub struct Pull {
+    pipes: Pipes,
+    fq: Fq,
+}
+
+impl Pattern for Pull {
+    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+        cx.stats.peers_attached += 1;
+        self.pipes.push(pipe);
+    }
+
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        let r = self.fq.recv(&mut self.pipes);
+        reap(&mut self.pipes, cx);
+        let (m, _) = r?;
+        if !m.more() {
+            cx.stats.received += 1;
+        }
+        Ok(m)
+    }
+
+    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.fq.has_in(&self.pipes)
+    }
+
+    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+        false
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        reap(&mut self.pipes, cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}

@@ -1,0 +1,440 @@
+//! PUB, XPUB, SUB and XSUB (RFC 29).
+//!
+//! Subscriptions travel through the pipes as messages: `\x01topic` subscribes, `\x00topic`
+//! cancels (the ZMTP driver translates SUBSCRIBE/CANCEL commands to and from these).
+//!
+//! - [`XPub`] (PUB when not `xpub`): reads subscriptions from its pipes into an [`MTrie`],
+//!   distributes each message to the pipes whose subscriptions match its first part (or do
+//!   not match, under INVERT_MATCHING); a pipe at its high-water mark misses the message
+//!   (counted), or with XPUB_NODROP the send fails with EAGAIN. An XPUB hands subscriptions to
+//!   the user as messages: new topics only, every subscription with XPUB_VERBOSE, every
+//!   unsubscription too with XPUB_VERBOSER, all of them under XPUB_MANUAL (where the user
+//!   applies them with SUBSCRIBE/UNSUBSCRIBE on the pipe that sent the last one it received).
+//!   A pipe that leaves cancels its subscriptions. XPUB_WELCOME_MSG is sent to each new pipe.
+//! - [`XSub`] (SUB when not `xsub`): keeps its subscriptions in a counted [`SubTrie`], sends
+//!   every subscription upstream and a cancel when a topic's count falls to zero, replays its
+//!   subscriptions to each new pipe, and fair-queues incoming messages, dropping those whose
+//!   first part matches no subscription.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zeroring_engine::Msg;
+
+use super::dist::Dist;
+use super::fq::Fq;
+use super::trie::{MTrie, RmResult, SubTrie};
+use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use crate::error::{Error, Result};
+use crate::options::{num, Value};
+
+fn sub_msg(subscribe: bool, topic: &[u8]) -> Msg {
+    let mut b = BytesMut::with_capacity(topic.len() + 1);
+    b.put_u8(subscribe as u8);
+    b.put_slice(topic);
+    Msg::from_bytes(b.freeze())
+}
+
+/// PUB and XPUB.
+#[derive(Debug)]
+pub struct XPub {
+    xpub: bool,
+    pipes: Pipes,
+    dist: Dist,
+    subs: MTrie,
+    /// XPUB_MANUAL: the subscriptions each peer sent (cancelled for the user when it leaves).
+    manual_subs: MTrie,
+    /// Messages for the user: subscriptions, and (XPUB) user messages from upstream.
+    pending: VecDeque<(Msg, Option<PipeId>)>,
+    /// XPUB_MANUAL: the pipe that sent the last subscription the user received.
+    last_pipe: Option<PipeId>,
+    targets: Vec<PipeId>,
+}
+
+impl XPub {
+    /// `xpub`: XPUB (subscriptions and upstream messages reach the user) or PUB.
+    pub fn new(xpub: bool) -> Self {
+        XPub {
+            xpub,
+            pipes: Pipes::default(),
+            dist: Dist::default(),
+            subs: MTrie::new(),
+            manual_subs: MTrie::new(),
+            pending: VecDeque::new(),
+            last_pipe: None,
+            targets: Vec::new(),
+        }
+    }
+
+    fn cleanup(&mut self, cx: &mut Cx<'_>) {
+        for p in reap(&mut self.pipes, cx) {
+            let (xpub, manual, verboser) =
+                (self.xpub, cx.options.xpub_manual, cx.options.xpub_verboser);
+            let pending = &mut self.pending;
+            if manual {
+                // Cancel what the peer itself subscribed to; the user's mapping goes silently.
+                self.manual_subs.rm_pipe(p.id, |topic, _| {
+                    if xpub {
+                        pending.push_back((sub_msg(false, topic), None));
+                    }
+                });
+                self.subs.rm_pipe(p.id, |_, _| {});
+            } else {
+                self.subs.rm_pipe(p.id, |topic, last| {
+                    if xpub && (last || verboser) {
+                        pending.push_back((sub_msg(false, topic), None));
+                    }
+                });
+            }
+            if self.last_pipe == Some(p.id) {
+                self.last_pipe = None;
+            }
+        }
+    }
+
+    /// Reads what subscribers sent.
+    fn process(&mut self, cx: &mut Cx<'_>) {
+        let o = cx.options;
+        let mut dead = false;
+        for p in self.pipes.iter_mut() {
+            // Always read (not just when `len_hint` says so): a read that finds the pipe
+            // empty arms its wakeup, so a blocking recv hears of the next subscription.
+            loop {
+                let m = match p.reader.read() {
+                    Ok(m) => m,
+                    Err(zeroring_engine::pipe::ReadError::Empty) => break,
+                    Err(_) => {
+                        dead = true;
+                        break;
+                    }
+                };
+                // Every part is examined, as libzmq does without ONLY_FIRST_SUBSCRIBE.
+                let d = m.data();
+                if !d.is_empty() && d[0] <= 1 {
+                    let subscribe = d[0] == 1;
+                    let topic = &d[1..];
+                    if o.xpub_manual {
+                        // Remember what the peer asked for, to cancel it when it leaves.
+                        if subscribe {
+                            self.manual_subs.add(topic, p.id);
+                        } else {
+                            self.manual_subs.rm(topic, p.id);
+                        }
+                        if self.xpub {
+                            self.pending.push_back((m.clone(), Some(p.id)));
+                        }
+                        continue;
+                    }
+                    let notify = if subscribe {
+                        self.subs.add(topic, p.id) || o.xpub_verbose
+                    } else {
+                        self.subs.rm(topic, p.id) != RmResult::ValuesRemain || o.xpub_verboser
+                    };
+                    if self.xpub && notify {
+                        self.pending.push_back((m.clone(), Some(p.id)));
+                    }
+                } else if self.xpub {
+                    self.pending.push_back((m, Some(p.id)));
+                }
+            }
+        }
+        if dead {
+            let mut i = 0;
+            while i < self.pipes.len() {
+                if self.pipes.list[i].reader.is_writer_closed()
+                    && self.pipes.list[i].reader.len_hint() == 0
+                {
+                    self.pipes.kill_at(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.cleanup(cx);
+    }
+}
+
+impl Pattern for XPub {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+        if let Some(w) = &cx.options.xpub_welcome_msg {
+            if pipe.writer.write(Msg::from_bytes(w.clone())).is_ok() {
+                pipe.writer.flush();
+            }
+        }
+        cx.stats.peers_attached += 1;
+        self.pipes.push(pipe);
+    }
+
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        let more = msg.more();
+        if !self.dist.in_message() {
+            self.process(cx);
+            self.targets.clear();
+            if cx.options.invert_matching {
+                let mut hit = Vec::new();
+                self.subs.matching(msg.data(), |p| hit.push(p));
+                self.targets.extend(
+                    self.pipes
+                        .iter()
+                        .map(|p| p.id)
+                        .filter(|id| !hit.contains(id)),
+                );
+            } else {
+                let t = &mut self.targets;
+                self.subs.matching(msg.data(), |p| t.push(p));
+            }
+            if cx.options.xpub_nodrop && !self.dist.all_writable(&mut self.pipes, &self.targets) {
+                return Err(SendError::new(Error::EAGAIN, msg));
+            }
+        }
+        let dropped = self.dist.send(&mut self.pipes, &self.targets, msg);
+        cx.stats.dropped_hwm += dropped as u64;
+        if !more {
+            cx.stats.sent += 1;
+        }
+        self.cleanup(cx);
+        Ok(())
+    }
+
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        if !self.xpub {
+            return Err(Error::ENOTSUP);
+        }
+        self.process(cx);
+        let (m, pipe) = self.pending.pop_front().ok_or(Error::EAGAIN)?;
+        if cx.options.xpub_manual {
+            self.last_pipe = pipe;
+        }
+        if !m.more() {
+            cx.stats.received += 1;
+        }
+        Ok(m)
+    }
+
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if !self.xpub {
+            return false;
+        }
+        self.process(cx);
+        !self.pending.is_empty()
+    }
+
+    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.options.xpub_nodrop || self.dist.in_message() || self.pipes.any_writable()
+    }
+
+    fn set_option(&mut self, opt: i32, value: &Value, cx: &mut Cx<'_>) -> Result<()> {
+        if opt != num::SUBSCRIBE && opt != num::UNSUBSCRIBE {
+            return Ok(());
+        }
+        if !cx.options.xpub_manual {
+            return Err(Error::EINVAL);
+        }
+        let Value::Bytes(topic) = value else {
+            return Err(Error::EINVAL);
+        };
+        if let Some(p) = self.last_pipe {
+            if opt == num::SUBSCRIBE {
+                self.subs.add(topic, p);
+            } else {
+                self.subs.rm(topic, p);
+            }
+        }
+        Ok(())
+    }
+
+    fn topics_count(&mut self, cx: &mut Cx<'_>) -> Option<usize> {
+        self.process(cx);
+        Some(self.subs.num_topics())
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        self.cleanup(cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}
+
+/// SUB and XSUB.
+#[derive(Debug)]
+pub struct XSub {
+    xsub: bool,
+    pipes: Pipes,
+    fq: Fq,
+    dist: Dist,
+    subs: SubTrie,
+    /// A matching message read ahead (by has_in), delivered first.
+    prefetched: VecDeque<Msg>,
+    /// Inside a matching message.
+    more_in: bool,
+    /// Inside an upstream message whose first part was not a subscription.
+    more_out: bool,
+    all: Vec<PipeId>,
+}
+
+impl XSub {
+    /// `xsub`: XSUB (the user may send subscriptions and messages upstream) or SUB.
+    pub fn new(xsub: bool) -> Self {
+        XSub {
+            xsub,
+            pipes: Pipes::default(),
+            fq: Fq::default(),
+            dist: Dist::default(),
+            subs: SubTrie::new(),
+            prefetched: VecDeque::new(),
+            more_in: false,
+            more_out: false,
+            all: Vec::new(),
+        }
+    }
+
+    fn upstream(&mut self, msg: Msg, cx: &mut Cx<'_>) {
+        self.all.clear();
+        self.all.extend(self.pipes.iter().map(|p| p.id));
+        let dropped = self.dist.send(&mut self.pipes, &self.all, msg);
+        cx.stats.dropped_hwm += dropped as u64;
+        reap(&mut self.pipes, cx);
+    }
+
+    /// Handles one part the user (or SUBSCRIBE/UNSUBSCRIBE) sends upstream.
+    fn send_up(&mut self, msg: Msg, cx: &mut Cx<'_>) {
+        self.more_out = msg.more();
+        let d = msg.data();
+        // Every part is examined, as libzmq does without ONLY_FIRST_SUBSCRIBE. A subscribe
+        // is always forwarded (the XPUB side filters duplicates); a cancel only when the
+        // topic's count falls to zero.
+        if !d.is_empty() && d[0] == 1 {
+            self.subs.add(&d[1..]);
+            self.upstream(msg, cx);
+        } else if !d.is_empty() && d[0] == 0 {
+            if self.subs.rm(&d[1..]) {
+                self.upstream(msg, cx);
+            }
+        } else {
+            self.upstream(msg, cx);
+        }
+    }
+
+    fn matches(&self, m: &Msg, cx: &Cx<'_>) -> bool {
+        self.subs.check(m.data()) != cx.options.invert_matching
+    }
+
+    /// Next part of a matching message, from the pipes.
+    fn recv_matching(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        loop {
+            let r = self.fq.recv(&mut self.pipes);
+            reap(&mut self.pipes, cx);
+            let (mut m, _) = r?;
+            if self.more_in {
+                self.more_in = m.more();
+                return Ok(m);
+            }
+            if self.matches(&m, cx) {
+                self.more_in = m.more();
+                return Ok(m);
+            }
+            while m.more() {
+                match self.fq.recv(&mut self.pipes) {
+                    Ok((n, _)) => m = n,
+                    Err(_) => break,
+                }
+            }
+            cx.stats.filtered += 1;
+        }
+    }
+}
+
+impl Pattern for XSub {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+        for t in self.subs.topics() {
+            // A full pipe misses the replay, as in libzmq.
+            let _ = pipe.writer.write(sub_msg(true, &t));
+        }
+        pipe.writer.flush();
+        cx.stats.peers_attached += 1;
+        self.pipes.push(pipe);
+    }
+
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        if !self.xsub {
+            return Err(SendError::new(Error::ENOTSUP, msg));
+        }
+        self.send_up(msg, cx);
+        Ok(())
+    }
+
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        let m = match self.prefetched.pop_front() {
+            Some(m) => m,
+            None => self.recv_matching(cx)?,
+        };
+        if !m.more() {
+            cx.stats.received += 1;
+        }
+        Ok(m)
+    }
+
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if !self.prefetched.is_empty() || self.more_in {
+            return true;
+        }
+        match self.recv_matching(cx) {
+            Ok(mut m) => loop {
+                let more = m.more();
+                self.prefetched.push_back(m);
+                if !more {
+                    return true;
+                }
+                match self.recv_matching(cx) {
+                    Ok(n) => m = n,
+                    Err(_) => return true,
+                }
+            },
+            Err(_) => false,
+        }
+    }
+
+    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.xsub
+    }
+
+    fn set_option(&mut self, opt: i32, value: &Value, cx: &mut Cx<'_>) -> Result<()> {
+        let subscribe = match opt {
+            num::SUBSCRIBE => true,
+            num::UNSUBSCRIBE => false,
+            _ => return Ok(()),
+        };
+        let Value::Bytes(topic) = value else {
+            return Err(Error::EINVAL);
+        };
+        if self.more_out {
+            // libzmq would interleave; refuse instead of corrupting the upstream message.
+            return Err(Error::EFSM);
+        }
+        self.send_up(sub_msg(subscribe, topic), cx);
+        Ok(())
+    }
+
+    fn topics_count(&mut self, _cx: &mut Cx<'_>) -> Option<usize> {
+        Some(self.subs.num_topics())
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        reap(&mut self.pipes, cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}
+
+/// The subscription message for `topic` (`\x01topic` or `\x00topic`).
+pub fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
+    sub_msg(subscribe, topic).into_bytes()
+}

@@ -1,0 +1,224 @@
+//! ROUTER (RFC 28): every incoming message is prefixed with the routing id of the pipe it came
+//! from; an outgoing message's first part names the pipe it goes to.
+//!
+//! Routing ids come from the peer (its ROUTING_ID, or our CONNECT_ROUTING_ID for it) or are
+//! generated (5 bytes: a zero byte and a 32-bit counter, like libzmq). A peer whose id is
+//! already taken is refused, unless ROUTER_HANDOVER lets it take the id over (the old pipe is
+//! closed). Unroutable messages are dropped, or refused with EHOSTUNREACH under
+//! ROUTER_MANDATORY; a message to a peer at its high-water mark is dropped, or refused with
+//! EAGAIN under ROUTER_MANDATORY.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use zeroring_engine::Msg;
+
+use super::fq::Fq;
+use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use crate::error::{Error, Result};
+
+/// ROUTER.
+#[derive(Debug)]
+pub struct Router {
+    pipes: Pipes,
+    fq: Fq,
+    by_id: HashMap<Bytes, PipeId>,
+    next_id: u32,
+    /// The first part of the incoming message whose routing id was just returned.
+    prefetched: Option<Msg>,
+    more_in: bool,
+    more_out: bool,
+    current_out: Option<PipeId>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            pipes: Pipes::default(),
+            fq: Fq::default(),
+            by_id: HashMap::new(),
+            next_id: std::process::id().wrapping_mul(2_654_435_761),
+            prefetched: None,
+            more_in: false,
+            more_out: false,
+            current_out: None,
+        }
+    }
+}
+
+impl Router {
+    fn cleanup(&mut self, cx: &mut Cx<'_>) {
+        for p in reap(&mut self.pipes, cx) {
+            if self.by_id.get(&p.routing_id) == Some(&p.id) {
+                self.by_id.remove(&p.routing_id);
+            }
+            if self.current_out == Some(p.id) {
+                self.current_out = None;
+            }
+        }
+    }
+
+    fn generate_id(&mut self) -> Bytes {
+        loop {
+            let mut id = [0u8; 5];
+            id[1..].copy_from_slice(&self.next_id.to_be_bytes());
+            self.next_id = self.next_id.wrapping_add(1);
+            let id = Bytes::copy_from_slice(&id);
+            if !self.by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+impl Pattern for Router {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+        self.cleanup(cx);
+        let id = match pipe.peer.routing_id.clone().filter(|r| !r.is_empty()) {
+            Some(rid) => {
+                if let Some(&old) = self.by_id.get(&rid) {
+                    if !cx.options.router_handover {
+                        // Duplicate id: refuse the newcomer.
+                        return;
+                    }
+                    self.by_id.remove(&rid);
+                    self.pipes.kill(old);
+                    self.cleanup(cx);
+                }
+                rid
+            }
+            None => self.generate_id(),
+        };
+        if cx.options.probe_router && pipe.writer.write(Msg::new()).is_ok() {
+            pipe.writer.flush();
+        }
+        pipe.routing_id = id.clone();
+        self.by_id.insert(id, pipe.id);
+        cx.stats.peers_attached += 1;
+        self.pipes.push(pipe);
+    }
+
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        if !self.more_out {
+            if !msg.more() {
+                // A routing id with nothing after it: silently ignored, as libzmq does.
+                return Ok(());
+            }
+            self.cleanup(cx);
+            self.current_out = None;
+            match self.by_id.get(msg.data()).copied() {
+                Some(id) => {
+                    let p = self.pipes.get_mut(id).expect("routing table out of sync");
+                    if p.writer.is_writable() {
+                        self.current_out = Some(id);
+                    } else {
+                        let closed = p.writer.is_reader_closed();
+                        if closed {
+                            if let Some(i) = self.pipes.index_of(id) {
+                                self.pipes.write_closed(i);
+                            }
+                            self.cleanup(cx);
+                        }
+                        if cx.options.router_mandatory {
+                            let e = if closed {
+                                Error::EHOSTUNREACH
+                            } else {
+                                Error::EAGAIN
+                            };
+                            return Err(SendError::new(e, msg));
+                        }
+                        if closed {
+                            cx.stats.dropped_unroutable += 1;
+                        } else {
+                            cx.stats.dropped_hwm += 1;
+                        }
+                    }
+                }
+                None => {
+                    if cx.options.router_mandatory {
+                        return Err(SendError::new(Error::EHOSTUNREACH, msg));
+                    }
+                    cx.stats.dropped_unroutable += 1;
+                }
+            }
+            self.more_out = true;
+            return Ok(());
+        }
+        let more = msg.more();
+        if let Some(id) = self.current_out {
+            if let Some(p) = self.pipes.get_mut(id) {
+                if p.writer.write(msg).is_err() {
+                    self.pipes.kill(id);
+                    self.current_out = None;
+                    cx.stats.dropped_unroutable += 1;
+                } else if !more {
+                    p.writer.flush();
+                    cx.stats.sent += 1;
+                }
+            }
+        }
+        if !more {
+            self.more_out = false;
+            self.current_out = None;
+        }
+        self.cleanup(cx);
+        Ok(())
+    }
+
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        if let Some(m) = self.prefetched.take() {
+            self.more_in = m.more();
+            if !self.more_in {
+                cx.stats.received += 1;
+            }
+            return Ok(m);
+        }
+        let r = self.fq.recv(&mut self.pipes);
+        let (m, pipe) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                self.cleanup(cx);
+                return Err(e);
+            }
+        };
+        if self.more_in {
+            self.more_in = m.more();
+            if !self.more_in {
+                cx.stats.received += 1;
+            }
+            self.cleanup(cx);
+            return Ok(m);
+        }
+        let id = self
+            .pipes
+            .get(pipe)
+            .map(|p| p.routing_id.clone())
+            .unwrap_or_default();
+        self.prefetched = Some(m);
+        self.more_in = true;
+        self.cleanup(cx);
+        let mut idm = Msg::from_bytes(id).with_more(true);
+        if let Some(md) = self.prefetched.as_ref().and_then(|m| m.metadata()) {
+            idm.set_metadata(Some(md.clone()));
+        }
+        Ok(idm)
+    }
+
+    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.prefetched.is_some() || self.fq.has_in(&self.pipes)
+    }
+
+    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.options.router_mandatory || self.more_out || self.pipes.any_writable()
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        self.cleanup(cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}

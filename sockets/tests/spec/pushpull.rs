@@ -1,0 +1,131 @@
+use std::collections::HashSet;
+
+use zeroring::{Context, Error, SocketType, DONTWAIT};
+
+use crate::common::*;
+
+#[test]
+fn push_round_robins_to_pulls() {
+    let ctx = Context::new();
+    let push = bound(&ctx, SocketType::Push, "inproc://rr");
+    let pulls: Vec<_> = (0..3)
+        .map(|_| connected(&ctx, SocketType::Pull, "inproc://rr"))
+        .collect();
+    eventually(|| push.peer_count() == 3);
+    for i in 0..6 {
+        push.send(format!("m{i}"), 0).unwrap();
+    }
+    // Each PULL gets every third message, in order.
+    let mut all = Vec::new();
+    for p in &pulls {
+        let a = recv_str(p);
+        let b = recv_str(p);
+        let (ia, ib): (u32, u32) = (a[1..].parse().unwrap(), b[1..].parse().unwrap());
+        assert_eq!(ib, ia + 3);
+        assert_no_msg(p);
+        all.push(ia);
+    }
+    all.sort();
+    assert_eq!(all, vec![0, 1, 2]);
+}
+
+#[test]
+fn pull_fair_queues_between_pushes() {
+    let ctx = Context::new();
+    let pull = bound(&ctx, SocketType::Pull, "inproc://fq");
+    let pushes: Vec<_> = (0..3)
+        .map(|_| connected(&ctx, SocketType::Push, "inproc://fq"))
+        .collect();
+    for (i, p) in pushes.iter().enumerate() {
+        for k in 0..3 {
+            p.send(format!("{i}-{k}"), 0).unwrap();
+        }
+    }
+    // Fair queuing: every sender gets a turn before anyone gets a second one.
+    let mut first = HashSet::new();
+    for _ in 0..3 {
+        let m = recv_str(&pull);
+        assert!(m.ends_with("-0"), "{m}");
+        first.insert(m);
+    }
+    assert_eq!(first.len(), 3);
+    for _ in 0..6 {
+        recv_str(&pull);
+    }
+    assert_no_msg(&pull);
+}
+
+#[test]
+fn push_without_peers_blocks_and_times_out() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.bind("inproc://nobody").unwrap();
+    assert_eq!(push.send("x", DONTWAIT), Err(Error::EAGAIN));
+    push.set_sndtimeo(50).unwrap();
+    assert_eq!(push.send("x", 0), Err(Error::EAGAIN));
+}
+
+#[test]
+fn push_skips_a_peer_that_left() {
+    let ctx = Context::new();
+    let push = bound(&ctx, SocketType::Push, "inproc://left");
+    let a = connected(&ctx, SocketType::Pull, "inproc://left");
+    let b = connected(&ctx, SocketType::Pull, "inproc://left");
+    eventually(|| push.peer_count() == 2);
+    drop(a);
+    for i in 0..4 {
+        push.send(format!("{i}"), 0).unwrap();
+    }
+    let got: Vec<_> = (0..4).map(|_| recv_str(&b)).collect();
+    assert_eq!(got, vec!["0", "1", "2", "3"]);
+    assert_eq!(push.peer_count(), 1);
+}
+
+#[test]
+fn wrong_direction_is_enotsup() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    let pull = sock(&ctx, SocketType::Pull);
+    assert_eq!(push.recv_bytes(DONTWAIT), Err(Error::ENOTSUP));
+    assert_eq!(pull.send("x", DONTWAIT), Err(Error::ENOTSUP));
+    let publ = sock(&ctx, SocketType::Pub);
+    let sub = sock(&ctx, SocketType::Sub);
+    assert_eq!(publ.recv_bytes(DONTWAIT), Err(Error::ENOTSUP));
+    assert_eq!(sub.send("x", DONTWAIT), Err(Error::ENOTSUP));
+}
+
+#[test]
+fn multipart_messages_stay_whole_and_on_one_peer() {
+    let ctx = Context::new();
+    let push = bound(&ctx, SocketType::Push, "inproc://mp");
+    let a = connected(&ctx, SocketType::Pull, "inproc://mp");
+    let b = connected(&ctx, SocketType::Pull, "inproc://mp");
+    eventually(|| push.peer_count() == 2);
+    for i in 0..4u8 {
+        send_parts(&push, &[&[i], b"x", b"y"]);
+    }
+    for p in [&a, &b] {
+        for _ in 0..2 {
+            let parts = recv_parts(p);
+            assert_eq!(parts.len(), 3);
+            assert_eq!(parts[1], b"x");
+        }
+    }
+}
+
+#[test]
+fn queued_messages_die_with_a_disconnected_peer() {
+    let ctx = Context::new();
+    let push = bound(&ctx, SocketType::Push, "inproc://destroy-q");
+    let pull = connected(&ctx, SocketType::Pull, "inproc://destroy-q");
+    push.send("old1", 0).unwrap();
+    push.send("old2", 0).unwrap();
+    pull.disconnect("inproc://destroy-q").unwrap();
+    assert_no_msg(&pull);
+    // PUSH has nobody to send to now.
+    assert_eq!(push.send("x", DONTWAIT), Err(Error::EAGAIN));
+    pull.connect("inproc://destroy-q").unwrap();
+    push.send("new", 0).unwrap();
+    assert_eq!(recv_str(&pull), "new");
+    assert_no_msg(&pull);
+}

@@ -1,0 +1,198 @@
+use zeroring::{Context, Error, SocketType, DONTWAIT};
+
+use crate::common::*;
+
+#[test]
+fn xpub_reports_new_topics_once_and_last_unsubscribe() {
+    let ctx = Context::new();
+    let xpub = bound(&ctx, SocketType::XPub, "inproc://xp1");
+    let s1 = connected(&ctx, SocketType::Sub, "inproc://xp1");
+    let s2 = connected(&ctx, SocketType::Sub, "inproc://xp1");
+    s1.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    s2.set_subscribe(b"A").unwrap();
+    s2.set_subscribe(b"B").unwrap();
+    // Duplicate "A" is not reported without XPUB_VERBOSE.
+    assert_eq!(recv_parts(&xpub), vec![b"\x01B".to_vec()]);
+    s1.set_unsubscribe(b"A").unwrap();
+    s2.set_unsubscribe(b"A").unwrap();
+    // Only the last unsubscription of "A" is reported.
+    assert_eq!(recv_parts(&xpub), vec![b"\x00A".to_vec()]);
+    assert_no_msg(&xpub);
+    assert_eq!(xpub.get_topics_count().unwrap(), 1);
+}
+
+#[test]
+fn xpub_verbose_and_verboser() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_verbose(true).unwrap();
+    xpub.bind("inproc://xp2").unwrap();
+    let s1 = connected(&ctx, SocketType::Sub, "inproc://xp2");
+    let s2 = connected(&ctx, SocketType::Sub, "inproc://xp2");
+    s1.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    s2.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    s1.set_unsubscribe(b"A").unwrap();
+    s2.set_unsubscribe(b"A").unwrap();
+    // VERBOSE: only the last unsubscription.
+    assert_eq!(recv_parts(&xpub), vec![b"\x00A".to_vec()]);
+    assert_no_msg(&xpub);
+
+    xpub.set_xpub_verboser(true).unwrap();
+    s1.set_subscribe(b"B").unwrap();
+    s2.set_subscribe(b"B").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01B".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"\x01B".to_vec()]);
+    s1.set_unsubscribe(b"B").unwrap();
+    s2.set_unsubscribe(b"B").unwrap();
+    // VERBOSER: every unsubscription.
+    assert_eq!(recv_parts(&xpub), vec![b"\x00B".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"\x00B".to_vec()]);
+}
+
+#[test]
+fn subscriber_leaving_unsubscribes() {
+    let ctx = Context::new();
+    let xpub = bound(&ctx, SocketType::XPub, "inproc://xp3");
+    let sub = connected(&ctx, SocketType::Sub, "inproc://xp3");
+    sub.set_subscribe(b"T").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01T".to_vec()]);
+    drop(sub);
+    assert_eq!(recv_parts(&xpub), vec![b"\x00T".to_vec()]);
+    assert_eq!(xpub.get_topics_count().unwrap(), 0);
+}
+
+#[test]
+fn xpub_manual_lets_the_user_decide() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_manual(true).unwrap();
+    xpub.bind("inproc://xp4").unwrap();
+    let sub = connected(&ctx, SocketType::Sub, "inproc://xp4");
+    sub.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    // Nothing is subscribed until the user says so; the user maps "A" to "B".
+    xpub.send("A1", 0).unwrap();
+    xpub.set_subscribe(b"B").unwrap();
+    xpub.send("A2", 0).unwrap();
+    xpub.send("B1", 0).unwrap();
+    // The SUB still filters on "A": a "B" message reaches it only if it also matches.
+    assert_no_msg(&sub);
+    sub.set_subscribe(b"B").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01B".to_vec()]);
+    xpub.send("B2", 0).unwrap();
+    assert_eq!(recv_str(&sub), "B2");
+    xpub.set_unsubscribe(b"B").unwrap();
+    xpub.send("B3", 0).unwrap();
+    assert_no_msg(&sub);
+}
+
+#[test]
+fn xpub_nodrop_gives_eagain_instead_of_dropping() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_nodrop(true).unwrap();
+    xpub.set_sndhwm(2).unwrap();
+    xpub.bind("inproc://xp5").unwrap();
+    let sub = sock(&ctx, SocketType::Sub);
+    sub.set_rcvhwm(2).unwrap();
+    sub.connect("inproc://xp5").unwrap();
+    sub.set_subscribe(b"").unwrap();
+    recv_parts(&xpub);
+    let mut sent = 0;
+    while xpub.send("m", DONTWAIT).is_ok() {
+        sent += 1;
+        assert!(sent < 100);
+    }
+    assert_eq!(sent, 4);
+    assert_eq!(xpub.send("m", DONTWAIT), Err(Error::EAGAIN));
+    assert_eq!(xpub.stats().dropped_hwm, 0);
+    // Draining makes room again (the low-water mark).
+    for _ in 0..4 {
+        recv_str(&sub);
+    }
+    xpub.send("again", 0).unwrap();
+    assert_eq!(recv_str(&sub), "again");
+}
+
+#[test]
+fn xpub_welcome_message() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_welcome_msg(b"W").unwrap();
+    xpub.bind("inproc://xp6").unwrap();
+    let sub = connected(&ctx, SocketType::Sub, "inproc://xp6");
+    sub.set_subscribe(b"W").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01W".to_vec()]);
+    assert_eq!(recv_str(&sub), "W");
+}
+
+#[test]
+fn xsub_sends_subscriptions_and_messages_upstream() {
+    let ctx = Context::new();
+    let xpub = bound(&ctx, SocketType::XPub, "inproc://xp7");
+    let xsub = connected(&ctx, SocketType::XSub, "inproc://xp7");
+    xsub.send(&b"\x01topic"[..], 0).unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01topic".to_vec()]);
+    xpub.send("topic-1", 0).unwrap();
+    assert_eq!(recv_str(&xsub), "topic-1");
+    // A user message upstream reaches the XPUB user as is.
+    xsub.send("hello upstream", 0).unwrap();
+    assert_eq!(recv_str(&xpub), "hello upstream");
+    // Cancel: forwarded when the count falls to zero.
+    xsub.send(&b"\x00topic"[..], 0).unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x00topic".to_vec()]);
+    assert_eq!(xsub.get_topics_count().unwrap(), 0);
+}
+
+#[test]
+fn xpub_xsub_proxy_forwards_both_ways() {
+    let ctx = Context::new();
+    let publ = bound(&ctx, SocketType::Pub, "inproc://up");
+    let xsub = connected(&ctx, SocketType::XSub, "inproc://up");
+    let xpub = bound(&ctx, SocketType::XPub, "inproc://down");
+    let sub = connected(&ctx, SocketType::Sub, "inproc://down");
+    sub.set_subscribe(b"news").unwrap();
+    // Proxy the subscription upstream by hand.
+    let s = xpub.recv_msg(0).unwrap();
+    xsub.send_msg(s, 0).unwrap();
+    eventually(|| publ.get_topics_count().unwrap() == 1);
+    publ.send("news: it works", 0).unwrap();
+    let m = xsub.recv_msg(0).unwrap();
+    xpub.send_msg(m, 0).unwrap();
+    assert_eq!(recv_str(&sub), "news: it works");
+}
+
+#[test]
+fn xpub_manual_cancels_the_peers_own_subscriptions_when_it_leaves() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_manual(true).unwrap();
+    xpub.bind("inproc://xp8").unwrap();
+    let sub = connected(&ctx, SocketType::Sub, "inproc://xp8");
+    sub.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    xpub.set_subscribe(b"mapped").unwrap();
+    assert_eq!(xpub.get_topics_count().unwrap(), 1);
+    // Manual mode passes duplicates too.
+    sub.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    drop(sub);
+    assert_eq!(recv_parts(&xpub), vec![b"\x00A".to_vec()]);
+    assert_eq!(xpub.get_topics_count().unwrap(), 0);
+    // SUBSCRIBE after the unsubscription applies to no pipe.
+    xpub.set_subscribe(b"x").unwrap();
+    assert_eq!(xpub.get_topics_count().unwrap(), 0);
+}
+
+#[test]
+fn verbose_resets_verboser_as_in_libzmq() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_verboser(true).unwrap();
+    assert!(xpub.get_xpub_verbose().unwrap());
+    xpub.set_xpub_verbose(true).unwrap();
+    assert!(!xpub.get_xpub_verboser().unwrap());
+}
