@@ -332,8 +332,13 @@ impl Engine {
         for t in &self.threads {
             let _ = t.sender.send(Command::Shutdown);
         }
+        let me = std::thread::current().id();
         for j in self.joins.drain(..) {
-            let _ = j.join();
+            // Dropped from one of its own threads (a handler held the last reference): that
+            // thread exits by itself after this callback, on the Shutdown just sent.
+            if j.thread().id() != me {
+                let _ = j.join();
+            }
         }
     }
 }

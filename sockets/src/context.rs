@@ -154,6 +154,31 @@ pub struct Context {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A context reference that does not keep it alive: what an I/O thread's handlers hold, so
+/// that the last `Context` is never dropped on (and never joins) one of its own I/O threads.
+#[derive(Clone)]
+pub(crate) struct WeakContext(std::sync::Weak<Inner>);
+
+impl WeakContext {
+    /// The context, if it still exists.
+    pub(crate) fn upgrade(&self) -> Option<Context> {
+        self.0.upgrade().map(|inner| Context { inner })
+    }
+}
+
+impl fmt::Debug for WeakContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakContext")
+    }
+}
+
+impl Context {
+    /// A reference that does not keep the context alive.
+    pub(crate) fn downgrade(&self) -> WeakContext {
+        WeakContext(Arc::downgrade(&self.inner))
+    }
+}
+
 impl Default for Context {
     fn default() -> Self {
         Self::new()

@@ -36,9 +36,12 @@ pub mod attach;
 pub mod context;
 pub mod endpoint;
 pub mod error;
+pub mod monitor;
 pub mod options;
 pub mod pattern;
 pub mod socket;
+mod wire;
+pub mod zap;
 
 pub use zeroring_engine as engine;
 pub use zeroring_transports as transports;
@@ -48,6 +51,7 @@ pub use error::{Error, Result};
 pub use pattern::Stats;
 pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
 pub use zeroring_engine::Msg;
+pub use zeroring_transports::monitor::MonitorEvent;
 pub use zeroring_transports::socket_type::SocketType;
 
 #[cfg(test)]

@@ -70,6 +70,12 @@ pub mod num {
     pub const CONNECT_TIMEOUT: i32 = 79;
     pub const TCP_MAXRT: i32 = 80;
     pub const THREAD_SAFE: i32 = 81;
+    pub const PLAIN_SERVER: i32 = 44;
+    pub const PLAIN_USERNAME: i32 = 45;
+    pub const PLAIN_PASSWORD: i32 = 46;
+    pub const ZAP_DOMAIN: i32 = 55;
+    pub const BINDTODEVICE: i32 = 92;
+    pub const ZAP_ENFORCE_DOMAIN: i32 = 93;
     pub const METADATA: i32 = 95;
     pub const TOPICS_COUNT: i32 = 116;
 }
@@ -358,6 +364,33 @@ pub static OPTIONS: &[OptionSpec] = &[
     ),
     row(num::TCP_MAXRT, "TCP_MAXRT", Int, "0", RW, Types::ALL),
     row(num::THREAD_SAFE, "THREAD_SAFE", Bool, "0", RO, Types::ALL),
+    row(num::PLAIN_SERVER, "PLAIN_SERVER", Bool, "0", RW, Types::ALL),
+    row(
+        num::PLAIN_USERNAME,
+        "PLAIN_USERNAME",
+        Str,
+        "-",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::PLAIN_PASSWORD,
+        "PLAIN_PASSWORD",
+        Str,
+        "-",
+        RW,
+        Types::ALL,
+    ),
+    row(num::ZAP_DOMAIN, "ZAP_DOMAIN", Str, "-", RW, Types::ALL),
+    row(num::BINDTODEVICE, "BINDTODEVICE", Str, "-", RW, Types::ALL),
+    row(
+        num::ZAP_ENFORCE_DOMAIN,
+        "ZAP_ENFORCE_DOMAIN",
+        Bool,
+        "0",
+        RW,
+        Types::ALL,
+    ),
     row(num::METADATA, "METADATA", Str, "-", RW, Types::ALL),
     row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
 ];

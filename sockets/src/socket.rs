@@ -108,6 +108,10 @@ struct Core {
     spin: Duration,
     max_msgsz: i32,
     commands: Vec<Command>,
+    /// tcp:// and ipc:// endpoints (listeners and connecters on the context's engine).
+    wire: crate::wire::Wire,
+    /// Where monitor events go (`Socket::monitor`).
+    monitor: crate::monitor::MonitorSink,
 }
 
 /// A ZeroMQ socket. `Send`, not `Sync`.
@@ -300,6 +304,8 @@ impl Socket {
                 spin: DEFAULT_SPIN,
                 max_msgsz: copts.max_msgsz,
                 commands: Vec::new(),
+                wire: crate::wire::Wire::default(),
+                monitor: crate::monitor::MonitorSink::default(),
             }),
             socket_type: t,
             _not_sync: PhantomData,
@@ -331,8 +337,17 @@ impl Socket {
         c.process_commands()?;
         match Endpoint::parse(endpoint)? {
             Endpoint::Inproc(name) => c.bind_inproc(&name, endpoint),
-            // The wire issue adds the tcp and ipc listeners here.
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => Err(not_yet()),
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+                let (ctx, options, handle, monitor) = (
+                    c.ctx.clone(),
+                    c.options.clone(),
+                    c.handle(),
+                    c.monitor.clone(),
+                );
+                let last = c.wire.bind(&ctx, endpoint, &options, handle, monitor)?;
+                c.options.last_endpoint = last;
+                Ok(())
+            }
         }
     }
 
@@ -343,8 +358,17 @@ impl Socket {
         c.process_commands()?;
         match Endpoint::parse(endpoint)? {
             Endpoint::Inproc(name) => c.connect_inproc(&name, endpoint),
-            // The wire issue adds the tcp and ipc connecters here.
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => Err(not_yet()),
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+                let (ctx, options, handle, monitor) = (
+                    c.ctx.clone(),
+                    c.options.clone(),
+                    c.handle(),
+                    c.monitor.clone(),
+                );
+                c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
+                c.options.last_endpoint = endpoint.to_string();
+                Ok(())
+            }
         }
     }
 
@@ -365,7 +389,8 @@ impl Socket {
                     _ => Err(Error::ENOENT),
                 }
             }
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => Err(Error::ENOENT),
+            // The endpoint as bound (LAST_ENDPOINT): a wildcard is not an address to unbind.
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => c.wire.stop(endpoint, true),
         }
     }
 
@@ -396,8 +421,35 @@ impl Socket {
                     Ok(())
                 }
             }
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => Err(Error::ENOENT),
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => c.wire.stop(endpoint, false),
         }
+    }
+
+    /// Publishes this socket's events (the `MonitorEvent` codes in mask `events`) on a PAIR
+    /// socket bound at `endpoint` (`zmq_socket_monitor`; inproc endpoints, as libzmq allows).
+    /// Each event is two frames: `[u16 LE event][u32 LE value]`, then the endpoint. An empty
+    /// `endpoint` stops monitoring (the last event is MONITOR_STOPPED). Events are never
+    /// allowed to block the connection that reports them: when the PAIR's queue is full they
+    /// are dropped and counted.
+    pub fn monitor(&self, endpoint: &str, events: u32) -> Result<()> {
+        let c = self.core();
+        if endpoint.is_empty() {
+            c.monitor.stop();
+            return Ok(());
+        }
+        if !matches!(Endpoint::parse(endpoint)?, Endpoint::Inproc(_)) {
+            return Err(Error::EPROTONOSUPPORT);
+        }
+        let pair = c.ctx.socket(SocketType::Pair)?;
+        pair.set_linger(0)?;
+        pair.bind(endpoint)?;
+        c.monitor.start(pair, events);
+        Ok(())
+    }
+
+    /// Monitor events dropped because the monitor's queue was full.
+    pub fn monitor_dropped(&self) -> u64 {
+        self.core().monitor.dropped()
     }
 
     // ----- send / recv ----------------------------------------------------------------------
@@ -746,11 +798,6 @@ impl Socket {
     }
 }
 
-fn not_yet() -> Error {
-    // tcp:// and ipc:// arrive with the wire issue; until then they are "not supported".
-    Error::EPROTONOSUPPORT
-}
-
 impl Core {
     fn set_value(&mut self, option: i32, v: Value) -> Result<()> {
         let mut saved = self.options.clone();
@@ -897,6 +944,9 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        // Connections first: they must stop attaching pipes to a socket that is going away.
+        self.wire.stop_all();
+        self.monitor.stop();
         self.mailbox.close();
         // Dropping queued attachments and the pattern closes every pipe; peers see the close
         // after reading what was already sent.

@@ -602,3 +602,27 @@ fn plain_server_asks_zap_and_applies_its_verdict() {
     listener.stop();
     fx.engine.shutdown();
 }
+
+#[test]
+fn connecting_pub_gets_the_subscriptions_of_a_bound_sub() {
+    let fx = Fixture::new(1000);
+    let ctx = zmq::Context::new();
+    let sub = zsock(&ctx, zmq::SUB);
+    sub.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = sub.get_last_endpoint().unwrap().unwrap();
+    let _h = fx.connect(SocketType::Pub, &endpoint, TransportOptions::default());
+    sub.set_subscribe(b"A").unwrap();
+    let mut side = fx.next_side();
+    // libzmq attaches an accepted pipe (and sends its subscriptions down it) only while its
+    // application thread is inside a call on that socket: keep it busy until ours arrives.
+    let deadline = Instant::now() + LIMIT;
+    while side.reader.len_hint() == 0 {
+        assert!(Instant::now() < deadline, "the SUBSCRIBE never arrived");
+        let _ = sub.get_events();
+        side.signal
+            .wait(Some(Duration::from_millis(5)), Duration::ZERO);
+    }
+    assert_eq!(&side.recv().into_bytes()[..], b"\x01A");
+    side.send(&[b"A-hit"]);
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"A-hit");
+}

@@ -1,0 +1,330 @@
+//! tcp:// and ipc://: the socket's side of the stream driver.
+//!
+//! Owns: turning a socket's options into a ZMTP [`ConnectionConfig`] and
+//! [`TransportOptions`], the [`SocketLink`] through which a connection's pipes reach the socket
+//! (its [`AttachHandle`] mailbox, like inproc peers), and the socket's bound and connected
+//! endpoints (so that unbind, disconnect and close stop the right listener or connecter).
+//!
+//! Must never: block the I/O thread (attachments are mailbox posts; a ZAP exchange runs on a
+//! helper thread), or let a connection outlive its socket (close stops them all).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use zeroring_engine::pipe::{pipe, PipeConfig};
+use zeroring_engine::Metadata;
+use zeroring_transports::driver::{
+    self, ConnectHandle, ListenerHandle, PipeEnds, SocketLink, TransportOptions, ZapResponder,
+};
+use zeroring_transports::endpoint::{self as ep, Direction};
+use zeroring_transports::monitor::MonitorEvent;
+use zeroring_transports::zmtp::{
+    ConnectionConfig, HeartbeatConfig, MechanismConfig, PeerInfo, ZapRequest,
+};
+use zeroring_transports::SocketType;
+
+use crate::attach::{AttachHandle, Peer, PeerAttachment};
+use crate::context::WeakContext;
+use crate::error::{Error, Result};
+use crate::monitor::MonitorSink;
+use crate::options::{num, Options, Value};
+use crate::Context;
+
+fn int(o: &Options, n: i32, default: i32) -> i32 {
+    match o.extra.get(&n) {
+        Some(Value::Int(v)) => *v,
+        _ => default,
+    }
+}
+
+fn bytes(o: &Options, n: i32) -> Option<Bytes> {
+    match o.extra.get(&n) {
+        Some(Value::Bytes(b)) if !b.is_empty() => Some(b.clone()),
+        _ => None,
+    }
+}
+
+fn ms(v: i32) -> Option<Duration> {
+    (v > 0).then(|| Duration::from_millis(v as u64))
+}
+
+/// The ZMTP side of a socket's options.
+pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionConfig {
+    let mut c = ConnectionConfig::new(o.socket_type);
+    c.routing_id = o.routing_id.clone();
+    for (name, value) in &o.metadata {
+        // Names and values were validated when ZMQ_METADATA was set.
+        let _ = c
+            .metadata
+            .push(Bytes::from(name.clone()), Bytes::from(value.clone()));
+    }
+    c.max_msg_size = o.maxmsgsize;
+    c.handshake_ivl = ms(int(o, num::HANDSHAKE_IVL, 30_000));
+    let timeout = int(o, num::HEARTBEAT_TIMEOUT, -1);
+    c.heartbeat = HeartbeatConfig {
+        interval: ms(int(o, num::HEARTBEAT_IVL, 0)),
+        ttl: Duration::from_millis(int(o, num::HEARTBEAT_TTL, 0).max(0) as u64),
+        timeout: if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_millis(timeout as u64))
+        },
+    };
+    c.mechanism = if int(o, num::PLAIN_SERVER, 0) == 1 {
+        MechanismConfig::PlainServer
+    } else {
+        match (bytes(o, num::PLAIN_USERNAME), bytes(o, num::PLAIN_PASSWORD)) {
+            (None, None) => MechanismConfig::Null,
+            (u, p) => MechanismConfig::PlainClient {
+                username: u.unwrap_or_default(),
+                password: p.unwrap_or_default(),
+            },
+        }
+    };
+    c.zap.domain = bytes(o, num::ZAP_DOMAIN).unwrap_or_default();
+    c.zap.enforce_domain = int(o, num::ZAP_ENFORCE_DOMAIN, 0) == 1;
+    c.zap.handler_available = zap_handler;
+    c
+}
+
+/// The transport side of a socket's options.
+pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions {
+    let reconnect = int(o, num::RECONNECT_IVL, 100);
+    TransportOptions {
+        reconnect_ivl: if reconnect < 0 {
+            None
+        } else {
+            Some(Duration::from_millis(reconnect as u64))
+        },
+        reconnect_ivl_max: Duration::from_millis(int(o, num::RECONNECT_IVL_MAX, 0).max(0) as u64),
+        connect_timeout: ms(int(o, num::CONNECT_TIMEOUT, 0)),
+        backlog: int(o, num::BACKLOG, 100),
+        tcp_keepalive: int(o, num::TCP_KEEPALIVE, -1),
+        tcp_keepalive_cnt: int(o, num::TCP_KEEPALIVE_CNT, -1),
+        tcp_keepalive_idle: int(o, num::TCP_KEEPALIVE_IDLE, -1),
+        tcp_keepalive_intvl: int(o, num::TCP_KEEPALIVE_INTVL, -1),
+        sndbuf: int(o, num::SNDBUF, -1),
+        rcvbuf: int(o, num::RCVBUF, -1),
+        tos: int(o, num::TOS, 0).max(0) as u32,
+        ipv6: int(o, num::IPV6, ctx_ipv6 as i32) == 1,
+        bind_to_device: bytes(o, num::BINDTODEVICE)
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        affinity: o.affinity,
+    }
+}
+
+/// How a connection's pipes reach its socket.
+pub(crate) struct Link {
+    attach: AttachHandle,
+    sndhwm: usize,
+    rcvhwm: usize,
+    conflate: bool,
+    monitor: MonitorSink,
+    ctx: WeakContext,
+}
+
+impl Link {
+    fn pipes(&self, peer: Peer) -> Option<PipeEnds> {
+        let (to_socket, reader) = pipe(PipeConfig::with_hwm(self.rcvhwm));
+        let (writer, from_socket) = pipe(PipeConfig::with_hwm(self.sndhwm));
+        self.attach
+            .attach(PeerAttachment::new(writer, reader, peer))
+            .ok()?;
+        Some(PipeEnds {
+            to_socket,
+            from_socket,
+        })
+    }
+}
+
+impl SocketLink for Link {
+    fn attach(&self, info: &PeerInfo, endpoint: &str) -> Option<PipeEnds> {
+        // A ZMTP 2.0 peer announces its type in the greeting; 3.x in READY. Without one the
+        // handshake could not have passed the compatibility check.
+        let socket_type = info.socket_type?;
+        let mut md = Metadata::new();
+        for (name, value) in info.properties.iter() {
+            md.insert(&String::from_utf8_lossy(name), value.clone());
+        }
+        let peer = Peer {
+            routing_id: info.routing_id.clone().filter(|id| !id.is_empty()),
+            socket_type,
+            metadata: Some(Arc::new(md)),
+            endpoint: endpoint.to_string(),
+            conflate: self.conflate,
+        };
+        self.pipes(peer)
+    }
+
+    fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
+        let peer = Peer {
+            routing_id: None,
+            socket_type: SocketType::Stream,
+            metadata: None,
+            endpoint: endpoint.to_string(),
+            conflate: false,
+        };
+        self.pipes(peer)
+    }
+
+    fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
+        self.monitor.emit(event, value, endpoint);
+    }
+
+    fn zap(&self, request: ZapRequest, respond: ZapResponder) {
+        crate::zap::ask(self.ctx.clone(), request, respond);
+    }
+}
+
+/// A bound or connected tcp/ipc endpoint of one socket.
+#[derive(Debug)]
+enum Handle {
+    Listener(ListenerHandle),
+    Connecter(ConnectHandle),
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// As the user wrote it (connect) or as LAST_ENDPOINT reports it (bind).
+    endpoint: String,
+    handle: Handle,
+}
+
+/// A socket's tcp and ipc endpoints.
+#[derive(Debug, Default)]
+pub(crate) struct Wire {
+    entries: Vec<Entry>,
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(n) => Error::from_errno(n),
+        None => Error::EINVAL,
+    }
+}
+
+fn endpoint_error(e: ep::EndpointError) -> Error {
+    Error::from_errno(e.errno.0)
+}
+
+impl Wire {
+    /// Binds a tcp/ipc endpoint; returns LAST_ENDPOINT (the real port of a wildcard bind).
+    pub(crate) fn bind(
+        &mut self,
+        ctx: &Context,
+        endpoint: &str,
+        o: &Options,
+        attach: AttachHandle,
+        monitor: MonitorSink,
+    ) -> Result<String> {
+        let parsed = ep::parse(endpoint, Direction::Bind).map_err(endpoint_error)?;
+        let topts = transport_options(o, ctx.ipv6());
+        let addr = match driver::bind_addr(&parsed, topts.ipv6) {
+            Ok(a) => a,
+            Err(e) => {
+                monitor.emit(
+                    MonitorEvent::BindFailed,
+                    e.raw_os_error().unwrap_or(0) as u32,
+                    endpoint,
+                );
+                return Err(io_error(e));
+            }
+        };
+        let config = connection_config(o, crate::zap::handler_bound(ctx));
+        let link = Arc::new(self.link(ctx, o, attach, monitor.clone()));
+        let threads = ctx.with_engine(|e| Arc::<[_]>::from(e.threads().to_vec()))?;
+        let handle = match driver::bind(threads, addr, topts, config, link) {
+            Ok(h) => h,
+            Err(e) => {
+                monitor.emit(
+                    MonitorEvent::BindFailed,
+                    e.raw_os_error().unwrap_or(0) as u32,
+                    endpoint,
+                );
+                return Err(io_error(e));
+            }
+        };
+        let last = handle.endpoint().to_string();
+        self.entries.push(Entry {
+            endpoint: last.clone(),
+            handle: Handle::Listener(handle),
+        });
+        Ok(last)
+    }
+
+    /// Starts connecting to a tcp/ipc endpoint (asynchronous, reconnecting).
+    pub(crate) fn connect(
+        &mut self,
+        ctx: &Context,
+        endpoint: &str,
+        o: &Options,
+        attach: AttachHandle,
+        monitor: MonitorSink,
+    ) -> Result<()> {
+        let parsed = ep::parse(endpoint, Direction::Connect).map_err(endpoint_error)?;
+        let topts = transport_options(o, ctx.ipv6());
+        let mut target = driver::connect_target(&parsed, topts.ipv6).map_err(io_error)?;
+        target.endpoint = endpoint.to_string();
+        let config = connection_config(o, crate::zap::handler_bound(ctx));
+        let link = Arc::new(self.link(ctx, o, attach, monitor));
+        let handle = ctx
+            .with_engine(|e| driver::connect(e.threads(), target, topts, config, link))?
+            .map_err(|_| Error::ETERM)?;
+        self.entries.push(Entry {
+            endpoint: endpoint.to_string(),
+            handle: Handle::Connecter(handle),
+        });
+        Ok(())
+    }
+
+    fn link(&self, ctx: &Context, o: &Options, attach: AttachHandle, monitor: MonitorSink) -> Link {
+        Link {
+            attach,
+            sndhwm: o.sndhwm.max(0) as usize,
+            rcvhwm: o.rcvhwm.max(0) as usize,
+            conflate: o.conflate,
+            monitor,
+            ctx: ctx.downgrade(),
+        }
+    }
+
+    /// Unbinds (listeners) or disconnects (connecters) every entry for `endpoint`; ENOENT when
+    /// there is none.
+    pub(crate) fn stop(&mut self, endpoint: &str, listeners: bool) -> Result<()> {
+        let before = self.entries.len();
+        self.entries.retain(|e| {
+            let kind_matches = matches!(e.handle, Handle::Listener(_)) == listeners;
+            if kind_matches && e.endpoint == endpoint {
+                match &e.handle {
+                    Handle::Listener(h) => h.stop(),
+                    Handle::Connecter(h) => h.stop(),
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if self.entries.len() == before {
+            Err(Error::ENOENT)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Stops everything (socket close).
+    pub(crate) fn stop_all(&mut self) {
+        for e in self.entries.drain(..) {
+            match e.handle {
+                Handle::Listener(h) => h.stop(),
+                Handle::Connecter(h) => h.stop(),
+            }
+        }
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
