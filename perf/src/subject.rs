@@ -41,7 +41,6 @@ pub enum Transport {
 pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static str> {
     match (subject, transport) {
         (Subject::Raw, Transport::Inproc) => Some("raw sockets have no inproc transport"),
-        (Subject::Zeroring, _) => Some("zeroring sockets are not wired into the harness yet (needs the [sockets] and [wire] issues)"),
         #[cfg(not(feature = "libzmq"))]
         (Subject::Libzmq, _) => Some("built without the `libzmq` feature (cargo run --release -p zeroring-perf --features libzmq)"),
         _ => None,
@@ -111,8 +110,10 @@ pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiv
     }
     match subject {
         Subject::Raw => raw::thr_receiver(p),
+        Subject::Zeroring => zr::thr_receiver(p),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::thr_receiver(p),
+        #[cfg(not(feature = "libzmq"))]
         _ => Err(unsupported("subject unavailable")),
     }
 }
@@ -121,8 +122,10 @@ pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiv
 pub fn thr_sender(subject: Subject, endpoint: &str, p: Params) -> io::Result<()> {
     match subject {
         Subject::Raw => raw::thr_sender(endpoint, p),
+        Subject::Zeroring => zr::thr_sender(endpoint, p),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::thr_sender(endpoint, p),
+        #[cfg(not(feature = "libzmq"))]
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
         )),
@@ -136,8 +139,10 @@ pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>>
     }
     match subject {
         Subject::Raw => raw::lat_client(p),
+        Subject::Zeroring => zr::lat_client(p),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::lat_client(p),
+        #[cfg(not(feature = "libzmq"))]
         _ => Err(unsupported("subject unavailable")),
     }
 }
@@ -146,8 +151,10 @@ pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>>
 pub fn lat_echo(subject: Subject, endpoint: &str, p: Params, total: u64) -> io::Result<()> {
     match subject {
         Subject::Raw => raw::lat_echo(endpoint, p, total),
+        Subject::Zeroring => zr::lat_echo(endpoint, p, total),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::lat_echo(endpoint, p, total),
+        #[cfg(not(feature = "libzmq"))]
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
         )),
@@ -487,5 +494,185 @@ mod libzmq {
     pub(super) fn lat_echo(endpoint: &str, p: Params, total: u64) -> io::Result<()> {
         let ctx = ctx(p)?;
         echo(&ctx, endpoint, total)
+    }
+}
+
+/// zeroring's sockets.
+mod zr {
+    use super::*;
+    use zeroring::{Context, Socket, SocketType};
+
+    fn ctx(p: Params) -> io::Result<Context> {
+        let c = Context::new();
+        c.set_io_threads(p.io_threads).map_err(zerr)?;
+        Ok(c)
+    }
+
+    fn zerr(e: zeroring::Error) -> io::Error {
+        io::Error::other(format!("zeroring: {e}"))
+    }
+
+    fn bind(s: &Socket, t: Transport, tag: &str) -> io::Result<(String, Option<PathBuf>)> {
+        match t {
+            Transport::Tcp => {
+                s.bind("tcp://127.0.0.1:*").map_err(zerr)?;
+                let ep = s
+                    .get_last_endpoint()
+                    .map_err(zerr)?
+                    .map_err(|_| io::Error::other("endpoint"))?;
+                Ok((ep, None))
+            }
+            Transport::Ipc => {
+                let p = ipc_path(tag);
+                let ep = format!("ipc://{}", p.display());
+                s.bind(&ep).map_err(zerr)?;
+                Ok((ep, Some(p)))
+            }
+            Transport::Inproc => {
+                let ep = format!("inproc://{tag}");
+                s.bind(&ep).map_err(zerr)?;
+                Ok((ep, None))
+            }
+        }
+    }
+
+    struct Thr {
+        ctx: Context,
+        sock: Socket,
+        endpoint: String,
+        ipc: Option<PathBuf>,
+        p: Params,
+    }
+
+    impl Drop for Thr {
+        fn drop(&mut self) {
+            if let Some(p) = &self.ipc {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    impl ThrReceiver for Thr {
+        fn endpoint(&self) -> String {
+            self.endpoint.clone()
+        }
+        fn run(&mut self) -> io::Result<Duration> {
+            self.sock.recv_msg(0).map_err(zerr)?;
+            let start = Instant::now();
+            for _ in 1..self.p.count {
+                self.sock.recv_msg(0).map_err(zerr)?;
+            }
+            Ok(start.elapsed())
+        }
+        fn spawn_local_sender(&mut self) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+            let (ctx, ep, p) = (self.ctx.clone(), self.endpoint.clone(), self.p);
+            Ok(std::thread::spawn(move || send_all(&ctx, &ep, p)))
+        }
+    }
+
+    fn send_all(ctx: &Context, endpoint: &str, p: Params) -> io::Result<()> {
+        let s = ctx.socket(SocketType::Push).map_err(zerr)?;
+        // Deliver everything before the process ends, as libzmq's default linger does.
+        s.set_linger(-1).map_err(zerr)?;
+        s.connect(endpoint).map_err(zerr)?;
+        let body = zeroring::Msg::from(vec![0x5Au8; p.size]);
+        for _ in 0..p.count {
+            // Clones share the bytes: the workload is the socket, not a memcpy per message.
+            s.send_msg(body.clone(), 0).map_err(zerr)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
+        let ctx = ctx(p)?;
+        let sock = ctx.socket(SocketType::Pull).map_err(zerr)?;
+        let (endpoint, ipc) = bind(&sock, p.transport, "thr")?;
+        Ok(Box::new(Thr {
+            ctx,
+            sock,
+            endpoint,
+            ipc,
+            p,
+        }))
+    }
+
+    pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+        let ctx = ctx(p)?;
+        send_all(&ctx, endpoint, p)?;
+        // Context drop waits for LINGER: every message is delivered before the process exits.
+        ctx.term();
+        Ok(())
+    }
+
+    struct Lat {
+        ctx: Context,
+        sock: Socket,
+        endpoint: String,
+        ipc: Option<PathBuf>,
+        p: Params,
+    }
+
+    impl Drop for Lat {
+        fn drop(&mut self) {
+            if let Some(p) = &self.ipc {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    impl LatClient for Lat {
+        fn endpoint(&self) -> String {
+            self.endpoint.clone()
+        }
+        fn run(&mut self, warmup: u64, hist: &mut Histogram<u64>) -> io::Result<()> {
+            let body = zeroring::Msg::from(vec![0x5Au8; self.p.size]);
+            for i in 0..warmup + self.p.count {
+                let t = Instant::now();
+                self.sock.send_msg(body.clone(), 0).map_err(zerr)?;
+                self.sock.recv_msg(0).map_err(zerr)?;
+                if i >= warmup {
+                    record(hist, t);
+                }
+            }
+            Ok(())
+        }
+        fn spawn_local_echo(
+            &mut self,
+            total: u64,
+        ) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+            let (ctx, ep) = (self.ctx.clone(), self.endpoint.clone());
+            Ok(std::thread::spawn(move || echo(&ctx, &ep, total)))
+        }
+    }
+
+    fn echo(ctx: &Context, endpoint: &str, total: u64) -> io::Result<()> {
+        let s = ctx.socket(SocketType::Rep).map_err(zerr)?;
+        s.set_linger(-1).map_err(zerr)?;
+        s.connect(endpoint).map_err(zerr)?;
+        for _ in 0..total {
+            let m = s.recv_msg(0).map_err(zerr)?;
+            s.send_msg(m, 0).map_err(zerr)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
+        let ctx = ctx(p)?;
+        let sock = ctx.socket(SocketType::Req).map_err(zerr)?;
+        let (endpoint, ipc) = bind(&sock, p.transport, "lat")?;
+        Ok(Box::new(Lat {
+            ctx,
+            sock,
+            endpoint,
+            ipc,
+            p,
+        }))
+    }
+
+    pub(super) fn lat_echo(endpoint: &str, p: Params, total: u64) -> io::Result<()> {
+        let ctx = ctx(p)?;
+        echo(&ctx, endpoint, total)?;
+        ctx.term();
+        Ok(())
     }
 }

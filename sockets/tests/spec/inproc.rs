@@ -133,8 +133,15 @@ fn endpoints_parse_and_unknown_transports_are_refused() {
     // tcp and ipc are served by the wire driver; LAST_ENDPOINT reports the real port.
     s.bind("tcp://127.0.0.1:*").unwrap();
     let last = s.get_last_endpoint().unwrap().unwrap();
-    assert!(last.starts_with("tcp://127.0.0.1:") && !last.ends_with(":*"), "{last}");
-    assert_eq!(s.unbind("tcp://127.0.0.1:*"), Err(Error::ENOENT), "a wildcard is not a bound address");
+    assert!(
+        last.starts_with("tcp://127.0.0.1:") && !last.ends_with(":*"),
+        "{last}"
+    );
+    assert_eq!(
+        s.unbind("tcp://127.0.0.1:*"),
+        Err(Error::ENOENT),
+        "a wildcard is not a bound address"
+    );
     s.unbind(&last).unwrap();
     s.bind("inproc://last").unwrap();
     assert_eq!(s.get_last_endpoint().unwrap().unwrap(), "inproc://last");
