@@ -255,6 +255,7 @@ impl Core {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.options.rcvtimeo == 0;
         let deadline = timeout_of(self.options.rcvtimeo).map(|t| Instant::now() + t);
+        let mut retries = 0u32;
         loop {
             let (p, mut cx) = self.cx();
             match p.recv(&mut cx) {
@@ -263,6 +264,14 @@ impl Core {
                     return Ok(m);
                 }
                 Err(Error::EAGAIN) if !nonblocking => {
+                    // A pattern may say EAGAIN after discarding something (a stale REQ reply,
+                    // a filtered message) with more already queued: those pipes were not
+                    // found empty, so nothing will wake us for them. Retry at once then
+                    // (bounded, in case `has_in` is only a hint).
+                    if retries < 1024 && p.has_in(&mut cx) {
+                        retries += 1;
+                        continue;
+                    }
                     self.wait(deadline)?;
                     self.process_commands()?;
                 }
