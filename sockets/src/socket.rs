@@ -321,6 +321,10 @@ impl Socket {
             .expect("a zeroring Socket is used re-entrantly")
     }
 
+    /// Closes the socket (`zmq_close`); the same as dropping it. Messages already handed to
+    /// inproc pipes stay readable by the peers.
+    pub fn close(self) {}
+
     /// The socket type (ZMQ_TYPE).
     pub fn socket_type(&self) -> SocketType {
         self.socket_type
