@@ -832,8 +832,11 @@ impl Core {
         let me = self.inproc_info();
         let connect_rid = self.options.connect_routing_id.take();
         let mut reg = self.ctx.inproc();
-        if let Some(b) = reg.bound.get(name) {
-            let peer_info = b.info.clone();
+        let bound = reg
+            .bound
+            .get(name)
+            .map(|b| (b.info.clone(), b.sender.clone()));
+        if let Some((peer_info, sender)) = bound {
             if !me.socket_type.is_compatible_with(peer_info.socket_type) {
                 return Err(Error::ENOCOMPATPROTO);
             }
@@ -854,27 +857,30 @@ impl Core {
                     conflate,
                 },
             );
-            if b.sender.send(Command::Attach(theirs)).is_err() {
-                return Err(Error::ECONNREFUSED);
+            if sender.send(Command::Attach(theirs)).is_ok() {
+                drop(reg);
+                self.attach(PeerAttachment::new(
+                    c2b_w,
+                    b2c_r,
+                    Peer {
+                        routing_id: connect_rid.or(Some(peer_info.routing_id)),
+                        socket_type: peer_info.socket_type,
+                        metadata: None,
+                        endpoint: uri.to_string(),
+                        conflate,
+                    },
+                ));
+                self.options.last_endpoint = uri.to_string();
+                return Ok(());
             }
-            drop(reg);
-            self.attach(PeerAttachment::new(
-                c2b_w,
-                b2c_r,
-                Peer {
-                    routing_id: connect_rid.or(Some(peer_info.routing_id)),
-                    socket_type: peer_info.socket_type,
-                    metadata: None,
-                    endpoint: uri.to_string(),
-                    conflate,
-                },
-            ));
-            return Ok(());
+            // The binder is closing (its mailbox is shut): treat the name as unbound.
+            reg.bound.remove(name);
         }
         // Nobody bound yet: queue the connection; the bind attaches it.
         let hwm = |a: i32| if me.conflate { 0 } else { a.max(0) as usize };
         let (c2b_w, c2b_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.sndhwm)));
         let (b2c_w, b2c_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.rcvhwm)));
+        self.options.last_endpoint = uri.to_string();
         let defer = self.options.immediate
             || (me.socket_type == SocketType::Router && connect_rid.is_none());
         let pending = |deferred| Pending {
