@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring_engine::mailbox::Mailbox;
-use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig, PipeReader, PipeWriter};
+use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig};
 use zeroring_engine::signal::Signal;
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
@@ -944,7 +944,3 @@ impl fmt::Debug for Socket {
         }
     }
 }
-
-// Keep the unused-import lint quiet for types used only in signatures above.
-#[allow(dead_code)]
-fn _types(_: PipeWriter<Msg>, _: PipeReader<Msg>) {}

@@ -135,7 +135,10 @@ fn endpoints_parse_and_wire_transports_are_not_there_yet() {
     assert_eq!(s.get_last_endpoint().unwrap().unwrap(), "inproc://last");
     // libzmq records connects too (inproc: the endpoint as given).
     s.connect("inproc://elsewhere").unwrap();
-    assert_eq!(s.get_last_endpoint().unwrap().unwrap(), "inproc://elsewhere");
+    assert_eq!(
+        s.get_last_endpoint().unwrap().unwrap(),
+        "inproc://elsewhere"
+    );
 }
 
 #[test]
