@@ -190,7 +190,11 @@ impl Core {
             self.mailbox.drain(&mut cmds);
             for c in cmds.drain(..) {
                 match c {
-                    Command::Attach(a) => self.attach(a),
+                    Command::Attach(a) => self.attach(*a),
+                    Command::Hiccup(key) => {
+                        let (p, mut cx) = self.cx();
+                        p.hiccup(key, &mut cx);
+                    }
                 }
             }
             self.commands = cmds;
@@ -808,9 +812,10 @@ impl Core {
                     metadata: None,
                     endpoint: p.endpoint.clone(),
                     conflate: p.connector.conflate || info.conflate,
+                    key: None,
                 };
                 if sender
-                    .send(Command::Attach(PeerAttachment::new(w, r, peer)))
+                    .send(Command::Attach(Box::new(PeerAttachment::new(w, r, peer))))
                     .is_err()
                 {
                     continue;
@@ -822,6 +827,7 @@ impl Core {
                 metadata: None,
                 endpoint: p.endpoint,
                 conflate: p.connector.conflate || info.conflate,
+                key: None,
             };
             self.attach(PeerAttachment::new(p.writer, p.reader, peer));
         }
@@ -855,9 +861,10 @@ impl Core {
                     metadata: None,
                     endpoint: uri.to_string(),
                     conflate,
+                    key: None,
                 },
             );
-            if sender.send(Command::Attach(theirs)).is_ok() {
+            if sender.send(Command::Attach(Box::new(theirs))).is_ok() {
                 drop(reg);
                 self.attach(PeerAttachment::new(
                     c2b_w,
@@ -868,6 +875,7 @@ impl Core {
                         metadata: None,
                         endpoint: uri.to_string(),
                         conflate,
+                        key: None,
                     },
                 ));
                 self.options.last_endpoint = uri.to_string();
@@ -908,6 +916,7 @@ impl Core {
                 metadata: None,
                 endpoint: uri.to_string(),
                 conflate: me.conflate,
+                key: None,
             },
         ));
         Ok(())

@@ -48,6 +48,9 @@ pub struct Peer {
     pub endpoint: String,
     /// Keep only the newest message on this pipe when reading (ZMQ_CONFLATE).
     pub conflate: bool,
+    /// A key the transport chose for this pipe, to refer to it later (see
+    /// [`AttachHandle::hiccup`](crate::attach::AttachHandle::hiccup)).
+    pub key: Option<u64>,
 }
 
 /// One attached pipe pair: we write to `writer` and read from `reader`.
@@ -286,6 +289,12 @@ pub trait Pattern: Send + fmt::Debug {
         Ok(())
     }
 
+    /// The transport reconnected the pipe with transport key `key` to a new peer (it keeps
+    /// pipes across reconnects): XSUB/SUB send their subscriptions again (libzmq's hiccup).
+    fn hiccup(&mut self, key: u64, cx: &mut Cx<'_>) {
+        let _ = (key, cx);
+    }
+
     /// ZMQ_TOPICS_COUNT, for the types that have subscriptions.
     fn topics_count(&mut self, cx: &mut Cx<'_>) -> Option<usize> {
         let _ = cx;
@@ -349,6 +358,7 @@ mod tests {
                 metadata: None,
                 endpoint: format!("test://{id}"),
                 conflate: false,
+                key: None,
             },
             routing_id: Bytes::new(),
         };

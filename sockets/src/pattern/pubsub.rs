@@ -389,6 +389,16 @@ impl Pattern for XSub {
         self.pipes.push(pipe);
     }
 
+    fn hiccup(&mut self, key: u64, _cx: &mut Cx<'_>) {
+        let topics = self.subs.topics();
+        if let Some(p) = self.pipes.iter_mut().find(|p| p.peer.key == Some(key)) {
+            for t in topics {
+                let _ = p.writer.write(sub_msg(true, &t));
+            }
+            p.writer.flush();
+        }
+    }
+
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         if !self.xsub {
             return Err(SendError::new(Error::ENOTSUP, msg));
