@@ -49,6 +49,7 @@ impl Peer {
             metadata: None,
             endpoint: endpoint.into(),
             conflate: false,
+            key: None,
         }
     }
 }
@@ -79,8 +80,10 @@ impl PeerAttachment {
 /// A command for a socket, delivered through its mailbox.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// A peer joins.
-    Attach(PeerAttachment),
+    /// A peer joins (boxed: attachments are rare, hiccups tiny).
+    Attach(Box<PeerAttachment>),
+    /// The pipe with this transport key now leads to a new connection.
+    Hiccup(u64),
 }
 
 /// A cloneable, thread-safe handle that delivers attachments to one socket (from an I/O
@@ -98,7 +101,17 @@ impl AttachHandle {
     /// dropped, which closes them).
     pub fn attach(&self, a: PeerAttachment) -> Result<()> {
         self.sender
-            .send(Command::Attach(a))
+            .send(Command::Attach(Box::new(a)))
+            .map_err(|_| Error::ETERM)
+    }
+
+    /// Tells the socket that the pipe attached with `Peer::key == Some(key)` now leads to a
+    /// new connection (a connecter keeps its pipe across reconnects, as libzmq's session
+    /// does): SUB/XSUB send their subscriptions again on it. Fails with ETERM when the socket
+    /// is closed.
+    pub fn hiccup(&self, key: u64) -> Result<()> {
+        self.sender
+            .send(Command::Hiccup(key))
             .map_err(|_| Error::ETERM)
     }
 

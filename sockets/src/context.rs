@@ -65,6 +65,10 @@ pub struct ContextOptions {
     pub thread_cpus: Vec<usize>,
     /// ZMQ_THREAD_NAME_PREFIX.
     pub thread_name_prefix: String,
+    /// ZMQ_THREAD_PRIORITY (stored; the engine does not change thread priorities yet).
+    pub thread_priority: i32,
+    /// ZMQ_THREAD_SCHED_POLICY (stored; not applied yet).
+    pub thread_sched_policy: i32,
 }
 
 impl Default for ContextOptions {
@@ -77,6 +81,8 @@ impl Default for ContextOptions {
             ipv6: false,
             thread_cpus: Vec::new(),
             thread_name_prefix: String::new(),
+            thread_priority: -1,
+            thread_sched_policy: -1,
         }
     }
 }
@@ -239,6 +245,10 @@ impl Context {
                 }
             }
             ctx_opt::THREAD_NAME_PREFIX => o.thread_name_prefix = value.to_string(),
+            // Number 3 is both SOCKET_LIMIT (read-only) and THREAD_PRIORITY (write-only), as
+            // in zmq.h.
+            ctx_opt::THREAD_PRIORITY => o.thread_priority = value,
+            ctx_opt::THREAD_SCHED_POLICY => o.thread_sched_policy = value,
             _ => return Err(Error::EINVAL),
         }
         Ok(())
@@ -256,6 +266,7 @@ impl Context {
             ctx_opt::BLOCKY => o.blocky as i32,
             ctx_opt::IPV6 => o.ipv6 as i32,
             ctx_opt::THREAD_NAME_PREFIX => o.thread_name_prefix.parse().unwrap_or(0),
+            ctx_opt::THREAD_SCHED_POLICY => o.thread_sched_policy,
             _ => return Err(Error::EINVAL),
         })
     }

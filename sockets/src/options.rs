@@ -77,6 +77,9 @@ pub mod num {
     pub const BINDTODEVICE: i32 = 92;
     pub const ZAP_ENFORCE_DOMAIN: i32 = 93;
     pub const METADATA: i32 = 95;
+    pub const XPUB_MANUAL_LAST_VALUE: i32 = 98;
+    pub const ONLY_FIRST_SUBSCRIBE: i32 = 108;
+    pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;
     pub const TOPICS_COUNT: i32 = 116;
 }
 
@@ -156,6 +159,8 @@ const ROUTER: Types = Types::of(&[T::Router]);
 const REQ: Types = Types::of(&[T::Req]);
 const PROBE: Types = Types::of(&[T::Router, T::Dealer, T::Req]);
 const PUBSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
+const XPUB_XSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
+const SUB_SIDE: Types = Types::of(&[T::Sub, T::XSub]);
 
 const fn row(
     num: i32,
@@ -392,6 +397,30 @@ pub static OPTIONS: &[OptionSpec] = &[
         Types::ALL,
     ),
     row(num::METADATA, "METADATA", Str, "-", RW, Types::ALL),
+    row(
+        num::XPUB_MANUAL_LAST_VALUE,
+        "XPUB_MANUAL_LAST_VALUE",
+        Bool,
+        "0",
+        RW,
+        PUBS,
+    ),
+    row(
+        num::ONLY_FIRST_SUBSCRIBE,
+        "ONLY_FIRST_SUBSCRIBE",
+        Bool,
+        "0",
+        RW,
+        XPUB_XSUB,
+    ),
+    row(
+        num::XSUB_VERBOSE_UNSUBSCRIBE,
+        "XSUB_VERBOSE_UNSUBSCRIBE",
+        Bool,
+        "0",
+        RW,
+        SUB_SIDE,
+    ),
     row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
 ];
 
@@ -500,6 +529,13 @@ pub struct Options {
     pub xpub_manual: bool,
     /// ZMQ_XPUB_NODROP.
     pub xpub_nodrop: bool,
+    /// ZMQ_XPUB_MANUAL_LAST_VALUE: manual, and a message goes only to the pipe that sent the
+    /// last subscription the user received.
+    pub xpub_manual_last_value: bool,
+    /// ZMQ_ONLY_FIRST_SUBSCRIBE: only a message's first part may be a (un)subscription.
+    pub only_first_subscribe: bool,
+    /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE: forward every unsubscription upstream.
+    pub xsub_verbose_unsubscribe: bool,
     /// ZMQ_XPUB_WELCOME_MSG.
     pub xpub_welcome_msg: Option<Bytes>,
     /// ZMQ_INVERT_MATCHING.
@@ -541,6 +577,9 @@ impl Options {
             xpub_verboser: false,
             xpub_manual: false,
             xpub_nodrop: false,
+            xpub_manual_last_value: false,
+            only_first_subscribe: false,
+            xsub_verbose_unsubscribe: false,
             xpub_welcome_msg: None,
             invert_matching: false,
             conflate: false,
@@ -611,6 +650,12 @@ impl Options {
                 self.xpub_verboser = b;
             }
             num::XPUB_MANUAL => self.xpub_manual = b,
+            num::XPUB_MANUAL_LAST_VALUE => {
+                self.xpub_manual = b;
+                self.xpub_manual_last_value = b;
+            }
+            num::ONLY_FIRST_SUBSCRIBE => self.only_first_subscribe = b,
+            num::XSUB_VERBOSE_UNSUBSCRIBE => self.xsub_verbose_unsubscribe = b,
             num::XPUB_NODROP => self.xpub_nodrop = b,
             num::XPUB_WELCOME_MSG => {
                 let Value::Bytes(m) = value else {
@@ -673,6 +718,9 @@ impl Options {
             num::XPUB_VERBOSER => v(self.xpub_verboser),
             num::XPUB_MANUAL => v(self.xpub_manual),
             num::XPUB_NODROP => v(self.xpub_nodrop),
+            num::XPUB_MANUAL_LAST_VALUE => v(self.xpub_manual_last_value),
+            num::ONLY_FIRST_SUBSCRIBE => v(self.only_first_subscribe),
+            num::XSUB_VERBOSE_UNSUBSCRIBE => v(self.xsub_verbose_unsubscribe),
             num::INVERT_MATCHING => v(self.invert_matching),
             num::CONFLATE => v(self.conflate),
             num::IMMEDIATE => v(self.immediate),

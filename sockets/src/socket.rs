@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring_engine::mailbox::Mailbox;
-use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig, PipeReader, PipeWriter};
+use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig};
 use zeroring_engine::signal::Signal;
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
@@ -194,7 +194,11 @@ impl Core {
             self.mailbox.drain(&mut cmds);
             for c in cmds.drain(..) {
                 match c {
-                    Command::Attach(a) => self.attach(a),
+                    Command::Attach(a) => self.attach(*a),
+                    Command::Hiccup(key) => {
+                        let (p, mut cx) = self.cx();
+                        p.hiccup(key, &mut cx);
+                    }
                 }
             }
             self.commands = cmds;
@@ -259,6 +263,7 @@ impl Core {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.options.rcvtimeo == 0;
         let deadline = timeout_of(self.options.rcvtimeo).map(|t| Instant::now() + t);
+        let mut retries = 0u32;
         loop {
             let (p, mut cx) = self.cx();
             match p.recv(&mut cx) {
@@ -267,6 +272,14 @@ impl Core {
                     return Ok(m);
                 }
                 Err(Error::EAGAIN) if !nonblocking => {
+                    // A pattern may say EAGAIN after discarding something (a stale REQ reply,
+                    // a filtered message) with more already queued: those pipes were not
+                    // found empty, so nothing will wake us for them. Retry at once then
+                    // (bounded, in case `has_in` is only a hint).
+                    if retries < 1024 && p.has_in(&mut cx) {
+                        retries += 1;
+                        continue;
+                    }
                     self.wait(deadline)?;
                     self.process_commands()?;
                 }
@@ -317,6 +330,10 @@ impl Socket {
             .try_borrow_mut()
             .expect("a zeroring Socket is used re-entrantly")
     }
+
+    /// Closes the socket (`zmq_close`); the same as dropping it. Messages already handed to
+    /// inproc pipes stay readable by the peers.
+    pub fn close(self) {}
 
     /// The socket type (ZMQ_TYPE).
     pub fn socket_type(&self) -> SocketType {
@@ -842,9 +859,10 @@ impl Core {
                     metadata: None,
                     endpoint: p.endpoint.clone(),
                     conflate: p.connector.conflate || info.conflate,
+                    key: None,
                 };
                 if sender
-                    .send(Command::Attach(PeerAttachment::new(w, r, peer)))
+                    .send(Command::Attach(Box::new(PeerAttachment::new(w, r, peer))))
                     .is_err()
                 {
                     continue;
@@ -856,6 +874,7 @@ impl Core {
                 metadata: None,
                 endpoint: p.endpoint,
                 conflate: p.connector.conflate || info.conflate,
+                key: None,
             };
             self.attach(PeerAttachment::new(p.writer, p.reader, peer));
         }
@@ -866,8 +885,11 @@ impl Core {
         let me = self.inproc_info();
         let connect_rid = self.options.connect_routing_id.take();
         let mut reg = self.ctx.inproc();
-        if let Some(b) = reg.bound.get(name) {
-            let peer_info = b.info.clone();
+        let bound = reg
+            .bound
+            .get(name)
+            .map(|b| (b.info.clone(), b.sender.clone()));
+        if let Some((peer_info, sender)) = bound {
             if !me.socket_type.is_compatible_with(peer_info.socket_type) {
                 return Err(Error::ENOCOMPATPROTO);
             }
@@ -886,29 +908,34 @@ impl Core {
                     metadata: None,
                     endpoint: uri.to_string(),
                     conflate,
+                    key: None,
                 },
             );
-            if b.sender.send(Command::Attach(theirs)).is_err() {
-                return Err(Error::ECONNREFUSED);
+            if sender.send(Command::Attach(Box::new(theirs))).is_ok() {
+                drop(reg);
+                self.attach(PeerAttachment::new(
+                    c2b_w,
+                    b2c_r,
+                    Peer {
+                        routing_id: connect_rid.or(Some(peer_info.routing_id)),
+                        socket_type: peer_info.socket_type,
+                        metadata: None,
+                        endpoint: uri.to_string(),
+                        conflate,
+                        key: None,
+                    },
+                ));
+                self.options.last_endpoint = uri.to_string();
+                return Ok(());
             }
-            drop(reg);
-            self.attach(PeerAttachment::new(
-                c2b_w,
-                b2c_r,
-                Peer {
-                    routing_id: connect_rid.or(Some(peer_info.routing_id)),
-                    socket_type: peer_info.socket_type,
-                    metadata: None,
-                    endpoint: uri.to_string(),
-                    conflate,
-                },
-            ));
-            return Ok(());
+            // The binder is closing (its mailbox is shut): treat the name as unbound.
+            reg.bound.remove(name);
         }
         // Nobody bound yet: queue the connection; the bind attaches it.
         let hwm = |a: i32| if me.conflate { 0 } else { a.max(0) as usize };
         let (c2b_w, c2b_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.sndhwm)));
         let (b2c_w, b2c_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.rcvhwm)));
+        self.options.last_endpoint = uri.to_string();
         let defer = self.options.immediate
             || (me.socket_type == SocketType::Router && connect_rid.is_none());
         let pending = |deferred| Pending {
@@ -936,6 +963,7 @@ impl Core {
                 metadata: None,
                 endpoint: uri.to_string(),
                 conflate: me.conflate,
+                key: None,
             },
         ));
         Ok(())
@@ -975,7 +1003,3 @@ impl fmt::Debug for Socket {
         }
     }
 }
-
-// Keep the unused-import lint quiet for types used only in signatures above.
-#[allow(dead_code)]
-fn _types(_: PipeWriter<Msg>, _: PipeReader<Msg>) {}

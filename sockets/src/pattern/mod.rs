@@ -48,6 +48,9 @@ pub struct Peer {
     pub endpoint: String,
     /// Keep only the newest message on this pipe when reading (ZMQ_CONFLATE).
     pub conflate: bool,
+    /// A key the transport chose for this pipe, to refer to it later (see
+    /// [`AttachHandle::hiccup`](crate::attach::AttachHandle::hiccup)).
+    pub key: Option<u64>,
 }
 
 /// One attached pipe pair: we write to `writer` and read from `reader`.
@@ -286,6 +289,12 @@ pub trait Pattern: Send + fmt::Debug {
         Ok(())
     }
 
+    /// The transport reconnected the pipe with transport key `key` to a new peer (it keeps
+    /// pipes across reconnects): XSUB/SUB send their subscriptions again (libzmq's hiccup).
+    fn hiccup(&mut self, key: u64, cx: &mut Cx<'_>) {
+        let _ = (key, cx);
+    }
+
     /// ZMQ_TOPICS_COUNT, for the types that have subscriptions.
     fn topics_count(&mut self, cx: &mut Cx<'_>) -> Option<usize> {
         let _ = cx;
@@ -325,4 +334,87 @@ pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
     let dead = pipes.take_dead();
     cx.stats.peers_detached += dead.len() as u64;
     dead
+}
+
+#[cfg(test)]
+mod tests {
+    //! The patterns driven directly, without a Socket, the way the simulator will.
+
+    use zeroring_engine::pipe::{pipe, PipeConfig};
+
+    use super::*;
+
+    /// A pipe pair attached to a pattern, and the far ends for the test to play the peer.
+    fn peer(id: PipeId, hwm: usize) -> (Pipe, PipeWriter<Msg>, PipeReader<Msg>) {
+        let (to_us_w, to_us_r) = pipe(PipeConfig::with_hwm(hwm));
+        let (from_us_w, from_us_r) = pipe(PipeConfig::with_hwm(hwm));
+        let p = Pipe {
+            id,
+            writer: from_us_w,
+            reader: to_us_r,
+            peer: Peer {
+                routing_id: None,
+                socket_type: SocketType::Pull,
+                metadata: None,
+                endpoint: format!("test://{id}"),
+                conflate: false,
+                key: None,
+            },
+            routing_id: Bytes::new(),
+        };
+        (p, to_us_w, from_us_r)
+    }
+
+    #[test]
+    fn push_pattern_load_balances_and_skips_full_pipes() {
+        let options = Options::new(SocketType::Push);
+        let mut stats = Stats::default();
+        let mut push = new_pattern(SocketType::Push).unwrap();
+        let (a, _aw, mut ar) = peer(1, 1);
+        let (b, _bw, mut br) = peer(2, 1);
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        push.attach(a, &mut cx);
+        push.attach(b, &mut cx);
+        push.send(Msg::from("1"), &mut cx).unwrap();
+        push.send(Msg::from("2"), &mut cx).unwrap();
+        // Both pipes are at their HWM of 1.
+        let e = push.send(Msg::from("3"), &mut cx).unwrap_err();
+        assert_eq!(e.error, Error::EAGAIN);
+        assert_eq!(ar.read().unwrap().data(), b"1");
+        assert_eq!(br.read().unwrap().data(), b"2");
+        push.send(e.msg, &mut cx).unwrap();
+        assert_eq!(stats.sent, 3);
+    }
+
+    #[test]
+    fn router_pattern_prefixes_and_routes() {
+        let mut options = Options::new(SocketType::Router);
+        options.router_mandatory = true;
+        let mut stats = Stats::default();
+        let mut router = new_pattern(SocketType::Router).unwrap();
+        let (mut a, mut aw, mut ar) = peer(1, 10);
+        a.peer.routing_id = Some(Bytes::from_static(b"A"));
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        router.attach(a, &mut cx);
+        aw.write(Msg::from("hi")).unwrap();
+        aw.flush();
+        let id = router.recv(&mut cx).unwrap();
+        assert_eq!((id.data(), id.more()), (&b"A"[..], true));
+        assert_eq!(router.recv(&mut cx).unwrap().data(), b"hi");
+        let e = router
+            .send(Msg::from("B").with_more(true), &mut cx)
+            .unwrap_err();
+        assert_eq!(e.error, Error::EHOSTUNREACH);
+        router
+            .send(Msg::from("A").with_more(true), &mut cx)
+            .unwrap();
+        router.send(Msg::from("back"), &mut cx).unwrap();
+        assert_eq!(ar.read().unwrap().data(), b"back");
+    }
 }

@@ -99,6 +99,8 @@ impl XPub {
         for p in self.pipes.iter_mut() {
             // Always read (not just when `len_hint` says so): a read that finds the pipe
             // empty arms its wakeup, so a blocking recv hears of the next subscription.
+            let mut first = true;
+            let mut process_subscribe = true;
             loop {
                 let m = match p.reader.read() {
                     Ok(m) => m,
@@ -108,9 +110,16 @@ impl XPub {
                         break;
                     }
                 };
-                // Every part is examined, as libzmq does without ONLY_FIRST_SUBSCRIBE.
+                // Every part is examined unless ONLY_FIRST_SUBSCRIBE (then only the first, and
+                // the rest of a message whose first part was a subscription), as in libzmq.
+                let first_part = first;
+                first = !m.more();
                 let d = m.data();
-                if !d.is_empty() && d[0] <= 1 {
+                let is_sub = (first_part || process_subscribe) && !d.is_empty() && d[0] <= 1;
+                if first_part {
+                    process_subscribe = !o.only_first_subscribe || is_sub;
+                }
+                if is_sub {
                     let subscribe = d[0] == 1;
                     let topic = &d[1..];
                     if o.xpub_manual {
@@ -170,7 +179,16 @@ impl Pattern for XPub {
         if !self.dist.in_message() {
             self.process(cx);
             self.targets.clear();
-            if cx.options.invert_matching {
+            if cx.options.xpub_manual_last_value && self.last_pipe.is_some() {
+                // Only the pipe that sent the last subscription the user read, if it matches.
+                let last = self.last_pipe.take();
+                let t = &mut self.targets;
+                self.subs.matching(msg.data(), |p| {
+                    if Some(p) == last {
+                        t.push(p)
+                    }
+                });
+            } else if cx.options.invert_matching {
                 let mut hit = Vec::new();
                 self.subs.matching(msg.data(), |p| hit.push(p));
                 self.targets.extend(
@@ -271,8 +289,10 @@ pub struct XSub {
     prefetched: VecDeque<Msg>,
     /// Inside a matching message.
     more_in: bool,
-    /// Inside an upstream message whose first part was not a subscription.
+    /// Inside an upstream message.
     more_out: bool,
+    /// Parts of the current upstream message are examined for (un)subscriptions.
+    process_subscribe: bool,
     all: Vec<PipeId>,
 }
 
@@ -288,6 +308,7 @@ impl XSub {
             prefetched: VecDeque::new(),
             more_in: false,
             more_out: false,
+            process_subscribe: true,
             all: Vec::new(),
         }
     }
@@ -302,16 +323,25 @@ impl XSub {
 
     /// Handles one part the user (or SUBSCRIBE/UNSUBSCRIBE) sends upstream.
     fn send_up(&mut self, msg: Msg, cx: &mut Cx<'_>) {
+        let first_part = !self.more_out;
         self.more_out = msg.more();
+        // Every part is examined, unless ONLY_FIRST_SUBSCRIBE (as in libzmq). A subscribe is
+        // always forwarded (the XPUB side filters duplicates); a cancel only when the topic's
+        // count falls to zero, or always with XSUB_VERBOSE_UNSUBSCRIBE.
+        if first_part {
+            self.process_subscribe = !cx.options.only_first_subscribe;
+        } else if !self.process_subscribe {
+            self.upstream(msg, cx);
+            return;
+        }
         let d = msg.data();
-        // Every part is examined, as libzmq does without ONLY_FIRST_SUBSCRIBE. A subscribe
-        // is always forwarded (the XPUB side filters duplicates); a cancel only when the
-        // topic's count falls to zero.
         if !d.is_empty() && d[0] == 1 {
             self.subs.add(&d[1..]);
+            self.process_subscribe = true;
             self.upstream(msg, cx);
         } else if !d.is_empty() && d[0] == 0 {
-            if self.subs.rm(&d[1..]) {
+            self.process_subscribe = true;
+            if self.subs.rm(&d[1..]) || cx.options.xsub_verbose_unsubscribe {
                 self.upstream(msg, cx);
             }
         } else {
@@ -357,6 +387,16 @@ impl Pattern for XSub {
         pipe.writer.flush();
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
+    }
+
+    fn hiccup(&mut self, key: u64, _cx: &mut Cx<'_>) {
+        let topics = self.subs.topics();
+        if let Some(p) = self.pipes.iter_mut().find(|p| p.peer.key == Some(key)) {
+            for t in topics {
+                let _ = p.writer.write(sub_msg(true, &t));
+            }
+            p.writer.flush();
+        }
     }
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {

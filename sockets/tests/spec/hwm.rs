@@ -124,3 +124,36 @@ fn conflating_sender_never_blocks() {
     }
     assert_eq!(recv_str(&pull), "49");
 }
+
+#[test]
+fn dealer_and_pair_block_at_hwm() {
+    for t in [SocketType::Dealer, SocketType::Pair] {
+        let ctx = Context::new();
+        let a = ctx.socket(t).unwrap();
+        a.set_sndhwm(2).unwrap();
+        a.bind("inproc://hwm-block-types").unwrap();
+        let b = ctx.socket(t).unwrap();
+        b.set_rcvhwm(3).unwrap();
+        b.connect("inproc://hwm-block-types").unwrap();
+        assert_eq!(fill(&a), 5, "{t}");
+        a.set_sndtimeo(20).unwrap();
+        assert_eq!(a.send("x", 0), Err(Error::EAGAIN));
+        assert_eq!(drain(&b), 5);
+        a.send("x", 0).unwrap();
+    }
+}
+
+#[test]
+fn xsub_drops_upstream_at_hwm() {
+    let ctx = Context::new();
+    let xpub = ctx.socket(SocketType::XPub).unwrap();
+    xpub.set_rcvhwm(1).unwrap();
+    xpub.bind("inproc://hwm-xsub").unwrap();
+    let xsub = ctx.socket(SocketType::XSub).unwrap();
+    xsub.set_sndhwm(1).unwrap();
+    xsub.connect("inproc://hwm-xsub").unwrap();
+    for _ in 0..5 {
+        xsub.send("up", DONTWAIT).unwrap();
+    }
+    assert_eq!(xsub.stats().dropped_hwm, 3);
+}

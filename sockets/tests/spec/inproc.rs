@@ -145,6 +145,12 @@ fn endpoints_parse_and_unknown_transports_are_refused() {
     s.unbind(&last).unwrap();
     s.bind("inproc://last").unwrap();
     assert_eq!(s.get_last_endpoint().unwrap().unwrap(), "inproc://last");
+    // libzmq records connects too (inproc: the endpoint as given).
+    s.connect("inproc://elsewhere").unwrap();
+    assert_eq!(
+        s.get_last_endpoint().unwrap().unwrap(),
+        "inproc://elsewhere"
+    );
 }
 
 #[test]

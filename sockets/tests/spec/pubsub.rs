@@ -218,3 +218,36 @@ fn sub_events_do_not_report_filtered_messages() {
     assert_eq!(recv_str(&sub), "a");
     assert_eq!(sub.stats().filtered, 1);
 }
+
+#[test]
+fn hiccup_replays_subscriptions_on_a_kept_pipe() {
+    use zeroring::attach::{Peer, PeerAttachment};
+    use zeroring::engine::pipe::{pipe, PipeConfig};
+    let ctx = Context::new();
+    let sub = sock(&ctx, SocketType::Sub);
+    sub.set_subscribe(b"a").unwrap();
+    sub.set_subscribe(b"b").unwrap();
+    // What a tcp connecter does: one pipe pair for the socket, kept across reconnects.
+    let (_to_sub_w, to_sub_r) = pipe(PipeConfig::with_hwm(100));
+    let (from_sub_w, mut from_sub_r) = pipe(PipeConfig::with_hwm(100));
+    let mut peer = Peer::new(SocketType::Pub, "tcp://example:1");
+    peer.key = Some(7);
+    let h = sub.attach_handle();
+    h.attach(PeerAttachment::new(from_sub_w, to_sub_r, peer))
+        .unwrap();
+    let mut read_all = || {
+        let _ = sub.get_events(); // let the socket process its commands
+        let mut v = Vec::new();
+        while let Ok(m) = from_sub_r.read() {
+            v.push(m.data().to_vec());
+        }
+        v.sort();
+        v
+    };
+    assert_eq!(read_all(), vec![b"\x01a".to_vec(), b"\x01b".to_vec()]);
+    // The connection dropped and came back: the new PUB needs the subscriptions again.
+    h.hiccup(7).unwrap();
+    assert_eq!(read_all(), vec![b"\x01a".to_vec(), b"\x01b".to_vec()]);
+    h.hiccup(8).unwrap(); // unknown key: nothing
+    assert!(read_all().is_empty());
+}

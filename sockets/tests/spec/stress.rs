@@ -161,6 +161,79 @@ fn dealer_router(clients: u32, per_client: u32) {
     server.join().unwrap();
 }
 
+/// PUB×publishers → SUB×subscribers with unlimited HWMs: every subscriber gets every message of
+/// every publisher exactly once, in each publisher's order.
+fn pub_sub(publishers: u32, subscribers: u32, per_publisher: u32) {
+    let ctx = Context::new();
+    let pubs: Vec<Socket> = (0..publishers)
+        .map(|p| {
+            let s = socket(&ctx, SocketType::Pub);
+            s.set_sndhwm(0).unwrap();
+            s.bind(&format!("inproc://stress-ps-{p}")).unwrap();
+            s
+        })
+        .collect();
+    let mut subs = Vec::new();
+    for _ in 0..subscribers {
+        let s = socket(&ctx, SocketType::Sub);
+        s.set_rcvhwm(0).unwrap();
+        for p in 0..publishers {
+            s.connect(&format!("inproc://stress-ps-{p}")).unwrap();
+        }
+        s.set_subscribe(b"").unwrap();
+        subs.push(s);
+    }
+    // Every publisher must know every subscriber's subscription before it sends.
+    for p in &pubs {
+        while p.stats().peers_attached < subscribers as u64 || p.get_topics_count().unwrap() < 1 {
+            thread::yield_now();
+        }
+    }
+    let readers: Vec<_> = subs
+        .into_iter()
+        .map(|s| {
+            thread::spawn(move || {
+                let mut next = vec![0u32; publishers as usize];
+                for _ in 0..publishers as u64 * per_publisher as u64 {
+                    let m = s.recv_msg(0).unwrap();
+                    let (p, q) = decode(m.data());
+                    assert_eq!(
+                        q, next[p as usize],
+                        "publisher {p}: lost, duplicated or reordered"
+                    );
+                    next[p as usize] += 1;
+                }
+                assert!(next.iter().all(|&n| n == per_publisher));
+                s
+            })
+        })
+        .collect();
+    let writers: Vec<_> = pubs
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            thread::spawn(move || {
+                for q in 0..per_publisher {
+                    p.send(&encode(i as u32, q)[..], 0).unwrap();
+                }
+                assert_eq!(p.stats().dropped_hwm, 0);
+                p
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    for r in readers {
+        r.join().unwrap();
+    }
+}
+
+#[test]
+fn stress_pub_sub_fan_out() {
+    pub_sub(2, 2, 100_000);
+}
+
 #[test]
 fn stress_push_pull_many_to_many() {
     push_pull(4, 2, 300_000);

@@ -196,3 +196,79 @@ fn verbose_resets_verboser_as_in_libzmq() {
     xpub.set_xpub_verbose(true).unwrap();
     assert!(!xpub.get_xpub_verboser().unwrap());
 }
+
+#[test]
+fn xsub_verbose_unsubscribe_forwards_every_cancel() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_verboser(true).unwrap();
+    xpub.bind("inproc://xp9").unwrap();
+    let xsub = connected(&ctx, SocketType::XSub, "inproc://xp9");
+    xsub.set_option(
+        zeroring::options::num::XSUB_VERBOSE_UNSUBSCRIBE,
+        &1i32.to_ne_bytes(),
+    )
+    .unwrap();
+    xsub.send(&b"\x01a"[..], 0).unwrap();
+    xsub.send(&b"\x01a"[..], 0).unwrap();
+    xsub.send(&b"\x00a"[..], 0).unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01a".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"\x01a".to_vec()]);
+    // Without the option this cancel would stay local (the count is still 1).
+    assert_eq!(recv_parts(&xpub), vec![b"\x00a".to_vec()]);
+}
+
+#[test]
+fn only_first_subscribe_treats_later_parts_as_data() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_option(
+        zeroring::options::num::ONLY_FIRST_SUBSCRIBE,
+        &1i32.to_ne_bytes(),
+    )
+    .unwrap();
+    xpub.bind("inproc://xp10").unwrap();
+    let xsub = sock(&ctx, SocketType::XSub);
+    xsub.set_option(
+        zeroring::options::num::ONLY_FIRST_SUBSCRIBE,
+        &1i32.to_ne_bytes(),
+    )
+    .unwrap();
+    xsub.connect("inproc://xp10").unwrap();
+    // A user message whose second part happens to start with \x01.
+    xsub.send_multipart([&b"data"[..], b"\x01not-a-topic"], 0)
+        .unwrap();
+    assert_eq!(
+        recv_parts(&xpub),
+        vec![b"data".to_vec(), b"\x01not-a-topic".to_vec()]
+    );
+    assert_eq!(xpub.get_topics_count().unwrap(), 0);
+}
+
+#[test]
+fn xpub_manual_last_value_sends_only_to_the_last_subscriber() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_option(
+        zeroring::options::num::XPUB_MANUAL_LAST_VALUE,
+        &1i32.to_ne_bytes(),
+    )
+    .unwrap();
+    xpub.bind("inproc://xp11").unwrap();
+    let s1 = connected(&ctx, SocketType::Sub, "inproc://xp11");
+    s1.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    xpub.set_subscribe(b"A").unwrap();
+    let s2 = connected(&ctx, SocketType::Sub, "inproc://xp11");
+    s2.set_subscribe(b"A").unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01A".to_vec()]);
+    xpub.set_subscribe(b"A").unwrap();
+    // The last value goes to s2 only (it sent the last subscription read)...
+    xpub.send("A-last", 0).unwrap();
+    assert_eq!(recv_str(&s2), "A-last");
+    assert_no_msg(&s1);
+    // ...and then everybody subscribed gets the next ones.
+    xpub.send("A-all", 0).unwrap();
+    assert_eq!(recv_str(&s1), "A-all");
+    assert_eq!(recv_str(&s2), "A-all");
+}
