@@ -153,6 +153,7 @@ impl SocketLink for Link {
             metadata: Some(Arc::new(md)),
             endpoint: endpoint.to_string(),
             conflate: self.conflate,
+            key: None,
         };
         self.pipes(peer)
     }
@@ -164,6 +165,7 @@ impl SocketLink for Link {
             metadata: None,
             endpoint: endpoint.to_string(),
             conflate: false,
+            key: None,
         };
         self.pipes(peer)
     }
