@@ -92,6 +92,9 @@ pub(crate) struct Stream {
     /// Subscriber side: outbound `\x01`/`\x00` messages become SUBSCRIBE/CANCEL.
     subscriber: bool,
     out_mid_message: bool,
+    /// The last part written to the socket's pipe had MORE: do not flush yet, so the socket
+    /// never sees part of a message.
+    in_mid_message: bool,
     finishing: bool,
     done: bool,
     handshake_done: bool,
@@ -132,6 +135,7 @@ impl Stream {
             zap: Arc::new(Mutex::new(None)),
             subscriber,
             out_mid_message: false,
+            in_mid_message: false,
             finishing: false,
             done: false,
             handshake_done: false,
@@ -243,8 +247,12 @@ impl Stream {
         let Some(pipes) = self.pipes.as_mut() else {
             return;
         };
+        let more = msg.more();
         match pipes.to_socket.write(msg) {
-            Ok(()) => self.stats.messages_in += 1,
+            Ok(()) => {
+                self.stats.messages_in += 1;
+                self.in_mid_message = more;
+            }
             Err(WriteError::Full(msg)) => {
                 self.held.push_back(msg);
                 self.pause(cx);
@@ -269,8 +277,12 @@ impl Stream {
             return;
         };
         while let Some(msg) = self.held.pop_front() {
+            let more = msg.more();
             match pipes.to_socket.write(msg) {
-                Ok(()) => self.stats.messages_in += 1,
+                Ok(()) => {
+                    self.stats.messages_in += 1;
+                    self.in_mid_message = more;
+                }
                 Err(WriteError::Full(msg)) => {
                     self.held.push_front(msg);
                     break;
@@ -281,7 +293,9 @@ impl Stream {
                 }
             }
         }
-        pipes.to_socket.flush();
+        if !self.in_mid_message {
+            pipes.to_socket.flush();
+        }
         if !self.held.is_empty() {
             return;
         }
@@ -382,7 +396,9 @@ impl Stream {
             }
         }
         if let Some(pipes) = self.pipes.as_mut() {
-            pipes.to_socket.flush();
+            if !self.in_mid_message {
+                pipes.to_socket.flush();
+            }
         }
     }
 
