@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod pubsub;
 pub mod reqrep;
 pub mod router;
+pub mod stream;
 pub mod trie;
 
 use std::fmt;
@@ -322,6 +323,7 @@ pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
         SocketType::XPub => Box::new(pubsub::XPub::new(true)),
         SocketType::Sub => Box::new(pubsub::XSub::new(false)),
         SocketType::XSub => Box::new(pubsub::XSub::new(true)),
+        SocketType::Stream => Box::new(stream::Stream::default()),
         _ => return Err(Error::EINVAL),
     })
 }

@@ -1,0 +1,171 @@
+//! STREAM: raw TCP peers (no ZMTP), addressed like ROUTER peers.
+//!
+//! Every chunk received from a peer is returned as `[routing id, data]`. A peer's arrival and
+//! departure are announced as `[routing id, ""]` (libzmq's default ZMQ_STREAM_NOTIFY). To
+//! send, name the peer in the first part (with SNDMORE) and give the bytes in the second; an
+//! empty second part closes that connection. An unknown routing id gives EHOSTUNREACH and a
+//! full peer EAGAIN, as libzmq's stream socket does.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use zeroring_engine::Msg;
+
+use super::fq::Fq;
+use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use crate::error::{Error, Result};
+
+/// STREAM.
+#[derive(Debug)]
+pub struct Stream {
+    pipes: Pipes,
+    fq: Fq,
+    by_id: HashMap<Bytes, PipeId>,
+    next_id: u32,
+    /// Parts ready to hand out: notifications, and the data part after its routing id.
+    ready: VecDeque<Msg>,
+    more_out: bool,
+    current_out: Option<PipeId>,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            pipes: Pipes::default(),
+            fq: Fq::default(),
+            by_id: HashMap::new(),
+            next_id: std::process::id().wrapping_mul(2_654_435_761),
+            ready: VecDeque::new(),
+            more_out: false,
+            current_out: None,
+        }
+    }
+}
+
+impl Stream {
+    fn notify(&mut self, id: Bytes) {
+        self.ready.push_back(Msg::from_bytes(id).with_more(true));
+        self.ready.push_back(Msg::new());
+    }
+
+    fn cleanup(&mut self, cx: &mut Cx<'_>) {
+        for p in reap(&mut self.pipes, cx) {
+            if self.by_id.get(&p.routing_id) == Some(&p.id) {
+                self.by_id.remove(&p.routing_id);
+                self.notify(p.routing_id.clone());
+            }
+            if self.current_out == Some(p.id) {
+                self.current_out = None;
+            }
+        }
+    }
+
+    fn generate_id(&mut self) -> Bytes {
+        loop {
+            let mut id = [0u8; 5];
+            id[1..].copy_from_slice(&self.next_id.to_be_bytes());
+            self.next_id = self.next_id.wrapping_add(1);
+            let id = Bytes::copy_from_slice(&id);
+            if !self.by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+impl Pattern for Stream {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+        self.cleanup(cx);
+        let id = match pipe.peer.routing_id.clone().filter(|r| !r.is_empty()) {
+            Some(rid) if !self.by_id.contains_key(&rid) => rid,
+            _ => self.generate_id(),
+        };
+        pipe.routing_id = id.clone();
+        self.by_id.insert(id.clone(), pipe.id);
+        cx.stats.peers_attached += 1;
+        self.pipes.push(pipe);
+        self.notify(id);
+    }
+
+    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        if !self.more_out {
+            self.cleanup(cx);
+            self.current_out = None;
+            if msg.more() {
+                let Some(id) = self.by_id.get(msg.data()).copied() else {
+                    return Err(SendError::new(Error::EHOSTUNREACH, msg));
+                };
+                let p = self.pipes.get_mut(id).expect("routing table out of sync");
+                if !p.writer.is_writable() {
+                    return Err(SendError::new(Error::EAGAIN, msg));
+                }
+                self.current_out = Some(id);
+            }
+            // A routing id without MORE is a malformed prefix: ignored, as libzmq does.
+            self.more_out = true;
+            return Ok(());
+        }
+        // The data part ends the message whatever its MORE flag says.
+        self.more_out = false;
+        let Some(id) = self.current_out.take() else {
+            cx.stats.dropped_unroutable += 1;
+            return Ok(());
+        };
+        if let Some(p) = self.pipes.get_mut(id) {
+            // An empty part is passed on too: the connection closes when it reads it.
+            if p.writer.write(msg.with_more(false)).is_ok() {
+                p.writer.flush();
+                cx.stats.sent += 1;
+            } else {
+                self.pipes.kill(id);
+                cx.stats.dropped_unroutable += 1;
+            }
+        }
+        self.cleanup(cx);
+        Ok(())
+    }
+
+    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        if let Some(m) = self.ready.pop_front() {
+            if !m.more() {
+                cx.stats.received += 1;
+            }
+            return Ok(m);
+        }
+        let (m, pipe) = match self.fq.recv(&mut self.pipes) {
+            Ok(x) => x,
+            Err(e) => {
+                self.cleanup(cx);
+                return self.ready.pop_front().ok_or(e);
+            }
+        };
+        let id = self
+            .pipes
+            .get(pipe)
+            .map(|p| p.routing_id.clone())
+            .unwrap_or_default();
+        let mut idm = Msg::from_bytes(id).with_more(true);
+        idm.set_metadata(m.metadata().cloned());
+        self.ready.push_back(m.with_more(false));
+        self.cleanup(cx);
+        Ok(idm)
+    }
+
+    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+        !self.ready.is_empty() || self.fq.has_in(&self.pipes)
+    }
+
+    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+        true
+    }
+
+    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        let n = self.pipes.kill_endpoint(endpoint);
+        self.cleanup(cx);
+        n
+    }
+
+    fn peers(&self) -> usize {
+        self.pipes.live()
+    }
+}
