@@ -705,9 +705,31 @@ int_options! {
     set_backlog, get_backlog, num::BACKLOG;
     /// ZMQ_HANDSHAKE_IVL in ms (used by the wire transports).
     set_handshake_ivl, get_handshake_ivl, num::HANDSHAKE_IVL;
+    /// ZMQ_RECONNECT_IVL_MAX in ms (0 = no backoff).
+    set_reconnect_ivl_max, get_reconnect_ivl_max, num::RECONNECT_IVL_MAX;
+    /// ZMQ_CONNECT_TIMEOUT in ms (0 = the OS's).
+    set_connect_timeout, get_connect_timeout, num::CONNECT_TIMEOUT;
+    /// ZMQ_HEARTBEAT_IVL in ms (0 = no PINGs).
+    set_heartbeat_ivl, get_heartbeat_ivl, num::HEARTBEAT_IVL;
+    /// ZMQ_HEARTBEAT_TTL in ms (announced to the peer; under 100 ms has no effect).
+    set_heartbeat_ttl, get_heartbeat_ttl, num::HEARTBEAT_TTL;
+    /// ZMQ_HEARTBEAT_TIMEOUT in ms (−1 = HEARTBEAT_IVL).
+    set_heartbeat_timeout, get_heartbeat_timeout, num::HEARTBEAT_TIMEOUT;
+    /// ZMQ_TCP_KEEPALIVE (−1 = OS default, 0 off, 1 on).
+    set_tcp_keepalive, get_tcp_keepalive, num::TCP_KEEPALIVE;
+    /// ZMQ_SNDBUF in bytes (−1 = OS default).
+    set_sndbuf, get_sndbuf, num::SNDBUF;
+    /// ZMQ_RCVBUF in bytes (−1 = OS default).
+    set_rcvbuf, get_rcvbuf, num::RCVBUF;
+    /// ZMQ_TOS.
+    set_tos, get_tos, num::TOS;
 }
 
 bool_options! {
+    /// ZMQ_PLAIN_SERVER: act as the PLAIN server (credentials checked through ZAP).
+    set_plain_server, get_plain_server, num::PLAIN_SERVER;
+    /// ZMQ_ZAP_ENFORCE_DOMAIN.
+    set_zap_enforce_domain, get_zap_enforce_domain, num::ZAP_ENFORCE_DOMAIN;
     /// ZMQ_ROUTER_MANDATORY (ROUTER).
     set_router_mandatory, get_router_mandatory, num::ROUTER_MANDATORY;
     /// ZMQ_ROUTER_HANDOVER (ROUTER).
@@ -738,6 +760,26 @@ bool_options! {
 
 impl Socket {
     /// ZMQ_SUBSCRIBE (SUB, XSUB; XPUB under XPUB_MANUAL).
+    /// ZMQ_PLAIN_USERNAME: be a PLAIN client with this user name.
+    pub fn set_plain_username(&self, name: &str) -> Result<()> {
+        self.set_option(num::PLAIN_USERNAME, name.as_bytes())
+    }
+
+    /// ZMQ_PLAIN_PASSWORD.
+    pub fn set_plain_password(&self, password: &str) -> Result<()> {
+        self.set_option(num::PLAIN_PASSWORD, password.as_bytes())
+    }
+
+    /// ZMQ_ZAP_DOMAIN.
+    pub fn set_zap_domain(&self, domain: &str) -> Result<()> {
+        self.set_option(num::ZAP_DOMAIN, domain.as_bytes())
+    }
+
+    /// ZMQ_BINDTODEVICE.
+    pub fn set_bindtodevice(&self, device: &str) -> Result<()> {
+        self.set_option(num::BINDTODEVICE, device.as_bytes())
+    }
+
     pub fn set_subscribe(&self, topic: &[u8]) -> Result<()> {
         self.set_option(num::SUBSCRIBE, topic)
     }

@@ -98,8 +98,8 @@ fn max_msgsz_refuses_bigger_messages() {
 }
 
 #[test]
-fn stream_and_draft_types_are_not_available_yet() {
+fn draft_types_are_not_available_yet() {
     let ctx = Context::new();
-    assert_eq!(ctx.socket(SocketType::Stream).err(), Some(Error::EINVAL));
+    assert!(ctx.socket(SocketType::Stream).is_ok(), "STREAM arrived with the wire transports");
     assert_eq!(ctx.socket(SocketType::Server).err(), Some(Error::EINVAL));
 }

@@ -1,0 +1,338 @@
+//! tcp/ipc at the socket level, against real libzmq 4.3: monitor events, heartbeats in both
+//! directions and a silent peer, reconnecting after the libzmq peer is re-created, PLAIN with
+//! a ZAP handler on either side, and bad peers that must not hurt the socket.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event};
+use zeroring::{Context, MonitorEvent, Socket, SocketType};
+
+const LIMIT_MS: i32 = 10_000;
+
+fn zsock(ctx: &Context, t: SocketType) -> Socket {
+    let s = ctx.socket(t).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(LIMIT_MS).unwrap();
+    s.set_sndtimeo(LIMIT_MS).unwrap();
+    s
+}
+
+fn lsock(ctx: &zmq::Context, t: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(t).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(LIMIT_MS).unwrap();
+    s.set_sndtimeo(LIMIT_MS).unwrap();
+    s
+}
+
+/// The reading end of a socket monitor.
+struct Monitor(Socket);
+
+impl Monitor {
+    fn new(ctx: &Context, s: &Socket, name: &str) -> Monitor {
+        let ep = format!("inproc://monitor-{name}");
+        s.monitor(&ep, MonitorEvent::ALL).unwrap();
+        let m = ctx.socket(SocketType::Pair).unwrap();
+        m.connect(&ep).unwrap();
+        Monitor(m)
+    }
+
+    fn next(&self, within_ms: i32) -> Option<(MonitorEvent, u32, String)> {
+        self.0.set_rcvtimeo(within_ms).unwrap();
+        let parts = self.0.recv_multipart(0).ok()?;
+        assert_eq!(parts.len(), 2, "monitor events are two frames");
+        assert_eq!(parts[0].len(), 6, "[u16 event][u32 value]");
+        let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
+        let value = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
+        let event =
+            MonitorEvent::from_code(code).unwrap_or_else(|| panic!("unknown event {code:#x}"));
+        Some((event, value, String::from_utf8(parts[1].clone()).unwrap()))
+    }
+
+    /// Waits for `want`, returning its value; panics if it does not come.
+    fn expect(&self, want: MonitorEvent) -> u32 {
+        let deadline = Instant::now() + Duration::from_millis(LIMIT_MS as u64);
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i32;
+            match self.next(left.max(1)) {
+                Some((e, v, _)) if e == want => return v,
+                Some(_) => {}
+                None => panic!("monitor event {want:?} never came"),
+            }
+        }
+    }
+
+    /// Asserts that `unwanted` does not happen within `ms`.
+    fn quiet(&self, unwanted: MonitorEvent, ms: u64) {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Some((e, v, _)) = self.next(left.as_millis().max(1) as i32) {
+                assert_ne!(e, unwanted, "unexpected {e:?} ({v})");
+            }
+        }
+    }
+}
+
+#[test]
+fn monitor_reports_connection_lifecycle() {
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let pull = lsock(&lctx, zmq::PULL);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+
+    let push = zsock(&ctx, SocketType::Push);
+    push.set_reconnect_ivl(50).unwrap();
+    let mon = Monitor::new(&ctx, &push, "lifecycle");
+    push.connect(&endpoint).unwrap();
+    assert_eq!(mon.expect(MonitorEvent::ConnectDelayed), libc_einprogress());
+    mon.expect(MonitorEvent::Connected);
+    mon.expect(MonitorEvent::HandshakeSucceeded);
+    push.send("hi", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"hi");
+    drop(pull);
+    mon.expect(MonitorEvent::Disconnected);
+    assert!(
+        mon.expect(MonitorEvent::ConnectRetried) >= 50,
+        "retry after RECONNECT_IVL"
+    );
+
+    // A listener: LISTENING, ACCEPTED, and CLOSED on unbind.
+    let pull = zsock(&ctx, SocketType::Pull);
+    let lmon = Monitor::new(&ctx, &pull, "listener");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let bound = pull.get_last_endpoint().unwrap().unwrap();
+    lmon.expect(MonitorEvent::Listening);
+    let lpush = lsock(&lctx, zmq::PUSH);
+    lpush.connect(&bound).unwrap();
+    lmon.expect(MonitorEvent::Accepted);
+    lmon.expect(MonitorEvent::HandshakeSucceeded);
+    pull.unbind(&bound).unwrap();
+    lmon.expect(MonitorEvent::Closed);
+    pull.monitor("", 0).unwrap();
+    lmon.expect(MonitorEvent::MonitorStopped);
+}
+
+fn libc_einprogress() -> u32 {
+    115
+}
+
+#[test]
+fn heartbeats_keep_a_quiet_libzmq_peer_and_answer_its_pings() {
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    // We ping libzmq: it answers (libzmq answers PINGs even without heartbeats of its own).
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.set_heartbeat_ivl(50).unwrap();
+    pull.set_heartbeat_timeout(200).unwrap();
+    let mon = Monitor::new(&ctx, &pull, "hb-ours");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let push = lsock(&lctx, zmq::PUSH);
+    // libzmq pings us too: we must answer, or it drops us after its timeout.
+    push.set_heartbeat_ivl(50).unwrap();
+    push.set_heartbeat_timeout(200).unwrap();
+    push.connect(&endpoint).unwrap();
+    mon.expect(MonitorEvent::HandshakeSucceeded);
+    // Many heartbeat intervals of silence: nobody disconnects.
+    mon.quiet(MonitorEvent::Disconnected, 1000);
+    push.send("still there", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"still there");
+}
+
+#[test]
+fn heartbeat_timeout_drops_a_silent_peer() {
+    let ctx = Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.set_heartbeat_ivl(50).unwrap();
+    pull.set_heartbeat_timeout(200).unwrap();
+    let mon = Monitor::new(&ctx, &pull, "hb-silent");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+
+    // A peer that completes the handshake with zeroring's own sans-IO connection, then goes
+    // silent: it never reads again, so it never answers a PING.
+    let mut tcp = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
+        .unwrap();
+    let now = Instant::now();
+    let mut conn = Connection::new(ConnectionConfig::new(SocketType::Push), now).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut ready = false;
+    while !ready {
+        while let Some(out) = conn.poll_transmit() {
+            tcp.write_all(&out).unwrap();
+        }
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during the handshake");
+        conn.handle_input(Bytes::copy_from_slice(&buf[..n]), Instant::now());
+        while let Some(e) = conn.poll_event() {
+            if matches!(e, Event::HandshakeSucceeded(_)) {
+                ready = true;
+            }
+        }
+    }
+    while let Some(out) = conn.poll_transmit() {
+        tcp.write_all(&out).unwrap();
+    }
+    let started = Instant::now();
+    mon.expect(MonitorEvent::Disconnected);
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "dropped before the heartbeat timeout"
+    );
+    // And the TCP connection is really gone.
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+}
+
+#[test]
+fn reconnects_after_the_libzmq_peer_is_recreated() {
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let pull = lsock(&lctx, zmq::PULL);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let push = zsock(&ctx, SocketType::Push);
+    push.set_reconnect_ivl(20).unwrap();
+    let mon = Monitor::new(&ctx, &push, "reconnect");
+    push.connect(&endpoint).unwrap();
+    push.send("before", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"before");
+    drop(pull);
+    // A message sent before the loss is noticed may go into the dying connection (libzmq
+    // loses those too): wait until it is noticed.
+    mon.expect(MonitorEvent::Disconnected);
+    // libzmq closes its listener on its I/O thread: the port frees up shortly after the drop.
+    let pull = lsock(&lctx, zmq::PULL);
+    let deadline = Instant::now() + Duration::from_millis(LIMIT_MS as u64);
+    while let Err(e) = pull.bind(&endpoint) {
+        assert!(Instant::now() < deadline, "port never freed: {e}");
+        std::thread::yield_now();
+    }
+    // PUSH blocks while it has no peer, then delivers once it reconnected.
+    push.send("after", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"after");
+}
+
+/// A ZAP handler (REP at inproc://zeromq.zap.01) admitting admin/secret as "boss".
+fn zeroring_zap_handler(ctx: &Context) -> std::thread::JoinHandle<()> {
+    let rep = ctx.socket(SocketType::Rep).unwrap();
+    rep.bind(zeroring::zap::ZAP_ENDPOINT).unwrap();
+    rep.set_rcvtimeo(LIMIT_MS).unwrap();
+    std::thread::spawn(move || {
+        while let Ok(req) = rep.recv_multipart(0) {
+            let ok =
+                req.len() >= 8 && req[5] == b"PLAIN" && req[6] == b"admin" && req[7] == b"secret";
+            let (code, user): (&[u8], &[u8]) = if ok { (b"200", b"boss") } else { (b"400", b"") };
+            let reply: Vec<&[u8]> = vec![b"1.0", &req[1], code, b"", user, b""];
+            if rep.send_multipart(reply, 0).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[test]
+fn plain_with_zap_handlers_on_either_side() {
+    // zeroring is the PLAIN server; its ZAP handler is a zeroring REP.
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let _handler = zeroring_zap_handler(&ctx);
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.set_plain_server(true).unwrap();
+    let mon = Monitor::new(&ctx, &pull, "plain");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let push = lsock(&lctx, zmq::PUSH);
+    push.set_plain_username(Some("admin")).unwrap();
+    push.set_plain_password(Some("secret")).unwrap();
+    push.connect(&endpoint).unwrap();
+    push.send("authenticated", 0).unwrap();
+    let m = pull.recv_msg(0).unwrap();
+    assert_eq!(m.data(), b"authenticated");
+    assert_eq!(
+        m.metadata()
+            .and_then(|md| md.get("User-Id"))
+            .map(|b| &b[..]),
+        Some(&b"boss"[..])
+    );
+    let intruder = lsock(&lctx, zmq::PUSH);
+    intruder.set_plain_username(Some("admin")).unwrap();
+    intruder.set_plain_password(Some("guess")).unwrap();
+    intruder.connect(&endpoint).unwrap();
+    assert_eq!(mon.expect(MonitorEvent::HandshakeFailedAuth), 400);
+
+    // libzmq is the PLAIN server with its own ZAP handler; zeroring is the client.
+    let zap = lsock(&lctx, zmq::REP);
+    zap.bind("inproc://zeromq.zap.01").unwrap();
+    let zt = std::thread::spawn(move || {
+        let req = zap.recv_multipart(0).unwrap();
+        let ok = req[5] == b"PLAIN" && req[6] == b"admin" && req[7] == b"secret";
+        let code: &[u8] = if ok { b"200" } else { b"400" };
+        zap.send_multipart([&b"1.0"[..], &req[1], code, b"", b"boss", b""], 0)
+            .unwrap();
+    });
+    let lpull = lsock(&lctx, zmq::PULL);
+    lpull.set_plain_server(true).unwrap();
+    lpull.bind("tcp://127.0.0.1:*").unwrap();
+    let lendpoint = lpull.get_last_endpoint().unwrap().unwrap();
+    let zpush = zsock(&ctx, SocketType::Push);
+    zpush.set_plain_username("admin").unwrap();
+    zpush.set_plain_password("secret").unwrap();
+    zpush.connect(&lendpoint).unwrap();
+    zpush.send("hello libzmq", 0).unwrap();
+    assert_eq!(lpull.recv_bytes(0).unwrap(), b"hello libzmq");
+    zt.join().unwrap();
+}
+
+#[test]
+fn bad_peers_do_not_hurt_the_socket() {
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.set_handshake_ivl(200).unwrap();
+    pull.set_maxmsgsize(1000).unwrap();
+    let mon = Monitor::new(&ctx, &pull, "bad");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let addr = endpoint.trim_start_matches("tcp://").to_string();
+
+    let eof = |s: &mut TcpStream| {
+        s.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
+            .unwrap();
+        let mut b = [0u8; 256];
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+                Err(e) => panic!("bad peer was not disconnected: {e}"),
+            }
+        }
+    };
+    let mut garbage = TcpStream::connect(&addr).unwrap();
+    garbage.write_all(&[0x42; 64]).unwrap();
+    eof(&mut garbage);
+    let mut stall = TcpStream::connect(&addr).unwrap();
+    stall
+        .write_all(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F])
+        .unwrap();
+    eof(&mut stall);
+
+    let big = lsock(&lctx, zmq::PUSH);
+    big.connect(&endpoint).unwrap();
+    big.send(vec![0u8; 5000], 0).unwrap();
+    mon.expect(MonitorEvent::Disconnected);
+    drop(big);
+
+    let good = lsock(&lctx, zmq::PUSH);
+    good.connect(&endpoint).unwrap();
+    good.send("fine", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"fine");
+}
