@@ -111,6 +111,7 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         bind_to_device: bytes(o, num::BINDTODEVICE)
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
         affinity: o.affinity,
+        immediate: o.immediate,
     }
 }
 
@@ -139,7 +140,7 @@ impl Link {
 }
 
 impl SocketLink for Link {
-    fn attach(&self, info: &PeerInfo, endpoint: &str) -> Option<PipeEnds> {
+    fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
         // A ZMTP 2.0 peer announces its type in the greeting; 3.x in READY. Without one the
         // handshake could not have passed the compatibility check.
         let socket_type = info.socket_type?;
@@ -153,9 +154,13 @@ impl SocketLink for Link {
             metadata: Some(Arc::new(md)),
             endpoint: endpoint.to_string(),
             conflate: self.conflate,
-            key: None,
+            key,
         };
         self.pipes(peer)
+    }
+
+    fn hiccup(&self, key: u64) {
+        let _ = self.attach.hiccup(key);
     }
 
     fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {

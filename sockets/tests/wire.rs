@@ -336,3 +336,76 @@ fn bad_peers_do_not_hurt_the_socket() {
     good.send("fine", 0).unwrap();
     assert_eq!(pull.recv_bytes(0).unwrap(), b"fine");
 }
+
+#[test]
+fn a_connecting_router_keeps_its_peer_across_a_reconnect() {
+    // libzmq: a connecting ROUTER keeps the session's pipe across a disconnect, so the peer's
+    // routing id still routes (no EHOSTUNREACH under ROUTER_MANDATORY), messages sent during
+    // the gap are queued, and they arrive after the reconnect.
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let dealer = lsock(&lctx, zmq::DEALER);
+    dealer.set_identity(b"D").unwrap();
+    dealer.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = dealer.get_last_endpoint().unwrap().unwrap();
+    let router = zsock(&ctx, SocketType::Router);
+    router.set_router_mandatory(true).unwrap();
+    router.set_reconnect_ivl(20).unwrap();
+    let mon = Monitor::new(&ctx, &router, "kept");
+    router.connect(&endpoint).unwrap();
+    dealer.send("hello", 0).unwrap();
+    assert_eq!(
+        router.recv_multipart(0).unwrap(),
+        vec![b"D".to_vec(), b"hello".to_vec()]
+    );
+
+    drop(dealer);
+    mon.expect(MonitorEvent::Disconnected);
+    router
+        .send_multipart(["D", "while away"], 0)
+        .expect("the id still routes while disconnected");
+    let dealer = lsock(&lctx, zmq::DEALER);
+    dealer.set_identity(b"D").unwrap();
+    let deadline = Instant::now() + Duration::from_millis(LIMIT_MS as u64);
+    while let Err(e) = dealer.bind(&endpoint) {
+        assert!(Instant::now() < deadline, "port never freed: {e}");
+        std::thread::yield_now();
+    }
+    assert_eq!(dealer.recv_bytes(0).unwrap(), b"while away");
+    dealer.send("back", 0).unwrap();
+    assert_eq!(
+        router.recv_multipart(0).unwrap(),
+        vec![b"D".to_vec(), b"back".to_vec()]
+    );
+}
+
+#[test]
+fn immediate_drops_the_pipe_with_the_connection() {
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let dealer = lsock(&lctx, zmq::DEALER);
+    dealer.set_identity(b"D").unwrap();
+    dealer.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = dealer.get_last_endpoint().unwrap().unwrap();
+    let router = zsock(&ctx, SocketType::Router);
+    router.set_router_mandatory(true).unwrap();
+    router.set_immediate(true).unwrap();
+    let mon = Monitor::new(&ctx, &router, "immediate");
+    router.connect(&endpoint).unwrap();
+    dealer.send("hello", 0).unwrap();
+    assert_eq!(
+        router.recv_multipart(0).unwrap(),
+        vec![b"D".to_vec(), b"hello".to_vec()]
+    );
+    drop(dealer);
+    mon.expect(MonitorEvent::Disconnected);
+    // The pipe went with the connection: once the socket notices, the id no longer routes.
+    let deadline = Instant::now() + Duration::from_millis(LIMIT_MS as u64);
+    loop {
+        match router.send_multipart(["D", "x"], zeroring::DONTWAIT) {
+            Err(zeroring::Error::EHOSTUNREACH) => break,
+            _ => assert!(Instant::now() < deadline, "D kept routing under IMMEDIATE"),
+        }
+        std::thread::yield_now();
+    }
+}

@@ -96,7 +96,7 @@ struct TestLink {
 }
 
 impl SocketLink for TestLink {
-    fn attach(&self, peer: &PeerInfo, _endpoint: &str) -> Option<PipeEnds> {
+    fn attach(&self, peer: &PeerInfo, _endpoint: &str, _key: Option<u64>) -> Option<PipeEnds> {
         let (to_socket, reader) = pipe(PipeConfig::with_hwm(self.hwm));
         let (writer, from_socket) = pipe(PipeConfig::with_hwm(self.hwm));
         let signal = Arc::new(Signal::new().unwrap());
@@ -123,7 +123,7 @@ impl SocketLink for TestLink {
             user_id: None,
             zap_properties: None,
         };
-        self.attach(&peer, _endpoint)
+        self.attach(&peer, _endpoint, None)
     }
 
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
@@ -354,16 +354,27 @@ fn our_push_connects_to_libzmq_pull_and_survives_its_restart() {
         assert!(got == want, "libzmq received different parts");
     }
 
-    // The libzmq side goes away and comes back on the same port: we reconnect by ourselves.
+    // The libzmq side goes away and comes back on the same port: we reconnect by ourselves,
+    // and the pipe survives (libzmq's connecting session keeps it): what the socket queues
+    // meanwhile is delivered after the reconnect, and nothing is attached anew.
     drop(pull);
-    side.wait_closed();
     fx.expect_event(MonitorEvent::Disconnected);
     fx.expect_event(MonitorEvent::ConnectRetried);
+    side.send(&[b"queued while away"]);
     let pull = zsock(&ctx, zmq::PULL);
-    pull.bind(&endpoint).unwrap();
-    let mut side = fx.next_side();
+    let deadline = Instant::now() + LIMIT;
+    while let Err(e) = pull.bind(&endpoint) {
+        // libzmq frees the port on its I/O thread shortly after the drop.
+        assert!(Instant::now() < deadline, "port never freed: {e}");
+        std::thread::yield_now();
+    }
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"queued while away");
     side.send(&[b"after restart"]);
     assert_eq!(pull.recv_bytes(0).unwrap(), b"after restart");
+    assert!(
+        fx.attached.try_recv().is_err(),
+        "the kept pipe is reused, not replaced"
+    );
     handle.stop();
     side.wait_closed();
     fx.engine.shutdown();

@@ -130,34 +130,75 @@ impl EpollBackend {
                 }
             }
         }
+        self.release_if_idle(fd);
     }
 
-    fn rearm(&mut self) -> io::Result<()> {
-        for fd in self.dirty.drain(..) {
-            let Some(entry) = self.fds.get_mut(&fd) else {
-                continue;
-            };
-            // SAFETY: the descriptor is open: every waiting operation holds a reference to it
-            // (SharedFd) or, for the wakeup descriptor, the thread's Signal outlives the backend.
-            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-            if entry.read.is_none() && entry.write.is_none() {
-                if entry.registered {
-                    // The descriptor may already be closed by the kernel side; ignore errors.
-                    let _ = self.poller.delete(borrowed);
-                }
-                self.fds.remove(&fd);
-                continue;
-            }
-            let interest = Event::new(fd as usize, entry.read.is_some(), entry.write.is_some());
+    /// Forgets a descriptor nothing waits on any more, *now*, while the operation that just
+    /// ended still keeps it open. Deferring this to the next re-arm is wrong: the reactor may
+    /// close the descriptor first, and the kernel may hand the same number to a new socket,
+    /// whose operations would then find a stale registration.
+    fn release_if_idle(&mut self, fd: RawFd) {
+        let idle = self
+            .fds
+            .get(&fd)
+            .is_some_and(|e| e.read.is_none() && e.write.is_none());
+        if !idle {
+            return;
+        }
+        if let Some(entry) = self.fds.remove(&fd) {
             if entry.registered {
-                self.poller.modify(borrowed, interest)?;
-            } else {
-                // SAFETY: the descriptor stays open while registered (see above) and is deleted
-                // from the poller before its last waiting operation ends.
-                unsafe { self.poller.add(fd, interest)? };
-                entry.registered = true;
+                // SAFETY: the descriptor is still open: the operation that used it has not
+                // been dropped by the reactor yet (see above).
+                let _ = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
             }
         }
+    }
+
+    /// Brings epoll's interest in line with what waits on each changed descriptor. A failure
+    /// for one descriptor ends the operations waiting on it (with the error) and never stops
+    /// the others from being armed.
+    fn rearm(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for fd in dirty {
+            if let Err(e) = self.rearm_one(fd) {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if let Some(entry) = self.fds.remove(&fd) {
+                    for key in [entry.read, entry.write].into_iter().flatten() {
+                        push(&mut self.ready, key, -errno, false, None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn rearm_one(&mut self, fd: RawFd) -> io::Result<()> {
+        let Some(entry) = self.fds.get_mut(&fd) else {
+            return Ok(());
+        };
+        // SAFETY: the descriptor is open: every waiting operation holds a reference to it
+        // (SharedFd) or, for the wakeup descriptor, the thread's Signal outlives the backend;
+        // idle descriptors were released while still open (`release_if_idle`).
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        if entry.read.is_none() && entry.write.is_none() {
+            if entry.registered {
+                let _ = self.poller.delete(borrowed);
+            }
+            self.fds.remove(&fd);
+            return Ok(());
+        }
+        let interest = Event::new(fd as usize, entry.read.is_some(), entry.write.is_some());
+        if entry.registered {
+            match self.poller.modify(borrowed, interest) {
+                Ok(()) => return Ok(()),
+                // Not known to epoll (closed and reused behind our back): register anew.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // SAFETY: the descriptor stays open while registered (see above) and is deleted
+        // from the poller before its last waiting operation ends.
+        unsafe { self.poller.add(fd, interest)? };
+        entry.registered = true;
         Ok(())
     }
 
@@ -171,7 +212,10 @@ impl EpollBackend {
         if !self.ready.is_empty() {
             timeout = Some(Duration::ZERO);
         }
-        self.rearm()?;
+        self.rearm();
+        if !self.ready.is_empty() {
+            timeout = Some(Duration::ZERO);
+        }
         self.events.clear();
         match self.poller.wait(&mut self.events, timeout) {
             Ok(_) => {}
@@ -232,6 +276,7 @@ impl EpollBackend {
                 entry.write = None;
             }
         }
+        self.release_if_idle(fd);
     }
 }
 

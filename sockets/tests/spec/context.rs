@@ -100,6 +100,9 @@ fn max_msgsz_refuses_bigger_messages() {
 #[test]
 fn draft_types_are_not_available_yet() {
     let ctx = Context::new();
-    assert!(ctx.socket(SocketType::Stream).is_ok(), "STREAM arrived with the wire transports");
+    assert!(
+        ctx.socket(SocketType::Stream).is_ok(),
+        "STREAM arrived with the wire transports"
+    );
     assert_eq!(ctx.socket(SocketType::Server).err(), Some(Error::EINVAL));
 }

@@ -36,6 +36,7 @@ pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::{Backoff, TransportOptions};
 pub use session::{connect, ConnectHandle, ConnectTarget};
+pub use stream::Kept;
 
 /// The driver's ends of the pipe pair that joins a connection to its socket.
 #[derive(Debug)]
@@ -54,8 +55,16 @@ pub type ZapResponder = Box<dyn FnOnce(ZapReply) + Send>;
 pub trait SocketLink: Send + Sync + 'static {
     /// The handshake with `peer` succeeded on `endpoint`: make a pipe pair, hand the socket
     /// its ends, and return the driver's. `None` refuses the peer (the connection closes),
-    /// e.g. a duplicate routing id on a ROUTER without ROUTER_HANDOVER.
-    fn attach(&self, peer: &PeerInfo, endpoint: &str) -> Option<PipeEnds>;
+    /// e.g. a duplicate routing id on a ROUTER without ROUTER_HANDOVER. `key` is set when a
+    /// connecting session will keep this pipe across reconnects (see [`SocketLink::hiccup`]).
+    fn attach(&self, peer: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds>;
+
+    /// The pipe attached with `key` now leads to a new connection (a connecting session keeps
+    /// its pipe across reconnects, as libzmq's does: the queue, the routing id and the peer's
+    /// subscriptions survive). SUB/XSUB must send their subscriptions again.
+    fn hiccup(&self, key: u64) {
+        let _ = key;
+    }
 
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an

@@ -40,6 +40,9 @@ pub struct TransportOptions {
     pub bind_to_device: Option<String>,
     /// ZMQ_AFFINITY: which I/O threads may carry this socket's connections (0 = any).
     pub affinity: u64,
+    /// ZMQ_IMMEDIATE: a connecting socket's pipe lives only while connected. Off (libzmq's
+    /// default), the pipe outlives disconnects and queues across reconnects.
+    pub immediate: bool,
 }
 
 impl Default for TransportOptions {
@@ -59,6 +62,7 @@ impl Default for TransportOptions {
             ipv6: false,
             bind_to_device: None,
             affinity: 0,
+            immediate: false,
         }
     }
 }

@@ -12,7 +12,7 @@ use zeroring_engine::{
 };
 
 use super::netopts::{Backoff, TransportOptions};
-use super::stream::{Status, Stream, TOKEN_OWNER_BASE};
+use super::stream::{Kept, Status, Stream, TOKEN_OWNER_BASE};
 use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
@@ -153,6 +153,10 @@ pub(crate) struct ConnectSession {
     link: Link,
     state: State,
     backoff: Backoff,
+    /// This session's pipe key (for the socket's hiccup), and the pipes kept between
+    /// connections unless IMMEDIATE.
+    key: u64,
+    kept: Option<Kept>,
 }
 
 impl ConnectSession {
@@ -224,6 +228,9 @@ impl ConnectSession {
         ) {
             Ok(stream) => {
                 let mut stream = Box::new(stream);
+                if !self.opts.immediate {
+                    stream.keep_pipes(self.key, self.kept.take());
+                }
                 let status = stream.start(cx);
                 self.state = State::Up(stream);
                 self.after(cx, status);
@@ -234,6 +241,9 @@ impl ConnectSession {
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
+            if let State::Up(stream) = &mut self.state {
+                self.kept = stream.take_kept();
+            }
             self.state = State::Idle;
             self.retry_later(cx);
         }
@@ -360,6 +370,8 @@ pub fn connect(
         opts.reconnect_ivl_max,
         seed,
     );
+    static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let key = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let id = thread.spawn(move || ConnectSession {
         target,
         endpoint,
@@ -368,6 +380,8 @@ pub fn connect(
         link,
         state: State::Idle,
         backoff,
+        key,
+        kept: None,
     })?;
     Ok(ConnectHandle { thread, id })
 }

@@ -64,6 +64,14 @@ pub struct StreamStats {
     pub pauses: u64,
 }
 
+/// A connecting session's pipes between two connections.
+#[derive(Debug)]
+pub struct Kept {
+    pipes: PipeEnds,
+    /// The dead connection had read part of an outbound message: its rest is dropped.
+    out_mid_message: bool,
+}
+
 /// Whether the stream goes on after an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -99,6 +107,14 @@ pub(crate) struct Stream {
     done: bool,
     handshake_done: bool,
     eof_seen: bool,
+    /// Set for a connecting session that keeps its pipes across reconnects.
+    keep_key: Option<u64>,
+    /// Pipes inherited from the previous connection, installed at the handshake.
+    inherited: Option<PipeEnds>,
+    /// Pipes handed back at teardown.
+    returned: Option<Kept>,
+    /// Drop outbound parts until the end of the message a dead connection started.
+    skip_partial_out: bool,
     pub(crate) stats: StreamStats,
 }
 
@@ -140,8 +156,31 @@ impl Stream {
             done: false,
             handshake_done: false,
             eof_seen: false,
+            keep_key: None,
+            inherited: None,
+            returned: None,
+            skip_partial_out: false,
             stats: StreamStats::default(),
         })
+    }
+
+    /// Keeps the pipes across reconnects under `key`, taking over `kept` from the previous
+    /// connection if there was one. Raw (STREAM) streams never keep: libzmq announces every
+    /// reconnect of a STREAM peer as a new connection.
+    pub(crate) fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
+        if self.conn.is_raw() {
+            return;
+        }
+        self.keep_key = Some(key);
+        if let Some(k) = kept {
+            self.skip_partial_out = k.out_mid_message;
+            self.inherited = Some(k.pipes);
+        }
+    }
+
+    /// The pipes to keep for the next connection, after the stream ended.
+    pub(crate) fn take_kept(&mut self) -> Option<Kept> {
+        self.returned.take()
     }
 
     pub(crate) fn fd_value(&self) -> u32 {
@@ -320,11 +359,16 @@ impl Stream {
         self.handshake_done = true;
         self.link
             .monitor(MonitorEvent::HandshakeSucceeded, 0, &self.endpoint);
-        let Some(pipes) = self.link.attach(peer, &self.endpoint) else {
-            self.finishing = true;
-            return;
-        };
-        self.install(cx, pipes);
+        if let (Some(pipes), Some(key)) = (self.inherited.take(), self.keep_key) {
+            self.install(cx, pipes);
+            self.link.hiccup(key);
+        } else {
+            let Some(pipes) = self.link.attach(peer, &self.endpoint, self.keep_key) else {
+                self.finishing = true;
+                return;
+            };
+            self.install(cx, pipes);
+        }
         let mut md = Metadata::new();
         for (name, value) in peer.properties.iter() {
             md.insert(&String::from_utf8_lossy(name), value.clone());
@@ -412,6 +456,10 @@ impl Stream {
         };
         while self.conn.pending_transmit_bytes() < OUT_HIGH_WATER {
             match pipes.from_socket.read() {
+                Ok(msg) if self.skip_partial_out => {
+                    // The rest of a message whose start went down with the last connection.
+                    self.skip_partial_out = msg.more();
+                }
                 Ok(msg) => {
                     self.stats.messages_out += 1;
                     let more = msg.more();
@@ -528,9 +576,20 @@ impl Stream {
         if let Some((t, _)) = self.timer.take() {
             cx.cancel_timer(t);
         }
-        if let Some(mut pipes) = self.pipes.take() {
-            pipes.to_socket.close();
-            pipes.from_socket.close();
+        if let Some(mut pipes) = self.pipes.take().or_else(|| self.inherited.take()) {
+            let socket_gone =
+                pipes.to_socket.is_reader_closed() || pipes.from_socket.is_writer_closed();
+            // A half-written inbound message cannot be taken back (pipes have no rollback):
+            // then the pipes close, as with IMMEDIATE.
+            if self.keep_key.is_some() && !socket_gone && !self.in_mid_message {
+                self.returned = Some(Kept {
+                    pipes,
+                    out_mid_message: self.out_mid_message,
+                });
+            } else {
+                pipes.to_socket.close();
+                pipes.from_socket.close();
+            }
         }
         self.held.clear();
         self.stalled.clear();
