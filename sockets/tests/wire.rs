@@ -409,3 +409,29 @@ fn immediate_drops_the_pipe_with_the_connection() {
         std::thread::yield_now();
     }
 }
+
+#[test]
+fn ipc_bind_replaces_a_stale_socket_file_but_not_a_live_one() {
+    let dir = std::env::temp_dir().join(format!("zeroring-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    // A crashed process leaves its socket file behind: nobody listens on it.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let endpoint = format!("ipc://{}", path.display());
+    let ctx = Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.bind(&endpoint)
+        .expect("a stale file is replaced, as libzmq does");
+    // A live one is not taken over.
+    let other = zsock(&ctx, SocketType::Pull);
+    assert_eq!(other.bind(&endpoint), Err(zeroring::Error::EADDRINUSE));
+    let lctx = zmq::Context::new();
+    let push = lsock(&lctx, zmq::PUSH);
+    push.connect(&endpoint).unwrap();
+    push.send("over ipc", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"over ipc");
+    pull.unbind(&endpoint).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
