@@ -53,10 +53,31 @@ impl Default for EngineConfig {
             backend: BackendChoice::Auto,
             pool: BufPoolConfig::default(),
             ring_entries: 256,
-            spin: Duration::from_micros(20),
+            spin: spin_from_env().unwrap_or_else(default_spin),
             thread_name_prefix: "zeroring-io-".into(),
         }
     }
+}
+
+/// The default spin budget: 20 µs where there are cores to spare, none on a machine of two
+/// cores or fewer, where a spinning I/O thread takes the CPU from the very thread it waits for
+/// (measured: REQ/REP p50 26 µs without spin, 61 µs with 20 µs, 222 µs with 100 µs; see
+/// docs/performance.md).
+pub fn default_spin() -> Duration {
+    match std::thread::available_parallelism() {
+        Ok(n) if n.get() > 2 => Duration::from_micros(20),
+        _ => Duration::ZERO,
+    }
+}
+
+/// `ZERORING_IO_SPIN_US`: the I/O threads' spin budget in µs, for tuning without a rebuild
+/// (how much busy-polling pays depends on how many cores the threads share).
+fn spin_from_env() -> Option<Duration> {
+    std::env::var("ZERORING_IO_SPIN_US")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_micros)
 }
 
 /// Counters of one I/O thread, readable from any thread (relaxed, for metrics and tests).

@@ -133,6 +133,9 @@ pub(crate) struct Inner {
     next_socket_id: AtomicU64,
     pub(crate) inproc: Mutex<Inproc>,
     engine: Mutex<Option<Engine>>,
+    /// tcp/ipc connections still delivering for closed sockets (LINGER); the engine stops
+    /// only after them.
+    pub(crate) lingering: zeroring_transports::driver::Lingering,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,6 +211,7 @@ impl Context {
                 next_socket_id: AtomicU64::new(1),
                 inproc: Mutex::new(Inproc::default()),
                 engine: Mutex::new(None),
+                lingering: Default::default(),
             }),
         }
     }
@@ -409,6 +413,8 @@ impl Context {
                 .unwrap_or_else(|e| e.into_inner());
         }
         drop(s);
+        // Closed sockets' connections deliver within their LINGER, then let go.
+        self.inner.lingering.wait(None);
         if let Some(e) = lock(&self.inner.engine).take() {
             e.shutdown();
         }
@@ -467,6 +473,7 @@ impl fmt::Debug for Context {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.lingering.wait(None);
         if let Some(e) = self
             .engine
             .get_mut()

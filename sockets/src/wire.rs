@@ -319,7 +319,19 @@ impl Wire {
         }
     }
 
-    /// Stops everything (socket close).
+    /// The socket closes: every connection delivers what is queued within `linger_ms`
+    /// (ZMQ_LINGER: −1 no limit, 0 drop at once), counted in `lingering` until done.
+    pub(crate) fn linger_all(&mut self, linger_ms: i32, lingering: &driver::Lingering) {
+        let limit = (linger_ms >= 0).then(|| Duration::from_millis(linger_ms as u64));
+        for e in self.entries.drain(..) {
+            match e.handle {
+                Handle::Listener(h) => h.linger(limit, lingering),
+                Handle::Connecter(h) => h.linger(limit, lingering),
+            }
+        }
+    }
+
+    /// Stops everything at once.
     pub(crate) fn stop_all(&mut self) {
         for e in self.entries.drain(..) {
             match e.handle {

@@ -435,3 +435,56 @@ fn ipc_bind_replaces_a_stale_socket_file_but_not_a_live_one() {
     pull.unbind(&endpoint).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn closing_delivers_what_was_queued_within_linger() {
+    let lctx = zmq::Context::new();
+    let pull = lsock(&lctx, zmq::PULL);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let total = 200_000u32;
+    {
+        let ctx = Context::new();
+        let push = ctx.socket(SocketType::Push).unwrap();
+        push.set_sndhwm(0).unwrap();
+        push.set_linger(-1).unwrap();
+        push.connect(&endpoint).unwrap();
+        for i in 0..total {
+            push.send(&i.to_be_bytes()[..], 0).unwrap();
+        }
+        drop(push);
+        // term returns only once the connection delivered everything the socket queued.
+        ctx.term();
+    }
+    for i in 0..total {
+        let m = pull.recv_bytes(0).unwrap();
+        assert_eq!(u32::from_be_bytes(m[..].try_into().unwrap()), i);
+    }
+}
+
+#[test]
+fn linger_zero_does_not_wait() {
+    let lctx = zmq::Context::new();
+    let pull = lsock(&lctx, zmq::PULL);
+    pull.set_rcvhwm(1).unwrap();
+    pull.set_rcvbuf(4096).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let ctx = Context::new();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_linger(0).unwrap();
+    push.set_sndhwm(0).unwrap();
+    push.connect(&endpoint).unwrap();
+    let big = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        push.send(&big[..], 0).unwrap();
+    }
+    drop(push);
+    let started = Instant::now();
+    ctx.term();
+    // The peer never reads 64 MiB; LINGER 0 must not wait for it.
+    assert!(
+        started.elapsed() < Duration::from_millis(LIMIT_MS as u64),
+        "term waited for a LINGER 0 socket"
+    );
+}

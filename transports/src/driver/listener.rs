@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zeroring_engine::{Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd};
 
+use super::linger::{self, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
-use super::session::{AcceptedSession, Registry, TOKEN_STOP};
+use super::session::{AcceptedSession, Registry, TOKEN_LINGER, TOKEN_STOP};
 use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
@@ -42,6 +44,7 @@ pub struct Listener {
     registry: Registry,
     ipc_path: Option<PathBuf>,
     accept: Option<OpId>,
+    slot: LingerSlot,
 }
 
 impl std::fmt::Debug for Listener {
@@ -58,13 +61,24 @@ impl Listener {
     }
 
     fn stop(&mut self, cx: &mut Cx<'_>) {
-        for (thread, id) in self
+        // On socket close the accepted connections linger; on unbind they stop.
+        let order = linger::take(&self.slot);
+        let sessions: Vec<_> = self
             .registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
-        {
-            let _ = thread.notify(id, TOKEN_STOP);
+            .collect();
+        for (thread, id, slot) in sessions {
+            match &order {
+                Some(o) => {
+                    linger::order(&slot, o.limit, o.lingering());
+                    let _ = thread.notify(id, TOKEN_LINGER);
+                }
+                None => {
+                    let _ = thread.notify(id, TOKEN_STOP);
+                }
+            }
         }
         if let Some(op) = self.accept.take() {
             cx.cancel(op);
@@ -140,7 +154,7 @@ impl Handler for Listener {
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == TOKEN_STOP {
+        if token == TOKEN_STOP || token == TOKEN_LINGER {
             self.stop(cx);
         }
     }
@@ -156,6 +170,7 @@ pub struct ListenerHandle {
     thread: IoThreadHandle,
     id: HandlerId,
     endpoint: String,
+    slot: LingerSlot,
 }
 
 impl ListenerHandle {
@@ -168,6 +183,13 @@ impl ListenerHandle {
     /// ipc socket file.
     pub fn stop(&self) {
         let _ = self.thread.notify(self.id, TOKEN_STOP);
+    }
+
+    /// The socket closed: stop accepting, and let the accepted connections deliver what the
+    /// socket queued within `limit` (`None` = no limit), counted in `lingering`.
+    pub fn linger(&self, limit: Option<Duration>, lingering: &Lingering) {
+        linger::order(&self.slot, limit, lingering);
+        let _ = self.thread.notify(self.id, TOKEN_LINGER);
     }
 }
 
@@ -248,6 +270,8 @@ pub fn bind(
     let ep: Arc<str> = Arc::from(endpoint.as_str());
     let listener_fd: SharedFd = Arc::new(sock.into());
     let registry: Registry = Arc::new(Mutex::new(Vec::new()));
+    let slot = LingerSlot::default();
+    let slot2 = slot.clone();
     let id = thread
         .spawn(move || Listener {
             fd: listener_fd,
@@ -260,11 +284,13 @@ pub fn bind(
             registry,
             ipc_path,
             accept: None,
+            slot: slot2,
         })
         .map_err(|_| io::Error::other("the I/O thread has shut down"))?;
     Ok(ListenerHandle {
         thread,
         id,
         endpoint,
+        slot,
     })
 }

@@ -5,29 +5,68 @@
 //! Must never: retry faster than RECONNECT_IVL allows, or keep a descriptor after stopping.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use zeroring_engine::{
     Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd, ThreadGone, TimerId,
 };
 
+use super::linger::{self, LingerGuard, LingerSlot, Lingering};
 use super::netopts::{Backoff, TransportOptions};
 use super::stream::{Kept, Status, Stream, TOKEN_OWNER_BASE};
 use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
 
-/// Stop the session (unbind, disconnect, socket close).
+/// Stop the session (unbind, disconnect).
 pub(crate) const TOKEN_STOP: u64 = TOKEN_OWNER_BASE;
+/// The socket closed: deliver what is queued within the order left in the session's slot.
+pub(crate) const TOKEN_LINGER: u64 = TOKEN_OWNER_BASE + 1;
 
-/// Sessions accepted by one listener, so that unbinding can stop them.
-pub(crate) type Registry = Arc<Mutex<Vec<(IoThreadHandle, HandlerId)>>>;
+/// Sessions accepted by one listener, so that unbinding or closing can reach them.
+pub(crate) type Registry = Arc<Mutex<Vec<(IoThreadHandle, HandlerId, LingerSlot)>>>;
+
+/// A session's linger after its socket closed: the guard that `term` waits on, and the
+/// deadline timer.
+#[derive(Debug, Default)]
+struct LingerState {
+    guard: Option<LingerGuard>,
+    timer: Option<TimerId>,
+}
+
+impl LingerState {
+    fn active(&self) -> bool {
+        self.guard.is_some()
+    }
+
+    /// Takes the order left in `slot`; false when it says "stop now" (LINGER 0).
+    fn begin(&mut self, cx: &mut Cx<'_>, slot: &LingerSlot) -> bool {
+        let Some(order) = linger::take(slot) else {
+            return false;
+        };
+        if order.limit == Some(Duration::ZERO) {
+            return false;
+        }
+        if let Some(limit) = order.limit {
+            self.timer = Some(cx.set_timer(cx.now() + limit));
+        }
+        self.guard = Some(order.guard);
+        true
+    }
+
+    fn is_deadline(&self, timer: TimerId) -> bool {
+        self.timer == Some(timer)
+    }
+}
 
 /// Runs one accepted connection.
 pub(crate) struct AcceptedSession {
     start: Option<(SharedFd, ConnectionConfig, Link, Arc<str>)>,
     stream: Option<Stream>,
     registry: Registry,
+    slot: LingerSlot,
+    linger: LingerState,
 }
 
 impl AcceptedSession {
@@ -42,6 +81,8 @@ impl AcceptedSession {
             start: Some((fd, config, link, endpoint)),
             stream: None,
             registry,
+            slot: LingerSlot::default(),
+            linger: LingerState::default(),
         }
     }
 
@@ -51,8 +92,9 @@ impl AcceptedSession {
             self.registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .retain(|(t, id)| !(t.index() == thread && *id == me));
+                .retain(|(t, id, _)| !(t.index() == thread && *id == me));
         }
+        self.linger = LingerState::default();
         cx.close();
     }
 
@@ -73,7 +115,7 @@ impl Handler for AcceptedSession {
             self.registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((cx.handle().clone(), me));
+                .push((cx.handle().clone(), me, self.slot.clone()));
         }
         match Stream::new(fd, config, link, endpoint, cx.now()) {
             Ok(stream) => {
@@ -93,6 +135,13 @@ impl Handler for AcceptedSession {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
+        if self.linger.is_deadline(timer) {
+            // LINGER ran out: what is still queued is dropped with the connection.
+            if let Some(mut stream) = self.stream.take() {
+                stream.stop(cx);
+            }
+            return self.finish(cx);
+        }
         if let Some(stream) = self.stream.as_mut() {
             let status = stream.on_timer(cx, timer);
             self.after(cx, status);
@@ -100,7 +149,15 @@ impl Handler for AcceptedSession {
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == TOKEN_STOP {
+        if token == TOKEN_LINGER && self.linger.begin(cx, &self.slot.clone()) {
+            // Go on until the socket's queue is drained (the stream ends when it reads the
+            // closed pipe) or the deadline.
+            if self.stream.is_none() {
+                self.finish(cx);
+            }
+            return;
+        }
+        if token == TOKEN_STOP || token == TOKEN_LINGER {
             if let Some(mut stream) = self.stream.take() {
                 stream.stop(cx);
             }
@@ -157,6 +214,8 @@ pub(crate) struct ConnectSession {
     /// connections unless IMMEDIATE.
     key: u64,
     kept: Option<Kept>,
+    slot: LingerSlot,
+    linger: LingerState,
 }
 
 impl ConnectSession {
@@ -241,6 +300,12 @@ impl ConnectSession {
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
+            if self.linger.active() {
+                // The socket is gone and its queue went out (or could not): no reconnect.
+                self.state = State::Idle;
+                self.linger = LingerState::default();
+                return cx.close();
+            }
             if let State::Up(stream) = &mut self.state {
                 self.kept = stream.take_kept();
             }
@@ -291,6 +356,15 @@ impl Handler for ConnectSession {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
+        if self.linger.is_deadline(timer) {
+            // LINGER ran out: what is still queued is dropped with the connection.
+            if let State::Up(stream) = &mut self.state {
+                stream.stop(cx);
+            }
+            self.state = State::Idle;
+            self.linger = LingerState::default();
+            return cx.close();
+        }
         match &mut self.state {
             State::Waiting(t) if *t == timer => self.attempt(cx),
             State::Connecting { op, timeout, .. } if *timeout == Some(timer) => {
@@ -307,11 +381,21 @@ impl Handler for ConnectSession {
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == TOKEN_STOP {
+        if token == TOKEN_LINGER
+            && matches!(self.state, State::Up(_))
+            && self.linger.begin(cx, &self.slot.clone())
+        {
+            // Connected: go on until the socket's queue is drained (the stream ends when it
+            // reads the closed pipe) or the deadline. Not connected: nothing can go out
+            // (libzmq would keep trying until the deadline; we stop at once).
+            return;
+        }
+        if token == TOKEN_STOP || token == TOKEN_LINGER {
             if let State::Up(stream) = &mut self.state {
                 stream.stop(cx);
             }
             self.state = State::Idle;
+            self.linger = LingerState::default();
             return cx.close();
         }
         if let State::Up(stream) = &mut self.state {
@@ -329,17 +413,25 @@ impl Handler for ConnectSession {
     }
 }
 
-/// Stops a connecting session (zmq_disconnect).
+/// Stops a connecting session (zmq_disconnect) or lets it linger (socket close).
 #[derive(Clone, Debug)]
 pub struct ConnectHandle {
     thread: IoThreadHandle,
     id: HandlerId,
+    slot: LingerSlot,
 }
 
 impl ConnectHandle {
     /// Stops connecting and closes the connection, if any.
     pub fn stop(&self) {
         let _ = self.thread.notify(self.id, TOKEN_STOP);
+    }
+
+    /// The socket closed: deliver what it queued within `limit` (`None` = no limit), counted
+    /// in `lingering` until done; then close. Zero stops at once.
+    pub fn linger(&self, limit: Option<Duration>, lingering: &Lingering) {
+        linger::order(&self.slot, limit, lingering);
+        let _ = self.thread.notify(self.id, TOKEN_LINGER);
     }
 
     /// The I/O thread that carries the session.
@@ -370,6 +462,8 @@ pub fn connect(
         opts.reconnect_ivl_max,
         seed,
     );
+    let slot = LingerSlot::default();
+    let slot2 = slot.clone();
     static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let key = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let id = thread.spawn(move || ConnectSession {
@@ -382,6 +476,8 @@ pub fn connect(
         backoff,
         key,
         kept: None,
+        slot: slot2,
+        linger: LingerState::default(),
     })?;
-    Ok(ConnectHandle { thread, id })
+    Ok(ConnectHandle { thread, id, slot })
 }
