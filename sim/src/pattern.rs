@@ -344,8 +344,10 @@ impl SimPattern for Pub {
 pub struct Sub {
     subs: BTreeMap<Bytes, u32>,
     fq: FairQueue,
-    /// Test-only switch: `false` breaks the replay on attach (the simulator must notice).
+    /// Test-only switch: `false` sends the subscriptions to the first pipe only and never
+    /// replays them on a reconnect (the bug the simulator must notice).
     pub replay_subscriptions: bool,
+    attached_before: bool,
 }
 
 impl Sub {
@@ -355,6 +357,7 @@ impl Sub {
             subs: BTreeMap::new(),
             fq: FairQueue::default(),
             replay_subscriptions,
+            attached_before: false,
         }
     }
 
@@ -376,7 +379,8 @@ impl SimPattern for Sub {
         SocketType::Sub
     }
     fn attached(&mut self, pipe: PipeId, pipes: &mut Pipes) -> bool {
-        if self.replay_subscriptions {
+        let first = !std::mem::replace(&mut self.attached_before, true);
+        if self.replay_subscriptions || first {
             for topic in self.subs.keys() {
                 // Subscriptions are never dropped: libzmq writes them past the HWM.
                 let _ = pipes.write_control(pipe, sub_message(1, topic));

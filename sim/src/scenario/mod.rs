@@ -300,6 +300,8 @@ pub(crate) struct LedgerInner {
     pub next_seq: u64,
     /// seq → (sender host, pipes it was queued on).
     pub routed: BTreeMap<u64, (String, Vec<PipeId>)>,
+    /// seq → simulated time it was sent.
+    pub routed_at: BTreeMap<u64, Duration>,
     /// Receiver host → seqs in arrival order.
     pub received: BTreeMap<String, Vec<u64>>,
     seen: BTreeMap<String, BTreeSet<u64>>,
@@ -320,9 +322,33 @@ impl Ledger {
     }
 
     pub fn sent(&self, seq: u64, sender: &str, pipes: Vec<PipeId>) {
+        let t = crate::trace::sim_now();
         self.with(|l| {
             l.routed.insert(seq, (sender.to_string(), pipes));
+            l.routed_at.insert(seq, t);
         });
+    }
+
+    /// A copy holding only the messages `keep` accepts (for flows where some are not owed).
+    pub fn filtered(&self, keep: impl Fn(u64) -> bool) -> Ledger {
+        let l = self.0.borrow();
+        let inner = LedgerInner {
+            next_seq: l.next_seq,
+            routed: l
+                .routed
+                .iter()
+                .filter(|(s, _)| keep(**s))
+                .map(|(s, v)| (*s, v.clone()))
+                .collect(),
+            routed_at: l.routed_at.clone(),
+            received: l
+                .received
+                .iter()
+                .map(|(h, v)| (h.clone(), v.iter().copied().filter(|s| keep(*s)).collect()))
+                .collect(),
+            seen: BTreeMap::new(),
+        };
+        Ledger(Rc::new(RefCell::new(inner)))
     }
 
     /// Records an arrival; a duplicate is a violation at once.
