@@ -203,6 +203,7 @@ impl SimPattern for Router {
                     }
                     // Handover: the old pipe loses its id (libzmq renames it; we unmap it).
                     self.ids.remove(&old);
+                    pipes.count_handover();
                 }
                 id
             }

@@ -154,6 +154,11 @@ impl Pipes {
         self.record.with(|r| r.dropped_hwm += 1);
     }
 
+    /// Counts a ROUTER_HANDOVER (a new peer took over a known routing id).
+    pub fn count_handover(&mut self) {
+        self.record.with(|r| r.handovers += 1);
+    }
+
     /// Counts a message a pattern dropped because no peer could take it (ROUTER: unknown id).
     pub fn count_unroutable(&mut self) {
         self.record.with(|r| r.dropped_unroutable += 1);
@@ -315,6 +320,8 @@ pub struct SocketRecord {
     pub pauses: u64,
     /// Subscriptions and cancels received: time, pipe, subscribe?, topic.
     pub subscriptions: Vec<(Duration, PipeId, bool, Bytes)>,
+    /// ROUTER_HANDOVERs.
+    pub handovers: u64,
     /// Every reconnect delay the connecter chose.
     pub reconnect_delays: Vec<Duration>,
 }

@@ -402,6 +402,10 @@ impl Ledger {
         }
         let mut arrived: BTreeMap<PipeId, Vec<u64>> = BTreeMap::new();
         for &s in &got {
+            if l.routed.get(&s).is_some_and(|(from, _)| from != sender) {
+                // Another sender's message: its own flow checks it.
+                continue;
+            }
             match where_routed.get(&s) {
                 Some(p) => arrived.entry(*p).or_default().push(s),
                 None => trace.violation_at(
