@@ -201,6 +201,18 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
         }
     }
     faults.sort_by_key(|f| (f.0, f.1, !f.2));
+    // Fault windows per subscriber: a subscription sent into one may be lost with the stream.
+    let windows: Vec<(&str, Duration, Duration)> = faults
+        .iter()
+        .filter(|f| f.2)
+        .map(|f| {
+            (
+                f.1,
+                Duration::from_millis(f.0),
+                Duration::from_millis(f.0 + f.4),
+            )
+        })
+        .collect();
     for (at, sub, start, kind, len) in faults {
         h.run_until(Duration::from_millis(at), |_| {});
         match (start, kind) {
@@ -249,7 +261,12 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
                 .terminated_at
                 .unwrap_or(end)
                 .saturating_sub(pr.attached_at);
-            if lived < REPLAY_WITHIN {
+            let from = pr.attached_at.saturating_sub(Duration::from_millis(50));
+            let to = pr.attached_at + REPLAY_WITHIN;
+            let faulted = windows
+                .iter()
+                .any(|&(w, a, b)| w == sub && a < to && b > from);
+            if lived < REPLAY_WITHIN || faulted {
                 continue;
             }
             let before = expected(
