@@ -28,6 +28,9 @@ struct Args {
     /// Turn heartbeats off (shows what a violation looks like).
     #[arg(long)]
     no_heartbeats: bool,
+    /// Turn REQ_CORRELATE off (shows what a violation looks like).
+    #[arg(long)]
+    no_correlate: bool,
 }
 
 fn parse_range(s: &str) -> Option<(u64, u64)> {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let opts = SimOptions {
         replay_subscriptions: !args.no_replay,
         heartbeats: !args.no_heartbeats,
+        req_correlate: !args.no_correlate,
     };
     let names: Vec<&str> = if args.scenario == "all" {
         scenarios().iter().map(|s| s.name).collect()

@@ -83,10 +83,14 @@ struct FairQueue {
 
 impl FairQueue {
     fn recv(&mut self, pipes: &mut Pipes) -> Option<Message> {
+        self.recv_from(pipes).map(|(_, m)| m)
+    }
+
+    fn recv_from(&mut self, pipes: &mut Pipes) -> Option<(PipeId, Message)> {
         let ids = pipes.readable_ids();
         let id = next_after(&ids, self.last, |_| true)?;
         self.last = Some(id);
-        pipes.read(id)
+        pipes.read(id).map(|m| (id, m))
     }
 }
 
@@ -430,6 +434,130 @@ impl SimPattern for Sub {
             if self.accepts(msg.first().map_or(&[][..], |b| &b[..])) {
                 return Some(msg);
             }
+        }
+    }
+}
+
+/// Stand-in REQ with ZMQ_REQ_RELAXED and ZMQ_REQ_CORRELATE (libzmq `req_t`): a request goes
+/// to one pipe (load-balanced) as `[request id (u32 BE), "", body…]` with CORRELATE or
+/// `["", body…]` without; only a reply from that pipe, and with CORRELATE only one carrying the
+/// current id, is accepted; anything else is dropped. RELAXED allows a new request while a
+/// reply is outstanding (the old reply is then unwanted).
+#[derive(Debug)]
+pub struct Req {
+    pub relaxed: bool,
+    pub correlate: bool,
+    lb: LoadBalance,
+    next_id: u32,
+    /// (pipe, id) of the request whose reply we wait for.
+    waiting: Option<(PipeId, u32)>,
+}
+
+impl Req {
+    /// A REQ with the two options.
+    pub fn new(relaxed: bool, correlate: bool) -> Self {
+        Req {
+            relaxed,
+            correlate,
+            lb: LoadBalance::default(),
+            next_id: 1,
+            waiting: None,
+        }
+    }
+}
+
+impl SimPattern for Req {
+    fn socket_type(&self) -> SocketType {
+        SocketType::Req
+    }
+    fn attached(&mut self, _: PipeId, _: &mut Pipes) -> bool {
+        true
+    }
+    fn terminated(&mut self, _: PipeId, _: &mut Pipes) {}
+    fn send(&mut self, msg: Message, pipes: &mut Pipes) -> Result<Vec<PipeId>, Errno> {
+        if self.waiting.is_some() && !self.relaxed {
+            return Err(Errno::EFSM);
+        }
+        let id = self.next_id;
+        let mut wire = Vec::with_capacity(msg.len() + 2);
+        if self.correlate {
+            wire.push(Bytes::copy_from_slice(&id.to_be_bytes()));
+        }
+        wire.push(Bytes::new());
+        wire.extend(msg);
+        let sent = self.lb.send(wire, pipes)?;
+        self.next_id = self.next_id.wrapping_add(1);
+        self.waiting = sent.first().map(|&p| (p, id));
+        Ok(sent)
+    }
+    fn recv(&mut self, pipes: &mut Pipes) -> Option<Message> {
+        loop {
+            let (pipe, id) = self.waiting?;
+            // Drop whatever other pipes delivered (libzmq reads only the reply pipe).
+            for other in pipes.readable_ids() {
+                if other != pipe {
+                    while pipes.read(other).is_some() {}
+                }
+            }
+            let mut msg = pipes.read(pipe)?;
+            if self.correlate {
+                if msg.first().map(|b| &b[..]) != Some(&id.to_be_bytes()[..]) {
+                    continue;
+                }
+                msg.remove(0);
+            }
+            if msg.first().is_none_or(|b| !b.is_empty()) {
+                continue;
+            }
+            msg.remove(0);
+            self.waiting = None;
+            return Some(msg);
+        }
+    }
+}
+
+/// Stand-in REP (libzmq `rep_t`): receives one request at a time, remembers its envelope (all
+/// frames up to the empty delimiter) and the pipe, and sends the reply back with it; a reply
+/// to a pipe that is gone or full is dropped.
+#[derive(Debug, Default)]
+pub struct Rep {
+    fq: FairQueue,
+    pending: Option<(PipeId, Message)>,
+}
+
+impl SimPattern for Rep {
+    fn socket_type(&self) -> SocketType {
+        SocketType::Rep
+    }
+    fn attached(&mut self, _: PipeId, _: &mut Pipes) -> bool {
+        true
+    }
+    fn terminated(&mut self, _: PipeId, _: &mut Pipes) {}
+    fn send(&mut self, msg: Message, pipes: &mut Pipes) -> Result<Vec<PipeId>, Errno> {
+        let Some((pipe, mut envelope)) = self.pending.take() else {
+            return Err(Errno::EFSM);
+        };
+        envelope.extend(msg);
+        match pipes.write(pipe, envelope) {
+            Ok(()) => Ok(vec![pipe]),
+            Err(_) => {
+                pipes.count_hwm_drop();
+                Ok(vec![])
+            }
+        }
+    }
+    fn recv(&mut self, pipes: &mut Pipes) -> Option<Message> {
+        if self.pending.is_some() {
+            return None;
+        }
+        loop {
+            let (pipe, mut msg) = self.fq.recv_from(pipes)?;
+            let Some(split) = msg.iter().position(|b| b.is_empty()) else {
+                continue; // no delimiter: malformed, dropped
+            };
+            let body = msg.split_off(split + 1);
+            self.pending = Some((pipe, msg));
+            return Some(body);
         }
     }
 }

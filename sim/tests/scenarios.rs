@@ -106,3 +106,19 @@ fn missing_heartbeats_are_caught() {
         o.violations
     );
 }
+
+/// Without REQ_CORRELATE, a late reply released by a hold is taken for the current request's.
+#[test]
+fn missing_req_correlate_is_caught() {
+    let broken = SimOptions {
+        req_correlate: false,
+        ..SimOptions::default()
+    };
+    let caught = (0..5).any(|seed| {
+        let o = run("req-rep", seed, &broken).unwrap();
+        o.violations
+            .iter()
+            .any(|v| v.contains("taken as the reply"))
+    });
+    assert!(caught, "no seed in 0..5 caught the mismatched reply");
+}

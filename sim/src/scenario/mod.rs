@@ -13,11 +13,12 @@ use crate::pipe::{PipeId, Record};
 use crate::rng::SimRng;
 use crate::trace::Trace;
 
+mod dealer_router;
 mod handshake;
 mod heartbeat;
 mod pubsub;
 mod pushpull;
-mod reqrep;
+mod req_rep;
 
 /// Switches that deliberately break the stand-in patterns, for the tests that prove the
 /// simulator can fail. Every switch defaults to correct behaviour.
@@ -27,6 +28,8 @@ pub struct SimOptions {
     pub replay_subscriptions: bool,
     /// Heartbeats configured on both sides (off: a silent partition goes undetected).
     pub heartbeats: bool,
+    /// REQ uses ZMQ_REQ_CORRELATE (off: a late reply can be taken for the current one).
+    pub req_correlate: bool,
 }
 
 impl Default for SimOptions {
@@ -34,6 +37,7 @@ impl Default for SimOptions {
         SimOptions {
             replay_subscriptions: true,
             heartbeats: true,
+            req_correlate: true,
         }
     }
 }
@@ -67,6 +71,9 @@ impl Outcome {
         }
         if !self.options.heartbeats {
             flags.push_str(" --no-heartbeats");
+        }
+        if !self.options.req_correlate {
+            flags.push_str(" --no-correlate");
         }
         format!(
             "cargo run -p zeroring-sim -- --scenario {} --seed {}{flags}",
@@ -137,7 +144,12 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
         ScenarioInfo {
             name: "dealer-router",
             about: "DEALER<->ROUTER echo with ROUTER_HANDOVER across partitions: replies to the right peer, in order",
-            run: reqrep::run,
+            run: dealer_router::run,
+        },
+        ScenarioInfo {
+            name: "req-rep",
+            about: "REQ (RELAXED+CORRELATE) -> REP across holds and partitions: no stuck REQ, no reply matched to the wrong request",
+            run: req_rep::run,
         },
     ]
 }
