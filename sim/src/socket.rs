@@ -41,9 +41,9 @@ use crate::trace::{sim_now, Trace};
 /// driver uses 256 KiB; the simulation keeps it small so back-pressure shows quickly).
 pub const OUT_HIGH_WATER: usize = 16 * 1024;
 /// Bytes read from the stream at a time.
-const READ_BUF: usize = 8 * 1024;
+pub const READ_BUF: usize = 8 * 1024;
 /// Largest single write (one turmoil segment).
-const WRITE_BATCH: usize = 16 * 1024;
+pub const WRITE_BATCH: usize = 16 * 1024;
 
 /// The simulated clock as the sans-IO code wants it.
 fn now() -> Instant {

@@ -16,6 +16,7 @@ use crate::trace::Trace;
 mod dealer_router;
 mod handshake;
 mod heartbeat;
+mod hwm;
 mod pubsub;
 mod pushpull;
 mod req_rep;
@@ -145,6 +146,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "dealer-router",
             about: "DEALER<->ROUTER echo with ROUTER_HANDOVER across partitions: replies to the right peer, in order",
             run: dealer_router::run,
+        },
+        ScenarioInfo {
+            name: "hwm",
+            about: "slow consumers: PUSH blocks at HWM with bounded backlog; PUB drops for the slow SUB only, every drop counted",
+            run: hwm::run,
         },
         ScenarioInfo {
             name: "req-rep",
