@@ -122,3 +122,35 @@ fn missing_req_correlate_is_caught() {
     });
     assert!(caught, "no seed in 0..5 caught the mismatched reply");
 }
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_zeroring-sim"))
+        .args(args)
+        .output()
+        .expect("the CLI runs")
+}
+
+/// Two processes replaying one seed print the same bytes (nothing depends on addresses, hash
+/// seeds or the wall clock).
+#[test]
+fn cli_replay_is_identical_across_processes() {
+    let a = cli(&["--scenario", "pubsub", "--seed", "5"]);
+    let b = cli(&["--scenario", "pubsub", "--seed", "5"]);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    assert!(String::from_utf8_lossy(&a.stdout).contains("PASS pubsub seed 5"));
+}
+
+/// A failing sweep names each failing seed with the command that replays it, and exits non-zero.
+#[test]
+fn cli_sweep_prints_the_replay_command() {
+    let out = cli(&["--scenario", "pubsub", "--seeds", "3..5", "--no-replay"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cargo run -p zeroring-sim -- --scenario pubsub --seed 3 --no-replay"),
+        "{text}"
+    );
+    let list = cli(&["--list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("heartbeat"));
+}
