@@ -1,4 +1,4 @@
-//! DEALER↔ROUTER echo across partitions and holds, with two dealers and ROUTER_HANDOVER: a
+//! DEALER↔ROUTER echo across random link failures, partitions and holds, with two dealers and ROUTER_HANDOVER: a
 //! dealer that reconnects with the same routing id takes its id over even while the router
 //! still holds the old, half-open connection. Invariants:
 //! - a dealer only ever receives replies to its own requests (no reply to the wrong peer);
@@ -102,7 +102,9 @@ async fn dealer_app(
 }
 
 pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
-    let mut h = Harness::new(seed, 1, 5 + seed % 25, |_| {});
+    let mut h = Harness::new(seed, 1, 5 + seed % 25, |b| {
+        b.fail_rate(0.001).repair_rate(0.2);
+    });
     let trace = h.trace.clone();
     let requests = Ledger::default();
     let replies = Ledger::default();
@@ -206,7 +208,8 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
         }
     }
     h.run_until(HEAL, |_| {});
-    h.note("heal");
+    h.note("heal: random failures off");
+    h.sim.set_fail_rate(0.0);
     for d in dealers {
         h.sim.repair("router", d);
         h.sim.release("router", d);
