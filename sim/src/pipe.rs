@@ -299,6 +299,8 @@ pub struct SocketRecord {
     pub closes: Vec<(Duration, String)>,
     /// Connections in their handshake now: connection number → start time.
     pub in_handshake: BTreeMap<u64, Duration>,
+    /// Where each of those is: "greeting" or "mechanism" (NULL/PLAIN commands).
+    pub handshake_phase: BTreeMap<u64, &'static str>,
     /// Every pipe this host ever had.
     pub pipes: BTreeMap<PipeId, PipeRecord>,
     /// Pipe terminations: time, pipe, reason.
@@ -336,6 +338,7 @@ impl SocketRecord {
             }
         }
         self.in_handshake.clear();
+        self.handshake_phase.clear();
     }
 
     /// Pipes still open.

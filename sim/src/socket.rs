@@ -523,6 +523,21 @@ impl Driver {
         }
         self.activate();
         self.encode_outbound(conn);
+        let phase = if conn.is_ready() || conn.is_closed() {
+            None
+        } else if conn.version().is_none() {
+            Some("greeting")
+        } else {
+            Some("mechanism")
+        };
+        self.record.with(|r| match phase {
+            Some(p) => {
+                r.handshake_phase.insert(self.conn_no, p);
+            }
+            None => {
+                r.handshake_phase.remove(&self.conn_no);
+            }
+        });
     }
 
     fn note_subscription(&self, subscribe: bool, topic: &Bytes) {
@@ -606,6 +621,7 @@ impl Driver {
         let why = self.finishing.clone().unwrap_or_else(|| "stopped".into());
         self.record.with(|r| {
             r.in_handshake.remove(&self.conn_no);
+            r.handshake_phase.remove(&self.conn_no);
         });
         let Some(pipe) = self.pipe.take() else {
             self.event(format_args!("connection to {} ended", self.remote_host));

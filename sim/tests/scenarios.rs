@@ -154,3 +154,28 @@ fn cli_sweep_prints_the_replay_command() {
     let list = cli(&["--list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("heartbeat"));
 }
+
+/// The handshake scenario really hits handshakes: over the fixed seeds, faults land both
+/// mid-greeting and mid-PLAIN.
+#[test]
+fn handshake_faults_land_mid_greeting_and_mid_plain() {
+    let (mut greeting, mut plain) = (0u32, 0u32);
+    for &seed in FIXED {
+        let o = run("handshake", seed, &SimOptions::default()).unwrap();
+        let line = o
+            .summary
+            .iter()
+            .find(|l| l.starts_with("faults landing"))
+            .expect("summary line");
+        let nums: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        greeting += nums[0];
+        plain += nums[1];
+    }
+    assert!(
+        greeting > 0 && plain > 0,
+        "greeting {greeting}, plain {plain}"
+    );
+}

@@ -103,6 +103,7 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
     let mut pending: Option<Duration> = None;
     let mut active: Option<(Active, Duration)> = None;
     let mut next_random = Duration::from_millis(200);
+    let (mut mid_greeting, mut mid_plain) = (0u32, 0u32);
     let (crec, srec) = (client_rec.clone(), server_rec.clone());
     h.run_until(FAULTS_UNTIL, |h| {
         check_handshake_bound(h, &crec, bound);
@@ -143,6 +144,22 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
         }
         pending = None;
         next_random = now + Duration::from_millis(h.rng.range(300, 900));
+        let phases: Vec<&str> = [&crec, &srec]
+            .iter()
+            .flat_map(|r| r.with(|r| r.handshake_phase.values().copied().collect::<Vec<_>>()))
+            .collect();
+        if phases.contains(&"greeting") {
+            mid_greeting += 1;
+        }
+        if phases.contains(&"mechanism") {
+            mid_plain += 1;
+        }
+        if !phases.is_empty() {
+            h.note(format_args!(
+                "fault lands mid-handshake ({})",
+                phases.join(", ")
+            ));
+        }
         let len = Duration::from_millis(h.rng.range(20, 500));
         match h.rng.range(0, 4) {
             0 => {
@@ -281,6 +298,7 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
             server_rec.with(|r| r.handshakes_ok),
             server_rec.with(|r| r.handshake_failures.len())
         ),
+        format!("faults landing mid-greeting: {mid_greeting}, mid-PLAIN: {mid_plain}"),
         format!("messages delivered {delivered}, lost in flight at disconnects {lost}"),
     ];
     h.outcome("handshake", summary)
