@@ -196,7 +196,9 @@ impl Harness {
             .min_message_latency(Duration::from_millis(min_ms))
             .max_message_latency(Duration::from_millis(max_ms))
             // A fixed epoch: nothing in a run may depend on the wall clock.
-            .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+            .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+            // Hosts run in a seeded random order each step: more interleavings per seed.
+            .enable_random_order();
         configure(&mut b);
         Harness {
             sim: b.build(),
