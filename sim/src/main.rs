@@ -31,6 +31,9 @@ struct Args {
     /// Turn REQ_CORRELATE off (shows what a violation looks like).
     #[arg(long)]
     no_correlate: bool,
+    /// Make the PULL driver lose every 97th message (shows what a violation looks like).
+    #[arg(long)]
+    lossy_driver: bool,
 }
 
 fn parse_range(s: &str) -> Option<(u64, u64)> {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         replay_subscriptions: !args.no_replay,
         heartbeats: !args.no_heartbeats,
         req_correlate: !args.no_correlate,
+        lossy_driver: args.lossy_driver,
     };
     let names: Vec<&str> = if args.scenario == "all" {
         scenarios().iter().map(|s| s.name).collect()

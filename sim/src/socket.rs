@@ -73,6 +73,9 @@ pub struct SocketOptions {
     pub rcvhwm: usize,
     /// Seed of the reconnect jitter (the scenario derives it from the run's seed).
     pub backoff_seed: u64,
+    /// Test-only driver bug: silently lose every n-th inbound message (the simulator must
+    /// notice). `None` in every real run.
+    pub test_lose_inbound_every: Option<u64>,
 }
 
 impl Default for SocketOptions {
@@ -89,6 +92,7 @@ impl Default for SocketOptions {
             sndhwm: 1000,
             rcvhwm: 1000,
             backoff_seed: 1,
+            test_lose_inbound_every: None,
         }
     }
 }
@@ -283,6 +287,8 @@ struct Driver {
     remote_host: String,
     subscriber: bool,
     plain_accept: Option<(Bytes, Bytes)>,
+    lose_every: Option<u64>,
+    inbound_count: u64,
     wake: Rc<Notify>,
     pipe: Option<PipeId>,
     parts: Message,
@@ -324,6 +330,8 @@ async fn run_connection(core: Rc<RefCell<Core>>, stream: TcpStream, remote: Sock
             remote_host: host_of(remote),
             subscriber: matches!(c.pattern.socket_type(), SocketType::Sub | SocketType::XSub),
             plain_accept: c.opts.plain_accept.clone(),
+            lose_every: c.opts.test_lose_inbound_every,
+            inbound_count: 0,
             wake: Rc::new(Notify::new()),
             pipe: None,
             parts: Vec::new(),
@@ -498,6 +506,13 @@ impl Driver {
                     self.parts.push(body);
                     if !more {
                         let msg = std::mem::take(&mut self.parts);
+                        self.inbound_count += 1;
+                        if self
+                            .lose_every
+                            .is_some_and(|n| self.inbound_count % n.max(1) == 0)
+                        {
+                            continue; // the deliberate bug
+                        }
                         self.deliver(msg);
                     }
                 }

@@ -31,6 +31,8 @@ pub struct SimOptions {
     pub heartbeats: bool,
     /// REQ uses ZMQ_REQ_CORRELATE (off: a late reply can be taken for the current one).
     pub req_correlate: bool,
+    /// The PULL side's driver silently loses every 97th message (pushpull only).
+    pub lossy_driver: bool,
 }
 
 impl Default for SimOptions {
@@ -39,6 +41,7 @@ impl Default for SimOptions {
             replay_subscriptions: true,
             heartbeats: true,
             req_correlate: true,
+            lossy_driver: false,
         }
     }
 }
@@ -75,6 +78,9 @@ impl Outcome {
         }
         if !self.options.req_correlate {
             flags.push_str(" --no-correlate");
+        }
+        if self.options.lossy_driver {
+            flags.push_str(" --lossy-driver");
         }
         format!(
             "cargo run -p zeroring-sim -- --scenario {} --seed {}{flags}",

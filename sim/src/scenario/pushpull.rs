@@ -108,7 +108,7 @@ pub(crate) async fn pull_app(
     }
 }
 
-pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
+pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let mut h = Harness::new(seed, 1, 5 + seed % 40, |b| {
         b.fail_rate(0.002).repair_rate(0.2);
     });
@@ -133,12 +133,12 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
         ..Default::default()
     };
     {
-        let (trace, rec, ledger, opts) = (
-            trace.clone(),
-            pull_rec.clone(),
-            ledger.clone(),
-            base.clone(),
-        );
+        let pull_opts = SocketOptions {
+            test_lose_inbound_every: opts.lossy_driver.then_some(97),
+            ..base.clone()
+        };
+        let (trace, rec, ledger, opts) =
+            (trace.clone(), pull_rec.clone(), ledger.clone(), pull_opts);
         h.sim.host("pull", move || {
             pull_app(
                 "pull",
