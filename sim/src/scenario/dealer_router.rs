@@ -1,0 +1,238 @@
+//! DEALER↔ROUTER echo across random link failures, partitions and holds, with two dealers and ROUTER_HANDOVER: a
+//! dealer that reconnects with the same routing id takes its id over even while the router
+//! still holds the old, half-open connection. Invariants:
+//! - a dealer only ever receives replies to its own requests (no reply to the wrong peer);
+//! - requests and replies: no duplicates, per-pipe order, exactly-once on surviving
+//!   connections, every loss in flight at a disconnect;
+//! - after the heal both dealers are connected and their last requests are answered.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use zeroring_transports::zmtp::HeartbeatConfig;
+
+use super::pushpull::{message, seq_of, PORT};
+use super::{Harness, Ledger, Outcome, SimOptions};
+use crate::pattern::{Dealer, Router};
+use crate::pipe::Record;
+use crate::rng::SimRng;
+use crate::socket::{SimSocket, SocketOptions};
+use crate::trace::{sim_now, Trace};
+
+const HEAL: Duration = Duration::from_millis(4000);
+const STOP: Duration = Duration::from_millis(6000);
+const END: Duration = Duration::from_millis(6500);
+
+async fn router_app(
+    opts: SocketOptions,
+    trace: Trace,
+    record: Record,
+    requests: Ledger,
+    replies: Ledger,
+) -> turmoil::Result {
+    let sock = SimSocket::new(
+        "router",
+        Box::new(Router::new(true)),
+        opts,
+        trace.clone(),
+        record,
+    );
+    sock.bind(PORT).await?;
+    loop {
+        let msg = sock.recv().await;
+        let Some(seq) = seq_of(&msg) else {
+            trace.violation("router", "a request without a sequence number");
+            continue;
+        };
+        requests.received(&trace, "router", seq);
+        // Echo: [routing id, payload].
+        let pipes = sock.send(msg).unwrap_or_default();
+        replies.sent(seq, "router", pipes);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dealer_app(
+    host: &'static str,
+    opts: SocketOptions,
+    trace: Trace,
+    record: Record,
+    requests: Ledger,
+    replies: Ledger,
+    seed: u64,
+) -> turmoil::Result {
+    let sock = SimSocket::new(
+        host,
+        Box::new(Dealer::default()),
+        opts,
+        trace.clone(),
+        record,
+    );
+    sock.connect("router", PORT);
+    let rx = sock.clone();
+    let (rt, rq, rp) = (trace.clone(), requests.clone(), replies.clone());
+    tokio::task::spawn_local(async move {
+        loop {
+            let msg = rx.recv().await;
+            let Some(seq) = seq_of(&msg) else {
+                rt.violation(host, "a reply without a sequence number");
+                continue;
+            };
+            let owner = rq.with(|l| l.routed.get(&seq).map(|(h, _)| h.clone()));
+            if owner.as_deref() != Some(host) {
+                rt.violation(
+                    host,
+                    format_args!("reply {seq} belongs to {owner:?}: matched to the wrong peer"),
+                );
+            }
+            rp.received(&rt, host, seq);
+        }
+    });
+    let mut rng = SimRng::new(seed, host.len() as u64 + requests.with(|l| l.next_seq));
+    while sim_now() < STOP {
+        let seq = requests.next_seq();
+        match sock.send(message(seq)) {
+            Ok(pipes) => requests.sent(seq, host, pipes),
+            Err(e) => trace.event(host, format_args!("request {seq} not sent: {e:?}")),
+        }
+        tokio::time::sleep(Duration::from_millis(rng.range(5, 25))).await;
+    }
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
+    let mut h = Harness::new(seed, 1, 5 + seed % 25, |b| {
+        b.fail_rate(0.001).repair_rate(0.2);
+    });
+    let trace = h.trace.clone();
+    let requests = Ledger::default();
+    let replies = Ledger::default();
+    let router_rec = Record::new("router");
+    let dealers = ["dealer1", "dealer2"];
+    let dealer_recs = [Record::new("dealer1"), Record::new("dealer2")];
+    let base = SocketOptions {
+        heartbeat: HeartbeatConfig {
+            interval: Some(Duration::from_millis(100)),
+            ttl: Duration::ZERO,
+            // The router's side notices late, so a reconnecting dealer meets its old pipe.
+            timeout: Some(Duration::from_millis(300)),
+        },
+        handshake_ivl: Some(Duration::from_millis(1000)),
+        reconnect_ivl: Some(Duration::from_millis(100)),
+        reconnect_ivl_max: Duration::from_millis(500),
+        connect_timeout: Some(Duration::from_millis(500)),
+        backoff_seed: seed ^ 0xde,
+        ..Default::default()
+    };
+    {
+        let router_opts = SocketOptions {
+            heartbeat: HeartbeatConfig {
+                interval: Some(Duration::from_millis(400)),
+                ttl: Duration::ZERO,
+                timeout: Some(Duration::from_millis(1200)),
+            },
+            ..base.clone()
+        };
+        let (trace, rec, rq, rp) = (
+            trace.clone(),
+            router_rec.clone(),
+            requests.clone(),
+            replies.clone(),
+        );
+        h.sim.host("router", move || {
+            router_app(
+                router_opts.clone(),
+                trace.clone(),
+                rec.clone(),
+                rq.clone(),
+                rp.clone(),
+            )
+        });
+    }
+    for (i, host) in dealers.into_iter().enumerate() {
+        let opts = SocketOptions {
+            routing_id: Bytes::from(format!("D{}", i + 1)),
+            backoff_seed: seed ^ (0xd1 + i as u64),
+            ..base.clone()
+        };
+        let (trace, rec, rq, rp) = (
+            trace.clone(),
+            dealer_recs[i].clone(),
+            requests.clone(),
+            replies.clone(),
+        );
+        h.sim.host(host, move || {
+            dealer_app(
+                host,
+                opts.clone(),
+                trace.clone(),
+                rec.clone(),
+                rq.clone(),
+                rp.clone(),
+                seed,
+            )
+        });
+    }
+    let mut faults = Vec::new();
+    for d in dealers {
+        let mut t = h.rng.range(200, 700);
+        while t < HEAL.as_millis() as u64 - 100 {
+            let len = h.rng.range(100, 900).min(HEAL.as_millis() as u64 - t);
+            let hold = h.rng.chance(30);
+            faults.push((t, d, true, hold, len));
+            faults.push((t + len, d, false, hold, 0));
+            t += len + h.rng.range(200, 1200);
+        }
+    }
+    faults.sort_by_key(|f| (f.0, f.1, !f.2));
+    for (at, d, start, hold, len) in faults {
+        h.run_until(Duration::from_millis(at), |_| {});
+        match (start, hold) {
+            (true, false) => {
+                h.note(format_args!("partition router-{d} for {len}ms"));
+                h.sim.partition("router", d);
+            }
+            (true, true) => {
+                h.note(format_args!("hold router-{d} for {len}ms"));
+                h.sim.hold("router", d);
+            }
+            (false, false) => {
+                h.note(format_args!("repair router-{d}"));
+                h.sim.repair("router", d);
+            }
+            (false, true) => {
+                h.note(format_args!("release router-{d}"));
+                h.sim.release("router", d);
+            }
+        }
+    }
+    h.run_until(HEAL, |_| {});
+    h.note("heal: random failures off");
+    h.sim.set_fail_rate(0.0);
+    for d in dealers {
+        h.sim.repair("router", d);
+        h.sim.release("router", d);
+    }
+    h.run_until(END, |_| {});
+    let end = h.now();
+    let mut summary = Vec::new();
+    for (i, d) in dealers.into_iter().enumerate() {
+        let (rq_ok, rq_lost) = requests.check_flow(&trace, end, d, &dealer_recs[i], "router");
+        let (rp_ok, rp_lost) = replies.check_flow(&trace, end, "router", &router_rec, d);
+        if dealer_recs[i].with(|r| r.open_pipes().is_empty()) {
+            trace.violation_at(end, d, "not connected after the heal");
+        }
+        summary.push(format!(
+            "{d}: requests delivered {rq_ok} lost {rq_lost}; replies delivered {rp_ok} lost {rp_lost}; connections {}",
+            dealer_recs[i].with(|r| r.pipes.len())
+        ));
+    }
+    summary.push(format!(
+        "router: unroutable replies dropped {}, handovers {}, connections {}",
+        router_rec.with(|r| r.dropped_unroutable),
+        router_rec.with(|r| r.handovers),
+        router_rec.with(|r| r.pipes.len())
+    ));
+    h.outcome("dealer-router", summary)
+}
