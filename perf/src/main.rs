@@ -61,6 +61,10 @@ struct Opts {
     /// Also run libzmq (same as adding it to --subject).
     #[arg(long, global = true)]
     compare: bool,
+    /// Run the identical workload through this peer library too (`libzmq`), in the same
+    /// invocation, rounds interleaved.
+    #[arg(long, value_enum, global = true)]
+    peer: Option<Subject>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -109,6 +113,11 @@ fn subjects(opts: &Opts) -> Vec<Subject> {
     };
     if opts.compare && !s.contains(&Subject::Libzmq) {
         s.push(Subject::Libzmq);
+    }
+    if let Some(peer) = opts.peer {
+        if !s.contains(&peer) {
+            s.push(peer);
+        }
     }
     s
 }

@@ -161,6 +161,19 @@ pub fn lat_echo(subject: Subject, endpoint: &str, p: Params, total: u64) -> io::
     }
 }
 
+/// How long a receiver waits for the next message before it calls the run failed.
+const PEER_SILENCE_MS: i32 = 20_000;
+
+/// A throughput run that ended early: the sender finished, but not everything arrived.
+fn short(received: u64, count: u64, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "received {received} of {count} messages, then nothing for {PEER_SILENCE_MS} ms ({e})"
+        ),
+    )
+}
+
 fn record(hist: &mut Histogram<u64>, started: Instant) {
     let ns = started.elapsed().as_nanos() as u64;
     // Values beyond the histogram's range are clamped rather than lost.
@@ -383,10 +396,15 @@ mod libzmq {
         }
         fn run(&mut self) -> io::Result<Duration> {
             let mut msg = zmq::Message::new();
-            self.sock.recv(&mut msg, 0).map_err(zerr)?;
+            self.sock.set_rcvtimeo(PEER_SILENCE_MS).map_err(zerr)?;
+            self.sock
+                .recv(&mut msg, 0)
+                .map_err(|e| short(0, self.p.count, e))?;
             let start = Instant::now();
-            for _ in 1..self.p.count {
-                self.sock.recv(&mut msg, 0).map_err(zerr)?;
+            for i in 1..self.p.count {
+                self.sock
+                    .recv(&mut msg, 0)
+                    .map_err(|e| short(i, self.p.count, e))?;
             }
             Ok(start.elapsed())
         }
@@ -557,10 +575,15 @@ mod zr {
             self.endpoint.clone()
         }
         fn run(&mut self) -> io::Result<Duration> {
-            self.sock.recv_msg(0).map_err(zerr)?;
+            self.sock.set_rcvtimeo(PEER_SILENCE_MS).map_err(zerr)?;
+            self.sock
+                .recv_msg(0)
+                .map_err(|e| short(0, self.p.count, e))?;
             let start = Instant::now();
-            for _ in 1..self.p.count {
-                self.sock.recv_msg(0).map_err(zerr)?;
+            for i in 1..self.p.count {
+                self.sock
+                    .recv_msg(0)
+                    .map_err(|e| short(i, self.p.count, e))?;
             }
             Ok(start.elapsed())
         }

@@ -82,3 +82,8 @@ mod static_checks {
         <Socket as AmbiguousIfSync<_>>::check();
     };
 }
+
+/// The README's example, compiled and run as a doctest so the front page stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
