@@ -754,6 +754,22 @@ mod tests {
         }
     }
 
+    /// Runs the core's completion loop until no operation is in flight (bounded: ~10 s).
+    fn drive_until_idle(core: &mut Core) {
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            if core.total_ops() == 0 {
+                return;
+            }
+            core.wait(Some(Duration::from_millis(10)), &mut out)
+                .unwrap();
+            core.take_synthetic(&mut out);
+            for rc in out.drain(..) {
+                core.complete(rc);
+            }
+        }
+    }
+
     fn choices() -> Vec<BackendChoice> {
         match std::env::var("ZERORING_BACKEND").as_deref() {
             Ok("epoll") => vec![BackendChoice::Epoll],
@@ -795,18 +811,7 @@ mod tests {
                 "{choice:?}: buffer freed while in flight"
             );
 
-            let mut out = Vec::new();
-            for _ in 0..1000 {
-                if core.total_ops() == 0 {
-                    break;
-                }
-                core.wait(Some(Duration::from_millis(10)), &mut out)
-                    .unwrap();
-                core.take_synthetic(&mut out);
-                for rc in out.drain(..) {
-                    core.complete(rc);
-                }
-            }
+            drive_until_idle(&mut core);
             assert_eq!(
                 core.total_ops(),
                 0,
@@ -872,18 +877,7 @@ mod tests {
             core.spawn(Box::new(RecvThenClose {
                 fd: Arc::new(a.into()),
             }));
-            let mut out = Vec::new();
-            for _ in 0..1000 {
-                if core.total_ops() == 0 {
-                    break;
-                }
-                core.wait(Some(Duration::from_millis(10)), &mut out)
-                    .unwrap();
-                core.take_synthetic(&mut out);
-                for rc in out.drain(..) {
-                    core.complete(rc);
-                }
-            }
+            drive_until_idle(&mut core);
             assert_eq!(
                 core.total_ops(),
                 0,

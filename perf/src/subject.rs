@@ -99,6 +99,45 @@ fn ipc_path(tag: &str) -> PathBuf {
     ))
 }
 
+/// An ipc socket file, removed when the measurement is done.
+#[derive(Debug, Default)]
+struct IpcFile(Option<PathBuf>);
+
+impl Drop for IpcFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Binds a library socket the way every subject does — loopback tcp on a free port, a fresh
+/// ipc path, or an inproc name — and returns the endpoint its peer connects to.
+fn bind_endpoint(
+    t: Transport,
+    tag: &str,
+    bind: impl Fn(&str) -> io::Result<()>,
+    last_endpoint: impl Fn() -> io::Result<String>,
+) -> io::Result<(String, IpcFile)> {
+    match t {
+        Transport::Tcp => {
+            bind("tcp://127.0.0.1:*")?;
+            Ok((last_endpoint()?, IpcFile(None)))
+        }
+        Transport::Ipc => {
+            let p = ipc_path(tag);
+            let ep = format!("ipc://{}", p.display());
+            bind(&ep)?;
+            Ok((ep, IpcFile(Some(p))))
+        }
+        Transport::Inproc => {
+            let ep = format!("inproc://{tag}");
+            bind(&ep)?;
+            Ok((ep, IpcFile(None)))
+        }
+    }
+}
+
 fn unsupported(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, why.to_string())
 }
@@ -350,44 +389,25 @@ mod libzmq {
         io::Error::other(format!("libzmq: {e}"))
     }
 
-    fn bind(s: &zmq::Socket, t: Transport, tag: &str) -> io::Result<(String, Option<PathBuf>)> {
-        match t {
-            Transport::Tcp => {
-                s.bind("tcp://127.0.0.1:*").map_err(zerr)?;
-                let ep = s
-                    .get_last_endpoint()
+    fn bind(s: &zmq::Socket, t: Transport, tag: &str) -> io::Result<(String, IpcFile)> {
+        bind_endpoint(
+            t,
+            tag,
+            |ep| s.bind(ep).map_err(zerr),
+            || {
+                s.get_last_endpoint()
                     .map_err(zerr)?
-                    .map_err(|_| io::Error::other("endpoint"))?;
-                Ok((ep, None))
-            }
-            Transport::Ipc => {
-                let p = ipc_path(tag);
-                let ep = format!("ipc://{}", p.display());
-                s.bind(&ep).map_err(zerr)?;
-                Ok((ep, Some(p)))
-            }
-            Transport::Inproc => {
-                let ep = format!("inproc://{tag}");
-                s.bind(&ep).map_err(zerr)?;
-                Ok((ep, None))
-            }
-        }
+                    .map_err(|_| io::Error::other("endpoint"))
+            },
+        )
     }
 
     struct Thr {
         ctx: zmq::Context,
         sock: zmq::Socket,
         endpoint: String,
-        ipc: Option<PathBuf>,
+        _ipc: IpcFile,
         p: Params,
-    }
-
-    impl Drop for Thr {
-        fn drop(&mut self) {
-            if let Some(p) = &self.ipc {
-                let _ = std::fs::remove_file(p);
-            }
-        }
     }
 
     impl ThrReceiver for Thr {
@@ -427,12 +447,12 @@ mod libzmq {
     pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
         let ctx = ctx(p)?;
         let sock = ctx.socket(zmq::PULL).map_err(zerr)?;
-        let (endpoint, ipc) = bind(&sock, p.transport, "thr")?;
+        let (endpoint, _ipc) = bind(&sock, p.transport, "thr")?;
         Ok(Box::new(Thr {
             ctx,
             sock,
             endpoint,
-            ipc,
+            _ipc,
             p,
         }))
     }
@@ -447,16 +467,8 @@ mod libzmq {
         ctx: zmq::Context,
         sock: zmq::Socket,
         endpoint: String,
-        ipc: Option<PathBuf>,
+        _ipc: IpcFile,
         p: Params,
-    }
-
-    impl Drop for Lat {
-        fn drop(&mut self) {
-            if let Some(p) = &self.ipc {
-                let _ = std::fs::remove_file(p);
-            }
-        }
     }
 
     impl LatClient for Lat {
@@ -499,12 +511,12 @@ mod libzmq {
     pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
         let ctx = ctx(p)?;
         let sock = ctx.socket(zmq::REQ).map_err(zerr)?;
-        let (endpoint, ipc) = bind(&sock, p.transport, "lat")?;
+        let (endpoint, _ipc) = bind(&sock, p.transport, "lat")?;
         Ok(Box::new(Lat {
             ctx,
             sock,
             endpoint,
-            ipc,
+            _ipc,
             p,
         }))
     }
@@ -530,44 +542,25 @@ mod zr {
         io::Error::other(format!("zeroring: {e}"))
     }
 
-    fn bind(s: &Socket, t: Transport, tag: &str) -> io::Result<(String, Option<PathBuf>)> {
-        match t {
-            Transport::Tcp => {
-                s.bind("tcp://127.0.0.1:*").map_err(zerr)?;
-                let ep = s
-                    .get_last_endpoint()
+    fn bind(s: &Socket, t: Transport, tag: &str) -> io::Result<(String, IpcFile)> {
+        bind_endpoint(
+            t,
+            tag,
+            |ep| s.bind(ep).map_err(zerr),
+            || {
+                s.get_last_endpoint()
                     .map_err(zerr)?
-                    .map_err(|_| io::Error::other("endpoint"))?;
-                Ok((ep, None))
-            }
-            Transport::Ipc => {
-                let p = ipc_path(tag);
-                let ep = format!("ipc://{}", p.display());
-                s.bind(&ep).map_err(zerr)?;
-                Ok((ep, Some(p)))
-            }
-            Transport::Inproc => {
-                let ep = format!("inproc://{tag}");
-                s.bind(&ep).map_err(zerr)?;
-                Ok((ep, None))
-            }
-        }
+                    .map_err(|_| io::Error::other("endpoint"))
+            },
+        )
     }
 
     struct Thr {
         ctx: Context,
         sock: Socket,
         endpoint: String,
-        ipc: Option<PathBuf>,
+        _ipc: IpcFile,
         p: Params,
-    }
-
-    impl Drop for Thr {
-        fn drop(&mut self) {
-            if let Some(p) = &self.ipc {
-                let _ = std::fs::remove_file(p);
-            }
-        }
     }
 
     impl ThrReceiver for Thr {
@@ -609,12 +602,12 @@ mod zr {
     pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
         let ctx = ctx(p)?;
         let sock = ctx.socket(SocketType::Pull).map_err(zerr)?;
-        let (endpoint, ipc) = bind(&sock, p.transport, "thr")?;
+        let (endpoint, _ipc) = bind(&sock, p.transport, "thr")?;
         Ok(Box::new(Thr {
             ctx,
             sock,
             endpoint,
-            ipc,
+            _ipc,
             p,
         }))
     }
@@ -631,16 +624,8 @@ mod zr {
         ctx: Context,
         sock: Socket,
         endpoint: String,
-        ipc: Option<PathBuf>,
+        _ipc: IpcFile,
         p: Params,
-    }
-
-    impl Drop for Lat {
-        fn drop(&mut self) {
-            if let Some(p) = &self.ipc {
-                let _ = std::fs::remove_file(p);
-            }
-        }
     }
 
     impl LatClient for Lat {
@@ -682,12 +667,12 @@ mod zr {
     pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
         let ctx = ctx(p)?;
         let sock = ctx.socket(SocketType::Req).map_err(zerr)?;
-        let (endpoint, ipc) = bind(&sock, p.transport, "lat")?;
+        let (endpoint, _ipc) = bind(&sock, p.transport, "lat")?;
         Ok(Box::new(Lat {
             ctx,
             sock,
             endpoint,
-            ipc,
+            _ipc,
             p,
         }))
     }
