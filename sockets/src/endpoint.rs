@@ -1,10 +1,9 @@
 //! Endpoint parsing and dispatch.
 //!
-//! `zeroring_transports::endpoint` is still a placeholder while the wire issue lands, so this
-//! module parses the `transport://address` form itself. Every bind/connect goes through
-//! [`Endpoint::parse`] and then one `match` in `socket.rs` (`Socket::bind` / `Socket::connect`):
-//! the wire issue adds tcp and ipc there, in one place, and can swap this parser for the
-//! transports crate's.
+//! This module only splits `transport://address` and dispatches on the transport; tcp and ipc
+//! addresses are then parsed by `zeroring_transports::endpoint` in `wire.rs`, with libzmq's
+//! errnos. Every bind/connect goes through [`Endpoint::parse`] and then one `match` in
+//! `socket.rs` (`Socket::bind` / `Socket::connect`).
 
 use crate::error::{Error, Result};
 
@@ -13,9 +12,9 @@ use crate::error::{Error, Result};
 pub enum Endpoint {
     /// `inproc://name`.
     Inproc(String),
-    /// `tcp://host:port` (arrives with the wire issue).
+    /// `tcp://host:port`.
     Tcp(String),
-    /// `ipc://path` (arrives with the wire issue).
+    /// `ipc://path`.
     Ipc(String),
 }
 
