@@ -159,6 +159,20 @@ impl SocketLink for Link {
         self.pipes(peer)
     }
 
+    fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
+        // The peer is unknown until the handshake (which checks compatibility); patterns do
+        // not route by the peer's type, so its usual counterpart stands in.
+        let peer = Peer {
+            routing_id: None,
+            socket_type: counterpart(self.attach.socket_type()),
+            metadata: None,
+            endpoint: endpoint.to_string(),
+            conflate: self.conflate,
+            key: Some(key),
+        };
+        self.pipes(peer)
+    }
+
     fn hiccup(&self, key: u64) {
         let _ = self.attach.hiccup(key);
     }
@@ -181,6 +195,22 @@ impl SocketLink for Link {
 
     fn zap(&self, request: ZapRequest, respond: ZapResponder) {
         crate::zap::ask(self.ctx.clone(), request, respond);
+    }
+}
+
+/// The usual peer type of `t`, standing in before a handshake names the real one.
+fn counterpart(t: SocketType) -> SocketType {
+    match t {
+        SocketType::Push => SocketType::Pull,
+        SocketType::Pull => SocketType::Push,
+        SocketType::Pub => SocketType::Sub,
+        SocketType::Sub => SocketType::Pub,
+        SocketType::XPub => SocketType::XSub,
+        SocketType::XSub => SocketType::XPub,
+        SocketType::Req => SocketType::Rep,
+        SocketType::Rep => SocketType::Req,
+        SocketType::Dealer => SocketType::Router,
+        other => other,
     }
 }
 

@@ -488,3 +488,53 @@ fn linger_zero_does_not_wait() {
         "term waited for a LINGER 0 socket"
     );
 }
+
+fn fresh_ipc(tag: &str) -> String {
+    let p = std::env::temp_dir().join(format!("zeroring-early-{}-{tag}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    format!("ipc://{}", p.display())
+}
+
+#[test]
+fn a_connecting_socket_queues_before_its_first_connection() {
+    // libzmq (IMMEDIATE off): the pipe exists from connect on, so sends queue up to SNDHWM
+    // even before any peer is there.
+    let ctx = Context::new();
+    let endpoint = fresh_ipc("push");
+    let push = zsock(&ctx, SocketType::Push);
+    push.set_reconnect_ivl(20).unwrap();
+    push.connect(&endpoint).unwrap();
+    for i in 0..10u8 {
+        push.send(&[i][..], zeroring::DONTWAIT)
+            .expect("queued before the peer exists");
+    }
+    let lctx = zmq::Context::new();
+    let pull = lsock(&lctx, zmq::PULL);
+    pull.bind(&endpoint).unwrap();
+    for i in 0..10u8 {
+        assert_eq!(pull.recv_bytes(0).unwrap(), vec![i]);
+    }
+}
+
+#[test]
+fn an_early_subscription_is_sent_once_when_the_publisher_appears() {
+    let ctx = Context::new();
+    let endpoint = fresh_ipc("sub");
+    let sub = zsock(&ctx, SocketType::Sub);
+    sub.set_reconnect_ivl(20).unwrap();
+    sub.connect(&endpoint).unwrap();
+    sub.set_subscribe(b"A").unwrap();
+    let lctx = zmq::Context::new();
+    let xpub = lsock(&lctx, zmq::XPUB);
+    xpub.set_xpub_verbose(true).unwrap();
+    xpub.bind(&endpoint).unwrap();
+    assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01A");
+    // Verbose XPUB would pass a duplicate on: nothing more may come.
+    xpub.set_rcvtimeo(300).unwrap();
+    assert!(
+        xpub.recv_bytes(0).is_err(),
+        "the subscription was sent twice"
+    );
+    xpub.send("A1", 0).unwrap();
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"A1");
+}

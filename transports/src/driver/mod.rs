@@ -61,6 +61,14 @@ pub trait SocketLink: Send + Sync + 'static {
     /// connecting session will keep this pipe across reconnects (see [`SocketLink::hiccup`]).
     fn attach(&self, peer: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds>;
 
+    /// A connecting session starts (IMMEDIATE off): attach its pipe pair now, before any
+    /// connection, so the socket can queue to it as libzmq's does. Never asked for ROUTER (it
+    /// must learn the peer's routing id first) or STREAM. The default declines.
+    fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
+        let _ = (endpoint, key);
+        None
+    }
+
     /// The pipe attached with `key` now leads to a new connection (a connecting session keeps
     /// its pipe across reconnects, as libzmq's does: the queue, the routing id and the peer's
     /// subscriptions survive). SUB/XSUB must send their subscriptions again.

@@ -17,6 +17,7 @@ use super::netopts::{Backoff, TransportOptions};
 use super::stream::{Kept, Status, Stream, TOKEN_OWNER_BASE};
 use super::Link;
 use crate::monitor::MonitorEvent;
+use crate::socket_type::SocketType;
 use crate::zmtp::ConnectionConfig;
 
 /// Stop the session (unbind, disconnect).
@@ -324,6 +325,16 @@ fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
 
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
+        let early = !self.opts.immediate
+            && !matches!(
+                self.config.socket_type,
+                SocketType::Router | SocketType::Stream
+            );
+        if early {
+            if let Some(pipes) = self.link.attach_early(&self.endpoint, self.key) {
+                self.kept = Some(Kept::early(pipes));
+            }
+        }
         self.attempt(cx);
     }
 

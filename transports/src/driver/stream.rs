@@ -70,6 +70,19 @@ pub struct Kept {
     pipes: PipeEnds,
     /// The dead connection had read part of an outbound message: its rest is dropped.
     out_mid_message: bool,
+    /// The pipes led to a connection before (so the socket must replay subscriptions).
+    connected_before: bool,
+}
+
+impl Kept {
+    /// Pipes attached before any connection (IMMEDIATE off).
+    pub(crate) fn early(pipes: PipeEnds) -> Self {
+        Kept {
+            pipes,
+            out_mid_message: false,
+            connected_before: false,
+        }
+    }
 }
 
 /// Whether the stream goes on after an event.
@@ -115,6 +128,8 @@ pub(crate) struct Stream {
     returned: Option<Kept>,
     /// Drop outbound parts until the end of the message a dead connection started.
     skip_partial_out: bool,
+    /// The inherited pipes led to an earlier connection.
+    inherited_connected: bool,
     pub(crate) stats: StreamStats,
 }
 
@@ -160,6 +175,7 @@ impl Stream {
             inherited: None,
             returned: None,
             skip_partial_out: false,
+            inherited_connected: false,
             stats: StreamStats::default(),
         })
     }
@@ -174,6 +190,7 @@ impl Stream {
         self.keep_key = Some(key);
         if let Some(k) = kept {
             self.skip_partial_out = k.out_mid_message;
+            self.inherited_connected = k.connected_before;
             self.inherited = Some(k.pipes);
         }
     }
@@ -361,7 +378,9 @@ impl Stream {
             .monitor(MonitorEvent::HandshakeSucceeded, 0, &self.endpoint);
         if let (Some(pipes), Some(key)) = (self.inherited.take(), self.keep_key) {
             self.install(cx, pipes);
-            self.link.hiccup(key);
+            if self.inherited_connected {
+                self.link.hiccup(key);
+            }
         } else {
             let Some(pipes) = self.link.attach(peer, &self.endpoint, self.keep_key) else {
                 self.finishing = true;
@@ -585,6 +604,7 @@ impl Stream {
                 self.returned = Some(Kept {
                     pipes,
                     out_mid_message: self.out_mid_message,
+                    connected_before: self.handshake_done || self.inherited_connected,
                 });
             } else {
                 pipes.to_socket.close();
