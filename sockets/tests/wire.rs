@@ -538,3 +538,22 @@ fn an_early_subscription_is_sent_once_when_the_publisher_appears() {
     xpub.send("A1", 0).unwrap();
     assert_eq!(sub.recv_bytes(0).unwrap(), b"A1");
 }
+
+#[test]
+fn linger_delivers_to_a_peer_that_appears_after_close() {
+    // Closed while not connected: the queue is delivered if the peer shows up within LINGER.
+    let endpoint = fresh_ipc("late");
+    let lctx = zmq::Context::new();
+    let ctx = Context::new();
+    let push = zsock(&ctx, SocketType::Push);
+    push.set_reconnect_ivl(20).unwrap();
+    push.set_linger(5_000).unwrap();
+    push.connect(&endpoint).unwrap();
+    push.send("sent before anyone listened", 0).unwrap();
+    drop(push);
+    let pull = lsock(&lctx, zmq::PULL);
+    pull.bind(&endpoint).unwrap();
+    let term = std::thread::spawn(move || ctx.term());
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"sent before anyone listened");
+    term.join().unwrap();
+}

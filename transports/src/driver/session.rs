@@ -392,13 +392,11 @@ impl Handler for ConnectSession {
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == TOKEN_LINGER
-            && matches!(self.state, State::Up(_))
-            && self.linger.begin(cx, &self.slot.clone())
-        {
-            // Connected: go on until the socket's queue is drained (the stream ends when it
-            // reads the closed pipe) or the deadline. Not connected: nothing can go out
-            // (libzmq would keep trying until the deadline; we stop at once).
+        let has_queue = matches!(self.state, State::Up(_)) || self.kept.is_some();
+        if token == TOKEN_LINGER && has_queue && self.linger.begin(cx, &self.slot.clone()) {
+            // Go on until the socket's queue is drained (the stream ends when it reads the
+            // closed pipe) or the deadline; while disconnected, keep reconnecting meanwhile,
+            // as libzmq does, so a peer that comes back within LINGER still gets it all.
             return;
         }
         if token == TOKEN_STOP || token == TOKEN_LINGER {
