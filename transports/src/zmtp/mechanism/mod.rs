@@ -199,6 +199,43 @@ pub(crate) enum ZapState {
     Done { status: u16 },
 }
 
+impl ZapState {
+    /// Hands out the pending request (once) and starts waiting for its reply.
+    pub(crate) fn take_request(&mut self) -> Option<ZapRequest> {
+        if !matches!(self, ZapState::Pending(_)) {
+            return None;
+        }
+        match std::mem::replace(self, ZapState::Waiting) {
+            ZapState::Pending(r) => Some(*r),
+            _ => None,
+        }
+    }
+
+    /// A request is pending or its reply is awaited.
+    pub(crate) fn awaiting(&self) -> bool {
+        matches!(self, ZapState::Pending(_) | ZapState::Waiting)
+    }
+
+    /// Checks and applies the handler's reply to `peer`; returns its status code. What the
+    /// status means for the handshake is the mechanism's business.
+    pub(crate) fn accept_reply(
+        &mut self,
+        reply: Result<ZapReply, ZapError>,
+        peer: &mut PeerState,
+    ) -> Result<u16, ZmtpError> {
+        if *self != ZapState::Waiting {
+            return Err(ZmtpError::OutOfSequence);
+        }
+        let reply = reply?;
+        reply.validate()?;
+        peer.apply_zap(&reply);
+        *self = ZapState::Done {
+            status: reply.status_code,
+        };
+        Ok(reply.status_code)
+    }
+}
+
 /// The peer state every mechanism keeps.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PeerState {

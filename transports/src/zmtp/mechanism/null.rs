@@ -101,33 +101,17 @@ impl Mechanism for NullMechanism {
     }
 
     fn poll_zap_request(&mut self) -> Option<ZapRequest> {
-        if !matches!(self.zap, ZapState::Pending(_)) {
-            return None;
-        }
-        match std::mem::replace(&mut self.zap, ZapState::Waiting) {
-            ZapState::Pending(r) => Some(*r),
-            _ => None,
-        }
+        self.zap.take_request()
     }
 
     fn awaiting_zap(&self) -> bool {
-        matches!(self.zap, ZapState::Pending(_) | ZapState::Waiting)
+        self.zap.awaiting()
     }
 
     fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>) -> Result<(), ZmtpError> {
-        if self.zap != ZapState::Waiting {
-            return Err(ZmtpError::OutOfSequence);
-        }
-        let reply = reply?;
-        reply.validate()?;
-        self.peer.apply_zap(&reply);
-        self.zap = ZapState::Done {
-            status: reply.status_code,
-        };
-        if reply.status_code != 200 {
-            self.failure = Some(ZmtpError::AuthFailed {
-                status: reply.status_code,
-            });
+        let status = self.zap.accept_reply(reply, &mut self.peer)?;
+        if status != 200 {
+            self.failure = Some(ZmtpError::AuthFailed { status });
         }
         Ok(())
     }

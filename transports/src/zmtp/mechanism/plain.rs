@@ -296,28 +296,15 @@ impl Mechanism for PlainServer {
     }
 
     fn poll_zap_request(&mut self) -> Option<ZapRequest> {
-        if !matches!(self.zap, ZapState::Pending(_)) {
-            return None;
-        }
-        match std::mem::replace(&mut self.zap, ZapState::Waiting) {
-            ZapState::Pending(r) => Some(*r),
-            _ => None,
-        }
+        self.zap.take_request()
     }
 
     fn awaiting_zap(&self) -> bool {
-        matches!(self.zap, ZapState::Pending(_) | ZapState::Waiting)
+        self.zap.awaiting()
     }
 
     fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>) -> Result<(), ZmtpError> {
-        if self.zap != ZapState::Waiting {
-            return Err(ZmtpError::OutOfSequence);
-        }
-        let reply = reply?;
-        reply.validate()?;
-        self.peer.apply_zap(&reply);
-        let status = reply.status_code;
-        self.zap = ZapState::Done { status };
+        let status = self.zap.accept_reply(reply, &mut self.peer)?;
         match status {
             200 => self.state = ServerState::SendingWelcome,
             300 => {
