@@ -99,6 +99,8 @@ pub struct ThreadStats {
     pub cq_overflow: AtomicU64,
     /// io_uring submits refused with EBUSY and retried.
     pub ebusy_retries: AtomicU64,
+    /// Times the io_uring submission queue was full and was flushed to make room.
+    pub sq_full_flushes: AtomicU64,
 }
 
 pub(crate) enum Command {
@@ -524,6 +526,9 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         core.stats
             .ebusy_retries
             .store(counters.ebusy_retries, Ordering::Relaxed);
+        core.stats
+            .sq_full_flushes
+            .store(counters.sq_full_flushes, Ordering::Relaxed);
         if busy {
             last_work = now;
         }

@@ -225,7 +225,8 @@ mod raw {
 
     enum Listener {
         Tcp(TcpListener),
-        Unix(UnixListener, PathBuf),
+        /// The listener, and its socket file (removed when the listener goes).
+        Unix(UnixListener, IpcFile),
     }
 
     enum Stream {
@@ -260,7 +261,7 @@ mod raw {
                 Transport::Tcp => Ok(Listener::Tcp(TcpListener::bind("127.0.0.1:0")?)),
                 Transport::Ipc => {
                     let p = ipc_path("raw");
-                    Ok(Listener::Unix(UnixListener::bind(&p)?, p))
+                    Ok(Listener::Unix(UnixListener::bind(&p)?, IpcFile(Some(p))))
                 }
                 Transport::Inproc => Err(unsupported("raw inproc")),
             }
@@ -268,7 +269,12 @@ mod raw {
         fn endpoint(&self) -> String {
             match self {
                 Listener::Tcp(l) => format!("tcp://{}", l.local_addr().expect("bound")),
-                Listener::Unix(_, p) => format!("ipc://{}", p.display()),
+                Listener::Unix(_, f) => format!(
+                    "ipc://{}",
+                    f.0.as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ),
             }
         }
         fn accept(&self) -> io::Result<Stream> {
@@ -279,14 +285,6 @@ mod raw {
                     Ok(Stream::Tcp(s))
                 }
                 Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
-            }
-        }
-    }
-
-    impl Drop for Listener {
-        fn drop(&mut self) {
-            if let Listener::Unix(_, p) = self {
-                let _ = std::fs::remove_file(p);
             }
         }
     }

@@ -53,17 +53,6 @@ impl Notify for HandlerNotify {
     }
 }
 
-/// Counters of one stream (for tests and the socket's statistics).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StreamStats {
-    /// Messages written into the socket's pipe.
-    pub messages_in: u64,
-    /// Messages read from the socket's pipe and encoded.
-    pub messages_out: u64,
-    /// Times reading paused because the socket's pipe was full.
-    pub pauses: u64,
-}
-
 /// A connecting session's pipes between two connections.
 #[derive(Debug)]
 pub struct Kept {
@@ -130,7 +119,6 @@ pub(crate) struct Stream {
     skip_partial_out: bool,
     /// The inherited pipes led to an earlier connection.
     inherited_connected: bool,
-    pub(crate) stats: StreamStats,
 }
 
 impl Stream {
@@ -176,7 +164,6 @@ impl Stream {
             returned: None,
             skip_partial_out: false,
             inherited_connected: false,
-            stats: StreamStats::default(),
         })
     }
 
@@ -306,7 +293,6 @@ impl Stream {
         let more = msg.more();
         match pipes.to_socket.write(msg) {
             Ok(()) => {
-                self.stats.messages_in += 1;
                 self.in_mid_message = more;
             }
             Err(WriteError::Full(msg)) => {
@@ -322,7 +308,6 @@ impl Stream {
             return;
         }
         self.paused = true;
-        self.stats.pauses += 1;
         if let Some(op) = self.recv {
             cx.cancel(op);
         }
@@ -336,7 +321,6 @@ impl Stream {
             let more = msg.more();
             match pipes.to_socket.write(msg) {
                 Ok(()) => {
-                    self.stats.messages_in += 1;
                     self.in_mid_message = more;
                 }
                 Err(WriteError::Full(msg)) => {
@@ -480,7 +464,6 @@ impl Stream {
                     self.skip_partial_out = msg.more();
                 }
                 Ok(msg) => {
-                    self.stats.messages_out += 1;
                     let more = msg.more();
                     let at_start = !self.out_mid_message;
                     self.out_mid_message = more;
