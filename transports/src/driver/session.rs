@@ -14,10 +14,10 @@ use zeroring_engine::{
 
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
 use super::netopts::{Backoff, TransportOptions};
-use super::stream::{Kept, Status, Stream, TOKEN_OWNER_BASE};
+use super::stream::{Stream, TOKEN_OWNER_BASE};
+use super::stream_core::{attaches_early, Kept, Status};
 use super::Link;
 use crate::monitor::MonitorEvent;
-use crate::socket_type::SocketType;
 use crate::zmtp::ConnectionConfig;
 
 /// Stop the session (unbind, disconnect).
@@ -325,12 +325,7 @@ fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
 
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        let early = !self.opts.immediate
-            && !matches!(
-                self.config.socket_type,
-                SocketType::Router | SocketType::Stream
-            );
-        if early {
+        if attaches_early(self.config.socket_type, self.opts.immediate) {
             if let Some(pipes) = self.link.attach_early(&self.endpoint, self.key) {
                 self.kept = Some(Kept::early(pipes));
             }

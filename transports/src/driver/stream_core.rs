@@ -1,0 +1,543 @@
+//! The sans-IO half of a stream: one [`Wire`] (a ZMTP connection, or raw bytes for STREAM)
+//! joined to the socket's pipe pair. It decides everything a connection does between the
+//! network and the socket — when to attach, what to deliver, when to pause reading, what to
+//! encode, when to finish, which pipes a reconnect keeps — and performs no I/O.
+//!
+//! The I/O half drives it: the engine's [`super::stream::Stream`] on an I/O thread, the
+//! simulator (`zeroring-sim`) on turmoil's TCP. Each feeds bytes, end of stream, send results,
+//! timer expiries, pipe wake-ups and ZAP replies in, then calls [`StreamCore::drive`] and
+//! carries out what the core asks for: keep a receive armed while [`StreamCore::wants_recv`],
+//! send what [`StreamCore::poll_transmit`] returns (one send at a time), arm a timer for
+//! [`StreamCore::poll_timeout`], route [`StreamCore::poll_zap_request`]s to the ZAP handler.
+//!
+//! Inbound: frames become [`Msg`]s written into the pipe to the socket (flushed only at message
+//! boundaries, so the socket never sees part of a message), subscriptions become `\x01topic` /
+//! `\x00topic` messages. When that pipe is full, reading pauses: bytes already received wait
+//! undecoded until the socket drains the pipe to its low-water mark.
+//!
+//! Outbound: messages read from the socket's pipe are encoded while less than
+//! [`OUT_HIGH_WATER`] bytes are queued.
+//!
+//! Must never: read a clock (time comes in as `now`), block, or hold more than one receive's
+//! worth of decoded input or [`OUT_HIGH_WATER`] plus one message of output.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
+use zeroring_engine::{Metadata, Msg};
+
+use super::wire::{Raw, Wire};
+use super::{Link, PipeEnds};
+use crate::monitor::MonitorEvent;
+use crate::socket_type::SocketType;
+use crate::zmtp::{Connection, ConnectionConfig, Event, PeerInfo, ZapReply, ZapRequest};
+
+/// Encode from the socket's pipe only while less than this much output is queued.
+pub const OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// Whether a stream goes on after an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Still running.
+    Open,
+    /// Finished: its pipes are closed or handed back ([`StreamCore::take_kept`]); the owner
+    /// cancels its operations, drops it, and maybe reconnects.
+    Done,
+}
+
+/// A connecting session's pipes between two connections.
+#[derive(Debug)]
+pub struct Kept {
+    pipes: PipeEnds,
+    /// The dead connection had read part of an outbound message: its rest is dropped.
+    out_mid_message: bool,
+    /// The pipes led to a connection before (so the socket must replay subscriptions).
+    connected_before: bool,
+}
+
+impl Kept {
+    /// Pipes attached before any connection (IMMEDIATE off).
+    pub fn early(pipes: PipeEnds) -> Self {
+        Kept {
+            pipes,
+            out_mid_message: false,
+            connected_before: false,
+        }
+    }
+}
+
+/// Whether a connecting session of `socket_type` attaches its pipes before its first
+/// connection: libzmq's does unless ZMQ_IMMEDIATE is set, except for ROUTER (it must learn the
+/// peer's routing id first) and STREAM (every connection is a new peer).
+pub fn attaches_early(socket_type: SocketType, immediate: bool) -> bool {
+    !immediate && !matches!(socket_type, SocketType::Router | SocketType::Stream)
+}
+
+/// One connection's logic. See the module documentation for how to drive it.
+pub struct StreamCore {
+    conn: Wire,
+    link: Link,
+    endpoint: Arc<str>,
+    /// Reported with the Disconnected monitor event (libzmq reports the descriptor).
+    fd_value: u32,
+    /// Installed on the pipes' driver ends: (readable from the socket, writable to it).
+    notify: Option<(NotifyHandle, NotifyHandle)>,
+    paused: bool,
+    /// Bytes received while paused, not yet decoded.
+    stalled: VecDeque<Bytes>,
+    /// Decoded messages waiting for room in the socket's pipe.
+    held: VecDeque<Msg>,
+    pipes: Option<PipeEnds>,
+    metadata: Option<Arc<Metadata>>,
+    zap_requests: VecDeque<ZapRequest>,
+    /// A send handed out by `poll_transmit` has not completed yet.
+    sending: bool,
+    /// Subscriber side: outbound `\x01`/`\x00` messages become SUBSCRIBE/CANCEL.
+    subscriber: bool,
+    out_mid_message: bool,
+    /// The last part written to the socket's pipe had MORE: do not flush yet.
+    in_mid_message: bool,
+    finishing: bool,
+    done: bool,
+    handshake_done: bool,
+    eof_seen: bool,
+    /// Set for a connecting session that keeps its pipes across reconnects.
+    keep_key: Option<u64>,
+    /// Pipes inherited from the previous connection, installed at the handshake.
+    inherited: Option<PipeEnds>,
+    /// Pipes handed back at teardown.
+    returned: Option<Kept>,
+    /// Drop outbound parts until the end of the message a dead connection started.
+    skip_partial_out: bool,
+    /// The inherited pipes led to an earlier connection.
+    inherited_connected: bool,
+}
+
+impl std::fmt::Debug for StreamCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamCore")
+            .field("endpoint", &self.endpoint)
+            .field("ready", &self.conn.is_ready())
+            .field("paused", &self.paused)
+            .field("held", &self.held.len())
+            .field("finishing", &self.finishing)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl StreamCore {
+    /// A stream of `config.socket_type` on `endpoint`: raw bytes for STREAM, ZMTP for every
+    /// other type. `fd_value` is what the Disconnected monitor event reports.
+    pub fn new(
+        config: ConnectionConfig,
+        link: Link,
+        endpoint: Arc<str>,
+        fd_value: u32,
+        now: Instant,
+    ) -> Result<Self, crate::zmtp::ConfigError> {
+        let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
+        let conn = if config.socket_type == SocketType::Stream {
+            Wire::Raw(Raw::default())
+        } else {
+            Wire::Zmtp(Box::new(Connection::new(config, now)?))
+        };
+        Ok(StreamCore {
+            conn,
+            link,
+            endpoint,
+            fd_value,
+            notify: None,
+            paused: false,
+            stalled: VecDeque::new(),
+            held: VecDeque::new(),
+            pipes: None,
+            metadata: None,
+            zap_requests: VecDeque::new(),
+            sending: false,
+            subscriber,
+            out_mid_message: false,
+            in_mid_message: false,
+            finishing: false,
+            done: false,
+            handshake_done: false,
+            eof_seen: false,
+            keep_key: None,
+            inherited: None,
+            returned: None,
+            skip_partial_out: false,
+            inherited_connected: false,
+        })
+    }
+
+    /// How the pipes wake the I/O half: `readable` when the socket queued outbound messages,
+    /// `writable` when the socket made room in a full inbound pipe (then call
+    /// [`StreamCore::pipe_writable`]). Set before [`StreamCore::start`].
+    pub fn set_notify(&mut self, readable: NotifyHandle, writable: NotifyHandle) {
+        self.notify = Some((readable, writable));
+    }
+
+    /// Keeps the pipes across reconnects under `key`, taking over `kept` from the previous
+    /// connection if there was one. Raw (STREAM) streams never keep: libzmq announces every
+    /// reconnect of a STREAM peer as a new connection.
+    pub fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
+        if self.conn.is_raw() {
+            return;
+        }
+        self.keep_key = Some(key);
+        if let Some(k) = kept {
+            self.skip_partial_out = k.out_mid_message;
+            self.inherited_connected = k.connected_before;
+            self.inherited = Some(k.pipes);
+        }
+    }
+
+    /// The pipes to keep for the next connection, after the stream ended.
+    pub fn take_kept(&mut self) -> Option<Kept> {
+        self.returned.take()
+    }
+
+    /// The connection is up: a raw stream joins its socket at once (no handshake); a ZMTP
+    /// one has its greeting queued already.
+    pub fn start(&mut self) {
+        if self.conn.is_raw() {
+            match self.link.attach_raw(&self.endpoint) {
+                Some(pipes) => self.install(pipes),
+                None => self.finishing = true,
+            }
+        }
+    }
+
+    /// Bytes received (never empty: an empty read is [`StreamCore::handle_eof`]).
+    pub fn handle_input(&mut self, data: Bytes, now: Instant) {
+        if self.paused || !self.stalled.is_empty() {
+            self.stalled.push_back(data);
+        } else if !self.finishing {
+            self.conn.handle_input(data, now);
+        }
+    }
+
+    /// The peer closed its side, or reading failed.
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.eof_seen = true;
+        if !self.paused {
+            self.conn.handle_eof(now);
+        }
+    }
+
+    /// The send handed out by [`StreamCore::poll_transmit`] completed; `ok: false` means the
+    /// peer is gone and nothing more can be written.
+    pub fn handle_send_result(&mut self, ok: bool) {
+        self.sending = false;
+        if !ok {
+            self.finishing = true;
+            self.eof_seen = true;
+        }
+    }
+
+    /// The deadline from [`StreamCore::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+    }
+
+    /// The ZAP handler answered a request from [`StreamCore::poll_zap_request`].
+    pub fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
+        self.conn.zap_reply(reply, now);
+    }
+
+    /// The socket made room in the inbound pipe: deliver what waited, then read on.
+    pub fn pipe_writable(&mut self, now: Instant) {
+        let Some(pipes) = self.pipes.as_mut() else {
+            return;
+        };
+        while let Some(msg) = self.held.pop_front() {
+            let more = msg.more();
+            match pipes.to_socket.write(msg) {
+                Ok(()) => self.in_mid_message = more,
+                Err(WriteError::Full(msg)) => {
+                    self.held.push_front(msg);
+                    break;
+                }
+                Err(WriteError::Closed(_)) => {
+                    self.held.clear();
+                    self.finishing = true;
+                }
+            }
+        }
+        if !self.in_mid_message {
+            pipes.to_socket.flush();
+        }
+        if !self.held.is_empty() {
+            return;
+        }
+        self.paused = false;
+        while !self.paused {
+            let Some(data) = self.stalled.pop_front() else {
+                break;
+            };
+            self.conn.handle_input(data, now);
+            self.drain_events();
+        }
+        if !self.paused && self.eof_seen {
+            self.conn.handle_eof(now);
+        }
+    }
+
+    /// Moves everything that can move (events to the socket, the socket's messages to the
+    /// encoder) and decides whether the stream is finished.
+    pub fn drive(&mut self) -> Status {
+        if self.done {
+            return Status::Done;
+        }
+        self.drain_events();
+        self.encode_outbound();
+        let output_can_leave = self.conn.pending_transmit_bytes() > 0 && !self.eof_seen;
+        if self.finishing && !self.sending && !output_can_leave {
+            // Whatever was queued (an ERROR command, say) went out, or cannot any more.
+            self.teardown();
+            return Status::Done;
+        }
+        Status::Open
+    }
+
+    /// Whether a receive should be armed: false while paused, finishing or after the end of
+    /// the stream. A receive armed before a pause should be cancelled.
+    pub fn wants_recv(&self) -> bool {
+        !self.paused && !self.finishing && !self.eof_seen && !self.done
+    }
+
+    /// Up to `max_chunks` buffers to send as one write, when no send is in flight; the I/O
+    /// half reports its end with [`StreamCore::handle_send_result`].
+    pub fn poll_transmit(&mut self, max_chunks: usize) -> Option<Vec<Bytes>> {
+        if self.sending || self.done || self.eof_seen {
+            return None;
+        }
+        let mut bufs = Vec::new();
+        while bufs.len() < max_chunks {
+            match self.conn.poll_transmit() {
+                Some(chunk) => bufs.push(chunk),
+                None => break,
+            }
+        }
+        if bufs.is_empty() {
+            return None;
+        }
+        self.sending = true;
+        Some(bufs)
+    }
+
+    /// The next deadline (handshake, heartbeats), if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.done {
+            None
+        } else {
+            self.conn.poll_timeout()
+        }
+    }
+
+    /// A request for the socket's ZAP handler; answer with [`StreamCore::zap_reply`].
+    pub fn poll_zap_request(&mut self) -> Option<ZapRequest> {
+        self.zap_requests.pop_front()
+    }
+
+    /// Whether the connection completed its handshake.
+    pub fn is_ready(&self) -> bool {
+        self.conn.is_ready()
+    }
+
+    /// Whether the handshake is still in its greeting (no version agreed yet).
+    pub fn in_greeting(&self) -> bool {
+        match &self.conn {
+            Wire::Zmtp(c) => c.version().is_none() && !c.is_ready() && !c.is_closed(),
+            Wire::Raw(_) => false,
+        }
+    }
+
+    /// Ends the stream at once (unbind, disconnect, socket close, host gone).
+    pub fn stop(&mut self) {
+        self.teardown();
+    }
+
+    /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
+    fn deliver(&mut self, msg: Msg) {
+        if !self.held.is_empty() {
+            self.held.push_back(msg);
+            return;
+        }
+        let Some(pipes) = self.pipes.as_mut() else {
+            return;
+        };
+        let more = msg.more();
+        match pipes.to_socket.write(msg) {
+            Ok(()) => self.in_mid_message = more,
+            Err(WriteError::Full(msg)) => {
+                self.held.push_back(msg);
+                self.paused = true;
+            }
+            Err(WriteError::Closed(_)) => self.finishing = true,
+        }
+    }
+
+    fn on_handshake(&mut self, peer: &PeerInfo) {
+        self.handshake_done = true;
+        self.link
+            .monitor(MonitorEvent::HandshakeSucceeded, 0, &self.endpoint);
+        if let (Some(pipes), Some(key)) = (self.inherited.take(), self.keep_key) {
+            self.install(pipes);
+            if self.inherited_connected {
+                self.link.hiccup(key);
+            }
+        } else {
+            let Some(pipes) = self.link.attach(peer, &self.endpoint, self.keep_key) else {
+                self.finishing = true;
+                return;
+            };
+            self.install(pipes);
+        }
+        let mut md = Metadata::new();
+        for (name, value) in peer.properties.iter() {
+            md.insert(&String::from_utf8_lossy(name), value.clone());
+        }
+        if let Some(zap) = &peer.zap_properties {
+            for (name, value) in zap.iter() {
+                md.insert(&String::from_utf8_lossy(name), value.clone());
+            }
+        }
+        if let Some(user) = &peer.user_id {
+            md.insert("User-Id", user.clone());
+        }
+        self.metadata = Some(Arc::new(md));
+    }
+
+    /// Takes the driver's ends of the socket's pipe pair and asks to be woken by both.
+    fn install(&mut self, mut pipes: PipeEnds) {
+        if let Some((readable, writable)) = &self.notify {
+            pipes.from_socket.set_notify(Some(readable.clone()));
+            pipes.to_socket.set_notify(Some(writable.clone()));
+        }
+        self.pipes = Some(pipes);
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::HandshakeSucceeded(peer) => self.on_handshake(&peer),
+                Event::HandshakeFailed(err) => {
+                    if let Some(f) = err.handshake_failure() {
+                        if let Some(ev) = MonitorEvent::from_code(f.event()) {
+                            self.link.monitor(ev, f.value(), &self.endpoint);
+                        }
+                    }
+                    self.finishing = true;
+                }
+                Event::ZapRequest(request) => self.zap_requests.push_back(*request),
+                Event::Frame { body, more } => {
+                    let mut msg = Msg::from_bytes(body).with_more(more);
+                    msg.set_metadata(self.metadata.clone());
+                    self.deliver(msg);
+                }
+                Event::Subscribe(topic) => self.deliver(command_message(1, &topic)),
+                Event::Cancel(topic) => self.deliver(command_message(0, &topic)),
+                // RADIO/DISH arrive with the draft socket types.
+                Event::Join(_) | Event::Leave(_) => {}
+                Event::Closed(_) => self.finishing = true,
+            }
+        }
+        if let Some(pipes) = self.pipes.as_mut() {
+            if !self.in_mid_message {
+                pipes.to_socket.flush();
+            }
+        }
+    }
+
+    /// Encodes from the socket's pipe while output is low.
+    fn encode_outbound(&mut self) {
+        if self.finishing || !self.conn.is_ready() {
+            return;
+        }
+        let Some(pipes) = self.pipes.as_mut() else {
+            return;
+        };
+        while self.conn.pending_transmit_bytes() < OUT_HIGH_WATER {
+            match pipes.from_socket.read() {
+                Ok(msg) if self.skip_partial_out => {
+                    // The rest of a message whose start went down with the last connection.
+                    self.skip_partial_out = msg.more();
+                }
+                Ok(msg) => {
+                    let more = msg.more();
+                    let at_start = !self.out_mid_message;
+                    self.out_mid_message = more;
+                    let data = msg.into_bytes();
+                    if self.conn.is_raw() && data.is_empty() {
+                        // STREAM: an empty message asks to close this connection.
+                        self.finishing = true;
+                        return;
+                    }
+                    let result = if self.subscriber
+                        && at_start
+                        && !more
+                        && matches!(data.first(), Some(0) | Some(1))
+                    {
+                        let topic = data.slice(1..);
+                        if data[0] == 1 {
+                            self.conn.send_subscribe(&topic)
+                        } else {
+                            self.conn.send_cancel(&topic)
+                        }
+                    } else {
+                        self.conn.send_frame(data, more)
+                    };
+                    if result.is_err() {
+                        self.finishing = true;
+                        return;
+                    }
+                }
+                Err(ReadError::Empty) => return,
+                Err(ReadError::Closed) => {
+                    // The socket let go of this peer: send what is queued, then close.
+                    self.finishing = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn teardown(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if let Some(mut pipes) = self.pipes.take().or_else(|| self.inherited.take()) {
+            let socket_gone =
+                pipes.to_socket.is_reader_closed() || pipes.from_socket.is_writer_closed();
+            // A half-written inbound message cannot be taken back (pipes have no rollback):
+            // then the pipes close, as with IMMEDIATE.
+            if self.keep_key.is_some() && !socket_gone && !self.in_mid_message {
+                self.returned = Some(Kept {
+                    pipes,
+                    out_mid_message: self.out_mid_message,
+                    connected_before: self.handshake_done || self.inherited_connected,
+                });
+            } else {
+                pipes.to_socket.close();
+                pipes.from_socket.close();
+            }
+        }
+        self.held.clear();
+        self.stalled.clear();
+        self.link
+            .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+    }
+}
+
+/// A subscription crossing the pipe as libzmq passes it internally: `\x01topic` or `\x00topic`.
+fn command_message(first: u8, topic: &Bytes) -> Msg {
+    let mut b = BytesMut::with_capacity(1 + topic.len());
+    b.put_u8(first);
+    b.extend_from_slice(topic);
+    Msg::from_bytes(b.freeze())
+}
