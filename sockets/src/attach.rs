@@ -31,10 +31,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use zeroring_engine::mailbox::MailboxSender;
-use zeroring_engine::pipe::{PipeReader, PipeWriter};
+use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter};
 use zeroring_engine::signal::Signal;
-use zeroring_engine::Msg;
+use zeroring_engine::{Metadata, Msg};
+use zeroring_transports::driver::PipeEnds;
 use zeroring_transports::socket_type::SocketType;
+use zeroring_transports::zmtp::PeerInfo;
 
 use crate::error::{Error, Result};
 pub use crate::pattern::Peer;
@@ -51,6 +53,59 @@ impl Peer {
             conflate: false,
             key: None,
         }
+    }
+}
+
+impl Peer {
+    /// The peer a ZMTP handshake on `endpoint` revealed; `None` when it named no socket type
+    /// (the handshake's compatibility check cannot have passed then). `key` is the
+    /// transport's key for a pipe kept across reconnects.
+    pub fn from_handshake(
+        info: &PeerInfo,
+        endpoint: &str,
+        key: Option<u64>,
+        conflate: bool,
+    ) -> Option<Self> {
+        let socket_type = info.socket_type?;
+        let mut md = Metadata::new();
+        for (name, value) in info.properties.iter() {
+            md.insert(&String::from_utf8_lossy(name), value.clone());
+        }
+        Some(Peer {
+            routing_id: info.routing_id.clone().filter(|id| !id.is_empty()),
+            socket_type,
+            metadata: Some(Arc::new(md)),
+            endpoint: endpoint.to_string(),
+            conflate,
+            key,
+        })
+    }
+
+    /// The peer of a pipe attached before its first connection (IMMEDIATE off) by a socket
+    /// of type `ours`: unknown until the handshake, so `ours`' usual counterpart stands in
+    /// (patterns do not route by the peer's type).
+    pub fn early(ours: SocketType, endpoint: &str, key: u64, conflate: bool) -> Self {
+        Peer {
+            key: Some(key),
+            conflate,
+            ..Peer::new(counterpart(ours), endpoint)
+        }
+    }
+}
+
+/// The usual peer type of `t`, standing in before a handshake names the real one.
+fn counterpart(t: SocketType) -> SocketType {
+    match t {
+        SocketType::Push => SocketType::Pull,
+        SocketType::Pull => SocketType::Push,
+        SocketType::Pub => SocketType::Sub,
+        SocketType::Sub => SocketType::Pub,
+        SocketType::XPub => SocketType::XSub,
+        SocketType::XSub => SocketType::XPub,
+        SocketType::Req => SocketType::Rep,
+        SocketType::Rep => SocketType::Req,
+        SocketType::Dealer => SocketType::Router,
+        other => other,
     }
 }
 
@@ -74,6 +129,21 @@ impl PeerAttachment {
             reader,
             peer,
         }
+    }
+
+    /// A new pipe pair to `peer`: the socket's ends (this attachment) and the transport's.
+    /// `sndhwm` bounds what the socket queues for the peer, `rcvhwm` what the transport
+    /// queues for the socket.
+    pub fn pipe_pair(peer: Peer, sndhwm: usize, rcvhwm: usize) -> (Self, PipeEnds) {
+        let (to_socket, reader) = pipe(PipeConfig::with_hwm(rcvhwm));
+        let (writer, from_socket) = pipe(PipeConfig::with_hwm(sndhwm));
+        (
+            PeerAttachment::new(writer, reader, peer),
+            PipeEnds {
+                to_socket,
+                from_socket,
+            },
+        )
     }
 }
 

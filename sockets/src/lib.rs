@@ -34,6 +34,7 @@
 
 pub mod attach;
 pub mod context;
+pub mod core;
 pub mod endpoint;
 pub mod error;
 pub mod monitor;
@@ -47,6 +48,7 @@ pub use zeroring_engine as engine;
 pub use zeroring_transports as transports;
 
 pub use context::{Context, ContextOptions};
+pub use core::SocketCore;
 pub use error::{Error, Result};
 pub use pattern::Stats;
 pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};

@@ -21,10 +21,11 @@ use zeroring_transports::socket_type::SocketType;
 
 use crate::attach::{AttachHandle, Command, PeerAttachment};
 use crate::context::{Bound, Context, InprocInfo, Pending};
+use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::options::{num, Options, Value};
-use crate::pattern::{new_pattern, Cx, Pattern, Peer, Pipe, Stats};
+use crate::pattern::{Peer, Stats};
 
 /// Send/recv flag: do not block (zmq.h `ZMQ_DONTWAIT`).
 pub const DONTWAIT: i32 = 1;
@@ -115,12 +116,10 @@ impl<const N: usize> Sendable for [u8; N] {
 struct Core {
     ctx: Context,
     id: u64,
-    options: Options,
-    pattern: Box<dyn Pattern>,
-    stats: Stats,
+    /// Options, pattern, counters: the sans-IO part.
+    sc: SocketCore,
     signal: Arc<Signal>,
     mailbox: Mailbox<Command>,
-    next_pipe_id: u64,
     rcvmore: bool,
     spin: Duration,
     max_msgsz: i32,
@@ -168,37 +167,10 @@ fn timeout_of(ms: i32) -> Option<Duration> {
 }
 
 impl Core {
-    fn cx(&mut self) -> (&mut Box<dyn Pattern>, Cx<'_>) {
-        (
-            &mut self.pattern,
-            Cx {
-                options: &self.options,
-                stats: &mut self.stats,
-            },
-        )
-    }
-
     /// Attaches a pipe pair to the pattern.
     fn attach(&mut self, a: PeerAttachment) {
-        let PeerAttachment {
-            mut writer,
-            mut reader,
-            peer,
-        } = a;
         let n: NotifyHandle = self.signal.clone();
-        writer.set_notify(Some(n.clone()));
-        reader.set_notify(Some(n));
-        let id = self.next_pipe_id;
-        self.next_pipe_id += 1;
-        let pipe = Pipe {
-            id,
-            writer,
-            reader,
-            peer,
-            routing_id: Bytes::new(),
-        };
-        let (p, mut cx) = self.cx();
-        p.attach(pipe, &mut cx);
+        self.sc.attach(a, Some(n));
     }
 
     /// Processes pending commands; ETERM after context shutdown.
@@ -212,10 +184,7 @@ impl Core {
             for c in cmds.drain(..) {
                 match c {
                     Command::Attach(a) => self.attach(*a),
-                    Command::Hiccup(key) => {
-                        let (p, mut cx) = self.cx();
-                        p.hiccup(key, &mut cx);
-                    }
+                    Command::Hiccup(key) => self.sc.hiccup(key),
                 }
             }
             self.commands = cmds;
@@ -226,11 +195,11 @@ impl Core {
     fn inproc_info(&self) -> InprocInfo {
         InprocInfo {
             socket_id: self.id,
-            socket_type: self.options.socket_type,
-            routing_id: self.options.routing_id.clone(),
-            sndhwm: self.options.sndhwm,
-            rcvhwm: self.options.rcvhwm,
-            conflate: self.options.conflate,
+            socket_type: self.sc.options.socket_type,
+            routing_id: self.sc.options.routing_id.clone(),
+            sndhwm: self.sc.options.sndhwm,
+            rcvhwm: self.sc.options.rcvhwm,
+            conflate: self.sc.options.conflate,
         }
     }
 
@@ -238,7 +207,7 @@ impl Core {
         AttachHandle {
             sender: self.mailbox.sender(),
             signal: self.signal.clone(),
-            socket_type: self.options.socket_type,
+            socket_type: self.sc.options.socket_type,
         }
     }
 
@@ -260,10 +229,10 @@ impl Core {
         if self.max_msgsz >= 0 && msg.len() > self.max_msgsz as usize {
             return Err(Error::EMSGSIZE);
         }
-        let nonblocking = flags & DONTWAIT != 0 || self.options.sndtimeo == 0;
-        let deadline = timeout_of(self.options.sndtimeo).map(|t| Instant::now() + t);
+        let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
+        let deadline = timeout_of(self.sc.options.sndtimeo).map(|t| Instant::now() + t);
         loop {
-            let (p, mut cx) = self.cx();
+            let (p, mut cx) = self.sc.cx();
             match p.send(msg, &mut cx) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.error == Error::EAGAIN && !nonblocking => {
@@ -278,11 +247,11 @@ impl Core {
 
     fn recv(&mut self, flags: i32) -> Result<Msg> {
         self.process_commands()?;
-        let nonblocking = flags & DONTWAIT != 0 || self.options.rcvtimeo == 0;
-        let deadline = timeout_of(self.options.rcvtimeo).map(|t| Instant::now() + t);
+        let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
+        let deadline = timeout_of(self.sc.options.rcvtimeo).map(|t| Instant::now() + t);
         let mut retries = 0u32;
         loop {
-            let (p, mut cx) = self.cx();
+            let (p, mut cx) = self.sc.cx();
             match p.recv(&mut cx) {
                 Ok(m) => {
                     self.rcvmore = m.more();
@@ -308,9 +277,6 @@ impl Core {
 
 impl Socket {
     pub(crate) fn new(ctx: Context, t: SocketType) -> Result<Socket> {
-        let pattern = new_pattern(t)?;
-        let signal = Arc::new(Signal::new().map_err(|_| Error::EMFILE)?);
-        let id = ctx.register_socket(signal.clone())?;
         let copts = ctx.options();
         let mut options = Options::new(t);
         if !copts.blocky {
@@ -319,17 +285,17 @@ impl Socket {
         if copts.ipv6 {
             options.extra.insert(num::IPV6, Value::Int(1));
         }
+        let sc = SocketCore::with_options(options)?;
+        let signal = Arc::new(Signal::new().map_err(|_| Error::EMFILE)?);
+        let id = ctx.register_socket(signal.clone())?;
         let mailbox = Mailbox::new(signal.clone());
         Ok(Socket {
             core: RefCell::new(Core {
                 ctx,
                 id,
-                options,
-                pattern,
-                stats: Stats::default(),
+                sc,
                 signal,
                 mailbox,
-                next_pipe_id: 1,
                 rcvmore: false,
                 spin: socket_spin(),
                 max_msgsz: copts.max_msgsz,
@@ -374,12 +340,12 @@ impl Socket {
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
                 let (ctx, options, handle, monitor) = (
                     c.ctx.clone(),
-                    c.options.clone(),
+                    c.sc.options.clone(),
                     c.handle(),
                     c.monitor.clone(),
                 );
                 let last = c.wire.bind(&ctx, endpoint, &options, handle, monitor)?;
-                c.options.last_endpoint = last;
+                c.sc.options.last_endpoint = last;
                 Ok(())
             }
         }
@@ -395,12 +361,12 @@ impl Socket {
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
                 let (ctx, options, handle, monitor) = (
                     c.ctx.clone(),
-                    c.options.clone(),
+                    c.sc.options.clone(),
                     c.handle(),
                     c.monitor.clone(),
                 );
                 c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
-                c.options.last_endpoint = endpoint.to_string();
+                c.sc.options.last_endpoint = endpoint.to_string();
                 Ok(())
             }
         }
@@ -447,7 +413,7 @@ impl Socket {
                     n
                 };
                 let uri = Endpoint::Inproc(name).uri();
-                let (p, mut cx) = c.cx();
+                let (p, mut cx) = c.sc.cx();
                 removed += p.disconnect(&uri, &mut cx);
                 if removed == 0 {
                     Err(Error::ENOENT)
@@ -569,7 +535,7 @@ impl Socket {
     pub fn get_events(&self) -> Result<i32> {
         let mut c = self.core();
         c.process_commands()?;
-        let (p, mut cx) = c.cx();
+        let (p, mut cx) = c.sc.cx();
         let mut ev = 0;
         if p.has_in(&mut cx) {
             ev |= POLLIN;
@@ -584,14 +550,14 @@ impl Socket {
     pub fn stats(&self) -> Stats {
         let mut c = self.core();
         let _ = c.process_commands();
-        c.stats
+        c.sc.stats
     }
 
     /// Number of peers (pipes) attached now.
     pub fn peer_count(&self) -> usize {
         let mut c = self.core();
         let _ = c.process_commands();
-        c.pattern.peers()
+        c.sc.peers()
     }
 
     /// The socket's readiness signal: notified when a pipe becomes readable or writable, a peer
@@ -614,7 +580,7 @@ impl Socket {
     /// A snapshot of the socket's options (for transports: HWMs, routing id, metadata…).
     #[doc(hidden)]
     pub fn options_snapshot(&self) -> Options {
-        self.core().options.clone()
+        self.core().sc.options.clone()
     }
 
     // ----- options --------------------------------------------------------------------------
@@ -625,14 +591,14 @@ impl Socket {
     pub fn set_option(&self, option: i32, value: &[u8]) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
-        let spec = c.options.check(option, true)?;
+        let spec = c.sc.options.check(option, true)?;
         let v = Value::decode(spec.kind, value)?;
-        c.set_value(option, v)
+        c.sc.set_value(option, v)
     }
 
     /// `zmq_getsockopt`: the option's C representation (strings NUL-terminated).
     pub fn get_option(&self, option: i32) -> Result<Vec<u8>> {
-        let spec = self.core().options.check(option, false)?;
+        let spec = self.core().sc.options.check(option, false)?;
         Ok(self.get_value(option)?.encode(spec.kind))
     }
 
@@ -643,7 +609,7 @@ impl Socket {
             num::TOPICS_COUNT => {
                 let mut c = self.core();
                 c.process_commands()?;
-                let (p, mut cx) = c.cx();
+                let (p, mut cx) = c.sc.cx();
                 Ok(Value::Int(p.topics_count(&mut cx).unwrap_or(0) as i32))
             }
             _ => {
@@ -651,7 +617,7 @@ impl Socket {
                 if c.ctx.is_terminated() {
                     return Err(Error::ETERM);
                 }
-                c.options.get(option)
+                c.sc.options.get(option)
             }
         }
     }
@@ -875,18 +841,6 @@ impl Socket {
 }
 
 impl Core {
-    fn set_value(&mut self, option: i32, v: Value) -> Result<()> {
-        let mut saved = self.options.clone();
-        saved.set(option, v.clone())?;
-        let old = std::mem::replace(&mut self.options, saved);
-        let (p, mut cx) = self.cx();
-        if let Err(e) = p.set_option(option, &v, &mut cx) {
-            self.options = old;
-            return Err(e);
-        }
-        Ok(())
-    }
-
     fn bind_inproc(&mut self, name: &str, uri: &str) -> Result<()> {
         let info = self.inproc_info();
         let pending = {
@@ -903,7 +857,7 @@ impl Core {
             );
             reg.pending.remove(name).unwrap_or_default()
         };
-        self.options.last_endpoint = uri.to_string();
+        self.sc.options.last_endpoint = uri.to_string();
         for p in pending {
             if !info.socket_type.is_compatible_with(p.connector.socket_type) {
                 continue; // dropping the pipes closes them
@@ -942,7 +896,7 @@ impl Core {
 
     fn connect_inproc(&mut self, name: &str, uri: &str) -> Result<()> {
         let me = self.inproc_info();
-        let connect_rid = self.options.connect_routing_id.take();
+        let connect_rid = self.sc.options.connect_routing_id.take();
         let mut reg = self.ctx.inproc();
         let bound = reg
             .bound
@@ -984,7 +938,7 @@ impl Core {
                         key: None,
                     },
                 ));
-                self.options.last_endpoint = uri.to_string();
+                self.sc.options.last_endpoint = uri.to_string();
                 return Ok(());
             }
             // The binder is closing (its mailbox is shut): treat the name as unbound.
@@ -994,8 +948,8 @@ impl Core {
         let hwm = |a: i32| if me.conflate { 0 } else { a.max(0) as usize };
         let (c2b_w, c2b_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.sndhwm)));
         let (b2c_w, b2c_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.rcvhwm)));
-        self.options.last_endpoint = uri.to_string();
-        let defer = self.options.immediate
+        self.sc.options.last_endpoint = uri.to_string();
+        let defer = self.sc.options.immediate
             || (me.socket_type == SocketType::Router && connect_rid.is_none());
         let pending = |deferred| Pending {
             connector: me.clone(),
@@ -1034,7 +988,7 @@ impl Drop for Core {
         // Connections first: they stop accepting and reconnecting, and deliver what this
         // socket queued within LINGER (the pattern's pipes close when it drops below).
         let lingering = self.ctx.inner.lingering.clone();
-        self.wire.linger_all(self.options.linger, &lingering);
+        self.wire.linger_all(self.sc.options.linger, &lingering);
         self.monitor.stop();
         self.mailbox.close();
         // Dropping queued attachments and the pattern closes every pipe; peers see the close
@@ -1054,8 +1008,8 @@ impl fmt::Debug for Socket {
             Ok(c) => f
                 .debug_struct("Socket")
                 .field("type", &self.socket_type)
-                .field("stats", &c.stats)
-                .field("pattern", &c.pattern)
+                .field("stats", &c.sc.stats)
+                .field("pattern", &c.sc.pattern)
                 .finish(),
             Err(_) => f
                 .debug_struct("Socket")

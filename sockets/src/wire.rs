@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use zeroring_engine::pipe::{pipe, PipeConfig};
-use zeroring_engine::Metadata;
 use zeroring_transports::driver::{
     self, ConnectHandle, ListenerHandle, PipeEnds, SocketLink, TransportOptions, ZapResponder,
 };
@@ -127,50 +125,20 @@ pub(crate) struct Link {
 
 impl Link {
     fn pipes(&self, peer: Peer) -> Option<PipeEnds> {
-        let (to_socket, reader) = pipe(PipeConfig::with_hwm(self.rcvhwm));
-        let (writer, from_socket) = pipe(PipeConfig::with_hwm(self.sndhwm));
-        self.attach
-            .attach(PeerAttachment::new(writer, reader, peer))
-            .ok()?;
-        Some(PipeEnds {
-            to_socket,
-            from_socket,
-        })
+        let (socket_ends, ours) = PeerAttachment::pipe_pair(peer, self.sndhwm, self.rcvhwm);
+        self.attach.attach(socket_ends).ok()?;
+        Some(ours)
     }
 }
 
 impl SocketLink for Link {
     fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        // A ZMTP 2.0 peer announces its type in the greeting; 3.x in READY. Without one the
-        // handshake could not have passed the compatibility check.
-        let socket_type = info.socket_type?;
-        let mut md = Metadata::new();
-        for (name, value) in info.properties.iter() {
-            md.insert(&String::from_utf8_lossy(name), value.clone());
-        }
-        let peer = Peer {
-            routing_id: info.routing_id.clone().filter(|id| !id.is_empty()),
-            socket_type,
-            metadata: Some(Arc::new(md)),
-            endpoint: endpoint.to_string(),
-            conflate: self.conflate,
-            key,
-        };
-        self.pipes(peer)
+        self.pipes(Peer::from_handshake(info, endpoint, key, self.conflate)?)
     }
 
     fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
-        // The peer is unknown until the handshake (which checks compatibility); patterns do
-        // not route by the peer's type, so its usual counterpart stands in.
-        let peer = Peer {
-            routing_id: None,
-            socket_type: counterpart(self.attach.socket_type()),
-            metadata: None,
-            endpoint: endpoint.to_string(),
-            conflate: self.conflate,
-            key: Some(key),
-        };
-        self.pipes(peer)
+        let ours = self.attach.socket_type();
+        self.pipes(Peer::early(ours, endpoint, key, self.conflate))
     }
 
     fn hiccup(&self, key: u64) {
@@ -178,15 +146,7 @@ impl SocketLink for Link {
     }
 
     fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
-        let peer = Peer {
-            routing_id: None,
-            socket_type: SocketType::Stream,
-            metadata: None,
-            endpoint: endpoint.to_string(),
-            conflate: false,
-            key: None,
-        };
-        self.pipes(peer)
+        self.pipes(Peer::new(SocketType::Stream, endpoint))
     }
 
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
@@ -195,22 +155,6 @@ impl SocketLink for Link {
 
     fn zap(&self, request: ZapRequest, respond: ZapResponder) {
         crate::zap::ask(self.ctx.clone(), request, respond);
-    }
-}
-
-/// The usual peer type of `t`, standing in before a handshake names the real one.
-fn counterpart(t: SocketType) -> SocketType {
-    match t {
-        SocketType::Push => SocketType::Pull,
-        SocketType::Pull => SocketType::Push,
-        SocketType::Pub => SocketType::Sub,
-        SocketType::Sub => SocketType::Pub,
-        SocketType::XPub => SocketType::XSub,
-        SocketType::XSub => SocketType::XPub,
-        SocketType::Req => SocketType::Rep,
-        SocketType::Rep => SocketType::Req,
-        SocketType::Dealer => SocketType::Router,
-        other => other,
     }
 }
 

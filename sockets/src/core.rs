@@ -1,0 +1,158 @@
+//! The sans-IO heart of a socket: its options, its pattern, its counters and its pipe ids.
+//!
+//! Every operation completes or says [`Error::EAGAIN`]; nothing here waits, reads a clock,
+//! owns a thread or talks to a transport. [`Socket`](crate::Socket) wraps a `SocketCore` with
+//! blocking calls, a command mailbox and the transports; the simulator (`zeroring-sim`) wraps
+//! one with simulated connections, so both run the same option handling and patterns.
+
+use zeroring_engine::pipe::NotifyHandle;
+use zeroring_engine::Msg;
+use zeroring_transports::socket_type::SocketType;
+
+use crate::attach::PeerAttachment;
+use crate::error::Result;
+use crate::options::{Options, Value};
+use crate::pattern::{new_pattern, Cx, Pattern, Pipe, SendError, Stats};
+
+/// A socket's state and pattern, without any I/O.
+#[derive(Debug)]
+pub struct SocketCore {
+    pub(crate) options: Options,
+    pub(crate) pattern: Box<dyn Pattern>,
+    pub(crate) stats: Stats,
+    next_pipe_id: u64,
+}
+
+impl SocketCore {
+    /// A socket of type `t` with libzmq's default options.
+    pub fn new(t: SocketType) -> Result<Self> {
+        Self::with_options(Options::new(t))
+    }
+
+    /// A socket with `options` (their `socket_type` decides the pattern).
+    pub fn with_options(options: Options) -> Result<Self> {
+        Ok(SocketCore {
+            pattern: new_pattern(options.socket_type)?,
+            options,
+            stats: Stats::default(),
+            next_pipe_id: 1,
+        })
+    }
+
+    pub(crate) fn cx(&mut self) -> (&mut Box<dyn Pattern>, Cx<'_>) {
+        (
+            &mut self.pattern,
+            Cx {
+                options: &self.options,
+                stats: &mut self.stats,
+            },
+        )
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.options.socket_type
+    }
+
+    /// The socket's options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The socket's counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Attached pipes whose peer is still there.
+    pub fn peers(&self) -> usize {
+        self.pattern.peers()
+    }
+
+    /// A peer joins: both pipe ends will wake `notify` (the socket's readiness signal), and
+    /// the pattern takes the pipe.
+    pub fn attach(&mut self, a: PeerAttachment, notify: Option<NotifyHandle>) {
+        let PeerAttachment {
+            mut writer,
+            mut reader,
+            peer,
+        } = a;
+        writer.set_notify(notify.clone());
+        reader.set_notify(notify);
+        let id = self.next_pipe_id;
+        self.next_pipe_id += 1;
+        let pipe = Pipe {
+            id,
+            writer,
+            reader,
+            peer,
+            routing_id: bytes::Bytes::new(),
+        };
+        let (p, mut cx) = self.cx();
+        p.attach(pipe, &mut cx);
+    }
+
+    /// The pipe attached with transport key `key` leads to a new connection (SUB/XSUB send
+    /// their subscriptions again).
+    pub fn hiccup(&mut self, key: u64) {
+        let (p, mut cx) = self.cx();
+        p.hiccup(key, &mut cx);
+    }
+
+    /// Sends one part; EAGAIN hands the part back to try again later.
+    pub fn send(&mut self, msg: Msg) -> std::result::Result<(), SendError> {
+        let (p, mut cx) = self.cx();
+        p.send(msg, &mut cx)
+    }
+
+    /// Receives one part; EAGAIN when nothing is ready.
+    pub fn recv(&mut self) -> Result<Msg> {
+        let (p, mut cx) = self.cx();
+        p.recv(&mut cx)
+    }
+
+    /// Whether a receive could succeed now (a hint for some patterns).
+    pub fn has_in(&mut self) -> bool {
+        let (p, mut cx) = self.cx();
+        p.has_in(&mut cx)
+    }
+
+    /// Whether a send could succeed now.
+    pub fn has_out(&mut self) -> bool {
+        let (p, mut cx) = self.cx();
+        p.has_out(&mut cx)
+    }
+
+    /// ZMQ_TOPICS_COUNT, for the types that have subscriptions.
+    pub fn topics_count(&mut self) -> Option<usize> {
+        let (p, mut cx) = self.cx();
+        p.topics_count(&mut cx)
+    }
+
+    /// Closes the pipes of `endpoint`; returns how many.
+    pub fn disconnect(&mut self, endpoint: &str) -> usize {
+        let (p, mut cx) = self.cx();
+        p.disconnect(endpoint, &mut cx)
+    }
+
+    /// `zmq_setsockopt` with the option's C representation.
+    pub fn set_option(&mut self, option: i32, value: &[u8]) -> Result<()> {
+        let spec = self.options.check(option, true)?;
+        let v = Value::decode(spec.kind, value)?;
+        self.set_value(option, v)
+    }
+
+    /// Sets a decoded option: stored, then acted on by the pattern (SUBSCRIBE…); a pattern
+    /// that refuses it leaves the options as they were.
+    pub fn set_value(&mut self, option: i32, v: Value) -> Result<()> {
+        let mut saved = self.options.clone();
+        saved.set(option, v.clone())?;
+        let old = std::mem::replace(&mut self.options, saved);
+        let (p, mut cx) = self.cx();
+        if let Err(e) = p.set_option(option, &v, &mut cx) {
+            self.options = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
