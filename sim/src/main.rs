@@ -22,7 +22,7 @@ struct Args {
     /// List the scenarios.
     #[arg(long)]
     list: bool,
-    /// Break SUB's subscription replay (shows what a violation looks like).
+    /// Drop the socket's hiccups, so SUB never replays its subscriptions (shows what a violation looks like).
     #[arg(long)]
     no_replay: bool,
     /// Turn heartbeats off (shows what a violation looks like).
@@ -31,9 +31,10 @@ struct Args {
     /// Turn REQ_CORRELATE off (shows what a violation looks like).
     #[arg(long)]
     no_correlate: bool,
-    /// Make the PULL driver lose every 97th message (shows what a violation looks like).
+    /// Make the PULL socket silently discard every 97th message (shows what a violation
+    /// looks like).
     #[arg(long)]
-    lossy_driver: bool,
+    lossy_recv: bool,
 }
 
 fn parse_range(s: &str) -> Option<(u64, u64)> {
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
         replay_subscriptions: !args.no_replay,
         heartbeats: !args.no_heartbeats,
         req_correlate: !args.no_correlate,
-        lossy_driver: args.lossy_driver,
+        lossy_recv: args.lossy_recv,
     };
     let names: Vec<&str> = if args.scenario == "all" {
         scenarios().iter().map(|s| s.name).collect()

@@ -1,68 +1,58 @@
-//! The adapter: a simulated socket that runs zeroring's sans-IO [`Connection`]s over turmoil TCP
-//! on one simulated host, with the same driver rules as the production stream driver
-//! (`transports/src/driver/stream.rs` and `session.rs`):
+//! The adapter: a zeroring socket on a simulated host.
 //!
-//! - a pipe pair per connection, attached when the handshake succeeds, terminated at teardown;
-//! - inbound: frames are assembled into messages and written to the pipe; subscriptions become
-//!   `\x01topic` / `\x00topic` messages; when the pipe is at RCVHWM, decoded messages are held
-//!   and reading pauses (turmoil's TCP flow control then stops the sender);
-//! - outbound: messages are encoded only while less than [`OUT_HIGH_WATER`] bytes are queued;
-//!   a subscriber's single-frame `\x01`/`\x00` messages become SUBSCRIBE/CANCEL;
-//! - timers come from [`Connection::poll_timeout`] on the simulated clock (HANDSHAKE_IVL,
-//!   heartbeats); a connecting socket reconnects on the transports crate's [`Backoff`];
-//! - PLAIN servers get a ZAP verdict from an in-process handler checking fixed credentials.
+//! A [`SimSocket`] is the production [`SocketCore`] — the real option table and the real
+//! socket pattern (`zeroring::pattern`) over real engine pipes — with the blocking calls of
+//! `zeroring::Socket` replaced by `async` waits on the simulated clock. Its connections run
+//! the production [`StreamCore`](zeroring_transports::driver::StreamCore) over turmoil TCP
+//! (see [`crate::connection`]), attached through a [`SocketLink`] exactly as the engine's
+//! driver attaches them: pipes at the handshake, or before the first connection for a
+//! connecter (IMMEDIATE off), kept across reconnects, with the socket's hiccup.
 //!
-//! Must never: read the wall clock (time is `tokio::time::Instant::now()`, which turmoil
-//! drives), use unbiased `select!` or hash-ordered iteration (both would break replay).
+//! What is the simulator's own: the `async` waiting, turmoil's sockets, the connect loop's
+//! timing (driven by the transports crate's real [`Backoff`]) and a ZAP handler that accepts
+//! fixed PLAIN credentials (a ZAP handler is user code).
+//!
+//! Must never: read the wall clock (time is turmoil's), use unbiased `select!` or
+//! hash-ordered iteration (both would break replay).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Notify;
+use bytes::Bytes;
 use turmoil::net::{TcpListener, TcpStream};
-use zeroring_transports::driver::Backoff;
-use zeroring_transports::zmtp::{
-    Connection, ConnectionConfig, Event, HeartbeatConfig, MechanismConfig, ZapReply, ZapSettings,
-};
-use zeroring_transports::{Errno, SocketType};
+use zeroring::attach::{Peer, PeerAttachment};
+use zeroring::engine::pipe::{Notify, NotifyHandle};
+use zeroring::options::num;
+use zeroring::{Error, Msg, SocketCore, SocketType, Stats};
+use zeroring_transports::driver::{attaches_early, Backoff, Kept, PipeEnds, SocketLink};
+use zeroring_transports::monitor::MonitorEvent;
+use zeroring_transports::zmtp::{HeartbeatConfig, MechanismConfig, PeerInfo, ZapReply, ZapRequest};
 
-use crate::pattern::SimPattern;
-use crate::pipe::{Message, PipeId, Pipes, Record};
+use crate::connection;
+use crate::record::Record;
 use crate::trace::{sim_now, Trace};
 
-/// Encode from the pipe only while less than this much output is queued (the production
-/// driver uses 256 KiB; the simulation keeps it small so back-pressure shows quickly).
-pub const OUT_HIGH_WATER: usize = 16 * 1024;
-/// Bytes read from the stream at a time.
-pub const READ_BUF: usize = 8 * 1024;
-/// Largest single write (one turmoil segment).
-pub const WRITE_BATCH: usize = 16 * 1024;
+/// One message: its parts, in order.
+pub type Message = Vec<Bytes>;
 
-/// The simulated clock as the sans-IO code wants it.
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-/// Options of a simulated socket (the subset of libzmq's that the driver uses).
+/// A simulated socket's settings. Every field but the last four is a ZeroMQ option, applied
+/// through the real option table (`zmq_setsockopt`'s checks included).
 #[derive(Clone, Debug)]
 pub struct SocketOptions {
+    /// PLAIN_SERVER, or PLAIN_USERNAME + PLAIN_PASSWORD.
     pub mechanism: MechanismConfig,
-    /// PLAIN server: the credentials its ZAP handler accepts.
-    pub plain_accept: Option<(Bytes, Bytes)>,
     /// ZMQ_ROUTING_ID.
     pub routing_id: Bytes,
-    /// ZMQ_HANDSHAKE_IVL.
+    /// ZMQ_HANDSHAKE_IVL (`None`: 0, no limit).
     pub handshake_ivl: Option<Duration>,
     /// ZMQ_HEARTBEAT_IVL / _TTL / _TIMEOUT.
     pub heartbeat: HeartbeatConfig,
-    /// ZMQ_RECONNECT_IVL (`None`: never reconnect).
+    /// ZMQ_RECONNECT_IVL (`None`: -1, never reconnect).
     pub reconnect_ivl: Option<Duration>,
     /// ZMQ_RECONNECT_IVL_MAX.
     pub reconnect_ivl_max: Duration,
@@ -71,18 +61,24 @@ pub struct SocketOptions {
     /// ZMQ_SNDHWM / ZMQ_RCVHWM, in messages, per pipe.
     pub sndhwm: usize,
     pub rcvhwm: usize,
+    /// Further integer options: (option number, value), e.g. ROUTER_HANDOVER, REQ_RELAXED.
+    pub int_options: Vec<(i32, i32)>,
+    /// PLAIN server: the credentials its ZAP handler accepts.
+    pub plain_accept: Option<(Bytes, Bytes)>,
     /// Seed of the reconnect jitter (the scenario derives it from the run's seed).
     pub backoff_seed: u64,
-    /// Test-only driver bug: silently lose every n-th inbound message (the simulator must
-    /// notice). `None` in every real run.
-    pub test_lose_inbound_every: Option<u64>,
+    /// Test-only switch: `false` makes the link drop the socket's hiccups, so a reconnected
+    /// subscriber never sends its subscriptions again (the bug the simulator must notice).
+    pub forward_hiccups: bool,
+    /// Test-only switch: the socket silently discards every n-th message it would deliver
+    /// (a loss on a live connection the message-flow check must notice).
+    pub lose_every: Option<u64>,
 }
 
 impl Default for SocketOptions {
     fn default() -> Self {
         SocketOptions {
             mechanism: MechanismConfig::Null,
-            plain_accept: None,
             routing_id: Bytes::new(),
             handshake_ivl: Some(Duration::from_secs(30)),
             heartbeat: HeartbeatConfig::default(),
@@ -91,157 +87,463 @@ impl Default for SocketOptions {
             connect_timeout: None,
             sndhwm: 1000,
             rcvhwm: 1000,
+            int_options: Vec::new(),
+            plain_accept: None,
             backoff_seed: 1,
-            test_lose_inbound_every: None,
+            forward_hiccups: true,
+            lose_every: None,
         }
     }
 }
 
-struct Core {
-    host: String,
-    pattern: Box<dyn SimPattern>,
-    pipes: Pipes,
-    opts: SocketOptions,
-    trace: Trace,
-    record: Record,
+fn ms(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
 }
 
-/// A socket on a simulated host: one pattern, any number of connections.
+impl SocketOptions {
+    /// Applies the ZeroMQ options to `core` through the option table.
+    fn apply(&self, core: &mut SocketCore) -> Result<(), Error> {
+        let mut ints = vec![
+            (num::HANDSHAKE_IVL, self.handshake_ivl.map_or(0, ms)),
+            (num::HEARTBEAT_IVL, self.heartbeat.interval.map_or(0, ms)),
+            (num::HEARTBEAT_TTL, ms(self.heartbeat.ttl)),
+            (
+                num::HEARTBEAT_TIMEOUT,
+                self.heartbeat.timeout.map_or(-1, ms),
+            ),
+            (num::RECONNECT_IVL, self.reconnect_ivl.map_or(-1, ms)),
+            (num::RECONNECT_IVL_MAX, ms(self.reconnect_ivl_max)),
+            (num::CONNECT_TIMEOUT, self.connect_timeout.map_or(0, ms)),
+            (num::SNDHWM, self.sndhwm as i32),
+            (num::RCVHWM, self.rcvhwm as i32),
+        ];
+        ints.extend(self.int_options.iter().copied());
+        let mut bytes: Vec<(i32, Bytes)> = Vec::new();
+        match &self.mechanism {
+            MechanismConfig::Null => {}
+            MechanismConfig::PlainServer => ints.push((num::PLAIN_SERVER, 1)),
+            MechanismConfig::PlainClient { username, password } => {
+                bytes.push((num::PLAIN_USERNAME, username.clone()));
+                bytes.push((num::PLAIN_PASSWORD, password.clone()));
+            }
+        }
+        if !self.routing_id.is_empty() {
+            bytes.push((num::ROUTING_ID, self.routing_id.clone()));
+        }
+        for (option, value) in ints {
+            core.set_option(option, &value.to_ne_bytes())?;
+        }
+        for (option, value) in bytes {
+            core.set_option(option, &value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Wakes a task on the simulated host (the application, or a connection).
+pub(crate) struct Wake(pub(crate) Arc<tokio::sync::Notify>);
+
+impl Notify for Wake {
+    fn notify(&self) {
+        // A stored permit: a wake-up before the waiter waits is never lost.
+        self.0.notify_one();
+    }
+}
+
+/// A peer joining or rejoining, as the real socket's mailbox carries it.
+enum Command {
+    Attach(Box<PeerAttachment>),
+    Hiccup(u64),
+}
+
+/// The socket's side of every link: the command queue and what a link needs to build pipes.
+pub(crate) struct Shared {
+    commands: Mutex<VecDeque<Command>>,
+    app_wake: Arc<tokio::sync::Notify>,
+    socket_type: SocketType,
+    sndhwm: usize,
+    rcvhwm: usize,
+    conflate: bool,
+    forward_hiccups: bool,
+    plain_accept: Option<(Bytes, Bytes)>,
+}
+
+impl Shared {
+    fn post(&self, c: Command) {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(c);
+        self.app_wake.notify_one();
+    }
+
+    fn pipes(&self, peer: Peer) -> PipeEnds {
+        let (socket_ends, ours) = PeerAttachment::pipe_pair(peer, self.sndhwm, self.rcvhwm);
+        self.post(Command::Attach(Box::new(socket_ends)));
+        ours
+    }
+
+    pub(crate) fn attach_early(&self, endpoint: &str, key: u64) -> PipeEnds {
+        self.pipes(Peer::early(self.socket_type, endpoint, key, self.conflate))
+    }
+}
+
+/// What a link saw, for the connection's I/O half to record.
+#[derive(Debug)]
+pub(crate) enum LinkEvent {
+    Attached(Option<Bytes>),
+    Refused,
+    Hiccup,
+    Monitor(MonitorEvent),
+    Zap(u16),
+}
+
+/// One connection's link to its socket.
+pub(crate) struct ConnLink {
+    shared: Arc<Shared>,
+    log: Mutex<Vec<LinkEvent>>,
+}
+
+impl ConnLink {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        ConnLink {
+            shared,
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, e: LinkEvent) {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+    }
+
+    /// What happened since the last call.
+    pub(crate) fn take_log(&self) -> Vec<LinkEvent> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl SocketLink for ConnLink {
+    fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+        let Some(peer) = Peer::from_handshake(info, endpoint, key, self.shared.conflate) else {
+            self.note(LinkEvent::Refused);
+            return None;
+        };
+        self.note(LinkEvent::Attached(peer.routing_id.clone()));
+        Some(self.shared.pipes(peer))
+    }
+
+    fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
+        Some(self.shared.attach_early(endpoint, key))
+    }
+
+    fn hiccup(&self, key: u64) {
+        self.note(LinkEvent::Hiccup);
+        if self.shared.forward_hiccups {
+            self.shared.post(Command::Hiccup(key));
+        }
+    }
+
+    fn monitor(&self, event: MonitorEvent, _value: u32, _endpoint: &str) {
+        self.note(LinkEvent::Monitor(event));
+    }
+
+    fn zap(&self, request: ZapRequest, respond: zeroring_transports::driver::ZapResponder) {
+        let ok = match (&self.shared.plain_accept, request.credentials.as_slice()) {
+            (Some((u, p)), [cu, cp]) => u == cu && p == cp,
+            (None, _) => true,
+            _ => false,
+        };
+        let reply = if ok {
+            let user = request.credentials.first().cloned().unwrap_or_default();
+            ZapReply {
+                request_id: request.request_id.clone(),
+                ..ZapReply::ok(user)
+            }
+        } else {
+            ZapReply {
+                request_id: request.request_id.clone(),
+                ..ZapReply::deny(400)
+            }
+        };
+        self.note(LinkEvent::Zap(reply.status_code));
+        respond(reply);
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) host: String,
+    core: RefCell<SocketCore>,
+    pub(crate) shared: Arc<Shared>,
+    app_wake: Arc<tokio::sync::Notify>,
+    pub(crate) opts: SocketOptions,
+    pub(crate) trace: Trace,
+    pub(crate) record: Record,
+    next_key: Cell<u64>,
+    delivered: Cell<u64>,
+}
+
+impl Inner {
+    /// The ZMTP configuration for a new connection, from the socket's options.
+    pub(crate) fn connection_config(&self) -> zeroring_transports::zmtp::ConnectionConfig {
+        self.core
+            .borrow()
+            .connection_config(self.opts.plain_accept.is_some())
+    }
+
+    pub(crate) fn event(&self, text: impl fmt::Display) {
+        self.trace.event(&self.host, text);
+    }
+}
+
+/// A socket on a simulated host (cheap to clone: clones share the socket).
 #[derive(Clone)]
 pub struct SimSocket {
-    core: Rc<RefCell<Core>>,
+    inner: Rc<Inner>,
 }
 
 impl fmt::Debug for SimSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let core = self.core.borrow();
         f.debug_struct("SimSocket")
-            .field("host", &core.host)
-            .field("pattern", &core.pattern)
+            .field("host", &self.inner.host)
+            .field("core", &self.inner.core)
             .finish()
     }
 }
 
 impl SimSocket {
-    /// A socket named after its `host`, with `pattern`, writing to `trace` and `record`.
+    /// A socket of type `socket_type` named after its `host`, writing to `trace` and
+    /// `record`. Panics on options the option table refuses (a scenario bug).
     pub fn new(
         host: &str,
-        pattern: Box<dyn SimPattern>,
+        socket_type: SocketType,
         opts: SocketOptions,
         trace: Trace,
         record: Record,
     ) -> Self {
-        let pipes = Pipes::new(record.clone());
+        let mut core = SocketCore::new(socket_type).expect("a socket type zeroring has");
+        opts.apply(&mut core)
+            .expect("options the option table takes");
+        let app_wake = Arc::new(tokio::sync::Notify::new());
+        let o = core.options();
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(VecDeque::new()),
+            app_wake: app_wake.clone(),
+            socket_type,
+            sndhwm: o.sndhwm.max(0) as usize,
+            rcvhwm: o.rcvhwm.max(0) as usize,
+            conflate: o.conflate,
+            forward_hiccups: opts.forward_hiccups,
+            plain_accept: opts.plain_accept.clone(),
+        });
         SimSocket {
-            core: Rc::new(RefCell::new(Core {
+            inner: Rc::new(Inner {
                 host: host.to_string(),
-                pattern,
-                pipes,
+                core: RefCell::new(core),
+                shared,
+                app_wake,
                 opts,
                 trace,
                 record,
-            })),
+                next_key: Cell::new(1),
+                delivered: Cell::new(0),
+            }),
         }
     }
 
-    fn trace(&self, text: impl fmt::Display) {
-        let core = self.core.borrow();
-        core.trace.event(&core.host, text);
+    /// `zmq_setsockopt` (SUBSCRIBE, UNSUBSCRIBE, …) through the real option table.
+    pub fn set_option(&self, option: i32, value: &[u8]) -> Result<(), Error> {
+        let r = self.with_core(|c| c.set_option(option, value));
+        self.inner.app_wake.notify_one();
+        r
     }
 
     /// Binds `0.0.0.0:port` and accepts connections in the background.
     pub async fn bind(&self, port: u16) -> io::Result<()> {
         let listener = TcpListener::bind(("0.0.0.0", port)).await?;
-        self.trace(format_args!("bind :{port}"));
-        tokio::task::spawn_local(accept_loop(self.core.clone(), listener));
+        self.inner.event(format_args!("bind :{port}"));
+        tokio::task::spawn_local(accept_loop(self.inner.clone(), listener, port));
         Ok(())
     }
 
     /// Connects to `host:port` in the background, reconnecting after every disconnect.
     pub fn connect(&self, host: &str, port: u16) {
-        tokio::task::spawn_local(connect_loop(self.core.clone(), host.to_string(), port));
+        let key = self.inner.next_key.get();
+        self.inner.next_key.set(key + 1);
+        // As libzmq's connect: with IMMEDIATE off the pipe exists before any connection, so
+        // sends queue at once.
+        let endpoint = format!("tcp://{host}:{port}");
+        let immediate = self
+            .inner
+            .opts
+            .int_options
+            .iter()
+            .any(|&(o, v)| o == num::IMMEDIATE && v == 1);
+        let kept = attaches_early(self.inner.shared.socket_type, immediate)
+            .then(|| Kept::early(self.inner.shared.attach_early(&endpoint, key)));
+        tokio::task::spawn_local(connect_loop(
+            self.inner.clone(),
+            host.to_string(),
+            port,
+            key,
+            kept,
+        ));
     }
 
-    /// Sends without waiting: the pipes the message was queued on, or EAGAIN.
-    pub fn send(&self, msg: Message) -> Result<Vec<PipeId>, Errno> {
-        let mut core = self.core.borrow_mut();
-        let Core { pattern, pipes, .. } = &mut *core;
-        pattern.send(msg, pipes)
+    /// Runs `f` on the core after taking in what the links posted, and records the counters.
+    fn with_core<R>(&self, f: impl FnOnce(&mut SocketCore) -> R) -> R {
+        let mut core = self.inner.core.borrow_mut();
+        let commands: Vec<Command> = self
+            .inner
+            .shared
+            .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for c in commands {
+            match c {
+                Command::Attach(a) => {
+                    let wake: NotifyHandle = Arc::new(Wake(self.inner.app_wake.clone()));
+                    core.attach(*a, Some(wake));
+                }
+                Command::Hiccup(key) => core.hiccup(key),
+            }
+        }
+        let r = f(&mut core);
+        let stats = core.stats();
+        self.inner.record.with(|rec| rec.stats = stats);
+        r
     }
 
-    /// Sends, waiting while the pattern says EAGAIN (blocking send).
-    pub async fn send_wait(&self, msg: Message) -> Result<Vec<PipeId>, Errno> {
+    /// Sends without waiting; EAGAIN when the pattern cannot take the message now.
+    pub fn send(&self, msg: Message) -> Result<(), Error> {
+        self.with_core(|core| {
+            let last = msg.len().saturating_sub(1);
+            for (i, part) in msg.into_iter().enumerate() {
+                core.send(Msg::from_bytes(part).with_more(i < last))
+                    .map_err(|e| e.error)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sends, waiting while the pattern says EAGAIN (a blocking send).
+    pub async fn send_wait(&self, msg: Message) -> Result<(), Error> {
         loop {
-            let writable = self.core.borrow().pipes.writable.clone();
+            let wake = self.inner.app_wake.clone();
+            let notified = wake.notified();
             match self.send(msg.clone()) {
-                Err(Errno::EAGAIN) => writable.notified().await,
+                Err(Error::EAGAIN) => notified.await,
                 other => return other,
             }
         }
     }
 
-    /// Receives without waiting.
+    /// Receives a whole message without waiting.
     pub fn try_recv(&self) -> Option<Message> {
-        let mut core = self.core.borrow_mut();
-        let Core { pattern, pipes, .. } = &mut *core;
-        pattern.recv(pipes)
-    }
-
-    /// Receives, waiting for a message.
-    pub async fn recv(&self) -> Message {
         loop {
-            let readable = self.core.borrow().pipes.readable.clone();
-            if let Some(m) = self.try_recv() {
-                return m;
+            let m = self.recv_message()?;
+            let n = self.inner.delivered.get() + 1;
+            self.inner.delivered.set(n);
+            if self
+                .inner
+                .opts
+                .lose_every
+                .is_some_and(|k| n % k.max(1) == 0)
+            {
+                continue; // the deliberate bug
             }
-            readable.notified().await;
+            return Some(m);
         }
     }
 
-    /// Runs `f` on the pipes (inspection by scenarios).
-    pub fn with_pipes<R>(&self, f: impl FnOnce(&Pipes) -> R) -> R {
-        f(&self.core.borrow().pipes)
+    fn recv_message(&self) -> Option<Message> {
+        self.with_core(|core| {
+            let mut parts = Vec::new();
+            let mut retries = 0;
+            loop {
+                match core.recv() {
+                    Ok(m) => {
+                        let more = m.more();
+                        parts.push(m.into_bytes());
+                        if !more {
+                            return Some(parts);
+                        }
+                    }
+                    // As `Socket::recv`: a pattern may discard something (a stale reply, a
+                    // filtered message) and say EAGAIN with more queued behind it.
+                    Err(Error::EAGAIN) if parts.is_empty() && retries < 1024 && core.has_in() => {
+                        retries += 1;
+                    }
+                    Err(_) if parts.is_empty() => return None,
+                    // Parts of one message are flushed together: the rest is there.
+                    Err(_) => return Some(parts),
+                }
+            }
+        })
+    }
+
+    /// Receives a whole message, waiting for one.
+    pub async fn recv(&self) -> Message {
+        loop {
+            let wake = self.inner.app_wake.clone();
+            let notified = wake.notified();
+            if let Some(m) = self.try_recv() {
+                return m;
+            }
+            notified.await;
+        }
+    }
+
+    /// The socket's counters.
+    pub fn stats(&self) -> Stats {
+        self.with_core(|c| c.stats())
+    }
+
+    /// Attached pipes whose peer is still there.
+    pub fn peers(&self) -> usize {
+        self.with_core(|c| c.peers())
     }
 }
 
-async fn accept_loop(core: Rc<RefCell<Core>>, listener: TcpListener) {
+async fn accept_loop(inner: Rc<Inner>, listener: TcpListener, port: u16) {
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
-                {
-                    let c = core.borrow();
-                    c.trace
-                        .event(&c.host, format_args!("accepted {}", host_of(remote)));
-                }
-                tokio::task::spawn_local(run_connection(core.clone(), stream, remote));
+                let endpoint = format!("tcp://0.0.0.0:{port}");
+                inner.event(format_args!("accepted {}", connection::host_of(remote)));
+                tokio::task::spawn_local(connection::run(
+                    inner.clone(),
+                    stream,
+                    remote,
+                    endpoint,
+                    None,
+                ));
             }
             Err(e) => {
-                let c = core.borrow();
-                c.trace.event(&c.host, format_args!("accept failed: {e}"));
+                inner.event(format_args!("accept failed: {e}"));
                 return;
             }
         }
     }
 }
 
-async fn connect_loop(core: Rc<RefCell<Core>>, host: String, port: u16) {
-    let (opts, trace, record, me) = {
-        let c = core.borrow();
-        (
-            c.opts.clone(),
-            c.trace.clone(),
-            c.record.clone(),
-            c.host.clone(),
-        )
-    };
+/// The connecter: connect, run the connection, wait the backoff, again — with the
+/// transports crate's own `Backoff` and early-attach rule.
+async fn connect_loop(inner: Rc<Inner>, host: String, port: u16, key: u64, mut kept: Option<Kept>) {
+    let endpoint = format!("tcp://{host}:{port}");
+    let opts = inner.opts.clone();
     let mut backoff = Backoff::new(
         opts.reconnect_ivl.unwrap_or_default(),
         opts.reconnect_ivl_max,
         opts.backoff_seed,
     );
+    let (record, me) = (inner.record.clone(), inner.host.clone());
     loop {
         record.with(|r| r.connect_attempts.push(sim_now()));
-        trace.event(&me, format_args!("connect {host}:{port}"));
+        inner
+            .trace
+            .event(&me, format_args!("connect {host}:{port}"));
         let attempt = TcpStream::connect((host.as_str(), port));
         let result = match opts.connect_timeout {
             Some(t) => match tokio::time::timeout(t, attempt).await {
@@ -254,12 +556,24 @@ async fn connect_loop(core: Rc<RefCell<Core>>, host: String, port: u16) {
             Ok((stream, remote)) => {
                 // As the production connecter: the schedule restarts at every TCP connect.
                 backoff.reset();
-                trace.event(&me, format_args!("connected to {}", host_of(remote)));
-                run_connection(core.clone(), stream, remote).await;
+                inner.trace.event(
+                    &me,
+                    format_args!("connected to {}", connection::host_of(remote)),
+                );
+                kept = connection::run(
+                    inner.clone(),
+                    stream,
+                    remote,
+                    endpoint.clone(),
+                    Some((key, kept.take())),
+                )
+                .await;
             }
             Err(e) => {
                 record.with(|r| r.connect_failures += 1);
-                trace.event(&me, format_args!("connect failed: {}", e.kind()));
+                inner
+                    .trace
+                    .event(&me, format_args!("connect failed: {}", e.kind()));
             }
         }
         if opts.reconnect_ivl.is_none() {
@@ -267,400 +581,9 @@ async fn connect_loop(core: Rc<RefCell<Core>>, host: String, port: u16) {
         }
         let delay = backoff.next_delay();
         record.with(|r| r.reconnect_delays.push(delay));
-        trace.event(&me, format_args!("reconnect in {}ms", delay.as_millis()));
+        inner
+            .trace
+            .event(&me, format_args!("reconnect in {}ms", delay.as_millis()));
         tokio::time::sleep(delay).await;
     }
-}
-
-fn host_of(addr: SocketAddr) -> String {
-    turmoil::reverse_lookup(addr.ip()).unwrap_or_else(|| addr.ip().to_string())
-}
-
-/// Per-connection driver state.
-struct Driver {
-    core: Rc<RefCell<Core>>,
-    host: String,
-    trace: Trace,
-    record: Record,
-    conn_no: u64,
-    remote: SocketAddr,
-    remote_host: String,
-    subscriber: bool,
-    plain_accept: Option<(Bytes, Bytes)>,
-    lose_every: Option<u64>,
-    inbound_count: u64,
-    wake: Rc<Notify>,
-    pipe: Option<PipeId>,
-    parts: Message,
-    held: VecDeque<Message>,
-    out: Bytes,
-    finishing: Option<String>,
-    eof: bool,
-}
-
-async fn run_connection(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAddr) {
-    let (config, mut d) = {
-        let c = core.borrow();
-        let conn_no = c.record.with(|r| {
-            let n = r.next_conn;
-            r.next_conn += 1;
-            r.in_handshake.insert(n, sim_now());
-            n
-        });
-        let plain_server = c.opts.mechanism == MechanismConfig::PlainServer;
-        let config = ConnectionConfig {
-            mechanism: c.opts.mechanism.clone(),
-            routing_id: c.opts.routing_id.clone(),
-            handshake_ivl: c.opts.handshake_ivl,
-            heartbeat: c.opts.heartbeat,
-            zap: ZapSettings {
-                handler_available: plain_server,
-                ..Default::default()
-            },
-            peer_address: Bytes::from(remote.ip().to_string()),
-            ..ConnectionConfig::new(c.pattern.socket_type())
-        };
-        let d = Driver {
-            core: core.clone(),
-            host: c.host.clone(),
-            trace: c.trace.clone(),
-            record: c.record.clone(),
-            conn_no,
-            remote,
-            remote_host: host_of(remote),
-            subscriber: matches!(c.pattern.socket_type(), SocketType::Sub | SocketType::XSub),
-            plain_accept: c.opts.plain_accept.clone(),
-            lose_every: c.opts.test_lose_inbound_every,
-            inbound_count: 0,
-            wake: Rc::new(Notify::new()),
-            pipe: None,
-            parts: Vec::new(),
-            held: VecDeque::new(),
-            out: Bytes::new(),
-            finishing: None,
-            eof: false,
-        };
-        (config, d)
-    };
-    let mut conn = match Connection::new(config, now()) {
-        Ok(c) => c,
-        Err(e) => {
-            d.trace
-                .violation(&d.host, format_args!("bad connection config: {e}"));
-            return;
-        }
-    };
-    let (mut rd, mut wr) = stream.into_split();
-    let mut buf = vec![0u8; READ_BUF];
-    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    loop {
-        d.process(&mut conn);
-        if d.out.is_empty() {
-            d.out = gather(&mut conn);
-        }
-        if d.finishing.is_some() {
-            // Best effort, never waiting: what is queued (an ERROR command) goes out if the
-            // stream takes it now.
-            if !d.out.is_empty() && !d.eof {
-                tokio::select! {
-                    biased;
-                    _ = wr.write(&d.out) => {}
-                    _ = std::future::ready(()) => {}
-                }
-            }
-            break;
-        }
-        let deadline = conn
-            .poll_timeout()
-            .map_or(far, tokio::time::Instant::from_std);
-        let reading = d.held.is_empty() && !d.eof;
-        let writing = !d.out.is_empty() && !d.eof;
-        tokio::select! {
-            biased;
-            r = wr.write(&d.out), if writing => match r {
-                Ok(n) => d.out.advance(n),
-                Err(e) => {
-                    d.eof = true;
-                    d.trace.event(&d.host, format_args!("write to {} failed: {}", d.remote_host, e.kind()));
-                    conn.handle_eof(now());
-                }
-            },
-            r = rd.read(&mut buf), if reading => match r {
-                Ok(0) => {
-                    d.eof = true;
-                    conn.handle_eof(now());
-                }
-                Ok(n) => conn.handle_input(Bytes::copy_from_slice(&buf[..n]), now()),
-                Err(e) => {
-                    d.eof = true;
-                    d.trace.event(&d.host, format_args!("read from {} failed: {}", d.remote_host, e.kind()));
-                    conn.handle_eof(now());
-                }
-            },
-            _ = tokio::time::sleep_until(deadline) => conn.handle_timeout(now()),
-            _ = d.wake.notified() => {}
-        }
-    }
-    d.teardown();
-}
-
-/// Gathers queued output into one write (one turmoil segment).
-fn gather(conn: &mut Connection) -> Bytes {
-    let Some(first) = conn.poll_transmit() else {
-        return Bytes::new();
-    };
-    if first.len() >= WRITE_BATCH {
-        return first;
-    }
-    let mut b = BytesMut::from(&first[..]);
-    while b.len() < WRITE_BATCH {
-        match conn.poll_transmit() {
-            Some(chunk) => b.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    b.freeze()
-}
-
-impl Driver {
-    fn event(&self, text: impl fmt::Display) {
-        self.trace.event(&self.host, text);
-    }
-
-    fn finish(&mut self, why: String) {
-        if self.finishing.is_none() {
-            self.finishing = Some(why);
-        }
-    }
-
-    /// Moves everything that can move: events → pipe, held → pipe, pipe → encoder.
-    fn process(&mut self, conn: &mut Connection) {
-        self.retry_held();
-        while let Some(ev) = conn.poll_event() {
-            match ev {
-                Event::HandshakeSucceeded(peer) => {
-                    self.record.with(|r| {
-                        r.in_handshake.remove(&self.conn_no);
-                        r.handshakes_ok += 1;
-                    });
-                    let ty = peer.socket_type.map_or("?", |t| t.name());
-                    let mut core = self.core.borrow_mut();
-                    let (sndhwm, rcvhwm) = (core.opts.sndhwm, core.opts.rcvhwm);
-                    let Core { pattern, pipes, .. } = &mut *core;
-                    let id = pipes.attach(
-                        *peer,
-                        self.remote,
-                        self.remote_host.clone(),
-                        sndhwm,
-                        rcvhwm,
-                        self.wake.clone(),
-                    );
-                    let accepted = pattern.attached(id, pipes);
-                    pipes.writable.notify_one();
-                    drop(core);
-                    self.pipe = Some(id);
-                    self.event(format_args!(
-                        "handshake ok with {} ({ty}) -> {id}",
-                        self.remote_host
-                    ));
-                    if !accepted {
-                        self.finish("refused by the pattern".into());
-                    }
-                }
-                Event::HandshakeFailed(e) => {
-                    let t = sim_now();
-                    self.record.with(|r| {
-                        r.in_handshake.remove(&self.conn_no);
-                        r.handshake_failures.push((t, e.to_string()));
-                    });
-                    self.event(format_args!(
-                        "handshake with {} failed: {e}",
-                        self.remote_host
-                    ));
-                    self.finish(format!("handshake failed: {e}"));
-                }
-                Event::ZapRequest(req) => {
-                    let ok = match (&self.plain_accept, req.credentials.as_slice()) {
-                        (Some((u, p)), [cu, cp]) => u == cu && p == cp,
-                        (None, _) => true,
-                        _ => false,
-                    };
-                    let reply = if ok {
-                        ZapReply {
-                            request_id: req.request_id.clone(),
-                            ..ZapReply::ok(req.credentials.first().cloned().unwrap_or_default())
-                        }
-                    } else {
-                        ZapReply {
-                            request_id: req.request_id.clone(),
-                            ..ZapReply::deny(400)
-                        }
-                    };
-                    self.event(format_args!(
-                        "zap {} for {}",
-                        reply.status_code, self.remote_host
-                    ));
-                    conn.zap_reply(reply, now());
-                }
-                Event::Frame { body, more } => {
-                    self.parts.push(body);
-                    if !more {
-                        let msg = std::mem::take(&mut self.parts);
-                        self.inbound_count += 1;
-                        if self
-                            .lose_every
-                            .is_some_and(|n| self.inbound_count % n.max(1) == 0)
-                        {
-                            continue; // the deliberate bug
-                        }
-                        self.deliver(msg);
-                    }
-                }
-                Event::Subscribe(topic) => {
-                    self.note_subscription(true, &topic);
-                    self.deliver(vec![prefixed(1, &topic)]);
-                }
-                Event::Cancel(topic) => {
-                    self.note_subscription(false, &topic);
-                    self.deliver(vec![prefixed(0, &topic)]);
-                }
-                Event::Join(_) | Event::Leave(_) => {}
-                Event::Closed(e) => {
-                    let t = sim_now();
-                    self.record.with(|r| r.closes.push((t, e.to_string())));
-                    self.event(format_args!(
-                        "connection to {} closed: {e}",
-                        self.remote_host
-                    ));
-                    self.finish(format!("closed: {e}"));
-                }
-            }
-        }
-        self.activate();
-        self.encode_outbound(conn);
-        let phase = if conn.is_ready() || conn.is_closed() {
-            None
-        } else if conn.version().is_none() {
-            Some("greeting")
-        } else {
-            Some("mechanism")
-        };
-        self.record.with(|r| match phase {
-            Some(p) => {
-                r.handshake_phase.insert(self.conn_no, p);
-            }
-            None => {
-                r.handshake_phase.remove(&self.conn_no);
-            }
-        });
-    }
-
-    fn note_subscription(&self, subscribe: bool, topic: &Bytes) {
-        if let Some(pipe) = self.pipe {
-            let t = sim_now();
-            self.record
-                .with(|r| r.subscriptions.push((t, pipe, subscribe, topic.clone())));
-        }
-        let verb = if subscribe { "subscribe" } else { "cancel" };
-        self.event(format_args!(
-            "{verb} {:?} from {}",
-            String::from_utf8_lossy(topic),
-            self.remote_host
-        ));
-    }
-
-    fn deliver(&mut self, msg: Message) {
-        if !self.held.is_empty() {
-            self.held.push_back(msg);
-            return;
-        }
-        let Some(pipe) = self.pipe else { return };
-        let refused = self.core.borrow_mut().pipes.deliver(pipe, msg).err();
-        if let Some(msg) = refused {
-            self.held.push_back(msg);
-            self.record.with(|r| r.pauses += 1);
-        }
-        let held = self.held.len();
-        self.record.with(|r| r.max_held = r.max_held.max(held));
-    }
-
-    fn retry_held(&mut self) {
-        let Some(pipe) = self.pipe else { return };
-        let mut core = self.core.borrow_mut();
-        while let Some(msg) = self.held.pop_front() {
-            if let Err(msg) = core.pipes.deliver(pipe, msg) {
-                self.held.push_front(msg);
-                break;
-            }
-        }
-    }
-
-    /// Lets the pattern look at new inbound messages (a publisher consumes subscriptions).
-    fn activate(&mut self) {
-        let Some(pipe) = self.pipe else { return };
-        let mut core = self.core.borrow_mut();
-        let Core { pattern, pipes, .. } = &mut *core;
-        if pipes.peek(pipe).is_some() {
-            pattern.read_activated(pipe, pipes);
-        }
-    }
-
-    fn encode_outbound(&mut self, conn: &mut Connection) {
-        let Some(pipe) = self.pipe else { return };
-        if self.finishing.is_some() || !conn.is_ready() {
-            return;
-        }
-        while conn.pending_transmit_bytes() < OUT_HIGH_WATER {
-            let Some(msg) = self.core.borrow_mut().pipes.take_outbound(pipe) else {
-                return;
-            };
-            let result = match msg.as_slice() {
-                [one] if self.subscriber && matches!(one.first(), Some(0) | Some(1)) => {
-                    let topic = one.slice(1..);
-                    if one[0] == 1 {
-                        conn.send_subscribe(&topic)
-                    } else {
-                        conn.send_cancel(&topic)
-                    }
-                }
-                _ => conn.send_message(msg),
-            };
-            if let Err(e) = result {
-                self.finish(format!("send failed: {e}"));
-                return;
-            }
-        }
-    }
-
-    fn teardown(&mut self) {
-        let why = self.finishing.clone().unwrap_or_else(|| "stopped".into());
-        self.record.with(|r| {
-            r.in_handshake.remove(&self.conn_no);
-            r.handshake_phase.remove(&self.conn_no);
-        });
-        let Some(pipe) = self.pipe.take() else {
-            self.event(format_args!("connection to {} ended", self.remote_host));
-            return;
-        };
-        let held = self.held.len() as u64;
-        self.held.clear();
-        let lost = {
-            let mut core = self.core.borrow_mut();
-            let Core { pattern, pipes, .. } = &mut *core;
-            pattern.terminated(pipe, pipes);
-            pipes.terminate(pipe, &why)
-        };
-        self.record.with(|r| r.dropped_held += held);
-        self.event(format_args!(
-            "{pipe} to {} terminated: {lost} queued outbound lost, {held} held inbound lost",
-            self.remote_host
-        ));
-    }
-}
-
-fn prefixed(first: u8, topic: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(topic.len() + 1);
-    b.extend_from_slice(&[first]);
-    b.extend_from_slice(topic);
-    b.freeze()
 }

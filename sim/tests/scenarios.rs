@@ -180,21 +180,21 @@ fn handshake_faults_land_mid_greeting_and_mid_plain() {
     );
 }
 
-/// A driver that silently loses a message on a live connection breaks the message-flow
+/// A socket that silently loses a message on a live connection breaks the message-flow
 /// invariant: "every loss counted" is not vacuous.
 #[test]
 fn silent_loss_on_a_live_connection_is_caught() {
     let broken = SimOptions {
-        lossy_driver: true,
+        lossy_recv: true,
         ..SimOptions::default()
     };
     let o = run("pushpull", 0, &broken).unwrap();
     assert!(
         o.violations
             .iter()
-            .any(|v| v.contains("not the queued order") || v.contains("never arrived")),
+            .any(|v| v.contains("no disconnect to explain")),
         "{:?}",
         o.violations
     );
-    assert!(o.replay_command().ends_with("--lossy-driver"));
+    assert!(o.replay_command().ends_with("--lossy-recv"));
 }

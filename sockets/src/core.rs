@@ -7,7 +7,9 @@
 
 use zeroring_engine::pipe::NotifyHandle;
 use zeroring_engine::Msg;
+use zeroring_transports::driver::TransportOptions;
 use zeroring_transports::socket_type::SocketType;
+use zeroring_transports::zmtp::ConnectionConfig;
 
 use crate::attach::PeerAttachment;
 use crate::error::Result;
@@ -133,6 +135,18 @@ impl SocketCore {
     pub fn disconnect(&mut self, endpoint: &str) -> usize {
         let (p, mut cx) = self.cx();
         p.disconnect(endpoint, &mut cx)
+    }
+
+    /// The ZMTP configuration the socket's options give a new connection (what tcp and ipc
+    /// use); `zap_handler` says whether a ZAP handler is bound in the context.
+    pub fn connection_config(&self, zap_handler: bool) -> ConnectionConfig {
+        crate::wire::connection_config(&self.options, zap_handler)
+    }
+
+    /// The transport settings the socket's options give (reconnect schedule, timeouts,
+    /// IMMEDIATE, buffer sizes…).
+    pub fn transport_options(&self, ctx_ipv6: bool) -> TransportOptions {
+        crate::wire::transport_options(&self.options, ctx_ipv6)
     }
 
     /// `zmq_setsockopt` with the option's C representation.

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use zeroring_transports::zmtp::{FrameError, HeartbeatConfig, MechanismConfig, ZmtpError};
 
 use super::pushpull::{pull_app, push_app, PushPlan};
-use super::{check_handshake_bound, Harness, Ledger, Outcome, SimOptions};
-use crate::pipe::Record;
+use super::{check_handshake_bound, disconnects, Harness, Ledger, Outcome, SimOptions};
+use crate::record::Record;
 use crate::socket::SocketOptions;
 
 const HANDSHAKE_IVL: Duration = Duration::from_millis(400);
@@ -269,13 +269,7 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
     // Recovery after the faults.
     let recover_by =
         healed + RECONNECT_MAX + RECONNECT_IVL + HANDSHAKE_IVL + Duration::from_millis(100);
-    let back = client_rec.with(|r| {
-        r.pipes
-            .values()
-            .filter(|p| p.terminated_at.is_none())
-            .map(|p| p.attached_at)
-            .min()
-    });
+    let back = client_rec.with(|r| r.open_connections().filter_map(|c| c.ready_at).min());
     match back {
         None => trace.violation_at(end, "client", "not connected at the end"),
         Some(t) if t > recover_by => trace.violation_at(
@@ -285,7 +279,17 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
         ),
         Some(_) => {}
     }
-    let (delivered, lost) = ledger.check_flow(&trace, end, "client", &client_rec, "server");
+    let cuts = disconnects(&client_rec, &server_rec);
+    let (delivered, lost) = ledger.check_flow(
+        &trace,
+        end,
+        "client",
+        "server",
+        |_| true,
+        &cuts,
+        Duration::ZERO,
+        0,
+    );
     let summary = vec![
         format!(
             "client: {} connect attempts (worst {worst} in 1s), {} handshakes ok, {} failed",

@@ -9,8 +9,8 @@ use std::time::Duration;
 use zeroring_transports::zmtp::{HeartbeatConfig, ZmtpError};
 
 use super::pushpull::{pull_app, push_app, PushPlan};
-use super::{check_handshake_bound, Harness, Ledger, Outcome, SimOptions};
-use crate::pipe::Record;
+use super::{check_handshake_bound, disconnects, Harness, Ledger, Outcome, SimOptions};
+use crate::record::Record;
 use crate::socket::SocketOptions;
 
 const IVL: Duration = Duration::from_millis(100);
@@ -133,10 +133,10 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     // Reconnected after the repair, within RECONNECT_IVL_MAX plus jitter and a handshake.
     let reconnect_by = t_r + RECONNECT_MAX + RECONNECT_IVL + Duration::from_millis(100);
     let reattached = client_rec.with(|r| {
-        r.pipes
+        r.connections
             .values()
-            .filter(|p| p.attached_at >= t_r)
-            .map(|p| p.attached_at)
+            .filter_map(|c| c.ready_at)
+            .filter(|t| *t >= t_r)
             .min()
     });
     match reattached {
@@ -148,7 +148,17 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
         ),
         Some(_) => {}
     }
-    let (delivered, lost) = ledger.check_flow(&trace, end, "client", &client_rec, "server");
+    let cuts = disconnects(&client_rec, &server_rec);
+    let (delivered, lost) = ledger.check_flow(
+        &trace,
+        end,
+        "client",
+        "server",
+        |_| true,
+        &cuts,
+        Duration::ZERO,
+        0,
+    );
     let summary = vec![
         format!("partition {t_p:?}..{t_r:?}; heartbeat ivl {IVL:?} timeout {TIMEOUT:?}"),
         format!("client closes {:?}", client_rec.with(|r| r.closes.clone())),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use turmoil::Sim;
 
-use crate::pipe::{PipeId, Record};
+use crate::record::Record;
 use crate::rng::SimRng;
 use crate::trace::Trace;
 
@@ -21,18 +21,19 @@ mod pubsub;
 mod pushpull;
 mod req_rep;
 
-/// Switches that deliberately break the stand-in patterns, for the tests that prove the
-/// simulator can fail. Every switch defaults to correct behaviour.
+/// Switches that deliberately break a run, for the tests that prove the simulator can fail.
+/// Every switch defaults to correct behaviour.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
-    /// SUB replays its subscriptions to every new pipe (libzmq `xsub_t::xattach_pipe`).
+    /// Connecters' links forward the socket's hiccup, so a reconnected SUB sends its
+    /// subscriptions again (off: the simulator must notice the missing replay).
     pub replay_subscriptions: bool,
     /// Heartbeats configured on both sides (off: a silent partition goes undetected).
     pub heartbeats: bool,
     /// REQ uses ZMQ_REQ_CORRELATE (off: a late reply can be taken for the current one).
     pub req_correlate: bool,
-    /// The PULL side's driver silently loses every 97th message (pushpull only).
-    pub lossy_driver: bool,
+    /// The PULL socket silently discards every 97th message (pushpull only).
+    pub lossy_recv: bool,
 }
 
 impl Default for SimOptions {
@@ -41,7 +42,7 @@ impl Default for SimOptions {
             replay_subscriptions: true,
             heartbeats: true,
             req_correlate: true,
-            lossy_driver: false,
+            lossy_recv: false,
         }
     }
 }
@@ -79,8 +80,8 @@ impl Outcome {
         if !self.options.req_correlate {
             flags.push_str(" --no-correlate");
         }
-        if self.options.lossy_driver {
-            flags.push_str(" --lossy-driver");
+        if self.options.lossy_recv {
+            flags.push_str(" --lossy-recv");
         }
         format!(
             "cargo run -p zeroring-sim -- --scenario {} --seed {}{flags}",
@@ -278,45 +279,7 @@ pub(crate) fn check_handshake_bound(h: &Harness, record: &Record, limit: Duratio
     }
 }
 
-/// During-run check: queues stay within the high-water marks.
-pub(crate) fn check_memory(
-    h: &Harness,
-    record: &Record,
-    sndhwm: usize,
-    rcvhwm: usize,
-    held: usize,
-) {
-    let (host, o, i, hd) = record.with(|r| {
-        (
-            r.host.clone(),
-            r.max_out_queued,
-            r.max_in_queued,
-            r.max_held,
-        )
-    });
-    let mut bad = Vec::new();
-    if o > sndhwm {
-        bad.push(format!("outbound queue reached {o} > SNDHWM {sndhwm}"));
-    }
-    if i > rcvhwm {
-        bad.push(format!("inbound queue reached {i} > RCVHWM {rcvhwm}"));
-    }
-    if hd > held {
-        bad.push(format!("driver held {hd} decoded messages > {held}"));
-    }
-    if !bad.is_empty() {
-        for b in bad {
-            h.trace.violation_at(h.now(), &host, b);
-        }
-        record.with(|r| {
-            r.max_out_queued = 0;
-            r.max_in_queued = 0;
-            r.max_held = 0;
-        });
-    }
-}
-
-/// Sent and received sequence numbers of one flow of messages.
+/// Sent and received sequence numbers of the messages of one scenario.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ledger(Rc<RefCell<LedgerInner>>);
 
@@ -324,12 +287,10 @@ pub(crate) struct Ledger(Rc<RefCell<LedgerInner>>);
 pub(crate) struct LedgerInner {
     /// Next sequence number to send (survives a bounce of the sender).
     pub next_seq: u64,
-    /// seq → (sender host, pipes it was queued on).
-    pub routed: BTreeMap<u64, (String, Vec<PipeId>)>,
-    /// seq → simulated time it was sent.
-    pub routed_at: BTreeMap<u64, Duration>,
-    /// Receiver host → seqs in arrival order.
-    pub received: BTreeMap<String, Vec<u64>>,
+    /// seq → (sender host, simulated time it was sent).
+    pub sent: BTreeMap<u64, (String, Duration)>,
+    /// Receiver host → (seq, arrival time) in arrival order.
+    pub received: BTreeMap<String, Vec<(u64, Duration)>>,
     seen: BTreeMap<String, BTreeSet<u64>>,
 }
 
@@ -347,43 +308,27 @@ impl Ledger {
         })
     }
 
-    pub fn sent(&self, seq: u64, sender: &str, pipes: Vec<PipeId>) {
+    /// The socket took message `seq` from `sender`.
+    pub fn sent(&self, seq: u64, sender: &str) {
         let t = crate::trace::sim_now();
         self.with(|l| {
-            l.routed.insert(seq, (sender.to_string(), pipes));
-            l.routed_at.insert(seq, t);
+            l.sent.insert(seq, (sender.to_string(), t));
         });
     }
 
-    /// A copy holding only the messages `keep` accepts (for flows where some are not owed).
-    pub fn filtered(&self, keep: impl Fn(u64) -> bool) -> Ledger {
-        let l = self.0.borrow();
-        let inner = LedgerInner {
-            next_seq: l.next_seq,
-            routed: l
-                .routed
-                .iter()
-                .filter(|(s, _)| keep(**s))
-                .map(|(s, v)| (*s, v.clone()))
-                .collect(),
-            routed_at: l.routed_at.clone(),
-            received: l
-                .received
-                .iter()
-                .map(|(h, v)| (h.clone(), v.iter().copied().filter(|s| keep(*s)).collect()))
-                .collect(),
-            seen: BTreeMap::new(),
-        };
-        Ledger(Rc::new(RefCell::new(inner)))
+    /// The sender of `seq`, if it was sent.
+    pub fn sender_of(&self, seq: u64) -> Option<String> {
+        self.with(|l| l.sent.get(&seq).map(|(h, _)| h.clone()))
     }
 
     /// Records an arrival; a duplicate is a violation at once.
     pub fn received(&self, trace: &Trace, receiver: &str, seq: u64) {
+        let t = crate::trace::sim_now();
         let dup = self.with(|l| {
             l.received
                 .entry(receiver.to_string())
                 .or_default()
-                .push(seq);
+                .push((seq, t));
             !l.seen.entry(receiver.to_string()).or_default().insert(seq)
         });
         if dup {
@@ -391,92 +336,99 @@ impl Ledger {
         }
     }
 
-    /// End-of-run check of the flow from `sender` (its record) to `receiver`:
-    /// - every message `receiver` got was queued on one of the sender's pipes to it;
-    /// - on each such pipe, what arrived is a prefix of what was queued, in order;
-    /// - a pipe still open at the end delivered everything queued on it (exactly once);
-    /// - so every loss is a suffix of a pipe whose connection ended: in flight at a disconnect.
+    /// End-of-run check of the messages `sender` sent to `receiver` (those `owed` selects):
+    /// - everything that arrived was sent, in the order it was sent (per-peer order);
+    /// - every message that never arrived is explained: a connection (of either host, from
+    ///   `disconnects`) ended after it was sent and before the next message got through, or
+    ///   within `grace` after (the side that notices a dead connection last may route to it
+    ///   meanwhile): lost in flight at a disconnect; or it is one of `policy_drops` drops the
+    ///   socket counted (PUB at its HWM).
     ///
-    /// Returns (delivered, lost) counts.
+    /// Returns (delivered, lost).
+    #[allow(clippy::too_many_arguments)]
     pub fn check_flow(
         &self,
         trace: &Trace,
-        t: Duration,
+        t_end: Duration,
         sender: &str,
-        sender_record: &Record,
         receiver: &str,
+        owed: impl Fn(u64) -> bool,
+        disconnects: &[Duration],
+        grace: Duration,
+        policy_drops: u64,
     ) -> (usize, usize) {
-        let pipes = sender_record.with(|r| r.pipes.clone());
         let l = self.0.borrow();
-        let got = l.received.get(receiver).cloned().unwrap_or_default();
-        let mut per_pipe: BTreeMap<PipeId, Vec<u64>> = BTreeMap::new();
-        for (&seq, (from, routes)) in &l.routed {
-            if from != sender {
-                continue;
-            }
-            for p in routes {
-                if pipes.get(p).is_some_and(|pr| pr.peer_host == receiver) {
-                    per_pipe.entry(*p).or_default().push(seq);
-                }
-            }
-        }
-        let mut where_routed: BTreeMap<u64, PipeId> = BTreeMap::new();
-        for (p, seqs) in &per_pipe {
-            for &s in seqs {
-                where_routed.entry(s).or_insert(*p);
+        let arrivals: Vec<(u64, Duration)> = l
+            .received
+            .get(receiver)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|(s, _)| l.sent.get(s).is_none_or(|(h, _)| h == sender))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (s, t) in &arrivals {
+            if !l.sent.contains_key(s) {
+                trace.violation_at(*t, receiver, format_args!("got message {s} nobody sent"));
             }
         }
-        let mut arrived: BTreeMap<PipeId, Vec<u64>> = BTreeMap::new();
-        for &s in &got {
-            if l.routed.get(&s).is_some_and(|(from, _)| from != sender) {
-                // Another sender's message: its own flow checks it.
-                continue;
-            }
-            match where_routed.get(&s) {
-                Some(p) => arrived.entry(*p).or_default().push(s),
-                None => trace.violation_at(
-                    t,
-                    receiver,
-                    format_args!("got message {s} that {sender} never queued for it"),
+        if let Some(w) = arrivals.windows(2).find(|w| w[1].0 <= w[0].0) {
+            trace.violation_at(
+                w[1].1,
+                receiver,
+                format_args!(
+                    "from {sender}: message {} arrived after {} (out of order)",
+                    w[1].0, w[0].0
                 ),
-            }
+            );
         }
-        let (mut delivered, mut lost) = (0, 0);
-        for (p, queued) in &per_pipe {
-            let a = arrived.get(p).map(Vec::as_slice).unwrap_or(&[]);
-            delivered += a.len();
-            lost += queued.len().saturating_sub(a.len());
-            if a.len() > queued.len() || a != &queued[..a.len()] {
-                let first_bad = a
-                    .iter()
-                    .zip(queued)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(queued.len());
-                trace.violation_at(
-                    t,
-                    receiver,
-                    format_args!(
-                        "{p} from {sender}: arrivals are not the queued order (first difference at #{first_bad}: got {:?}, queued {:?})",
-                        a.get(first_bad),
-                        queued.get(first_bad)
-                    ),
-                );
+        let got: BTreeSet<u64> = arrivals.iter().map(|(s, _)| *s).collect();
+        let (mut delivered, mut lost, mut unexplained) = (0, 0, Vec::new());
+        for (&s, (from, sent_at)) in &l.sent {
+            if from != sender || !owed(s) {
                 continue;
             }
-            let open = pipes.get(p).is_some_and(|pr| pr.terminated_at.is_none());
-            if open && a.len() < queued.len() {
-                trace.violation_at(
-                    t,
-                    receiver,
-                    format_args!(
-                        "{p} from {sender} is still connected but {} of {} queued messages never arrived (first missing {})",
-                        queued.len() - a.len(),
-                        queued.len(),
-                        queued[a.len()]
-                    ),
-                );
+            if got.contains(&s) {
+                delivered += 1;
+                continue;
             }
+            lost += 1;
+            let next = arrivals
+                .iter()
+                .find(|(n, _)| *n > s)
+                .map_or(t_end, |(_, t)| *t);
+            if !disconnects
+                .iter()
+                .any(|d| *d >= *sent_at && *d <= next + grace)
+            {
+                unexplained.push((s, *sent_at));
+            }
+        }
+        if unexplained.len() as u64 > policy_drops {
+            let (s, at) = unexplained[0];
+            trace.violation_at(
+                t_end,
+                receiver,
+                format_args!(
+                    "{} messages from {sender} never arrived with no disconnect to explain them{} (first: {s}, sent at {at:?})",
+                    unexplained.len(),
+                    if policy_drops > 0 {
+                        format!(" beyond the {policy_drops} drops counted")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
         }
         (delivered, lost)
     }
+}
+
+/// The disconnect times of both hosts of a flow.
+pub(crate) fn disconnects(a: &Record, b: &Record) -> Vec<Duration> {
+    let mut d = a.with(|r| r.disconnects());
+    d.extend(b.with(|r| r.disconnects()));
+    d.sort();
+    d
 }

@@ -1,75 +1,108 @@
 //! PUB/SUB with subscribers cut off by partitions, holds and one-way partitions, reconnecting
-//! after each. Invariants:
+//! after each. The publisher is an XPUB with XPUB_VERBOSE, so it sees every subscription it
+//! applies — its acknowledgement; each subscriber has topics of its own, so an
+//! acknowledgement names its subscriber. Invariants:
 //! - during the run: a subscriber never receives a message for a topic it is not subscribed
 //!   to, and never one message twice;
-//! - every publisher-side pipe to a subscriber receives that subscriber's subscriptions soon
-//!   after it attaches (the replay on reconnect);
-//! - per publisher-side pipe, what arrived is a prefix of what was queued (losses only in
-//!   flight at a disconnect or by PUB's HWM drop, which is counted);
+//! - every connection a subscriber makes brings its subscriptions to the publisher (the SUB's
+//!   replay on reconnect) within REPLAY_WITHIN;
+//! - per subscriber, messages arrive in publishing order, and a message published on an
+//!   acknowledged subscription (no disconnect since the acknowledgement) arrives unless a
+//!   connection between the two ended after it was published;
 //! - after the network heals, every message published on a subscribed topic arrives.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
+use zeroring::options::num;
+use zeroring::SocketType;
 use zeroring_transports::zmtp::HeartbeatConfig;
 
 use super::pushpull::{seq_of, PORT};
 use super::{Harness, Ledger, Outcome, SimOptions};
-use crate::pattern::{Pub, Sub};
-use crate::pipe::Record;
+use crate::record::Record;
 use crate::socket::{SimSocket, SocketOptions};
 use crate::trace::{sim_now, Trace};
 
-const TOPICS: [&str; 4] = ["A", "B", "C", "D"];
+/// Published topics: each subscriber's own ("1…", "2…"), some nobody subscribes to.
+const TOPICS: [&str; 6] = ["1A", "1B", "1C", "2A", "2B", "2C"];
 const HWM: usize = 100;
-/// sub2 subscribes to C at this time and cancels B at the next.
+/// sub2 subscribes to 2C at this time and cancels 2B at the next.
 const SUB2_ADD_C: Duration = Duration::from_millis(1500);
 const SUB2_DROP_B: Duration = Duration::from_millis(3000);
 const HEAL: Duration = Duration::from_millis(5000);
 const FINAL_FROM: Duration = Duration::from_millis(8000);
 const STOP: Duration = Duration::from_millis(8500);
 const END: Duration = Duration::from_millis(9000);
-/// A new pipe must receive the subscriber's subscriptions within this.
+/// A new connection must bring the subscriber's subscriptions within this.
 const REPLAY_WITHIN: Duration = Duration::from_millis(300);
+/// The publisher notices a dead connection within HEARTBEAT_IVL + HEARTBEAT_TIMEOUT.
+const PUB_DETECTS: Duration = Duration::from_millis(400);
 
 fn topic_of(seq: u64) -> &'static str {
-    TOPICS[(seq % 4) as usize]
+    TOPICS[(seq % TOPICS.len() as u64) as usize]
 }
 
 /// The topics `host` is subscribed to at `t`.
 fn expected(host: &str, t: Duration) -> BTreeSet<&'static str> {
     let mut s = BTreeSet::new();
     if host == "sub1" {
-        s.insert("A");
-        s.insert("B");
+        s.insert("1A");
+        s.insert("1B");
     } else {
         if t < SUB2_DROP_B {
-            s.insert("B");
+            s.insert("2B");
         }
         if t >= SUB2_ADD_C {
-            s.insert("C");
+            s.insert("2C");
         }
     }
     s
 }
+
+/// The subscriber a topic belongs to.
+fn owner(topic: &str) -> &'static str {
+    if topic.starts_with('1') {
+        "sub1"
+    } else {
+        "sub2"
+    }
+}
+
+/// Subscriptions the publisher applied: (time, topic).
+type Acks = std::rc::Rc<std::cell::RefCell<Vec<(Duration, String)>>>;
 
 async fn pub_app(
     opts: SocketOptions,
     trace: Trace,
     record: Record,
     ledger: Ledger,
+    acks: Acks,
 ) -> turmoil::Result {
-    let sock = SimSocket::new("pub", Box::new(Pub::default()), opts, trace.clone(), record);
+    let opts = SocketOptions {
+        int_options: vec![(num::XPUB_VERBOSE, 1)],
+        ..opts
+    };
+    let sock = SimSocket::new("pub", SocketType::XPub, opts, trace.clone(), record);
     sock.bind(PORT).await?;
     while sim_now() < STOP {
+        while let Some(msg) = sock.try_recv() {
+            let [body] = msg.as_slice() else { continue };
+            if body.first() == Some(&1) {
+                let topic = String::from_utf8_lossy(&body[1..]).into_owned();
+                trace.event("pub", format_args!("subscription to {topic} applied"));
+                acks.borrow_mut().push((sim_now(), topic));
+            }
+        }
         let seq = ledger.next_seq();
         let msg = vec![
             Bytes::from_static(topic_of(seq).as_bytes()),
             Bytes::copy_from_slice(&seq.to_be_bytes()),
         ];
-        let pipes = sock.send(msg).unwrap_or_default();
-        ledger.sent(seq, "pub", pipes);
+        if sock.send(msg).is_ok() {
+            ledger.sent(seq, "pub");
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     trace.event("pub", "done publishing");
@@ -77,44 +110,28 @@ async fn pub_app(
     Ok(())
 }
 
-fn sub_msg(first: u8, topic: &str) -> Vec<Bytes> {
-    let mut b = vec![first];
-    b.extend_from_slice(topic.as_bytes());
-    vec![Bytes::from(b)]
-}
-
 async fn sub_app(
     host: &'static str,
     opts: SocketOptions,
-    replay: bool,
     trace: Trace,
     record: Record,
     ledger: Ledger,
 ) -> turmoil::Result {
-    let sock = SimSocket::new(
-        host,
-        Box::new(Sub::new(replay)),
-        opts,
-        trace.clone(),
-        record,
-    );
+    let sock = SimSocket::new(host, SocketType::Sub, opts, trace.clone(), record);
     let mut local: BTreeSet<&'static str> = BTreeSet::new();
-    for t in expected(host, sim_now()) {
-        sock.send(sub_msg(1, t)).ok();
-        local.insert(t);
-        trace.event(host, format_args!("subscribe {t}"));
-    }
     sock.connect("pub", PORT);
     loop {
         // Apply the subscription script, then receive until the next change.
         let want = expected(host, sim_now());
         for t in want.difference(&local.clone()) {
-            sock.send(sub_msg(1, t)).ok();
+            sock.set_option(num::SUBSCRIBE, t.as_bytes())
+                .expect("SUB takes SUBSCRIBE");
             local.insert(t);
             trace.event(host, format_args!("subscribe {t}"));
         }
         for t in local.clone().difference(&want) {
-            sock.send(sub_msg(0, t)).ok();
+            sock.set_option(num::UNSUBSCRIBE, t.as_bytes())
+                .expect("SUB takes UNSUBSCRIBE");
             local.remove(t);
             trace.event(host, format_args!("unsubscribe {t}"));
         }
@@ -145,6 +162,7 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let mut h = Harness::new(seed, 1, 5 + seed % 30, |_| {});
     let trace = h.trace.clone();
     let ledger = Ledger::default();
+    let acks = Acks::default();
     let pub_rec = Record::new("pub");
     let subs = ["sub1", "sub2"];
     let sub_recs = [Record::new("sub1"), Record::new("sub2")];
@@ -164,24 +182,34 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
         ..Default::default()
     };
     {
-        let (trace, rec, ledger, opts) =
-            (trace.clone(), pub_rec.clone(), ledger.clone(), base.clone());
+        let (trace, rec, ledger, o, acks) = (
+            trace.clone(),
+            pub_rec.clone(),
+            ledger.clone(),
+            base.clone(),
+            acks.clone(),
+        );
         h.sim.host("pub", move || {
-            pub_app(opts.clone(), trace.clone(), rec.clone(), ledger.clone())
+            pub_app(
+                o.clone(),
+                trace.clone(),
+                rec.clone(),
+                ledger.clone(),
+                acks.clone(),
+            )
         });
     }
     for (i, host) in subs.into_iter().enumerate() {
         let (trace, rec, ledger) = (trace.clone(), sub_recs[i].clone(), ledger.clone());
         let sock_opts = SocketOptions {
             backoff_seed: seed ^ (0x51 + i as u64),
+            forward_hiccups: opts.replay_subscriptions,
             ..base.clone()
         };
-        let replay = opts.replay_subscriptions;
         h.sim.host(host, move || {
             sub_app(
                 host,
                 sock_opts.clone(),
-                replay,
                 trace.clone(),
                 rec.clone(),
                 ledger.clone(),
@@ -252,91 +280,108 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let end = h.now();
 
     let mut summary = Vec::new();
-    let pipes = pub_rec.with(|r| r.pipes.clone());
-    let subs_seen = pub_rec.with(|r| r.subscriptions.clone());
-    for sub in subs {
-        // Replay: every publisher-side pipe to `sub` got its subscriptions.
-        for (p, pr) in pipes.iter().filter(|(_, pr)| pr.peer_host == sub) {
-            let lived = pr
-                .terminated_at
-                .unwrap_or(end)
-                .saturating_sub(pr.attached_at);
-            let from = pr.attached_at.saturating_sub(Duration::from_millis(50));
-            let to = pr.attached_at + REPLAY_WITHIN;
+    let acks = acks.borrow().clone();
+    let mut acked: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, t) in &acks {
+        *acked.entry(owner(t)).or_default() += 1;
+    }
+    for (i, sub) in subs.into_iter().enumerate() {
+        let mut cuts = sub_recs[i].with(|r| r.disconnects());
+        cuts.extend(pub_rec.with(|r| r.disconnects_with(sub)));
+        cuts.sort();
+        // Replay: every connection from `sub` brought its subscriptions.
+        let conns: Vec<_> = pub_rec.with(|r| {
+            r.connections
+                .values()
+                .filter(|c| c.peer_host == sub)
+                .filter_map(|c| Some((c.ready_at?, c.ended_at)))
+                .collect()
+        });
+        for (ready, ended) in &conns {
+            let to = *ready + REPLAY_WITHIN;
+            let lived = ended.is_none_or(|e| e > to);
+            let from = ready.saturating_sub(Duration::from_millis(50));
             let faulted = windows
                 .iter()
                 .any(|&(w, a, b)| w == sub && a < to && b > from);
-            if lived < REPLAY_WITHIN || faulted {
+            if !lived || faulted || to > end {
                 continue;
             }
-            let before = expected(
-                sub,
-                pr.attached_at.saturating_sub(Duration::from_millis(100)),
-            );
-            let after = expected(sub, pr.attached_at + REPLAY_WITHIN);
-            for topic in before.intersection(&after) {
-                let got = subs_seen.iter().any(|(t, sp, on, tp)| {
-                    sp == p
-                        && *on
-                        && &tp[..] == topic.as_bytes()
-                        && *t <= pr.attached_at + REPLAY_WITHIN
-                });
+            let before = expected(sub, ready.saturating_sub(Duration::from_millis(100)));
+            for topic in before.intersection(&expected(sub, to)) {
+                let got = acks
+                    .iter()
+                    .any(|(t, tp)| tp == topic && *t >= *ready && *t <= to);
                 if !got {
                     trace.violation_at(
-                        pr.attached_at + REPLAY_WITHIN,
+                        to,
                         "pub",
-                        format_args!("{p} from {sub} attached at {:?} but its subscription to {topic} never came", pr.attached_at),
+                        format_args!("the connection from {sub} ready at {ready:?} never brought its subscription to {topic}"),
                     );
                 }
             }
         }
-        // Per-pipe order and losses; sub2's cancelled B is filtered at the SUB and not owed.
-        let sub_ledger = ledger.filtered(|seq| !(sub == "sub2" && topic_of(seq) == "B"));
-        let (delivered, lost) = sub_ledger.check_flow(&trace, end, "pub", &pub_rec, sub);
-        // After the heal: everything published on a subscribed topic arrived.
-        let final_expected: Vec<u64> = ledger.with(|l| {
-            l.routed_at
+        // Order, duplicates, and losses on acknowledged subscriptions.
+        let sent_times: BTreeMap<u64, Duration> =
+            ledger.with(|l| l.sent.iter().map(|(s, (_, t))| (*s, *t)).collect());
+        let owed = |seq: u64| {
+            let topic = topic_of(seq);
+            let Some(&sent_at) = sent_times.get(&seq) else {
+                return false;
+            };
+            // Never owed: others' topics, and 2B (cancelled: the SUB filters what was in flight).
+            if owner(topic) != sub || !expected(sub, sent_at).contains(topic) || topic == "2B" {
+                return false;
+            }
+            let Some(ack) = acks
                 .iter()
-                .filter(|(_, &t)| t >= FINAL_FROM)
-                .map(|(&s, _)| s)
-                .filter(|&s| expected(sub, end).contains(topic_of(s)))
-                .collect()
-        });
+                .rev()
+                .find(|(t, tp)| tp == topic && *t <= sent_at)
+                .map(|(t, _)| *t)
+            else {
+                return false;
+            };
+            !cuts.iter().any(|d| *d >= ack && *d <= sent_at)
+        };
+        let (delivered, lost) =
+            ledger.check_flow(&trace, end, "pub", sub, owed, &cuts, PUB_DETECTS, 0);
+        // After the heal: everything published on a subscribed topic arrived.
         let got: BTreeSet<u64> = ledger.with(|l| {
             l.received
                 .get(sub)
-                .cloned()
+                .map(|v| v.iter().map(|(s, _)| *s).collect())
                 .unwrap_or_default()
-                .into_iter()
+        });
+        let missing: Vec<u64> = ledger.with(|l| {
+            l.sent
+                .iter()
+                .filter(|(_, (_, t))| *t >= FINAL_FROM)
+                .map(|(&s, _)| s)
+                .filter(|&s| expected(sub, end).contains(topic_of(s)) && !got.contains(&s))
                 .collect()
         });
-        let missing: Vec<u64> = final_expected
-            .iter()
-            .copied()
-            .filter(|s| !got.contains(s))
-            .collect();
         if !missing.is_empty() {
             trace.violation_at(
                 end,
                 sub,
                 format_args!(
-                    "{} of {} messages published after the heal on subscribed topics never arrived (first: {})",
+                    "{} messages published after the heal on subscribed topics never arrived (first: {})",
                     missing.len(),
-                    final_expected.len(),
                     missing[0]
                 ),
             );
         }
         summary.push(format!(
-            "{sub}: delivered {delivered}, lost in flight at disconnects {lost}, connections {}",
-            pipes.values().filter(|p| p.peer_host == sub).count()
+            "{sub}: delivered {delivered} owed, lost in flight at disconnects {lost}, connections {}, subscriptions acknowledged {}",
+            conns.len(),
+            acked.get(sub).copied().unwrap_or(0)
         ));
     }
+    let stats = pub_rec.with(|r| r.stats);
     summary.push(format!(
-        "pub: published {}, dropped at HWM {}, dropped queued at disconnect {}",
-        ledger.with(|l| l.routed.len()),
-        pub_rec.with(|r| r.dropped_hwm),
-        pub_rec.with(|r| r.dropped_on_disconnect)
+        "pub: published {}, dropped at HWM {}",
+        ledger.with(|l| l.sent.len()),
+        stats.dropped_hwm
     ));
     h.outcome("pubsub", summary)
 }

@@ -12,9 +12,11 @@ use bytes::Bytes;
 use zeroring_transports::zmtp::HeartbeatConfig;
 
 use super::pushpull::{message, seq_of, PORT};
+use zeroring::options::num;
+use zeroring::{Error, SocketType};
+
 use super::{Harness, Outcome, SimOptions};
-use crate::pattern::{Rep, Req};
-use crate::pipe::Record;
+use crate::record::Record;
 use crate::socket::{SimSocket, SocketOptions};
 use crate::trace::{sim_now, Trace};
 
@@ -25,7 +27,7 @@ const SETTLED: Duration = Duration::from_millis(5500);
 const END: Duration = Duration::from_millis(6500);
 
 async fn rep_app(opts: SocketOptions, trace: Trace, record: Record) -> turmoil::Result {
-    let sock = SimSocket::new("rep", Box::new(Rep::default()), opts, trace, record);
+    let sock = SimSocket::new("rep", SocketType::Rep, opts, trace, record);
     sock.bind(PORT).await?;
     loop {
         let body = sock.recv().await;
@@ -40,13 +42,14 @@ async fn req_app(
     record: Record,
     stats: std::rc::Rc<std::cell::RefCell<(u64, u64)>>,
 ) -> turmoil::Result {
-    let sock = SimSocket::new(
-        "req",
-        Box::new(Req::new(true, correlate)),
-        opts,
-        trace.clone(),
-        record,
-    );
+    let opts = SocketOptions {
+        int_options: vec![
+            (num::REQ_RELAXED, 1),
+            (num::REQ_CORRELATE, correlate as i32),
+        ],
+        ..opts
+    };
+    let sock = SimSocket::new("req", SocketType::Req, opts, trace.clone(), record);
     sock.connect("rep", PORT);
     let mut seq = 0u64;
     while sim_now() < END {
@@ -54,7 +57,7 @@ async fn req_app(
         match sock.send(message(seq)) {
             Ok(_) => {}
             Err(e) => {
-                if e != zeroring_transports::Errno::EAGAIN {
+                if e != Error::EAGAIN {
                     trace.violation(
                         "req",
                         format_args!("request {seq}: send refused with {e:?} (stuck REQ)"),
@@ -169,9 +172,11 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let summary = vec![
         format!("requests answered {answered}, timed out {timed_out}"),
         format!(
-            "req connections {}, rep replies dropped {}",
-            req_rec.with(|r| r.pipes.len()),
-            rep_rec.with(|r| r.dropped_hwm)
+            "req connections {}, hiccups {}; req {:?}; rep {:?}",
+            req_rec.with(|r| r.connections.len()),
+            req_rec.with(|r| r.hiccups),
+            req_rec.with(|r| r.stats),
+            rep_rec.with(|r| r.stats)
         ),
     ];
     h.outcome("req-rep", summary)

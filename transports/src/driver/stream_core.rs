@@ -33,7 +33,7 @@ use super::wire::{Raw, Wire};
 use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
-use crate::zmtp::{Connection, ConnectionConfig, Event, PeerInfo, ZapReply, ZapRequest};
+use crate::zmtp::{Connection, ConnectionConfig, Event, PeerInfo, ZapReply, ZapRequest, ZmtpError};
 
 /// Encode from the socket's pipe only while less than this much output is queued.
 pub const OUT_HIGH_WATER: usize = 256 * 1024;
@@ -101,9 +101,15 @@ pub struct StreamCore {
     /// The last part written to the socket's pipe had MORE: do not flush yet.
     in_mid_message: bool,
     finishing: bool,
+    /// The connection died (heartbeat timeout, end of stream, protocol error after the
+    /// handshake): finish now, dropping output, even with a send in flight — it may never
+    /// complete (a dead peer's window stays full), and libzmq does not wait either.
+    aborted: bool,
     done: bool,
     handshake_done: bool,
     eof_seen: bool,
+    /// Why the connection failed or closed (the first reason seen).
+    error: Option<ZmtpError>,
     /// Set for a connecting session that keeps its pipes across reconnects.
     keep_key: Option<u64>,
     /// Pipes inherited from the previous connection, installed at the handshake.
@@ -162,9 +168,11 @@ impl StreamCore {
             out_mid_message: false,
             in_mid_message: false,
             finishing: false,
+            aborted: false,
             done: false,
             handshake_done: false,
             eof_seen: false,
+            error: None,
             keep_key: None,
             inherited: None,
             returned: None,
@@ -295,8 +303,9 @@ impl StreamCore {
         self.drain_events();
         self.encode_outbound();
         let output_can_leave = self.conn.pending_transmit_bytes() > 0 && !self.eof_seen;
-        if self.finishing && !self.sending && !output_can_leave {
-            // Whatever was queued (an ERROR command, say) went out, or cannot any more.
+        if self.aborted || (self.finishing && !self.sending && !output_can_leave) {
+            // Whatever was queued (an ERROR command, the socket's last messages) went out,
+            // or cannot any more.
             self.teardown();
             return Status::Done;
         }
@@ -341,6 +350,17 @@ impl StreamCore {
     /// A request for the socket's ZAP handler; answer with [`StreamCore::zap_reply`].
     pub fn poll_zap_request(&mut self) -> Option<ZapRequest> {
         self.zap_requests.pop_front()
+    }
+
+    /// Why the connection failed or closed, once it did (the protocol's verdict; a stream cut
+    /// by the I/O side shows as [`ZmtpError::ConnectionClosed`]).
+    pub fn error(&self) -> Option<&ZmtpError> {
+        self.error.as_ref()
+    }
+
+    /// Whether the handshake succeeded at some point (the connection may have ended since).
+    pub fn handshake_done(&self) -> bool {
+        self.handshake_done
     }
 
     /// Whether the connection completed its handshake.
@@ -431,6 +451,7 @@ impl StreamCore {
                             self.link.monitor(ev, f.value(), &self.endpoint);
                         }
                     }
+                    self.error.get_or_insert(err);
                     self.finishing = true;
                 }
                 Event::ZapRequest(request) => self.zap_requests.push_back(*request),
@@ -443,7 +464,11 @@ impl StreamCore {
                 Event::Cancel(topic) => self.deliver(command_message(0, &topic)),
                 // RADIO/DISH arrive with the draft socket types.
                 Event::Join(_) | Event::Leave(_) => {}
-                Event::Closed(_) => self.finishing = true,
+                Event::Closed(err) => {
+                    self.error.get_or_insert(err);
+                    self.finishing = true;
+                    self.aborted = true;
+                }
             }
         }
         if let Some(pipes) = self.pipes.as_mut() {

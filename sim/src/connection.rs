@@ -1,0 +1,241 @@
+//! The simulator's I/O half of one connection: turmoil TCP driving the production
+//! [`StreamCore`], as the engine's `Stream` drives it on an I/O thread.
+//!
+//! It reads while the core wants input, writes what the core hands out (one send at a time),
+//! sleeps until the core's deadline on the simulated clock, wakes on the pipes' notifications,
+//! routes ZAP requests to the socket's link, and records what happened (handshake, end, why)
+//! in the host's [`Record`](crate::record::Record) and the trace.
+//!
+//! Must never: decide anything about the protocol or the pipes (that is the core's), or read
+//! the wall clock.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::TcpStream;
+use zeroring_transports::driver::{Kept, Link, Status, StreamCore};
+use zeroring_transports::monitor::MonitorEvent;
+use zeroring_transports::zmtp::ZapReply;
+
+use crate::record::ConnRecord;
+use crate::socket::{ConnLink, Inner, LinkEvent, Wake};
+use crate::trace::sim_now;
+
+/// Bytes read from the stream at a time.
+pub const READ_BUF: usize = 8 * 1024;
+/// Most buffers gathered into one write (one turmoil segment).
+pub const MAX_SEND_CHUNKS: usize = 8;
+
+/// The simulated clock as the sans-IO code wants it.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// The host name behind an address.
+pub(crate) fn host_of(addr: SocketAddr) -> String {
+    turmoil::reverse_lookup(addr.ip()).unwrap_or_else(|| addr.ip().to_string())
+}
+
+/// Runs one connection until it ends; returns the pipes a connecter keeps for its next
+/// connection. `keep` is set for a connecter: its key and the pipes it kept so far.
+pub(crate) async fn run(
+    sock: Rc<Inner>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    endpoint: String,
+    keep: Option<(u64, Option<Kept>)>,
+) -> Option<Kept> {
+    let peer = host_of(remote);
+    let record = sock.record.clone();
+    let conn_no = record.with(|r| {
+        let n = r.next_conn;
+        r.next_conn += 1;
+        r.connections.insert(
+            n,
+            ConnRecord {
+                peer_host: peer.clone(),
+                started_at: sim_now(),
+                ready_at: None,
+                ended_at: None,
+            },
+        );
+        r.in_handshake.insert(n, sim_now());
+        n
+    });
+    let mut config = sock.connection_config();
+    config.peer_address = Bytes::from(remote.ip().to_string());
+    let conn_link = Arc::new(ConnLink::new(sock.shared.clone()));
+    let link: Link = conn_link.clone();
+    let mut core =
+        match StreamCore::new(config, link.clone(), endpoint.into(), conn_no as u32, now()) {
+            Ok(c) => c,
+            Err(e) => {
+                sock.trace
+                    .violation(&sock.host, format_args!("bad connection config: {e}"));
+                return keep.and_then(|(_, k)| k);
+            }
+        };
+    let readable = Arc::new(tokio::sync::Notify::new());
+    let writable = Arc::new(tokio::sync::Notify::new());
+    core.set_notify(
+        Arc::new(Wake(readable.clone())),
+        Arc::new(Wake(writable.clone())),
+    );
+    if let Some((key, kept)) = keep {
+        core.keep_pipes(key, kept);
+    }
+    core.start();
+
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out = Bytes::new();
+    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let zap_replies: Arc<Mutex<Vec<ZapReply>>> = Arc::default();
+    loop {
+        let status = core.drive();
+        while let Some(request) = core.poll_zap_request() {
+            let slot = zap_replies.clone();
+            link.zap(
+                request,
+                Box::new(move |reply| slot.lock().unwrap_or_else(|e| e.into_inner()).push(reply)),
+            );
+        }
+        let replies: Vec<ZapReply> =
+            std::mem::take(&mut *zap_replies.lock().unwrap_or_else(|e| e.into_inner()));
+        record_link_events(&sock, conn_no, &peer, &conn_link, &core);
+        if status == Status::Done {
+            break;
+        }
+        if !replies.is_empty() {
+            for reply in replies {
+                core.zap_reply(reply, now());
+            }
+            continue;
+        }
+        if out.is_empty() {
+            if let Some(bufs) = core.poll_transmit(MAX_SEND_CHUNKS) {
+                out = concat(bufs);
+            }
+        }
+        let deadline = core
+            .poll_timeout()
+            .map_or(far, tokio::time::Instant::from_std);
+        let reading = core.wants_recv();
+        let writing = !out.is_empty();
+        tokio::select! {
+            biased;
+            r = wr.write(&out), if writing => match r {
+                Ok(n) => {
+                    out.advance(n);
+                    if out.is_empty() {
+                        core.handle_send_result(true);
+                    }
+                }
+                Err(e) => {
+                    sock.event(format_args!("write to {peer} failed: {}", e.kind()));
+                    out.clear();
+                    core.handle_send_result(false);
+                }
+            },
+            r = rd.read(&mut buf), if reading => match r {
+                Ok(0) => core.handle_eof(now()),
+                Ok(n) => core.handle_input(Bytes::copy_from_slice(&buf[..n]), now()),
+                Err(e) => {
+                    sock.event(format_args!("read from {peer} failed: {}", e.kind()));
+                    core.handle_eof(now());
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => core.handle_timeout(now()),
+            _ = writable.notified() => core.pipe_writable(now()),
+            _ = readable.notified() => {}
+        }
+    }
+    let ended = sim_now();
+    let error = core.error().map(|e| e.to_string());
+    record.with(|r| {
+        r.in_handshake.remove(&conn_no);
+        r.handshake_phase.remove(&conn_no);
+        if let Some(c) = r.connections.get_mut(&conn_no) {
+            c.ended_at = Some(ended);
+        }
+        let why = error.clone().unwrap_or_else(|| "closed".into());
+        if core.handshake_done() {
+            r.closes.push((ended, why));
+        } else {
+            r.handshake_failures.push((ended, why));
+        }
+    });
+    sock.event(format_args!(
+        "connection {conn_no} to {peer} ended: {}",
+        error.as_deref().unwrap_or("closed")
+    ));
+    core.take_kept()
+}
+
+/// Records what the link saw since the last step, and where the handshake is.
+fn record_link_events(sock: &Inner, conn_no: u64, peer: &str, link: &ConnLink, core: &StreamCore) {
+    for event in link.take_log() {
+        match event {
+            LinkEvent::Attached(id) => sock.event(format_args!(
+                "connection {conn_no} to {peer}: new pipe (routing id {:?})",
+                id.as_deref().map(String::from_utf8_lossy)
+            )),
+            LinkEvent::Hiccup => {
+                sock.record.with(|r| r.hiccups += 1);
+                sock.event(format_args!(
+                    "connection {conn_no} to {peer}: kept pipe reconnected (hiccup)"
+                ));
+            }
+            LinkEvent::Refused => {
+                sock.event(format_args!("connection {conn_no} to {peer}: peer refused"))
+            }
+            LinkEvent::Zap(code) => {
+                sock.event(format_args!("zap {code} for {peer}"));
+            }
+            LinkEvent::Monitor(MonitorEvent::HandshakeSucceeded) => {
+                let t = sim_now();
+                sock.record.with(|r| {
+                    r.handshakes_ok += 1;
+                    r.in_handshake.remove(&conn_no);
+                    if let Some(c) = r.connections.get_mut(&conn_no) {
+                        c.ready_at = Some(t);
+                    }
+                });
+                sock.event(format_args!("connection {conn_no} to {peer}: handshake ok"));
+            }
+            LinkEvent::Monitor(ev) => {
+                sock.event(format_args!("connection {conn_no} to {peer}: {ev:?}"));
+            }
+        }
+    }
+    let phase = if core.is_ready() || core.handshake_done() {
+        None
+    } else if core.in_greeting() {
+        Some("greeting")
+    } else {
+        Some("mechanism")
+    };
+    sock.record.with(|r| match phase {
+        Some(p) => {
+            r.handshake_phase.insert(conn_no, p);
+        }
+        None => {
+            r.handshake_phase.remove(&conn_no);
+        }
+    });
+}
+
+fn concat(bufs: Vec<Bytes>) -> Bytes {
+    if bufs.len() == 1 {
+        return bufs.into_iter().next().unwrap_or_default();
+    }
+    let mut b = BytesMut::with_capacity(bufs.iter().map(Bytes::len).sum());
+    for chunk in bufs {
+        b.extend_from_slice(&chunk);
+    }
+    b.freeze()
+}
