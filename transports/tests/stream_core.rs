@@ -1,0 +1,203 @@
+//! The sans-IO stream core driven by hand: two cores joined by an in-memory "wire" that the
+//! test moves bytes across, with time passed in. No sockets, no threads, no clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter};
+use zeroring_engine::Msg;
+use zeroring_transports::driver::{PipeEnds, SocketLink, Status, StreamCore};
+use zeroring_transports::monitor::MonitorEvent;
+use zeroring_transports::zmtp::{ConnectionConfig, HeartbeatConfig, PeerInfo, ZmtpError};
+use zeroring_transports::SocketType;
+
+/// The socket's ends of the pipes a link handed out, and the monitor events it saw.
+#[derive(Default)]
+struct TestLink {
+    socket_ends: Mutex<Vec<(PipeWriter<Msg>, PipeReader<Msg>)>>,
+    events: Mutex<Vec<MonitorEvent>>,
+}
+
+impl SocketLink for TestLink {
+    fn attach(&self, _peer: &PeerInfo, _endpoint: &str, _key: Option<u64>) -> Option<PipeEnds> {
+        let (to_socket, socket_reader) = pipe(PipeConfig::with_hwm(16));
+        let (socket_writer, from_socket) = pipe(PipeConfig::with_hwm(16));
+        self.socket_ends
+            .lock()
+            .unwrap()
+            .push((socket_writer, socket_reader));
+        Some(PipeEnds {
+            to_socket,
+            from_socket,
+        })
+    }
+
+    fn monitor(&self, event: MonitorEvent, _value: u32, _endpoint: &str) {
+        self.events.lock().unwrap().push(event);
+    }
+}
+
+fn core(t: SocketType, link: &Arc<TestLink>, now: Instant) -> StreamCore {
+    let mut config = ConnectionConfig::new(t);
+    config.heartbeat = HeartbeatConfig {
+        interval: Some(Duration::from_millis(100)),
+        ttl: Duration::ZERO,
+        timeout: Some(Duration::from_millis(300)),
+    };
+    let link: Arc<dyn SocketLink> = link.clone();
+    let mut c = StreamCore::new(config, link, "tcp://test".into(), 7, now).unwrap();
+    c.start();
+    c
+}
+
+/// Moves whatever `from` wants to send into `to`, completing the send.
+fn carry(from: &mut StreamCore, to: &mut StreamCore, now: Instant) -> bool {
+    assert_eq!(from.drive(), Status::Open);
+    let Some(bufs) = from.poll_transmit(64) else {
+        return false;
+    };
+    for b in bufs {
+        to.handle_input(b, now);
+    }
+    from.handle_send_result(true);
+    true
+}
+
+fn handshake(a: &mut StreamCore, b: &mut StreamCore, now: Instant) {
+    for _ in 0..10 {
+        let moved = carry(a, b, now) | carry(b, a, now);
+        if !moved && a.is_ready() && b.is_ready() {
+            return;
+        }
+    }
+    panic!("no handshake");
+}
+
+#[test]
+fn messages_cross_and_arrive_whole() {
+    let t0 = Instant::now();
+    let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
+    let mut push = core(SocketType::Push, &la, t0);
+    let mut pull = core(SocketType::Pull, &lb, t0);
+    handshake(&mut push, &mut pull, t0);
+    {
+        let mut ends = la.socket_ends.lock().unwrap();
+        let w = &mut ends[0].0;
+        w.write(Msg::from("a").with_more(true)).unwrap();
+        w.write(Msg::from("b")).unwrap();
+        w.flush();
+    }
+    carry(&mut push, &mut pull, t0);
+    assert_eq!(pull.drive(), Status::Open);
+    let mut ends = lb.socket_ends.lock().unwrap();
+    let r = &mut ends[0].1;
+    let a = r.read().unwrap();
+    assert_eq!((a.data(), a.more()), (&b"a"[..], true));
+    assert_eq!(r.read().unwrap().data(), b"b");
+}
+
+/// A peer that dies with our send in flight (its window full, so the send never completes)
+/// must not keep the connection: the heartbeat timeout ends it, send or no send.
+#[test]
+fn heartbeat_timeout_ends_a_stream_with_a_send_stuck_in_flight() {
+    let t0 = Instant::now();
+    let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
+    let mut push = core(SocketType::Push, &la, t0);
+    let mut pull = core(SocketType::Pull, &lb, t0);
+    handshake(&mut push, &mut pull, t0);
+    {
+        let mut ends = la.socket_ends.lock().unwrap();
+        ends[0]
+            .0
+            .write(Msg::from_bytes(Bytes::from(vec![7u8; 1000])))
+            .unwrap();
+        ends[0].0.flush();
+    }
+    assert_eq!(push.drive(), Status::Open);
+    let stuck = push.poll_transmit(64);
+    assert!(stuck.is_some(), "the message goes out as one send");
+    // The peer is gone; the send never completes. Time passes: pings, then the timeout.
+    let mut now = t0;
+    let mut status = Status::Open;
+    for _ in 0..20 {
+        let Some(deadline) = push.poll_timeout() else {
+            break;
+        };
+        now = deadline.max(now);
+        push.handle_timeout(now);
+        status = push.drive();
+        if status == Status::Done {
+            break;
+        }
+    }
+    assert_eq!(
+        status,
+        Status::Done,
+        "the stream outlived its heartbeat timeout"
+    );
+    assert!(now <= t0 + Duration::from_millis(100 + 300 + 1));
+    assert_eq!(push.error(), Some(&ZmtpError::HeartbeatTimeout));
+    assert!(la
+        .events
+        .lock()
+        .unwrap()
+        .contains(&MonitorEvent::Disconnected));
+    // Its pipes were closed: the socket sees the peer leave.
+    let ends = la.socket_ends.lock().unwrap();
+    assert!(ends[0].0.is_reader_closed());
+}
+
+/// A full inbound pipe pauses reading; draining it to the low-water mark resumes, and bytes
+/// received meanwhile are decoded then, in order.
+#[test]
+fn a_full_pipe_pauses_reading_until_the_socket_drains_it() {
+    let t0 = Instant::now();
+    let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
+    let mut push = core(SocketType::Push, &la, t0);
+    let mut pull = core(SocketType::Pull, &lb, t0);
+    handshake(&mut push, &mut pull, t0);
+    {
+        let mut ends = la.socket_ends.lock().unwrap();
+        for i in 0..16u32 {
+            ends[0]
+                .0
+                .write(Msg::from_bytes(Bytes::copy_from_slice(&i.to_be_bytes())))
+                .unwrap();
+        }
+        ends[0].0.flush();
+    }
+    while carry(&mut push, &mut pull, t0) {}
+    // The pull side's pipe (HWM 16) takes 16; more arrives while it is full.
+    {
+        let mut ends = la.socket_ends.lock().unwrap();
+        for i in 16..20u32 {
+            ends[0]
+                .0
+                .write(Msg::from_bytes(Bytes::copy_from_slice(&i.to_be_bytes())))
+                .unwrap();
+        }
+        ends[0].0.flush();
+    }
+    while carry(&mut push, &mut pull, t0) {}
+    assert_eq!(pull.drive(), Status::Open);
+    assert!(!pull.wants_recv(), "reading pauses while the pipe is full");
+    let mut got = Vec::new();
+    {
+        let mut ends = lb.socket_ends.lock().unwrap();
+        while let Ok(m) = ends[0].1.read() {
+            got.push(u32::from_be_bytes(m.data().try_into().unwrap()));
+        }
+    }
+    pull.pipe_writable(t0);
+    assert_eq!(pull.drive(), Status::Open);
+    assert!(
+        pull.wants_recv(),
+        "reading resumes once the socket drained the pipe"
+    );
+    let mut ends = lb.socket_ends.lock().unwrap();
+    while let Ok(m) = ends[0].1.read() {
+        got.push(u32::from_be_bytes(m.data().try_into().unwrap()));
+    }
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+}
