@@ -2,8 +2,8 @@
 //! dealer that reconnects with the same routing id takes its id over even while the router
 //! still holds the old, half-open connection. Invariants:
 //! - a dealer only ever receives replies to its own requests (no reply to the wrong peer);
-//! - requests and replies: no duplicates, per-pipe order, exactly-once on surviving
-//!   connections, every loss in flight at a disconnect;
+//! - requests and replies: no duplicates, per-peer order, every loss in flight at a
+//!   disconnect (message flow);
 //! - after the heal both dealers are connected and their last requests are answered.
 
 use std::time::Duration;

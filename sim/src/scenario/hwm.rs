@@ -1,10 +1,10 @@
 //! High-water marks with slow consumers, no network faults:
 //! - PUSH → slow PULL: PUSH blocks at its HWM and never drops; the backlog (sent − received)
-//!   stays below what the pipes, the driver and turmoil's TCP window can hold; queues never
-//!   exceed SNDHWM / RCVHWM; after the producer stops, everything arrives exactly once, in order.
+//!   stays below what the pipes, the stream core and turmoil's TCP window can hold; after the
+//!   producer stops, everything arrives exactly once, in order.
 //! - PUB → slow SUB + fast SUB: PUB never blocks and drops for the slow subscriber only; every
-//!   drop is counted (published = queued + dropped, per subscriber); the fast subscriber gets
-//!   every message; what the slow one gets is in order with no gaps other than counted drops.
+//!   drop is counted (the slow one's losses equal PUB's HWM drop counter); the fast subscriber
+//!   gets every message; what the slow one gets is in order.
 
 use std::time::Duration;
 
