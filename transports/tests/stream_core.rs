@@ -64,6 +64,28 @@ fn carry(from: &mut StreamCore, to: &mut StreamCore, now: Instant) -> bool {
     true
 }
 
+/// The socket of `link` sends `numbers`, one message each.
+fn send_numbers(link: &TestLink, numbers: std::ops::Range<u32>) {
+    let mut ends = link.socket_ends.lock().unwrap();
+    for i in numbers {
+        ends[0]
+            .0
+            .write(Msg::from_bytes(Bytes::copy_from_slice(&i.to_be_bytes())))
+            .unwrap();
+    }
+    ends[0].0.flush();
+}
+
+/// What the socket of `link` can read now, as numbers.
+fn read_numbers(link: &TestLink) -> Vec<u32> {
+    let mut ends = link.socket_ends.lock().unwrap();
+    let mut got = Vec::new();
+    while let Ok(m) = ends[0].1.read() {
+        got.push(u32::from_be_bytes(m.data().try_into().unwrap()));
+    }
+    got
+}
+
 fn handshake(a: &mut StreamCore, b: &mut StreamCore, now: Instant) {
     for _ in 0..10 {
         let moved = carry(a, b, now) | carry(b, a, now);
@@ -74,13 +96,25 @@ fn handshake(a: &mut StreamCore, b: &mut StreamCore, now: Instant) {
     panic!("no handshake");
 }
 
-#[test]
-fn messages_cross_and_arrive_whole() {
+/// A PUSH core and a PULL core past their handshake, with their links.
+fn connected_pair() -> (
+    Instant,
+    Arc<TestLink>,
+    Arc<TestLink>,
+    StreamCore,
+    StreamCore,
+) {
     let t0 = Instant::now();
     let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
     let mut push = core(SocketType::Push, &la, t0);
     let mut pull = core(SocketType::Pull, &lb, t0);
     handshake(&mut push, &mut pull, t0);
+    (t0, la, lb, push, pull)
+}
+
+#[test]
+fn messages_cross_and_arrive_whole() {
+    let (t0, la, lb, mut push, mut pull) = connected_pair();
     {
         let mut ends = la.socket_ends.lock().unwrap();
         let w = &mut ends[0].0;
@@ -101,11 +135,7 @@ fn messages_cross_and_arrive_whole() {
 /// must not keep the connection: the heartbeat timeout ends it, send or no send.
 #[test]
 fn heartbeat_timeout_ends_a_stream_with_a_send_stuck_in_flight() {
-    let t0 = Instant::now();
-    let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
-    let mut push = core(SocketType::Push, &la, t0);
-    let mut pull = core(SocketType::Pull, &lb, t0);
-    handshake(&mut push, &mut pull, t0);
+    let (t0, la, _lb, mut push, _pull) = connected_pair();
     {
         let mut ends = la.socket_ends.lock().unwrap();
         ends[0]
@@ -152,52 +182,21 @@ fn heartbeat_timeout_ends_a_stream_with_a_send_stuck_in_flight() {
 /// received meanwhile are decoded then, in order.
 #[test]
 fn a_full_pipe_pauses_reading_until_the_socket_drains_it() {
-    let t0 = Instant::now();
-    let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
-    let mut push = core(SocketType::Push, &la, t0);
-    let mut pull = core(SocketType::Pull, &lb, t0);
-    handshake(&mut push, &mut pull, t0);
-    {
-        let mut ends = la.socket_ends.lock().unwrap();
-        for i in 0..16u32 {
-            ends[0]
-                .0
-                .write(Msg::from_bytes(Bytes::copy_from_slice(&i.to_be_bytes())))
-                .unwrap();
-        }
-        ends[0].0.flush();
-    }
+    let (t0, la, lb, mut push, mut pull) = connected_pair();
+    send_numbers(&la, 0..16);
     while carry(&mut push, &mut pull, t0) {}
     // The pull side's pipe (HWM 16) takes 16; more arrives while it is full.
-    {
-        let mut ends = la.socket_ends.lock().unwrap();
-        for i in 16..20u32 {
-            ends[0]
-                .0
-                .write(Msg::from_bytes(Bytes::copy_from_slice(&i.to_be_bytes())))
-                .unwrap();
-        }
-        ends[0].0.flush();
-    }
+    send_numbers(&la, 16..20);
     while carry(&mut push, &mut pull, t0) {}
     assert_eq!(pull.drive(), Status::Open);
     assert!(!pull.wants_recv(), "reading pauses while the pipe is full");
-    let mut got = Vec::new();
-    {
-        let mut ends = lb.socket_ends.lock().unwrap();
-        while let Ok(m) = ends[0].1.read() {
-            got.push(u32::from_be_bytes(m.data().try_into().unwrap()));
-        }
-    }
+    let mut got = read_numbers(&lb);
     pull.pipe_writable(t0);
     assert_eq!(pull.drive(), Status::Open);
     assert!(
         pull.wants_recv(),
         "reading resumes once the socket drained the pipe"
     );
-    let mut ends = lb.socket_ends.lock().unwrap();
-    while let Ok(m) = ends[0].1.read() {
-        got.push(u32::from_be_bytes(m.data().try_into().unwrap()));
-    }
+    got.extend(read_numbers(&lb));
     assert_eq!(got, (0..20).collect::<Vec<_>>());
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use zeroring_transports::zmtp::{FrameError, HeartbeatConfig, MechanismConfig, ZmtpError};
 
 use super::pushpull::{pull_app, push_app, PushPlan};
-use super::{check_handshake_bound, disconnects, Harness, Ledger, Outcome, SimOptions};
+use super::{check_handshake_bound, Harness, Ledger, Outcome, SimOptions};
 use crate::record::Record;
 use crate::socket::SocketOptions;
 
@@ -279,16 +279,11 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
         ),
         Some(_) => {}
     }
-    let cuts = disconnects(&client_rec, &server_rec);
-    let (delivered, lost) = ledger.check_flow(
+    let (delivered, lost) = ledger.check_whole_flow(
         &trace,
         end,
-        "client",
-        "server",
-        |_| true,
-        &cuts,
-        Duration::ZERO,
-        0,
+        ("client", &client_rec),
+        ("server", &server_rec),
     );
     let summary = vec![
         format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use zeroring_transports::zmtp::{HeartbeatConfig, ZmtpError};
 
 use super::pushpull::{pull_app, push_app, PushPlan};
-use super::{check_handshake_bound, disconnects, Harness, Ledger, Outcome, SimOptions};
+use super::{check_handshake_bound, Harness, Ledger, Outcome, SimOptions};
 use crate::record::Record;
 use crate::socket::SocketOptions;
 
@@ -148,16 +148,11 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
         ),
         Some(_) => {}
     }
-    let cuts = disconnects(&client_rec, &server_rec);
-    let (delivered, lost) = ledger.check_flow(
+    let (delivered, lost) = ledger.check_whole_flow(
         &trace,
         end,
-        "client",
-        "server",
-        |_| true,
-        &cuts,
-        Duration::ZERO,
-        0,
+        ("client", &client_rec),
+        ("server", &server_rec),
     );
     let summary = vec![
         format!("partition {t_p:?}..{t_r:?}; heartbeat ivl {IVL:?} timeout {TIMEOUT:?}"),

@@ -425,6 +425,31 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// [`Ledger::check_flow`] for a flow where every message is owed and whoever notices a
+    /// dead connection first stops routing to it: losses only around the two hosts'
+    /// disconnects.
+    pub fn check_whole_flow(
+        &self,
+        trace: &Trace,
+        t_end: Duration,
+        (sender, sender_rec): (&str, &Record),
+        (receiver, receiver_rec): (&str, &Record),
+    ) -> (usize, usize) {
+        let cuts = disconnects(sender_rec, receiver_rec);
+        self.check_flow(
+            trace,
+            t_end,
+            sender,
+            receiver,
+            |_| true,
+            &cuts,
+            Duration::ZERO,
+            0,
+        )
+    }
+}
+
 /// The disconnect times of both hosts of a flow.
 pub(crate) fn disconnects(a: &Record, b: &Record) -> Vec<Duration> {
     let mut d = a.with(|r| r.disconnects());

@@ -225,17 +225,9 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     h.sim.release("push", "pull");
     h.run_until(stop + Duration::from_millis(3000), |_| {});
     let end = h.now();
+    let (delivered, lost) =
+        ledger.check_whole_flow(&trace, end, ("push", &push_rec), ("pull", &pull_rec));
     let cuts = disconnects(&push_rec, &pull_rec);
-    let (delivered, lost) = ledger.check_flow(
-        &trace,
-        end,
-        "push",
-        "pull",
-        |_| true,
-        &cuts,
-        Duration::ZERO,
-        0,
-    );
     let sent = ledger.with(|l| l.sent.len());
     let connections = push_rec.with(|r| r.connections.len());
     let connected = push_rec.with(|r| r.open_connections().count() > 0);
