@@ -372,12 +372,7 @@ impl SimSocket {
         // As libzmq's connect: with IMMEDIATE off the pipe exists before any connection, so
         // sends queue at once.
         let endpoint = format!("tcp://{host}:{port}");
-        let immediate = self
-            .inner
-            .opts
-            .int_options
-            .iter()
-            .any(|&(o, v)| o == num::IMMEDIATE && v == 1);
+        let immediate = self.inner.core.borrow().options().immediate;
         let kept = attaches_early(self.inner.shared.socket_type, immediate)
             .then(|| Kept::early(self.inner.shared.attach_early(&endpoint, key)));
         tokio::task::spawn_local(connect_loop(

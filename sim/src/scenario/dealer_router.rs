@@ -15,7 +15,7 @@ use super::pushpull::{message, seq_of, PORT};
 use zeroring::options::num;
 use zeroring::SocketType;
 
-use super::{disconnects, Harness, Ledger, Outcome, SimOptions};
+use super::{disconnects, flaky_link, Harness, Ledger, Outcome, SimOptions};
 use crate::record::Record;
 use crate::rng::SimRng;
 use crate::socket::{SimSocket, SocketOptions};
@@ -103,20 +103,8 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
     let router_rec = Record::new("router");
     let dealers = ["dealer1", "dealer2"];
     let dealer_recs = [Record::new("dealer1"), Record::new("dealer2")];
-    let base = SocketOptions {
-        heartbeat: HeartbeatConfig {
-            interval: Some(Duration::from_millis(100)),
-            ttl: Duration::ZERO,
-            // The router's side notices late, so a reconnecting dealer meets its old pipe.
-            timeout: Some(Duration::from_millis(300)),
-        },
-        handshake_ivl: Some(Duration::from_millis(1000)),
-        reconnect_ivl: Some(Duration::from_millis(100)),
-        reconnect_ivl_max: Duration::from_millis(500),
-        connect_timeout: Some(Duration::from_millis(500)),
-        backoff_seed: seed ^ 0xde,
-        ..Default::default()
-    };
+    // The router's side notices late, so a reconnecting dealer meets its old pipe.
+    let base = flaky_link(Duration::from_millis(500), seed ^ 0xde);
     {
         let router_opts = SocketOptions {
             heartbeat: HeartbeatConfig {

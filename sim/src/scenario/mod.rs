@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use turmoil::Sim;
 
+use zeroring_transports::zmtp::HeartbeatConfig;
+
 use crate::record::Record;
 use crate::rng::SimRng;
+use crate::socket::SocketOptions;
 use crate::trace::Trace;
 
 mod dealer_router;
@@ -44,6 +47,25 @@ impl Default for SimOptions {
             req_correlate: true,
             lossy_recv: false,
         }
+    }
+}
+
+/// Options for sockets on a faulty link: heartbeats every 100 ms with a 300 ms timeout (so a
+/// silent partition is noticed), HANDSHAKE_IVL 1 s, RECONNECT_IVL 100 ms up to
+/// `reconnect_ivl_max`, CONNECT_TIMEOUT 500 ms; reconnect jitter from `backoff_seed`.
+pub(crate) fn flaky_link(reconnect_ivl_max: Duration, backoff_seed: u64) -> SocketOptions {
+    SocketOptions {
+        heartbeat: HeartbeatConfig {
+            interval: Some(Duration::from_millis(100)),
+            ttl: Duration::ZERO,
+            timeout: Some(Duration::from_millis(300)),
+        },
+        handshake_ivl: Some(Duration::from_millis(1000)),
+        reconnect_ivl: Some(Duration::from_millis(100)),
+        reconnect_ivl_max,
+        connect_timeout: Some(Duration::from_millis(500)),
+        backoff_seed,
+        ..Default::default()
     }
 }
 

@@ -17,10 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use zeroring::options::num;
 use zeroring::SocketType;
-use zeroring_transports::zmtp::HeartbeatConfig;
 
 use super::pushpull::{seq_of, PORT};
-use super::{Harness, Ledger, Outcome, SimOptions};
+use super::{flaky_link, Harness, Ledger, Outcome, SimOptions};
 use crate::record::Record;
 use crate::socket::{SimSocket, SocketOptions};
 use crate::trace::{sim_now, Trace};
@@ -167,19 +166,9 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let subs = ["sub1", "sub2"];
     let sub_recs = [Record::new("sub1"), Record::new("sub2")];
     let base = SocketOptions {
-        heartbeat: HeartbeatConfig {
-            interval: Some(Duration::from_millis(100)),
-            ttl: Duration::ZERO,
-            timeout: Some(Duration::from_millis(300)),
-        },
-        handshake_ivl: Some(Duration::from_millis(1000)),
-        reconnect_ivl: Some(Duration::from_millis(100)),
-        reconnect_ivl_max: Duration::from_millis(800),
-        connect_timeout: Some(Duration::from_millis(500)),
         sndhwm: HWM,
         rcvhwm: HWM,
-        backoff_seed: seed ^ 0x5b,
-        ..Default::default()
+        ..flaky_link(Duration::from_millis(800), seed ^ 0x5b)
     };
     {
         let (trace, rec, ledger, o, acks) = (

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zeroring::{Error, SocketType};
-use zeroring_transports::zmtp::HeartbeatConfig;
 
-use super::{disconnects, Harness, Ledger, Outcome, SimOptions};
+use super::{disconnects, flaky_link, Harness, Ledger, Outcome, SimOptions};
 use crate::record::Record;
 use crate::rng::SimRng;
 use crate::socket::{SimSocket, SocketOptions};
@@ -116,21 +115,10 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let ledger = Ledger::default();
     let push_rec = Record::new("push");
     let pull_rec = Record::new("pull");
-    let hb = HeartbeatConfig {
-        interval: Some(Duration::from_millis(100)),
-        ttl: Duration::ZERO,
-        timeout: Some(Duration::from_millis(300)),
-    };
     let base = SocketOptions {
-        heartbeat: hb,
-        handshake_ivl: Some(Duration::from_millis(1000)),
-        reconnect_ivl: Some(Duration::from_millis(100)),
-        reconnect_ivl_max: Duration::from_millis(800),
-        connect_timeout: Some(Duration::from_millis(500)),
         sndhwm: HWM,
         rcvhwm: HWM,
-        backoff_seed: seed ^ 0xb0,
-        ..Default::default()
+        ..flaky_link(Duration::from_millis(800), seed ^ 0xb0)
     };
     {
         let pull_opts = SocketOptions {

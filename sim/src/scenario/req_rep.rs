@@ -8,14 +8,11 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use zeroring_transports::zmtp::HeartbeatConfig;
-
 use super::pushpull::{message, seq_of, PORT};
 use zeroring::options::num;
 use zeroring::{Error, SocketType};
 
-use super::{Harness, Outcome, SimOptions};
+use super::{flaky_link, Harness, Outcome, SimOptions};
 use crate::record::Record;
 use crate::socket::{SimSocket, SocketOptions};
 use crate::trace::{sim_now, Trace};
@@ -107,20 +104,7 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let trace = h.trace.clone();
     let req_rec = Record::new("req");
     let rep_rec = Record::new("rep");
-    let base = SocketOptions {
-        heartbeat: HeartbeatConfig {
-            interval: Some(Duration::from_millis(100)),
-            ttl: Duration::ZERO,
-            timeout: Some(Duration::from_millis(300)),
-        },
-        handshake_ivl: Some(Duration::from_millis(1000)),
-        reconnect_ivl: Some(Duration::from_millis(100)),
-        reconnect_ivl_max: Duration::from_millis(500),
-        connect_timeout: Some(Duration::from_millis(500)),
-        backoff_seed: seed ^ 0x7e,
-        routing_id: Bytes::new(),
-        ..Default::default()
-    };
+    let base = flaky_link(Duration::from_millis(500), seed ^ 0x7e);
     let stats = std::rc::Rc::new(std::cell::RefCell::new((0u64, 0u64)));
     {
         let (trace, rec, o) = (trace.clone(), rep_rec.clone(), base.clone());
