@@ -31,8 +31,14 @@ impl Wire {
     pub(crate) fn handle_input(&mut self, data: Bytes, now: Instant) {
         match self {
             Wire::Zmtp(c) => c.handle_input(data, now),
+            // The chunk may be a slice of a shared receive buffer: only small ones may alias
+            // it (the stream copies those inline), as with a ZMTP connection's events.
             Wire::Raw(r) => r.events.push_back(Event::Frame {
-                body: data,
+                body: if data.len() <= zeroring_engine::Msg::INLINE_CAP {
+                    data
+                } else {
+                    Bytes::copy_from_slice(&data)
+                },
                 more: false,
             }),
         }
