@@ -510,8 +510,7 @@ impl StreamCore {
                     let more = msg.more();
                     let at_start = !self.out_mid_message;
                     self.out_mid_message = more;
-                    let data = msg.into_bytes();
-                    if self.conn.is_raw() && data.is_empty() {
+                    if self.conn.is_raw() && msg.is_empty() {
                         // STREAM: an empty message asks to close this connection.
                         self.finishing = true;
                         return;
@@ -519,16 +518,20 @@ impl StreamCore {
                     let result = if self.subscriber
                         && at_start
                         && !more
-                        && matches!(data.first(), Some(0) | Some(1))
+                        && matches!(msg.data().first(), Some(0) | Some(1))
                     {
+                        let data = msg.into_bytes();
                         let topic = data.slice(1..);
                         if data[0] == 1 {
                             self.conn.send_subscribe(&topic)
                         } else {
                             self.conn.send_cancel(&topic)
                         }
+                    } else if msg.is_inline() {
+                        // Small bodies are copied into the output batch anyway: no Bytes.
+                        self.conn.send_frame_slice(msg.data(), more)
                     } else {
-                        self.conn.send_frame(data, more)
+                        self.conn.send_frame(msg.into_bytes(), more)
                     };
                     if result.is_err() {
                         self.finishing = true;

@@ -119,6 +119,13 @@ impl Wire {
         }
     }
 
+    pub(crate) fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
+        match self {
+            Wire::Zmtp(c) => c.send_frame_slice(body, more),
+            Wire::Raw(_) => self.send_frame(Bytes::copy_from_slice(body), more),
+        }
+    }
+
     pub(crate) fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), SendError> {
         match self {
             Wire::Zmtp(c) => c.send_subscribe(topic),

@@ -456,6 +456,18 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues one frame of an outbound message from borrowed bytes (copied into the output
+    /// batch: meant for small bodies, such as a `Msg`'s inline ones).
+    pub fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if self.mechanism.seals_traffic() {
+            self.emit(more, false, &[], &Bytes::copy_from_slice(body));
+        } else {
+            self.encoder.frame_copied(more, false, body);
+        }
+        Ok(())
+    }
+
     /// Queues a whole message (MORE on every part but the last).
     pub fn send_message<I>(&mut self, parts: I) -> Result<(), SendError>
     where
