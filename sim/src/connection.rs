@@ -95,6 +95,9 @@ pub(crate) async fn run(
     let mut out = Bytes::new();
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let zap_replies: Arc<Mutex<Vec<ZapReply>>> = Arc::default();
+    // The I/O error that ended the stream, if one did: the core records no protocol error
+    // for a failed write (the peer reset or closed the connection under us).
+    let mut io_error: Option<String> = None;
     loop {
         let status = core.drive();
         while let Some(request) = core.poll_zap_request() {
@@ -137,6 +140,7 @@ pub(crate) async fn run(
                 }
                 Err(e) => {
                     sock.event(format_args!("write to {peer} failed: {}", e.kind()));
+                    io_error.get_or_insert_with(|| format!("write failed: {}", e.kind()));
                     out.clear();
                     core.handle_send_result(false);
                 }
@@ -146,6 +150,7 @@ pub(crate) async fn run(
                 Ok(n) => core.handle_input(Bytes::copy_from_slice(&buf[..n]), now()),
                 Err(e) => {
                     sock.event(format_args!("read from {peer} failed: {}", e.kind()));
+                    io_error.get_or_insert_with(|| format!("read failed: {}", e.kind()));
                     core.handle_eof(now());
                 }
             },
@@ -155,7 +160,7 @@ pub(crate) async fn run(
         }
     }
     let ended = sim_now();
-    let error = core.error().map(|e| e.to_string());
+    let error = core.error().map(|e| e.to_string()).or(io_error);
     record.with(|r| {
         r.in_handshake.remove(&conn_no);
         r.handshake_phase.remove(&conn_no);

@@ -203,10 +203,33 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
     let grace = Duration::from_millis(400 + 1200);
     for (i, d) in dealers.into_iter().enumerate() {
         let cuts = disconnects(&dealer_recs[i], &router_rec);
-        let (rq_ok, rq_lost) =
-            requests.check_flow(&trace, end, d, "router", |_| true, &cuts, grace, 0);
+        let dealer_cuts = dealer_recs[i].with(|r| r.disconnects());
+        let router_cuts = router_rec.with(|r| r.disconnects_with(d));
+        let rq = requests.check_flow(
+            &trace,
+            end,
+            d,
+            "router",
+            |_| true,
+            &cuts,
+            &dealer_cuts,
+            grace,
+            0,
+        );
+        let (rq_ok, rq_lost) = (rq.delivered, rq.lost);
         let mine = |s: u64| requests.sender_of(s).as_deref() == Some(d);
-        let (rp_ok, rp_lost) = replies.check_flow(&trace, end, "router", d, mine, &cuts, grace, 0);
+        let rp = replies.check_flow(
+            &trace,
+            end,
+            "router",
+            d,
+            mine,
+            &cuts,
+            &router_cuts,
+            grace,
+            0,
+        );
+        let (rp_ok, rp_lost) = (rp.delivered, rp.lost);
         if dealer_recs[i].with(|r| r.open_connections().count() == 0) {
             trace.violation_at(end, d, "not connected after the heal");
         }

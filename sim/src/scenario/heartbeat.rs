@@ -148,7 +148,7 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
         ),
         Some(_) => {}
     }
-    let (delivered, lost) = ledger.check_whole_flow(
+    let flow = ledger.check_whole_flow(
         &trace,
         end,
         ("client", &client_rec),
@@ -162,7 +162,10 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
             "client connect attempts {}, reconnected at {reattached:?}",
             client_rec.with(|r| r.connect_attempts.len())
         ),
-        format!("messages delivered {delivered}, lost in flight at disconnects {lost}"),
+        format!(
+            "messages delivered {}, lost in flight at disconnects {}, late after a reconnect {}",
+            flow.delivered, flow.lost, flow.late
+        ),
     ];
     h.outcome("heartbeat", summary)
 }

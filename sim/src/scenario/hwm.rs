@@ -217,16 +217,18 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
     let end = h.now();
     let mut summary = Vec::new();
     // PUSH: blocks, never drops; all delivered exactly once in order.
-    let (delivered, lost) = pipeline.check_flow(
+    let flow = pipeline.check_flow(
         &trace,
         end,
         "push",
         "pull",
         |_| true,
         &[],
+        &[],
         Duration::ZERO,
         0,
     );
+    let (delivered, lost) = (flow.delivered, flow.lost);
     let sent = pipeline.with(|l| l.sent.len());
     if delivered != sent || lost != 0 {
         trace.violation_at(
@@ -245,16 +247,18 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
     let counted = recs[2].with(|r| r.stats.dropped_hwm);
     for (host, slow) in [("slow", true), ("fast", false)] {
         let allowed = if slow { counted } else { 0 };
-        let (got, lost) = fanout.check_flow(
+        let flow = fanout.check_flow(
             &trace,
             end,
             "pub",
             host,
             |_| true,
             &[],
+            &[],
             Duration::ZERO,
             allowed,
         );
+        let (got, lost) = (flow.delivered, flow.lost);
         if !slow && got != published {
             trace.violation_at(end, host, format_args!("fast subscriber: published {published}, received {got}: it must get everything"));
         }

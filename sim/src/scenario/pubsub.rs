@@ -37,6 +37,8 @@ const END: Duration = Duration::from_millis(9000);
 /// A new connection must bring the subscriber's subscriptions within this.
 const REPLAY_WITHIN: Duration = Duration::from_millis(300);
 /// The publisher notices a dead connection within HEARTBEAT_IVL + HEARTBEAT_TIMEOUT.
+/// The publisher's loop period: it reads acknowledgements once per turn.
+const ACK_POLL: Duration = Duration::from_millis(5);
 const PUB_DETECTS: Duration = Duration::from_millis(400);
 
 fn topic_of(seq: u64) -> &'static str {
@@ -92,6 +94,10 @@ async fn pub_app(
                 let topic = String::from_utf8_lossy(&body[1..]).into_owned();
                 trace.event("pub", format_args!("subscription to {topic} applied"));
                 acks.borrow_mut().push((sim_now(), topic));
+            } else if body.first() == Some(&0) {
+                // The last pipe with this subscription went (its connection ended).
+                let topic = String::from_utf8_lossy(&body[1..]).into_owned();
+                trace.event("pub", format_args!("subscription to {topic} gone"));
             }
         }
         let seq = ledger.next_seq();
@@ -102,7 +108,7 @@ async fn pub_app(
         if sock.send(msg).is_ok() {
             ledger.sent(seq, "pub");
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(ACK_POLL).await;
     }
     trace.event("pub", "done publishing");
     std::future::pending::<()>().await;
@@ -313,6 +319,19 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
         // Order, duplicates, and losses on acknowledged subscriptions.
         let sent_times: BTreeMap<u64, Duration> =
             ledger.with(|l| l.sent.iter().map(|(s, (_, t))| (*s, *t)).collect());
+        // An acknowledgement is only worth something if it came from a live connection. The
+        // XPUB (as libzmq's) reads what a pipe delivered up to its end, so the subscriptions
+        // of a connection that had already died reach the application at its next turn
+        // (ACK_POLL later at most); such a late acknowledgement proves nothing. Counted: an
+        // acknowledgement while a connection from `sub` is ready and open, and no connection
+        // from `sub` ended within the ACK_POLL before it.
+        let pub_cuts = pub_rec.with(|r| r.disconnects_with(sub));
+        let live_ack = |t: Duration| {
+            conns
+                .iter()
+                .any(|(ready, ended)| *ready <= t && ended.is_none_or(|e| e > t))
+                && !pub_cuts.iter().any(|d| *d <= t && *d + ACK_POLL >= t)
+        };
         let owed = |seq: u64| {
             let topic = topic_of(seq);
             let Some(&sent_at) = sent_times.get(&seq) else {
@@ -325,15 +344,25 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
             let Some(ack) = acks
                 .iter()
                 .rev()
-                .find(|(t, tp)| tp == topic && *t <= sent_at)
+                .find(|(t, tp)| tp == topic && *t <= sent_at && live_ack(*t))
                 .map(|(t, _)| *t)
             else {
                 return false;
             };
             !cuts.iter().any(|d| *d >= ack && *d <= sent_at)
         };
-        let (delivered, lost) =
-            ledger.check_flow(&trace, end, "pub", sub, owed, &cuts, PUB_DETECTS, 0);
+        let flow = ledger.check_flow(
+            &trace,
+            end,
+            "pub",
+            sub,
+            owed,
+            &cuts,
+            &pub_cuts,
+            PUB_DETECTS,
+            0,
+        );
+        let (delivered, lost) = (flow.delivered, flow.lost);
         // After the heal: everything published on a subscribed topic arrived.
         let got: BTreeSet<u64> = ledger.with(|l| {
             l.received

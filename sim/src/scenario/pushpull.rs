@@ -213,8 +213,7 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     h.sim.release("push", "pull");
     h.run_until(stop + Duration::from_millis(3000), |_| {});
     let end = h.now();
-    let (delivered, lost) =
-        ledger.check_whole_flow(&trace, end, ("push", &push_rec), ("pull", &pull_rec));
+    let flow = ledger.check_whole_flow(&trace, end, ("push", &push_rec), ("pull", &pull_rec));
     let cuts = disconnects(&push_rec, &pull_rec);
     let sent = ledger.with(|l| l.sent.len());
     let connections = push_rec.with(|r| r.connections.len());
@@ -228,8 +227,11 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     }
     let summary = vec![
         format!(
-            "messages sent {sent}, delivered {delivered}, lost in flight at {} disconnects {lost}",
-            cuts.len()
+            "messages sent {sent}, delivered {}, lost in flight at {} disconnects {}, late after a reconnect {}",
+            flow.delivered,
+            cuts.len(),
+            flow.lost,
+            flow.late
         ),
         format!(
             "push: {connections} connections, {} hiccups; pull: {:?}",
