@@ -22,6 +22,10 @@ struct Args {
     /// List the scenarios.
     #[arg(long)]
     list: bool,
+    /// Sweep on this many threads (each run is single-threaded and deterministic; the output
+    /// is the same for any number).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
     /// Drop the socket's hiccups, so SUB never replays its subscriptions (shows what a violation looks like).
     #[arg(long)]
     no_replay: bool,
@@ -86,22 +90,46 @@ fn main() -> ExitCode {
         None => (0, 10),
     };
     let mut failures = 0;
+    let jobs = args.jobs.max(1) as u64;
     for name in names {
-        let mut passed = 0;
-        for seed in a..b {
-            let outcome = run(name, seed, &opts).expect("known scenario");
-            if outcome.passed() {
-                passed += 1;
-            } else {
-                failures += 1;
-                println!(
-                    "FAIL {name} seed {seed}: {}",
-                    outcome.violations.first().map(String::as_str).unwrap_or("")
-                );
-                println!("  replay: {}", outcome.replay_command());
-            }
+        // Thread j runs seeds a+j, a+j+jobs, …; the failures are printed in seed order.
+        let mut failed: Vec<(u64, String, String)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..jobs)
+                .map(|j| {
+                    let opts = opts.clone();
+                    s.spawn(move || {
+                        (a + j..b)
+                            .step_by(jobs as usize)
+                            .filter_map(|seed| {
+                                let outcome = run(name, seed, &opts).expect("known scenario");
+                                (!outcome.passed()).then(|| {
+                                    (
+                                        seed,
+                                        outcome.violations.first().cloned().unwrap_or_default(),
+                                        outcome.replay_command(),
+                                    )
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a sweep thread panicked"))
+                .collect()
+        });
+        failed.sort_by_key(|f| f.0);
+        for (seed, first, replay) in &failed {
+            println!("FAIL {name} seed {seed}: {first}");
+            println!("  replay: {replay}");
         }
-        println!("{name}: {passed}/{} seeds passed", b.saturating_sub(a));
+        failures += failed.len();
+        let total = b.saturating_sub(a);
+        println!(
+            "{name}: {}/{total} seeds passed",
+            total - failed.len() as u64
+        );
     }
     if failures == 0 {
         ExitCode::SUCCESS

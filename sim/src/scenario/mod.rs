@@ -17,6 +17,7 @@ use crate::socket::SocketOptions;
 use crate::trace::Trace;
 
 mod dealer_router;
+mod fanin;
 mod handshake;
 mod heartbeat;
 mod hwm;
@@ -185,6 +186,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "req-rep",
             about: "REQ (RELAXED+CORRELATE) -> REP across holds and partitions: no stuck REQ, no reply matched to the wrong request",
             run: req_rep::run,
+        },
+        ScenarioInfo {
+            name: "fanin",
+            about: "200-300 PUSH connections into one slow PULL: pipes fill, streams pause; nothing lost, no connection starves",
+            run: fanin::run,
         },
     ]
 }
