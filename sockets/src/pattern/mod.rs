@@ -82,9 +82,24 @@ impl Pipe {
                 }
             }
         }
-        if m.metadata().is_none() {
-            if let Some(md) = &self.peer.metadata {
-                m.set_metadata(Some(md.clone()));
+        // A stream attaches its connection's properties to the first message after each
+        // handshake only (no shared refcount per message on the I/O thread); the pipe keeps
+        // them for the messages that follow.
+        match m.metadata() {
+            Some(md) => {
+                if !self
+                    .peer
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(p, md))
+                {
+                    self.peer.metadata = Some(md.clone());
+                }
+            }
+            None => {
+                if let Some(md) = &self.peer.metadata {
+                    m.set_metadata(Some(md.clone()));
+                }
             }
         }
         Ok(m)
