@@ -200,6 +200,23 @@ impl FrameDecoder {
         &mut self,
         input: &mut &'i [u8],
     ) -> Result<Option<FrameRef<'i>>, FrameError> {
+        // Fast path: a whole short frame at the front of the input, between frames (the
+        // common case for small messages); everything else takes the state machine below.
+        if self.state == State::Flags {
+            let cur: &'i [u8] = input;
+            if let [flags, size, rest @ ..] = cur {
+                let (flags, size) = (*flags, usize::from(*size));
+                if flags & !(FLAG_MORE | FLAG_COMMAND) == 0
+                    && flags != FLAG_MORE | FLAG_COMMAND
+                    && rest.len() >= size
+                    && self.limit.is_none_or(|l| size as u64 <= l)
+                {
+                    let (body, rest) = rest.split_at(size);
+                    *input = rest;
+                    return Ok(Some(FrameRef::new(flags, FrameBody::Borrowed(body))));
+                }
+            }
+        }
         loop {
             match self.state {
                 State::Flags => {
