@@ -1,9 +1,14 @@
 //! `Msg`: one message part, the unit every layer of zeroring passes around.
 //!
-//! A `Msg` owns refcounted bytes (cloning is a pointer copy, which is what PUB fan-out needs),
-//! a MORE flag, a few flag bits reserved for the layers above, and optional shared metadata
-//! (connection properties such as Peer-Address). Received parts are usually slices of a
-//! provided-ring buffer ([`crate::bufpool`]) that return to their ring when the last clone drops.
+//! A `Msg` holds its body either **inline** (bodies of at most [`Msg::INLINE_CAP`] bytes live in
+//! the `Msg` itself: no allocation, no refcount, nothing shared between threads) or as refcounted
+//! [`Bytes`] (cloning is a pointer copy, which is what PUB fan-out needs). It also carries a MORE
+//! flag, a few flag bits reserved for the layers above, and optional shared metadata (connection
+//! properties such as Peer-Address).
+//!
+//! A received `Msg` never borrows an I/O thread's receive buffer ([`crate::bufpool`]): the
+//! stream copies small bodies inline and gives larger ones their own allocation, so a message
+//! left unread in a pipe holds only its own bytes.
 //!
 //! It must stay within 64 bytes and 8-byte alignment: the future C ABI stores a `Msg` by value
 //! inside a caller's `zmq_msg_t`.
@@ -76,19 +81,56 @@ impl fmt::Debug for Metadata {
     }
 }
 
+/// Where a part's bytes live.
+#[derive(Clone)]
+enum Body {
+    /// `len` bytes at the front of `buf`.
+    Inline {
+        len: u8,
+        buf: [u8; Msg::INLINE_CAP],
+    },
+    Shared(Bytes),
+}
+
+impl Body {
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            // `len <= INLINE_CAP` is the constructor's invariant; `get` keeps this panic-free.
+            Body::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Body::Shared(b) => b,
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Inline {
+            len: 0,
+            buf: [0; Msg::INLINE_CAP],
+        }
+    }
+}
+
 /// One message part.
 #[derive(Clone, Default)]
 pub struct Msg {
-    data: Bytes,
+    body: Body,
     metadata: Option<Arc<Metadata>>,
     flags: u8,
 }
 
-// The C ABI keeps a Msg inside a 64-byte, 8-aligned zmq_msg_t.
-const _: () = assert!(std::mem::size_of::<Msg>() <= 64);
+// The C ABI keeps a Msg inside a 64-byte, 8-aligned zmq_msg_t; pipes move Msgs by value, so
+// the inline capacity is chosen to keep it at 56 bytes.
+const _: () = assert!(std::mem::size_of::<Msg>() <= 56);
+const _: () = assert!(Msg::INLINE_CAP <= u8::MAX as usize);
 const _: () = assert!(std::mem::align_of::<Msg>() <= 8);
 
 impl Msg {
+    /// Bodies up to this many bytes are stored inside the `Msg` (libzmq's "very small message"
+    /// is 33 bytes; this is what the 56-byte `Msg` has room for).
+    pub const INLINE_CAP: usize = 38;
+
     /// More parts of the same message follow this one.
     pub const MORE: u8 = 0x01;
     /// Flag bits the engine never interprets; layers above give them meaning
@@ -103,40 +145,72 @@ impl Msg {
     /// A part holding `data` (no copy when `data` is already `Bytes`).
     pub fn from_bytes(data: impl Into<Bytes>) -> Self {
         Msg {
-            data: data.into(),
+            body: Body::Shared(data.into()),
             metadata: None,
             flags: 0,
         }
     }
 
-    /// A part holding a copy of `data`.
+    /// A part holding a copy of `data`: inline when it fits, else in an allocation of its own.
     pub fn copy_from_slice(data: &[u8]) -> Self {
-        Self::from_bytes(Bytes::copy_from_slice(data))
+        let body = match u8::try_from(data.len()) {
+            Ok(len) if data.len() <= Self::INLINE_CAP => {
+                let mut buf = [0; Self::INLINE_CAP];
+                buf[..data.len()].copy_from_slice(data);
+                Body::Inline { len, buf }
+            }
+            _ => Body::Shared(Bytes::copy_from_slice(data)),
+        };
+        Msg {
+            body,
+            metadata: None,
+            flags: 0,
+        }
+    }
+
+    /// A part for `data` that never shares `data`'s buffer when the body is small: small
+    /// bodies are copied inline, larger ones are taken as they are. For bytes that may be a
+    /// slice of a larger buffer only when small (what the ZMTP decoder hands out).
+    pub fn from_small_or_owned(data: Bytes) -> Self {
+        if data.len() <= Self::INLINE_CAP {
+            Self::copy_from_slice(&data)
+        } else {
+            Self::from_bytes(data)
+        }
     }
 
     /// The part's bytes.
+    #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.data
+        self.body.as_slice()
     }
 
-    /// The part's bytes as a cheap clone of the underlying refcounted buffer.
-    pub fn bytes(&self) -> &Bytes {
-        &self.data
+    /// Whether the body is stored inline (no allocation of its own).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.body, Body::Inline { .. })
     }
 
-    /// Consumes the part, giving back its bytes.
+    /// Consumes the part, giving back its bytes (an inline body is copied out: prefer
+    /// [`Msg::data`] where a slice will do).
     pub fn into_bytes(self) -> Bytes {
-        self.data
+        match self.body {
+            Body::Shared(b) => b,
+            Body::Inline { .. } => Bytes::copy_from_slice(self.body.as_slice()),
+        }
     }
 
     /// Length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.data.len()
+        match &self.body {
+            Body::Inline { len, .. } => usize::from(*len),
+            Body::Shared(b) => b.len(),
+        }
     }
 
     /// True for a zero-length part.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 
     /// Whether more parts of the same message follow.
@@ -182,9 +256,10 @@ impl Msg {
 
 impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = &self.data[..self.data.len().min(32)];
+        let data = self.data();
+        let shown = &data[..data.len().min(32)];
         f.debug_struct("Msg")
-            .field("len", &self.data.len())
+            .field("len", &data.len())
             .field("data", &String::from_utf8_lossy(shown))
             .field("flags", &self.flags)
             .field("metadata", &self.metadata)
@@ -194,7 +269,7 @@ impl fmt::Debug for Msg {
 
 impl PartialEq for Msg {
     fn eq(&self, other: &Self) -> bool {
-        self.data == other.data && self.flags == other.flags
+        self.data() == other.data() && self.flags == other.flags
     }
 }
 
@@ -240,7 +315,7 @@ impl crate::pipe::PipeItem for Msg {
 
 impl AsRef<[u8]> for Msg {
     fn as_ref(&self) -> &[u8] {
-        &self.data
+        self.data()
     }
 }
 
@@ -250,7 +325,7 @@ mod tests {
 
     #[test]
     fn fits_the_c_abi_slot() {
-        assert!(std::mem::size_of::<Msg>() <= 64);
+        assert_eq!(std::mem::size_of::<Msg>(), 56);
         assert_eq!(std::mem::align_of::<Msg>(), 8);
     }
 
@@ -262,6 +337,33 @@ mod tests {
         m.set_more(false);
         assert!(!m.more());
         assert_eq!(m.flags() & Msg::USER_MASK, 0x10);
+    }
+
+    #[test]
+    fn small_bodies_are_inline_large_ones_shared() {
+        let small = Msg::copy_from_slice(&[5u8; Msg::INLINE_CAP]);
+        assert!(small.is_inline());
+        assert_eq!(small.data(), &[5u8; Msg::INLINE_CAP][..]);
+        assert_eq!(small.len(), Msg::INLINE_CAP);
+        let large = Msg::copy_from_slice(&[6u8; Msg::INLINE_CAP + 1]);
+        assert!(!large.is_inline());
+        assert_eq!(large.len(), Msg::INLINE_CAP + 1);
+        assert!(Msg::new().is_empty() && Msg::new().is_inline());
+        assert_eq!(
+            small.clone().into_bytes(),
+            Bytes::from(vec![5u8; Msg::INLINE_CAP])
+        );
+        assert_eq!(small, Msg::from_bytes(vec![5u8; Msg::INLINE_CAP]));
+    }
+
+    #[test]
+    fn small_or_owned_never_keeps_a_small_slice_of_a_big_buffer() {
+        let big = Bytes::from(vec![1u8; 4096]);
+        let m = Msg::from_small_or_owned(big.slice(10..20));
+        assert!(m.is_inline());
+        let m = Msg::from_small_or_owned(big.slice(10..100));
+        assert!(!m.is_inline());
+        assert_eq!(m.data().as_ptr(), big[10..].as_ptr());
     }
 
     #[test]

@@ -86,8 +86,9 @@ pub struct StreamCore {
     /// Installed on the pipes' driver ends: (readable from the socket, writable to it).
     notify: Option<(NotifyHandle, NotifyHandle)>,
     paused: bool,
-    /// Bytes received while paused, not yet decoded.
-    stalled: VecDeque<Bytes>,
+    /// Bytes received while paused, not yet decoded (copied out of the receive buffer; a
+    /// paused stream cancels its receive, so this is at most the few reads already under way).
+    stalled: BytesMut,
     /// Decoded messages waiting for room in the socket's pipe.
     held: VecDeque<Msg>,
     pipes: Option<PipeEnds>,
@@ -158,7 +159,7 @@ impl StreamCore {
             fd_value,
             notify: None,
             paused: false,
-            stalled: VecDeque::new(),
+            stalled: BytesMut::new(),
             held: VecDeque::new(),
             pipes: None,
             metadata: None,
@@ -220,11 +221,25 @@ impl StreamCore {
     }
 
     /// Bytes received (never empty: an empty read is [`StreamCore::handle_eof`]).
+    ///
+    /// Nothing of `data` is kept after the call returns: decoded bodies are copied inline or
+    /// into allocations of their own, and bytes that arrive while paused are copied aside. The
+    /// engine's `data` is a slice of its I/O thread's shared receive buffer, which must go
+    /// back at once whatever the socket's reader does.
     pub fn handle_input(&mut self, data: Bytes, now: Instant) {
         if self.paused || !self.stalled.is_empty() {
-            self.stalled.push_back(data);
+            if self.stalled.is_empty() {
+                log::debug!(
+                    "{}: receiving paused (the socket's pipe is full); this connection only",
+                    self.endpoint
+                );
+            }
+            self.stalled.extend_from_slice(&data);
         } else if !self.finishing {
             self.conn.handle_input(data, now);
+            // Decode events now, while `data` is still borrowed: small bodies are copied into
+            // inline messages here, so no event outlives the caller's buffer.
+            self.drain_events();
         }
     }
 
@@ -282,10 +297,8 @@ impl StreamCore {
             return;
         }
         self.paused = false;
-        while !self.paused {
-            let Some(data) = self.stalled.pop_front() else {
-                break;
-            };
+        if !self.stalled.is_empty() {
+            let data = self.stalled.split().freeze();
             self.conn.handle_input(data, now);
             self.drain_events();
         }
@@ -456,7 +469,8 @@ impl StreamCore {
                 }
                 Event::ZapRequest(request) => self.zap_requests.push_back(*request),
                 Event::Frame { body, more } => {
-                    let mut msg = Msg::from_bytes(body).with_more(more);
+                    // Small bodies may be slices of the input: copy them inline.
+                    let mut msg = Msg::from_small_or_owned(body).with_more(more);
                     msg.set_metadata(self.metadata.clone());
                     self.deliver(msg);
                 }
@@ -496,8 +510,7 @@ impl StreamCore {
                     let more = msg.more();
                     let at_start = !self.out_mid_message;
                     self.out_mid_message = more;
-                    let data = msg.into_bytes();
-                    if self.conn.is_raw() && data.is_empty() {
+                    if self.conn.is_raw() && msg.is_empty() {
                         // STREAM: an empty message asks to close this connection.
                         self.finishing = true;
                         return;
@@ -505,16 +518,20 @@ impl StreamCore {
                     let result = if self.subscriber
                         && at_start
                         && !more
-                        && matches!(data.first(), Some(0) | Some(1))
+                        && matches!(msg.data().first(), Some(0) | Some(1))
                     {
+                        let data = msg.into_bytes();
                         let topic = data.slice(1..);
                         if data[0] == 1 {
                             self.conn.send_subscribe(&topic)
                         } else {
                             self.conn.send_cancel(&topic)
                         }
+                    } else if msg.is_inline() {
+                        // Small bodies are copied into the output batch anyway: no Bytes.
+                        self.conn.send_frame_slice(msg.data(), more)
                     } else {
-                        self.conn.send_frame(data, more)
+                        self.conn.send_frame(msg.into_bytes(), more)
                     };
                     if result.is_err() {
                         self.finishing = true;

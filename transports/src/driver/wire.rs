@@ -31,8 +31,14 @@ impl Wire {
     pub(crate) fn handle_input(&mut self, data: Bytes, now: Instant) {
         match self {
             Wire::Zmtp(c) => c.handle_input(data, now),
+            // The chunk may be a slice of a shared receive buffer: only small ones may alias
+            // it (the stream copies those inline), as with a ZMTP connection's events.
             Wire::Raw(r) => r.events.push_back(Event::Frame {
-                body: data,
+                body: if data.len() <= zeroring_engine::Msg::INLINE_CAP {
+                    data
+                } else {
+                    Bytes::copy_from_slice(&data)
+                },
                 more: false,
             }),
         }
@@ -110,6 +116,13 @@ impl Wire {
                 r.out.push_back(body);
                 Ok(())
             }
+        }
+    }
+
+    pub(crate) fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
+        match self {
+            Wire::Zmtp(c) => c.send_frame_slice(body, more),
+            Wire::Raw(_) => self.send_frame(Bytes::copy_from_slice(body), more),
         }
     }
 

@@ -306,6 +306,10 @@ impl Connection {
             }
             MechanismConfig::PlainServer => Box::new(PlainServer::new(ctx)),
         };
+        let mut decoder = FrameDecoder::new(handshake_limit);
+        // Nothing this connection keeps, and no event body above the inline size, may hold on
+        // to the caller's input: the engine's input is a slice of a shared receive buffer.
+        decoder.set_copy_out(Some(zeroring_engine::Msg::INLINE_CAP));
         Ok(Connection {
             socket_type: config.socket_type,
             routing_id: config.routing_id,
@@ -314,7 +318,7 @@ impl Connection {
             greeting,
             mechanism_name,
             version: None,
-            decoder: FrameDecoder::new(handshake_limit),
+            decoder,
             encoder,
             mechanism,
             heartbeat: Heartbeat::new(config.heartbeat),
@@ -330,6 +334,11 @@ impl Connection {
     }
 
     /// Feeds bytes read from the stream.
+    ///
+    /// Nothing the connection keeps aliases `data` after the call; only the bodies of
+    /// [`Event::Frame`], [`Event::Subscribe`] and [`Event::Cancel`] events of at most
+    /// [`zeroring_engine::Msg::INLINE_CAP`] bytes may still be slices of it (copy them before
+    /// keeping them, e.g. with [`zeroring_engine::Msg::from_small_or_owned`]).
     pub fn handle_input(&mut self, mut data: Bytes, now: Instant) {
         while !data.is_empty() {
             match self.phase {
@@ -444,6 +453,18 @@ impl Connection {
     pub fn send_frame(&mut self, body: Bytes, more: bool) -> Result<(), SendError> {
         self.check_sendable()?;
         self.emit(more, false, &[], &body);
+        Ok(())
+    }
+
+    /// Queues one frame of an outbound message from borrowed bytes (copied into the output
+    /// batch: meant for small bodies, such as a `Msg`'s inline ones).
+    pub fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if self.mechanism.seals_traffic() {
+            self.emit(more, false, &[], &Bytes::copy_from_slice(body));
+        } else {
+            self.encoder.frame_copied(more, false, body);
+        }
         Ok(())
     }
 
@@ -635,7 +656,8 @@ impl Connection {
                     socket_type: self
                         .v2_socket_type
                         .and_then(|t| SocketType::from_raw(i32::from(t))),
-                    routing_id: Some(frame.body),
+                    // Kept for the connection's life: never a slice of the input.
+                    routing_id: Some(Bytes::copy_from_slice(&frame.body)),
                     properties: Metadata::new(),
                     user_id: None,
                     zap_properties: None,

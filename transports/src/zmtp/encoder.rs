@@ -11,6 +11,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::frame::{FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
 
+/// The batch buffer's capacity once a connection is busy.
+const BATCH_CAPACITY: usize = 8192;
+
 /// Default: bodies up to this size are copied into the batch buffer.
 pub const DEFAULT_COPY_THRESHOLD: usize = 2048;
 
@@ -33,7 +36,8 @@ impl Encoder {
     /// An encoder that copies bodies of at most `copy_threshold` bytes.
     pub fn new(copy_threshold: usize) -> Self {
         Encoder {
-            batch: BytesMut::with_capacity(8192),
+            // Grown on demand (see `room`): an idle connection only ever wrote its handshake.
+            batch: BytesMut::new(),
             queue: VecDeque::new(),
             copy_threshold,
             pending: 0,
@@ -42,6 +46,7 @@ impl Encoder {
 
     /// Appends raw bytes (the greeting).
     pub fn raw(&mut self, bytes: &[u8]) {
+        self.room(bytes.len());
         self.batch.extend_from_slice(bytes);
         self.pending += bytes.len();
     }
@@ -63,10 +68,32 @@ impl Encoder {
         if command {
             flags |= FLAG_COMMAND;
         }
+        let copied = if body.len() <= self.copy_threshold {
+            body.len()
+        } else {
+            0
+        };
+        self.room(9 + prefix.len() + copied);
         self.header(flags, size);
         self.batch.extend_from_slice(prefix);
         self.pending += prefix.len();
         self.body(body);
+    }
+
+    /// Encodes one frame, copying `body` into the batch whatever its size (for bodies that
+    /// are not `Bytes`, such as a `Msg`'s inline bytes).
+    pub fn frame_copied(&mut self, more: bool, command: bool, body: &[u8]) {
+        let mut flags = 0;
+        if more {
+            flags |= FLAG_MORE;
+        }
+        if command {
+            flags |= FLAG_COMMAND;
+        }
+        self.room(9 + body.len());
+        self.header(flags, body.len());
+        self.batch.extend_from_slice(body);
+        self.pending += body.len();
     }
 
     /// Encodes a command frame from its name and data parts (all copied: for
@@ -75,6 +102,7 @@ impl Encoder {
         let name_len = u8::try_from(name.len()).unwrap_or(u8::MAX);
         let name = name.get(..usize::from(name_len)).unwrap_or_default();
         let size = 1 + name.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        self.room(9 + size);
         self.header(FLAG_COMMAND, size);
         self.batch.put_u8(name_len);
         self.batch.extend_from_slice(name);
@@ -82,6 +110,18 @@ impl Encoder {
             self.batch.extend_from_slice(p);
         }
         self.pending += size;
+    }
+
+    /// Makes room for `n` more bytes in the batch. Capacity grows geometrically from a small
+    /// start up to [`BATCH_CAPACITY`], so a busy connection soon batches into one reused
+    /// buffer (reclaimed once the chunks handed out are dropped) while an idle one keeps only
+    /// what its handshake needed.
+    #[inline]
+    fn room(&mut self, n: usize) {
+        if self.batch.capacity() - self.batch.len() < n {
+            let grow = (self.batch.capacity() * 2).clamp(256, BATCH_CAPACITY);
+            self.batch.reserve(n.max(grow));
+        }
     }
 
     fn header(&mut self, mut flags: u8, size: usize) {

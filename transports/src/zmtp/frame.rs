@@ -2,6 +2,13 @@
 //! buffers that hands out frame bodies as zero-copy slices of the input when a
 //! body lies in one buffer, and assembles it (copying) only when it is split.
 //!
+//! With a copy-out limit ([`FrameDecoder::set_copy_out`]) it instead guarantees that
+//! no body outlives its input buffer by more than `limit` bytes: command bodies and
+//! data bodies above the limit get an allocation of their own, so a consumer that
+//! copies the small ones (into an inline `Msg`) holds nothing of the input. The
+//! engine's streams use this so that unread messages never pin an I/O thread's
+//! shared receive buffers.
+//!
 //! Owns: the flags/size/body framing of RFC 23/37 and its limits. Must never:
 //! panic on peer input, or allocate more than the bytes actually received for a
 //! frame (a declared size is checked against the limit before anything is
@@ -51,6 +58,8 @@ pub struct FrameDecoder {
     partial: BytesMut,
     /// Largest accepted frame body, `None` for unlimited.
     limit: Option<u64>,
+    /// Data bodies up to this size may alias the input; `None`: every body may.
+    copy_out: Option<usize>,
 }
 
 /// Assembly reserves at most this much ahead of the data that has arrived.
@@ -65,7 +74,15 @@ impl FrameDecoder {
             size_have: 0,
             partial: BytesMut::new(),
             limit,
+            copy_out: None,
         }
+    }
+
+    /// From the next frame on, only data bodies of at most `alias_limit` bytes are handed
+    /// out as slices of the input; command bodies and larger data bodies are copied into an
+    /// allocation of their own (`None`: zero-copy slices for everything, the default).
+    pub fn set_copy_out(&mut self, alias_limit: Option<usize>) {
+        self.copy_out = alias_limit;
     }
 
     /// A decoder with libzmq's MAXMSGSIZE convention (-1 or any negative: unlimited).
@@ -156,8 +173,20 @@ impl FrameDecoder {
                 }
                 State::Body { flags, size } => {
                     if self.partial.is_empty() && input.len() >= size {
-                        // Zero-copy: the whole body is in this buffer.
-                        let body = input.split_to(size);
+                        // The whole body is in this buffer: a slice of it, unless the
+                        // copy-out policy says this body must not hold on to the input.
+                        let alias = match self.copy_out {
+                            None => true,
+                            Some(limit) => flags & FLAG_COMMAND == 0 && size <= limit,
+                        };
+                        let body = if alias {
+                            input.split_to(size)
+                        } else {
+                            let body =
+                                Bytes::copy_from_slice(input.get(..size).unwrap_or_default());
+                            input.advance(size);
+                            body
+                        };
                         self.state = State::Flags;
                         return Ok(Some(make_frame(flags, body)));
                     }
@@ -227,6 +256,41 @@ mod tests {
             assert!(c.is_empty());
         }
         Ok(out)
+    }
+
+    /// Whether `body` points into `input`'s memory.
+    fn aliases(body: &Bytes, input: &Bytes) -> bool {
+        let r = input.as_ptr_range();
+        !body.is_empty() && r.contains(&body.as_ptr())
+    }
+
+    #[test]
+    fn copy_out_leaves_only_small_data_bodies_aliasing_the_input() {
+        let mut wire = vec![0x01, 3, b'a', b'b', b'c', 0x00, 40];
+        wire.extend(std::iter::repeat_n(9u8, 40));
+        wire.extend_from_slice(&[0x04, 5, 4, b'P', b'I', b'N', b'G']);
+        let input = Bytes::from(wire);
+        let mut dec = FrameDecoder::new(None);
+        dec.set_copy_out(Some(38));
+        let mut rest = input.clone();
+        let small = dec.decode(&mut rest).unwrap().unwrap();
+        let large = dec.decode(&mut rest).unwrap().unwrap();
+        let cmd = dec.decode(&mut rest).unwrap().unwrap();
+        assert!(rest.is_empty());
+        assert!(
+            aliases(&small.body, &input),
+            "small data bodies stay zero-copy"
+        );
+        assert!(!aliases(&large.body, &input) && large.body.len() == 40);
+        assert!(!aliases(&cmd.body, &input) && &cmd.body[..] == b"\x04PING");
+        // Without the policy everything that lies in one buffer is a slice.
+        let mut dec = FrameDecoder::new(None);
+        let mut rest = input.clone();
+        dec.decode(&mut rest).unwrap();
+        assert!(aliases(
+            &dec.decode(&mut rest).unwrap().unwrap().body,
+            &input
+        ));
     }
 
     #[test]
