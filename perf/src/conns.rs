@@ -417,7 +417,7 @@ fn fanout_server(a: &ChildArgs, stdin: &mut impl BufRead) -> io::Result<()> {
     for _ in 0..a.msgs {
         xpub.send(&body)?;
     }
-    say(format!("published {t0}"))?;
+    say(format!("published {t0} {}", mono_ns()))?;
     expect_cmd(stdin, "quit")
 }
 
@@ -618,6 +618,8 @@ pub struct Row {
     pub fanin_msgs_per_sec: Result<f64, String>,
     pub subscribe: Result<Duration, String>,
     pub fanout_msgs_per_sec: Result<f64, String>,
+    /// How long the XPUB's sends of the fan-out messages took (they only queue).
+    pub publish: Option<Duration>,
 }
 
 fn msgs_per_client(c: &Config, n: usize) -> u64 {
@@ -716,7 +718,11 @@ fn fanin(c: &Config, subject: Subject, n: usize) -> io::Result<Fanin> {
     })
 }
 
-fn fanout(c: &Config, subject: Subject, n: usize) -> io::Result<(Duration, Result<f64, String>)> {
+/// The fan-out phase's results: the time to subscribe all, the deliveries/s, and how long
+/// publishing itself took.
+type FanoutResult = (Duration, Result<(f64, Duration), String>);
+
+fn fanout(c: &Config, subject: Subject, n: usize) -> io::Result<FanoutResult> {
     let msgs = msgs_per_client(c, n);
     let mut server = Proc::spawn(
         &ChildArgs {
@@ -741,7 +747,7 @@ fn fanout(c: &Config, subject: Subject, n: usize) -> io::Result<(Duration, Resul
         p.tell("go")?;
     }
     let subscribe = Duration::from_nanos(num(&server.answer("subscribed")?, 0)?);
-    let rate = (|| -> io::Result<f64> {
+    let rate = (|| -> io::Result<(f64, Duration)> {
         for p in &mut clients {
             p.tell("measure")?;
             p.answer("rss")?;
@@ -749,12 +755,14 @@ fn fanout(c: &Config, subject: Subject, n: usize) -> io::Result<(Duration, Resul
             p.answer("listening")?;
         }
         server.tell("fanout")?;
-        let t0: u64 = num(&server.answer("published")?, 0)?;
+        let f = server.answer("published")?;
+        let (t0, t1): (u64, u64) = (num(&f, 0)?, num(&f, 1)?);
         let mut last = t0;
         for p in &mut clients {
             last = last.max(num(&p.answer("received")?, 0)?);
         }
-        Ok((n as u64 * msgs) as f64 / (last.saturating_sub(t0).max(1) as f64 / 1e9))
+        let rate = (n as u64 * msgs) as f64 / (last.saturating_sub(t0).max(1) as f64 / 1e9);
+        Ok((rate, Duration::from_nanos(t1.saturating_sub(t0))))
     })()
     .map_err(|e| e.to_string());
     Ok((subscribe, rate))
@@ -795,6 +803,7 @@ pub fn run(c: &Config) -> Vec<Row> {
                 fanin_msgs_per_sec: Err(String::new()),
                 subscribe: Err(String::new()),
                 fanout_msgs_per_sec: Err(String::new()),
+                publish: None,
             };
             if n as u64 + 256 > limit {
                 let why = format!(
@@ -825,7 +834,8 @@ pub fn run(c: &Config) -> Vec<Row> {
             match fanout(c, subject, n) {
                 Ok((s, rate)) => {
                     row.subscribe = Ok(s);
-                    row.fanout_msgs_per_sec = rate;
+                    row.publish = rate.as_ref().ok().map(|r| r.1);
+                    row.fanout_msgs_per_sec = rate.map(|r| r.0);
                 }
                 Err(e) => {
                     row.subscribe = Err(e.to_string());
@@ -858,7 +868,7 @@ pub fn table(rows: &[Row], idle: &[IdleRss]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>6} {:<9} {:>10} {:>11} {:>12} {:>12} {:>13} {:>10} {:>14}",
+        "{:>6} {:<9} {:>10} {:>11} {:>12} {:>12} {:>13} {:>10} {:>14} {:>10}",
         "conns",
         "subject",
         "connect s",
@@ -867,13 +877,14 @@ pub fn table(rows: &[Row], idle: &[IdleRss]) -> String {
         "cli KiB/conn",
         "fan-in msg/s",
         "subscr. s",
-        "fan-out msg/s"
+        "fan-out msg/s",
+        "publish s"
     );
     let mut failures = Vec::new();
     for r in rows {
         let _ = writeln!(
             out,
-            "{:>6} {:<9} {:>10} {:>11} {:>12} {:>12} {:>13} {:>10} {:>14}",
+            "{:>6} {:<9} {:>10} {:>11} {:>12} {:>12} {:>13} {:>10} {:>14} {:>10}",
             r.n,
             format!("{:?}", r.subject).to_lowercase(),
             cell(&r.connect, |d| format!("{:.3}", d.as_secs_f64())),
@@ -886,6 +897,8 @@ pub fn table(rows: &[Row], idle: &[IdleRss]) -> String {
             cell(&r.fanin_msgs_per_sec, |v| format!("{v:.0}")),
             cell(&r.subscribe, |d| format!("{:.3}", d.as_secs_f64())),
             cell(&r.fanout_msgs_per_sec, |v| format!("{v:.0}")),
+            r.publish
+                .map_or("—".into(), |d| format!("{:.3}", d.as_secs_f64())),
         );
         for (what, e) in [
             ("connect", r.connect.as_ref().err()),
