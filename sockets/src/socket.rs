@@ -367,6 +367,9 @@ impl Socket {
                 );
                 c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
                 c.sc.options.last_endpoint = endpoint.to_string();
+                // Take the early pipe now, as libzmq's connect does: a SUB's subscriptions
+                // made before the connect go down it without waiting for another call.
+                let _ = c.process_commands();
                 Ok(())
             }
         }

@@ -20,6 +20,7 @@ pub mod router;
 pub mod stream;
 pub mod trie;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -111,6 +112,9 @@ impl Pipe {
 #[derive(Debug, Default)]
 pub struct Pipes {
     list: Vec<Pipe>,
+    /// Where each live pipe sits in `list`: lookups by id are O(1), so that sending to
+    /// thousands of peers (PUB, ROUTER) does not cost a scan per peer.
+    index: HashMap<PipeId, usize>,
     dead: Vec<Pipe>,
 }
 
@@ -135,22 +139,29 @@ impl Pipes {
 
     /// Adds a pipe at the end.
     pub fn push(&mut self, p: Pipe) {
+        self.index.insert(p.id, self.list.len());
         self.list.push(p);
     }
 
     /// Index of a pipe.
+    #[inline]
     pub fn index_of(&self, id: PipeId) -> Option<usize> {
-        self.list.iter().position(|p| p.id == id)
+        // Few pipes (the common case): a scan beats hashing.
+        if self.list.len() <= 8 {
+            return self.list.iter().position(|p| p.id == id);
+        }
+        self.index.get(&id).copied()
     }
 
     /// A pipe by id.
     pub fn get_mut(&mut self, id: PipeId) -> Option<&mut Pipe> {
-        self.list.iter_mut().find(|p| p.id == id)
+        let i = self.index_of(id)?;
+        self.list.get_mut(i)
     }
 
     /// A pipe by id.
     pub fn get(&self, id: PipeId) -> Option<&Pipe> {
-        self.list.iter().find(|p| p.id == id)
+        self.list.get(self.index_of(id)?)
     }
 
     /// The live pipes.
@@ -165,7 +176,12 @@ impl Pipes {
 
     /// Removes the pipe at `i` and puts it on the dead list.
     pub fn kill_at(&mut self, i: usize) {
+        // `remove`, not `swap_remove`: the round-robin order of the others is kept.
         let p = self.list.remove(i);
+        self.index.remove(&p.id);
+        for (j, q) in self.list.iter().enumerate().skip(i) {
+            self.index.insert(q.id, j);
+        }
         self.dead.push(p);
     }
 

@@ -325,11 +325,6 @@ fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
 
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        if attaches_early(self.config.socket_type, self.opts.immediate) {
-            if let Some(pipes) = self.link.attach_early(&self.endpoint, self.key) {
-                self.kept = Some(Kept::early(pipes));
-            }
-        }
         self.attempt(cx);
     }
 
@@ -470,6 +465,13 @@ pub fn connect(
     let slot2 = slot.clone();
     static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let key = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The early pipe is attached here, on the caller's thread, so that the socket can take
+    // it before `connect` returns (libzmq attaches it inside zmq_connect: a SUB's earlier
+    // subscriptions go down it at once, with no later call on the socket).
+    let kept = attaches_early(config.socket_type, opts.immediate)
+        .then(|| link.attach_early(&endpoint, key))
+        .flatten()
+        .map(Kept::early);
     let id = thread.spawn(move || ConnectSession {
         target,
         endpoint,
@@ -479,7 +481,7 @@ pub fn connect(
         state: State::Idle,
         backoff,
         key,
-        kept: None,
+        kept,
         slot: slot2,
         linger: LingerState::default(),
     })?;
