@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use zeroring_engine::mailbox::Mailbox;
 use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig};
-use zeroring_engine::signal::Signal;
+use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
@@ -219,8 +219,12 @@ impl Core {
                 _ => return Err(Error::EAGAIN),
             },
         };
-        self.signal.wait(remaining, self.spin);
-        Ok(())
+        // A signal handled while blocked ends the call with EINTR, as libzmq's blocking
+        // calls do; nothing was taken or queued, so the caller may simply retry.
+        match self.signal.wait_interruptible(remaining, self.spin) {
+            Wake::Interrupted => Err(Error::EINTR),
+            Wake::Notified | Wake::TimedOut => Ok(()),
+        }
     }
 
     fn send(&mut self, mut msg: Msg, flags: i32) -> Result<()> {
@@ -330,8 +334,27 @@ impl Socket {
 
     // ----- bind / connect -------------------------------------------------------------------
 
-    /// Binds to an endpoint (`zmq_bind`). inproc today; tcp:// and ipc:// fail with
-    /// EPROTONOSUPPORT until the wire issue adds them.
+    /// Binds to an endpoint (`zmq_bind`): `inproc://name`, `tcp://interface:port` (`*` for
+    /// any interface or an ephemeral port) or `ipc://path` (`ipc://*` picks a fresh path).
+    /// EINVAL for a malformed endpoint, EPROTONOSUPPORT for another transport, EADDRINUSE
+    /// when the address is taken, ENODEV for an unknown interface name.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Pull)?;
+    /// s.bind("tcp://127.0.0.1:*")?;
+    /// let taken = s.get_last_endpoint()?.unwrap();
+    /// let other = ctx.socket(SocketType::Pull)?;
+    /// assert_eq!(other.bind(&taken), Err(Error::EADDRINUSE));
+    /// assert_eq!(other.bind("tcp://127.0.0.1"), Err(Error::EINVAL));
+    /// assert_eq!(other.bind("udp://127.0.0.1:5555"), Err(Error::EPROTONOSUPPORT));
+    /// assert_eq!(other.bind("tcp://no-such-interface:5555"), Err(Error::ENODEV));
+    /// s.bind("inproc://doc-bind")?;
+    /// assert_eq!(other.bind("inproc://doc-bind"), Err(Error::EADDRINUSE));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn bind(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -351,8 +374,26 @@ impl Socket {
         }
     }
 
-    /// Connects to an endpoint (`zmq_connect`). inproc today (connect before bind works);
-    /// tcp:// and ipc:// fail with EPROTONOSUPPORT until the wire issue adds them.
+    /// Connects to an endpoint (`zmq_connect`): `inproc://name` (connecting before the bind
+    /// works), `tcp://host:port` (optionally `tcp://source;host:port`) or `ipc://path`. The
+    /// connection is made in the background and remade after a failure (RECONNECT_IVL), so
+    /// nobody needs to listen yet; as in libzmq, a host *name* is resolved on every attempt,
+    /// and one that does not resolve (yet) is retried like a refused connection (monitor
+    /// event CONNECT_RETRIED), not refused here. EINVAL for a malformed endpoint (no port, a
+    /// port of `*`), EPROTONOSUPPORT for another transport.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Push)?;
+    /// s.connect("tcp://no-such-host.invalid:5555")?; // retried in the background
+    /// s.connect("ipc:///nobody/listens/here")?;
+    /// assert_eq!(s.connect("tcp://localhost:*"), Err(Error::EINVAL));
+    /// assert_eq!(s.connect("tcp://localhost"), Err(Error::EINVAL));
+    /// assert_eq!(s.connect("udp://localhost:5555"), Err(Error::EPROTONOSUPPORT));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn connect(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -742,7 +783,6 @@ bool_options! {
 }
 
 impl Socket {
-    /// ZMQ_SUBSCRIBE (SUB, XSUB; XPUB under XPUB_MANUAL).
     /// ZMQ_PLAIN_USERNAME: be a PLAIN client with this user name.
     pub fn set_plain_username(&self, name: &str) -> Result<()> {
         self.set_option(num::PLAIN_USERNAME, name.as_bytes())
@@ -763,6 +803,18 @@ impl Socket {
         self.set_option(num::BINDTODEVICE, device.as_bytes())
     }
 
+    /// ZMQ_SUBSCRIBE (SUB, XSUB; XPUB under XPUB_MANUAL): receive messages that start with
+    /// `topic` (empty: every message). EINVAL on other socket types.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// ctx.socket(SocketType::Sub)?.set_subscribe(b"weather.")?;
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// assert_eq!(push.set_subscribe(b""), Err(Error::EINVAL));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn set_subscribe(&self, topic: &[u8]) -> Result<()> {
         self.set_option(num::SUBSCRIBE, topic)
     }
