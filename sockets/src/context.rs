@@ -243,6 +243,18 @@ impl Context {
     }
 
     /// `zmq_ctx_set` for integer options. THREAD_NAME_PREFIX takes its number as text.
+    /// EINVAL for an unknown or read-only option and for a value out of range.
+    ///
+    /// ```
+    /// use zeroring::{context::ctx_opt, Context, Error};
+    ///
+    /// let ctx = Context::new();
+    /// ctx.set(ctx_opt::IO_THREADS, 2)?;
+    /// assert_eq!(ctx.set(ctx_opt::IO_THREADS, -1), Err(Error::EINVAL));
+    /// assert_eq!(ctx.set(ctx_opt::BLOCKY, 2), Err(Error::EINVAL));
+    /// assert_eq!(ctx.set(9999, 1), Err(Error::EINVAL));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn set(&self, option: i32, value: i32) -> Result<()> {
         let mut o = lock(&self.inner.options);
         match option {

@@ -414,7 +414,21 @@ impl Socket {
     }
 
     /// Stops accepting connections on an endpoint (`zmq_unbind`). For inproc, peers already
-    /// attached stay attached (as in libzmq); ENOENT when not bound there.
+    /// attached stay attached (as in libzmq); ENOENT when not bound there, EINVAL for a
+    /// malformed endpoint.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Pull)?;
+    /// s.bind("tcp://127.0.0.1:*")?;
+    /// let ep = s.get_last_endpoint()?.unwrap();
+    /// s.unbind(&ep)?;
+    /// assert_eq!(s.unbind(&ep), Err(Error::ENOENT));
+    /// assert_eq!(s.unbind("tcp://"), Err(Error::EINVAL));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -437,6 +451,17 @@ impl Socket {
 
     /// Closes the connections made to an endpoint (`zmq_disconnect`); ENOENT when there are
     /// none.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Push)?;
+    /// s.connect("tcp://127.0.0.1:5555")?;
+    /// s.disconnect("tcp://127.0.0.1:5555")?;
+    /// assert_eq!(s.disconnect("tcp://127.0.0.1:5555"), Err(Error::ENOENT));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -495,7 +520,26 @@ impl Socket {
 
     // ----- send / recv ----------------------------------------------------------------------
 
-    /// Sends one part (`zmq_send`); `flags`: [`DONTWAIT`], [`SNDMORE`].
+    /// Sends one part (`zmq_send`); `flags`: [`DONTWAIT`], [`SNDMORE`]. Blocks while the
+    /// message cannot be queued, up to SNDTIMEO. EAGAIN when it cannot be queued now
+    /// (DONTWAIT) or by the timeout; EINTR when a signal handler ran on this thread while it
+    /// was blocked (as libzmq: nothing was queued, retry if you like); EFSM out of sequence
+    /// (REQ, REP); ENOTSUP for socket types that do not send; ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType, DONTWAIT};
+    ///
+    /// let ctx = Context::new();
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// assert_eq!(push.send("no peer", DONTWAIT), Err(Error::EAGAIN));
+    /// let req = ctx.socket(SocketType::Req)?;
+    /// req.connect("inproc://doc-send")?;
+    /// req.send("request", 0)?;
+    /// assert_eq!(req.send("again", 0), Err(Error::EFSM));
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// assert_eq!(pull.send("x", 0), Err(Error::ENOTSUP));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn send(&self, data: impl Sendable, flags: i32) -> Result<()> {
         self.core().send(data.into_msg(), flags)
     }
@@ -525,7 +569,26 @@ impl Socket {
         Ok(())
     }
 
-    /// Receives one part (`zmq_msg_recv`); `flags`: [`DONTWAIT`].
+    /// Receives one part (`zmq_msg_recv`); `flags`: [`DONTWAIT`]. Blocks up to RCVTIMEO.
+    /// EAGAIN when nothing comes now (DONTWAIT) or by the timeout; EINTR when a signal handler
+    /// ran on this thread while it was blocked (nothing is lost: the next message is still
+    /// there); EFSM out of sequence (REQ, REP); ENOTSUP for socket types that do not receive;
+    /// ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType, DONTWAIT};
+    ///
+    /// let ctx = Context::new();
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// assert_eq!(pull.recv_msg(DONTWAIT).err(), Some(Error::EAGAIN));
+    /// pull.set_rcvtimeo(10)?;
+    /// assert_eq!(pull.recv_msg(0).err(), Some(Error::EAGAIN));
+    /// let req = ctx.socket(SocketType::Req)?;
+    /// assert_eq!(req.recv_msg(0).err(), Some(Error::EFSM));
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// assert_eq!(push.recv_msg(0).err(), Some(Error::ENOTSUP));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn recv_msg(&self, flags: i32) -> Result<Msg> {
         self.core().recv(flags)
     }
@@ -629,6 +692,18 @@ impl Socket {
     /// `zmq_setsockopt`: `value` is the option's C representation (native-endian `int`,
     /// `int64_t`, `uint64_t`, or bytes). Unknown options, options this socket type does not
     /// take, and wrong sizes → EINVAL.
+    ///
+    /// ```
+    /// use zeroring::{options::num, Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Dealer)?;
+    /// s.set_option(num::LINGER, &0i32.to_ne_bytes())?;
+    /// assert_eq!(s.set_option(num::LINGER, &[0u8]), Err(Error::EINVAL)); // wrong size
+    /// assert_eq!(s.set_option(9999, &0i32.to_ne_bytes()), Err(Error::EINVAL)); // unknown
+    /// assert_eq!(s.set_option(num::SUBSCRIBE, b"x"), Err(Error::EINVAL)); // not a SUB
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn set_option(&self, option: i32, value: &[u8]) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;

@@ -321,3 +321,33 @@ fn localhost_resolves_at_connect_time_and_connects() {
     push.send("via localhost", 0).unwrap();
     assert_eq!(pull.recv_bytes(0).unwrap(), b"via localhost");
 }
+
+/// The bound side too: a PUSH whose connected peer left owes nothing and closes at once.
+#[test]
+fn a_bound_socket_whose_peer_left_does_not_linger() {
+    for tr in [Transport::Tcp, Transport::Ipc] {
+        let ctx = Context::new();
+        let push = ctx.socket(SocketType::Push).unwrap();
+        push.set_linger(-1).unwrap();
+        push.bind(&bind_endpoint(tr, "bound")).unwrap();
+        let ep = push.get_last_endpoint().unwrap().unwrap();
+        let mon = Monitor::new(&ctx, &push, &format!("bound-{tr:?}"));
+        let peer_ctx = Context::new();
+        let pull = peer_ctx.socket(SocketType::Pull).unwrap();
+        pull.set_linger(0).unwrap();
+        pull.set_rcvtimeo(LIMIT_MS).unwrap();
+        pull.connect(&ep).unwrap();
+        push.send("hello", 0).unwrap();
+        assert_eq!(pull.recv_bytes(0).unwrap(), b"hello");
+        drop(pull);
+        peer_ctx.term();
+        mon.expect(MonitorEvent::Disconnected);
+        drop(mon);
+        drop(push);
+        let took = timed(Duration::from_secs(5), move || ctx.term());
+        assert!(
+            took.is_some_and(|d| d < AT_ONCE),
+            "{tr:?}: term took {took:?}"
+        );
+    }
+}
