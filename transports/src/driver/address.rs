@@ -94,36 +94,42 @@ fn resolve_tcp(tcp: &TcpEndpoint, ipv6: bool) -> io::Result<(SockAddr, Option<So
     Ok((addr.into(), source))
 }
 
-/// Where to connect for `endpoint` (parsed with [`Direction::Connect`]). Literal addresses
-/// are resolved now; an endpoint with a host or interface *name* is not: the session resolves
-/// it before each attempt ([`ConnectTarget::resolve`]), and a failure there is retried, not
-/// an error of `connect` (libzmq's `zmq_connect` checks only the syntax of a tcp address).
+/// Where to connect for `endpoint` (parsed with [`Direction::Connect`]); never fails for a
+/// tcp endpoint that parsed. Literal addresses are resolved now; an endpoint with a host or
+/// interface *name*, or one that does not resolve, is left to the session, which resolves it
+/// before each attempt ([`ConnectTarget::resolve`]) and retries a failure: libzmq's
+/// `zmq_connect` checks only the syntax of a tcp address.
 pub fn connect_target(endpoint: &Endpoint, ipv6: bool) -> io::Result<ConnectTarget> {
     let text = endpoint.to_string();
     match endpoint {
         Endpoint::Tcp(tcp) => {
             let named = |a: &crate::endpoint::TcpAddr| matches!(a.host, Host::Name(_));
-            if named(&tcp.addr) || tcp.source.as_ref().is_some_and(named) {
-                // Stands in until the first resolution; never connected to as it is.
-                let unresolved = std::net::SocketAddr::from(([0, 0, 0, 0], tcp.addr.port));
-                return Ok(ConnectTarget {
+            let fixed = if named(&tcp.addr) || tcp.source.as_ref().is_some_and(named) {
+                None
+            } else {
+                // Literal addresses resolve without the network; one that does not (an
+                // unknown IPv6 zone, a source of the other family) is retried like a name.
+                resolve_tcp(tcp, ipv6).ok()
+            };
+            Ok(match fixed {
+                Some((addr, source)) => ConnectTarget {
                     endpoint: text,
-                    addr: unresolved.into(),
+                    addr,
+                    tcp: true,
+                    source,
+                    resolve: None,
+                },
+                None => ConnectTarget {
+                    endpoint: text,
+                    // Stands in until the first resolution; never connected to as it is.
+                    addr: std::net::SocketAddr::from(([0, 0, 0, 0], tcp.addr.port)).into(),
                     tcp: true,
                     source: None,
                     resolve: Some(Resolve {
                         endpoint: tcp.clone(),
                         ipv6,
                     }),
-                });
-            }
-            let (addr, source) = resolve_tcp(tcp, ipv6)?;
-            Ok(ConnectTarget {
-                endpoint: text,
-                addr,
-                tcp: true,
-                source,
-                resolve: None,
+                },
             })
         }
         Endpoint::Ipc(IpcEndpoint::Path(p)) => Ok(ConnectTarget {
@@ -201,8 +207,12 @@ mod tests {
         assert!(addr.as_socket().unwrap().ip().is_loopback());
         assert_eq!(addr.as_socket().unwrap().port(), 5555);
         assert!(source.is_none());
-        // Literal addresses need no resolver.
+        // Literal addresses need no resolver...
         let ep = parse("tcp://127.0.0.1:5555", Direction::Connect).unwrap();
         assert!(connect_target(&ep, false).unwrap().resolve.is_none());
+        // ...unless they do not resolve (no such zone): retried too, as libzmq.
+        let ep = parse("tcp://[fe80::1%no-such-if0]:5555", Direction::Connect).unwrap();
+        let t = connect_target(&ep, true).expect("retried, not refused");
+        assert!(t.resolve.expect("resolved later").resolve().is_err());
     }
 }
