@@ -297,9 +297,12 @@ impl Engine {
             };
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let cfg = config.clone();
-            let join = std::thread::Builder::new()
-                .name(format!("{}{index}", config.thread_name_prefix))
-                .spawn(move || thread_main(index, cpu, choice, cfg, ready_tx))?;
+            // Signals never run on an I/O thread (as libzmq's): the application's handlers run
+            // on its own threads, where they interrupt blocking calls with EINTR.
+            let join =
+                crate::thread::spawn(format!("{}{index}", config.thread_name_prefix), move || {
+                    thread_main(index, cpu, choice, cfg, ready_tx)
+                })?;
             match ready_rx.recv() {
                 Ok(Ok(handle)) => {
                     threads.push(handle);

@@ -216,6 +216,7 @@ impl Fixture {
             addr: addr.into(),
             tcp: true,
             source: None,
+            resolve: None,
         };
         driver::connect(
             &self.threads,

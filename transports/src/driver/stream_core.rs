@@ -69,6 +69,12 @@ impl Kept {
             connected_before: false,
         }
     }
+
+    /// Whether the socket queued anything for the next connection to send (what a closing
+    /// socket's LINGER is for).
+    pub fn owes_output(&self) -> bool {
+        self.pipes.from_socket.len_hint() > 0
+    }
 }
 
 /// Whether a connecting session of `socket_type` attaches its pipes before its first
