@@ -68,6 +68,10 @@ pub struct Pipe {
     pub peer: Peer,
     /// The routing id a ROUTER assigned to this pipe.
     pub routing_id: Bytes,
+    /// In its fair-queue's round-robin queue (see [`fq::Fq`]).
+    pub queued: bool,
+    /// Its reader reports to the pattern's [`fq::ReadyList`] when written after running dry.
+    pub reports_ready: bool,
 }
 
 impl Pipe {
@@ -115,6 +119,8 @@ pub struct Pipes {
     /// Where each live pipe sits in `list`: lookups by id are O(1), so that sending to
     /// thousands of peers (PUB, ROUTER) does not cost a scan per peer.
     index: HashMap<PipeId, usize>,
+    /// Pipes attached since the fair-queue last looked.
+    fresh: Vec<PipeId>,
     dead: Vec<Pipe>,
 }
 
@@ -140,6 +146,12 @@ impl Pipes {
     /// Adds a pipe at the end.
     pub fn push(&mut self, p: Pipe) {
         self.index.insert(p.id, self.list.len());
+        // Patterns without a fair-queue never take `fresh`: keep it to the live pipes.
+        if self.fresh.len() > self.list.len() {
+            let index = &self.index;
+            self.fresh.retain(|id| index.contains_key(id));
+        }
+        self.fresh.push(p.id);
         self.list.push(p);
     }
 
@@ -338,6 +350,12 @@ pub trait Pattern: Send + fmt::Debug {
 
     /// Number of attached pipes whose peer is still there.
     fn peers(&self) -> usize;
+
+    /// The list that reports pipes readable again, for patterns that fair-queue their input
+    /// (the socket installs [`fq::ReadyList::notify_for`] on each pipe's reader).
+    fn ready_list(&self) -> Option<Arc<fq::ReadyList>> {
+        None
+    }
 }
 
 /// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.
@@ -394,6 +412,8 @@ mod tests {
                 key: None,
             },
             routing_id: Bytes::new(),
+            queued: false,
+            reports_ready: false,
         };
         (p, to_us_w, from_us_r)
     }
