@@ -1,7 +1,9 @@
 //! I/O threads: start, pin, run the reactor loop, shut down.
 //!
-//! [`Engine::start`] spawns `n` threads, each pinned (core_affinity) to a core from the
-//! configured set, round-robin; a pinning failure is reported in the thread's info, never fatal.
+//! [`Engine::start`] spawns `n` threads. Pinning happens only where asked: with
+//! [`EngineConfig::cpus`] set, thread *i* is pinned (core_affinity) to `cpus[i % len]`; by
+//! default nothing is pinned, as in libzmq, so two processes never pile their I/O threads onto
+//! the same core. A pinning failure is reported in the thread's info, never fatal.
 //! Each thread creates its own backend (io_uring rings want their single issuer to create them),
 //! its buffer pool, timers and mailbox, then loops: commands, timers, buffer returns, then a
 //! bounded spin, then sleep in the backend until a completion, a timer or a mailbox wakeup.
@@ -29,8 +31,9 @@ use crate::signal::Signal;
 pub struct EngineConfig {
     /// Number of I/O threads (libzmq's ZMQ_IO_THREADS); at least 1.
     pub io_threads: usize,
-    /// Cores to pin to, round-robin; `None` = the cores this process may run on. An empty list
-    /// disables pinning.
+    /// Cores to pin to, round-robin (thread *i* to `cpus[i % len]`); `None` or an empty list:
+    /// no pinning, the scheduler places the threads (libzmq's default). Pinning every process's
+    /// first thread to the first allowed core made two processes on one machine share a core.
     pub cpus: Option<Vec<usize>>,
     /// Which backend to use (`ZERORING_BACKEND` refines `Auto`).
     pub backend: BackendChoice,
@@ -283,14 +286,7 @@ impl Engine {
         }
         config.pool.validate()?;
         let choice = config.backend.resolve()?;
-        let cpus: Vec<usize> = match &config.cpus {
-            Some(list) => list.clone(),
-            None => core_affinity::get_core_ids()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| c.id)
-                .collect(),
-        };
+        let cpus: Vec<usize> = config.cpus.clone().unwrap_or_default();
         let mut threads = Vec::with_capacity(config.io_threads);
         let mut joins = Vec::with_capacity(config.io_threads);
         for index in 0..config.io_threads {
@@ -301,9 +297,12 @@ impl Engine {
             };
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let cfg = config.clone();
-            let join = std::thread::Builder::new()
-                .name(format!("{}{index}", config.thread_name_prefix))
-                .spawn(move || thread_main(index, cpu, choice, cfg, ready_tx))?;
+            // Signals never run on an I/O thread (as libzmq's): the application's handlers run
+            // on its own threads, where they interrupt blocking calls with EINTR.
+            let join =
+                crate::thread::spawn(format!("{}{index}", config.thread_name_prefix), move || {
+                    thread_main(index, cpu, choice, cfg, ready_tx)
+                })?;
             match ready_rx.recv() {
                 Ok(Ok(handle)) => {
                     threads.push(handle);

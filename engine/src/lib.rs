@@ -26,6 +26,8 @@ pub mod msg;
 #[cfg(not(loom))]
 pub mod reactor;
 #[cfg(not(loom))]
+pub mod thread;
+#[cfg(not(loom))]
 pub mod timers;
 
 #[cfg(not(loom))]

@@ -112,6 +112,36 @@ impl Default for Body {
     }
 }
 
+/// Copies `src` (at most `INLINE_CAP` bytes) to the front of `dst` with at most two
+/// fixed-size, possibly overlapping moves, instead of a call to `memcpy` for a few bytes.
+#[inline(always)]
+fn copy_small(dst: &mut [u8; Msg::INLINE_CAP], src: &[u8]) {
+    #[inline(always)]
+    fn two<const K: usize>(dst: &mut [u8; Msg::INLINE_CAP], src: &[u8]) {
+        let n = src.len();
+        if let (Some(d), Some(s)) = (dst.get_mut(..K), src.get(..K)) {
+            d.copy_from_slice(s);
+        }
+        if let (Some(d), Some(s)) = (dst.get_mut(n - K..n), src.get(n - K..)) {
+            d.copy_from_slice(s);
+        }
+    }
+    match src.len() {
+        0 => {}
+        1..=3 => {
+            let n = src.len();
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=7 => two::<4>(dst, src),
+        8..=15 => two::<8>(dst, src),
+        16..=31 => two::<16>(dst, src),
+        32..=Msg::INLINE_CAP => two::<32>(dst, src),
+        _ => dst[..src.len()].copy_from_slice(src),
+    }
+}
+
 /// One message part.
 #[derive(Clone, Default)]
 pub struct Msg {
@@ -156,7 +186,7 @@ impl Msg {
         let body = match u8::try_from(data.len()) {
             Ok(len) if data.len() <= Self::INLINE_CAP => {
                 let mut buf = [0; Self::INLINE_CAP];
-                buf[..data.len()].copy_from_slice(data);
+                copy_small(&mut buf, data);
                 Body::Inline { len, buf }
             }
             _ => Body::Shared(Bytes::copy_from_slice(data)),
@@ -354,6 +384,15 @@ mod tests {
             Bytes::from(vec![5u8; Msg::INLINE_CAP])
         );
         assert_eq!(small, Msg::from_bytes(vec![5u8; Msg::INLINE_CAP]));
+    }
+
+    #[test]
+    fn small_copies_are_exact_for_every_length() {
+        let src: Vec<u8> = (1..=Msg::INLINE_CAP as u8).collect();
+        for n in 0..=Msg::INLINE_CAP {
+            let m = Msg::copy_from_slice(&src[..n]);
+            assert_eq!(m.data(), &src[..n], "length {n}");
+        }
     }
 
     #[test]

@@ -45,6 +45,17 @@ use crate::sync::{AtomicUsize, Ordering};
 const NOTIFIED: usize = 1;
 const SLEEPING: usize = 2;
 
+/// How [`Signal::wait_interruptible`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A notification came (and was consumed).
+    Notified,
+    /// The timeout passed without one.
+    TimedOut,
+    /// A signal handler ran on this thread while it was blocked.
+    Interrupted,
+}
+
 /// Outcome of waiting for the eventfd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Poll {
@@ -286,8 +297,19 @@ impl Signal {
     /// announces its sleep, re-checks, and blocks in `poll(2)` on the eventfd for the rest of
     /// the timeout.
     pub fn wait(&self, timeout: Option<Duration>, spin: Duration) -> bool {
+        self.wait_inner(timeout, spin, false) == Wake::Notified
+    }
+
+    /// Like [`wait`](Self::wait), but a signal handled by this thread while it is blocked
+    /// ends the wait with [`Wake::Interrupted`] (`poll(2)` failed with EINTR), as libzmq's
+    /// blocking calls end with EINTR. A notification that raced with the signal wins.
+    pub fn wait_interruptible(&self, timeout: Option<Duration>, spin: Duration) -> Wake {
+        self.wait_inner(timeout, spin, true)
+    }
+
+    fn wait_inner(&self, timeout: Option<Duration>, spin: Duration, interruptible: bool) -> Wake {
         if self.clear() {
-            return true;
+            return Wake::Notified;
         }
         #[cfg(not(loom))]
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -299,7 +321,7 @@ impl Signal {
                 let mut n = 0u32;
                 loop {
                     if self.state.load(Ordering::Relaxed) & NOTIFIED != 0 && self.clear() {
-                        return true;
+                        return Wake::Notified;
                     }
                     crate::sync::spin_loop();
                     n = n.wrapping_add(1);
@@ -313,13 +335,14 @@ impl Signal {
             {
                 crate::sync::spin_loop();
                 if self.clear() {
-                    return true;
+                    return Wake::Notified;
                 }
             }
         }
         if !self.prepare_sleep() {
-            return true;
+            return Wake::Notified;
         }
+        let mut interrupted = false;
         loop {
             #[cfg(not(loom))]
             let remaining = match deadline {
@@ -344,10 +367,18 @@ impl Signal {
                     }
                 }
                 Poll::TimedOut => break,
+                Poll::Interrupted if interruptible => {
+                    interrupted = true;
+                    break;
+                }
                 Poll::Interrupted => {}
             }
         }
-        self.after_wake()
+        match (self.after_wake(), interrupted) {
+            (true, _) => Wake::Notified,
+            (false, true) => Wake::Interrupted,
+            (false, false) => Wake::TimedOut,
+        }
     }
 
     /// The eventfd: readable after a `notify` that followed a successful

@@ -291,3 +291,34 @@ fn pinning_failure_is_reported_not_fatal() {
     assert_eq!(rx.recv_timeout(LIMIT).unwrap(), 0);
     engine.shutdown();
 }
+
+#[test]
+fn nothing_is_pinned_unless_asked() {
+    // libzmq pins nothing by default; pinning every process's first I/O thread to the first
+    // allowed core put the I/O threads of two processes on one core.
+    let engine = zeroring_engine::Engine::start(zeroring_engine::EngineConfig {
+        io_threads: 2,
+        backend: backends()[0],
+        ..Default::default()
+    })
+    .unwrap();
+    for t in engine.threads() {
+        let info = t.info();
+        assert_eq!((info.pinned_to, info.pin_error.clone()), (None, None));
+    }
+    engine.shutdown();
+    // Asked for: thread i goes to cpus[i % len].
+    let allowed = core_affinity::get_core_ids().unwrap_or_default();
+    let Some(last) = allowed.last().map(|c| c.id) else {
+        return;
+    };
+    let engine = zeroring_engine::Engine::start(zeroring_engine::EngineConfig {
+        io_threads: 1,
+        cpus: Some(vec![last]),
+        backend: backends()[0],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(engine.threads()[0].info().pinned_to, Some(last));
+    engine.shutdown();
+}

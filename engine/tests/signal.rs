@@ -218,3 +218,61 @@ fn mailbox_many_senders_sleeping_consumer() {
     }
     assert!(sleeps <= SENDERS * PER);
 }
+
+extern "C" fn note_signal(_: libc::c_int) {}
+
+/// Signals `tid` with SIGUSR1 (handler installed without SA_RESTART) every few ms until `done`.
+fn keep_signalling(tid: libc::pthread_t, done: &std::sync::mpsc::Receiver<()>) {
+    // SAFETY: a zeroed sigaction with a valid, empty handler and an empty mask.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = note_signal as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // SAFETY: the waiting thread outlives this loop (it is joined after `done`).
+        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        if done.recv_timeout(Duration::from_millis(10)).is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the wait never ended");
+    }
+}
+
+#[test]
+fn a_handled_signal_interrupts_an_interruptible_wait_only() {
+    use zeroring_engine::signal::Wake;
+    let s = Arc::new(Signal::new().unwrap());
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let s2 = s.clone();
+    let t = thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
+        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+        let woke = s2.wait_interruptible(Some(Duration::from_secs(20)), Duration::ZERO);
+        done_tx.send(()).unwrap();
+        // The plain wait goes on through signals until notified.
+        let notified = s2.wait(Some(Duration::from_secs(20)), Duration::ZERO);
+        (woke, notified)
+    });
+    let tid = tid_rx.recv().unwrap();
+    keep_signalling(tid, &done_rx);
+    // Signal the plain wait a few times, then notify it.
+    while !s.is_sleeping() {
+        thread::yield_now();
+    }
+    for _ in 0..5 {
+        // SAFETY: the thread is alive until notified below and joined.
+        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        thread::sleep(Duration::from_millis(2));
+    }
+    s.notify();
+    let (woke, notified) = t.join().unwrap();
+    assert_eq!(woke, Wake::Interrupted);
+    assert!(
+        notified,
+        "the plain wait ignored the signals and saw the notify"
+    );
+}

@@ -13,6 +13,7 @@
 //! Must never: report a figure it did not measure, or time work that is not the workload
 //! (set-up and connection are outside the timed region).
 
+pub mod conns;
 pub mod measure;
 pub mod plot;
 pub mod report;

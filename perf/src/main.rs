@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use zeroring_perf::measure::{self, LatSample, ThrSample};
-use zeroring_perf::report;
 use zeroring_perf::subject::{unavailable, Params, Subject, Transport};
+use zeroring_perf::{conns, report};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,6 +30,12 @@ enum Cmd {
     Lat,
     /// Both, over every size given.
     All,
+    /// Connection scale: N tcp connections into one socket — connect time, memory per idle
+    /// connection, fan-in and fan-out throughput, and the RSS of an idle context.
+    Conns(ConnsArgs),
+    /// (internal) a process of the conns workload.
+    #[command(hide = true)]
+    ConnsChild(ConnsChildArgs),
     /// (internal) the peer side, run in a child process.
     #[command(hide = true)]
     Peer(PeerArgs),
@@ -97,6 +103,78 @@ struct PeerArgs {
     pin: Option<usize>,
 }
 
+#[derive(Args, Debug)]
+struct ConnsArgs {
+    /// Connection counts to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
+    n: Vec<usize>,
+    /// Client connections per client process (each needs a few descriptors).
+    #[arg(long, default_value_t = 2000)]
+    per_process: usize,
+    /// Fan-in and fan-out messages per N in all (each connection gets total / N, 1–1000).
+    #[arg(long, default_value_t = 200_000)]
+    msgs: u64,
+}
+
+#[derive(Args, Debug)]
+struct ConnsChildArgs {
+    #[arg(long, value_enum)]
+    role: conns::Role,
+    #[arg(long, value_enum)]
+    mode: conns::Mode,
+    #[arg(long, value_enum)]
+    subject: Subject,
+    #[arg(long)]
+    n: usize,
+    #[arg(long)]
+    msgs: u64,
+    #[arg(long, default_value = "")]
+    endpoint: String,
+    #[arg(long, default_value_t = 1)]
+    io_threads: i32,
+}
+
+/// The conns workload: every subject but the raw floor, which has no sockets to scale.
+fn run_conns(a: &ConnsArgs, o: &Opts) -> ExitCode {
+    let mut subjects = subjects(o);
+    subjects.retain(|s| *s != Subject::Raw);
+    subjects.retain(|s| match unavailable(*s, Transport::Tcp) {
+        Some(why) => {
+            eprintln!("skipping {s:?}: {why}");
+            false
+        }
+        None => true,
+    });
+    if subjects.is_empty() {
+        eprintln!("nothing to measure");
+        return ExitCode::FAILURE;
+    }
+    let idle: Vec<_> = subjects
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                conns::idle_context(s, o.io_threads).map_err(|e| e.to_string()),
+            )
+        })
+        .collect();
+    let config = conns::Config {
+        ns: a.n.clone(),
+        subjects,
+        per_process: a.per_process,
+        total_msgs: a.msgs,
+        io_threads: o.io_threads,
+    };
+    let rows = conns::run(&config);
+    println!(
+        "zeroring-perf conns: one run each, tcp loopback, {} I/O thread(s) per context, {} B messages",
+        o.io_threads,
+        conns::MSG_SIZE
+    );
+    println!("{}", conns::table(&rows, &idle));
+    ExitCode::SUCCESS
+}
+
 fn default_count(kind: &str, size: usize) -> u64 {
     match kind {
         // Enough messages for ~0.3–1 s per run on a small machine, capped for large ones.
@@ -125,6 +203,27 @@ fn subjects(opts: &Opts) -> Vec<Subject> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (thr_on, lat_on, quick) = match &cli.command {
+        Some(Cmd::Conns(a)) => return run_conns(a, &cli.opts),
+        Some(Cmd::ConnsChild(a)) => {
+            let args = conns::ChildArgs {
+                role: a.role,
+                mode: a.mode,
+                subject: a.subject,
+                n: a.n,
+                msgs: a.msgs,
+                endpoint: a.endpoint.clone(),
+                io_threads: a.io_threads,
+            };
+            return match conns::run_child(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    // On stdout too, so that the parent's table can say why.
+                    println!("error {e}");
+                    eprintln!("conns {:?} {:?} {:?}: {e}", a.subject, a.role, a.mode);
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Cmd::Peer(p)) => {
             let params = Params {
                 transport: Transport::Tcp,

@@ -216,8 +216,23 @@ impl Context {
         }
     }
 
-    /// Creates a socket (`zmq_socket`). EINVAL for types not available yet (STREAM and the
-    /// draft types), EMFILE beyond MAX_SOCKETS, ETERM after shutdown.
+    /// Creates a socket (`zmq_socket`): every libzmq 4.3 stable type, STREAM included. EINVAL
+    /// for the draft types (SERVER, CLIENT, RADIO, DISH, GATHER, SCATTER, DGRAM), EMFILE beyond
+    /// MAX_SOCKETS, ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// assert!(ctx.socket(SocketType::Stream).is_ok());
+    /// assert_eq!(ctx.socket(SocketType::Server).err(), Some(Error::EINVAL));
+    /// ctx.set_max_sockets(1)?;
+    /// let _one = ctx.socket(SocketType::Pair)?;
+    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::EMFILE));
+    /// ctx.shutdown();
+    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::ETERM));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn socket(&self, t: SocketType) -> Result<Socket> {
         Socket::new(self.clone(), t)
     }
@@ -228,6 +243,18 @@ impl Context {
     }
 
     /// `zmq_ctx_set` for integer options. THREAD_NAME_PREFIX takes its number as text.
+    /// EINVAL for an unknown or read-only option and for a value out of range.
+    ///
+    /// ```
+    /// use zeroring::{context::ctx_opt, Context, Error};
+    ///
+    /// let ctx = Context::new();
+    /// ctx.set(ctx_opt::IO_THREADS, 2)?;
+    /// assert_eq!(ctx.set(ctx_opt::IO_THREADS, -1), Err(Error::EINVAL));
+    /// assert_eq!(ctx.set(ctx_opt::BLOCKY, 2), Err(Error::EINVAL));
+    /// assert_eq!(ctx.set(9999, 1), Err(Error::EINVAL));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn set(&self, option: i32, value: i32) -> Result<()> {
         let mut o = lock(&self.inner.options);
         match option {

@@ -79,16 +79,24 @@ impl SocketCore {
             mut reader,
             peer,
         } = a;
-        writer.set_notify(notify.clone());
-        reader.set_notify(notify);
         let id = self.next_pipe_id;
         self.next_pipe_id += 1;
+        writer.set_notify(notify.clone());
+        // A fair-queuing pattern learns which pipe woke it, so it visits only those.
+        let ready = self.pattern.ready_list();
+        let reports_ready = ready.is_some();
+        reader.set_notify(match ready {
+            Some(list) => Some(list.notify_for(id, notify)),
+            None => notify,
+        });
         let pipe = Pipe {
             id,
             writer,
             reader,
             peer,
             routing_id: bytes::Bytes::new(),
+            queued: false,
+            reports_ready,
         };
         let (p, mut cx) = self.cx();
         p.attach(pipe, &mut cx);

@@ -17,7 +17,7 @@ pub enum Error {
     EPERM,
     /// No such file or directory (e.g. disconnecting an endpoint that is not connected).
     ENOENT,
-    /// Interrupted system call.
+    /// Interrupted system call: a signal handler ran while a blocking send or recv waited.
     EINTR,
     /// Bad file descriptor.
     EBADF,

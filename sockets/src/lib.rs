@@ -1,5 +1,5 @@
-//! zeroring: ZeroMQ for Rust — libzmq 4.3 socket semantics (and, with the wire issue, the ZMTP
-//! 3.1 protocol) on a thread-per-core io_uring engine.
+//! zeroring: ZeroMQ for Rust — libzmq 4.3 socket semantics and the ZMTP 3.1 protocol on a
+//! thread-per-core io_uring engine.
 //!
 //! ```
 //! use zeroring::{Context, SocketType};
@@ -29,8 +29,19 @@
 //!   one module per socket family).
 //! - [`attach`]: how transports hand a connected peer (a pipe pair) to a socket.
 //!
-//! Transports: `inproc://` now; `tcp://` and `ipc://` return EPROTONOSUPPORT until the wire
-//! issue adds them.
+//! Transports: `inproc://`, `tcp://` and `ipc://` (ZMTP 3.1, NULL and PLAIN). Any other
+//! scheme (`pgm://`, `udp://`, …) fails with EPROTONOSUPPORT, a malformed endpoint with EINVAL:
+//!
+//! ```
+//! use zeroring::{Context, Error, SocketType};
+//!
+//! let ctx = Context::new();
+//! let s = ctx.socket(SocketType::Push)?;
+//! assert_eq!(s.connect("pgm://eth0;239.192.1.1:5555"), Err(Error::EPROTONOSUPPORT));
+//! assert_eq!(s.connect("tcp://127.0.0.1"), Err(Error::EINVAL)); // no port
+//! s.connect("tcp://127.0.0.1:5555")?; // asynchronous: nobody needs to listen yet
+//! # Ok::<(), zeroring::Error>(())
+//! ```
 
 pub mod attach;
 pub mod context;

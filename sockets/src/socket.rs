@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use zeroring_engine::mailbox::Mailbox;
 use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig};
-use zeroring_engine::signal::Signal;
+use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
@@ -219,8 +219,12 @@ impl Core {
                 _ => return Err(Error::EAGAIN),
             },
         };
-        self.signal.wait(remaining, self.spin);
-        Ok(())
+        // A signal handled while blocked ends the call with EINTR, as libzmq's blocking
+        // calls do; nothing was taken or queued, so the caller may simply retry.
+        match self.signal.wait_interruptible(remaining, self.spin) {
+            Wake::Interrupted => Err(Error::EINTR),
+            Wake::Notified | Wake::TimedOut => Ok(()),
+        }
     }
 
     fn send(&mut self, mut msg: Msg, flags: i32) -> Result<()> {
@@ -330,8 +334,27 @@ impl Socket {
 
     // ----- bind / connect -------------------------------------------------------------------
 
-    /// Binds to an endpoint (`zmq_bind`). inproc today; tcp:// and ipc:// fail with
-    /// EPROTONOSUPPORT until the wire issue adds them.
+    /// Binds to an endpoint (`zmq_bind`): `inproc://name`, `tcp://interface:port` (`*` for
+    /// any interface or an ephemeral port) or `ipc://path` (`ipc://*` picks a fresh path).
+    /// EINVAL for a malformed endpoint, EPROTONOSUPPORT for another transport, EADDRINUSE
+    /// when the address is taken, ENODEV for an unknown interface name.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Pull)?;
+    /// s.bind("tcp://127.0.0.1:*")?;
+    /// let taken = s.get_last_endpoint()?.unwrap();
+    /// let other = ctx.socket(SocketType::Pull)?;
+    /// assert_eq!(other.bind(&taken), Err(Error::EADDRINUSE));
+    /// assert_eq!(other.bind("tcp://127.0.0.1"), Err(Error::EINVAL));
+    /// assert_eq!(other.bind("udp://127.0.0.1:5555"), Err(Error::EPROTONOSUPPORT));
+    /// assert_eq!(other.bind("tcp://no-such-interface:5555"), Err(Error::ENODEV));
+    /// s.bind("inproc://doc-bind")?;
+    /// assert_eq!(other.bind("inproc://doc-bind"), Err(Error::EADDRINUSE));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn bind(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -351,8 +374,26 @@ impl Socket {
         }
     }
 
-    /// Connects to an endpoint (`zmq_connect`). inproc today (connect before bind works);
-    /// tcp:// and ipc:// fail with EPROTONOSUPPORT until the wire issue adds them.
+    /// Connects to an endpoint (`zmq_connect`): `inproc://name` (connecting before the bind
+    /// works), `tcp://host:port` (optionally `tcp://source;host:port`) or `ipc://path`. The
+    /// connection is made in the background and remade after a failure (RECONNECT_IVL), so
+    /// nobody needs to listen yet; as in libzmq, a host *name* is resolved on every attempt,
+    /// and one that does not resolve (yet) is retried like a refused connection (monitor
+    /// event CONNECT_RETRIED), not refused here. EINVAL for a malformed endpoint (no port, a
+    /// port of `*`), EPROTONOSUPPORT for another transport.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Push)?;
+    /// s.connect("tcp://no-such-host.invalid:5555")?; // retried in the background
+    /// s.connect("ipc:///nobody/listens/here")?;
+    /// assert_eq!(s.connect("tcp://localhost:*"), Err(Error::EINVAL));
+    /// assert_eq!(s.connect("tcp://localhost"), Err(Error::EINVAL));
+    /// assert_eq!(s.connect("udp://localhost:5555"), Err(Error::EPROTONOSUPPORT));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn connect(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -367,13 +408,30 @@ impl Socket {
                 );
                 c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
                 c.sc.options.last_endpoint = endpoint.to_string();
+                // Take the early pipe now, as libzmq's connect does: a SUB's subscriptions
+                // made before the connect go down it without waiting for another call.
+                let _ = c.process_commands();
                 Ok(())
             }
         }
     }
 
     /// Stops accepting connections on an endpoint (`zmq_unbind`). For inproc, peers already
-    /// attached stay attached (as in libzmq); ENOENT when not bound there.
+    /// attached stay attached (as in libzmq); ENOENT when not bound there, EINVAL for a
+    /// malformed endpoint.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Pull)?;
+    /// s.bind("tcp://127.0.0.1:*")?;
+    /// let ep = s.get_last_endpoint()?.unwrap();
+    /// s.unbind(&ep)?;
+    /// assert_eq!(s.unbind(&ep), Err(Error::ENOENT));
+    /// assert_eq!(s.unbind("tcp://"), Err(Error::EINVAL));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -396,6 +454,17 @@ impl Socket {
 
     /// Closes the connections made to an endpoint (`zmq_disconnect`); ENOENT when there are
     /// none.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Push)?;
+    /// s.connect("tcp://127.0.0.1:5555")?;
+    /// s.disconnect("tcp://127.0.0.1:5555")?;
+    /// assert_eq!(s.disconnect("tcp://127.0.0.1:5555"), Err(Error::ENOENT));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -454,7 +523,26 @@ impl Socket {
 
     // ----- send / recv ----------------------------------------------------------------------
 
-    /// Sends one part (`zmq_send`); `flags`: [`DONTWAIT`], [`SNDMORE`].
+    /// Sends one part (`zmq_send`); `flags`: [`DONTWAIT`], [`SNDMORE`]. Blocks while the
+    /// message cannot be queued, up to SNDTIMEO. EAGAIN when it cannot be queued now
+    /// (DONTWAIT) or by the timeout; EINTR when a signal handler ran on this thread while it
+    /// was blocked (as libzmq: nothing was queued, retry if you like); EFSM out of sequence
+    /// (REQ, REP); ENOTSUP for socket types that do not send; ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType, DONTWAIT};
+    ///
+    /// let ctx = Context::new();
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// assert_eq!(push.send("no peer", DONTWAIT), Err(Error::EAGAIN));
+    /// let req = ctx.socket(SocketType::Req)?;
+    /// req.connect("inproc://doc-send")?;
+    /// req.send("request", 0)?;
+    /// assert_eq!(req.send("again", 0), Err(Error::EFSM));
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// assert_eq!(pull.send("x", 0), Err(Error::ENOTSUP));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn send(&self, data: impl Sendable, flags: i32) -> Result<()> {
         self.core().send(data.into_msg(), flags)
     }
@@ -484,7 +572,26 @@ impl Socket {
         Ok(())
     }
 
-    /// Receives one part (`zmq_msg_recv`); `flags`: [`DONTWAIT`].
+    /// Receives one part (`zmq_msg_recv`); `flags`: [`DONTWAIT`]. Blocks up to RCVTIMEO.
+    /// EAGAIN when nothing comes now (DONTWAIT) or by the timeout; EINTR when a signal handler
+    /// ran on this thread while it was blocked (nothing is lost: the next message is still
+    /// there); EFSM out of sequence (REQ, REP); ENOTSUP for socket types that do not receive;
+    /// ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType, DONTWAIT};
+    ///
+    /// let ctx = Context::new();
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// assert_eq!(pull.recv_msg(DONTWAIT).err(), Some(Error::EAGAIN));
+    /// pull.set_rcvtimeo(10)?;
+    /// assert_eq!(pull.recv_msg(0).err(), Some(Error::EAGAIN));
+    /// let req = ctx.socket(SocketType::Req)?;
+    /// assert_eq!(req.recv_msg(0).err(), Some(Error::EFSM));
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// assert_eq!(push.recv_msg(0).err(), Some(Error::ENOTSUP));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn recv_msg(&self, flags: i32) -> Result<Msg> {
         self.core().recv(flags)
     }
@@ -588,6 +695,18 @@ impl Socket {
     /// `zmq_setsockopt`: `value` is the option's C representation (native-endian `int`,
     /// `int64_t`, `uint64_t`, or bytes). Unknown options, options this socket type does not
     /// take, and wrong sizes → EINVAL.
+    ///
+    /// ```
+    /// use zeroring::{options::num, Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let s = ctx.socket(SocketType::Dealer)?;
+    /// s.set_option(num::LINGER, &0i32.to_ne_bytes())?;
+    /// assert_eq!(s.set_option(num::LINGER, &[0u8]), Err(Error::EINVAL)); // wrong size
+    /// assert_eq!(s.set_option(9999, &0i32.to_ne_bytes()), Err(Error::EINVAL)); // unknown
+    /// assert_eq!(s.set_option(num::SUBSCRIBE, b"x"), Err(Error::EINVAL)); // not a SUB
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn set_option(&self, option: i32, value: &[u8]) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
@@ -742,7 +861,6 @@ bool_options! {
 }
 
 impl Socket {
-    /// ZMQ_SUBSCRIBE (SUB, XSUB; XPUB under XPUB_MANUAL).
     /// ZMQ_PLAIN_USERNAME: be a PLAIN client with this user name.
     pub fn set_plain_username(&self, name: &str) -> Result<()> {
         self.set_option(num::PLAIN_USERNAME, name.as_bytes())
@@ -763,6 +881,18 @@ impl Socket {
         self.set_option(num::BINDTODEVICE, device.as_bytes())
     }
 
+    /// ZMQ_SUBSCRIBE (SUB, XSUB; XPUB under XPUB_MANUAL): receive messages that start with
+    /// `topic` (empty: every message). EINVAL on other socket types.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// ctx.socket(SocketType::Sub)?.set_subscribe(b"weather.")?;
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// assert_eq!(push.set_subscribe(b""), Err(Error::EINVAL));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
     pub fn set_subscribe(&self, topic: &[u8]) -> Result<()> {
         self.set_option(num::SUBSCRIBE, topic)
     }

@@ -34,15 +34,14 @@ fn failed(request: &ZapRequest) -> ZapReply {
 
 /// Sends `request` to the handler and calls `respond` with its reply (or a 500 on failure).
 pub(crate) fn ask(ctx: WeakContext, request: ZapRequest, respond: ZapResponder) {
-    let spawned = std::thread::Builder::new()
-        .name("zeroring-zap".into())
-        .spawn(move || {
-            let reply = ctx
-                .upgrade()
-                .and_then(|ctx| exchange(&ctx, &request))
-                .unwrap_or_else(|| failed(&request));
-            respond(reply);
-        });
+    // Like the I/O threads, with every signal blocked (libzmq's threads block them all).
+    let spawned = zeroring_engine::thread::spawn("zeroring-zap".into(), move || {
+        let reply = ctx
+            .upgrade()
+            .and_then(|ctx| exchange(&ctx, &request))
+            .unwrap_or_else(|| failed(&request));
+        respond(reply);
+    });
     if let Err(e) = spawned {
         log::warn!("zeroring: no thread for a ZAP request: {e}");
     }

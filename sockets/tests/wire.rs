@@ -557,3 +557,27 @@ fn linger_delivers_to_a_peer_that_appears_after_close() {
     assert_eq!(pull.recv_bytes(0).unwrap(), b"sent before anyone listened");
     term.join().unwrap();
 }
+
+#[test]
+fn every_received_part_carries_its_connections_properties() {
+    // The stream sends the properties once per connection; the socket's end of the pipe must
+    // give them to every part.
+    let ctx = Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let push = zsock(&ctx, SocketType::Push);
+    push.connect(&endpoint).unwrap();
+    for i in 0..5u8 {
+        push.send(&[i; 3][..], if i % 2 == 0 { zeroring::SNDMORE } else { 0 })
+            .unwrap();
+    }
+    push.send(vec![9u8; 100], 0).unwrap();
+    for _ in 0..6 {
+        let m = pull.recv_msg(0).unwrap();
+        let md = m
+            .metadata()
+            .expect("every part has the connection's properties");
+        assert_eq!(md.get("Socket-Type").map(|b| &b[..]), Some(&b"PUSH"[..]));
+    }
+}

@@ -1,13 +1,14 @@
 //! The per-message path allocates nothing once warm: encoding small frames
-//! into the batch, handing chunks out, decoding frames as slices of the input
-//! and queueing their events.
+//! into the batch, handing chunks out, and decoding small frames straight into
+//! inline messages handed to a sink (the path a stream takes).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use zeroring_transports::zmtp::{Connection, ConnectionConfig, Event};
+use zeroring_engine::Msg;
+use zeroring_transports::zmtp::{Connection, ConnectionConfig, FrameSink};
 use zeroring_transports::SocketType;
 
 struct Counting;
@@ -43,6 +44,15 @@ fn drain(c: &mut Connection) -> Bytes {
     out.freeze()
 }
 
+/// Keeps what it is given in a reused vector.
+struct Collect(Vec<Msg>);
+
+impl FrameSink for Collect {
+    fn deliver(&mut self, msg: Msg) {
+        self.0.push(msg);
+    }
+}
+
 #[test]
 fn steady_state_messages_do_not_allocate() {
     let now = Instant::now();
@@ -67,8 +77,14 @@ fn steady_state_messages_do_not_allocate() {
     let mut chunks = Vec::with_capacity(16);
 
     // Warm up the queues once.
-    b.handle_input(wire.clone(), now);
-    while b.poll_event().is_some() {}
+    let mut sink = Collect(Vec::with_capacity(128));
+    b.handle_input_with(&wire, now, &mut sink);
+    assert_eq!(sink.0.len(), 100);
+    assert!(sink
+        .0
+        .iter()
+        .all(|m| m.is_inline() && m.data() == &body[..]));
+    sink.0.clear();
 
     for round in 0..3 {
         let before = ALLOCS.load(Ordering::Relaxed);
@@ -80,14 +96,11 @@ fn steady_state_messages_do_not_allocate() {
             chunks.push(c);
         }
         chunks.clear();
-        // Inbound: 100 frames decoded as slices of one buffer, events drained.
-        b.handle_input(wire.clone(), now);
-        let mut n = 0;
-        while let Some(e) = b.poll_event() {
-            assert!(matches!(e, Event::Frame { .. }));
-            n += 1;
-        }
-        assert_eq!(n, 100);
+        // Inbound: 100 frames of one buffer decoded into inline messages.
+        b.handle_input_with(&wire, now, &mut sink);
+        assert_eq!(sink.0.len(), 100);
+        assert!(b.poll_event().is_none());
+        sink.0.clear();
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
         // The batch buffer may be re-allocated once when the previous chunk is
         // still alive elsewhere; nothing may be allocated per message.

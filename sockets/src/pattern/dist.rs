@@ -3,6 +3,8 @@
 //! the message (counted as a drop) and the rest of the message follows the pipes that took the
 //! first part.
 
+use std::collections::HashSet;
+
 use zeroring_engine::pipe::WriteError;
 use zeroring_engine::Msg;
 
@@ -13,6 +15,9 @@ use super::{PipeId, Pipes};
 pub struct Dist {
     /// Pipes carrying the message in progress.
     matching: Vec<PipeId>,
+    /// The pipes already given the message in progress, when there are many (a scan of
+    /// `matching` per target would make fan-out quadratic in the number of peers).
+    seen: HashSet<PipeId>,
     in_message: bool,
 }
 
@@ -25,8 +30,17 @@ impl Dist {
         let mut dropped = 0;
         if !self.in_message {
             self.matching.clear();
+            let many = targets.len() > 8;
+            if many {
+                self.seen.clear();
+            }
             for &id in targets {
-                if self.matching.contains(&id) {
+                let duplicate = if many {
+                    !self.seen.insert(id)
+                } else {
+                    self.matching.contains(&id)
+                };
+                if duplicate {
                     continue;
                 }
                 let Some(i) = pipes.index_of(id) else {

@@ -2,21 +2,104 @@
 //! whole message at a time; a multipart message is read from its pipe to the end before another
 //! pipe gets a turn. Pipes found closed are detached.
 
-use zeroring_engine::pipe::ReadError;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use zeroring_engine::pipe::{Notify, NotifyHandle, ReadError};
 use zeroring_engine::Msg;
 
 use super::{PipeId, Pipes};
 use crate::error::{Error, Result};
 
+/// The pipes that have something to read again after the socket found them empty.
+///
+/// A pipe's reader marks itself asleep when it finds the pipe empty, and the writer's next
+/// flush then calls the reader's notify exactly once: [`ReadyList::notify_for`] makes that
+/// notify record the pipe here (then wake the socket). So the fair-queue only ever visits
+/// pipes that may have data — with thousands of mostly idle peers, a receive costs the same
+/// as with one (libzmq's `fq_t` keeps its active pipes apart for the same reason).
+#[derive(Debug, Default)]
+pub struct ReadyList {
+    pending: AtomicBool,
+    ids: Mutex<Vec<PipeId>>,
+}
+
+impl ReadyList {
+    /// Records that pipe `id` became readable (any thread).
+    fn push(&self, id: PipeId) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.push(id);
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// Moves the recorded ids into `out` (the socket's thread).
+    fn take(&self, out: &mut Vec<PipeId>) {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        out.append(&mut self.ids.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// The notify to install on pipe `id`'s reader: records the pipe, then calls `then` (the
+    /// socket's own wakeup).
+    pub fn notify_for(self: &Arc<Self>, id: PipeId, then: Option<NotifyHandle>) -> NotifyHandle {
+        Arc::new(PipeReadable {
+            id,
+            list: self.clone(),
+            then,
+        })
+    }
+}
+
+struct PipeReadable {
+    id: PipeId,
+    list: Arc<ReadyList>,
+    then: Option<NotifyHandle>,
+}
+
+impl Notify for PipeReadable {
+    fn notify(&self) {
+        self.list.push(self.id);
+        if let Some(then) = &self.then {
+            then.notify();
+        }
+    }
+}
+
 /// Fair-queue state.
 #[derive(Debug, Default)]
 pub struct Fq {
-    current: usize,
     /// The pipe whose message is being read.
     more: Option<PipeId>,
+    /// Pipes that may have data, in round-robin order; a pipe found empty leaves it (its
+    /// reader now sleeps and will be recorded in `ready` when written again).
+    queue: VecDeque<PipeId>,
+    ready: Arc<ReadyList>,
+    scratch: Vec<PipeId>,
 }
 
 impl Fq {
+    /// The list that this fair-queue's pipes must report to (see [`ReadyList::notify_for`]);
+    /// a pipe is visited once reported, so attaching one reports it at once.
+    pub fn ready_list(&self) -> Arc<ReadyList> {
+        self.ready.clone()
+    }
+
+    /// Moves the pipes attached or reported since the last call into the round-robin queue.
+    fn activate(&mut self, pipes: &mut Pipes) {
+        self.scratch.append(&mut pipes.fresh);
+        self.ready.take(&mut self.scratch);
+        for id in self.scratch.drain(..) {
+            if let Some(p) = pipes.get_mut(id) {
+                if !p.queued {
+                    p.queued = true;
+                    self.queue.push_back(id);
+                }
+            }
+        }
+    }
+
     /// Receives one part and the pipe it came from.
     pub fn recv(&mut self, pipes: &mut Pipes) -> Result<(Msg, PipeId)> {
         if let Some(id) = self.more {
@@ -25,7 +108,7 @@ impl Fq {
                     Ok(m) => {
                         if !m.more() {
                             self.more = None;
-                            self.current = (i + 1) % pipes.len();
+                            self.queue.push_back(id);
                         }
                         return Ok((m, id));
                     }
@@ -35,38 +118,41 @@ impl Fq {
                     Err(ReadError::Closed) => {
                         pipes.kill_at(i);
                         self.more = None;
-                        self.current = 0;
                     }
                 },
                 None => self.more = None,
             }
         }
-        let mut tried = 0;
-        while tried < pipes.len() {
-            let i = (self.current + tried) % pipes.len();
+        self.activate(pipes);
+        // Each queued pipe is tried at most once per call.
+        for _ in 0..self.queue.len() {
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            // Gone (killed elsewhere): its id is never reused.
+            let Some(i) = pipes.index_of(id) else {
+                continue;
+            };
             match pipes.list[i].read() {
                 Ok(m) => {
-                    let id = pipes.list[i].id;
                     if m.more() {
                         self.more = Some(id);
-                        self.current = i;
                     } else {
-                        self.current = (i + 1) % pipes.len();
+                        self.queue.push_back(id);
                     }
                     return Ok((m, id));
                 }
-                Err(ReadError::Empty) => tried += 1,
-                Err(ReadError::Closed) => {
-                    pipes.kill_at(i);
-                    if self.current > i {
-                        self.current -= 1;
-                    }
-                    if !pipes.is_empty() {
-                        self.current %= pipes.len();
+                Err(ReadError::Empty) => {
+                    if pipes.list[i].reports_ready {
+                        // Its reader sleeps now; the next write reports it again.
+                        pipes.list[i].queued = false;
                     } else {
-                        self.current = 0;
+                        // Nothing would report it (a pattern driven without a socket): keep
+                        // visiting it.
+                        self.queue.push_back(id);
                     }
                 }
+                Err(ReadError::Closed) => pipes.kill_at(i),
             }
         }
         Err(Error::EAGAIN)
@@ -77,8 +163,14 @@ impl Fq {
         self.more.is_some()
     }
 
-    /// Whether a recv could succeed now (a hint).
-    pub fn has_in(&self, pipes: &Pipes) -> bool {
-        self.more.is_some() || pipes.any_readable()
+    /// Whether a recv could succeed now (a hint: a queued pipe holds data).
+    pub fn has_in(&mut self, pipes: &mut Pipes) -> bool {
+        if self.more.is_some() {
+            return true;
+        }
+        self.activate(pipes);
+        self.queue
+            .iter()
+            .any(|&id| pipes.get(id).is_some_and(|p| p.reader.len_hint() > 0))
     }
 }

@@ -20,6 +20,7 @@ pub mod router;
 pub mod stream;
 pub mod trie;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -67,6 +68,10 @@ pub struct Pipe {
     pub peer: Peer,
     /// The routing id a ROUTER assigned to this pipe.
     pub routing_id: Bytes,
+    /// In its fair-queue's round-robin queue (see [`fq::Fq`]).
+    pub queued: bool,
+    /// Its reader reports to the pattern's [`fq::ReadyList`] when written after running dry.
+    pub reports_ready: bool,
 }
 
 impl Pipe {
@@ -82,9 +87,24 @@ impl Pipe {
                 }
             }
         }
-        if m.metadata().is_none() {
-            if let Some(md) = &self.peer.metadata {
-                m.set_metadata(Some(md.clone()));
+        // A stream attaches its connection's properties to the first message after each
+        // handshake only (no shared refcount per message on the I/O thread); the pipe keeps
+        // them for the messages that follow.
+        match m.metadata() {
+            Some(md) => {
+                if !self
+                    .peer
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(p, md))
+                {
+                    self.peer.metadata = Some(md.clone());
+                }
+            }
+            None => {
+                if let Some(md) = &self.peer.metadata {
+                    m.set_metadata(Some(md.clone()));
+                }
             }
         }
         Ok(m)
@@ -96,6 +116,11 @@ impl Pipe {
 #[derive(Debug, Default)]
 pub struct Pipes {
     list: Vec<Pipe>,
+    /// Where each live pipe sits in `list`: lookups by id are O(1), so that sending to
+    /// thousands of peers (PUB, ROUTER) does not cost a scan per peer.
+    index: HashMap<PipeId, usize>,
+    /// Pipes attached since the fair-queue last looked.
+    fresh: Vec<PipeId>,
     dead: Vec<Pipe>,
 }
 
@@ -120,22 +145,35 @@ impl Pipes {
 
     /// Adds a pipe at the end.
     pub fn push(&mut self, p: Pipe) {
+        self.index.insert(p.id, self.list.len());
+        // Patterns without a fair-queue never take `fresh`: keep it to the live pipes.
+        if self.fresh.len() > self.list.len() {
+            let index = &self.index;
+            self.fresh.retain(|id| index.contains_key(id));
+        }
+        self.fresh.push(p.id);
         self.list.push(p);
     }
 
     /// Index of a pipe.
+    #[inline]
     pub fn index_of(&self, id: PipeId) -> Option<usize> {
-        self.list.iter().position(|p| p.id == id)
+        // Few pipes (the common case): a scan beats hashing.
+        if self.list.len() <= 8 {
+            return self.list.iter().position(|p| p.id == id);
+        }
+        self.index.get(&id).copied()
     }
 
     /// A pipe by id.
     pub fn get_mut(&mut self, id: PipeId) -> Option<&mut Pipe> {
-        self.list.iter_mut().find(|p| p.id == id)
+        let i = self.index_of(id)?;
+        self.list.get_mut(i)
     }
 
     /// A pipe by id.
     pub fn get(&self, id: PipeId) -> Option<&Pipe> {
-        self.list.iter().find(|p| p.id == id)
+        self.list.get(self.index_of(id)?)
     }
 
     /// The live pipes.
@@ -150,7 +188,12 @@ impl Pipes {
 
     /// Removes the pipe at `i` and puts it on the dead list.
     pub fn kill_at(&mut self, i: usize) {
+        // `remove`, not `swap_remove`: the round-robin order of the others is kept.
         let p = self.list.remove(i);
+        self.index.remove(&p.id);
+        for (j, q) in self.list.iter().enumerate().skip(i) {
+            self.index.insert(q.id, j);
+        }
         self.dead.push(p);
     }
 
@@ -307,6 +350,12 @@ pub trait Pattern: Send + fmt::Debug {
 
     /// Number of attached pipes whose peer is still there.
     fn peers(&self) -> usize;
+
+    /// The list that reports pipes readable again, for patterns that fair-queue their input
+    /// (the socket installs [`fq::ReadyList::notify_for`] on each pipe's reader).
+    fn ready_list(&self) -> Option<Arc<fq::ReadyList>> {
+        None
+    }
 }
 
 /// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.
@@ -363,6 +412,8 @@ mod tests {
                 key: None,
             },
             routing_id: Bytes::new(),
+            queued: false,
+            reports_ready: false,
         };
         (p, to_us_w, from_us_r)
     }

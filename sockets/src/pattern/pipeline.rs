@@ -76,7 +76,7 @@ impl Pattern for Pull {
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.fq.has_in(&self.pipes)
+        self.fq.has_in(&mut self.pipes)
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -91,5 +91,9 @@ impl Pattern for Pull {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.fq.ready_list())
     }
 }

@@ -472,6 +472,10 @@ impl Pattern for XSub {
     fn peers(&self) -> usize {
         self.pipes.live()
     }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.fq.ready_list())
+    }
 }
 
 /// The subscription message for `topic` (`\x01topic` or `\x00topic`).

@@ -76,7 +76,7 @@ impl Pattern for Dealer {
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.fq.has_in(&self.pipes)
+        self.fq.has_in(&mut self.pipes)
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -91,6 +91,10 @@ impl Pattern for Dealer {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.fq.ready_list())
     }
 }
 
@@ -262,6 +266,10 @@ impl Pattern for Req {
     fn peers(&self) -> usize {
         self.dealer.peers()
     }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.dealer.fq.ready_list())
+    }
 }
 
 /// REP.
@@ -361,7 +369,7 @@ impl Pattern for Rep {
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        !self.sending_reply && self.fq.has_in(&self.pipes)
+        !self.sending_reply && self.fq.has_in(&mut self.pipes)
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -376,6 +384,10 @@ impl Pattern for Rep {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.fq.ready_list())
     }
 }
 

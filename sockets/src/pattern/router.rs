@@ -205,7 +205,7 @@ impl Pattern for Router {
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.prefetched.is_some() || self.fq.has_in(&self.pipes)
+        self.prefetched.is_some() || self.fq.has_in(&mut self.pipes)
     }
 
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
@@ -220,5 +220,9 @@ impl Pattern for Router {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.fq.ready_list())
     }
 }

@@ -152,7 +152,7 @@ impl Pattern for Stream {
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        !self.ready.is_empty() || self.fq.has_in(&self.pipes)
+        !self.ready.is_empty() || self.fq.has_in(&mut self.pipes)
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -167,5 +167,9 @@ impl Pattern for Stream {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        Some(self.fq.ready_list())
     }
 }

@@ -251,3 +251,23 @@ fn hiccup_replays_subscriptions_on_a_kept_pipe() {
     h.hiccup(8).unwrap(); // unknown key: nothing
     assert!(read_all().is_empty());
 }
+
+#[test]
+fn subscriptions_made_before_a_tcp_connect_reach_the_publisher() {
+    for t in [SocketType::Sub, SocketType::XSub] {
+        let ctx = Context::new();
+        let publ = sock(&ctx, SocketType::XPub);
+        publ.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = publ.get_last_endpoint().unwrap().unwrap();
+        let sub = sock(&ctx, t);
+        if t == SocketType::Sub {
+            sub.set_subscribe(b"A").unwrap();
+        } else {
+            sub.send(&b"\x01A"[..], 0).unwrap();
+        }
+        sub.connect(&ep).unwrap();
+        assert_eq!(publ.recv_bytes(0).unwrap(), b"\x01A", "{t:?}");
+        publ.send("A1", 0).unwrap();
+        assert_eq!(recv_str(&sub), "A1");
+    }
+}

@@ -12,7 +12,7 @@ use socket2::SockAddr;
 
 use super::listener::BindAddr;
 use super::session::ConnectTarget;
-use crate::endpoint::{resolve, Direction, Endpoint, IpcEndpoint};
+use crate::endpoint::{resolve, Direction, Endpoint, Host, IpcEndpoint, TcpEndpoint};
 
 fn not_stream_transport(endpoint: &Endpoint) -> io::Error {
     io::Error::new(
@@ -60,31 +60,76 @@ pub fn bind_addr(endpoint: &Endpoint, ipv6: bool) -> io::Result<BindAddr> {
     }
 }
 
-/// Where to connect for `endpoint` (parsed with [`Direction::Connect`]); DNS names are
-/// resolved now, to their first address (IPv4 preferred unless `ipv6`).
+/// A tcp endpoint that names a host: resolved again before every connection attempt, as
+/// libzmq's connecter does, so a name that does not resolve yet (or moves) is retried.
+#[derive(Clone, Debug)]
+pub struct Resolve {
+    endpoint: TcpEndpoint,
+    ipv6: bool,
+}
+
+impl Resolve {
+    /// The peer address (the first one, IPv4 preferred unless ZMQ_IPV6) and the source
+    /// address to bind, if any. Blocks in the system resolver, as libzmq's I/O thread does.
+    pub fn resolve(&self) -> io::Result<(SockAddr, Option<SockAddr>)> {
+        resolve_tcp(&self.endpoint, self.ipv6)
+    }
+}
+
+fn resolve_tcp(tcp: &TcpEndpoint, ipv6: bool) -> io::Result<(SockAddr, Option<SockAddr>)> {
+    let addr = resolve::tcp(&tcp.addr, Direction::Connect, ipv6)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EHOSTUNREACH))?;
+    let source = match &tcp.source {
+        Some(src) => {
+            let s = resolve::tcp(src, Direction::Bind, ipv6)?
+                .into_iter()
+                .find(|s| s.is_ipv4() == addr.is_ipv4())
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EADDRNOTAVAIL))?;
+            Some(SockAddr::from(s))
+        }
+        None => None,
+    };
+    Ok((addr.into(), source))
+}
+
+/// Where to connect for `endpoint` (parsed with [`Direction::Connect`]); never fails for a
+/// tcp endpoint that parsed. Literal addresses are resolved now; an endpoint with a host or
+/// interface *name*, or one that does not resolve, is left to the session, which resolves it
+/// before each attempt ([`ConnectTarget::resolve`]) and retries a failure: libzmq's
+/// `zmq_connect` checks only the syntax of a tcp address.
 pub fn connect_target(endpoint: &Endpoint, ipv6: bool) -> io::Result<ConnectTarget> {
     let text = endpoint.to_string();
     match endpoint {
         Endpoint::Tcp(tcp) => {
-            let addr = resolve::tcp(&tcp.addr, Direction::Connect, ipv6)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EHOSTUNREACH))?;
-            let source = match &tcp.source {
-                Some(src) => {
-                    let s = resolve::tcp(src, Direction::Bind, ipv6)?
-                        .into_iter()
-                        .find(|s| s.is_ipv4() == addr.is_ipv4())
-                        .ok_or_else(|| io::Error::from_raw_os_error(libc::EADDRNOTAVAIL))?;
-                    Some(SockAddr::from(s))
-                }
-                None => None,
+            let named = |a: &crate::endpoint::TcpAddr| matches!(a.host, Host::Name(_));
+            let fixed = if named(&tcp.addr) || tcp.source.as_ref().is_some_and(named) {
+                None
+            } else {
+                // Literal addresses resolve without the network; one that does not (an
+                // unknown IPv6 zone, a source of the other family) is retried like a name.
+                resolve_tcp(tcp, ipv6).ok()
             };
-            Ok(ConnectTarget {
-                endpoint: text,
-                addr: addr.into(),
-                tcp: true,
-                source,
+            Ok(match fixed {
+                Some((addr, source)) => ConnectTarget {
+                    endpoint: text,
+                    addr,
+                    tcp: true,
+                    source,
+                    resolve: None,
+                },
+                None => ConnectTarget {
+                    endpoint: text,
+                    // Stands in until the first resolution; never connected to as it is.
+                    addr: std::net::SocketAddr::from(([0, 0, 0, 0], tcp.addr.port)).into(),
+                    tcp: true,
+                    source: None,
+                    resolve: Some(Resolve {
+                        endpoint: tcp.clone(),
+                        ipv6,
+                    }),
+                },
             })
         }
         Endpoint::Ipc(IpcEndpoint::Path(p)) => Ok(ConnectTarget {
@@ -92,6 +137,7 @@ pub fn connect_target(endpoint: &Endpoint, ipv6: bool) -> io::Result<ConnectTarg
             addr: SockAddr::unix(p)?,
             tcp: false,
             source: None,
+            resolve: None,
         }),
         Endpoint::Ipc(IpcEndpoint::Abstract(name)) => {
             let mut raw = vec![0u8];
@@ -102,6 +148,7 @@ pub fn connect_target(endpoint: &Endpoint, ipv6: bool) -> io::Result<ConnectTarg
                 addr: SockAddr::unix(path)?,
                 tcp: false,
                 source: None,
+                resolve: None,
             })
         }
         Endpoint::Ipc(IpcEndpoint::Wildcard) | Endpoint::Inproc(_) => {
@@ -147,5 +194,25 @@ mod tests {
             Some(&b"zeroring-abstract"[..])
         );
         assert!(bind_addr(&parse("inproc://x", Direction::Bind).unwrap(), false).is_err());
+    }
+
+    #[test]
+    fn names_resolve_at_each_attempt_not_at_connect() {
+        let ep = parse("tcp://no-such-host.invalid:5555", Direction::Connect).unwrap();
+        let t = connect_target(&ep, false).expect("a name that does not resolve is no error yet");
+        assert!(t.resolve.expect("resolved later").resolve().is_err());
+        let ep = parse("tcp://localhost:5555", Direction::Connect).unwrap();
+        let t = connect_target(&ep, false).unwrap();
+        let (addr, source) = t.resolve.expect("resolved later").resolve().unwrap();
+        assert!(addr.as_socket().unwrap().ip().is_loopback());
+        assert_eq!(addr.as_socket().unwrap().port(), 5555);
+        assert!(source.is_none());
+        // Literal addresses need no resolver...
+        let ep = parse("tcp://127.0.0.1:5555", Direction::Connect).unwrap();
+        assert!(connect_target(&ep, false).unwrap().resolve.is_none());
+        // ...unless they do not resolve (no such zone): retried too, as libzmq.
+        let ep = parse("tcp://[fe80::1%no-such-if0]:5555", Direction::Connect).unwrap();
+        let t = connect_target(&ep, true).expect("retried, not refused");
+        assert!(t.resolve.expect("resolved later").resolve().is_err());
     }
 }

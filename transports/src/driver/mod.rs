@@ -33,7 +33,7 @@ use zeroring_engine::Msg;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
 
-pub use address::{bind_addr, connect_target};
+pub use address::{bind_addr, connect_target, Resolve};
 pub use linger::{LingerGuard, Lingering};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};

@@ -189,6 +189,9 @@ pub struct ConnectTarget {
     pub tcp: bool,
     /// Source address to bind first (`tcp://src;dst`).
     pub source: Option<SockAddr>,
+    /// Set when the endpoint names a host: `addr` and `source` are resolved from it again
+    /// before every attempt (a failed resolution is retried like a refused connect).
+    pub resolve: Option<super::address::Resolve>,
 }
 
 enum State {
@@ -221,6 +224,17 @@ pub(crate) struct ConnectSession {
 
 impl ConnectSession {
     fn attempt(&mut self, cx: &mut Cx<'_>) {
+        if let Some(names) = &self.target.resolve {
+            // As libzmq's tcp_connecter: resolve at every attempt; on failure, no
+            // CONNECT_DELAYED, just the reconnect timer (CONNECT_RETRIED).
+            match names.resolve() {
+                Ok((addr, source)) => {
+                    self.target.addr = addr;
+                    self.target.source = source;
+                }
+                Err(_) => return self.retry_later(cx),
+            }
+        }
         let domain = if self.target.tcp {
             Domain::for_address(self.target.addr.as_socket().expect("tcp targets are inet"))
         } else {
@@ -325,11 +339,6 @@ fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
 
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        if attaches_early(self.config.socket_type, self.opts.immediate) {
-            if let Some(pipes) = self.link.attach_early(&self.endpoint, self.key) {
-                self.kept = Some(Kept::early(pipes));
-            }
-        }
         self.attempt(cx);
     }
 
@@ -387,7 +396,12 @@ impl Handler for ConnectSession {
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        let has_queue = matches!(self.state, State::Up(_)) || self.kept.is_some();
+        // Linger only what is owed: a running stream drains the socket's queue itself (and
+        // ends at once when it is empty); between connections, kept pipes with nothing
+        // queued owe nothing, so a socket whose peer is gone closes at once whatever LINGER
+        // says, as libzmq's does (its session ends when its pipe terminates empty).
+        let has_queue = matches!(self.state, State::Up(_))
+            || self.kept.as_ref().is_some_and(|k| k.owes_output());
         if token == TOKEN_LINGER && has_queue && self.linger.begin(cx, &self.slot.clone()) {
             // Go on until the socket's queue is drained (the stream ends when it reads the
             // closed pipe) or the deadline; while disconnected, keep reconnecting meanwhile,
@@ -470,6 +484,13 @@ pub fn connect(
     let slot2 = slot.clone();
     static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let key = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The early pipe is attached here, on the caller's thread, so that the socket can take
+    // it before `connect` returns (libzmq attaches it inside zmq_connect: a SUB's earlier
+    // subscriptions go down it at once, with no later call on the socket).
+    let kept = attaches_early(config.socket_type, opts.immediate)
+        .then(|| link.attach_early(&endpoint, key))
+        .flatten()
+        .map(Kept::early);
     let id = thread.spawn(move || ConnectSession {
         target,
         endpoint,
@@ -479,7 +500,7 @@ pub fn connect(
         state: State::Idle,
         backoff,
         key,
-        kept: None,
+        kept,
         slot: slot2,
         linger: LingerState::default(),
     })?;

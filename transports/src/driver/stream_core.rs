@@ -26,14 +26,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
+use zeroring_engine::pipe::{NotifyHandle, PipeWriter, ReadError, WriteError};
 use zeroring_engine::{Metadata, Msg};
 
 use super::wire::{Raw, Wire};
 use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
-use crate::zmtp::{Connection, ConnectionConfig, Event, PeerInfo, ZapReply, ZapRequest, ZmtpError};
+use crate::zmtp::{
+    Connection, ConnectionConfig, Event, FrameSink, PeerInfo, ZapReply, ZapRequest, ZmtpError,
+};
 
 /// Encode from the socket's pipe only while less than this much output is queued.
 pub const OUT_HIGH_WATER: usize = 256 * 1024;
@@ -67,6 +69,12 @@ impl Kept {
             connected_before: false,
         }
     }
+
+    /// Whether the socket queued anything for the next connection to send (what a closing
+    /// socket's LINGER is for).
+    pub fn owes_output(&self) -> bool {
+        self.pipes.from_socket.len_hint() > 0
+    }
 }
 
 /// Whether a connecting session of `socket_type` attaches its pipes before its first
@@ -92,7 +100,10 @@ pub struct StreamCore {
     /// Decoded messages waiting for room in the socket's pipe.
     held: VecDeque<Msg>,
     pipes: Option<PipeEnds>,
+    /// The connection's properties; they ride on the first message delivered after the
+    /// handshake, and the socket's end of the pipe applies them to every later message.
     metadata: Option<Arc<Metadata>>,
+    metadata_pending: bool,
     zap_requests: VecDeque<ZapRequest>,
     /// A send handed out by `poll_transmit` has not completed yet.
     sending: bool,
@@ -163,6 +174,7 @@ impl StreamCore {
             held: VecDeque::new(),
             pipes: None,
             metadata: None,
+            metadata_pending: false,
             zap_requests: VecDeque::new(),
             sending: false,
             subscriber,
@@ -236,11 +248,35 @@ impl StreamCore {
             }
             self.stalled.extend_from_slice(&data);
         } else if !self.finishing {
-            self.conn.handle_input(data, now);
-            // Decode events now, while `data` is still borrowed: small bodies are copied into
-            // inline messages here, so no event outlives the caller's buffer.
-            self.drain_events();
+            self.decode(&data, now);
         }
+    }
+
+    /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held
+    /// queue), the rest through the connection's events.
+    fn decode(&mut self, data: &[u8], now: Instant) {
+        let StreamCore {
+            conn,
+            pipes,
+            held,
+            paused,
+            in_mid_message,
+            finishing,
+            metadata,
+            metadata_pending,
+            ..
+        } = self;
+        let mut inbound = Inbound {
+            to_socket: pipes.as_mut().map(|p| &mut p.to_socket),
+            held,
+            paused,
+            in_mid_message,
+            finishing,
+            metadata,
+            metadata_pending,
+        };
+        conn.handle_input_with(data, now, &mut inbound);
+        self.drain_events();
     }
 
     /// The peer closed its side, or reading failed.
@@ -298,9 +334,8 @@ impl StreamCore {
         }
         self.paused = false;
         if !self.stalled.is_empty() {
-            let data = self.stalled.split().freeze();
-            self.conn.handle_input(data, now);
-            self.drain_events();
+            let data = self.stalled.split();
+            self.decode(&data, now);
         }
         if !self.paused && self.eof_seen {
             self.conn.handle_eof(now);
@@ -396,22 +431,16 @@ impl StreamCore {
 
     /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
     fn deliver(&mut self, msg: Msg) {
-        if !self.held.is_empty() {
-            self.held.push_back(msg);
-            return;
+        Inbound {
+            to_socket: self.pipes.as_mut().map(|p| &mut p.to_socket),
+            held: &mut self.held,
+            paused: &mut self.paused,
+            in_mid_message: &mut self.in_mid_message,
+            finishing: &mut self.finishing,
+            metadata: &mut self.metadata,
+            metadata_pending: &mut self.metadata_pending,
         }
-        let Some(pipes) = self.pipes.as_mut() else {
-            return;
-        };
-        let more = msg.more();
-        match pipes.to_socket.write(msg) {
-            Ok(()) => self.in_mid_message = more,
-            Err(WriteError::Full(msg)) => {
-                self.held.push_back(msg);
-                self.paused = true;
-            }
-            Err(WriteError::Closed(_)) => self.finishing = true,
-        }
+        .deliver(msg);
     }
 
     fn on_handshake(&mut self, peer: &PeerInfo) {
@@ -443,6 +472,7 @@ impl StreamCore {
             md.insert("User-Id", user.clone());
         }
         self.metadata = Some(Arc::new(md));
+        self.metadata_pending = true;
     }
 
     /// Takes the driver's ends of the socket's pipe pair and asks to be woken by both.
@@ -469,10 +499,8 @@ impl StreamCore {
                 }
                 Event::ZapRequest(request) => self.zap_requests.push_back(*request),
                 Event::Frame { body, more } => {
-                    // Small bodies may be slices of the input: copy them inline.
-                    let mut msg = Msg::from_small_or_owned(body).with_more(more);
-                    msg.set_metadata(self.metadata.clone());
-                    self.deliver(msg);
+                    // A raw chunk or a frame that queued behind an event; small ones inline.
+                    self.deliver(Msg::from_small_or_owned(body).with_more(more));
                 }
                 Event::Subscribe(topic) => self.deliver(command_message(1, &topic)),
                 Event::Cancel(topic) => self.deliver(command_message(0, &topic)),
@@ -573,6 +601,46 @@ impl StreamCore {
         self.stalled.clear();
         self.link
             .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+    }
+}
+
+/// The inbound half of a stream, borrowed field by field so that the connection can hand it
+/// frames while it decodes (see [`FrameSink`]).
+struct Inbound<'a> {
+    to_socket: Option<&'a mut PipeWriter<Msg>>,
+    held: &'a mut VecDeque<Msg>,
+    paused: &'a mut bool,
+    in_mid_message: &'a mut bool,
+    finishing: &'a mut bool,
+    metadata: &'a mut Option<Arc<Metadata>>,
+    metadata_pending: &'a mut bool,
+}
+
+impl FrameSink for Inbound<'_> {
+    /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
+    #[inline]
+    fn deliver(&mut self, mut msg: Msg) {
+        if *self.metadata_pending {
+            // Once per connection: the socket's end of the pipe keeps it for what follows.
+            *self.metadata_pending = false;
+            msg.set_metadata(self.metadata.clone());
+        }
+        if !self.held.is_empty() {
+            self.held.push_back(msg);
+            return;
+        }
+        let Some(to_socket) = self.to_socket.as_mut() else {
+            return;
+        };
+        let more = msg.more();
+        match to_socket.write(msg) {
+            Ok(()) => *self.in_mid_message = more,
+            Err(WriteError::Full(msg)) => {
+                self.held.push_back(msg);
+                *self.paused = true;
+            }
+            Err(WriteError::Closed(_)) => *self.finishing = true,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::zmtp::{Connection, Event, SendError, ZapReply, ZmtpError};
+use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapReply, ZmtpError};
 
 /// Raw mode's queues.
 #[derive(Debug, Default)]
@@ -28,17 +28,19 @@ pub(crate) enum Wire {
 }
 
 impl Wire {
-    pub(crate) fn handle_input(&mut self, data: Bytes, now: Instant) {
+    /// Feeds received bytes; nothing refers to `data` afterwards (see
+    /// [`Connection::handle_input_with`]).
+    pub(crate) fn handle_input_with<S: FrameSink>(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        sink: &mut S,
+    ) {
         match self {
-            Wire::Zmtp(c) => c.handle_input(data, now),
-            // The chunk may be a slice of a shared receive buffer: only small ones may alias
-            // it (the stream copies those inline), as with a ZMTP connection's events.
+            Wire::Zmtp(c) => c.handle_input_with(data, now, sink),
+            // A raw chunk is one message, copied out of the receive buffer.
             Wire::Raw(r) => r.events.push_back(Event::Frame {
-                body: if data.len() <= zeroring_engine::Msg::INLINE_CAP {
-                    data
-                } else {
-                    Bytes::copy_from_slice(&data)
-                },
+                body: Bytes::copy_from_slice(data),
                 more: false,
             }),
         }

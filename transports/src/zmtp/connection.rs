@@ -22,7 +22,7 @@ use bytes::Bytes;
 use super::command::{Command, MAX_PING_CONTEXT};
 use super::encoder::{Encoder, DEFAULT_COPY_THRESHOLD};
 use super::error::{CommandKind, ZmtpError};
-use super::frame::{Frame, FrameDecoder};
+use super::frame::{Frame, FrameBody, FrameDecoder, FrameRef};
 use super::greeting::{GreetingExchange, LocalGreeting, MechanismName, PeerGreeting, ZmtpVersion};
 use super::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 use super::mechanism::null::NullMechanism;
@@ -32,6 +32,7 @@ use super::metadata::{self, Metadata};
 use super::zap::{ZapReply, ZapRequest};
 use crate::errno::Errno;
 use crate::socket_type::SocketType;
+use zeroring_engine::Msg;
 
 /// Default limit on a frame during the handshake (commands with metadata).
 pub const DEFAULT_MAX_HANDSHAKE_FRAME: u64 = 64 * 1024;
@@ -252,6 +253,23 @@ enum Phase {
     Closed,
 }
 
+/// Where [`Connection::handle_input_with`] hands ordinary data frames, as message parts in
+/// wire order (MORE set as on the wire).
+pub trait FrameSink {
+    /// Whether data frames may go to this sink at all (`false`: they all become events).
+    const TAKES_FRAMES: bool = true;
+    /// One data frame.
+    fn deliver(&mut self, msg: Msg);
+}
+
+/// The sink of [`Connection::handle_input`]: takes nothing, so every frame is an event.
+struct NoSink;
+
+impl FrameSink for NoSink {
+    const TAKES_FRAMES: bool = false;
+    fn deliver(&mut self, _msg: Msg) {}
+}
+
 /// A ZMTP connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -306,10 +324,7 @@ impl Connection {
             }
             MechanismConfig::PlainServer => Box::new(PlainServer::new(ctx)),
         };
-        let mut decoder = FrameDecoder::new(handshake_limit);
-        // Nothing this connection keeps, and no event body above the inline size, may hold on
-        // to the caller's input: the engine's input is a slice of a shared receive buffer.
-        decoder.set_copy_out(Some(zeroring_engine::Msg::INLINE_CAP));
+        let decoder = FrameDecoder::new(handshake_limit);
         Ok(Connection {
             socket_type: config.socket_type,
             routing_id: config.routing_id,
@@ -333,17 +348,26 @@ impl Connection {
         })
     }
 
-    /// Feeds bytes read from the stream.
+    /// Feeds bytes read from the stream; every data frame becomes an [`Event::Frame`].
     ///
-    /// Nothing the connection keeps aliases `data` after the call; only the bodies of
-    /// [`Event::Frame`], [`Event::Subscribe`] and [`Event::Cancel`] events of at most
-    /// [`zeroring_engine::Msg::INLINE_CAP`] bytes may still be slices of it (copy them before
-    /// keeping them, e.g. with [`zeroring_engine::Msg::from_small_or_owned`]).
-    pub fn handle_input(&mut self, mut data: Bytes, now: Instant) {
-        while !data.is_empty() {
+    /// Nothing the connection keeps or queues refers to `data` after the call (the engine's
+    /// input is a slice of an I/O thread's shared receive buffer, which must go back at once).
+    pub fn handle_input(&mut self, data: Bytes, now: Instant) {
+        self.handle_input_with(&data, now, &mut NoSink);
+    }
+
+    /// Feeds bytes read from the stream, handing data frames to `sink` as message parts
+    /// whenever nothing else is queued before them (once the handshake is done and no
+    /// subscription or other event waits in [`Connection::poll_event`]); the rest become
+    /// events, so the order of frames and events is kept. Small bodies are copied inline into
+    /// their `Msg`, larger ones into an allocation of their own: nothing refers to `data`
+    /// after the call.
+    pub fn handle_input_with<S: FrameSink>(&mut self, data: &[u8], now: Instant, sink: &mut S) {
+        let mut input = data;
+        while !input.is_empty() {
             match self.phase {
                 Phase::Closed => return,
-                Phase::Greeting => match self.greeting.feed(&mut data) {
+                Phase::Greeting => match self.greeting.feed_slice(&mut input) {
                     Ok(done) => {
                         self.encoder.raw(self.greeting.take_output());
                         if let Some(peer) = done {
@@ -352,13 +376,39 @@ impl Connection {
                     }
                     Err(e) => self.fail(e),
                 },
-                _ => match self.decoder.decode(&mut data) {
-                    Ok(Some(frame)) => self.on_frame(frame, now),
+                _ => match self.decoder.decode_slice(&mut input) {
+                    Ok(Some(frame)) => {
+                        if S::TAKES_FRAMES && self.takes_fast_path(&frame) {
+                            self.heartbeat.on_inbound();
+                            self.at_message_start = !frame.more;
+                            let msg = match frame.body {
+                                FrameBody::Borrowed(b) => Msg::copy_from_slice(b),
+                                FrameBody::Assembled(b) => Msg::from_bytes(b),
+                            };
+                            sink.deliver(msg.with_more(frame.more));
+                        } else {
+                            self.on_frame(frame.into_owned(), now);
+                        }
+                    }
                     Ok(None) => return,
                     Err(e) => self.fail(e.into()),
                 },
             }
         }
+    }
+
+    /// Whether `frame` is an ordinary data frame that can skip the event queue: traffic phase,
+    /// not sealed, no event before it, and not a pre-3.1 subscription message.
+    #[inline]
+    fn takes_fast_path(&self, frame: &FrameRef<'_>) -> bool {
+        !frame.command
+            && self.phase == Phase::Traffic
+            && self.events.is_empty()
+            && !(self.at_message_start
+                && !frame.more
+                && self.version != Some(ZmtpVersion::V3_1)
+                && self.socket_type.receives_subscriptions())
+            && !self.mechanism.seals_traffic()
     }
 
     /// The peer closed the stream (or it failed). Ending inside the greeting

@@ -1,13 +1,9 @@
 //! The ZMTP frame decoder: an incremental parser over any sequence of input
-//! buffers that hands out frame bodies as zero-copy slices of the input when a
-//! body lies in one buffer, and assembles it (copying) only when it is split.
-//!
-//! With a copy-out limit ([`FrameDecoder::set_copy_out`]) it instead guarantees that
-//! no body outlives its input buffer by more than `limit` bytes: command bodies and
-//! data bodies above the limit get an allocation of their own, so a consumer that
-//! copies the small ones (into an inline `Msg`) holds nothing of the input. The
-//! engine's streams use this so that unread messages never pin an I/O thread's
-//! shared receive buffers.
+//! buffers. [`FrameDecoder::decode_slice`] hands out a body that lies whole in
+//! the input as a borrowed slice (the caller copies what it keeps, so nothing
+//! holds on to the input buffer) and assembles, copying, a body split across
+//! inputs; [`FrameDecoder::decode`] is the same over `Bytes`, with zero-copy
+//! slices of the input.
 //!
 //! Owns: the flags/size/body framing of RFC 23/37 and its limits. Must never:
 //! panic on peer input, or allocate more than the bytes actually received for a
@@ -38,6 +34,63 @@ pub struct Frame {
     pub body: Bytes,
 }
 
+/// The body of a frame from [`FrameDecoder::decode_slice`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameBody<'i> {
+    /// The body lay whole in the input: a slice of it.
+    Borrowed(&'i [u8]),
+    /// The body was split across inputs and assembled into an allocation of its own.
+    Assembled(Bytes),
+}
+
+impl FrameBody<'_> {
+    /// The body's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            FrameBody::Borrowed(b) => b,
+            FrameBody::Assembled(b) => b,
+        }
+    }
+
+    /// The body as `Bytes` of its own (a borrowed body is copied).
+    pub fn into_owned(self) -> Bytes {
+        match self {
+            FrameBody::Borrowed(b) => Bytes::copy_from_slice(b),
+            FrameBody::Assembled(b) => b,
+        }
+    }
+}
+
+/// One decoded frame whose body may borrow the decoder's input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameRef<'i> {
+    /// More frames of this message follow.
+    pub more: bool,
+    /// This is a command frame.
+    pub command: bool,
+    /// The frame body.
+    pub body: FrameBody<'i>,
+}
+
+impl<'i> FrameRef<'i> {
+    fn new(flags: u8, body: FrameBody<'i>) -> Self {
+        FrameRef {
+            more: flags & FLAG_MORE != 0,
+            command: flags & FLAG_COMMAND != 0,
+            body,
+        }
+    }
+
+    /// The frame with a body of its own (a borrowed body is copied).
+    pub fn into_owned(self) -> Frame {
+        Frame {
+            more: self.more,
+            command: self.command,
+            body: self.body.into_owned(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Waiting for a flags byte.
@@ -58,8 +111,6 @@ pub struct FrameDecoder {
     partial: BytesMut,
     /// Largest accepted frame body, `None` for unlimited.
     limit: Option<u64>,
-    /// Data bodies up to this size may alias the input; `None`: every body may.
-    copy_out: Option<usize>,
 }
 
 /// Assembly reserves at most this much ahead of the data that has arrived.
@@ -74,15 +125,7 @@ impl FrameDecoder {
             size_have: 0,
             partial: BytesMut::new(),
             limit,
-            copy_out: None,
         }
-    }
-
-    /// From the next frame on, only data bodies of at most `alias_limit` bytes are handed
-    /// out as slices of the input; command bodies and larger data bodies are copied into an
-    /// allocation of their own (`None`: zero-copy slices for everything, the default).
-    pub fn set_copy_out(&mut self, alias_limit: Option<usize>) {
-        self.copy_out = alias_limit;
     }
 
     /// A decoder with libzmq's MAXMSGSIZE convention (-1 or any negative: unlimited).
@@ -117,15 +160,70 @@ impl FrameDecoder {
     /// Decodes the next frame from the front of `input`, consuming what it uses.
     /// `Ok(None)` means `input` is exhausted without completing a frame (the
     /// partial state is kept; feed the next buffer). After an error the decoder
-    /// must not be used again.
+    /// must not be used again. Bodies that lie whole in `input` are zero-copy
+    /// slices of it.
     pub fn decode(&mut self, input: &mut Bytes) -> Result<Option<Frame>, FrameError> {
+        let mut rest: &[u8] = input;
+        let decoded = self.decode_slice(&mut rest);
+        let consumed = input.len() - rest.len();
+        let frame = match decoded {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                input.advance(consumed);
+                return Ok(None);
+            }
+            Err(e) => {
+                input.advance(consumed);
+                return Err(e);
+            }
+        };
+        let (more, command) = (frame.more, frame.command);
+        let body = match frame.body {
+            FrameBody::Borrowed(b) => {
+                // `b` ends where the consumed prefix ends: slice it out without a copy.
+                input.slice(consumed - b.len()..consumed)
+            }
+            FrameBody::Assembled(b) => b,
+        };
+        input.advance(consumed);
+        Ok(Some(Frame {
+            more,
+            command,
+            body,
+        }))
+    }
+
+    /// [`FrameDecoder::decode`] over a borrowed slice, which it advances past what it uses.
+    /// A body that lies whole in `input` comes back borrowed from it; the caller copies what
+    /// it keeps, so no allocation or reference outlives `input`'s buffer.
+    pub fn decode_slice<'i>(
+        &mut self,
+        input: &mut &'i [u8],
+    ) -> Result<Option<FrameRef<'i>>, FrameError> {
+        // Fast path: a whole short frame at the front of the input, between frames (the
+        // common case for small messages); everything else takes the state machine below.
+        if self.state == State::Flags {
+            let cur: &'i [u8] = input;
+            if let [flags, size, rest @ ..] = cur {
+                let (flags, size) = (*flags, usize::from(*size));
+                if flags & !(FLAG_MORE | FLAG_COMMAND) == 0
+                    && flags != FLAG_MORE | FLAG_COMMAND
+                    && rest.len() >= size
+                    && self.limit.is_none_or(|l| size as u64 <= l)
+                {
+                    let (body, rest) = rest.split_at(size);
+                    *input = rest;
+                    return Ok(Some(FrameRef::new(flags, FrameBody::Borrowed(body))));
+                }
+            }
+        }
         loop {
             match self.state {
                 State::Flags => {
-                    let Some(&flags) = input.first() else {
+                    let Some((&flags, rest)) = input.split_first() else {
                         return Ok(None);
                     };
-                    input.advance(1);
+                    *input = rest;
                     if flags & FLAGS_RESERVED != 0 {
                         return Err(FrameError::ReservedFlags { flags });
                     }
@@ -173,22 +271,11 @@ impl FrameDecoder {
                 }
                 State::Body { flags, size } => {
                     if self.partial.is_empty() && input.len() >= size {
-                        // The whole body is in this buffer: a slice of it, unless the
-                        // copy-out policy says this body must not hold on to the input.
-                        let alias = match self.copy_out {
-                            None => true,
-                            Some(limit) => flags & FLAG_COMMAND == 0 && size <= limit,
-                        };
-                        let body = if alias {
-                            input.split_to(size)
-                        } else {
-                            let body =
-                                Bytes::copy_from_slice(input.get(..size).unwrap_or_default());
-                            input.advance(size);
-                            body
-                        };
+                        // The whole body is in this buffer.
+                        let (body, rest) = input.split_at(size);
+                        *input = rest;
                         self.state = State::Flags;
-                        return Ok(Some(make_frame(flags, body)));
+                        return Ok(Some(FrameRef::new(flags, FrameBody::Borrowed(body))));
                     }
                     let missing = size - self.partial.len();
                     let take = missing.min(input.len());
@@ -199,15 +286,15 @@ impl FrameDecoder {
                     if self.partial.capacity() - self.partial.len() < take {
                         self.partial.reserve(take.max(missing.min(ASSEMBLY_CHUNK)));
                     }
-                    self.partial
-                        .extend_from_slice(input.get(..take).unwrap_or_default());
-                    input.advance(take);
+                    let (chunk, rest) = input.split_at(take);
+                    self.partial.extend_from_slice(chunk);
+                    *input = rest;
                     if self.partial.len() < size {
                         return Ok(None);
                     }
                     let body = self.partial.split().freeze();
                     self.state = State::Flags;
-                    return Ok(Some(make_frame(flags, body)));
+                    return Ok(Some(FrameRef::new(flags, FrameBody::Assembled(body))));
                 }
             }
         }
@@ -232,14 +319,6 @@ impl FrameDecoder {
     }
 }
 
-fn make_frame(flags: u8, body: Bytes) -> Frame {
-    Frame {
-        more: flags & FLAG_MORE != 0,
-        command: flags & FLAG_COMMAND != 0,
-        body,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,39 +337,24 @@ mod tests {
         Ok(out)
     }
 
-    /// Whether `body` points into `input`'s memory.
-    fn aliases(body: &Bytes, input: &Bytes) -> bool {
-        let r = input.as_ptr_range();
-        !body.is_empty() && r.contains(&body.as_ptr())
-    }
-
     #[test]
-    fn copy_out_leaves_only_small_data_bodies_aliasing_the_input() {
-        let mut wire = vec![0x01, 3, b'a', b'b', b'c', 0x00, 40];
-        wire.extend(std::iter::repeat_n(9u8, 40));
-        wire.extend_from_slice(&[0x04, 5, 4, b'P', b'I', b'N', b'G']);
-        let input = Bytes::from(wire);
+    fn decode_slice_borrows_whole_bodies_and_assembles_split_ones() {
+        let mut wire = vec![
+            0x01, 3, b'a', b'b', b'c', 0x04, 5, 4, b'P', b'I', b'N', b'G',
+        ];
+        wire.extend_from_slice(&[0x00, 6, b'x', b'y']);
         let mut dec = FrameDecoder::new(None);
-        dec.set_copy_out(Some(38));
-        let mut rest = input.clone();
-        let small = dec.decode(&mut rest).unwrap().unwrap();
-        let large = dec.decode(&mut rest).unwrap().unwrap();
-        let cmd = dec.decode(&mut rest).unwrap().unwrap();
-        assert!(rest.is_empty());
-        assert!(
-            aliases(&small.body, &input),
-            "small data bodies stay zero-copy"
-        );
-        assert!(!aliases(&large.body, &input) && large.body.len() == 40);
-        assert!(!aliases(&cmd.body, &input) && &cmd.body[..] == b"\x04PING");
-        // Without the policy everything that lies in one buffer is a slice.
-        let mut dec = FrameDecoder::new(None);
-        let mut rest = input.clone();
-        dec.decode(&mut rest).unwrap();
-        assert!(aliases(
-            &dec.decode(&mut rest).unwrap().unwrap().body,
-            &input
-        ));
+        let mut input: &[u8] = &wire;
+        let a = dec.decode_slice(&mut input).unwrap().unwrap();
+        assert!(a.more && !a.command && a.body == FrameBody::Borrowed(b"abc"));
+        let b = dec.decode_slice(&mut input).unwrap().unwrap();
+        assert!(b.command && b.body.as_slice() == b"\x04PING");
+        assert_eq!(dec.decode_slice(&mut input), Ok(None));
+        assert!(input.is_empty());
+        let mut input: &[u8] = b"zzzw!";
+        let c = dec.decode_slice(&mut input).unwrap().unwrap();
+        assert!(matches!(&c.body, FrameBody::Assembled(b) if &b[..] == b"xyzzzw"));
+        assert_eq!(input, b"!");
     }
 
     #[test]

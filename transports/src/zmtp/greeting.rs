@@ -127,6 +127,16 @@ impl GreetingExchange {
     /// Feeds peer bytes, consuming only the greeting's. Returns the peer's
     /// greeting once complete.
     pub fn feed(&mut self, input: &mut Bytes) -> Result<Option<PeerGreeting>, ZmtpError> {
+        let mut rest: &[u8] = input;
+        let result = self.feed_slice(&mut rest);
+        let used = input.len() - rest.len();
+        input.advance(used);
+        result
+    }
+
+    /// [`GreetingExchange::feed`] over a borrowed slice, which it advances past what it uses
+    /// (the greeting is copied; nothing refers to `input` afterwards).
+    pub fn feed_slice(&mut self, input: &mut &[u8]) -> Result<Option<PeerGreeting>, ZmtpError> {
         while self.have < self.expect {
             // Read up to the next decision point: byte 1, byte 10, byte 11, the end.
             let stop = match self.have {

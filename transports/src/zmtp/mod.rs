@@ -17,11 +17,12 @@ pub mod metadata;
 pub mod zap;
 
 pub use connection::{
-    ConfigError, Connection, ConnectionConfig, Event, MechanismConfig, PeerInfo, SendError,
+    ConfigError, Connection, ConnectionConfig, Event, FrameSink, MechanismConfig, PeerInfo,
+    SendError,
 };
 pub use encoder::Encoder;
 pub use error::{FrameError, HandshakeFailure, ProtocolErrorCode, ZapError, ZmtpError};
-pub use frame::{Frame, FrameDecoder};
+pub use frame::{Frame, FrameBody, FrameDecoder, FrameRef};
 pub use greeting::{MechanismName, ZmtpVersion};
 pub use heartbeat::HeartbeatConfig;
 pub use mechanism::ZapSettings;
