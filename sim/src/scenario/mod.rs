@@ -550,3 +550,91 @@ pub(crate) fn disconnects(a: &Record, b: &Record) -> Vec<Duration> {
     d.sort();
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A ledger where "s" sent 1..=6 at 10 ms apart and "r" got them in `order`, 10 ms apart
+    /// from 100 ms.
+    fn ledger(order: &[u64]) -> Ledger {
+        let l = Ledger::default();
+        l.with(|l| {
+            for s in 1..=6 {
+                l.sent.insert(s, ("s".into(), ms(10 * s)));
+            }
+            let got: Vec<(u64, Duration)> = order
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| (s, ms(100 + 10 * i as u64)))
+                .collect();
+            l.received.insert("r".into(), got);
+        });
+        l
+    }
+
+    fn check(order: &[u64], sender_cuts: &[Duration]) -> (Vec<String>, Flow) {
+        let trace = Trace::new();
+        let flow = ledger(order).check_flow(
+            &trace,
+            ms(1000),
+            "s",
+            "r",
+            |_| true,
+            sender_cuts,
+            sender_cuts,
+            Duration::ZERO,
+            0,
+        );
+        (trace.violations(), flow)
+    }
+
+    #[test]
+    fn in_order_passes() {
+        let (v, flow) = check(&[1, 2, 3, 4, 5, 6], &[]);
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!((flow.delivered, flow.late), (6, 0));
+    }
+
+    #[test]
+    fn an_inversion_without_a_sender_disconnect_is_a_violation() {
+        let (v, _) = check(&[1, 4, 5, 2, 3, 6], &[]);
+        assert!(v.iter().any(|v| v.contains("out of order")), "{v:?}");
+        // A receiver-side disconnect explains nothing about order.
+        let trace = Trace::new();
+        ledger(&[1, 4, 5, 2, 3, 6]).check_flow(
+            &trace,
+            ms(1000),
+            "s",
+            "r",
+            |_| true,
+            &[ms(25)],
+            &[],
+            Duration::ZERO,
+            0,
+        );
+        assert!(!trace.violations().is_empty());
+    }
+
+    #[test]
+    fn bytes_of_a_connection_the_sender_abandoned_may_arrive_late_in_their_own_order() {
+        // 2 and 3 were sent (20, 30 ms) before the sender's connection ended at 35 ms; 4
+        // overtook them at 110 ms.
+        let (v, flow) = check(&[1, 4, 5, 2, 3, 6], &[ms(35)]);
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!(flow.late, 2);
+        // Not in their own order: a violation.
+        let (v, _) = check(&[1, 4, 5, 3, 2, 6], &[ms(35)]);
+        assert!(v.iter().any(|v| v.contains("out of order")), "{v:?}");
+        // The disconnect came after the overtaking arrival: no excuse.
+        let (v, _) = check(&[1, 4, 5, 2, 3, 6], &[ms(115)]);
+        assert!(v.iter().any(|v| v.contains("out of order")), "{v:?}");
+        // The late message was sent after the disconnect: no excuse.
+        let (v, _) = check(&[1, 4, 5, 2, 3, 6], &[ms(15)]);
+        assert!(v.iter().any(|v| v.contains("out of order")), "{v:?}");
+    }
+}
