@@ -158,6 +158,11 @@ fn hwm_sum(a: i32, b: i32) -> usize {
     }
 }
 
+/// When a call with timeout `ms` (−1: none) that starts waiting now gives up.
+fn deadline_of(ms: i32) -> Option<Instant> {
+    timeout_of(ms).map(|t| Instant::now() + t)
+}
+
 fn timeout_of(ms: i32) -> Option<Duration> {
     if ms < 0 {
         None
@@ -234,14 +239,17 @@ impl Core {
             return Err(Error::EMSGSIZE);
         }
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
-        let deadline = timeout_of(self.sc.options.sndtimeo).map(|t| Instant::now() + t);
+        // The clock is read only if the call has to wait (not once per message).
+        let mut deadline = None;
         loop {
             let (p, mut cx) = self.sc.cx();
             match p.send(msg, &mut cx) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.error == Error::EAGAIN && !nonblocking => {
                     msg = e.msg;
-                    self.wait(deadline)?;
+                    let sndtimeo = self.sc.options.sndtimeo;
+                    let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
+                    self.wait(d)?;
                     self.process_commands()?;
                 }
                 Err(e) => return Err(e.error),
@@ -252,7 +260,7 @@ impl Core {
     fn recv(&mut self, flags: i32) -> Result<Msg> {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
-        let deadline = timeout_of(self.sc.options.rcvtimeo).map(|t| Instant::now() + t);
+        let mut deadline = None;
         let mut retries = 0u32;
         loop {
             let (p, mut cx) = self.sc.cx();
@@ -270,7 +278,9 @@ impl Core {
                         retries += 1;
                         continue;
                     }
-                    self.wait(deadline)?;
+                    let rcvtimeo = self.sc.options.rcvtimeo;
+                    let d = *deadline.get_or_insert_with(|| deadline_of(rcvtimeo));
+                    self.wait(d)?;
                     self.process_commands()?;
                 }
                 Err(e) => return Err(e),
