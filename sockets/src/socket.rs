@@ -649,8 +649,15 @@ impl Socket {
     }
 
     /// ZMQ_EVENTS: [`POLLIN`] | [`POLLOUT`] as they are now.
+    ///
+    /// Edge-triggered, as libzmq's ZMQ_FD: the call re-arms the socket's [`signal`](Self::signal),
+    /// and after it, anything that changes the socket's readiness (a message arrives, room to
+    /// send appears, a peer attaches) makes the signal's fd readable. So a poll loop does: read
+    /// EVENTS; if what it wants is not there, block on the fd; on wake, read EVENTS again.
     pub fn get_events(&self) -> Result<i32> {
         let mut c = self.core();
+        // First arm, then look: what changes after the look is sure to make the fd readable.
+        c.signal.rearm();
         c.process_commands()?;
         let (p, mut cx) = c.sc.cx();
         let mut ev = 0;

@@ -12,6 +12,7 @@ mod options;
 mod pair;
 mod pubsub;
 mod pushpull;
+mod readiness;
 mod reqrep;
 mod stress;
 mod timeo;
