@@ -81,6 +81,10 @@ pub mod num {
     pub const ONLY_FIRST_SUBSCRIBE: i32 = 108;
     pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;
     pub const TOPICS_COUNT: i32 = 116;
+    /// zeroring's own, outside libzmq's numbering: the most memory one connection's
+    /// incomplete multipart message may hold (bytes, each part counted with 64 bytes of
+    /// overhead); a peer that exceeds it is disconnected. Default 64 MiB.
+    pub const ZR_MAX_INCOMPLETE_MSG: i32 = 10_001;
 }
 
 /// The C type of an option's value.
@@ -422,6 +426,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         SUB_SIDE,
     ),
     row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
+    row(
+        num::ZR_MAX_INCOMPLETE_MSG,
+        "ZR_MAX_INCOMPLETE_MSG",
+        Int64,
+        "67108864",
+        RW,
+        Types::ALL,
+    ),
 ];
 
 /// The table row for an option number.

@@ -83,7 +83,19 @@ pub struct ConnectionConfig {
     pub copy_threshold: usize,
     /// Largest frame accepted before the handshake completes.
     pub max_handshake_frame: u64,
+    /// The most memory an incomplete inbound multipart message may hold, counting each part's
+    /// bytes plus [`PART_OVERHEAD`]; a peer that sends more before the last part is
+    /// disconnected (its partial message is discarded). Bounds what one peer can make a
+    /// connection hold (a message that never ends); MAXMSGSIZE stays per frame, as libzmq's.
+    pub max_incomplete_msg: u64,
 }
+
+/// What one queued message part costs beyond its bytes (the `Msg` in its pipe slot), for
+/// [`ConnectionConfig::max_incomplete_msg`].
+pub const PART_OVERHEAD: u64 = 64;
+
+/// Default of [`ConnectionConfig::max_incomplete_msg`]: 64 MiB.
+pub const DEFAULT_MAX_INCOMPLETE_MSG: u64 = 64 << 20;
 
 impl ConnectionConfig {
     /// libzmq's defaults for a socket of type `socket_type`: NULL, no routing
@@ -101,6 +113,7 @@ impl ConnectionConfig {
             peer_address: Bytes::new(),
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             max_handshake_frame: DEFAULT_MAX_HANDSHAKE_FRAME,
+            max_incomplete_msg: DEFAULT_MAX_INCOMPLETE_MSG,
         }
     }
 
