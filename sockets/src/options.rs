@@ -207,6 +207,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(num::RCVBUF, "RCVBUF", Int, "-1", RW, Types::ALL),
     row(num::RCVMORE, "RCVMORE", Int, "0", RO, Types::ALL),
     row(num::EVENTS, "EVENTS", Int, "-", RO, Types::ALL),
+    row(num::FD, "FD", Int, "-", RO, Types::ALL),
     row(num::TYPE, "TYPE", Int, "-", RO, Types::ALL),
     row(
         num::LINGER,

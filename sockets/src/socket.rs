@@ -684,6 +684,14 @@ impl Socket {
         c.sc.peers()
     }
 
+    /// ZMQ_FD: the file descriptor that becomes readable when the socket's readiness may have
+    /// changed, edge-triggered as libzmq's: read [`get_events`](Self::get_events) after it
+    /// fires (and before blocking on it), never the descriptor itself. For event loops (mio,
+    /// tokio's `AsyncFd`, the bindings' pollers) and [`crate::poll`].
+    pub fn get_fd(&self) -> std::os::fd::RawFd {
+        self.core().signal.fd()
+    }
+
     /// The socket's readiness signal: notified when a pipe becomes readable or writable, a peer
     /// attaches, or the context shuts down (the future ZMQ_FD is its eventfd).
     pub fn signal(&self) -> Arc<Signal> {
@@ -742,6 +750,7 @@ impl Socket {
         match option {
             num::RCVMORE => Ok(Value::Int(self.get_rcvmore()? as i32)),
             num::EVENTS => Ok(Value::Int(self.get_events()?)),
+            num::FD => Ok(Value::Int(self.get_fd())),
             num::TOPICS_COUNT => {
                 let mut c = self.core();
                 c.process_commands()?;

@@ -10,6 +10,7 @@ mod hwm;
 mod inproc;
 mod options;
 mod pair;
+mod poll;
 mod pubsub;
 mod pushpull;
 mod readiness;

@@ -103,3 +103,19 @@ fn events_then_fd_sees_a_late_reply_on_req_and_dealer() {
         assert!(took < Duration::from_secs(5), "{t:?}: woken after {took:?}");
     }
 }
+
+#[test]
+fn zmq_fd_is_the_signal_fd_and_read_only() {
+    let ctx = Context::new();
+    let s = ctx.socket(SocketType::Pull).unwrap();
+    let fd = s.get_fd();
+    assert!(fd >= 0);
+    assert_eq!(
+        s.get_option(zeroring::options::num::FD).unwrap(),
+        fd.to_ne_bytes()
+    );
+    assert_eq!(
+        s.set_option(zeroring::options::num::FD, &1i32.to_ne_bytes()),
+        Err(zeroring::Error::EINVAL)
+    );
+}
