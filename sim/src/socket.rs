@@ -126,6 +126,21 @@ impl SocketOptions {
                 bytes.push((num::PLAIN_USERNAME, username.clone()));
                 bytes.push((num::PLAIN_PASSWORD, password.clone()));
             }
+            MechanismConfig::CurveServer { secret } => {
+                ints.push((num::CURVE_SERVER, 1));
+                let secret = Bytes::copy_from_slice(secret.as_bytes());
+                bytes.push((num::CURVE_SECRETKEY, secret));
+            }
+            MechanismConfig::CurveClient {
+                public,
+                secret,
+                server,
+            } => {
+                bytes.push((num::CURVE_PUBLICKEY, Bytes::copy_from_slice(public)));
+                let secret = Bytes::copy_from_slice(secret.as_bytes());
+                bytes.push((num::CURVE_SECRETKEY, secret));
+                bytes.push((num::CURVE_SERVERKEY, Bytes::copy_from_slice(server)));
+            }
         }
         if !self.routing_id.is_empty() {
             bytes.push((num::ROUTING_ID, self.routing_id.clone()));

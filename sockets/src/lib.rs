@@ -35,6 +35,7 @@
 pub mod attach;
 pub mod context;
 pub mod core;
+mod curve;
 pub mod endpoint;
 pub mod error;
 pub mod monitor;
@@ -49,6 +50,7 @@ pub use zeroring_transports as transports;
 
 pub use context::{Context, ContextOptions};
 pub use core::SocketCore;
+pub use curve::{curve_keypair, curve_public, has, CurveKeyPair};
 pub use error::{Error, Result};
 pub use pattern::Stats;
 pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};

@@ -1,0 +1,450 @@
+//! CURVE at the socket level: zeroring ↔ zeroring over tcp and ipc, and zeroring ↔ libzmq
+//! (the libzmq inside pyzmq's wheels, which has CURVE) in both roles, either side binding,
+//! with and without ZAP, a wrong server key (fails before ZAP is asked) and a client key that
+//! ZAP refuses. The key options' raw and Z85 forms are checked against libzmq's rules.
+//!
+//! The libzmq peer is `tests/peers/curve_peer.py`, run with `python3`. Without pyzmq these
+//! tests skip with a message, except under CI (`CI` set), where they fail.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use zeroring::options::num;
+use zeroring::transports::zmtp::ProtocolErrorCode;
+use zeroring::{curve_keypair, curve_public, has, Context, CurveKeyPair, MonitorEvent, Socket};
+use zeroring::{Error, SocketType};
+
+const LIMIT_MS: i32 = 10_000;
+
+fn zsock(ctx: &Context, t: SocketType) -> Socket {
+    let s = ctx.socket(t).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(LIMIT_MS).unwrap();
+    s.set_sndtimeo(LIMIT_MS).unwrap();
+    s
+}
+
+/// The reading end of a socket monitor.
+struct Monitor(Socket);
+
+impl Monitor {
+    fn new(ctx: &Context, s: &Socket, name: &str) -> Monitor {
+        let ep = format!("inproc://monitor-curve-{name}");
+        s.monitor(&ep, MonitorEvent::ALL).unwrap();
+        let m = ctx.socket(SocketType::Pair).unwrap();
+        m.connect(&ep).unwrap();
+        Monitor(m)
+    }
+
+    /// Waits for `want`, returning its value; panics if it does not come.
+    fn expect(&self, want: MonitorEvent) -> u32 {
+        let deadline = Instant::now() + Duration::from_millis(LIMIT_MS as u64);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.0
+                .set_rcvtimeo((left.as_millis() as i32).max(1))
+                .unwrap();
+            let Ok(parts) = self.0.recv_multipart(0) else {
+                panic!("monitor event {want:?} never came");
+            };
+            let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
+            let value = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
+            if MonitorEvent::from_code(code) == Some(want) {
+                return value;
+            }
+        }
+    }
+}
+
+/// A zeroring ZAP handler admitting `allowed` (a raw client key) as "zuser"; counts requests.
+fn zap_handler(
+    ctx: &Context,
+    allowed: [u8; 32],
+) -> (
+    std::thread::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let rep = ctx.socket(SocketType::Rep).unwrap();
+    rep.bind(zeroring::zap::ZAP_ENDPOINT).unwrap();
+    rep.set_rcvtimeo(200).unwrap();
+    rep.set_linger(0).unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let t = std::thread::spawn(move || {
+        while Instant::now() < deadline {
+            let req = match rep.recv_multipart(0) {
+                Ok(r) => r,
+                Err(Error::EAGAIN) => continue,
+                Err(_) => break,
+            };
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let ok = req.len() == 7 && req[5] == b"CURVE" && req[6..] == [allowed.to_vec()];
+            let (code, user): (&[u8], &[u8]) = if ok {
+                (b"200", b"zuser")
+            } else {
+                (b"400", b"")
+            };
+            let reply: Vec<&[u8]> = vec![b"1.0", &req[1], code, b"", user, b""];
+            if rep.send_multipart(reply, 0).is_err() {
+                break;
+            }
+        }
+    });
+    (t, count)
+}
+
+fn raw(z85_key: &str) -> [u8; 32] {
+    let v = zeroring::transports::z85::decode(z85_key).unwrap();
+    v.try_into().unwrap()
+}
+
+fn curve_server(ctx: &Context, keys: &CurveKeyPair) -> Socket {
+    let s = zsock(ctx, SocketType::Rep);
+    s.set_curve_server(true).unwrap();
+    // Only the secret key: a server derives what it needs from it.
+    s.set_curve_secretkey(keys.secret.as_bytes()).unwrap();
+    s
+}
+
+fn curve_client(ctx: &Context, server_public: &str, keys: &CurveKeyPair) -> Socket {
+    let s = zsock(ctx, SocketType::Req);
+    s.set_curve_serverkey(server_public).unwrap();
+    s.set_curve_publickey(&keys.public).unwrap();
+    s.set_curve_secretkey(keys.secret.as_bytes()).unwrap();
+    s
+}
+
+fn user_id(m: &zeroring::Msg) -> Option<Vec<u8>> {
+    m.metadata()
+        .and_then(|md| md.get("User-Id"))
+        .map(|b| b.to_vec())
+}
+
+fn fresh_ipc(tag: &str) -> String {
+    let p = std::env::temp_dir().join(format!("zeroring-curve-{}-{tag}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    format!("ipc://{}", p.display())
+}
+
+#[test]
+fn key_options_take_raw_and_z85_and_read_back_as_asked() {
+    let ctx = Context::new();
+    let s = zsock(&ctx, SocketType::Dealer);
+    let k = curve_keypair().unwrap();
+    assert_eq!(curve_public(&k.secret).unwrap(), k.public);
+    assert_eq!(k.public.len(), 40);
+    assert!(has("curve"));
+    assert_eq!(s.get_int_option(num::MECHANISM), 0);
+    s.set_curve_publickey(&k.public).unwrap();
+    assert_eq!(s.get_int_option(num::MECHANISM), 2);
+    // 32 bytes → raw; 41 → Z85 + NUL; anything else → EINVAL.
+    let r = s.get_curve_key(num::CURVE_PUBLICKEY, 32).unwrap();
+    assert_eq!(&r[..], &raw(&k.public)[..]);
+    let z = s.get_curve_key(num::CURVE_PUBLICKEY, 41).unwrap();
+    assert_eq!(&z[..40], k.public.as_bytes());
+    assert_eq!(z[40], 0);
+    assert_eq!(
+        s.get_curve_key(num::CURVE_PUBLICKEY, 40).err(),
+        Some(Error::EINVAL)
+    );
+    // Raw in, Z85 out; Z85 + NUL (41 bytes) in.
+    s.set_curve_secretkey(raw(&k.secret)).unwrap();
+    let z = s.get_curve_key(num::CURVE_SECRETKEY, 41).unwrap();
+    assert_eq!(&z[..40], k.secret.as_bytes());
+    let mut with_nul = k.public.clone().into_bytes();
+    with_nul.push(0);
+    s.set_curve_serverkey(&with_nul).unwrap();
+    assert_eq!(
+        &s.get_curve_key(num::CURVE_SERVERKEY, 32).unwrap()[..],
+        &raw(&k.public)[..]
+    );
+    // Wrong sizes and bad Z85 → EINVAL.
+    assert_eq!(s.set_curve_publickey([0u8; 31]), Err(Error::EINVAL));
+    assert_eq!(
+        s.set_curve_publickey("~".repeat(40)),
+        Err(Error::EINVAL),
+        "not Z85"
+    );
+    // SERVERKEY makes a client; CURVE_SERVER reads back only while CURVE is the mechanism.
+    assert!(!s.get_curve_server().unwrap());
+    s.set_curve_server(true).unwrap();
+    assert!(s.get_curve_server().unwrap());
+    s.set_plain_server(true).unwrap();
+    assert!(!s.get_curve_server().unwrap());
+    assert_eq!(s.get_int_option(num::MECHANISM), 1);
+}
+
+trait IntOption {
+    fn get_int_option(&self, option: i32) -> i32;
+}
+
+impl IntOption for Socket {
+    fn get_int_option(&self, option: i32) -> i32 {
+        i32::from_ne_bytes(self.get_option(option).unwrap().try_into().unwrap())
+    }
+}
+
+#[test]
+fn zeroring_to_zeroring_over_tcp_and_ipc_with_zap() {
+    let ctx = Context::new();
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    let (_h, zap_count) = zap_handler(&ctx, raw(&client_keys.public));
+    for ep in ["tcp://127.0.0.1:*".to_string(), fresh_ipc("zz")] {
+        let server = curve_server(&ctx, &server_keys);
+        server.bind(&ep).unwrap();
+        let endpoint = server.get_last_endpoint().unwrap().unwrap();
+        let client = curve_client(&ctx, &server_keys.public, &client_keys);
+        client.connect(&endpoint).unwrap();
+        client.send_multipart(["part one", "part two"], 0).unwrap();
+        let m = server.recv_msg(0).unwrap();
+        assert_eq!(m.data(), b"part one");
+        assert_eq!(user_id(&m).as_deref(), Some(&b"zuser"[..]));
+        assert_eq!(server.recv_bytes(0).unwrap(), b"part two");
+        server.send("reply", 0).unwrap();
+        assert_eq!(client.recv_bytes(0).unwrap(), b"reply");
+    }
+    assert_eq!(zap_count.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // A client with the wrong server key: the server fails it as cryptographic, before ZAP.
+    let server = curve_server(&ctx, &server_keys);
+    let mon = Monitor::new(&ctx, &server, "wrongkey");
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = server.get_last_endpoint().unwrap().unwrap();
+    let other = curve_keypair().unwrap();
+    let client = curve_client(&ctx, &other.public, &client_keys);
+    client.connect(&endpoint).unwrap();
+    assert_eq!(
+        mon.expect(MonitorEvent::HandshakeFailedProtocol),
+        ProtocolErrorCode::ZmtpCryptographic.value()
+    );
+    assert_eq!(zap_count.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // A client key the handler does not know: refused with 400 on both sides.
+    let intruder_keys = curve_keypair().unwrap();
+    let mon_server = Monitor::new(&ctx, &server, "intruder");
+    let intruder = curve_client(&ctx, &server_keys.public, &intruder_keys);
+    let mon_client = Monitor::new(&ctx, &intruder, "intruder-client");
+    intruder.connect(&endpoint).unwrap();
+    assert_eq!(mon_server.expect(MonitorEvent::HandshakeFailedAuth), 400);
+    assert_eq!(mon_client.expect(MonitorEvent::HandshakeFailedAuth), 400);
+}
+
+#[test]
+fn zeroring_to_zeroring_without_zap_handler() {
+    // No handler, ZAP_ENFORCE_DOMAIN off: CURVE encrypts without authenticating.
+    let ctx = Context::new();
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    let server = curve_server(&ctx, &server_keys);
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = server.get_last_endpoint().unwrap().unwrap();
+    let client = curve_client(&ctx, &server_keys.public, &client_keys);
+    client.connect(&endpoint).unwrap();
+    let big = vec![7u8; 100_000];
+    client.send(&big[..], 0).unwrap();
+    let m = server.recv_msg(0).unwrap();
+    assert_eq!(m.data(), &big[..]);
+    assert_eq!(user_id(&m), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Interop with libzmq's CURVE through pyzmq.
+
+/// Whether a pyzmq with CURVE is there; under CI its absence is a failure.
+fn pyzmq_available() -> bool {
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import zmq, sys; sys.exit(0 if zmq.has('curve') else 1)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI: python3 with pyzmq (with CURVE) is required for the CURVE interop tests");
+        }
+        eprintln!("SKIPPED: python3 with pyzmq (with CURVE) not found; pip install pyzmq");
+    }
+    ok
+}
+
+/// A running pyzmq peer; killed and reaped on drop.
+struct PyPeer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl PyPeer {
+    fn spawn(
+        mode: &str,
+        endpoint: &str,
+        server: &CurveKeyPair,
+        client: &CurveKeyPair,
+        zap: Option<&str>,
+    ) -> PyPeer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/curve_peer.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args([
+                mode,
+                endpoint,
+                &server.public,
+                server.secret.as_str(),
+                &client.public,
+                client.secret.as_str(),
+                zap.unwrap_or("none"),
+            ])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = PyPeer { child, lines };
+        p.expect("KEYS OK");
+        p
+    }
+
+    /// The rest of the next line starting with `prefix` (other lines are skipped).
+    fn expect(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return l[prefix.len()..].trim().to_string(),
+                Ok(_) => {}
+                Err(_) => panic!("the pyzmq peer never printed {prefix:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for PyPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn libzmq_client_to_zeroring_server() {
+    if !pyzmq_available() {
+        return;
+    }
+    let ctx = Context::new();
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    // Without ZAP, zeroring binding over tcp.
+    let server = curve_server(&ctx, &server_keys);
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.get_last_endpoint().unwrap().unwrap();
+    let mut py = PyPeer::spawn("client-connect", &ep, &server_keys, &client_keys, None);
+    assert_eq!(server.recv_bytes(0).unwrap(), b"hello");
+    server.send("from zeroring", 0).unwrap();
+    assert_eq!(py.expect("REPLY"), "from zeroring");
+    drop(server);
+
+    // With ZAP, zeroring connecting to a binding libzmq client over ipc.
+    let (_h, zap_count) = zap_handler(&ctx, raw(&client_keys.public));
+    let ipc = fresh_ipc("py-client");
+    let mut py = PyPeer::spawn("client-bind", &ipc, &server_keys, &client_keys, None);
+    let bound = py.expect("ENDPOINT");
+    let server = curve_server(&ctx, &server_keys);
+    server.set_zap_domain("test").unwrap();
+    server.connect(&bound).unwrap();
+    let m = server.recv_msg(0).unwrap();
+    assert_eq!(m.data(), b"hello");
+    assert_eq!(user_id(&m).as_deref(), Some(&b"zuser"[..]));
+    server.send("authenticated", 0).unwrap();
+    assert_eq!(py.expect("REPLY"), "authenticated");
+    assert_eq!(zap_count.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A libzmq client with the wrong server key fails before ZAP is asked.
+    let server = curve_server(&ctx, &server_keys);
+    let mon = Monitor::new(&ctx, &server, "py-wrong-key");
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.get_last_endpoint().unwrap().unwrap();
+    let other = curve_keypair().unwrap();
+    // The client takes the other pair's public key as the server's.
+    let _py = PyPeer::spawn("client-connect", &ep, &other, &client_keys, None);
+    assert_eq!(
+        mon.expect(MonitorEvent::HandshakeFailedProtocol),
+        ProtocolErrorCode::ZmtpCryptographic.value()
+    );
+    assert_eq!(zap_count.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A libzmq client whose key ZAP refuses: 400 on our side, ERROR "400" on theirs.
+    let intruder = curve_keypair().unwrap();
+    let mon = Monitor::new(&ctx, &server, "py-intruder");
+    let mut py = PyPeer::spawn("client-connect", &ep, &server_keys, &intruder, None);
+    assert_eq!(mon.expect(MonitorEvent::HandshakeFailedAuth), 400);
+    assert_eq!(py.expect("EVENT FAILED_AUTH"), "400 ZAP 0");
+}
+
+#[test]
+fn zeroring_client_to_libzmq_server() {
+    if !pyzmq_available() {
+        return;
+    }
+    let ctx = Context::new();
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    // libzmq binds tcp, with its own ZAP handler admitting our key as "pyuser".
+    let mut py = PyPeer::spawn(
+        "server-bind",
+        "tcp://127.0.0.1:*",
+        &server_keys,
+        &client_keys,
+        Some(&client_keys.public),
+    );
+    let ep = py.expect("ENDPOINT");
+    let client = curve_client(&ctx, &server_keys.public, &client_keys);
+    client.connect(&ep).unwrap();
+    client.send("hi", 0).unwrap();
+    assert_eq!(client.recv_string(0).unwrap().unwrap(), "echo:hi|pyuser");
+    assert_eq!(py.expect("EVENT SUCCEEDED"), "0 ZAP 1");
+    drop(py);
+
+    // libzmq connects to a binding zeroring client over ipc, without ZAP.
+    let ipc = fresh_ipc("py-server");
+    let client = curve_client(&ctx, &server_keys.public, &client_keys);
+    client.bind(&ipc).unwrap();
+    let _py = PyPeer::spawn("server-connect", &ipc, &server_keys, &client_keys, None);
+    client.send("over ipc", 0).unwrap();
+    assert_eq!(client.recv_string(0).unwrap().unwrap(), "echo:over ipc|");
+
+    // Our key refused by libzmq's ZAP handler: it sends ERROR "400".
+    let mut py = PyPeer::spawn(
+        "server-bind",
+        "tcp://127.0.0.1:*",
+        &server_keys,
+        &client_keys,
+        Some(&server_keys.public),
+    );
+    let ep = py.expect("ENDPOINT");
+    let client = curve_client(&ctx, &server_keys.public, &client_keys);
+    let mon = Monitor::new(&ctx, &client, "zr-refused");
+    client.connect(&ep).unwrap();
+    assert_eq!(mon.expect(MonitorEvent::HandshakeFailedAuth), 400);
+    assert_eq!(py.expect("EVENT FAILED_AUTH"), "400 ZAP 1");
+
+    // A wrong server key: libzmq fails our HELLO as cryptographic, without asking ZAP.
+    let other = curve_keypair().unwrap();
+    let client = curve_client(&ctx, &other.public, &client_keys);
+    client.connect(&ep).unwrap();
+    let code = ProtocolErrorCode::ZmtpCryptographic.value();
+    assert_eq!(py.expect("EVENT FAILED_PROTOCOL"), format!("{code} ZAP 1"));
+}
