@@ -32,13 +32,25 @@ fn answer_zap(c: &mut Connection, status: u16, now: Instant) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let now = Instant::now();
-    let (Ok((spub, ssec)), Ok((cpub, csec))) = (keypair(), keypair()) else { return };
-    let client = MechanismConfig::CurveClient { public: cpub, secret: csec, server: spub };
+    let (Ok((spub, ssec)), Ok((cpub, csec))) = (keypair(), keypair()) else {
+        return;
+    };
+    let client = MechanismConfig::CurveClient {
+        public: cpub,
+        secret: csec,
+        server: spub,
+    };
     let server = MechanismConfig::CurveServer { secret: ssec };
     let fuzz_server = ctl & 0x10 != 0;
-    let (mine, theirs) = if fuzz_server { (server, client) } else { (client, server) };
+    let (mine, theirs) = if fuzz_server {
+        (server, client)
+    } else {
+        (client, server)
+    };
     let mut cfg = ConnectionConfig::new(SocketType::Dealer);
     cfg.mechanism = mine;
     cfg.zap.handler_available = ctl & 0x20 != 0;
@@ -53,7 +65,10 @@ fuzz_target!(|data: &[u8]| {
     // Real round trips before the input takes over (0: only a valid greeting).
     let rounds = usize::from(ctl & 0x03);
     if rounds == 0 {
-        conn.handle_input(Bytes::copy_from_slice(&greeting_v3(MechanismName::Curve, 0)), now);
+        conn.handle_input(
+            Bytes::copy_from_slice(&greeting_v3(MechanismName::Curve, 0)),
+            now,
+        );
     }
     for _ in 0..rounds {
         let a = drain(&mut conn).freeze();

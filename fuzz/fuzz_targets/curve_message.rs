@@ -21,11 +21,19 @@ fn drain(c: &mut Connection) -> Bytes {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let now = Instant::now();
-    let (Ok((spub, ssec)), Ok((cpub, csec))) = (keypair(), keypair()) else { return };
+    let (Ok((spub, ssec)), Ok((cpub, csec))) = (keypair(), keypair()) else {
+        return;
+    };
     let mut c = ConnectionConfig::new(SocketType::Pair);
-    c.mechanism = MechanismConfig::CurveClient { public: cpub, secret: csec, server: spub };
+    c.mechanism = MechanismConfig::CurveClient {
+        public: cpub,
+        secret: csec,
+        server: spub,
+    };
     let mut s = ConnectionConfig::new(SocketType::Pair);
     s.mechanism = MechanismConfig::CurveServer { secret: ssec };
     let (Ok(mut a), Ok(mut b)) = (Connection::new(c, now), Connection::new(s, now)) else {
@@ -37,11 +45,18 @@ fuzz_target!(|data: &[u8]| {
         let y = drain(&mut b);
         a.handle_input(y, now);
     }
-    assert!(a.is_ready() && b.is_ready(), "a clean CURVE handshake completes");
+    assert!(
+        a.is_ready() && b.is_ready(),
+        "a clean CURVE handshake completes"
+    );
     while a.poll_event().is_some() {}
     while b.poll_event().is_some() {}
     // ctl bit 0: which side sends.
-    let (tx, rx) = if ctl & 1 == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let (tx, rx) = if ctl & 1 == 0 {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
     let mut last = Bytes::new();
     let mut rest = rest;
     while let Some((&op, tail)) = rest.split_first() {
