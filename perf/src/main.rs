@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroring_perf::measure::{self, LatSample, ThrSample};
 use zeroring_perf::report;
-use zeroring_perf::subject::{unavailable, Params, Subject, Transport};
+use zeroring_perf::subject::{unavailable, Mechanism, Params, Subject, Transport};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +65,9 @@ struct Opts {
     /// invocation, rounds interleaved.
     #[arg(long, value_enum, global = true)]
     peer: Option<Subject>,
+    /// Security mechanism of the measured connections (`curve`: zeroring only).
+    #[arg(long, value_enum, default_value = "null", global = true)]
+    mechanism: Mechanism,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -95,6 +98,8 @@ struct PeerArgs {
     io_threads: i32,
     #[arg(long)]
     pin: Option<usize>,
+    #[arg(long, value_enum, default_value = "null")]
+    mechanism: Mechanism,
 }
 
 fn default_count(kind: &str, size: usize) -> u64 {
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
                 size: p.size,
                 count: p.count,
                 io_threads: p.io_threads,
+                mechanism: p.mechanism,
             };
             return match measure::run_peer(&p.role, p.subject, &p.endpoint, params, p.pin) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -166,6 +172,10 @@ fn main() -> ExitCode {
     let mut subjects = subjects(o);
     let mut notes = Vec::new();
     subjects.retain(|s| {
+        if let Some(why) = o.mechanism.unavailable(*s) {
+            notes.push(format!("skipping {s:?}: {why}"));
+            return false;
+        }
         let missing: Vec<&str> = transports
             .iter()
             .filter_map(|t| unavailable(*s, *t))
@@ -209,6 +219,7 @@ fn main() -> ExitCode {
                             size,
                             count,
                             io_threads: o.io_threads,
+                            mechanism: o.mechanism,
                         };
                         match measure::thr(s, p, &o.pin) {
                             Ok(sample) => thr_round.push(sample),
@@ -234,6 +245,7 @@ fn main() -> ExitCode {
                             size,
                             count,
                             io_threads: o.io_threads,
+                            mechanism: o.mechanism,
                         };
                         match measure::lat(s, p, count / 10, &o.pin) {
                             Ok(sample) => lat_round.push(sample),
@@ -253,7 +265,7 @@ fn main() -> ExitCode {
     if o.json {
         println!("{}", report::json(&thr_rows, &lat_rows));
     } else {
-        println!("zeroring-perf: medians of {total_rounds} interleaved round(s); ratios are per round, median (min–max)");
+        println!("zeroring-perf: medians of {total_rounds} interleaved round(s); ratios are per round, median (min–max); mechanism {:?}", o.mechanism);
         if !thr_rows.is_empty() {
             println!("\n{}", report::thr_table(&thr_rows));
         }

@@ -448,3 +448,97 @@ fn zeroring_client_to_libzmq_server() {
     let code = ProtocolErrorCode::ZmtpCryptographic.value();
     assert_eq!(py.expect("EVENT FAILED_PROTOCOL"), format!("{code} ZAP 1"));
 }
+
+/// A tcp relay that records what the listening side sends.
+fn recording_relay(
+    upstream: String,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("tcp://{}", listener.local_addr().unwrap());
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = recorded.clone();
+    let t = std::thread::spawn(move || {
+        let (mut down, _) = listener.accept().unwrap();
+        let mut up = std::net::TcpStream::connect(upstream.trim_start_matches("tcp://")).unwrap();
+        let timeout = Some(Duration::from_secs(20));
+        down.set_read_timeout(timeout).unwrap();
+        up.set_read_timeout(timeout).unwrap();
+        let (mut down2, mut up2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+        let fwd = std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = down2.read(&mut buf) {
+                if up2.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut buf = [0u8; 65536];
+        while let Ok(n @ 1..) = up.read(&mut buf) {
+            rec.lock().unwrap().extend_from_slice(&buf[..n]);
+            if down.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = down.shutdown(std::net::Shutdown::Both);
+        let _ = fwd.join();
+    });
+    (ep, recorded, t)
+}
+
+#[test]
+fn libzmq_sends_message_as_an_ordinary_frame() {
+    // What libzmq 4.3 puts on the wire after READY: every frame, the MORE-flagged
+    // delimiter of a REP reply included, is a `\x07MESSAGE` box in a frame with no
+    // flags; MORE and COMMAND travel inside the box.
+    use zeroring::transports::zmtp::frame::FrameDecoder;
+    if !pyzmq_available() {
+        return;
+    }
+    let ctx = Context::new();
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    let mut py = PyPeer::spawn(
+        "server-bind",
+        "tcp://127.0.0.1:*",
+        &server_keys,
+        &client_keys,
+        None,
+    );
+    let upstream = py.expect("ENDPOINT");
+    let (ep, recorded, relay) = recording_relay(upstream);
+    let client = curve_client(&ctx, &server_keys.public, &client_keys);
+    client.connect(&ep).unwrap();
+    client.send("wire", 0).unwrap();
+    assert_eq!(client.recv_string(0).unwrap().unwrap(), "echo:wire|");
+    drop(client);
+    drop(ctx);
+    drop(py);
+    relay.join().unwrap();
+    let bytes = recorded.lock().unwrap().clone();
+    let mut data = bytes::Bytes::from(bytes[64..].to_vec());
+    let mut d = FrameDecoder::new(None);
+    let mut frames = Vec::new();
+    while let Ok(Some(f)) = d.decode(&mut data) {
+        frames.push(f);
+    }
+    assert!(
+        frames.len() >= 4,
+        "WELCOME, READY and the reply's two frames"
+    );
+    assert!(frames[0].command && frames[0].body.starts_with(b"\x07WELCOME"));
+    assert_eq!(frames[0].body.len(), 168);
+    assert!(frames[1].command && frames[1].body.starts_with(b"\x05READY"));
+    for f in &frames[2..] {
+        assert!(!f.command && !f.more, "MESSAGE frame flags must be 0");
+        assert!(f.body.starts_with(b"\x07MESSAGE"));
+    }
+    // Short nonces: READY used 1, the reply's frames 2 and 3.
+    assert_eq!(&frames[1].body[6..14], &1u64.to_be_bytes());
+    assert_eq!(&frames[2].body[8..16], &2u64.to_be_bytes());
+    assert_eq!(&frames[3].body[8..16], &3u64.to_be_bytes());
+}
