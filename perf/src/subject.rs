@@ -515,8 +515,8 @@ mod libzmq {
             &mut self,
             total: u64,
         ) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
-            let (ctx, ep, p) = (self.ctx.clone(), self.endpoint.clone(), self.p);
-            Ok(std::thread::spawn(move || echo(&ctx, &ep, p, total)))
+            let (ctx, ep) = (self.ctx.clone(), self.endpoint.clone());
+            Ok(std::thread::spawn(move || echo(&ctx, &ep, total)))
         }
     }
 
