@@ -542,3 +542,56 @@ fn libzmq_sends_message_as_an_ordinary_frame() {
     assert_eq!(&frames[2].body[8..16], &2u64.to_be_bytes());
     assert_eq!(&frames[3].body[8..16], &3u64.to_be_bytes());
 }
+
+#[test]
+fn a_forged_message_after_the_handshake_is_reported_like_libzmq() {
+    // libzmq emits HANDSHAKE_FAILED_PROTOCOL (ZMTP_CRYPTOGRAPHIC) for a MESSAGE box that does
+    // not open, even after the handshake. The peer here is a sans-IO CURVE client on a plain
+    // TcpStream, so it can forge one.
+    use std::io::{Read, Write};
+    use zeroring::transports::zmtp::mechanism::curve::CurveSecretKey;
+    use zeroring::transports::zmtp::{Connection, ConnectionConfig, MechanismConfig};
+    let ctx = Context::new();
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    let server = curve_server(&ctx, &server_keys);
+    let mon = Monitor::new(&ctx, &server, "forged");
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.get_last_endpoint().unwrap().unwrap();
+    let mut stream = std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let now = Instant::now();
+    let mut cfg = ConnectionConfig::new(SocketType::Req);
+    cfg.mechanism = MechanismConfig::CurveClient {
+        public: raw(&client_keys.public),
+        secret: CurveSecretKey::from_bytes(raw(&client_keys.secret)),
+        server: raw(&server_keys.public),
+    };
+    let mut conn = Connection::new(cfg, now).unwrap();
+    let mut buf = [0u8; 4096];
+    while !conn.is_ready() {
+        assert!(!conn.is_closed(), "handshake failed");
+        while let Some(out) = conn.poll_transmit() {
+            stream.write_all(&out).unwrap();
+        }
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed during the handshake");
+        conn.handle_input(bytes::Bytes::copy_from_slice(&buf[..n]), now);
+    }
+    mon.expect(MonitorEvent::HandshakeSucceeded);
+    conn.send_frame(bytes::Bytes::from_static(b"forged"), false)
+        .unwrap();
+    let mut forged = Vec::new();
+    while let Some(out) = conn.poll_transmit() {
+        forged.extend_from_slice(&out);
+    }
+    *forged.last_mut().unwrap() ^= 0x55;
+    stream.write_all(&forged).unwrap();
+    assert_eq!(
+        mon.expect(MonitorEvent::HandshakeFailedProtocol),
+        ProtocolErrorCode::ZmtpCryptographic.value()
+    );
+    mon.expect(MonitorEvent::Disconnected);
+}

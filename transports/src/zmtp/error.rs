@@ -290,6 +290,21 @@ impl ZmtpError {
         })
     }
 
+    /// The monitor event for this error when it ends a connection *after* the handshake:
+    /// libzmq reports a CURVE MESSAGE that fails to decode as HANDSHAKE_FAILED_PROTOCOL even
+    /// then. Every other late failure is only a DISCONNECTED.
+    pub fn traffic_failure(&self) -> Option<HandshakeFailure> {
+        match self {
+            ZmtpError::Cryptographic
+            | ZmtpError::InvalidSequence
+            | ZmtpError::UnexpectedCommand { .. }
+            | ZmtpError::MalformedCommand {
+                kind: CommandKind::Message,
+            } => self.handshake_failure(),
+            _ => None,
+        }
+    }
+
     /// The reason text of the ERROR command we send before closing, if any.
     pub(crate) fn error_command_reason(&self) -> Option<&'static [u8]> {
         match self {
