@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use zeroring_transports::zmtp::greeting::{greeting_v3, MechanismName};
-use zeroring_transports::zmtp::mechanism::curve::keypair;
+use zeroring_transports::zmtp::mechanism::curve::{keypair, CurveSecretKey};
 use zeroring_transports::zmtp::{Connection, ConnectionConfig, Event, MechanismConfig, ZapReply};
 use zeroring_transports::SocketType;
 
@@ -31,12 +31,21 @@ fn answer_zap(c: &mut Connection, status: u16, now: Instant) {
     }
 }
 
+type Pair = ([u8; 32], CurveSecretKey);
+
+/// Long-term keys made once per process (the short-term ones stay per connection).
+fn keys() -> Option<(Pair, Pair)> {
+    static KEYS: std::sync::OnceLock<Option<(Pair, Pair)>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| Some((keypair().ok()?, keypair().ok()?)))
+        .clone()
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else {
         return;
     };
     let now = Instant::now();
-    let (Ok((spub, ssec)), Ok((cpub, csec))) = (keypair(), keypair()) else {
+    let Some(((spub, ssec), (cpub, csec))) = keys() else {
         return;
     };
     let client = MechanismConfig::CurveClient {

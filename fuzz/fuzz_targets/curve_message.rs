@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use zeroring_transports::zmtp::mechanism::curve::keypair;
+use zeroring_transports::zmtp::mechanism::curve::{keypair, CurveSecretKey};
 use zeroring_transports::zmtp::{Connection, ConnectionConfig, Event, MechanismConfig};
 use zeroring_transports::SocketType;
 
@@ -20,12 +20,21 @@ fn drain(c: &mut Connection) -> Bytes {
     out.freeze()
 }
 
+type Pair = ([u8; 32], CurveSecretKey);
+
+/// Long-term keys made once per process (the short-term ones stay per connection).
+fn keys() -> Option<(Pair, Pair)> {
+    static KEYS: std::sync::OnceLock<Option<(Pair, Pair)>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| Some((keypair().ok()?, keypair().ok()?)))
+        .clone()
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else {
         return;
     };
     let now = Instant::now();
-    let (Ok((spub, ssec)), Ok((cpub, csec))) = (keypair(), keypair()) else {
+    let Some(((spub, ssec), (cpub, csec))) = keys() else {
         return;
     };
     let mut c = ConnectionConfig::new(SocketType::Pair);

@@ -358,3 +358,53 @@ fn secret_keys_do_not_print() {
     let (_, secret) = keypair().unwrap();
     assert_eq!(format!("{secret:?}"), "CurveSecretKey(..)");
 }
+
+#[test]
+fn heartbeats_travel_boxed() {
+    // PING and PONG are commands, so they go through MESSAGE boxes too; a PONG that the
+    // pinger could not open would end the connection.
+    use std::time::Duration;
+    use zeroring_transports::zmtp::HeartbeatConfig;
+    let k = keys();
+    let t0 = Instant::now();
+    let mut c = ConnectionConfig::new(SocketType::Dealer);
+    c.mechanism = MechanismConfig::CurveClient {
+        public: k.client_public,
+        secret: k.client_secret.clone(),
+        server: k.server_public,
+    };
+    c.heartbeat = HeartbeatConfig {
+        interval: Some(Duration::from_millis(100)),
+        ttl: Duration::ZERO,
+        timeout: Some(Duration::from_millis(300)),
+    };
+    let mut s = ConnectionConfig::new(SocketType::Router);
+    s.mechanism = MechanismConfig::CurveServer {
+        secret: k.server_secret.clone(),
+    };
+    let (mut c, mut s) = (
+        Connection::new(c, t0).unwrap(),
+        Connection::new(s, t0).unwrap(),
+    );
+    pump(&mut c, &mut s, t0, &mut no_zap);
+    assert!(c.is_ready() && s.is_ready());
+    for step in 1..=10u64 {
+        let now = t0 + Duration::from_millis(100 * step);
+        c.handle_timeout(now);
+        let ping = drain_out(&mut c);
+        assert!(
+            ping.len() > 2 && &ping[2..10] == b"\x07MESSAGE",
+            "PING boxed"
+        );
+        s.handle_input(ping, now);
+        let pong = drain_out(&mut s);
+        assert!(&pong[2..10] == b"\x07MESSAGE", "PONG boxed");
+        c.handle_input(pong, now);
+        let ev: Vec<_> = drain_events(&mut c)
+            .into_iter()
+            .chain(drain_events(&mut s))
+            .collect();
+        assert!(ev.is_empty(), "{ev:?}");
+    }
+    assert!(c.is_ready() && s.is_ready());
+}
