@@ -684,7 +684,7 @@ impl CurveServer {
         let cookie_tail = random::<16>()?;
         let mut cookie_plain = Zeroizing::new([0u8; 64]);
         cookie_plain[..KEY_LEN].copy_from_slice(&self.cn_client);
-        cookie_plain[KEY_LEN..].copy_from_slice(&cn_secret.to_bytes());
+        cookie_plain[KEY_LEN..].copy_from_slice(&*Zeroizing::new(cn_secret.to_bytes()));
         let mut plain = BytesMut::with_capacity(128 + TAG_LEN);
         plain.extend_from_slice(self.cn_public.as_bytes());
         plain.extend_from_slice(&*cookie_tail);
@@ -734,7 +734,7 @@ impl CurveServer {
             & cookie
                 .get(KEY_LEN..)
                 .unwrap_or_default()
-                .ct_eq(&cn_secret.to_bytes());
+                .ct_eq(&*Zeroizing::new(cn_secret.to_bytes()));
         if !bool::from(cookie_ok) {
             return Err(ZmtpError::Cryptographic);
         }
