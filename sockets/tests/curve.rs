@@ -595,3 +595,220 @@ fn a_forged_message_after_the_handshake_is_reported_like_libzmq() {
     );
     mon.expect(MonitorEvent::Disconnected);
 }
+
+/// The same CURVE client bytes, sent to a libzmq CURVE server (pyzmq) and to a zeroring
+/// sans-IO CURVE server with the same key: both must report the same monitor event.
+#[test]
+fn libzmq_and_zeroring_report_the_same_curve_handshake_failures() {
+    use std::io::Write;
+    use zeroring::transports::zmtp::greeting::{greeting_v3, MechanismName};
+    use zeroring::transports::zmtp::mechanism::curve::CurveSecretKey;
+    use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event, MechanismConfig};
+    if !pyzmq_available() {
+        return;
+    }
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    let mut py = PyPeer::spawn(
+        "server-bind",
+        "tcp://127.0.0.1:*",
+        &server_keys,
+        &client_keys,
+        None,
+    );
+    let ep = py.expect("ENDPOINT");
+    let now = Instant::now();
+    // A real HELLO for this server key, from a sans-IO client.
+    let hello = {
+        let mut cfg = ConnectionConfig::new(SocketType::Req);
+        cfg.mechanism = MechanismConfig::CurveClient {
+            public: raw(&client_keys.public),
+            secret: CurveSecretKey::from_bytes(raw(&client_keys.secret)),
+            server: raw(&server_keys.public),
+        };
+        let mut c = Connection::new(cfg, now).unwrap();
+        c.handle_input(
+            bytes::Bytes::copy_from_slice(&greeting_v3(MechanismName::Curve, 0)),
+            now,
+        );
+        let mut out = Vec::new();
+        while let Some(chunk) = c.poll_transmit() {
+            out.extend_from_slice(&chunk);
+        }
+        // Greeting (64), then the HELLO command frame (flags, size, 200 bytes).
+        out[64 + 2..].to_vec()
+    };
+    assert_eq!(hello.len(), 200);
+    let command = |body: &[u8]| {
+        let mut f = if body.len() < 256 {
+            vec![0x04, body.len() as u8]
+        } else {
+            let mut f = vec![0x06];
+            f.extend_from_slice(&(body.len() as u64).to_be_bytes());
+            f
+        };
+        f.extend_from_slice(body);
+        f
+    };
+    let mut short_initiate = b"\x08INITIATE".to_vec();
+    short_initiate.resize(200, 0);
+    let mut forged_initiate = b"\x08INITIATE".to_vec();
+    forged_initiate.resize(300, 0x42);
+    let mut bad_version = hello.clone();
+    bad_version[6] = 2;
+    let mut bad_box = hello.clone();
+    bad_box[150] ^= 1;
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("short HELLO", vec![hello[..199].to_vec()]),
+        ("HELLO version 2.0", vec![bad_version]),
+        ("HELLO box for another key", vec![bad_box]),
+        ("READY first", vec![b"\x05READY".to_vec()]),
+        ("short INITIATE", vec![hello.clone(), short_initiate]),
+        ("forged cookie", vec![hello.clone(), forged_initiate]),
+    ];
+    let names = [
+        (MonitorEvent::HandshakeFailedProtocol, "FAILED_PROTOCOL"),
+        (MonitorEvent::HandshakeFailedAuth, "FAILED_AUTH"),
+        (MonitorEvent::HandshakeFailedNoDetail, "FAILED_NO_DETAIL"),
+    ];
+    for (what, commands) in cases {
+        let mut wire = greeting_v3(MechanismName::Curve, 0).to_vec();
+        for c in &commands {
+            wire.extend_from_slice(&command(c));
+        }
+        // libzmq's verdict. A real client sends INITIATE only after WELCOME (libzmq
+        // answers a pipelined one with ZMTP_UNSPECIFIED): wait for greeting + WELCOME.
+        let mut stream = std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut head = greeting_v3(MechanismName::Curve, 0).to_vec();
+        head.extend_from_slice(&command(&commands[0]));
+        stream.write_all(&head).unwrap();
+        if let Some(next) = commands.get(1) {
+            let mut got = vec![0u8; 64 + 2 + 168];
+            std::io::Read::read_exact(&mut stream, &mut got).unwrap();
+            assert_eq!(&got[66..74], b"\x07WELCOME");
+            stream.write_all(&command(next)).unwrap();
+        }
+        let theirs = py.expect("EVENT");
+        drop(stream);
+        // Ours, on the same bytes.
+        let mut cfg = ConnectionConfig::new(SocketType::Rep);
+        cfg.mechanism = MechanismConfig::CurveServer {
+            secret: CurveSecretKey::from_bytes(raw(&server_keys.secret)),
+        };
+        let mut s = Connection::new(cfg, now).unwrap();
+        s.handle_input(bytes::Bytes::from(wire), now);
+        let err = std::iter::from_fn(|| s.poll_event())
+            .find_map(|e| match e {
+                Event::HandshakeFailed(e) => Some(e),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{what}: zeroring did not fail"));
+        let f = err.handshake_failure().expect("a monitor event");
+        let ev = MonitorEvent::from_code(f.event()).unwrap();
+        let name = names.iter().find(|(e, _)| *e == ev).unwrap().1;
+        assert_eq!(
+            theirs,
+            format!("{name} {} ZAP 0", f.value()),
+            "{what}: libzmq vs zeroring"
+        );
+    }
+}
+
+/// Accepts one connection, waiting at most `limit` (a blocking accept on a helper thread).
+fn accept_within(l: &std::net::TcpListener, limit: Duration) -> Option<std::net::TcpStream> {
+    let l = l.try_clone().ok()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(l.accept().map(|(s, _)| s));
+    });
+    rx.recv_timeout(limit).ok()?.ok()
+}
+
+/// The same server bytes, sent to a libzmq CURVE client (pyzmq, one per case) and to a
+/// zeroring sans-IO CURVE client: both must report the same event.
+#[test]
+fn libzmq_and_zeroring_clients_report_the_same_failures() {
+    use std::io::{Read, Write};
+    use zeroring::transports::zmtp::greeting::{greeting_v3, MechanismName};
+    use zeroring::transports::zmtp::mechanism::curve::CurveSecretKey;
+    use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event, MechanismConfig};
+    if !pyzmq_available() {
+        return;
+    }
+    let server_keys = curve_keypair().unwrap();
+    let client_keys = curve_keypair().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("tcp://{}", listener.local_addr().unwrap());
+    let command = |body: &[u8]| {
+        let mut f = vec![0x04, body.len() as u8];
+        f.extend_from_slice(body);
+        f
+    };
+    let mut forged_welcome = b"\x07WELCOME".to_vec();
+    forged_welcome.resize(168, 0x42);
+    let mut short_welcome = b"\x07WELCOME".to_vec();
+    short_welcome.resize(100, 0);
+    let mut ready = b"\x05READY".to_vec();
+    ready.resize(40, 7);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("forged WELCOME", forged_welcome),
+        ("short WELCOME", short_welcome),
+        ("ERROR 400", b"\x05ERROR\x03400".to_vec()),
+        ("READY before WELCOME", ready),
+        ("short READY", b"\x05READY\0\0\0\0\0\0\0\x01".to_vec()),
+        ("unknown command", b"\x04PING\0\0".to_vec()),
+        ("malformed ERROR", b"\x05ERROR\x09400".to_vec()),
+    ];
+    let names = [
+        (MonitorEvent::HandshakeFailedProtocol, "FAILED_PROTOCOL"),
+        (MonitorEvent::HandshakeFailedAuth, "FAILED_AUTH"),
+        (MonitorEvent::HandshakeFailedNoDetail, "FAILED_NO_DETAIL"),
+    ];
+    let now = Instant::now();
+    for (what, body) in cases {
+        let mut wire = greeting_v3(MechanismName::Curve, 0).to_vec();
+        wire.extend_from_slice(&command(&body));
+        // libzmq's verdict: a fresh client (libzmq does not reconnect after a protocol
+        // error) connects, sends greeting + HELLO and gets our bytes.
+        let mut py = PyPeer::spawn("client-connect", &ep, &server_keys, &client_keys, None);
+        let mut stream = accept_within(&listener, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{what}: libzmq did not connect"));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // libzmq sends its HELLO only once it has our whole greeting.
+        stream.write_all(&wire[..64]).unwrap();
+        let mut got = vec![0u8; 64 + 2 + 200];
+        stream.read_exact(&mut got).unwrap();
+        assert_eq!(&got[66..72], b"\x05HELLO");
+        stream.write_all(&wire[64..]).unwrap();
+        let theirs = py.expect("EVENT");
+        drop(stream);
+        // Ours.
+        let mut cfg = ConnectionConfig::new(SocketType::Req);
+        cfg.mechanism = MechanismConfig::CurveClient {
+            public: raw(&client_keys.public),
+            secret: CurveSecretKey::from_bytes(raw(&client_keys.secret)),
+            server: raw(&server_keys.public),
+        };
+        let mut c = Connection::new(cfg, now).unwrap();
+        c.handle_input(bytes::Bytes::from(wire), now);
+        let err = std::iter::from_fn(|| c.poll_event())
+            .find_map(|e| match e {
+                Event::HandshakeFailed(e) => Some(e),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{what}: zeroring did not fail"));
+        let f = err.handshake_failure().expect("a monitor event");
+        let ev = MonitorEvent::from_code(f.event()).unwrap();
+        let name = names.iter().find(|(e, _)| *e == ev).unwrap().1;
+        assert_eq!(
+            theirs,
+            format!("{name} {} ZAP 0", f.value()),
+            "{what}: libzmq vs zeroring"
+        );
+    }
+}

@@ -407,8 +407,10 @@ impl CurveClient {
     }
 
     fn process_welcome(&mut self, body: &Bytes) -> Result<(), ZmtpError> {
+        // libzmq's client tries to open a WELCOME in any state, so a late one fails as
+        // cryptographic there; we refuse it with the same report.
         if self.state != ClientState::WaitingWelcome {
-            return Err(unexpected(body));
+            return Err(ZmtpError::Cryptographic);
         }
         // libzmq reports any failure here, the size included, as cryptographic.
         if body.len() != WELCOME_LEN {
@@ -475,13 +477,15 @@ impl CurveClient {
     }
 
     fn process_ready(&mut self, body: &Bytes) -> Result<(), ZmtpError> {
-        if self.state != ClientState::WaitingReady {
-            return Err(unexpected(body));
-        }
         if body.len() < READY_MIN_LEN {
             return Err(ZmtpError::MalformedCommand {
                 kind: CommandKind::Ready,
             });
+        }
+        // libzmq's client opens a READY in any state; before WELCOME it has no key for it
+        // and reports a cryptographic failure. We refuse it with the same report.
+        if self.state != ClientState::WaitingReady {
+            return Err(ZmtpError::Cryptographic);
         }
         let traffic = self.traffic.as_mut().ok_or(ZmtpError::Cryptographic)?;
         let short = body.get(6..14).unwrap_or_default();
