@@ -129,10 +129,13 @@ fn ephemeral() -> Result<(PublicKey, SecretKey), ZmtpError> {
     Ok((secret.public_key(), secret))
 }
 
+/// A 24-byte nonce: `prefix` then `tail` (callers pass 16 + 8 or 8 + 16 bytes; anything
+/// else is cut or zero-padded rather than a panic).
 fn nonce(prefix: &[u8], tail: &[u8]) -> [u8; 24] {
     let mut n = [0u8; 24];
-    n[..prefix.len()].copy_from_slice(prefix);
-    n[prefix.len()..].copy_from_slice(tail);
+    for (d, s) in n.iter_mut().zip(prefix.iter().chain(tail)) {
+        *d = *s;
+    }
     n
 }
 
