@@ -12,7 +12,7 @@
 //! bytes, `int64`/`uint64` options 8; booleans are `int` 0 or 1.
 
 use bytes::Bytes;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 use zeroring_transports::socket_type::SocketType;
 use zeroring_transports::z85;
 use zeroring_transports::zmtp::mechanism::curve::{
@@ -766,6 +766,14 @@ impl Options {
                     return Err(Error::EINVAL);
                 };
                 let key = Zeroizing::new(decode_curve_key(v)?);
+                // Wipe the caller's copy of a secret key when this is the last reference.
+                if num == num::CURVE_SECRETKEY {
+                    if let Value::Bytes(b) = value {
+                        if let Ok(mut m) = b.try_into_mut() {
+                            m[..].zeroize();
+                        }
+                    }
+                }
                 match num {
                     num::CURVE_PUBLICKEY => self.curve_public = *key,
                     num::CURVE_SECRETKEY => self.curve_secret = CurveSecretKey::from_bytes(*key),
