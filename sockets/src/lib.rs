@@ -46,6 +46,7 @@
 pub mod attach;
 pub mod context;
 pub mod core;
+mod curve;
 pub mod endpoint;
 pub mod error;
 pub mod monitor;
@@ -61,6 +62,7 @@ pub use zeroring_transports as transports;
 
 pub use context::{Context, ContextOptions};
 pub use core::SocketCore;
+pub use curve::{curve_keypair, curve_public, has, CurveKeyPair};
 pub use error::{Error, Result};
 pub use pattern::Stats;
 pub use poll::{poll, PollItem, POLLERR, POLLPRI};

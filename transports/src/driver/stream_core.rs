@@ -555,6 +555,12 @@ impl StreamCore {
                 // RADIO/DISH arrive with the draft socket types.
                 Event::Join(_) | Event::Leave(_) => {}
                 Event::Closed(err) => {
+                    // A CURVE MESSAGE that fails to open: libzmq reports it like a handshake failure.
+                    if let Some(f) = err.traffic_failure() {
+                        if let Some(ev) = MonitorEvent::from_code(f.event()) {
+                            self.link.monitor(ev, f.value(), &self.endpoint);
+                        }
+                    }
                     self.error.get_or_insert(err);
                     self.finishing = true;
                     self.aborted = true;

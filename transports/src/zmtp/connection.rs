@@ -25,6 +25,7 @@ use super::error::{CommandKind, ZmtpError};
 use super::frame::{Frame, FrameBody, FrameDecoder, FrameRef};
 use super::greeting::{GreetingExchange, LocalGreeting, MechanismName, PeerGreeting, ZmtpVersion};
 use super::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
+use super::mechanism::curve::{CurveClient, CurveSecretKey, CurveServer};
 use super::mechanism::null::NullMechanism;
 use super::mechanism::plain::{PlainClient, PlainServer};
 use super::mechanism::{error_command, HandshakeContext, Mechanism, MechanismStatus, ZapSettings};
@@ -48,6 +49,16 @@ pub enum MechanismConfig {
     },
     /// ZMQ_PLAIN_SERVER = 1.
     PlainServer,
+    /// ZMQ_CURVE_SERVERKEY set: CURVE client with its long-term key pair.
+    CurveClient {
+        public: [u8; 32],
+        secret: CurveSecretKey,
+        server: [u8; 32],
+    },
+    /// ZMQ_CURVE_SERVER = 1: only the long-term secret key is needed.
+    CurveServer {
+        secret: CurveSecretKey,
+    },
 }
 
 impl MechanismConfig {
@@ -57,6 +68,9 @@ impl MechanismConfig {
             MechanismConfig::Null => MechanismName::Null,
             MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => {
                 MechanismName::Plain
+            }
+            MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => {
+                MechanismName::Curve
             }
         }
     }
@@ -336,6 +350,12 @@ impl Connection {
                 Box::new(PlainClient::new(ctx, username, password))
             }
             MechanismConfig::PlainServer => Box::new(PlainServer::new(ctx)),
+            MechanismConfig::CurveClient {
+                public,
+                secret,
+                server,
+            } => Box::new(CurveClient::new(ctx, public, secret, server)),
+            MechanismConfig::CurveServer { secret } => Box::new(CurveServer::new(ctx, secret)),
         };
         let decoder = FrameDecoder::new(handshake_limit);
         Ok(Connection {
