@@ -11,6 +11,7 @@ mod inproc;
 mod options;
 mod pair;
 mod poll;
+mod proxy;
 mod pubsub;
 mod pushpull;
 mod readiness;
