@@ -258,11 +258,8 @@ impl Signal {
     /// `notify` from now on makes the eventfd readable. After the block, call
     /// [`after_wake`](Self::after_wake), whether it was woken or timed out.
     pub fn prepare_sleep(&self) -> bool {
+        // SLEEPING may be set already: `rearm` leaves it set for an external poller.
         let prev = self.state.fetch_or(SLEEPING, Ordering::AcqRel);
-        debug_assert!(
-            prev & SLEEPING == 0,
-            "prepare_sleep twice without after_wake"
-        );
         if prev & NOTIFIED != 0 {
             self.state
                 .fetch_and(!(SLEEPING | NOTIFIED), Ordering::AcqRel);
@@ -280,6 +277,27 @@ impl Signal {
         // A notifier that saw SLEEPING has written the eventfd or is about to: drain what is
         // there now (a write still in flight leaves a stale token, which consumers tolerate).
         self.fd.drain();
+        prev & NOTIFIED != 0
+    }
+
+    /// The edge-triggered fd contract (libzmq's ZMQ_FD with ZMQ_EVENTS): consumes what
+    /// happened since the last call — a pending notification, and the eventfd's token — and
+    /// leaves the eventfd **armed**: the first `notify` after this call makes it readable.
+    /// The caller then looks at what the signal guards; if nothing is ready, a poller may block
+    /// on [`fd`](Self::fd) without missing anything that happens from the call on. Returns
+    /// whether a notification was pending.
+    ///
+    /// The arming lasts until the next `rearm`, [`after_wake`](Self::after_wake) or blocking
+    /// [`wait`](Self::wait) (which may also be used after it).
+    pub fn rearm(&self) -> bool {
+        // One atomic step: NOTIFIED consumed and SLEEPING announced, so a notify either came
+        // before (seen here) or finds SLEEPING and writes the eventfd.
+        let prev = self.state.swap(SLEEPING, Ordering::AcqRel);
+        if prev & SLEEPING != 0 {
+            // Armed before: a notifier may have written the eventfd (or be about to; a token
+            // that lands after this drain is a spurious wakeup, drained by the next call).
+            self.fd.drain();
+        }
         prev & NOTIFIED != 0
     }
 

@@ -93,3 +93,27 @@ fn timed_wait_never_swallows_a_notify() {
         }
     });
 }
+
+/// (5d) The edge-triggered fd contract: after `rearm`, a notify racing it is either consumed by
+/// it (returns true) or makes the eventfd readable — an external poller never sleeps through
+/// it; and a second `rearm` leaves no token behind.
+#[test]
+fn rearm_vs_notify() {
+    model(|| {
+        let s = Arc::new(Signal::new().unwrap());
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || s.notify())
+        };
+        if !s.rearm() {
+            // Nothing seen yet: the notify must reach the poller.
+            assert!(s.poll_fd(None), "a notify after rearm left the fd silent");
+        }
+        t.join().unwrap();
+        s.rearm();
+        assert!(
+            !s.poll_fd(Some(Duration::ZERO)),
+            "a stale token survived rearm"
+        );
+    });
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use zeroring_perf::measure::{self, LatSample, ThrSample};
-use zeroring_perf::subject::{unavailable, Params, Subject, Transport};
+use zeroring_perf::subject::{unavailable, Mechanism, Params, Subject, Transport};
 use zeroring_perf::{conns, report};
 
 #[derive(Parser, Debug)]
@@ -71,6 +71,9 @@ struct Opts {
     /// invocation, rounds interleaved.
     #[arg(long, value_enum, global = true)]
     peer: Option<Subject>,
+    /// Security mechanism of the measured connections (`curve`: zeroring only).
+    #[arg(long, value_enum, default_value = "null", global = true)]
+    mechanism: Mechanism,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -101,6 +104,8 @@ struct PeerArgs {
     io_threads: i32,
     #[arg(long)]
     pin: Option<usize>,
+    #[arg(long, value_enum, default_value = "null")]
+    mechanism: Mechanism,
 }
 
 #[derive(Args, Debug)]
@@ -230,6 +235,7 @@ fn main() -> ExitCode {
                 size: p.size,
                 count: p.count,
                 io_threads: p.io_threads,
+                mechanism: p.mechanism,
             };
             return match measure::run_peer(&p.role, p.subject, &p.endpoint, params, p.pin) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -245,11 +251,16 @@ fn main() -> ExitCode {
         None => (true, true, true),
     };
     let o = &cli.opts;
-    let transports = if o.transport.is_empty() {
+    let mut transports = if o.transport.is_empty() {
         vec![Transport::Tcp]
     } else {
         o.transport.clone()
     };
+    if o.mechanism == Mechanism::Curve && transports.contains(&Transport::Inproc) {
+        // As in libzmq, inproc has no security mechanism: it would measure NULL.
+        eprintln!("skipping inproc: inproc connections have no security mechanism");
+        transports.retain(|t| *t != Transport::Inproc);
+    }
     let thr_sizes = if !o.size.is_empty() {
         o.size.clone()
     } else if quick {
@@ -265,6 +276,10 @@ fn main() -> ExitCode {
     let mut subjects = subjects(o);
     let mut notes = Vec::new();
     subjects.retain(|s| {
+        if let Some(why) = o.mechanism.unavailable(*s) {
+            notes.push(format!("skipping {s:?}: {why}"));
+            return false;
+        }
         let missing: Vec<&str> = transports
             .iter()
             .filter_map(|t| unavailable(*s, *t))
@@ -308,6 +323,7 @@ fn main() -> ExitCode {
                             size,
                             count,
                             io_threads: o.io_threads,
+                            mechanism: o.mechanism,
                         };
                         match measure::thr(s, p, &o.pin) {
                             Ok(sample) => thr_round.push(sample),
@@ -333,6 +349,7 @@ fn main() -> ExitCode {
                             size,
                             count,
                             io_threads: o.io_threads,
+                            mechanism: o.mechanism,
                         };
                         match measure::lat(s, p, count / 10, &o.pin) {
                             Ok(sample) => lat_round.push(sample),
@@ -352,7 +369,7 @@ fn main() -> ExitCode {
     if o.json {
         println!("{}", report::json(&thr_rows, &lat_rows));
     } else {
-        println!("zeroring-perf: medians of {total_rounds} interleaved round(s); ratios are per round, median (min–max)");
+        println!("zeroring-perf: medians of {total_rounds} interleaved round(s); ratios are per round, median (min–max); mechanism {:?}", o.mechanism);
         if !thr_rows.is_empty() {
             println!("\n{}", report::thr_table(&thr_rows));
         }

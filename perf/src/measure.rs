@@ -129,6 +129,12 @@ fn peer_args(
         total.to_string(),
         "--io-threads".into(),
         p.io_threads.to_string(),
+        "--mechanism".into(),
+        match p.mechanism {
+            subject::Mechanism::Null => "null",
+            subject::Mechanism::Curve => "curve",
+        }
+        .into(),
     ];
     if let Some(cpu) = pin {
         v.push("--pin".into());

@@ -37,6 +37,30 @@ pub enum Transport {
     Inproc,
 }
 
+/// The security mechanism of the measured connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mechanism {
+    /// No security (ZMTP NULL).
+    Null,
+    /// CURVE: every frame boxed (XSalsa20-Poly1305). zeroring only: the `zmq` crate's
+    /// libzmq is built without CURVE, and raw sockets have none.
+    Curve,
+}
+
+impl Mechanism {
+    /// Why `subject` cannot run with this mechanism, if it cannot.
+    pub fn unavailable(self, subject: Subject) -> Option<&'static str> {
+        match (self, subject) {
+            (Mechanism::Curve, Subject::Libzmq) => {
+                Some("the zmq crate's libzmq is built without CURVE")
+            }
+            (Mechanism::Curve, Subject::Raw) => Some("raw sockets have no CURVE"),
+            _ => None,
+        }
+    }
+}
+
 /// Why a subject cannot run a workload.
 pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static str> {
     match (subject, transport) {
@@ -54,6 +78,7 @@ pub struct Params {
     pub size: usize,
     pub count: u64,
     pub io_threads: i32,
+    pub mechanism: Mechanism,
 }
 
 /// The measuring side of a throughput run (the receiver, as libzmq's local_thr).
@@ -144,7 +169,7 @@ fn unsupported(why: &str) -> io::Error {
 
 /// Creates the receiver of a throughput run.
 pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiver>> {
-    if let Some(why) = unavailable(subject, p.transport) {
+    if let Some(why) = unavailable(subject, p.transport).or(p.mechanism.unavailable(subject)) {
         return Err(unsupported(why));
     }
     match subject {
@@ -173,7 +198,7 @@ pub fn thr_sender(subject: Subject, endpoint: &str, p: Params) -> io::Result<()>
 
 /// Creates the requester of a latency run.
 pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>> {
-    if let Some(why) = unavailable(subject, p.transport) {
+    if let Some(why) = unavailable(subject, p.transport).or(p.mechanism.unavailable(subject)) {
         return Err(unsupported(why));
     }
     match subject {
@@ -540,6 +565,33 @@ mod zr {
         io::Error::other(format!("zeroring: {e}"))
     }
 
+    /// Fixed benchmark keys: the binding (measuring) side is the CURVE server, its peer
+    /// the client. Both processes derive the same pairs.
+    const SERVER_SECRET: [u8; 32] = [0x5e; 32];
+    const CLIENT_SECRET: [u8; 32] = [0xc1; 32];
+
+    fn secure(s: &Socket, p: Params, server: bool) -> io::Result<()> {
+        if p.mechanism != Mechanism::Curve {
+            return Ok(());
+        }
+        let public = |secret: [u8; 32]| {
+            let z =
+                zeroring::transports::z85::encode(&secret).map_err(|_| io::Error::other("z85"))?;
+            zeroring::curve_public(&z).map_err(zerr)
+        };
+        if server {
+            s.set_curve_server(true).map_err(zerr)?;
+            s.set_curve_secretkey(SERVER_SECRET).map_err(zerr)?;
+        } else {
+            s.set_curve_serverkey(public(SERVER_SECRET)?)
+                .map_err(zerr)?;
+            s.set_curve_publickey(public(CLIENT_SECRET)?)
+                .map_err(zerr)?;
+            s.set_curve_secretkey(CLIENT_SECRET).map_err(zerr)?;
+        }
+        Ok(())
+    }
+
     fn bind(s: &Socket, t: Transport, tag: &str) -> io::Result<(String, IpcFile)> {
         bind_endpoint(
             t,
@@ -588,6 +640,7 @@ mod zr {
         let s = ctx.socket(SocketType::Push).map_err(zerr)?;
         // Deliver everything before the process ends, as libzmq's default linger does.
         s.set_linger(-1).map_err(zerr)?;
+        secure(&s, p, false)?;
         s.connect(endpoint).map_err(zerr)?;
         let body = zeroring::Msg::from(vec![0x5Au8; p.size]);
         for _ in 0..p.count {
@@ -600,6 +653,7 @@ mod zr {
     pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
         let ctx = ctx(p)?;
         let sock = ctx.socket(SocketType::Pull).map_err(zerr)?;
+        secure(&sock, p, true)?;
         let (endpoint, _ipc) = bind(&sock, p.transport, "thr")?;
         Ok(Box::new(Thr {
             ctx,
@@ -646,14 +700,15 @@ mod zr {
             &mut self,
             total: u64,
         ) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
-            let (ctx, ep) = (self.ctx.clone(), self.endpoint.clone());
-            Ok(std::thread::spawn(move || echo(&ctx, &ep, total)))
+            let (ctx, ep, p) = (self.ctx.clone(), self.endpoint.clone(), self.p);
+            Ok(std::thread::spawn(move || echo(&ctx, &ep, p, total)))
         }
     }
 
-    fn echo(ctx: &Context, endpoint: &str, total: u64) -> io::Result<()> {
+    fn echo(ctx: &Context, endpoint: &str, p: Params, total: u64) -> io::Result<()> {
         let s = ctx.socket(SocketType::Rep).map_err(zerr)?;
         s.set_linger(-1).map_err(zerr)?;
+        secure(&s, p, false)?;
         s.connect(endpoint).map_err(zerr)?;
         for _ in 0..total {
             let m = s.recv_msg(0).map_err(zerr)?;
@@ -665,6 +720,7 @@ mod zr {
     pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
         let ctx = ctx(p)?;
         let sock = ctx.socket(SocketType::Req).map_err(zerr)?;
+        secure(&sock, p, true)?;
         let (endpoint, _ipc) = bind(&sock, p.transport, "lat")?;
         Ok(Box::new(Lat {
             ctx,
@@ -677,7 +733,7 @@ mod zr {
 
     pub(super) fn lat_echo(endpoint: &str, p: Params, total: u64) -> io::Result<()> {
         let ctx = ctx(p)?;
-        echo(&ctx, endpoint, total)?;
+        echo(&ctx, endpoint, p, total)?;
         ctx.term();
         Ok(())
     }

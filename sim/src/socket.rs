@@ -63,7 +63,8 @@ pub struct SocketOptions {
     pub rcvhwm: usize,
     /// Further integer options: (option number, value), e.g. ROUTER_HANDOVER, REQ_RELAXED.
     pub int_options: Vec<(i32, i32)>,
-    /// PLAIN server: the credentials its ZAP handler accepts.
+    /// PLAIN or CURVE server: the credentials its ZAP handler accepts (PLAIN: username and
+    /// password; CURVE: the client's public key and nothing). `None`: no ZAP handler.
     pub plain_accept: Option<(Bytes, Bytes)>,
     /// Seed of the reconnect jitter (the scenario derives it from the run's seed).
     pub backoff_seed: u64,
@@ -125,6 +126,21 @@ impl SocketOptions {
             MechanismConfig::PlainClient { username, password } => {
                 bytes.push((num::PLAIN_USERNAME, username.clone()));
                 bytes.push((num::PLAIN_PASSWORD, password.clone()));
+            }
+            MechanismConfig::CurveServer { secret } => {
+                ints.push((num::CURVE_SERVER, 1));
+                let secret = Bytes::copy_from_slice(secret.as_bytes());
+                bytes.push((num::CURVE_SECRETKEY, secret));
+            }
+            MechanismConfig::CurveClient {
+                public,
+                secret,
+                server,
+            } => {
+                bytes.push((num::CURVE_PUBLICKEY, Bytes::copy_from_slice(public)));
+                let secret = Bytes::copy_from_slice(secret.as_bytes());
+                bytes.push((num::CURVE_SECRETKEY, secret));
+                bytes.push((num::CURVE_SERVERKEY, Bytes::copy_from_slice(server)));
             }
         }
         if !self.routing_id.is_empty() {
@@ -250,6 +266,8 @@ impl SocketLink for ConnLink {
     fn zap(&self, request: ZapRequest, respond: zeroring_transports::driver::ZapResponder) {
         let ok = match (&self.shared.plain_accept, request.credentials.as_slice()) {
             (Some((u, p)), [cu, cp]) => u == cu && p == cp,
+            // CURVE: the one credential is the client's public key, kept as the "username".
+            (Some((key, _)), [client_key]) => key == client_key,
             (None, _) => true,
             _ => false,
         };

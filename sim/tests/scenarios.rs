@@ -220,11 +220,11 @@ fn cli_sweep_prints_the_replay_command() {
     assert!(String::from_utf8_lossy(&list.stdout).contains("heartbeat"));
 }
 
-/// The handshake scenario really hits handshakes: over the fixed seeds, faults land both
-/// mid-greeting and mid-PLAIN.
+/// The handshake scenario really hits handshakes: over the fixed seeds, faults land
+/// mid-greeting, mid-PLAIN (even seeds) and mid-CURVE (odd seeds: HELLO..READY).
 #[test]
 fn handshake_faults_land_mid_greeting_and_mid_plain() {
-    let (mut greeting, mut plain) = (0u32, 0u32);
+    let (mut greeting, mut plain, mut curve) = (0u32, 0u32, 0u32);
     for &seed in FIXED {
         let o = run("handshake", seed, &SimOptions::default()).unwrap();
         let line = o
@@ -237,11 +237,15 @@ fn handshake_faults_land_mid_greeting_and_mid_plain() {
             .filter_map(|t| t.parse().ok())
             .collect();
         greeting += nums[0];
-        plain += nums[1];
+        if line.contains("mid-CURVE") {
+            curve += nums[1];
+        } else {
+            plain += nums[1];
+        }
     }
     assert!(
-        greeting > 0 && plain > 0,
-        "greeting {greeting}, plain {plain}"
+        greeting > 0 && plain > 0 && curve > 0,
+        "greeting {greeting}, plain {plain}, curve {curve}"
     );
 }
 

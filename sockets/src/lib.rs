@@ -46,11 +46,14 @@
 pub mod attach;
 pub mod context;
 pub mod core;
+mod curve;
 pub mod endpoint;
 pub mod error;
 pub mod monitor;
 pub mod options;
 pub mod pattern;
+pub mod poll;
+pub mod proxy;
 pub mod socket;
 mod wire;
 pub mod zap;
@@ -60,8 +63,11 @@ pub use zeroring_transports as transports;
 
 pub use context::{Context, ContextOptions};
 pub use core::SocketCore;
+pub use curve::{curve_keypair, curve_public, has, CurveKeyPair};
 pub use error::{Error, Result};
 pub use pattern::Stats;
+pub use poll::{poll, PollItem, POLLERR, POLLPRI};
+pub use proxy::{device, proxy, proxy_steerable, SideStats};
 pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
 pub use zeroring_engine::Msg;
 pub use zeroring_transports::monitor::MonitorEvent;

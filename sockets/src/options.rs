@@ -12,7 +12,12 @@
 //! bytes, `int64`/`uint64` options 8; booleans are `int` 0 or 1.
 
 use bytes::Bytes;
+use zeroize::{Zeroize, Zeroizing};
 use zeroring_transports::socket_type::SocketType;
+use zeroring_transports::z85;
+use zeroring_transports::zmtp::mechanism::curve::{
+    CurveSecretKey, KEY_LEN as CURVE_KEY_LEN, KEY_LEN_Z85 as CURVE_KEY_LEN_Z85,
+};
 
 use crate::error::{Error, Result};
 
@@ -73,6 +78,10 @@ pub mod num {
     pub const PLAIN_SERVER: i32 = 44;
     pub const PLAIN_USERNAME: i32 = 45;
     pub const PLAIN_PASSWORD: i32 = 46;
+    pub const CURVE_SERVER: i32 = 47;
+    pub const CURVE_PUBLICKEY: i32 = 48;
+    pub const CURVE_SECRETKEY: i32 = 49;
+    pub const CURVE_SERVERKEY: i32 = 50;
     pub const ZAP_DOMAIN: i32 = 55;
     pub const BINDTODEVICE: i32 = 92;
     pub const ZAP_ENFORCE_DOMAIN: i32 = 93;
@@ -81,6 +90,10 @@ pub mod num {
     pub const ONLY_FIRST_SUBSCRIBE: i32 = 108;
     pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;
     pub const TOPICS_COUNT: i32 = 116;
+    /// zeroring's own, outside libzmq's numbering: the most memory one connection's
+    /// incomplete multipart message may hold (bytes, each part counted with 64 bytes of
+    /// overhead); a peer that exceeds it is disconnected. Default 64 MiB.
+    pub const ZR_MAX_INCOMPLETE_MSG: i32 = 10_001;
 }
 
 /// The C type of an option's value.
@@ -203,6 +216,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(num::RCVBUF, "RCVBUF", Int, "-1", RW, Types::ALL),
     row(num::RCVMORE, "RCVMORE", Int, "0", RO, Types::ALL),
     row(num::EVENTS, "EVENTS", Int, "-", RO, Types::ALL),
+    row(num::FD, "FD", Int, "-", RO, Types::ALL),
     row(num::TYPE, "TYPE", Int, "-", RO, Types::ALL),
     row(
         num::LINGER,
@@ -386,6 +400,31 @@ pub static OPTIONS: &[OptionSpec] = &[
         RW,
         Types::ALL,
     ),
+    row(num::CURVE_SERVER, "CURVE_SERVER", Bool, "0", RW, Types::ALL),
+    row(
+        num::CURVE_PUBLICKEY,
+        "CURVE_PUBLICKEY",
+        B,
+        "32 zero bytes",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::CURVE_SECRETKEY,
+        "CURVE_SECRETKEY",
+        B,
+        "32 zero bytes",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::CURVE_SERVERKEY,
+        "CURVE_SERVERKEY",
+        B,
+        "32 zero bytes",
+        RW,
+        Types::ALL,
+    ),
     row(num::ZAP_DOMAIN, "ZAP_DOMAIN", Str, "-", RW, Types::ALL),
     row(num::BINDTODEVICE, "BINDTODEVICE", Str, "-", RW, Types::ALL),
     row(
@@ -422,6 +461,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         SUB_SIDE,
     ),
     row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
+    row(
+        num::ZR_MAX_INCOMPLETE_MSG,
+        "ZR_MAX_INCOMPLETE_MSG",
+        Int64,
+        "67108864",
+        RW,
+        Types::ALL,
+    ),
 ];
 
 /// The table row for an option number.
@@ -552,6 +599,16 @@ pub struct Options {
     pub metadata: Vec<(String, String)>,
     /// ZMQ_LAST_ENDPOINT.
     pub last_endpoint: String,
+    /// The security mechanism the last security option chose (ZMQ_MECHANISM: 0 NULL,
+    /// 1 PLAIN, 2 CURVE), as libzmq tracks it: PLAIN_SERVER, PLAIN_USERNAME/PASSWORD,
+    /// CURVE_SERVER and the CURVE keys each switch it.
+    pub mechanism: i32,
+    /// Whether this socket is the server side of its mechanism (PLAIN_SERVER / CURVE_SERVER).
+    pub as_server: bool,
+    /// ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY (wiped on drop), ZMQ_CURVE_SERVERKEY.
+    pub curve_public: [u8; CURVE_KEY_LEN],
+    pub curve_secret: CurveSecretKey,
+    pub curve_server: [u8; CURVE_KEY_LEN],
     /// Every other stored option (transport options), by number.
     pub extra: std::collections::BTreeMap<i32, Value>,
 }
@@ -588,6 +645,11 @@ impl Options {
             affinity: 0,
             metadata: Vec::new(),
             last_endpoint: String::new(),
+            mechanism: MECHANISM_NULL,
+            as_server: false,
+            curve_public: [0; CURVE_KEY_LEN],
+            curve_secret: CurveSecretKey::from_bytes([0; CURVE_KEY_LEN]),
+            curve_server: [0; CURVE_KEY_LEN],
             extra: Default::default(),
         }
     }
@@ -687,6 +749,54 @@ impl Options {
                 self.metadata.push((k.to_string(), v.to_string()));
             }
             num::SUBSCRIBE | num::UNSUBSCRIBE => {}
+            num::PLAIN_SERVER => {
+                self.as_server = b;
+                self.mechanism = if b { MECHANISM_PLAIN } else { MECHANISM_NULL };
+                self.extra.insert(num, value);
+            }
+            num::PLAIN_USERNAME | num::PLAIN_PASSWORD => {
+                let Value::Bytes(v) = &value else {
+                    return Err(Error::EINVAL);
+                };
+                if v.len() > 255 {
+                    return Err(Error::EINVAL);
+                }
+                // libzmq: an empty value switches back to NULL.
+                if v.is_empty() {
+                    self.mechanism = MECHANISM_NULL;
+                } else {
+                    self.as_server = false;
+                    self.mechanism = MECHANISM_PLAIN;
+                }
+                self.extra.insert(num, value);
+            }
+            num::CURVE_SERVER => {
+                self.as_server = b;
+                self.mechanism = if b { MECHANISM_CURVE } else { MECHANISM_NULL };
+            }
+            num::CURVE_PUBLICKEY | num::CURVE_SECRETKEY | num::CURVE_SERVERKEY => {
+                let Value::Bytes(v) = &value else {
+                    return Err(Error::EINVAL);
+                };
+                let key = Zeroizing::new(decode_curve_key(v)?);
+                // Wipe the caller's copy of a secret key when this is the last reference.
+                if num == num::CURVE_SECRETKEY {
+                    if let Value::Bytes(b) = value {
+                        if let Ok(mut m) = b.try_into_mut() {
+                            m[..].zeroize();
+                        }
+                    }
+                }
+                match num {
+                    num::CURVE_PUBLICKEY => self.curve_public = *key,
+                    num::CURVE_SECRETKEY => self.curve_secret = CurveSecretKey::from_bytes(*key),
+                    _ => {
+                        self.curve_server = *key;
+                        self.as_server = false;
+                    }
+                }
+                self.mechanism = MECHANISM_CURVE;
+            }
             _ => {
                 if matches!(s.kind, Kind::Int) && int < -1 {
                     return Err(Error::EINVAL);
@@ -727,7 +837,15 @@ impl Options {
             num::MAXMSGSIZE => Value::Int64(self.maxmsgsize),
             num::AFFINITY => Value::Uint64(self.affinity),
             num::LAST_ENDPOINT => Value::Bytes(Bytes::from(self.last_endpoint.clone())),
-            num::THREAD_SAFE | num::MECHANISM => Value::Int(0),
+            num::THREAD_SAFE => Value::Int(0),
+            num::MECHANISM => Value::Int(self.mechanism),
+            num::PLAIN_SERVER => v(self.as_server && self.mechanism == MECHANISM_PLAIN),
+            num::CURVE_SERVER => v(self.as_server && self.mechanism == MECHANISM_CURVE),
+            num::CURVE_PUBLICKEY => Value::Bytes(Bytes::copy_from_slice(&self.curve_public)),
+            num::CURVE_SECRETKEY => {
+                Value::Bytes(Bytes::copy_from_slice(self.curve_secret.as_bytes()))
+            }
+            num::CURVE_SERVERKEY => Value::Bytes(Bytes::copy_from_slice(&self.curve_server)),
             num::METADATA => Value::Bytes(Bytes::from(
                 self.metadata
                     .iter()
@@ -741,6 +859,26 @@ impl Options {
             },
         })
     }
+}
+
+/// ZMQ_MECHANISM values.
+pub const MECHANISM_NULL: i32 = 0;
+/// ZMQ_PLAIN.
+pub const MECHANISM_PLAIN: i32 = 1;
+/// ZMQ_CURVE.
+pub const MECHANISM_CURVE: i32 = 2;
+
+/// A CURVE key as `zmq_setsockopt` takes it: 32 raw bytes, 40 Z85 characters, or 40 Z85
+/// characters and a NUL (41 bytes). Anything else → EINVAL.
+pub fn decode_curve_key(v: &[u8]) -> Result<[u8; CURVE_KEY_LEN]> {
+    let text = match v.len() {
+        CURVE_KEY_LEN => return v.try_into().map_err(|_| Error::EINVAL),
+        CURVE_KEY_LEN_Z85 => v,
+        41 if v.last() == Some(&0) => v.get(..CURVE_KEY_LEN_Z85).unwrap_or_default(),
+        _ => return Err(Error::EINVAL),
+    };
+    let raw = Zeroizing::new(z85::decode(text).map_err(|_| Error::EINVAL)?);
+    raw.as_slice().try_into().map_err(|_| Error::EINVAL)
 }
 
 fn default_of(s: &OptionSpec) -> Value {

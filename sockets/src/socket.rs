@@ -158,6 +158,11 @@ fn hwm_sum(a: i32, b: i32) -> usize {
     }
 }
 
+/// When a call with timeout `ms` (−1: none) that starts waiting now gives up.
+fn deadline_of(ms: i32) -> Option<Instant> {
+    timeout_of(ms).map(|t| Instant::now() + t)
+}
+
 fn timeout_of(ms: i32) -> Option<Duration> {
     if ms < 0 {
         None
@@ -234,14 +239,17 @@ impl Core {
             return Err(Error::EMSGSIZE);
         }
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
-        let deadline = timeout_of(self.sc.options.sndtimeo).map(|t| Instant::now() + t);
+        // The clock is read only if the call has to wait (not once per message).
+        let mut deadline = None;
         loop {
             let (p, mut cx) = self.sc.cx();
             match p.send(msg, &mut cx) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.error == Error::EAGAIN && !nonblocking => {
                     msg = e.msg;
-                    self.wait(deadline)?;
+                    let sndtimeo = self.sc.options.sndtimeo;
+                    let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
+                    self.wait(d)?;
                     self.process_commands()?;
                 }
                 Err(e) => return Err(e.error),
@@ -252,7 +260,7 @@ impl Core {
     fn recv(&mut self, flags: i32) -> Result<Msg> {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
-        let deadline = timeout_of(self.sc.options.rcvtimeo).map(|t| Instant::now() + t);
+        let mut deadline = None;
         let mut retries = 0u32;
         loop {
             let (p, mut cx) = self.sc.cx();
@@ -270,7 +278,9 @@ impl Core {
                         retries += 1;
                         continue;
                     }
-                    self.wait(deadline)?;
+                    let rcvtimeo = self.sc.options.rcvtimeo;
+                    let d = *deadline.get_or_insert_with(|| deadline_of(rcvtimeo));
+                    self.wait(d)?;
                     self.process_commands()?;
                 }
                 Err(e) => return Err(e),
@@ -639,8 +649,15 @@ impl Socket {
     }
 
     /// ZMQ_EVENTS: [`POLLIN`] | [`POLLOUT`] as they are now.
+    ///
+    /// Edge-triggered, as libzmq's ZMQ_FD: the call re-arms the socket's [`signal`](Self::signal),
+    /// and after it, anything that changes the socket's readiness (a message arrives, room to
+    /// send appears, a peer attaches) makes the signal's fd readable. So a poll loop does: read
+    /// EVENTS; if what it wants is not there, block on the fd; on wake, read EVENTS again.
     pub fn get_events(&self) -> Result<i32> {
         let mut c = self.core();
+        // First arm, then look: what changes after the look is sure to make the fd readable.
+        c.signal.rearm();
         c.process_commands()?;
         let (p, mut cx) = c.sc.cx();
         let mut ev = 0;
@@ -665,6 +682,14 @@ impl Socket {
         let mut c = self.core();
         let _ = c.process_commands();
         c.sc.peers()
+    }
+
+    /// ZMQ_FD: the file descriptor that becomes readable when the socket's readiness may have
+    /// changed, edge-triggered as libzmq's: read [`get_events`](Self::get_events) after it
+    /// fires (and before blocking on it), never the descriptor itself. For event loops (mio,
+    /// tokio's `AsyncFd`, the bindings' pollers) and [`crate::poll`].
+    pub fn get_fd(&self) -> std::os::fd::RawFd {
+        self.core().signal.fd()
     }
 
     /// The socket's readiness signal: notified when a pipe becomes readable or writable, a peer
@@ -725,6 +750,7 @@ impl Socket {
         match option {
             num::RCVMORE => Ok(Value::Int(self.get_rcvmore()? as i32)),
             num::EVENTS => Ok(Value::Int(self.get_events()?)),
+            num::FD => Ok(Value::Int(self.get_fd())),
             num::TOPICS_COUNT => {
                 let mut c = self.core();
                 c.process_commands()?;

@@ -26,7 +26,7 @@ use crate::attach::{AttachHandle, Peer, PeerAttachment};
 use crate::context::WeakContext;
 use crate::error::{Error, Result};
 use crate::monitor::MonitorSink;
-use crate::options::{num, Options, Value};
+use crate::options::{num, Options, Value, MECHANISM_CURVE, MECHANISM_PLAIN};
 use crate::Context;
 
 fn int(o: &Options, n: i32, default: i32) -> i32 {
@@ -58,6 +58,9 @@ pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionCon
             .push(Bytes::from(name.clone()), Bytes::from(value.clone()));
     }
     c.max_msg_size = o.maxmsgsize;
+    if let Some(Value::Int64(v)) = o.extra.get(&num::ZR_MAX_INCOMPLETE_MSG) {
+        c.max_incomplete_msg = u64::try_from(*v).unwrap_or(u64::MAX);
+    }
     c.handshake_ivl = ms(int(o, num::HANDSHAKE_IVL, 30_000));
     let timeout = int(o, num::HEARTBEAT_TIMEOUT, -1);
     c.heartbeat = HeartbeatConfig {
@@ -69,16 +72,21 @@ pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionCon
             Some(Duration::from_millis(timeout as u64))
         },
     };
-    c.mechanism = if int(o, num::PLAIN_SERVER, 0) == 1 {
-        MechanismConfig::PlainServer
-    } else {
-        match (bytes(o, num::PLAIN_USERNAME), bytes(o, num::PLAIN_PASSWORD)) {
-            (None, None) => MechanismConfig::Null,
-            (u, p) => MechanismConfig::PlainClient {
-                username: u.unwrap_or_default(),
-                password: p.unwrap_or_default(),
-            },
-        }
+    c.mechanism = match (o.mechanism, o.as_server) {
+        (MECHANISM_CURVE, true) => MechanismConfig::CurveServer {
+            secret: o.curve_secret.clone(),
+        },
+        (MECHANISM_CURVE, false) => MechanismConfig::CurveClient {
+            public: o.curve_public,
+            secret: o.curve_secret.clone(),
+            server: o.curve_server,
+        },
+        (MECHANISM_PLAIN, true) => MechanismConfig::PlainServer,
+        (MECHANISM_PLAIN, false) => MechanismConfig::PlainClient {
+            username: bytes(o, num::PLAIN_USERNAME).unwrap_or_default(),
+            password: bytes(o, num::PLAIN_PASSWORD).unwrap_or_default(),
+        },
+        _ => MechanismConfig::Null,
     };
     c.zap.domain = bytes(o, num::ZAP_DOMAIN).unwrap_or_default();
     c.zap.enforce_domain = int(o, num::ZAP_ENFORCE_DOMAIN, 0) == 1;

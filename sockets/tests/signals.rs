@@ -190,3 +190,20 @@ fn libzmq_returns_eintr_from_blocking_calls() {
     let (result, _push) = interrupt(libc::SIGUSR2, move || (push.send("x", 0), push));
     assert_eq!(result, Err(zmq::Error::EINTR));
 }
+
+#[test]
+fn a_signal_interrupts_a_poll_with_eintr() {
+    // zmq_poll: EINTR when a signal arrives before any item is ready, as libzmq's.
+    let r = interrupt(libc::SIGUSR1, || {
+        let ctx = Context::new();
+        let pull = ctx.socket(SocketType::Pull).unwrap();
+        pull.set_linger(0).unwrap();
+        pull.bind("inproc://poll-eintr").unwrap();
+        let mut items = [zeroring::PollItem::from_socket(
+            &pull,
+            zeroring::POLLIN as i16,
+        )];
+        zeroring::poll(&mut items, 30_000)
+    });
+    assert_eq!(r, Err(Error::EINTR));
+}

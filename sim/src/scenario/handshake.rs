@@ -1,6 +1,7 @@
-//! Handshake faults: a PLAIN PUSH client and a PLAIN PULL server whose link is partitioned or
-//! held, and whose hosts are crashed and bounced, often just after a connection starts (so
-//! mid-greeting or mid-PLAIN). Invariants:
+//! Handshake faults: a PUSH client and a PULL server, both PLAIN (even seeds) or both CURVE (odd
+//! seeds), with a ZAP handler that admits the client, whose link is partitioned or held, and
+//! whose hosts are crashed and bounced, often just after a connection starts (so mid-greeting,
+//! or mid-PLAIN / mid-HELLO..INITIATE). Invariants:
 //! - during the run: no connection stays in its handshake longer than HANDSHAKE_IVL;
 //! - every failure is one the faults explain (timeout, peer gone, stream cut mid-frame),
 //!   never an authentication or protocol error;
@@ -12,6 +13,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use zeroring_transports::zmtp::mechanism::curve::CurveSecretKey;
 use zeroring_transports::zmtp::{FrameError, HeartbeatConfig, MechanismConfig, ZmtpError};
 
 use super::pushpull::{pull_app, push_app, PushPlan};
@@ -51,16 +53,51 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
         backoff_seed: seed ^ 0x4a,
         ..Default::default()
     };
+    let curve = seed % 2 == 1;
+    let (server_mech, client_mech, accept) = if curve {
+        // Long-term keys from the seed, so a run is reproducible; the short-term keys are
+        // random but change no timing.
+        let key = |salt: u64| {
+            let mut k = [0u8; 32];
+            for (i, b) in k.iter_mut().enumerate() {
+                *b = (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt).rotate_left(i as u32 * 8)
+                    as u8
+                    ^ i as u8;
+            }
+            CurveSecretKey::from_bytes(k)
+        };
+        let (server_secret, client_secret) = (key(1), key(2));
+        let client_public = client_secret.public_key();
+        (
+            MechanismConfig::CurveServer {
+                secret: server_secret.clone(),
+            },
+            MechanismConfig::CurveClient {
+                public: client_public,
+                secret: client_secret,
+                server: server_secret.public_key(),
+            },
+            // The ZAP handler admits the client's public key.
+            (Bytes::copy_from_slice(&client_public), Bytes::new()),
+        )
+    } else {
+        (
+            MechanismConfig::PlainServer,
+            MechanismConfig::PlainClient {
+                username: Bytes::from_static(b"admin"),
+                password: Bytes::from_static(b"secret"),
+            },
+            (Bytes::from_static(b"admin"), Bytes::from_static(b"secret")),
+        )
+    };
+    let mech_name = if curve { "CURVE" } else { "PLAIN" };
     let server_opts = SocketOptions {
-        mechanism: MechanismConfig::PlainServer,
-        plain_accept: Some((Bytes::from_static(b"admin"), Bytes::from_static(b"secret"))),
+        mechanism: server_mech,
+        plain_accept: Some(accept),
         ..base.clone()
     };
     let client_opts = SocketOptions {
-        mechanism: MechanismConfig::PlainClient {
-            username: Bytes::from_static(b"admin"),
-            password: Bytes::from_static(b"secret"),
-        },
+        mechanism: client_mech,
         ..base
     };
     {
@@ -310,7 +347,7 @@ pub(crate) fn run(seed: u64, _opts: &SimOptions) -> Outcome {
             server_rec.with(|r| r.handshakes_ok),
             server_rec.with(|r| r.handshake_failures.len())
         ),
-        format!("faults landing mid-greeting: {mid_greeting}, mid-PLAIN: {mid_plain}"),
+        format!("faults landing mid-greeting: {mid_greeting}, mid-{mech_name}: {mid_plain}"),
         format!(
             "messages delivered {}, lost in flight at disconnects {}, late after a reconnect {}",
             flow.delivered, flow.lost, flow.late

@@ -159,7 +159,7 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
         },
         ScenarioInfo {
             name: "handshake",
-            about: "PLAIN handshakes under partitions, holds, crashes and bounces; no stuck handshake, bounded reconnects",
+            about: "PLAIN and CURVE handshakes under partitions, holds, crashes and bounces; no stuck handshake, bounded reconnects",
             run: handshake::run,
         },
         ScenarioInfo {

@@ -77,6 +77,8 @@ pub struct Fq {
     queue: VecDeque<PipeId>,
     ready: Arc<ReadyList>,
     scratch: Vec<PipeId>,
+    /// A part [`Fq::has_in`] read to arm the pipes, handed out by the next [`Fq::recv`].
+    prefetched: Option<(Msg, PipeId)>,
 }
 
 impl Fq {
@@ -102,6 +104,10 @@ impl Fq {
 
     /// Receives one part and the pipe it came from.
     pub fn recv(&mut self, pipes: &mut Pipes) -> Result<(Msg, PipeId)> {
+        if let Some(part) = self.prefetched.take() {
+            // Its pipe's state (`more`, the queue) was updated when it was read.
+            return Ok(part);
+        }
         if let Some(id) = self.more {
             match pipes.index_of(id) {
                 Some(i) => match pipes.list[i].read() {
@@ -163,14 +169,20 @@ impl Fq {
         self.more.is_some()
     }
 
-    /// Whether a recv could succeed now (a hint: a queued pipe holds data).
+    /// Whether a recv would succeed now. When nothing is visible it tries to read every
+    /// queued pipe, so that each one found empty is armed — its next write wakes the socket —
+    /// and a part that raced in is kept for the next [`Fq::recv`]: after `false`, nothing can
+    /// arrive unnoticed (what ZMQ_EVENTS and a poller on the socket's fd rely on).
     pub fn has_in(&mut self, pipes: &mut Pipes) -> bool {
-        if self.more.is_some() {
+        if self.prefetched.is_some() || self.more.is_some() {
             return true;
         }
-        self.activate(pipes);
-        self.queue
-            .iter()
-            .any(|&id| pipes.get(id).is_some_and(|p| p.reader.len_hint() > 0))
+        match self.recv(pipes) {
+            Ok(part) => {
+                self.prefetched = Some(part);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }

@@ -11,6 +11,28 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default)]
 pub struct Pair {
     pipes: Pipes,
+    /// A part `has_in` read (arming the pipe), handed out by the next `recv`.
+    prefetched: Option<Msg>,
+}
+
+impl Pair {
+    /// The next part from the peer; EAGAIN when there is none (the pipe is then armed).
+    fn read(&mut self) -> Result<Msg> {
+        if let Some(m) = self.prefetched.take() {
+            return Ok(m);
+        }
+        match self.pipes.list.first_mut() {
+            None => Err(Error::EAGAIN),
+            Some(p) => match p.read() {
+                Ok(m) => Ok(m),
+                Err(ReadError::Empty) => Err(Error::EAGAIN),
+                Err(ReadError::Closed) => {
+                    self.pipes.kill_at(0);
+                    Err(Error::EAGAIN)
+                }
+            },
+        }
+    }
 }
 
 impl Pattern for Pair {
@@ -46,28 +68,22 @@ impl Pattern for Pair {
     }
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
-        let r = match self.pipes.list.first_mut() {
-            None => Err(Error::EAGAIN),
-            Some(p) => match p.read() {
-                Ok(m) => {
-                    if !m.more() {
-                        cx.stats.received += 1;
-                    }
-                    Ok(m)
-                }
-                Err(ReadError::Empty) => Err(Error::EAGAIN),
-                Err(ReadError::Closed) => {
-                    self.pipes.kill_at(0);
-                    Err(Error::EAGAIN)
-                }
-            },
-        };
+        let r = self.read();
+        if let Ok(m) = &r {
+            if !m.more() {
+                cx.stats.received += 1;
+            }
+        }
         reap(&mut self.pipes, cx);
         r
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.pipes.any_readable()
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if self.prefetched.is_none() {
+            self.prefetched = self.read().ok();
+            reap(&mut self.pipes, cx);
+        }
+        self.prefetched.is_some()
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {

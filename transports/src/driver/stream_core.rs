@@ -34,7 +34,8 @@ use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Connection, ConnectionConfig, Event, FrameSink, PeerInfo, ZapReply, ZapRequest, ZmtpError,
+    Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapReply, ZapRequest,
+    ZmtpError, PART_OVERHEAD,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -104,6 +105,15 @@ pub struct StreamCore {
     /// handshake, and the socket's end of the pipe applies them to every later message.
     metadata: Option<Arc<Metadata>>,
     metadata_pending: bool,
+    /// What the inbound message in progress holds (bytes + per-part overhead), its limit,
+    /// and whether the peer went past it.
+    in_msg_cost: u64,
+    max_incomplete: u64,
+    overflowed: bool,
+    /// The parts of the inbound message in progress: a message goes into the socket's pipe
+    /// whole, so a connection that dies mid-message leaves nothing of it behind (pipes cannot
+    /// take back what was written; libzmq rolls its pipe back instead).
+    partial: Vec<Msg>,
     zap_requests: VecDeque<ZapRequest>,
     /// A send handed out by `poll_transmit` has not completed yet.
     sending: bool,
@@ -158,6 +168,7 @@ impl StreamCore {
         now: Instant,
     ) -> Result<Self, crate::zmtp::ConfigError> {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
+        let max_incomplete = config.max_incomplete_msg;
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -175,6 +186,10 @@ impl StreamCore {
             pipes: None,
             metadata: None,
             metadata_pending: false,
+            in_msg_cost: 0,
+            max_incomplete,
+            overflowed: false,
+            partial: Vec::new(),
             zap_requests: VecDeque::new(),
             sending: false,
             subscriber,
@@ -264,6 +279,10 @@ impl StreamCore {
             finishing,
             metadata,
             metadata_pending,
+            in_msg_cost,
+            max_incomplete,
+            overflowed,
+            partial,
             ..
         } = self;
         let mut inbound = Inbound {
@@ -274,9 +293,33 @@ impl StreamCore {
             finishing,
             metadata,
             metadata_pending,
+            in_msg_cost,
+            max_incomplete: *max_incomplete,
+            overflowed,
+            partial,
         };
         conn.handle_input_with(data, now, &mut inbound);
         self.drain_events();
+        self.check_overflow();
+    }
+
+    /// A peer whose incomplete message went past the limit is cut off: its partial message
+    /// (never flushed to the socket) is dropped with the connection.
+    fn check_overflow(&mut self) {
+        if self.overflowed && !self.aborted {
+            log::warn!(
+                "{}: disconnecting a peer whose incomplete message passed {} bytes",
+                self.endpoint,
+                self.max_incomplete
+            );
+            self.error
+                .get_or_insert(ZmtpError::Frame(FrameError::TooLarge {
+                    size: self.in_msg_cost,
+                    limit: self.max_incomplete,
+                }));
+            self.finishing = true;
+            self.aborted = true;
+        }
     }
 
     /// The peer closed its side, or reading failed.
@@ -439,8 +482,13 @@ impl StreamCore {
             finishing: &mut self.finishing,
             metadata: &mut self.metadata,
             metadata_pending: &mut self.metadata_pending,
+            in_msg_cost: &mut self.in_msg_cost,
+            max_incomplete: self.max_incomplete,
+            overflowed: &mut self.overflowed,
+            partial: &mut self.partial,
         }
         .deliver(msg);
+        self.check_overflow();
     }
 
     fn on_handshake(&mut self, peer: &PeerInfo) {
@@ -507,6 +555,12 @@ impl StreamCore {
                 // RADIO/DISH arrive with the draft socket types.
                 Event::Join(_) | Event::Leave(_) => {}
                 Event::Closed(err) => {
+                    // A CURVE MESSAGE that fails to open: libzmq reports it like a handshake failure.
+                    if let Some(f) = err.traffic_failure() {
+                        if let Some(ev) = MonitorEvent::from_code(f.event()) {
+                            self.link.monitor(ev, f.value(), &self.endpoint);
+                        }
+                    }
                     self.error.get_or_insert(err);
                     self.finishing = true;
                     self.aborted = true;
@@ -598,6 +652,7 @@ impl StreamCore {
             }
         }
         self.held.clear();
+        self.partial.clear();
         self.stalled.clear();
         self.link
             .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
@@ -614,12 +669,50 @@ struct Inbound<'a> {
     finishing: &'a mut bool,
     metadata: &'a mut Option<Arc<Metadata>>,
     metadata_pending: &'a mut bool,
+    in_msg_cost: &'a mut u64,
+    max_incomplete: u64,
+    overflowed: &'a mut bool,
+    partial: &'a mut Vec<Msg>,
 }
 
 impl FrameSink for Inbound<'_> {
     /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
     #[inline]
-    fn deliver(&mut self, mut msg: Msg) {
+    fn deliver(&mut self, msg: Msg) {
+        if *self.overflowed {
+            // The connection is being cut off: the rest of the chunk goes nowhere.
+            return;
+        }
+        if msg.more() {
+            *self.in_msg_cost += msg.len() as u64 + PART_OVERHEAD;
+            if *self.in_msg_cost > self.max_incomplete {
+                *self.overflowed = true;
+                self.partial.clear();
+                return;
+            }
+            self.partial.push(msg);
+            return;
+        }
+        *self.in_msg_cost = 0;
+        if self.partial.is_empty() {
+            self.write(msg);
+            return;
+        }
+        let mut parts = std::mem::take(self.partial);
+        for part in parts.drain(..) {
+            self.write(part);
+        }
+        self.write(msg);
+        // Keep a small buffer for the next multipart message, not a huge one's.
+        if parts.capacity() <= 64 {
+            *self.partial = parts;
+        }
+    }
+}
+
+impl Inbound<'_> {
+    /// Writes one part to the socket, or holds it (and pauses) when the pipe is full.
+    fn write(&mut self, mut msg: Msg) {
         if *self.metadata_pending {
             // Once per connection: the socket's end of the pipe keeps it for what follows.
             *self.metadata_pending = false;

@@ -25,6 +25,7 @@ use super::error::{CommandKind, ZmtpError};
 use super::frame::{Frame, FrameBody, FrameDecoder, FrameRef};
 use super::greeting::{GreetingExchange, LocalGreeting, MechanismName, PeerGreeting, ZmtpVersion};
 use super::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
+use super::mechanism::curve::{CurveClient, CurveSecretKey, CurveServer};
 use super::mechanism::null::NullMechanism;
 use super::mechanism::plain::{PlainClient, PlainServer};
 use super::mechanism::{error_command, HandshakeContext, Mechanism, MechanismStatus, ZapSettings};
@@ -48,6 +49,16 @@ pub enum MechanismConfig {
     },
     /// ZMQ_PLAIN_SERVER = 1.
     PlainServer,
+    /// ZMQ_CURVE_SERVERKEY set: CURVE client with its long-term key pair.
+    CurveClient {
+        public: [u8; 32],
+        secret: CurveSecretKey,
+        server: [u8; 32],
+    },
+    /// ZMQ_CURVE_SERVER = 1: only the long-term secret key is needed.
+    CurveServer {
+        secret: CurveSecretKey,
+    },
 }
 
 impl MechanismConfig {
@@ -57,6 +68,9 @@ impl MechanismConfig {
             MechanismConfig::Null => MechanismName::Null,
             MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => {
                 MechanismName::Plain
+            }
+            MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => {
+                MechanismName::Curve
             }
         }
     }
@@ -83,7 +97,19 @@ pub struct ConnectionConfig {
     pub copy_threshold: usize,
     /// Largest frame accepted before the handshake completes.
     pub max_handshake_frame: u64,
+    /// The most memory an incomplete inbound multipart message may hold, counting each part's
+    /// bytes plus [`PART_OVERHEAD`]; a peer that sends more before the last part is
+    /// disconnected (its partial message is discarded). Bounds what one peer can make a
+    /// connection hold (a message that never ends); MAXMSGSIZE stays per frame, as libzmq's.
+    pub max_incomplete_msg: u64,
 }
+
+/// What one queued message part costs beyond its bytes (the `Msg` in its pipe slot), for
+/// [`ConnectionConfig::max_incomplete_msg`].
+pub const PART_OVERHEAD: u64 = 64;
+
+/// Default of [`ConnectionConfig::max_incomplete_msg`]: 64 MiB.
+pub const DEFAULT_MAX_INCOMPLETE_MSG: u64 = 64 << 20;
 
 impl ConnectionConfig {
     /// libzmq's defaults for a socket of type `socket_type`: NULL, no routing
@@ -101,6 +127,7 @@ impl ConnectionConfig {
             peer_address: Bytes::new(),
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             max_handshake_frame: DEFAULT_MAX_HANDSHAKE_FRAME,
+            max_incomplete_msg: DEFAULT_MAX_INCOMPLETE_MSG,
         }
     }
 
@@ -323,6 +350,12 @@ impl Connection {
                 Box::new(PlainClient::new(ctx, username, password))
             }
             MechanismConfig::PlainServer => Box::new(PlainServer::new(ctx)),
+            MechanismConfig::CurveClient {
+                public,
+                secret,
+                server,
+            } => Box::new(CurveClient::new(ctx, public, secret, server)),
+            MechanismConfig::CurveServer { secret } => Box::new(CurveServer::new(ctx, secret)),
         };
         let decoder = FrameDecoder::new(handshake_limit);
         Ok(Connection {

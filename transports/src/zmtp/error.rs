@@ -187,6 +187,13 @@ pub enum ZmtpError {
     Zap(ZapError),
     /// ZAP is required but no handler is bound at inproc://zeromq.zap.01.
     ZapUnavailable,
+    /// CURVE: a box did not open (wrong key, forged or damaged data), a cookie did
+    /// not match, or no randomness was available.
+    Cryptographic,
+    /// CURVE: a MESSAGE short nonce not above the previous one (a replay or reorder).
+    InvalidSequence,
+    /// CURVE: the INITIATE vouch does not name the client's short-term key.
+    KeyExchange,
     /// Our ZAP handler refused the peer (status 300, 400 or 500).
     AuthFailed { status: u16 },
     /// HANDSHAKE_IVL elapsed before the handshake completed.
@@ -273,11 +280,29 @@ impl ZmtpError {
             },
             ZmtpError::Zap(z) => HandshakeFailure::Protocol(z.code()),
             ZmtpError::ZapUnavailable => HandshakeFailure::NoDetail(Errno::EFAULT),
+            ZmtpError::Cryptographic => HandshakeFailure::Protocol(P::ZmtpCryptographic),
+            ZmtpError::InvalidSequence => HandshakeFailure::Protocol(P::ZmtpInvalidSequence),
+            ZmtpError::KeyExchange => HandshakeFailure::Protocol(P::ZmtpKeyExchange),
             ZmtpError::AuthFailed { status } => HandshakeFailure::Auth(*status),
             ZmtpError::HandshakeTimeout
             | ZmtpError::HeartbeatTimeout
             | ZmtpError::HeartbeatTtlExpired => HandshakeFailure::NoDetail(Errno::ETIMEDOUT),
         })
+    }
+
+    /// The monitor event for this error when it ends a connection *after* the handshake:
+    /// libzmq reports a CURVE MESSAGE that fails to decode as HANDSHAKE_FAILED_PROTOCOL even
+    /// then. Every other late failure is only a DISCONNECTED.
+    pub fn traffic_failure(&self) -> Option<HandshakeFailure> {
+        match self {
+            ZmtpError::Cryptographic
+            | ZmtpError::InvalidSequence
+            | ZmtpError::UnexpectedCommand { .. }
+            | ZmtpError::MalformedCommand {
+                kind: CommandKind::Message,
+            } => self.handshake_failure(),
+            _ => None,
+        }
     }
 
     /// The reason text of the ERROR command we send before closing, if any.
@@ -337,6 +362,9 @@ impl fmt::Display for ZmtpError {
             ZmtpError::ZapUnavailable => {
                 f.write_str("ZAP is required but no ZAP handler is available")
             }
+            ZmtpError::Cryptographic => f.write_str("CURVE cryptographic check failed"),
+            ZmtpError::InvalidSequence => f.write_str("CURVE short nonce out of sequence"),
+            ZmtpError::KeyExchange => f.write_str("CURVE vouch does not match the key exchange"),
             ZmtpError::AuthFailed { status } => {
                 write!(f, "authentication failed (ZAP status {status})")
             }

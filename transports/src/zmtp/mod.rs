@@ -18,7 +18,7 @@ pub mod zap;
 
 pub use connection::{
     ConfigError, Connection, ConnectionConfig, Event, FrameSink, MechanismConfig, PeerInfo,
-    SendError,
+    SendError, DEFAULT_MAX_INCOMPLETE_MSG, PART_OVERHEAD,
 };
 pub use encoder::Encoder;
 pub use error::{FrameError, HandshakeFailure, ProtocolErrorCode, ZapError, ZmtpError};

@@ -11,6 +11,7 @@
 //! box and unbox MESSAGE frames after the handshake. The connection calls those
 //! on every frame, so nothing else changes.
 
+pub mod curve;
 pub mod null;
 pub mod plain;
 
