@@ -114,6 +114,8 @@ pub struct StreamCore {
     /// whole, so a connection that dies mid-message leaves nothing of it behind (pipes cannot
     /// take back what was written; libzmq rolls its pipe back instead).
     partial: Vec<Msg>,
+    /// The peer's address, for the `Peer-Address` property (libzmq: the IP, no port).
+    peer_address: Bytes,
     zap_requests: VecDeque<ZapRequest>,
     /// A send handed out by `poll_transmit` has not completed yet.
     sending: bool,
@@ -169,6 +171,7 @@ impl StreamCore {
     ) -> Result<Self, crate::zmtp::ConfigError> {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
         let max_incomplete = config.max_incomplete_msg;
+        let peer_address = config.peer_address.clone();
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -190,6 +193,7 @@ impl StreamCore {
             max_incomplete,
             overflowed: false,
             partial: Vec::new(),
+            peer_address,
             zap_requests: VecDeque::new(),
             sending: false,
             subscriber,
@@ -518,6 +522,9 @@ impl StreamCore {
         }
         if let Some(user) = &peer.user_id {
             md.insert("User-Id", user.clone());
+        }
+        if !self.peer_address.is_empty() {
+            md.insert("Peer-Address", self.peer_address.clone());
         }
         self.metadata = Some(Arc::new(md));
         self.metadata_pending = true;
