@@ -55,6 +55,7 @@ pub mod pattern;
 pub mod poll;
 pub mod proxy;
 pub mod socket;
+pub mod util;
 mod wire;
 pub mod zap;
 
@@ -69,6 +70,7 @@ pub use pattern::Stats;
 pub use poll::{poll, PollItem, POLLERR, POLLPRI};
 pub use proxy::{device, proxy, proxy_steerable, SideStats};
 pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
+pub use util::{version, z85_decode, z85_encode, AtomicCounter, Stopwatch, Timers};
 pub use zeroring_engine::Msg;
 pub use zeroring_transports::monitor::MonitorEvent;
 pub use zeroring_transports::socket_type::SocketType;
