@@ -43,6 +43,7 @@
 //! # Ok::<(), zeroring::Error>(())
 //! ```
 
+pub mod asynch;
 pub mod attach;
 pub mod context;
 pub mod core;
@@ -62,6 +63,7 @@ pub mod zap;
 pub use zeroring_engine as engine;
 pub use zeroring_transports as transports;
 
+pub use asynch::AsyncSocket;
 pub use context::{Context, ContextOptions};
 pub use core::SocketCore;
 pub use curve::{curve_keypair, curve_public, has, CurveKeyPair};
