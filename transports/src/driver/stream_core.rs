@@ -26,16 +26,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use zeroring_engine::pipe::{NotifyHandle, PipeWriter, ReadError, WriteError};
+use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
 use zeroring_engine::{Metadata, Msg};
 
+use super::inbound::Inbound;
 use super::wire::{Raw, Wire};
 use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
     Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapReply, ZapRequest,
-    ZmtpError, PART_OVERHEAD,
+    ZmtpError,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -274,34 +275,7 @@ impl StreamCore {
     /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held
     /// queue), the rest through the connection's events.
     fn decode(&mut self, data: &[u8], now: Instant) {
-        let StreamCore {
-            conn,
-            pipes,
-            held,
-            paused,
-            in_mid_message,
-            finishing,
-            metadata,
-            metadata_pending,
-            in_msg_cost,
-            max_incomplete,
-            overflowed,
-            partial,
-            ..
-        } = self;
-        let mut inbound = Inbound {
-            to_socket: pipes.as_mut().map(|p| &mut p.to_socket),
-            held,
-            paused,
-            in_mid_message,
-            finishing,
-            metadata,
-            metadata_pending,
-            in_msg_cost,
-            max_incomplete: *max_incomplete,
-            overflowed,
-            partial,
-        };
+        let (conn, mut inbound) = self.split_inbound();
         conn.handle_input_with(data, now, &mut inbound);
         self.drain_events();
         self.check_overflow();
@@ -478,21 +452,42 @@ impl StreamCore {
 
     /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
     fn deliver(&mut self, msg: Msg) {
-        Inbound {
-            to_socket: self.pipes.as_mut().map(|p| &mut p.to_socket),
-            held: &mut self.held,
-            paused: &mut self.paused,
-            in_mid_message: &mut self.in_mid_message,
-            finishing: &mut self.finishing,
-            metadata: &mut self.metadata,
-            metadata_pending: &mut self.metadata_pending,
-            in_msg_cost: &mut self.in_msg_cost,
-            max_incomplete: self.max_incomplete,
-            overflowed: &mut self.overflowed,
-            partial: &mut self.partial,
-        }
-        .deliver(msg);
+        self.split_inbound().1.deliver(msg);
         self.check_overflow();
+    }
+
+    /// The connection and the inbound half, borrowed apart so that the connection can hand
+    /// frames to the inbound half while it decodes.
+    fn split_inbound(&mut self) -> (&mut Wire, Inbound<'_>) {
+        let StreamCore {
+            conn,
+            pipes,
+            held,
+            paused,
+            in_mid_message,
+            finishing,
+            metadata,
+            metadata_pending,
+            in_msg_cost,
+            max_incomplete,
+            overflowed,
+            partial,
+            ..
+        } = self;
+        let inbound = Inbound {
+            to_socket: pipes.as_mut().map(|p| &mut p.to_socket),
+            held,
+            paused,
+            in_mid_message,
+            finishing,
+            metadata,
+            metadata_pending,
+            in_msg_cost,
+            max_incomplete: *max_incomplete,
+            overflowed,
+            partial,
+        };
+        (conn, inbound)
     }
 
     fn on_handshake(&mut self, peer: &PeerInfo) {
@@ -663,84 +658,6 @@ impl StreamCore {
         self.stalled.clear();
         self.link
             .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
-    }
-}
-
-/// The inbound half of a stream, borrowed field by field so that the connection can hand it
-/// frames while it decodes (see [`FrameSink`]).
-struct Inbound<'a> {
-    to_socket: Option<&'a mut PipeWriter<Msg>>,
-    held: &'a mut VecDeque<Msg>,
-    paused: &'a mut bool,
-    in_mid_message: &'a mut bool,
-    finishing: &'a mut bool,
-    metadata: &'a mut Option<Arc<Metadata>>,
-    metadata_pending: &'a mut bool,
-    in_msg_cost: &'a mut u64,
-    max_incomplete: u64,
-    overflowed: &'a mut bool,
-    partial: &'a mut Vec<Msg>,
-}
-
-impl FrameSink for Inbound<'_> {
-    /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
-    #[inline]
-    fn deliver(&mut self, msg: Msg) {
-        if *self.overflowed {
-            // The connection is being cut off: the rest of the chunk goes nowhere.
-            return;
-        }
-        if msg.more() {
-            *self.in_msg_cost += msg.len() as u64 + PART_OVERHEAD;
-            if *self.in_msg_cost > self.max_incomplete {
-                *self.overflowed = true;
-                self.partial.clear();
-                return;
-            }
-            self.partial.push(msg);
-            return;
-        }
-        *self.in_msg_cost = 0;
-        if self.partial.is_empty() {
-            self.write(msg);
-            return;
-        }
-        let mut parts = std::mem::take(self.partial);
-        for part in parts.drain(..) {
-            self.write(part);
-        }
-        self.write(msg);
-        // Keep a small buffer for the next multipart message, not a huge one's.
-        if parts.capacity() <= 64 {
-            *self.partial = parts;
-        }
-    }
-}
-
-impl Inbound<'_> {
-    /// Writes one part to the socket, or holds it (and pauses) when the pipe is full.
-    fn write(&mut self, mut msg: Msg) {
-        if *self.metadata_pending {
-            // Once per connection: the socket's end of the pipe keeps it for what follows.
-            *self.metadata_pending = false;
-            msg.set_metadata(self.metadata.clone());
-        }
-        if !self.held.is_empty() {
-            self.held.push_back(msg);
-            return;
-        }
-        let Some(to_socket) = self.to_socket.as_mut() else {
-            return;
-        };
-        let more = msg.more();
-        match to_socket.write(msg) {
-            Ok(()) => *self.in_mid_message = more,
-            Err(WriteError::Full(msg)) => {
-                self.held.push_back(msg);
-                *self.paused = true;
-            }
-            Err(WriteError::Closed(_)) => *self.finishing = true,
-        }
     }
 }
 
