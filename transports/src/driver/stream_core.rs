@@ -390,10 +390,17 @@ impl StreamCore {
     /// Up to `max_chunks` buffers to send as one write, when no send is in flight; the I/O
     /// half reports its end with [`StreamCore::handle_send_result`].
     pub fn poll_transmit(&mut self, max_chunks: usize) -> Option<Vec<Bytes>> {
-        if self.sending || self.done || self.eof_seen {
-            return None;
-        }
         let mut bufs = Vec::new();
+        self.poll_transmit_into(&mut bufs, max_chunks)
+            .then_some(bufs)
+    }
+
+    /// [`StreamCore::poll_transmit`] into a caller's (reused) vector, which must be empty;
+    /// returns whether there is a send to make.
+    pub fn poll_transmit_into(&mut self, bufs: &mut Vec<Bytes>, max_chunks: usize) -> bool {
+        if self.sending || self.done || self.eof_seen {
+            return false;
+        }
         while bufs.len() < max_chunks {
             match self.conn.poll_transmit() {
                 Some(chunk) => bufs.push(chunk),
@@ -401,10 +408,10 @@ impl StreamCore {
             }
         }
         if bufs.is_empty() {
-            return None;
+            return false;
         }
         self.sending = true;
-        Some(bufs)
+        true
     }
 
     /// The next deadline (handshake, heartbeats), if any.
