@@ -278,6 +278,15 @@ impl Msg {
         self.metadata.as_ref()
     }
 
+    /// `zmq_msg_gets`: the value of the connection property `name` (compared
+    /// case-insensitively) — `Socket-Type`, `Peer-Address`, `User-Id`, ZAP metadata and the
+    /// peer's `X-` application properties. `None` when the part carries no such property (a
+    /// part that came over inproc has none; like libzmq 4.3, the peer's routing id is not
+    /// one).
+    pub fn gets(&self, name: &str) -> Option<&[u8]> {
+        self.metadata.as_deref()?.get(name).map(|b| &b[..])
+    }
+
     /// Attaches connection properties.
     pub fn set_metadata(&mut self, metadata: Option<Arc<Metadata>>) {
         self.metadata = metadata;

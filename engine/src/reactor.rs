@@ -22,7 +22,8 @@ use bytes::Bytes;
 use slab::Slab;
 
 use crate::backend::{
-    op_key, split_key, Backend, OpSlot, OpState, RawCompletion, SendState, SharedFd, IGNORED_KEY,
+    op_key, split_key, Backend, OpSlot, OpState, RawCompletion, SendSpare, SendState, SharedFd,
+    IGNORED_KEY,
 };
 use crate::bufpool::BufPool;
 use crate::io_thread::{IoThreadHandle, ThreadStats};
@@ -126,6 +127,9 @@ struct HandlerSlot {
     handler: Option<Box<dyn Handler>>,
 }
 
+/// Finished sends' iovec arrays kept for reuse, at most.
+const MAX_SEND_SPARES: usize = 64;
+
 /// Everything a thread's handlers share.
 pub(crate) struct Core {
     pub(crate) backend: Backend,
@@ -138,6 +142,9 @@ pub(crate) struct Core {
     starved: Vec<u64>,
     /// Completions made up by the reactor itself (cancel of a parked receive).
     synthetic: Vec<RawCompletion>,
+    /// The iovec arrays and msghdrs of finished sends, for the next ones (no allocation per
+    /// send once warm).
+    send_spares: Vec<SendSpare>,
     internal_ops: usize,
     pub(crate) now: Instant,
     pub(crate) stats: Arc<ThreadStats>,
@@ -186,6 +193,7 @@ impl Core {
             timers: Timers::default(),
             starved: Vec::new(),
             synthetic: Vec::new(),
+            send_spares: Vec::new(),
             internal_ops: 0,
             now: Instant::now(),
             stats,
@@ -233,7 +241,7 @@ impl Core {
                 zero_copy,
             } => {
                 let zc = zero_copy && matches!(self.backend, Backend::Uring(_));
-                OpState::Send(SendState::new(fd, bufs, zc))
+                OpState::Send(SendState::new(fd, bufs, zc, self.send_spares.pop()))
             }
             Op::Close { fd } => {
                 let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
@@ -482,8 +490,11 @@ impl Core {
                     Err(io::Error::from(io::ErrorKind::WriteZero))
                 };
                 // Release the descriptor before the handler runs, so it may close it.
-                let SendState { bufs, fd, .. } = s;
+                let (bufs, fd, spare) = s.into_parts();
                 drop(fd);
+                if self.send_spares.len() < MAX_SEND_SPARES {
+                    self.send_spares.push(spare);
+                }
                 self.deliver(owner, op, Completion::Sent { result, bufs }, false);
             }
             OpState::Close { .. } => {

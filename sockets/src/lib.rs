@@ -43,6 +43,7 @@
 //! # Ok::<(), zeroring::Error>(())
 //! ```
 
+pub mod asynch;
 pub mod attach;
 pub mod context;
 pub mod core;
@@ -55,12 +56,14 @@ pub mod pattern;
 pub mod poll;
 pub mod proxy;
 pub mod socket;
+pub mod util;
 mod wire;
 pub mod zap;
 
 pub use zeroring_engine as engine;
 pub use zeroring_transports as transports;
 
+pub use asynch::AsyncSocket;
 pub use context::{Context, ContextOptions};
 pub use core::SocketCore;
 pub use curve::{curve_keypair, curve_public, has, CurveKeyPair};
@@ -69,6 +72,7 @@ pub use pattern::Stats;
 pub use poll::{poll, PollItem, POLLERR, POLLPRI};
 pub use proxy::{device, proxy, proxy_steerable, SideStats};
 pub use socket::{Sendable, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
+pub use util::{version, z85_decode, z85_encode, AtomicCounter, Stopwatch, Timers};
 pub use zeroring_engine::Msg;
 pub use zeroring_transports::monitor::MonitorEvent;
 pub use zeroring_transports::socket_type::SocketType;

@@ -170,7 +170,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     // Rounded up: a wait never ends just short of the deadline.
-                    left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+                    left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
                 }
             }
         };

@@ -581,3 +581,40 @@ fn every_received_part_carries_its_connections_properties() {
         assert_eq!(md.get("Socket-Type").map(|b| &b[..]), Some(&b"PUSH"[..]));
     }
 }
+
+#[test]
+fn message_properties_as_zmq_msg_gets_gives_them() {
+    // zeroring receives from libzmq and libzmq from zeroring: the same property names answer
+    // on both sides (Socket-Type, Peer-Address, X- metadata; not the routing id).
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let push = lsock(&lctx, zmq::PUSH);
+    push.set_identity(b"pusher").unwrap();
+    push.connect(&endpoint).unwrap();
+    push.send("p", 0).unwrap();
+    let m = pull.recv_msg(0).unwrap();
+    assert_eq!(m.gets("Socket-Type"), Some(&b"PUSH"[..]));
+    assert_eq!(m.gets("socket-type"), Some(&b"PUSH"[..]));
+    assert_eq!(m.gets("Peer-Address"), Some(&b"127.0.0.1"[..]));
+    assert_eq!((m.gets("Identity"), m.gets("Routing-Id")), (None, None));
+    assert_eq!(m.gets("X-Nothing"), None);
+
+    let lpull = lsock(&lctx, zmq::PULL);
+    lpull.bind("tcp://127.0.0.1:*").unwrap();
+    let lendpoint = lpull.get_last_endpoint().unwrap().unwrap();
+    let zpush = zsock(&ctx, SocketType::Push);
+    zpush.set_metadata("X-Color:blue").unwrap();
+    zpush.set_routing_id(b"zpusher").unwrap();
+    zpush.connect(&lendpoint).unwrap();
+    zpush.send("q", 0).unwrap();
+    let mut lm = lpull.recv_msg(0).unwrap();
+    assert_eq!(lm.gets("Socket-Type"), Some("PUSH"));
+    assert_eq!(lm.gets("X-Color"), Some("blue"));
+    assert_eq!(lm.gets("Peer-Address"), Some("127.0.0.1"));
+    // libzmq 4.3 does not give the peer's routing id as a property: neither does zeroring.
+    assert_eq!(lm.gets("Identity"), None);
+    assert_eq!(lm.gets("Routing-Id"), None);
+}

@@ -106,10 +106,31 @@ pub(crate) struct SendState {
     pub(crate) msghdr: Box<libc::msghdr>,
 }
 
+/// The reusable part of a [`SendState`]: its iovec array and msghdr, kept by the reactor
+/// between sends so that a send allocates nothing once warm.
+pub(crate) struct SendSpare {
+    iov: Vec<libc::iovec>,
+    msghdr: Box<libc::msghdr>,
+}
+
 impl SendState {
-    pub(crate) fn new(fd: SharedFd, bufs: Vec<Bytes>, zero_copy: bool) -> Self {
-        // SAFETY: msghdr is a plain C struct for which all-zero is a valid (empty) value.
-        let msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+    pub(crate) fn new(
+        fd: SharedFd,
+        bufs: Vec<Bytes>,
+        zero_copy: bool,
+        spare: Option<SendSpare>,
+    ) -> Self {
+        let SendSpare {
+            mut iov,
+            mut msghdr,
+        } = spare.unwrap_or_else(|| SendSpare {
+            iov: Vec::new(),
+            // SAFETY: msghdr is a plain C struct for which all-zero is a valid (empty) value.
+            msghdr: Box::new(unsafe { std::mem::zeroed() }),
+        });
+        iov.clear();
+        // SAFETY: as above; a reused msghdr starts from the empty value again.
+        *msghdr = unsafe { std::mem::zeroed() };
         let mut s = SendState {
             fd,
             bufs,
@@ -118,11 +139,24 @@ impl SendState {
             sent: 0,
             zero_copy,
             zc_result: None,
-            iov: Vec::new(),
+            iov,
             msghdr,
         };
         s.skip_empty();
         s
+    }
+
+    /// The buffers (for the completion), the descriptor, and what the next send may reuse.
+    /// Only for a finished send: the kernel no longer reads the iovec array or msghdr.
+    pub(crate) fn into_parts(self) -> (Vec<Bytes>, SharedFd, SendSpare) {
+        let SendState {
+            bufs,
+            fd,
+            iov,
+            msghdr,
+            ..
+        } = self;
+        (bufs, fd, SendSpare { iov, msghdr })
     }
 
     fn skip_empty(&mut self) {
@@ -330,7 +364,22 @@ mod tests {
             fd,
             bufs.iter().map(|b| Bytes::from_static(b)).collect(),
             false,
+            None,
         )
+    }
+
+    #[test]
+    fn a_reused_spare_starts_empty() {
+        let mut s = state(&[b"abc", b"de"]);
+        s.prepare();
+        let (_, fd, spare) = s.into_parts();
+        let mut t = SendState::new(fd, vec![Bytes::from_static(b"xyz")], false, Some(spare));
+        let (_, n) = t.prepare();
+        assert_eq!(
+            n, 1,
+            "the reused iovec array holds only the new send's buffers"
+        );
+        assert_eq!(t.msghdr.msg_iovlen as usize, 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use zeroring_engine::pipe::WriteError;
 use zeroring_engine::Msg;
 
-use super::{PipeId, Pipes};
+use super::{PipeId, PipeIdState, Pipes};
 
 /// Distribution state.
 #[derive(Debug, Default)]
@@ -17,7 +17,7 @@ pub struct Dist {
     matching: Vec<PipeId>,
     /// The pipes already given the message in progress, when there are many (a scan of
     /// `matching` per target would make fan-out quadratic in the number of peers).
-    seen: HashSet<PipeId>,
+    seen: HashSet<PipeId, PipeIdState>,
     in_message: bool,
 }
 

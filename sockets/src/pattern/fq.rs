@@ -34,7 +34,7 @@ impl ReadyList {
     }
 
     /// Moves the recorded ids into `out` (the socket's thread).
-    fn take(&self, out: &mut Vec<PipeId>) {
+    pub(crate) fn take(&self, out: &mut Vec<PipeId>) {
         if !self.pending.swap(false, Ordering::AcqRel) {
             return;
         }

@@ -22,6 +22,7 @@ pub mod trie;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -111,6 +112,32 @@ impl Pipe {
     }
 }
 
+/// Hashes a [`PipeId`] (a counter the socket hands out, never chosen by a peer) with one
+/// multiplication: SipHash's defence against chosen keys buys nothing here, and fan-out to
+/// thousands of peers looks pipes up once per peer per message.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PipeIdHasher(u64);
+
+impl Hasher for PipeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; anything else still hashes, just not as fast.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A `HashMap` / `HashSet` state for pipe ids.
+pub type PipeIdState = BuildHasherDefault<PipeIdHasher>;
+
 /// The pipes of a socket, in attach order. Pipes found closed are moved to a dead list that
 /// the pattern drains (to clean up routing tables, subscriptions, …).
 #[derive(Debug, Default)]
@@ -118,9 +145,12 @@ pub struct Pipes {
     list: Vec<Pipe>,
     /// Where each live pipe sits in `list`: lookups by id are O(1), so that sending to
     /// thousands of peers (PUB, ROUTER) does not cost a scan per peer.
-    index: HashMap<PipeId, usize>,
+    index: HashMap<PipeId, usize, PipeIdState>,
     /// Pipes attached since the fair-queue last looked.
     fresh: Vec<PipeId>,
+    /// Live pipes whose reader does not report to a `ReadyList` (a pattern driven without a
+    /// socket): while there are any, readers must visit every pipe.
+    unreported: usize,
     dead: Vec<Pipe>,
 }
 
@@ -152,6 +182,9 @@ impl Pipes {
             self.fresh.retain(|id| index.contains_key(id));
         }
         self.fresh.push(p.id);
+        if !p.reports_ready {
+            self.unreported += 1;
+        }
         self.list.push(p);
     }
 
@@ -191,6 +224,9 @@ impl Pipes {
         // `remove`, not `swap_remove`: the round-robin order of the others is kept.
         let p = self.list.remove(i);
         self.index.remove(&p.id);
+        if !p.reports_ready {
+            self.unreported -= 1;
+        }
         for (j, q) in self.list.iter().enumerate().skip(i) {
             self.index.insert(q.id, j);
         }

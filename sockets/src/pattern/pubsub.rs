@@ -17,12 +17,13 @@
 //!   first part matches no subscription.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zeroring_engine::Msg;
 
 use super::dist::Dist;
-use super::fq::Fq;
+use super::fq::{Fq, ReadyList};
 use super::trie::{MTrie, RmResult, SubTrie};
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
@@ -49,6 +50,9 @@ pub struct XPub {
     /// XPUB_MANUAL: the pipe that sent the last subscription the user received.
     last_pipe: Option<PipeId>,
     targets: Vec<PipeId>,
+    /// Pipes that have something to read again (subscriptions): only those are visited.
+    ready: Arc<ReadyList>,
+    visit: Vec<PipeId>,
 }
 
 impl XPub {
@@ -63,6 +67,8 @@ impl XPub {
             pending: VecDeque::new(),
             last_pipe: None,
             targets: Vec::new(),
+            ready: Arc::default(),
+            visit: Vec::new(),
         }
     }
 
@@ -92,13 +98,31 @@ impl XPub {
         }
     }
 
-    /// Reads what subscribers sent.
+    /// Reads what subscribers sent: from the pipes attached or reported readable since the
+    /// last call (a publish to thousands of peers must not visit each one), or from every
+    /// pipe while some pipe does not report.
     fn process(&mut self, cx: &mut Cx<'_>) {
         let o = cx.options;
         let mut dead = false;
-        for p in self.pipes.iter_mut() {
+        let mut visit = std::mem::take(&mut self.visit);
+        if self.pipes.unreported > 0 {
+            visit.extend(self.pipes.iter().map(|p| p.id));
+            self.pipes.fresh.clear();
+        } else {
+            visit.append(&mut self.pipes.fresh);
+        }
+        self.ready.take(&mut visit);
+        if visit.len() > 1 {
+            visit.sort_unstable();
+            visit.dedup();
+        }
+        for &id in &visit {
+            let Some(i) = self.pipes.index_of(id) else {
+                continue;
+            };
+            let p = &mut self.pipes.list[i];
             // Always read (not just when `len_hint` says so): a read that finds the pipe
-            // empty arms its wakeup, so a blocking recv hears of the next subscription.
+            // empty arms its wakeup, so the pipe reports its next subscription.
             let mut first = true;
             let mut process_subscribe = true;
             loop {
@@ -147,6 +171,8 @@ impl XPub {
                 }
             }
         }
+        visit.clear();
+        self.visit = visit;
         if dead {
             let mut i = 0;
             while i < self.pipes.len() {
@@ -274,6 +300,10 @@ impl Pattern for XPub {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn ready_list(&self) -> Option<Arc<ReadyList>> {
+        Some(self.ready.clone())
     }
 }
 

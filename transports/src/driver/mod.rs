@@ -15,6 +15,7 @@
 //! does the rest), and the outbound pipe is read only while little output is queued.
 
 mod address;
+mod inbound;
 pub mod linger;
 pub mod listener;
 pub mod netopts;

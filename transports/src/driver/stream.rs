@@ -53,6 +53,8 @@ pub(crate) struct Stream {
     timer: Option<(TimerId, Instant)>,
     zap: Arc<Mutex<Option<ZapReply>>>,
     done: bool,
+    /// The buffer list of the last finished send, reused for the next one.
+    spare_bufs: Vec<bytes::Bytes>,
 }
 
 impl Stream {
@@ -76,6 +78,7 @@ impl Stream {
             timer: None,
             zap: Arc::new(Mutex::new(None)),
             done: false,
+            spare_bufs: Vec::new(),
         })
     }
 
@@ -130,7 +133,10 @@ impl Stream {
                     Err(_) => self.core.handle_eof(cx.now()),
                 }
             }
-            Completion::Sent { result, .. } => {
+            Completion::Sent { result, mut bufs } => {
+                // The list comes back for the next send (its buffers are done with).
+                bufs.clear();
+                self.spare_bufs = bufs;
                 self.sending = None;
                 self.core.handle_send_result(result.is_ok());
             }
@@ -221,12 +227,15 @@ impl Stream {
             _ => {}
         }
         if self.sending.is_none() {
-            if let Some(bufs) = self.core.poll_transmit(MAX_SEND_CHUNKS) {
+            let mut bufs = std::mem::take(&mut self.spare_bufs);
+            if self.core.poll_transmit_into(&mut bufs, MAX_SEND_CHUNKS) {
                 self.sending = Some(cx.submit(Op::Send {
                     fd: self.fd.clone(),
                     bufs,
                     zero_copy: false,
                 }));
+            } else {
+                self.spare_bufs = bufs;
             }
         }
         self.update_timer(cx);

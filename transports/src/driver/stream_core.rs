@@ -26,16 +26,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use zeroring_engine::pipe::{NotifyHandle, PipeWriter, ReadError, WriteError};
+use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
 use zeroring_engine::{Metadata, Msg};
 
+use super::inbound::Inbound;
 use super::wire::{Raw, Wire};
 use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
     Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapReply, ZapRequest,
-    ZmtpError, PART_OVERHEAD,
+    ZmtpError,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -114,6 +115,8 @@ pub struct StreamCore {
     /// whole, so a connection that dies mid-message leaves nothing of it behind (pipes cannot
     /// take back what was written; libzmq rolls its pipe back instead).
     partial: Vec<Msg>,
+    /// The peer's address, for the `Peer-Address` property (libzmq: the IP, no port).
+    peer_address: Bytes,
     zap_requests: VecDeque<ZapRequest>,
     /// A send handed out by `poll_transmit` has not completed yet.
     sending: bool,
@@ -169,6 +172,7 @@ impl StreamCore {
     ) -> Result<Self, crate::zmtp::ConfigError> {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
         let max_incomplete = config.max_incomplete_msg;
+        let peer_address = config.peer_address.clone();
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -190,6 +194,7 @@ impl StreamCore {
             max_incomplete,
             overflowed: false,
             partial: Vec::new(),
+            peer_address,
             zap_requests: VecDeque::new(),
             sending: false,
             subscriber,
@@ -270,34 +275,7 @@ impl StreamCore {
     /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held
     /// queue), the rest through the connection's events.
     fn decode(&mut self, data: &[u8], now: Instant) {
-        let StreamCore {
-            conn,
-            pipes,
-            held,
-            paused,
-            in_mid_message,
-            finishing,
-            metadata,
-            metadata_pending,
-            in_msg_cost,
-            max_incomplete,
-            overflowed,
-            partial,
-            ..
-        } = self;
-        let mut inbound = Inbound {
-            to_socket: pipes.as_mut().map(|p| &mut p.to_socket),
-            held,
-            paused,
-            in_mid_message,
-            finishing,
-            metadata,
-            metadata_pending,
-            in_msg_cost,
-            max_incomplete: *max_incomplete,
-            overflowed,
-            partial,
-        };
+        let (conn, mut inbound) = self.split_inbound();
         conn.handle_input_with(data, now, &mut inbound);
         self.drain_events();
         self.check_overflow();
@@ -412,10 +390,17 @@ impl StreamCore {
     /// Up to `max_chunks` buffers to send as one write, when no send is in flight; the I/O
     /// half reports its end with [`StreamCore::handle_send_result`].
     pub fn poll_transmit(&mut self, max_chunks: usize) -> Option<Vec<Bytes>> {
-        if self.sending || self.done || self.eof_seen {
-            return None;
-        }
         let mut bufs = Vec::new();
+        self.poll_transmit_into(&mut bufs, max_chunks)
+            .then_some(bufs)
+    }
+
+    /// [`StreamCore::poll_transmit`] into a caller's (reused) vector, which must be empty;
+    /// returns whether there is a send to make.
+    pub fn poll_transmit_into(&mut self, bufs: &mut Vec<Bytes>, max_chunks: usize) -> bool {
+        if self.sending || self.done || self.eof_seen {
+            return false;
+        }
         while bufs.len() < max_chunks {
             match self.conn.poll_transmit() {
                 Some(chunk) => bufs.push(chunk),
@@ -423,10 +408,10 @@ impl StreamCore {
             }
         }
         if bufs.is_empty() {
-            return None;
+            return false;
         }
         self.sending = true;
-        Some(bufs)
+        true
     }
 
     /// The next deadline (handshake, heartbeats), if any.
@@ -474,21 +459,42 @@ impl StreamCore {
 
     /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
     fn deliver(&mut self, msg: Msg) {
-        Inbound {
-            to_socket: self.pipes.as_mut().map(|p| &mut p.to_socket),
-            held: &mut self.held,
-            paused: &mut self.paused,
-            in_mid_message: &mut self.in_mid_message,
-            finishing: &mut self.finishing,
-            metadata: &mut self.metadata,
-            metadata_pending: &mut self.metadata_pending,
-            in_msg_cost: &mut self.in_msg_cost,
-            max_incomplete: self.max_incomplete,
-            overflowed: &mut self.overflowed,
-            partial: &mut self.partial,
-        }
-        .deliver(msg);
+        self.split_inbound().1.deliver(msg);
         self.check_overflow();
+    }
+
+    /// The connection and the inbound half, borrowed apart so that the connection can hand
+    /// frames to the inbound half while it decodes.
+    fn split_inbound(&mut self) -> (&mut Wire, Inbound<'_>) {
+        let StreamCore {
+            conn,
+            pipes,
+            held,
+            paused,
+            in_mid_message,
+            finishing,
+            metadata,
+            metadata_pending,
+            in_msg_cost,
+            max_incomplete,
+            overflowed,
+            partial,
+            ..
+        } = self;
+        let inbound = Inbound {
+            to_socket: pipes.as_mut().map(|p| &mut p.to_socket),
+            held,
+            paused,
+            in_mid_message,
+            finishing,
+            metadata,
+            metadata_pending,
+            in_msg_cost,
+            max_incomplete: *max_incomplete,
+            overflowed,
+            partial,
+        };
+        (conn, inbound)
     }
 
     fn on_handshake(&mut self, peer: &PeerInfo) {
@@ -518,6 +524,9 @@ impl StreamCore {
         }
         if let Some(user) = &peer.user_id {
             md.insert("User-Id", user.clone());
+        }
+        if !self.peer_address.is_empty() {
+            md.insert("Peer-Address", self.peer_address.clone());
         }
         self.metadata = Some(Arc::new(md));
         self.metadata_pending = true;
@@ -656,84 +665,6 @@ impl StreamCore {
         self.stalled.clear();
         self.link
             .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
-    }
-}
-
-/// The inbound half of a stream, borrowed field by field so that the connection can hand it
-/// frames while it decodes (see [`FrameSink`]).
-struct Inbound<'a> {
-    to_socket: Option<&'a mut PipeWriter<Msg>>,
-    held: &'a mut VecDeque<Msg>,
-    paused: &'a mut bool,
-    in_mid_message: &'a mut bool,
-    finishing: &'a mut bool,
-    metadata: &'a mut Option<Arc<Metadata>>,
-    metadata_pending: &'a mut bool,
-    in_msg_cost: &'a mut u64,
-    max_incomplete: u64,
-    overflowed: &'a mut bool,
-    partial: &'a mut Vec<Msg>,
-}
-
-impl FrameSink for Inbound<'_> {
-    /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
-    #[inline]
-    fn deliver(&mut self, msg: Msg) {
-        if *self.overflowed {
-            // The connection is being cut off: the rest of the chunk goes nowhere.
-            return;
-        }
-        if msg.more() {
-            *self.in_msg_cost += msg.len() as u64 + PART_OVERHEAD;
-            if *self.in_msg_cost > self.max_incomplete {
-                *self.overflowed = true;
-                self.partial.clear();
-                return;
-            }
-            self.partial.push(msg);
-            return;
-        }
-        *self.in_msg_cost = 0;
-        if self.partial.is_empty() {
-            self.write(msg);
-            return;
-        }
-        let mut parts = std::mem::take(self.partial);
-        for part in parts.drain(..) {
-            self.write(part);
-        }
-        self.write(msg);
-        // Keep a small buffer for the next multipart message, not a huge one's.
-        if parts.capacity() <= 64 {
-            *self.partial = parts;
-        }
-    }
-}
-
-impl Inbound<'_> {
-    /// Writes one part to the socket, or holds it (and pauses) when the pipe is full.
-    fn write(&mut self, mut msg: Msg) {
-        if *self.metadata_pending {
-            // Once per connection: the socket's end of the pipe keeps it for what follows.
-            *self.metadata_pending = false;
-            msg.set_metadata(self.metadata.clone());
-        }
-        if !self.held.is_empty() {
-            self.held.push_back(msg);
-            return;
-        }
-        let Some(to_socket) = self.to_socket.as_mut() else {
-            return;
-        };
-        let more = msg.more();
-        match to_socket.write(msg) {
-            Ok(()) => *self.in_mid_message = more,
-            Err(WriteError::Full(msg)) => {
-                self.held.push_back(msg);
-                *self.paused = true;
-            }
-            Err(WriteError::Closed(_)) => *self.finishing = true,
-        }
     }
 }
 

@@ -1,0 +1,94 @@
+//! The inbound half of a stream: where decoded messages go. A message enters the socket's
+//! pipe whole (its parts wait here until the last one), is held — and the stream paused —
+//! when the pipe is full, carries the connection's properties when it is the first after a
+//! handshake, and counts against the incomplete-message bound.
+//!
+//! It borrows the [`super::stream_core::StreamCore`]'s fields one by one, so that the
+//! connection can hand it frames while it decodes. Must never: write part of a message to the
+//! pipe, or keep anything of the receive buffer.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use zeroring_engine::pipe::{PipeWriter, WriteError};
+use zeroring_engine::{Metadata, Msg};
+
+use crate::zmtp::{FrameSink, PART_OVERHEAD};
+
+/// The inbound half of a stream, borrowed field by field so that the connection can hand it
+/// frames while it decodes (see [`FrameSink`]).
+pub(super) struct Inbound<'a> {
+    pub(super) to_socket: Option<&'a mut PipeWriter<Msg>>,
+    pub(super) held: &'a mut VecDeque<Msg>,
+    pub(super) paused: &'a mut bool,
+    pub(super) in_mid_message: &'a mut bool,
+    pub(super) finishing: &'a mut bool,
+    pub(super) metadata: &'a mut Option<Arc<Metadata>>,
+    pub(super) metadata_pending: &'a mut bool,
+    pub(super) in_msg_cost: &'a mut u64,
+    pub(super) max_incomplete: u64,
+    pub(super) overflowed: &'a mut bool,
+    pub(super) partial: &'a mut Vec<Msg>,
+}
+
+impl FrameSink for Inbound<'_> {
+    /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
+    #[inline]
+    fn deliver(&mut self, msg: Msg) {
+        if *self.overflowed {
+            // The connection is being cut off: the rest of the chunk goes nowhere.
+            return;
+        }
+        if msg.more() {
+            *self.in_msg_cost += msg.len() as u64 + PART_OVERHEAD;
+            if *self.in_msg_cost > self.max_incomplete {
+                *self.overflowed = true;
+                self.partial.clear();
+                return;
+            }
+            self.partial.push(msg);
+            return;
+        }
+        *self.in_msg_cost = 0;
+        if self.partial.is_empty() {
+            self.write(msg);
+            return;
+        }
+        let mut parts = std::mem::take(self.partial);
+        for part in parts.drain(..) {
+            self.write(part);
+        }
+        self.write(msg);
+        // Keep a small buffer for the next multipart message, not a huge one's.
+        if parts.capacity() <= 64 {
+            *self.partial = parts;
+        }
+    }
+}
+
+impl Inbound<'_> {
+    /// Writes one part to the socket, or holds it (and pauses) when the pipe is full.
+    fn write(&mut self, mut msg: Msg) {
+        if *self.metadata_pending {
+            // Once per connection: the socket's end of the pipe keeps it for what follows.
+            *self.metadata_pending = false;
+            msg.set_metadata(self.metadata.clone());
+        }
+        if !self.held.is_empty() {
+            self.held.push_back(msg);
+            return;
+        }
+        let Some(to_socket) = self.to_socket.as_mut() else {
+            return;
+        };
+        let more = msg.more();
+        match to_socket.write(msg) {
+            Ok(()) => *self.in_mid_message = more,
+            Err(WriteError::Full(msg)) => {
+                self.held.push_back(msg);
+                *self.paused = true;
+            }
+            Err(WriteError::Closed(_)) => *self.finishing = true,
+        }
+    }
+}
