@@ -145,20 +145,30 @@ impl AsyncSocket {
         }
     }
 
-    /// Receives one whole message (all its parts), or registers the task to be woken.
-    pub fn poll_recv_multipart(&self, cx: &mut TaskContext<'_>) -> Poll<Result<Vec<Msg>>> {
+    /// Tries `attempt` (a non-blocking call); on EAGAIN arms the socket for `want` and
+    /// registers the task, trying again if `want` showed up meanwhile.
+    fn poll_with<T>(
+        &self,
+        cx: &mut TaskContext<'_>,
+        want: i32,
+        mut attempt: impl FnMut(&Socket) -> Result<T>,
+    ) -> Poll<Result<T>> {
         loop {
-            match self.socket.recv_multipart_msg(DONTWAIT) {
-                Ok(parts) => return Poll::Ready(Ok(parts)),
+            match attempt(&self.socket) {
                 Err(Error::EAGAIN) => {}
-                Err(e) => return Poll::Ready(Err(e)),
+                r => return Poll::Ready(r),
             }
-            match self.arm(POLLIN, cx) {
+            match self.arm(want, cx) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+
+    /// Receives one whole message (all its parts), or registers the task to be woken.
+    pub fn poll_recv_multipart(&self, cx: &mut TaskContext<'_>) -> Poll<Result<Vec<Msg>>> {
+        self.poll_with(cx, POLLIN, |s| s.recv_multipart_msg(DONTWAIT))
     }
 
     /// Sends every part of `parts` (taken only on success), or registers the task.
@@ -167,35 +177,30 @@ impl AsyncSocket {
         cx: &mut TaskContext<'_>,
         parts: &mut Option<Vec<Msg>>,
     ) -> Poll<Result<()>> {
-        loop {
+        self.poll_with(cx, POLLOUT, |socket| {
             let Some(msg) = parts.as_ref() else {
-                return Poll::Ready(Ok(()));
+                return Ok(());
             };
             let Some(first) = msg.first() else {
                 *parts = None;
-                return Poll::Ready(Err(Error::EINVAL));
+                return Err(Error::EINVAL);
             };
             let n = msg.len();
             let more = |i: usize| if i + 1 < n { SNDMORE } else { 0 };
             // A clone (an inline copy or a refcount) so that EAGAIN leaves the message ours.
-            match self.socket.send_msg(first.clone(), more(0) | DONTWAIT) {
-                Ok(()) => {
-                    let msg = parts.take().unwrap_or_default();
-                    // Later parts never wait: the high-water mark counts whole messages.
-                    for (i, p) in msg.into_iter().enumerate().skip(1) {
-                        self.socket.send_msg(p, more(i) | DONTWAIT)?;
-                    }
-                    return Poll::Ready(Ok(()));
-                }
-                Err(Error::EAGAIN) => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            socket.send_msg(first.clone(), more(0) | DONTWAIT)?;
+            // Later parts never wait: the high-water mark counts whole messages.
+            for (i, p) in parts
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .skip(1)
+            {
+                socket.send_msg(p, more(i) | DONTWAIT)?;
             }
-            match self.arm(POLLOUT, cx) {
-                Poll::Ready(Ok(())) => continue,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+            Ok(())
+        })
     }
 
     /// Receives one part (the next part of a multipart message, or a whole single-part one).
@@ -240,19 +245,7 @@ pub struct Recv<'a> {
 impl Future for Recv<'_> {
     type Output = Result<Msg>;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<Msg>> {
-        let s = &*self.get_mut().socket;
-        loop {
-            match s.socket.recv_msg(DONTWAIT) {
-                Ok(m) => return Poll::Ready(Ok(m)),
-                Err(Error::EAGAIN) => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            match s.arm(POLLIN, cx) {
-                Poll::Ready(Ok(())) => continue,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.socket.poll_with(cx, POLLIN, |s| s.recv_msg(DONTWAIT))
     }
 }
 

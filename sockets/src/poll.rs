@@ -167,11 +167,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
         } else {
             match deadline {
                 None => -1,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    // Rounded up: a wait never ends just short of the deadline.
-                    left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
-                }
+                Some(d) => crate::util::ms_until(d).min(i32::MAX as u128) as i32,
             }
         };
         // SAFETY: `fds` is a live, correctly sized array of pollfd for the call's duration.

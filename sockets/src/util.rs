@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// Whole milliseconds until `deadline`, rounded up (from nanoseconds), so that a wait of that
+/// many milliseconds never ends just short of it; 0 once it has passed.
+pub(crate) fn ms_until(deadline: Instant) -> u128 {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .as_nanos()
+        .div_ceil(1_000_000)
+}
+
 /// `zmq_version`: the libzmq API level zeroring implements, (major, minor, patch).
 pub fn version() -> (i32, i32, i32) {
     (4, 3, 5)
@@ -169,8 +178,7 @@ impl Timers {
         let Some(due) = self.timers.iter().map(|t| t.due).min() else {
             return -1;
         };
-        let left = due.saturating_duration_since(Instant::now());
-        left.as_nanos().div_ceil(1_000_000) as i64
+        ms_until(due).min(i64::MAX as u128) as i64
     }
 
     /// Calls the handler of every due timer and schedules its next run

@@ -33,8 +33,15 @@ impl ReadyList {
         self.pending.store(true, Ordering::Release);
     }
 
+    /// Moves the pipes to look at into `out` (the socket's thread): those attached since the
+    /// last call, then those reported readable (an id may come twice).
+    pub(crate) fn drain_into(&self, pipes: &mut Pipes, out: &mut Vec<PipeId>) {
+        out.append(&mut pipes.fresh);
+        self.take(out);
+    }
+
     /// Moves the recorded ids into `out` (the socket's thread).
-    pub(crate) fn take(&self, out: &mut Vec<PipeId>) {
+    fn take(&self, out: &mut Vec<PipeId>) {
         if !self.pending.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -90,8 +97,7 @@ impl Fq {
 
     /// Moves the pipes attached or reported since the last call into the round-robin queue.
     fn activate(&mut self, pipes: &mut Pipes) {
-        self.scratch.append(&mut pipes.fresh);
-        self.ready.take(&mut self.scratch);
+        self.ready.drain_into(pipes, &mut self.scratch);
         for id in self.scratch.drain(..) {
             if let Some(p) = pipes.get_mut(id) {
                 if !p.queued {

@@ -261,11 +261,6 @@ impl Pipes {
         std::mem::take(&mut self.dead)
     }
 
-    /// Whether some pipe has something to read (a hint).
-    pub fn any_readable(&self) -> bool {
-        self.list.iter().any(|p| p.reader.len_hint() > 0)
-    }
-
     /// Whether some pipe can take a new message now (arms writable notifications).
     pub fn any_writable(&mut self) -> bool {
         self.list.iter_mut().any(|p| p.writer.is_writable())

@@ -108,10 +108,8 @@ impl XPub {
         if self.pipes.unreported > 0 {
             visit.extend(self.pipes.iter().map(|p| p.id));
             self.pipes.fresh.clear();
-        } else {
-            visit.append(&mut self.pipes.fresh);
         }
-        self.ready.take(&mut visit);
+        self.ready.drain_into(&mut self.pipes, &mut visit);
         if visit.len() > 1 {
             visit.sort_unstable();
             visit.dedup();
