@@ -78,6 +78,7 @@ pub struct Pipe {
 impl Pipe {
     /// Reads the next part, applying conflation: for a conflating pipe, the newest complete
     /// message available wins.
+    #[inline]
     fn read(&mut self) -> std::result::Result<Msg, zeroring_engine::pipe::ReadError> {
         let mut m = self.reader.read()?;
         if self.peer.conflate && !m.more() {
