@@ -239,6 +239,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn send(&mut self, mut msg: Msg, flags: i32) -> Result<()> {
         self.process_commands()?;
         msg.set_more(flags & SNDMORE != 0);
@@ -264,6 +265,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn recv(&mut self, flags: i32) -> Result<Msg> {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
