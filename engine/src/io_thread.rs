@@ -418,8 +418,6 @@ fn thread_main(
             return;
         }
     };
-    let wake = signal.clone();
-    pool.set_waker(Box::new(move || wake.notify()));
     let mailbox: Mailbox<Command> = Mailbox::new(signal.clone());
     let stats = Arc::new(ThreadStats::default());
     let handle = IoThreadHandle {

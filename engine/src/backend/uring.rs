@@ -319,9 +319,11 @@ impl UringBackend {
     /// Lends every free buffer of the pool to the kernel.
     pub(crate) fn provide(&mut self, pool: &mut BufPool) {
         let mut any = false;
-        let ids: Vec<u16> = pool.drain_free().collect();
-        for bid in ids {
-            self.bufs.push(pool.addr(bid) as u64, self.buf_size, bid);
+        // Buffer addresses are fixed at the pool's creation: read them before draining.
+        let (base, size) = (pool.addr(0) as u64, u64::from(self.buf_size));
+        for bid in pool.drain_free() {
+            self.bufs
+                .push(base + u64::from(bid) * size, self.buf_size, bid);
             any = true;
         }
         if any {

@@ -109,7 +109,13 @@ impl Handler for Listener {
         }));
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _op: OpId, completion: Completion, more: bool) {
+    fn on_completion(
+        &mut self,
+        cx: &mut Cx<'_>,
+        _op: OpId,
+        completion: Completion<'_>,
+        more: bool,
+    ) {
         match completion {
             Completion::Accepted(Ok(fd)) => {
                 let _ = self.opts.apply(SockRef::from(&fd), self.tcp);

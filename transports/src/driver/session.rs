@@ -128,7 +128,7 @@ impl Handler for AcceptedSession {
         }
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
         if let Some(stream) = self.stream.as_mut() {
             let status = stream.on_completion(cx, op, completion, more);
             self.after(cx, status);
@@ -342,7 +342,7 @@ impl Handler for ConnectSession {
         self.attempt(cx);
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
         match &mut self.state {
             State::Connecting {
                 fd,

@@ -117,7 +117,7 @@ impl Stream {
         &mut self,
         cx: &mut Cx<'_>,
         op: OpId,
-        completion: Completion,
+        completion: Completion<'_>,
         more: bool,
     ) -> Status {
         match completion {

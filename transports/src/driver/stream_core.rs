@@ -258,9 +258,10 @@ impl StreamCore {
     ///
     /// Nothing of `data` is kept after the call returns: decoded bodies are copied inline or
     /// into allocations of their own, and bytes that arrive while paused are copied aside. The
-    /// engine's `data` is a slice of its I/O thread's shared receive buffer, which must go
-    /// back at once whatever the socket's reader does.
-    pub fn handle_input(&mut self, data: Bytes, now: Instant) {
+    /// engine's `data` is borrowed from its I/O thread's receive buffer, which goes back to
+    /// the pool when the completion's callback returns.
+    pub fn handle_input(&mut self, data: impl AsRef<[u8]>, now: Instant) {
+        let data = data.as_ref();
         if self.paused || !self.stalled.is_empty() {
             if self.stalled.is_empty() {
                 log::debug!(
@@ -268,9 +269,9 @@ impl StreamCore {
                     self.endpoint
                 );
             }
-            self.stalled.extend_from_slice(&data);
+            self.stalled.extend_from_slice(data);
         } else if !self.finishing {
-            self.decode(&data, now);
+            self.decode(data, now);
         }
     }
 
