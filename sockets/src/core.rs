@@ -89,6 +89,16 @@ impl SocketCore {
             Some(list) => Some(list.notify_for(id, notify)),
             None => notify,
         });
+        // ZMQ_HELLO_MSG: the first thing a new peer gets (libzmq: DEALER, ROUTER).
+        if let Some(hello) = &self.options.hello_msg {
+            if matches!(
+                self.options.socket_type,
+                SocketType::Dealer | SocketType::Router
+            ) && writer.write(Msg::from_bytes(hello.clone())).is_ok()
+            {
+                writer.flush();
+            }
+        }
         let pipe = Pipe {
             id,
             writer,

@@ -90,6 +90,32 @@ pub mod num {
     pub const ONLY_FIRST_SUBSCRIBE: i32 = 108;
     pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;
     pub const TOPICS_COUNT: i32 = 116;
+    pub const IPV4ONLY: i32 = 31;
+    pub const TCP_ACCEPT_FILTER: i32 = 38;
+    pub const ROUTER_RAW: i32 = 41;
+    pub const IPC_FILTER_PID: i32 = 58;
+    pub const IPC_FILTER_UID: i32 = 59;
+    pub const IPC_FILTER_GID: i32 = 60;
+    pub const SOCKS_PROXY: i32 = 68;
+    pub const STREAM_NOTIFY: i32 = 73;
+    pub const MULTICAST_MAXTPDU: i32 = 84;
+    pub const USE_FD: i32 = 89;
+    pub const LOOPBACK_FASTPATH: i32 = 94;
+    pub const MULTICAST_LOOP: i32 = 96;
+    pub const ROUTER_NOTIFY: i32 = 97;
+    pub const SOCKS_USERNAME: i32 = 99;
+    pub const SOCKS_PASSWORD: i32 = 100;
+    pub const IN_BATCH_SIZE: i32 = 101;
+    pub const OUT_BATCH_SIZE: i32 = 102;
+    pub const RECONNECT_STOP: i32 = 109;
+    pub const HELLO_MSG: i32 = 110;
+    pub const DISCONNECT_MSG: i32 = 111;
+    pub const PRIORITY: i32 = 112;
+    pub const BUSY_POLL: i32 = 113;
+    pub const HICCUP_MSG: i32 = 114;
+    /// The pre-4.0 names of ROUTING_ID and CONNECT_ROUTING_ID (same numbers).
+    pub const IDENTITY: i32 = ROUTING_ID;
+    pub const CONNECT_RID: i32 = CONNECT_ROUTING_ID;
     /// zeroring's own, outside libzmq's numbering: the most memory one connection's
     /// incomplete multipart message may hold (bytes, each part counted with 64 bytes of
     /// overhead); a peer that exceeds it is disconnected. Default 64 MiB.
@@ -174,6 +200,7 @@ const PROBE: Types = Types::of(&[T::Router, T::Dealer, T::Req]);
 const PUBSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
 const XPUB_XSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
 const SUB_SIDE: Types = Types::of(&[T::Sub, T::XSub]);
+const STREAM: Types = Types::of(&[T::Stream]);
 
 const fn row(
     num: i32,
@@ -461,6 +488,114 @@ pub static OPTIONS: &[OptionSpec] = &[
         SUB_SIDE,
     ),
     row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
+    // Stored for the transports; see docs/sockets.md for which act today.
+    row(num::IPV4ONLY, "IPV4ONLY", Bool, "1", RW, Types::ALL),
+    row(
+        num::TCP_ACCEPT_FILTER,
+        "TCP_ACCEPT_FILTER",
+        B,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(num::ROUTER_RAW, "ROUTER_RAW", Bool, "0", WO, ROUTER),
+    row(
+        num::IPC_FILTER_PID,
+        "IPC_FILTER_PID",
+        Int,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(
+        num::IPC_FILTER_UID,
+        "IPC_FILTER_UID",
+        Int,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(
+        num::IPC_FILTER_GID,
+        "IPC_FILTER_GID",
+        Int,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(num::SOCKS_PROXY, "SOCKS_PROXY", Str, "-", RW, Types::ALL),
+    row(
+        num::SOCKS_USERNAME,
+        "SOCKS_USERNAME",
+        Str,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(
+        num::SOCKS_PASSWORD,
+        "SOCKS_PASSWORD",
+        Str,
+        "-",
+        WO,
+        Types::ALL,
+    ),
+    row(num::STREAM_NOTIFY, "STREAM_NOTIFY", Bool, "1", WO, STREAM),
+    row(num::ROUTER_NOTIFY, "ROUTER_NOTIFY", Int, "0", RW, ROUTER),
+    row(
+        num::MULTICAST_MAXTPDU,
+        "MULTICAST_MAXTPDU",
+        Int,
+        "1500",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::MULTICAST_LOOP,
+        "MULTICAST_LOOP",
+        Bool,
+        "1",
+        RW,
+        Types::ALL,
+    ),
+    row(num::USE_FD, "USE_FD", Int, "-1", RW, Types::ALL),
+    row(
+        num::LOOPBACK_FASTPATH,
+        "LOOPBACK_FASTPATH",
+        Bool,
+        "0",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::IN_BATCH_SIZE,
+        "IN_BATCH_SIZE",
+        Int,
+        "8192",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::OUT_BATCH_SIZE,
+        "OUT_BATCH_SIZE",
+        Int,
+        "8192",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::RECONNECT_STOP,
+        "RECONNECT_STOP",
+        Int,
+        "0",
+        RW,
+        Types::ALL,
+    ),
+    row(num::HELLO_MSG, "HELLO_MSG", B, "-", WO, Types::ALL),
+    row(num::DISCONNECT_MSG, "DISCONNECT_MSG", B, "-", WO, ROUTER),
+    row(num::HICCUP_MSG, "HICCUP_MSG", B, "-", WO, Types::ALL),
+    row(num::PRIORITY, "PRIORITY", Int, "0", RW, Types::ALL),
+    row(num::BUSY_POLL, "BUSY_POLL", Int, "0", RW, Types::ALL),
     row(
         num::ZR_MAX_INCOMPLETE_MSG,
         "ZR_MAX_INCOMPLETE_MSG",
@@ -490,9 +625,14 @@ pub enum Value {
 }
 
 impl Value {
-    /// Decodes `raw` as the option's C type; wrong sizes → EINVAL.
+    /// Decodes `raw` as the option's C type; wrong sizes → EINVAL. An `int` option also
+    /// takes 8 bytes (bindings that pass every integer as 64 bits), if the value fits.
     pub fn decode(kind: Kind, raw: &[u8]) -> Result<Value> {
         Ok(match kind {
+            Kind::Int | Kind::Bool if raw.len() == 8 => {
+                let wide = i64::from_ne_bytes(raw.try_into().map_err(|_| Error::EINVAL)?);
+                Value::Int(i32::try_from(wide).map_err(|_| Error::EINVAL)?)
+            }
             Kind::Int | Kind::Bool => Value::Int(i32::from_ne_bytes(
                 raw.try_into().map_err(|_| Error::EINVAL)?,
             )),
@@ -609,6 +749,15 @@ pub struct Options {
     pub curve_public: [u8; CURVE_KEY_LEN],
     pub curve_secret: CurveSecretKey,
     pub curve_server: [u8; CURVE_KEY_LEN],
+    /// ZMQ_ROUTER_NOTIFY: bit 1 announces a peer's arrival, bit 2 its departure, each as
+    /// `[routing id, ""]`.
+    pub router_notify: i32,
+    /// ZMQ_STREAM_NOTIFY (default on): STREAM announces connects and disconnects.
+    pub stream_notify: bool,
+    /// ZMQ_HELLO_MSG: sent to every new peer (DEALER, ROUTER) before anything else.
+    pub hello_msg: Option<Bytes>,
+    /// ZMQ_DISCONNECT_MSG: a ROUTER receives it from a peer whose connection is lost.
+    pub disconnect_msg: Option<Bytes>,
     /// Every other stored option (transport options), by number.
     pub extra: std::collections::BTreeMap<i32, Value>,
 }
@@ -650,6 +799,10 @@ impl Options {
             curve_public: [0; CURVE_KEY_LEN],
             curve_secret: CurveSecretKey::from_bytes([0; CURVE_KEY_LEN]),
             curve_server: [0; CURVE_KEY_LEN],
+            router_notify: 0,
+            stream_notify: true,
+            hello_msg: None,
+            disconnect_msg: None,
             extra: Default::default(),
         }
     }
@@ -749,6 +902,24 @@ impl Options {
                 self.metadata.push((k.to_string(), v.to_string()));
             }
             num::SUBSCRIBE | num::UNSUBSCRIBE => {}
+            num::ROUTER_NOTIFY if !(0..=3).contains(&int) => return Err(Error::EINVAL),
+            num::ROUTER_NOTIFY => self.router_notify = int,
+            num::STREAM_NOTIFY => self.stream_notify = b,
+            num::HELLO_MSG | num::DISCONNECT_MSG => {
+                let Value::Bytes(m) = value else {
+                    return Err(Error::EINVAL);
+                };
+                let m = (!m.is_empty()).then_some(m);
+                if num == num::HELLO_MSG {
+                    self.hello_msg = m;
+                } else {
+                    self.disconnect_msg = m;
+                }
+            }
+            // libzmq keeps one flag: IPV4ONLY is IPV6's negation.
+            num::IPV4ONLY => {
+                self.extra.insert(num::IPV6, Value::Int(!b as i32));
+            }
             num::PLAIN_SERVER => {
                 self.as_server = b;
                 self.mechanism = if b { MECHANISM_PLAIN } else { MECHANISM_NULL };
@@ -838,6 +1009,8 @@ impl Options {
             num::AFFINITY => Value::Uint64(self.affinity),
             num::LAST_ENDPOINT => Value::Bytes(Bytes::from(self.last_endpoint.clone())),
             num::THREAD_SAFE => Value::Int(0),
+            num::ROUTER_NOTIFY => Value::Int(self.router_notify),
+            num::IPV4ONLY => v(!matches!(self.extra.get(&num::IPV6), Some(Value::Int(1)))),
             num::MECHANISM => Value::Int(self.mechanism),
             num::PLAIN_SERVER => v(self.as_server && self.mechanism == MECHANISM_PLAIN),
             num::CURVE_SERVER => v(self.as_server && self.mechanism == MECHANISM_CURVE),

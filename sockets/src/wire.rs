@@ -129,6 +129,9 @@ pub(crate) struct Link {
     conflate: bool,
     monitor: MonitorSink,
     ctx: WeakContext,
+    /// CONNECT_ROUTING_ID as it was at connect: the routing id this socket gives the peer
+    /// (ROUTER, STREAM), whatever the peer calls itself.
+    connect_rid: Option<Bytes>,
 }
 
 impl Link {
@@ -141,7 +144,11 @@ impl Link {
 
 impl SocketLink for Link {
     fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        self.pipes(Peer::from_handshake(info, endpoint, key, self.conflate)?)
+        let mut peer = Peer::from_handshake(info, endpoint, key, self.conflate)?;
+        if self.connect_rid.is_some() {
+            peer.routing_id = self.connect_rid.clone();
+        }
+        self.pipes(peer)
     }
 
     fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
@@ -153,8 +160,12 @@ impl SocketLink for Link {
         let _ = self.attach.hiccup(key);
     }
 
-    fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
-        self.pipes(Peer::new(SocketType::Stream, endpoint))
+    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+        self.pipes(Peer {
+            routing_id: self.connect_rid.clone(),
+            key,
+            ..Peer::new(SocketType::Stream, endpoint)
+        })
     }
 
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
@@ -256,7 +267,9 @@ impl Wire {
         let mut target = driver::connect_target(&parsed, topts.ipv6).map_err(io_error)?;
         target.endpoint = endpoint.to_string();
         let config = connection_config(o, crate::zap::handler_bound(ctx));
-        let link = Arc::new(self.link(ctx, o, attach, monitor));
+        let mut link = self.link(ctx, o, attach, monitor);
+        link.connect_rid = o.connect_routing_id.clone();
+        let link = Arc::new(link);
         let handle = ctx
             .with_engine(|e| driver::connect(e.threads(), target, topts, config, link))?
             .map_err(|_| Error::ETERM)?;
@@ -275,6 +288,7 @@ impl Wire {
             conflate: o.conflate,
             monitor,
             ctx: ctx.downgrade(),
+            connect_rid: None,
         }
     }
 

@@ -7,8 +7,12 @@
 //! closed). Unroutable messages are dropped, or refused with EHOSTUNREACH under
 //! ROUTER_MANDATORY; a message to a peer at its high-water mark is dropped, or refused with
 //! EAGAIN under ROUTER_MANDATORY.
+//!
+//! Notices (libzmq's ROUTER_NOTIFY and DISCONNECT_MSG): a peer's arrival and departure can be
+//! announced as `[routing id, ""]`, and a departure as `[routing id, DISCONNECT_MSG]`; they
+//! queue behind nothing and are handed out between whole messages, never inside one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use zeroring_engine::Msg;
@@ -16,6 +20,11 @@ use zeroring_engine::Msg;
 use super::fq::Fq;
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
+
+/// ZMQ_NOTIFY_CONNECT: announce arrivals.
+pub const NOTIFY_CONNECT: i32 = 1;
+/// ZMQ_NOTIFY_DISCONNECT: announce departures.
+pub const NOTIFY_DISCONNECT: i32 = 2;
 
 /// ROUTER.
 #[derive(Debug)]
@@ -29,6 +38,8 @@ pub struct Router {
     more_in: bool,
     more_out: bool,
     current_out: Option<PipeId>,
+    /// Arrival / departure notices waiting to be received: (routing id, body).
+    notices: VecDeque<(Bytes, Msg)>,
 }
 
 impl Default for Router {
@@ -42,6 +53,7 @@ impl Default for Router {
             more_in: false,
             more_out: false,
             current_out: None,
+            notices: VecDeque::new(),
         }
     }
 }
@@ -51,11 +63,26 @@ impl Router {
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
+                if cx.options.router_notify & NOTIFY_DISCONNECT != 0 {
+                    self.notices.push_back((p.routing_id.clone(), Msg::new()));
+                }
+                if let Some(m) = &cx.options.disconnect_msg {
+                    self.notices
+                        .push_back((p.routing_id.clone(), Msg::from_bytes(m.clone())));
+                }
             }
             if self.current_out == Some(p.id) {
                 self.current_out = None;
             }
         }
+    }
+
+    /// The routing id of the next notice; its body waits as the prefetched part.
+    fn next_notice(&mut self) -> Option<Msg> {
+        let (id, body) = self.notices.pop_front()?;
+        self.prefetched = Some(body.with_more(false));
+        self.more_in = true;
+        Some(Msg::from_bytes(id).with_more(true))
     }
 
     fn generate_id(&mut self) -> Bytes {
@@ -93,6 +120,9 @@ impl Pattern for Router {
             pipe.writer.flush();
         }
         pipe.routing_id = id.clone();
+        if cx.options.router_notify & NOTIFY_CONNECT != 0 {
+            self.notices.push_back((id.clone(), Msg::new()));
+        }
         self.by_id.insert(id, pipe.id);
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
@@ -173,11 +203,21 @@ impl Pattern for Router {
             }
             return Ok(m);
         }
+        if !self.more_in {
+            if let Some(m) = self.next_notice() {
+                return Ok(m);
+            }
+        }
         let r = self.fq.recv(&mut self.pipes);
         let (m, pipe) = match r {
             Ok(x) => x,
             Err(e) => {
                 self.cleanup(cx);
+                if !self.more_in {
+                    if let Some(m) = self.next_notice() {
+                        return Ok(m);
+                    }
+                }
                 return Err(e);
             }
         };
@@ -204,8 +244,13 @@ impl Pattern for Router {
         Ok(idm)
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.prefetched.is_some() || self.fq.has_in(&mut self.pipes)
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if self.prefetched.is_some() || self.fq.has_in(&mut self.pipes) {
+            return true;
+        }
+        // Reading may have found pipes closed: their departure notices count.
+        self.cleanup(cx);
+        !self.more_in && !self.notices.is_empty()
     }
 
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {

@@ -80,9 +80,11 @@ pub trait SocketLink: Send + Sync + 'static {
 
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an
-    /// empty outbound message closes the connection. The default refuses.
-    fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
-        let _ = endpoint;
+    /// empty outbound message closes the connection. `key` names a connecting session (the
+    /// same for each of its reconnections), `None` for an accepted connection. The default
+    /// refuses.
+    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+        let _ = (endpoint, key);
         None
     }
 

@@ -137,6 +137,9 @@ pub struct StreamCore {
     error: Option<ZmtpError>,
     /// Set for a connecting session that keeps its pipes across reconnects.
     keep_key: Option<u64>,
+    /// A raw (STREAM) connecter's session key: the socket gives every connection of one
+    /// connecter the same routing id, as libzmq's kept pipe does.
+    raw_key: Option<u64>,
     /// Pipes inherited from the previous connection, installed at the handshake.
     inherited: Option<PipeEnds>,
     /// Pipes handed back at teardown.
@@ -207,6 +210,7 @@ impl StreamCore {
             eof_seen: false,
             error: None,
             keep_key: None,
+            raw_key: None,
             inherited: None,
             returned: None,
             skip_partial_out: false,
@@ -222,10 +226,12 @@ impl StreamCore {
     }
 
     /// Keeps the pipes across reconnects under `key`, taking over `kept` from the previous
-    /// connection if there was one. Raw (STREAM) streams never keep: libzmq announces every
-    /// reconnect of a STREAM peer as a new connection.
+    /// connection if there was one. Raw (STREAM) streams never keep pipes (each reconnect
+    /// is announced as a new connection) but pass `key` on: libzmq's STREAM keeps the peer's
+    /// routing id across reconnects.
     pub fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
         if self.conn.is_raw() {
+            self.raw_key = Some(key);
             return;
         }
         self.keep_key = Some(key);
@@ -245,7 +251,7 @@ impl StreamCore {
     /// one has its greeting queued already.
     pub fn start(&mut self) {
         if self.conn.is_raw() {
-            match self.link.attach_raw(&self.endpoint) {
+            match self.link.attach_raw(&self.endpoint, self.raw_key) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
             }
