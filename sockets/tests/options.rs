@@ -1,0 +1,517 @@
+//! Socket options against libzmq 4.3's zmq_setsockopt / zmq_getsockopt pages: the table holds
+//! every option the pages list (GSSAPI and VMCI answer EINVAL, as a libzmq built without
+//! them), and each option whose effect shows on the wire or in the API is checked against a
+//! real libzmq peer (the `zmq` crate) or libzmq's own answer.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+
+use zeroring::options::{num, spec, Access, OPTIONS};
+use zeroring::{Context, Error, SocketType, SNDMORE};
+
+const TIMEOUT_MS: i32 = 10_000;
+
+/// Every option name on libzmq 4.3.4's zmq_setsockopt.txt and zmq_getsockopt.txt (96 names,
+/// IDENTITY and CONNECT_RID being old names of ROUTING_ID and CONNECT_ROUTING_ID).
+const LIBZMQ_43: &[&str] = &[
+    "AFFINITY",
+    "BACKLOG",
+    "BINDTODEVICE",
+    "CONFLATE",
+    "CONNECT_RID",
+    "CONNECT_ROUTING_ID",
+    "CONNECT_TIMEOUT",
+    "CURVE_PUBLICKEY",
+    "CURVE_SECRETKEY",
+    "CURVE_SERVER",
+    "CURVE_SERVERKEY",
+    "DISCONNECT_MSG",
+    "EVENTS",
+    "FD",
+    "GSSAPI_PLAINTEXT",
+    "GSSAPI_PRINCIPAL",
+    "GSSAPI_PRINCIPAL_NAMETYPE",
+    "GSSAPI_SERVER",
+    "GSSAPI_SERVICE_PRINCIPAL",
+    "GSSAPI_SERVICE_PRINCIPAL_NAMETYPE",
+    "HANDSHAKE_IVL",
+    "HEARTBEAT_IVL",
+    "HEARTBEAT_TIMEOUT",
+    "HEARTBEAT_TTL",
+    "HELLO_MSG",
+    "IDENTITY",
+    "IMMEDIATE",
+    "INVERT_MATCHING",
+    "IN_BATCH_SIZE",
+    "IPC_FILTER_GID",
+    "IPC_FILTER_PID",
+    "IPC_FILTER_UID",
+    "IPV4ONLY",
+    "IPV6",
+    "LAST_ENDPOINT",
+    "LINGER",
+    "MAXMSGSIZE",
+    "MECHANISM",
+    "METADATA",
+    "MULTICAST_HOPS",
+    "MULTICAST_LOOP",
+    "MULTICAST_MAXTPDU",
+    "ONLY_FIRST_SUBSCRIBE",
+    "OUT_BATCH_SIZE",
+    "PLAIN_PASSWORD",
+    "PLAIN_SERVER",
+    "PLAIN_USERNAME",
+    "PRIORITY",
+    "PROBE_ROUTER",
+    "RATE",
+    "RCVBUF",
+    "RCVHWM",
+    "RCVMORE",
+    "RCVTIMEO",
+    "RECONNECT_IVL",
+    "RECONNECT_IVL_MAX",
+    "RECONNECT_STOP",
+    "RECOVERY_IVL",
+    "REQ_CORRELATE",
+    "REQ_RELAXED",
+    "ROUTER_HANDOVER",
+    "ROUTER_MANDATORY",
+    "ROUTER_NOTIFY",
+    "ROUTER_RAW",
+    "ROUTING_ID",
+    "SNDBUF",
+    "SNDHWM",
+    "SNDTIMEO",
+    "SOCKS_PASSWORD",
+    "SOCKS_PROXY",
+    "SOCKS_USERNAME",
+    "STREAM_NOTIFY",
+    "SUBSCRIBE",
+    "TCP_ACCEPT_FILTER",
+    "TCP_KEEPALIVE",
+    "TCP_KEEPALIVE_CNT",
+    "TCP_KEEPALIVE_IDLE",
+    "TCP_KEEPALIVE_INTVL",
+    "TCP_MAXRT",
+    "THREAD_SAFE",
+    "TOS",
+    "TYPE",
+    "UNSUBSCRIBE",
+    "USE_FD",
+    "VMCI_BUFFER_MAX_SIZE",
+    "VMCI_BUFFER_MIN_SIZE",
+    "VMCI_BUFFER_SIZE",
+    "VMCI_CONNECT_TIMEOUT",
+    "XPUB_MANUAL",
+    "XPUB_MANUAL_LAST_VALUE",
+    "XPUB_NODROP",
+    "XPUB_VERBOSE",
+    "XPUB_VERBOSER",
+    "XPUB_WELCOME_MSG",
+    "ZAP_DOMAIN",
+    "ZAP_ENFORCE_DOMAIN",
+];
+
+/// Options of optional libzmq builds zeroring does not have: EINVAL, as such a libzmq says.
+const NOT_BUILT: &[&str] = &[
+    "GSSAPI_PLAINTEXT",
+    "GSSAPI_PRINCIPAL",
+    "GSSAPI_PRINCIPAL_NAMETYPE",
+    "GSSAPI_SERVER",
+    "GSSAPI_SERVICE_PRINCIPAL",
+    "GSSAPI_SERVICE_PRINCIPAL_NAMETYPE",
+    "VMCI_BUFFER_MAX_SIZE",
+    "VMCI_BUFFER_MIN_SIZE",
+    "VMCI_BUFFER_SIZE",
+    "VMCI_CONNECT_TIMEOUT",
+];
+
+fn table_has(name: &str) -> bool {
+    let name = match name {
+        "IDENTITY" => "ROUTING_ID",
+        "CONNECT_RID" => "CONNECT_ROUTING_ID",
+        n => n,
+    };
+    OPTIONS.iter().any(|s| s.name == name)
+}
+
+#[test]
+fn the_table_holds_every_option_of_libzmq_43() {
+    assert_eq!(LIBZMQ_43.len(), 96);
+    let missing: Vec<_> = LIBZMQ_43
+        .iter()
+        .filter(|n| !NOT_BUILT.contains(n) && !table_has(n))
+        .collect();
+    assert!(missing.is_empty(), "missing from the table: {missing:?}");
+    for n in NOT_BUILT {
+        assert!(!table_has(n), "{n} is not built");
+    }
+    let have = LIBZMQ_43.iter().filter(|n| table_has(n)).count();
+    println!(
+        "options: {have} / {} of libzmq 4.3's list (the rest: GSSAPI, VMCI, not built)",
+        LIBZMQ_43.len()
+    );
+    assert_eq!(have, 86);
+    // Old names are the same numbers.
+    assert_eq!(num::IDENTITY, num::ROUTING_ID);
+    assert_eq!(num::CONNECT_RID, num::CONNECT_ROUTING_ID);
+}
+
+#[test]
+fn numbers_match_libzmq() {
+    // The new rows' numbers, as zmq.h (4.3.4, and 4.3.5 for BUSY_POLL and HICCUP_MSG).
+    for (ours, theirs) in [
+        (num::ROUTER_RAW, 41),
+        (num::STREAM_NOTIFY, 73),
+        (num::USE_FD, 89),
+        (num::ROUTER_NOTIFY, 97),
+        (num::SOCKS_USERNAME, 99),
+        (num::IN_BATCH_SIZE, 101),
+        (num::RECONNECT_STOP, 109),
+        (num::HELLO_MSG, 110),
+        (num::DISCONNECT_MSG, 111),
+        (num::PRIORITY, 112),
+        (num::BUSY_POLL, 113),
+        (num::HICCUP_MSG, 114),
+    ] {
+        assert_eq!(ours, theirs, "{}", spec(ours).unwrap().name);
+    }
+}
+
+#[test]
+fn int_options_take_an_8_byte_value() {
+    let ctx = Context::new();
+    let s = ctx.socket(SocketType::Dealer).unwrap();
+    s.set_option(num::LINGER, &5i64.to_ne_bytes()).unwrap();
+    assert_eq!(s.get_linger().unwrap(), 5);
+    s.set_option(num::IMMEDIATE, &1i64.to_ne_bytes()).unwrap();
+    assert!(s.get_immediate().unwrap());
+    assert_eq!(
+        s.set_option(num::LINGER, &(1i64 << 40).to_ne_bytes()),
+        Err(Error::EINVAL),
+        "a value an int cannot hold"
+    );
+    assert_eq!(s.set_option(num::LINGER, &[0u8; 6]), Err(Error::EINVAL));
+}
+
+#[test]
+fn stored_options_read_back_with_libzmq_defaults() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let s = ctx.socket(SocketType::Dealer).unwrap();
+    let z = zctx.socket(zmq::DEALER).unwrap();
+    let int = |n: i32| i32::from_ne_bytes(s.get_option(n).unwrap().try_into().unwrap());
+    assert_eq!(int(num::THREAD_SAFE), 0);
+    assert_eq!(int(num::USE_FD), -1);
+    assert_eq!(int(num::MULTICAST_MAXTPDU), 1500);
+    assert_eq!(int(num::IPV4ONLY), 1);
+    assert_eq!(int(num::FD), s.get_fd());
+    // IPV4ONLY is IPV6's negation, in libzmq and here.
+    assert_eq!(s.get_ipv6().unwrap(), z.is_ipv6().unwrap());
+    s.set_option(num::IPV4ONLY, &0i32.to_ne_bytes()).unwrap();
+    z.set_ipv6(true).unwrap();
+    assert_eq!(s.get_ipv6().unwrap(), z.is_ipv6().unwrap());
+    assert_eq!(int(num::IPV4ONLY), 0);
+    for n in [
+        num::IN_BATCH_SIZE,
+        num::OUT_BATCH_SIZE,
+        num::PRIORITY,
+        num::BUSY_POLL,
+        num::RECONNECT_STOP,
+        num::USE_FD,
+        num::MULTICAST_MAXTPDU,
+    ] {
+        s.set_option(n, &3i32.to_ne_bytes()).unwrap();
+        assert_eq!(int(n), 3, "{}", spec(n).unwrap().name);
+    }
+    s.set_option(num::SOCKS_PROXY, b"127.0.0.1:1080").unwrap();
+    assert_eq!(s.get_option(num::SOCKS_PROXY).unwrap(), b"127.0.0.1:1080\0");
+    // Write-only options, as in libzmq.
+    for n in [
+        num::SOCKS_USERNAME,
+        num::HELLO_MSG,
+        num::HICCUP_MSG,
+        num::TCP_ACCEPT_FILTER,
+    ] {
+        assert_eq!(spec(n).unwrap().access, Access::WriteOnly);
+        assert_eq!(s.get_option(n), Err(Error::EINVAL));
+    }
+    // Type-restricted ones.
+    assert_eq!(
+        s.set_option(num::ROUTER_RAW, &1i32.to_ne_bytes()),
+        Err(Error::EINVAL)
+    );
+    assert_eq!(
+        s.set_option(num::STREAM_NOTIFY, &0i32.to_ne_bytes()),
+        Err(Error::EINVAL)
+    );
+    assert_eq!(
+        s.set_option(num::ROUTER_NOTIFY, &1i32.to_ne_bytes()),
+        Err(Error::EINVAL)
+    );
+    let r = ctx.socket(SocketType::Router).unwrap();
+    assert_eq!(
+        r.set_option(num::ROUTER_NOTIFY, &4i32.to_ne_bytes()),
+        Err(Error::EINVAL)
+    );
+}
+
+#[test]
+fn mechanism_follows_the_security_options_as_libzmq() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let s = ctx.socket(SocketType::Dealer).unwrap();
+    let z = zctx.socket(zmq::DEALER).unwrap();
+    let ours = |s: &zeroring::Socket| {
+        i32::from_ne_bytes(s.get_option(num::MECHANISM).unwrap().try_into().unwrap())
+    };
+    let theirs = |z: &zmq::Socket| match z.get_mechanism().unwrap() {
+        zmq::Mechanism::ZMQ_NULL => 0,
+        zmq::Mechanism::ZMQ_PLAIN => 1,
+        zmq::Mechanism::ZMQ_CURVE => 2,
+        zmq::Mechanism::ZMQ_GSSAPI => 3,
+    };
+    assert_eq!(ours(&s), theirs(&z));
+    s.set_plain_username("u").unwrap();
+    z.set_plain_username(Some("u")).unwrap();
+    assert_eq!((ours(&s), theirs(&z)), (1, 1));
+    s.set_option(num::PLAIN_USERNAME, b"").unwrap();
+    z.set_plain_username(None).unwrap(); // libzmq: a NULL value (ours: empty)
+    assert_eq!(
+        (ours(&s), theirs(&z)),
+        (0, 0),
+        "an empty name goes back to NULL"
+    );
+    // The vendored libzmq is built without CURVE (its setsockopt refuses the options), so
+    // CURVE is checked against libzmq's options.cpp: CURVE_SERVER 1 → CURVE, 0 → NULL.
+    s.set_option(num::CURVE_SERVER, &1i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(ours(&s), 2);
+    s.set_option(num::CURVE_SERVER, &0i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(ours(&s), 0);
+}
+
+#[test]
+fn pgm_and_epgm_are_not_built() {
+    let ctx = Context::new();
+    let s = ctx.socket(SocketType::Pub).unwrap();
+    for ep in [
+        "pgm://eth0;239.192.1.1:5555",
+        "epgm://eth0;239.192.1.1:5555",
+    ] {
+        assert_eq!(s.bind(ep), Err(Error::EPROTONOSUPPORT));
+        assert_eq!(s.connect(ep), Err(Error::EPROTONOSUPPORT));
+    }
+    assert!(!zeroring::has("pgm"));
+    assert!(!zeroring::has("norm"));
+    // The multicast options are stored all the same, as libzmq stores them.
+    s.set_option(num::RATE, &200i32.to_ne_bytes()).unwrap();
+    s.set_option(num::MULTICAST_LOOP, &0i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(s.get_option(num::RATE).unwrap(), 200i32.to_ne_bytes());
+    assert_eq!(
+        s.get_option(num::MULTICAST_LOOP).unwrap(),
+        0i32.to_ne_bytes()
+    );
+}
+
+fn router(ctx: &Context) -> zeroring::Socket {
+    let r = ctx.socket(SocketType::Router).unwrap();
+    r.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    r.set_linger(0).unwrap();
+    r
+}
+
+fn libzmq_dealer(zctx: &zmq::Context, id: &[u8]) -> zmq::Socket {
+    let d = zctx.socket(zmq::DEALER).unwrap();
+    d.set_identity(id).unwrap();
+    d.set_linger(0).unwrap();
+    d.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    d
+}
+
+#[test]
+fn router_notify_announces_a_libzmq_peer_arriving_and_leaving() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let r = router(&ctx);
+    r.set_option(num::ROUTER_NOTIFY, &3i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(
+        r.get_option(num::ROUTER_NOTIFY).unwrap(),
+        3i32.to_ne_bytes()
+    );
+    r.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = r.get_last_endpoint().unwrap().unwrap();
+    let d = libzmq_dealer(&zctx, b"peer");
+    d.connect(&ep).unwrap();
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"peer".to_vec(), vec![]],
+        "arrival"
+    );
+    d.send("x", 0).unwrap();
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"peer".to_vec(), b"x".to_vec()]
+    );
+    drop(d);
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"peer".to_vec(), vec![]],
+        "departure"
+    );
+}
+
+#[test]
+fn router_notify_off_or_disconnect_only() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let r = router(&ctx);
+    r.set_option(num::ROUTER_NOTIFY, &2i32.to_ne_bytes())
+        .unwrap();
+    r.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = r.get_last_endpoint().unwrap().unwrap();
+    let d = libzmq_dealer(&zctx, b"p1");
+    d.connect(&ep).unwrap();
+    d.send("first", 0).unwrap();
+    // No arrival notice: the first message is the peer's.
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"p1".to_vec(), b"first".to_vec()]
+    );
+    drop(d);
+    assert_eq!(r.recv_multipart(0).unwrap(), vec![b"p1".to_vec(), vec![]]);
+}
+
+#[test]
+fn disconnect_msg_arrives_from_a_lost_libzmq_peer() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let r = router(&ctx);
+    r.set_option(num::DISCONNECT_MSG, b"bye").unwrap();
+    r.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = r.get_last_endpoint().unwrap().unwrap();
+    let d = libzmq_dealer(&zctx, b"gone");
+    d.connect(&ep).unwrap();
+    d.send("hi", 0).unwrap();
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"gone".to_vec(), b"hi".to_vec()]
+    );
+    drop(d);
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"gone".to_vec(), b"bye".to_vec()]
+    );
+}
+
+#[test]
+fn hello_msg_reaches_a_libzmq_router_first() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let z = zctx.socket(zmq::ROUTER).unwrap();
+    z.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    z.set_linger(0).unwrap();
+    z.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = z.get_last_endpoint().unwrap().unwrap();
+    let d = ctx.socket(SocketType::Dealer).unwrap();
+    d.set_linger(0).unwrap();
+    d.set_routing_id(b"us").unwrap();
+    d.set_option(num::HELLO_MSG, b"hello").unwrap();
+    d.connect(&ep).unwrap();
+    d.send("then this", 0).unwrap();
+    assert_eq!(
+        z.recv_multipart(0).unwrap(),
+        vec![b"us".to_vec(), b"hello".to_vec()]
+    );
+    assert_eq!(
+        z.recv_multipart(0).unwrap(),
+        vec![b"us".to_vec(), b"then this".to_vec()]
+    );
+}
+
+#[test]
+fn connect_routing_id_names_a_tcp_peer_for_a_router() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let z = libzmq_dealer(&zctx, b"calls-itself-this");
+    z.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = z.get_last_endpoint().unwrap().unwrap();
+    let r = router(&ctx);
+    r.set_option(num::ROUTER_NOTIFY, &1i32.to_ne_bytes())
+        .unwrap();
+    r.set_connect_routing_id(b"srv").unwrap();
+    r.connect(&ep).unwrap();
+    assert_eq!(r.recv_multipart(0).unwrap(), vec![b"srv".to_vec(), vec![]]);
+    r.send("srv", SNDMORE).unwrap();
+    r.send("hello", 0).unwrap();
+    assert_eq!(z.recv_bytes(0).unwrap(), b"hello");
+    // Consumed by that connect: a second peer gets its own id.
+    let z2 = libzmq_dealer(&zctx, b"second");
+    z2.bind("tcp://127.0.0.1:*").unwrap();
+    r.connect(&z2.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"second".to_vec(), vec![]]
+    );
+}
+
+fn stream(ctx: &Context) -> zeroring::Socket {
+    let s = ctx.socket(SocketType::Stream).unwrap();
+    s.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    s.set_linger(0).unwrap();
+    s
+}
+
+#[test]
+fn stream_notify_off_suppresses_the_notices() {
+    let ctx = Context::new();
+    let s = stream(&ctx);
+    s.set_option(num::STREAM_NOTIFY, &0i32.to_ne_bytes())
+        .unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = s.get_last_endpoint().unwrap().unwrap();
+    let addr = addr.trim_start_matches("tcp://");
+    let mut a = TcpStream::connect(addr).unwrap();
+    a.write_all(b"abc").unwrap();
+    let m = s.recv_multipart(0).unwrap();
+    assert_eq!(m[1], b"abc", "no arrival notice before the data");
+    let first = m[0].clone();
+    drop(a);
+    let mut b = TcpStream::connect(addr).unwrap();
+    b.write_all(b"xyz").unwrap();
+    let m = s.recv_multipart(0).unwrap();
+    assert_ne!(m[0], first, "no departure notice for the first peer");
+    assert_eq!(m[1], b"xyz");
+}
+
+#[test]
+fn a_connecting_stream_keeps_its_routing_id_across_reconnects() {
+    let ctx = Context::new();
+    let s = stream(&ctx);
+    s.set_reconnect_ivl(20).unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    s.connect(&format!("tcp://{}", server.local_addr().unwrap()))
+        .unwrap();
+    let (conn, _) = server.accept().unwrap();
+    let hello = s.recv_multipart(0).unwrap();
+    assert!(hello[1].is_empty());
+    let id = hello[0].clone();
+    drop(conn);
+    assert_eq!(
+        s.recv_multipart(0).unwrap(),
+        vec![id.clone(), vec![]],
+        "departure"
+    );
+    let (mut conn, _) = server.accept().unwrap();
+    assert_eq!(
+        s.recv_multipart(0).unwrap(),
+        vec![id.clone(), vec![]],
+        "the reconnection is announced under the same id"
+    );
+    conn.write_all(b"again").unwrap();
+    assert_eq!(s.recv_multipart(0).unwrap(), vec![id, b"again".to_vec()]);
+}
