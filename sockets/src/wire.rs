@@ -118,6 +118,9 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
         affinity: o.affinity,
         immediate: o.immediate,
+        priority: int(o, num::PRIORITY, 0),
+        busy_poll: int(o, num::BUSY_POLL, 0),
+        tcp_maxrt: int(o, num::TCP_MAXRT, 0),
     }
 }
 
