@@ -58,6 +58,9 @@ pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionCon
             .push(Bytes::from(name.clone()), Bytes::from(value.clone()));
     }
     c.max_msg_size = o.maxmsgsize;
+    if matches!(o.socket_type, SocketType::Dealer | SocketType::Router) {
+        c.hello_msg = o.hello_msg.clone();
+    }
     if let Some(Value::Int64(v)) = o.extra.get(&num::ZR_MAX_INCOMPLETE_MSG) {
         c.max_incomplete_msg = u64::try_from(*v).unwrap_or(u64::MAX);
     }

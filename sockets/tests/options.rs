@@ -515,3 +515,63 @@ fn a_connecting_stream_keeps_its_routing_id_across_reconnects() {
     conn.write_all(b"again").unwrap();
     assert_eq!(s.recv_multipart(0).unwrap(), vec![id, b"again".to_vec()]);
 }
+
+#[test]
+fn hello_msg_goes_out_again_on_every_reconnection() {
+    let ctx = Context::new();
+    let mut zctx = zmq::Context::new();
+    let z = zctx.socket(zmq::ROUTER).unwrap();
+    z.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    z.set_linger(0).unwrap();
+    z.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = z.get_last_endpoint().unwrap().unwrap();
+    let d = ctx.socket(SocketType::Dealer).unwrap();
+    d.set_linger(0).unwrap();
+    d.set_reconnect_ivl(20).unwrap();
+    d.set_routing_id(b"us").unwrap();
+    d.set_option(num::HELLO_MSG, b"hello").unwrap();
+    d.connect(&ep).unwrap();
+    assert_eq!(
+        z.recv_multipart(0).unwrap(),
+        vec![b"us".to_vec(), b"hello".to_vec()]
+    );
+    // A new libzmq ROUTER on the same port: terminating the first one's context closes its
+    // listener for sure (libzmq closes sockets asynchronously).
+    drop(z);
+    zctx.destroy().unwrap();
+    let zctx = zmq::Context::new();
+    let z = zctx.socket(zmq::ROUTER).unwrap();
+    z.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    z.set_linger(0).unwrap();
+    z.bind(&ep).unwrap();
+    assert_eq!(
+        z.recv_multipart(0).unwrap(),
+        vec![b"us".to_vec(), b"hello".to_vec()],
+        "the reconnection starts with the hello too"
+    );
+}
+
+#[test]
+fn hello_msg_from_a_router_and_over_inproc() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let r = router(&ctx);
+    r.set_option(num::HELLO_MSG, b"welcome").unwrap();
+    r.bind("tcp://127.0.0.1:*").unwrap();
+    let d = libzmq_dealer(&zctx, b"peer");
+    d.connect(&r.get_last_endpoint().unwrap().unwrap()).unwrap();
+    assert_eq!(d.recv_bytes(0).unwrap(), b"welcome");
+
+    r.bind("inproc://hello-inproc").unwrap();
+    let ours = ctx.socket(SocketType::Dealer).unwrap();
+    ours.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    ours.set_option(num::HELLO_MSG, b"hi router").unwrap();
+    ours.set_routing_id(b"inproc-peer").unwrap();
+    ours.connect("inproc://hello-inproc").unwrap();
+    // The binder attaches an inproc peer at its next call (then its hello goes out).
+    assert_eq!(
+        r.recv_multipart(0).unwrap(),
+        vec![b"inproc-peer".to_vec(), b"hi router".to_vec()]
+    );
+    assert_eq!(ours.recv_bytes(0).unwrap(), b"welcome");
+}

@@ -140,6 +140,8 @@ pub struct StreamCore {
     /// A raw (STREAM) connecter's session key: the socket gives every connection of one
     /// connecter the same routing id, as libzmq's kept pipe does.
     raw_key: Option<u64>,
+    /// ZMQ_HELLO_MSG, sent first on each connection after the handshake.
+    hello: Option<Bytes>,
     /// Pipes inherited from the previous connection, installed at the handshake.
     inherited: Option<PipeEnds>,
     /// Pipes handed back at teardown.
@@ -176,6 +178,7 @@ impl StreamCore {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
         let max_incomplete = config.max_incomplete_msg;
         let peer_address = config.peer_address.clone();
+        let hello = config.hello_msg.clone();
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -211,6 +214,7 @@ impl StreamCore {
             error: None,
             keep_key: None,
             raw_key: None,
+            hello,
             inherited: None,
             returned: None,
             skip_partial_out: false,
@@ -518,6 +522,11 @@ impl StreamCore {
                 return;
             };
             self.install(pipes);
+        }
+        if let Some(hello) = &self.hello {
+            // Ahead of everything the socket queued: the output is at a message boundary
+            // on a fresh connection.
+            let _ = self.conn.send_frame(hello.clone(), false);
         }
         let mut md = Metadata::new();
         for (name, value) in peer.properties.iter() {
