@@ -124,6 +124,7 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         priority: int(o, num::PRIORITY, 0),
         busy_poll: int(o, num::BUSY_POLL, 0),
         tcp_maxrt: int(o, num::TCP_MAXRT, 0),
+        use_fd: int(o, num::USE_FD, -1),
     }
 }
 

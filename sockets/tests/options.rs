@@ -575,3 +575,33 @@ fn hello_msg_from_a_router_and_over_inproc() {
     );
     assert_eq!(ours.recv_bytes(0).unwrap(), b"welcome");
 }
+
+#[test]
+fn use_fd_binds_on_a_listener_made_elsewhere() {
+    use std::os::fd::AsRawFd;
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    // What systemd socket activation hands a program: a bound, listening socket.
+    let made_elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = made_elsewhere.local_addr().unwrap();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    pull.set_option(num::USE_FD, &made_elsewhere.as_raw_fd().to_ne_bytes())
+        .unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    assert_eq!(
+        pull.get_last_endpoint().unwrap().unwrap(),
+        format!("tcp://{addr}"),
+        "the endpoint is the descriptor's"
+    );
+    let push = zctx.socket(zmq::PUSH).unwrap();
+    push.set_linger(0).unwrap();
+    push.connect(&format!("tcp://{addr}")).unwrap();
+    push.send("via the given fd", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"via the given fd");
+    // A descriptor that is not a socket of the endpoint's kind: refused.
+    let s2 = ctx.socket(SocketType::Pull).unwrap();
+    s2.set_option(num::USE_FD, &made_elsewhere.as_raw_fd().to_ne_bytes())
+        .unwrap();
+    assert!(s2.bind("ipc:///tmp/zeroring-use-fd-mismatch.sock").is_err());
+}

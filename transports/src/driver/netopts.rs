@@ -51,6 +51,10 @@ pub struct TransportOptions {
     /// ZMQ_TCP_MAXRT: how long (ms) sent data may stay unacknowledged before the connection
     /// is dropped (Linux TCP_USER_TIMEOUT, as libzmq; 0 = leave).
     pub tcp_maxrt: i32,
+    /// ZMQ_USE_FD: a listening socket made elsewhere (systemd socket activation) that bind
+    /// uses instead of creating one; −1: none. zeroring listens on a duplicate, so the
+    /// caller's descriptor stays the caller's to close.
+    pub use_fd: i32,
 }
 
 impl Default for TransportOptions {
@@ -74,6 +78,7 @@ impl Default for TransportOptions {
             priority: 0,
             busy_poll: 0,
             tcp_maxrt: 0,
+            use_fd: -1,
         }
     }
 }
