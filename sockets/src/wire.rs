@@ -125,6 +125,7 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         busy_poll: int(o, num::BUSY_POLL, 0),
         tcp_maxrt: int(o, num::TCP_MAXRT, 0),
         use_fd: int(o, num::USE_FD, -1),
+        reconnect_stop: int(o, num::RECONNECT_STOP, 0),
     }
 }
 

@@ -605,3 +605,92 @@ fn use_fd_binds_on_a_listener_made_elsewhere() {
         .unwrap();
     assert!(s2.bind("ipc:///tmp/zeroring-use-fd-mismatch.sock").is_err());
 }
+
+/// The reading end of a socket monitor: event codes in order.
+struct Monitor(zeroring::Socket);
+
+impl Monitor {
+    fn new(ctx: &Context, s: &zeroring::Socket, name: &str) -> Monitor {
+        let ep = format!("inproc://monitor-options-{name}");
+        s.monitor(&ep, zeroring::MonitorEvent::ALL).unwrap();
+        let m = ctx.socket(SocketType::Pair).unwrap();
+        m.set_rcvtimeo(TIMEOUT_MS).unwrap();
+        m.connect(&ep).unwrap();
+        Monitor(m)
+    }
+
+    /// The next event among `among` (others are skipped); panics if none comes in time.
+    fn next_of(&self, among: &[zeroring::MonitorEvent]) -> zeroring::MonitorEvent {
+        loop {
+            let parts = self.0.recv_multipart(0).expect("a monitor event in time");
+            let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
+            let ev = zeroring::MonitorEvent::from_code(code).unwrap();
+            if among.contains(&ev) {
+                return ev;
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    // Bound then closed: nobody listens there. (Were another process to take the port
+    // meanwhile, the test would fail, never pass wrongly.)
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn reconnect_stop_conn_refused_gives_up_instead_of_retrying() {
+    use zeroring::MonitorEvent::{Closed, ConnectRetried};
+    let ctx = Context::new();
+    for (stop, want) in [(0i32, ConnectRetried), (1, Closed)] {
+        let d = ctx.socket(SocketType::Dealer).unwrap();
+        d.set_linger(0).unwrap();
+        d.set_reconnect_ivl(10).unwrap();
+        d.set_option(num::RECONNECT_STOP, &stop.to_ne_bytes())
+            .unwrap();
+        let mon = Monitor::new(&ctx, &d, &format!("refused-{stop}"));
+        d.connect(&format!("tcp://127.0.0.1:{}", free_port()))
+            .unwrap();
+        assert_eq!(
+            mon.next_of(&[Closed, ConnectRetried]),
+            want,
+            "RECONNECT_STOP {stop}"
+        );
+    }
+}
+
+#[test]
+fn reconnect_stop_handshake_failed_gives_up_on_a_non_zmtp_server() {
+    use zeroring::MonitorEvent::{Closed, ConnectRetried};
+    let ctx = Context::new();
+    // Accepts and hangs up at once, as a server that does not speak ZMTP might.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let closer = std::thread::spawn(move || {
+        // Two connections at most: one per socket below (the retrying one may come back, and
+        // is then refused by the closed listener, which it also retries).
+        for _ in 0..2 {
+            let (c, _) = server.accept().unwrap();
+            drop(c);
+        }
+    });
+    for (stop, want) in [(0i32, ConnectRetried), (2, Closed)] {
+        let d = ctx.socket(SocketType::Dealer).unwrap();
+        d.set_linger(0).unwrap();
+        d.set_reconnect_ivl(10_000).unwrap();
+        d.set_option(num::RECONNECT_STOP, &stop.to_ne_bytes())
+            .unwrap();
+        let mon = Monitor::new(&ctx, &d, &format!("handshake-{stop}"));
+        d.connect(&format!("tcp://{addr}")).unwrap();
+        assert_eq!(
+            mon.next_of(&[Closed, ConnectRetried]),
+            want,
+            "RECONNECT_STOP {stop}"
+        );
+    }
+    closer.join().unwrap();
+}

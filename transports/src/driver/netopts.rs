@@ -55,6 +55,10 @@ pub struct TransportOptions {
     /// uses instead of creating one; −1: none. zeroring listens on a duplicate, so the
     /// caller's descriptor stays the caller's to close.
     pub use_fd: i32,
+    /// ZMQ_RECONNECT_STOP: bit 1 (CONN_REFUSED) stops a connecter on ECONNREFUSED, bit 2
+    /// (HANDSHAKE_FAILED) when a connection ends before its ZMTP handshake completed.
+    /// (AFTER_DISCONNECT holds anyway: `disconnect` stops the connecter.)
+    pub reconnect_stop: i32,
 }
 
 impl Default for TransportOptions {
@@ -79,6 +83,7 @@ impl Default for TransportOptions {
             busy_poll: 0,
             tcp_maxrt: 0,
             use_fd: -1,
+            reconnect_stop: 0,
         }
     }
 }

@@ -20,6 +20,11 @@ use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
 
+/// ZMQ_RECONNECT_STOP_CONN_REFUSED.
+const RECONNECT_STOP_CONN_REFUSED: i32 = 1;
+/// ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED.
+const RECONNECT_STOP_HANDSHAKE_FAILED: i32 = 2;
+
 /// Stop the session (unbind, disconnect).
 pub(crate) const TOKEN_STOP: u64 = TOKEN_OWNER_BASE;
 /// The socket closed: deliver what is queued within the order left in the session's slot.
@@ -272,6 +277,15 @@ impl ConnectSession {
         self.state = State::Connecting { fd, op, timeout };
     }
 
+    /// RECONNECT_STOP: no more attempts. Reported as libzmq's connecter does when it closes
+    /// (ZMQ_EVENT_CLOSED); the kept pipe goes with the session, so the socket sees the peer
+    /// gone.
+    fn give_up(&mut self, cx: &mut Cx<'_>) {
+        self.state = State::Idle;
+        self.link.monitor(MonitorEvent::Closed, 0, &self.endpoint);
+        cx.close();
+    }
+
     fn retry_later(&mut self, cx: &mut Cx<'_>) {
         if self.opts.reconnect_ivl.is_none() {
             self.state = State::Idle;
@@ -321,10 +335,19 @@ impl ConnectSession {
                 self.linger = LingerState::default();
                 return cx.close();
             }
+            let mut handshake_failed = false;
             if let State::Up(stream) = &mut self.state {
                 self.kept = stream.take_kept();
+                handshake_failed = !stream.handshake_done();
             }
             self.state = State::Idle;
+            // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake).
+            if handshake_failed
+                && self.opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0
+                && self.config.socket_type != crate::socket_type::SocketType::Stream
+            {
+                return self.give_up(cx);
+            }
             self.retry_later(cx);
         }
     }
@@ -355,6 +378,14 @@ impl Handler for ConnectSession {
                 let fd = fd.clone();
                 match completion {
                     Completion::Connected(Ok(())) => self.connected(cx, fd),
+                    Completion::Connected(Err(e))
+                        if e.raw_os_error() == Some(libc::ECONNREFUSED)
+                            && self.opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0 =>
+                    {
+                        // RECONNECT_STOP_CONN_REFUSED: nobody listens there; give up.
+                        drop(fd);
+                        self.give_up(cx);
+                    }
                     _ => {
                         drop(fd);
                         self.retry_later(cx);

@@ -109,6 +109,11 @@ impl Stream {
     }
 
     /// Whether `op` belongs to this stream.
+    /// Whether the ZMTP handshake completed (RECONNECT_STOP_HANDSHAKE_FAILED).
+    pub(crate) fn handshake_done(&self) -> bool {
+        self.core.handshake_done()
+    }
+
     pub(crate) fn owns(&self, op: OpId) -> bool {
         self.recv == Some(op) || self.sending == Some(op)
     }
