@@ -9,7 +9,13 @@
 //! size or out of range → [`Error::EINVAL`].
 //!
 //! Integers travel as native-endian bytes, as `zmq_setsockopt` takes them: `int` options are 4
-//! bytes, `int64`/`uint64` options 8; booleans are `int` 0 or 1.
+//! bytes (8 accepted too, for bindings that pass every integer as 64 bits), `int64`/`uint64`
+//! options 8; booleans are `int` 0 or 1.
+//!
+//! The table holds every option of libzmq 4.3's zmq_setsockopt/zmq_getsockopt pages except
+//! GSSAPI and VMCI (not built: EINVAL, as such a libzmq), plus 4.3.5's BUSY_POLL, HICCUP_MSG,
+//! XSUB_VERBOSE_UNSUBSCRIBE and TOPICS_COUNT; docs/sockets.md says which act and which are
+//! only stored.
 
 use bytes::Bytes;
 use zeroize::{Zeroize, Zeroizing};
