@@ -126,7 +126,31 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         tcp_maxrt: int(o, num::TCP_MAXRT, 0),
         use_fd: int(o, num::USE_FD, -1),
         reconnect_stop: int(o, num::RECONNECT_STOP, 0),
+        // Per connect: needs the endpoint (see `socks_request`).
+        socks: None,
     }
+}
+
+/// ZMQ_SOCKS_PROXY (`host:port`, resolved here) with SOCKS_USERNAME/PASSWORD, for a tcp
+/// endpoint; `None` without a proxy or for ipc. A proxy that does not resolve → EINVAL.
+fn socks_request(o: &Options, endpoint: &ep::Endpoint) -> Result<Option<driver::SocksRequest>> {
+    let (Some(proxy), ep::Endpoint::Tcp(tcp)) = (bytes(o, num::SOCKS_PROXY), endpoint) else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(&proxy)
+        .map_err(|_| Error::EINVAL)?
+        .trim_end_matches('\0');
+    let proxy = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or(Error::EINVAL)?;
+    let auth = bytes(o, num::SOCKS_USERNAME).map(|user| {
+        let pass = bytes(o, num::SOCKS_PASSWORD).unwrap_or_default();
+        (user.to_vec(), pass.to_vec())
+    });
+    driver::SocksRequest::for_addr(proxy, &tcp.addr, auth)
+        .map(Some)
+        .ok_or(Error::EINVAL)
 }
 
 /// How a connection's pipes reach its socket.
@@ -271,7 +295,8 @@ impl Wire {
         monitor: MonitorSink,
     ) -> Result<()> {
         let parsed = ep::parse(endpoint, Direction::Connect).map_err(endpoint_error)?;
-        let topts = transport_options(o, ctx.ipv6());
+        let mut topts = transport_options(o, ctx.ipv6());
+        topts.socks = socks_request(o, &parsed)?;
         let mut target = driver::connect_target(&parsed, topts.ipv6).map_err(io_error)?;
         target.endpoint = endpoint.to_string();
         let config = connection_config(o, crate::zap::handler_bound(ctx));

@@ -59,6 +59,8 @@ pub struct TransportOptions {
     /// (HANDSHAKE_FAILED) when a connection ends before its ZMTP handshake completed.
     /// (AFTER_DISCONNECT holds anyway: `disconnect` stops the connecter.)
     pub reconnect_stop: i32,
+    /// ZMQ_SOCKS_PROXY (+ USERNAME/PASSWORD): tcp connects go through this SOCKS5 proxy.
+    pub socks: Option<super::socks::SocksRequest>,
 }
 
 impl Default for TransportOptions {
@@ -84,6 +86,7 @@ impl Default for TransportOptions {
             tcp_maxrt: 0,
             use_fd: -1,
             reconnect_stop: 0,
+            socks: None,
         }
     }
 }
