@@ -3,8 +3,7 @@
 //! them), and each option whose effect shows on the wire or in the API is checked against a
 //! real libzmq peer (the `zmq` crate) or libzmq's own answer.
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 
 use zeroring::options::{num, spec, Access, OPTIONS};
 use zeroring::{Context, Error, SocketType, SNDMORE};
@@ -457,63 +456,6 @@ fn connect_routing_id_names_a_tcp_peer_for_a_router() {
         r.recv_multipart(0).unwrap(),
         vec![b"second".to_vec(), vec![]]
     );
-}
-
-fn stream(ctx: &Context) -> zeroring::Socket {
-    let s = ctx.socket(SocketType::Stream).unwrap();
-    s.set_rcvtimeo(TIMEOUT_MS).unwrap();
-    s.set_linger(0).unwrap();
-    s
-}
-
-#[test]
-fn stream_notify_off_suppresses_the_notices() {
-    let ctx = Context::new();
-    let s = stream(&ctx);
-    s.set_option(num::STREAM_NOTIFY, &0i32.to_ne_bytes())
-        .unwrap();
-    s.bind("tcp://127.0.0.1:*").unwrap();
-    let addr = s.get_last_endpoint().unwrap().unwrap();
-    let addr = addr.trim_start_matches("tcp://");
-    let mut a = TcpStream::connect(addr).unwrap();
-    a.write_all(b"abc").unwrap();
-    let m = s.recv_multipart(0).unwrap();
-    assert_eq!(m[1], b"abc", "no arrival notice before the data");
-    let first = m[0].clone();
-    drop(a);
-    let mut b = TcpStream::connect(addr).unwrap();
-    b.write_all(b"xyz").unwrap();
-    let m = s.recv_multipart(0).unwrap();
-    assert_ne!(m[0], first, "no departure notice for the first peer");
-    assert_eq!(m[1], b"xyz");
-}
-
-#[test]
-fn a_connecting_stream_keeps_its_routing_id_across_reconnects() {
-    let ctx = Context::new();
-    let s = stream(&ctx);
-    s.set_reconnect_ivl(20).unwrap();
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    s.connect(&format!("tcp://{}", server.local_addr().unwrap()))
-        .unwrap();
-    let (conn, _) = server.accept().unwrap();
-    let hello = s.recv_multipart(0).unwrap();
-    assert!(hello[1].is_empty());
-    let id = hello[0].clone();
-    drop(conn);
-    assert_eq!(
-        s.recv_multipart(0).unwrap(),
-        vec![id.clone(), vec![]],
-        "departure"
-    );
-    let (mut conn, _) = server.accept().unwrap();
-    assert_eq!(
-        s.recv_multipart(0).unwrap(),
-        vec![id.clone(), vec![]],
-        "the reconnection is announced under the same id"
-    );
-    conn.write_all(b"again").unwrap();
-    assert_eq!(s.recv_multipart(0).unwrap(), vec![id, b"again".to_vec()]);
 }
 
 #[test]
