@@ -335,6 +335,11 @@ impl Options {
                     self.disconnect_msg = m;
                 }
             }
+            // libzmq: raw mode without connect/disconnect notices.
+            num::ROUTER_RAW => {
+                self.stream_notify = !b;
+                self.extra.insert(num, value);
+            }
             // libzmq keeps one flag: IPV4ONLY is IPV6's negation.
             num::IPV4ONLY => {
                 self.extra.insert(num::IPV6, Value::Int(!b as i32));

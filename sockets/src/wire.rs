@@ -49,7 +49,13 @@ fn ms(v: i32) -> Option<Duration> {
 
 /// The ZMTP side of a socket's options.
 pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionConfig {
-    let mut c = ConnectionConfig::new(o.socket_type);
+    // ROUTER_RAW: the connections speak raw tcp, as a STREAM's.
+    let raw = matches!(o.extra.get(&num::ROUTER_RAW), Some(Value::Int(1)));
+    let mut c = ConnectionConfig::new(if raw {
+        SocketType::Stream
+    } else {
+        o.socket_type
+    });
     c.routing_id = o.routing_id.clone();
     for (name, value) in &o.metadata {
         // Names and values were validated when ZMQ_METADATA was set.

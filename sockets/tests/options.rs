@@ -636,3 +636,42 @@ fn reconnect_stop_handshake_failed_gives_up_on_a_non_zmtp_server() {
     }
     closer.join().unwrap();
 }
+
+#[test]
+fn router_raw_speaks_raw_tcp_like_a_stream_without_notices() {
+    use std::io::{Read, Write};
+    let ctx = Context::new();
+    let r = router(&ctx);
+    r.set_option(num::ROUTER_RAW, &1i32.to_ne_bytes()).unwrap();
+    r.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = r.get_last_endpoint().unwrap().unwrap();
+    let mut client = std::net::TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    client.write_all(b"GET").unwrap();
+    // libzmq's ROUTER_RAW turns the notices off: the first message is the data.
+    let m = r.recv_multipart(0).unwrap();
+    assert_eq!(m[1], b"GET");
+    r.send(&m[0][..], SNDMORE).unwrap();
+    r.send("OK", 0).unwrap();
+    let mut got = [0u8; 2];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"OK", "no ZMTP framing on the wire");
+    r.send(&m[0][..], SNDMORE).unwrap();
+    r.send("", 0).unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        client.read_to_end(&mut rest).unwrap(),
+        0,
+        "an empty body closes it"
+    );
+    // Only while no peer is attached.
+    let mut second = std::net::TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    second.write_all(b"x").unwrap();
+    assert_eq!(r.recv_multipart(0).unwrap()[1], b"x");
+    assert_eq!(
+        r.set_option(num::ROUTER_RAW, &0i32.to_ne_bytes()),
+        Err(Error::EINVAL)
+    );
+}

@@ -11,6 +11,9 @@
 //! Notices (libzmq's ROUTER_NOTIFY and DISCONNECT_MSG): a peer's arrival and departure can be
 //! announced as `[routing id, ""]`, and a departure as `[routing id, DISCONNECT_MSG]`; they
 //! queue behind nothing and are handed out between whole messages, never inside one.
+//!
+//! ROUTER_RAW (deprecated in libzmq, which points to STREAM): set before the first peer, the
+//! ROUTER hands every call to a STREAM pattern, and its connections speak raw tcp.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -20,6 +23,7 @@ use zeroring_engine::Msg;
 use super::fq::Fq;
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
+use crate::options::Value;
 
 /// ZMQ_NOTIFY_CONNECT: announce arrivals.
 pub const NOTIFY_CONNECT: i32 = 1;
@@ -40,6 +44,8 @@ pub struct Router {
     current_out: Option<PipeId>,
     /// Arrival / departure notices waiting to be received: (routing id, body).
     notices: VecDeque<(Bytes, Msg)>,
+    /// ROUTER_RAW: a STREAM does the work.
+    raw: Option<Box<super::stream::Stream>>,
 }
 
 impl Default for Router {
@@ -54,6 +60,7 @@ impl Default for Router {
             more_out: false,
             current_out: None,
             notices: VecDeque::new(),
+            raw: None,
         }
     }
 }
@@ -100,6 +107,9 @@ impl Router {
 
 impl Pattern for Router {
     fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+        if let Some(raw) = &mut self.raw {
+            return raw.attach(pipe, cx);
+        }
         self.cleanup(cx);
         let id = match pipe.peer.routing_id.clone().filter(|r| !r.is_empty()) {
             Some(rid) => {
@@ -129,6 +139,9 @@ impl Pattern for Router {
     }
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        if let Some(raw) = &mut self.raw {
+            return raw.send(msg, cx);
+        }
         if !self.more_out {
             if !msg.more() {
                 // A routing id with nothing after it: silently ignored, as libzmq does.
@@ -196,6 +209,9 @@ impl Pattern for Router {
     }
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        if let Some(raw) = &mut self.raw {
+            return raw.recv(cx);
+        }
         if let Some(m) = self.prefetched.take() {
             self.more_in = m.more();
             if !self.more_in {
@@ -245,6 +261,9 @@ impl Pattern for Router {
     }
 
     fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if let Some(raw) = &mut self.raw {
+            return raw.has_in(cx);
+        }
         if self.prefetched.is_some() || self.fq.has_in(&mut self.pipes) {
             return true;
         }
@@ -254,20 +273,46 @@ impl Pattern for Router {
     }
 
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        if let Some(raw) = &mut self.raw {
+            return raw.has_out(cx);
+        }
         !cx.options.router_mandatory || self.more_out || self.pipes.any_writable()
     }
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        if let Some(raw) = &mut self.raw {
+            return raw.disconnect(endpoint, cx);
+        }
         let n = self.pipes.kill_endpoint(endpoint);
         self.cleanup(cx);
         n
     }
 
+    fn set_option(&mut self, num: i32, value: &Value, _cx: &mut Cx<'_>) -> Result<()> {
+        if num == crate::options::num::ROUTER_RAW {
+            let on = *value == Value::Int(1);
+            if on != self.raw.is_some() {
+                // Only before the first peer: pipes cannot change hands.
+                if !self.pipes.is_empty() || self.raw.as_ref().is_some_and(|r| r.peers() > 0) {
+                    return Err(Error::EINVAL);
+                }
+                self.raw = on.then(Box::default);
+            }
+        }
+        Ok(())
+    }
+
     fn peers(&self) -> usize {
+        if let Some(raw) = &self.raw {
+            return raw.peers();
+        }
         self.pipes.live()
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        if let Some(raw) = &self.raw {
+            return raw.ready_list();
+        }
         Some(self.fq.ready_list())
     }
 }
