@@ -26,6 +26,7 @@ use zeroring_transports::zmtp::mechanism::curve::{
 };
 
 use crate::error::{Error, Result};
+use zeroring_transports::driver::AcceptFilters;
 
 mod table;
 pub use table::*;
@@ -177,6 +178,9 @@ pub struct Options {
     pub hello_msg: Option<Bytes>,
     /// ZMQ_DISCONNECT_MSG: a ROUTER receives it from a peer whose connection is lost.
     pub disconnect_msg: Option<Bytes>,
+    /// ZMQ_TCP_ACCEPT_FILTER and ZMQ_IPC_FILTER_PID/UID/GID: each set adds one, an empty
+    /// value clears the list (the IPC ones take an `int`, raw).
+    pub accept_filters: zeroring_transports::driver::AcceptFilters,
     /// Every other stored option (transport options), by number.
     pub extra: std::collections::BTreeMap<i32, Value>,
 }
@@ -222,6 +226,7 @@ impl Options {
             stream_notify: true,
             hello_msg: None,
             disconnect_msg: None,
+            accept_filters: Default::default(),
             extra: Default::default(),
         }
     }
@@ -333,6 +338,41 @@ impl Options {
                     self.hello_msg = m;
                 } else {
                     self.disconnect_msg = m;
+                }
+            }
+            num::TCP_ACCEPT_FILTER => {
+                let Value::Bytes(raw) = value else {
+                    return Err(Error::EINVAL);
+                };
+                if raw.is_empty() {
+                    self.accept_filters.tcp.clear();
+                } else {
+                    let text = std::str::from_utf8(&raw).map_err(|_| Error::EINVAL)?;
+                    let f = AcceptFilters::parse_tcp(text.trim_end_matches('\0'))
+                        .ok_or(Error::EINVAL)?;
+                    self.accept_filters.tcp.push(f);
+                }
+            }
+            num::IPC_FILTER_PID | num::IPC_FILTER_UID | num::IPC_FILTER_GID => {
+                let Value::Bytes(raw) = value else {
+                    return Err(Error::EINVAL);
+                };
+                let f = &mut self.accept_filters;
+                if raw.is_empty() {
+                    match num {
+                        num::IPC_FILTER_PID => f.pids.clear(),
+                        num::IPC_FILTER_UID => f.uids.clear(),
+                        _ => f.gids.clear(),
+                    }
+                } else {
+                    let Value::Int(id) = Value::decode(Kind::Int, &raw)? else {
+                        return Err(Error::EINVAL);
+                    };
+                    match num {
+                        num::IPC_FILTER_PID => f.pids.push(id),
+                        num::IPC_FILTER_UID => f.uids.push(id as u32),
+                        _ => f.gids.push(id as u32),
+                    }
                 }
             }
             // libzmq: raw mode without connect/disconnect notices.

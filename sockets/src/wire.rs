@@ -134,6 +134,7 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         reconnect_stop: int(o, num::RECONNECT_STOP, 0),
         // Per connect: needs the endpoint (see `socks_request`).
         socks: None,
+        accept_filters: o.accept_filters.clone(),
     }
 }
 

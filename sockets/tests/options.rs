@@ -675,3 +675,85 @@ fn router_raw_speaks_raw_tcp_like_a_stream_without_notices() {
         Err(Error::EINVAL)
     );
 }
+
+/// Whether a raw connection to `addr` is kept (the socket's ZMTP greeting arrives) or closed
+/// at once (EOF before any byte).
+fn kept(mut conn: impl std::io::Read) -> bool {
+    let mut first = [0u8; 1];
+    match conn.read(&mut first) {
+        Ok(1) => {
+            assert_eq!(first[0], 0xff, "a ZMTP greeting");
+            true
+        }
+        Ok(_) => false,
+        Err(e) => panic!("neither greeting nor EOF: {e}"),
+    }
+}
+
+#[test]
+fn tcp_accept_filter_keeps_only_the_networks_given() {
+    let ctx = Context::new();
+    let timeout = Some(std::time::Duration::from_secs(10));
+    for (filters, admitted) in [
+        (vec![], true),
+        (vec!["10.0.0.0/8"], false),
+        (vec!["10.0.0.0/8", "127.0.0.0/8"], true),
+        (vec!["127.0.0.2"], false),
+    ] {
+        let pull = ctx.socket(SocketType::Pull).unwrap();
+        pull.set_linger(0).unwrap();
+        for f in &filters {
+            pull.set_option(num::TCP_ACCEPT_FILTER, f.as_bytes())
+                .unwrap();
+        }
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = pull.get_last_endpoint().unwrap().unwrap();
+        let c = std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+        c.set_read_timeout(timeout).unwrap();
+        assert_eq!(kept(c), admitted, "filters {filters:?}");
+    }
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    assert_eq!(
+        pull.set_option(num::TCP_ACCEPT_FILTER, b"10.0.0.0/40"),
+        Err(Error::EINVAL)
+    );
+    // An empty value clears the list.
+    pull.set_option(num::TCP_ACCEPT_FILTER, b"10.0.0.0/8")
+        .unwrap();
+    pull.set_option(num::TCP_ACCEPT_FILTER, b"").unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = pull.get_last_endpoint().unwrap().unwrap();
+    let c = std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+    c.set_read_timeout(timeout).unwrap();
+    assert!(kept(c));
+}
+
+#[test]
+fn ipc_filters_check_the_peers_credentials() {
+    let ctx = Context::new();
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid() as i32, libc::getgid() as i32) };
+    let pid = std::process::id() as i32;
+    for (name, option, id, admitted) in [
+        ("uid", num::IPC_FILTER_UID, uid, true),
+        ("gid", num::IPC_FILTER_GID, gid, true),
+        ("pid", num::IPC_FILTER_PID, pid, true),
+        ("other-pid", num::IPC_FILTER_PID, pid.wrapping_add(1), false),
+    ] {
+        let path = std::env::temp_dir().join(format!(
+            "zeroring-ipc-filter-{}-{name}.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let pull = ctx.socket(SocketType::Pull).unwrap();
+        pull.set_linger(0).unwrap();
+        pull.set_option(option, &id.to_ne_bytes()).unwrap();
+        pull.bind(&format!("ipc://{}", path.display())).unwrap();
+        let c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(kept(c), admitted, "{name}");
+        drop(pull);
+        let _ = std::fs::remove_file(&path);
+    }
+}

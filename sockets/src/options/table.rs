@@ -486,7 +486,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         num::IPC_FILTER_PID,
         "IPC_FILTER_PID",
-        Int,
+        // An `int`, or nothing to clear the list: taken raw.
+        B,
         "-",
         WO,
         Types::ALL,
@@ -494,7 +495,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         num::IPC_FILTER_UID,
         "IPC_FILTER_UID",
-        Int,
+        // An `int`, or nothing to clear the list: taken raw.
+        B,
         "-",
         WO,
         Types::ALL,
@@ -502,7 +504,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         num::IPC_FILTER_GID,
         "IPC_FILTER_GID",
-        Int,
+        // An `int`, or nothing to clear the list: taken raw.
+        B,
         "-",
         WO,
         Types::ALL,

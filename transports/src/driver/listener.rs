@@ -111,6 +111,10 @@ impl Handler for Listener {
 
     fn on_completion(&mut self, cx: &mut Cx<'_>, _op: OpId, completion: Completion, more: bool) {
         match completion {
+            Completion::Accepted(Ok(fd)) if !self.opts.accept_filters.admits(&fd, self.tcp) => {
+                // Filtered out (TCP_ACCEPT_FILTER, IPC_FILTER_*): closed at once, as libzmq.
+                drop(fd);
+            }
             Completion::Accepted(Ok(fd)) => {
                 let _ = self.opts.apply(SockRef::from(&fd), self.tcp);
                 self.link.monitor(

@@ -15,6 +15,7 @@
 //! does the rest), and the outbound pipe is read only while little output is queued.
 
 mod address;
+pub mod filter;
 mod inbound;
 pub mod linger;
 pub mod listener;
@@ -36,6 +37,7 @@ use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
 
 pub use address::{bind_addr, connect_target, Resolve};
+pub use filter::AcceptFilters;
 pub use linger::{LingerGuard, Lingering};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};

@@ -61,6 +61,8 @@ pub struct TransportOptions {
     pub reconnect_stop: i32,
     /// ZMQ_SOCKS_PROXY (+ USERNAME/PASSWORD): tcp connects go through this SOCKS5 proxy.
     pub socks: Option<super::socks::SocksRequest>,
+    /// ZMQ_TCP_ACCEPT_FILTER and ZMQ_IPC_FILTER_*: which peers a listener keeps.
+    pub accept_filters: super::filter::AcceptFilters,
 }
 
 impl Default for TransportOptions {
@@ -87,6 +89,7 @@ impl Default for TransportOptions {
             use_fd: -1,
             reconnect_stop: 0,
             socks: None,
+            accept_filters: super::filter::AcceptFilters::default(),
         }
     }
 }
