@@ -108,6 +108,8 @@ pub struct ThreadStats {
     pub ebusy_retries: AtomicU64,
     /// Times the io_uring submission queue was full and was flushed to make room.
     pub sq_full_flushes: AtomicU64,
+    /// Zero-timeout io_uring polls that made no system call (nothing to submit or reap).
+    pub enters_skipped: AtomicU64,
 }
 
 pub(crate) enum Command {
@@ -516,7 +518,8 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
             std::thread::sleep(Duration::from_millis(10));
         }
         if sleeping {
-            signal.after_wake();
+            // Awake again: notifiers stop writing the eventfd from here on.
+            signal.end_sleep();
         }
         core.take_synthetic(&mut completions);
         if !completions.is_empty() {
@@ -524,6 +527,11 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         }
         for rc in completions.drain(..) {
             core.complete(rc);
+        }
+        // The eventfd is read only when its readiness was reported (a notifier wrote it), not
+        // after every sleep: a wake by network I/O costs no read(2).
+        if core.take_wake_fired() {
+            signal.drain_fd();
         }
         let counters = core.backend.counters();
         core.stats
@@ -535,6 +543,9 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         core.stats
             .sq_full_flushes
             .store(counters.sq_full_flushes, Ordering::Relaxed);
+        core.stats
+            .enters_skipped
+            .store(counters.enters_skipped, Ordering::Relaxed);
         if busy {
             last_work = now;
         }

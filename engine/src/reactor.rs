@@ -150,6 +150,8 @@ pub(crate) struct Core {
     pub(crate) stats: Arc<ThreadStats>,
     pub(crate) handle: IoThreadHandle,
     pub(crate) shutting_down: bool,
+    /// The thread's wakeup fd was reported readable since [`Core::take_wake_fired`].
+    wake_fired: bool,
 }
 
 impl fmt::Debug for Core {
@@ -199,6 +201,7 @@ impl Core {
             stats,
             handle,
             shutting_down: false,
+            wake_fired: false,
         }
     }
 
@@ -219,6 +222,12 @@ impl Core {
         self.stats.ops_submitted.fetch_add(1, Ordering::Relaxed);
         self.backend.submit(key, &mut slot.state, &mut self.pool);
         OpId(key)
+    }
+
+    /// Whether the wakeup fd was reported readable since the last call (its token must then
+    /// be drained).
+    pub(crate) fn take_wake_fired(&mut self) -> bool {
+        std::mem::take(&mut self.wake_fired)
     }
 
     /// Starts the thread's internal wakeup operation on `fd`.
@@ -366,6 +375,7 @@ impl Core {
         let op = OpId(rc.key);
         match &mut slot.state {
             OpState::Wake { .. } => {
+                self.wake_fired = true;
                 if !rc.more && !cancelled {
                     self.resubmit(index);
                 } else if !rc.more {

@@ -335,7 +335,22 @@ impl UringBackend {
         out: &mut Vec<RawCompletion>,
     ) -> io::Result<()> {
         let res = match timeout {
-            Some(t) if t.is_zero() => self.ring.submit(),
+            // A poll with nothing to submit and no deferred completion work pending needs no
+            // io_uring_enter: the completion queue is read from shared memory. (TASKRUN is set
+            // by the kernel whenever DEFER/COOP task work waits; without those setups
+            // completions are posted without our help. An overflowed CQ needs the syscall.)
+            Some(t) if t.is_zero() => {
+                let mut sq = self.ring.submission();
+                sq.sync();
+                if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
+                    drop(sq);
+                    self.counters.enters_skipped += 1;
+                    Ok(0)
+                } else {
+                    drop(sq);
+                    self.ring.submit()
+                }
+            }
             Some(t) => {
                 let ts = types::Timespec::from(t);
                 let args = types::SubmitArgs::new().timespec(&ts);

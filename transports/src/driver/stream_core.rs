@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
 use zeroring_engine::{Metadata, Msg};
 
@@ -96,10 +96,12 @@ pub struct StreamCore {
     /// Installed on the pipes' driver ends: (readable from the socket, writable to it).
     notify: Option<(NotifyHandle, NotifyHandle)>,
     paused: bool,
-    /// Bytes received while paused, not yet decoded (copied out of the receive buffer; a
-    /// paused stream cancels its receive, so this is at most the few reads already under way).
+    /// Bytes not decoded yet: the rest of a read that filled the pipe, and reads that arrived
+    /// while paused (copied out of the receive buffer; a paused stream cancels its receive,
+    /// so this is at most one read's rest plus the few reads already under way).
     stalled: BytesMut,
-    /// Decoded messages waiting for room in the socket's pipe.
+    /// The decoded message (its parts) that the socket's pipe refused; at most one, since
+    /// decoding stops when the pipe is full.
     held: VecDeque<Msg>,
     pipes: Option<PipeEnds>,
     /// The connection's properties; they ride on the first message delivered after the
@@ -284,11 +286,25 @@ impl StreamCore {
 
     /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held
     /// queue), the rest through the connection's events.
+    ///
+    /// When the pipe fills up, decoding stops at a frame boundary and the undecoded rest is
+    /// kept as bytes in `stalled` (a few bytes per small message rather than a `Msg` each,
+    /// and each message is moved once, into the pipe, instead of into a queue first); it is
+    /// decoded when the socket makes room ([`StreamCore::pipe_writable`]).
     fn decode(&mut self, data: &[u8], now: Instant) {
+        let used = self.decode_some(data, now);
+        if let Some(rest) = data.get(used..).filter(|r| !r.is_empty()) {
+            self.stalled.extend_from_slice(rest);
+        }
+    }
+
+    /// Decodes `data` until the pipe is full; returns how many bytes were used.
+    fn decode_some(&mut self, data: &[u8], now: Instant) -> usize {
         let (conn, mut inbound) = self.split_inbound();
-        conn.handle_input_with(data, now, &mut inbound);
+        let used = conn.handle_input_with(data, now, &mut inbound);
         self.drain_events();
         self.check_overflow();
+        used
     }
 
     /// A peer whose incomplete message went past the limit is cut off: its partial message
@@ -365,8 +381,11 @@ impl StreamCore {
         }
         self.paused = false;
         if !self.stalled.is_empty() {
-            let data = self.stalled.split();
-            self.decode(&data, now);
+            // Decoded in place; what the pipe cannot take yet stays where it is.
+            let mut data = std::mem::take(&mut self.stalled);
+            let used = self.decode_some(&data, now);
+            data.advance(used.min(data.len()));
+            self.stalled = data;
         }
         if !self.paused && self.eof_seen {
             self.conn.handle_eof(now);
@@ -389,6 +408,12 @@ impl StreamCore {
             return Status::Done;
         }
         Status::Open
+    }
+
+    /// What waits for room in the socket's pipe: decoded message parts (at most one
+    /// message's) and bytes not decoded yet.
+    pub fn inbound_backlog(&self) -> (usize, usize) {
+        (self.held.len(), self.stalled.len())
     }
 
     /// Whether a receive should be armed: false while paused, finishing or after the end of
