@@ -67,6 +67,9 @@ pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionCon
     if matches!(o.socket_type, SocketType::Dealer | SocketType::Router) {
         c.hello_msg = o.hello_msg.clone();
     }
+    if o.socket_type == SocketType::Dealer {
+        c.hiccup_msg = bytes(o, num::HICCUP_MSG);
+    }
     if let Some(Value::Int64(v)) = o.extra.get(&num::ZR_MAX_INCOMPLETE_MSG) {
         c.max_incomplete_msg = u64::try_from(*v).unwrap_or(u64::MAX);
     }

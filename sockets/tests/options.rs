@@ -757,3 +757,45 @@ fn ipc_filters_check_the_peers_credentials() {
         let _ = std::fs::remove_file(&path);
     }
 }
+
+#[test]
+fn hiccup_msg_tells_a_dealer_its_connection_was_replaced() {
+    let ctx = Context::new();
+    let mut zctx = zmq::Context::new();
+    let z = zctx.socket(zmq::ROUTER).unwrap();
+    z.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    z.set_linger(0).unwrap();
+    z.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = z.get_last_endpoint().unwrap().unwrap();
+    let d = ctx.socket(SocketType::Dealer).unwrap();
+    d.set_linger(0).unwrap();
+    d.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    d.set_reconnect_ivl(20).unwrap();
+    d.set_routing_id(b"d").unwrap();
+    d.set_option(num::HICCUP_MSG, b"hiccup").unwrap();
+    d.connect(&ep).unwrap();
+    d.send("one", 0).unwrap();
+    let m = z.recv_multipart(0).unwrap();
+    z.send_multipart([m[0].clone(), b"reply".to_vec()], 0)
+        .unwrap();
+    assert_eq!(
+        d.recv_bytes(0).unwrap(),
+        b"reply",
+        "the first connection says nothing"
+    );
+    // A new libzmq ROUTER on the same port (the first context's term closes its listener).
+    drop(z);
+    zctx.destroy().unwrap();
+    let zctx = zmq::Context::new();
+    let z = zctx.socket(zmq::ROUTER).unwrap();
+    z.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    z.set_linger(0).unwrap();
+    z.bind(&ep).unwrap();
+    assert_eq!(
+        d.recv_bytes(0).unwrap(),
+        b"hiccup",
+        "the reconnection is announced"
+    );
+    d.send("two", 0).unwrap();
+    assert_eq!(z.recv_multipart(0).unwrap()[1], b"two");
+}

@@ -144,6 +144,8 @@ pub struct StreamCore {
     raw_key: Option<u64>,
     /// ZMQ_HELLO_MSG, sent first on each connection after the handshake.
     hello: Option<Bytes>,
+    /// ZMQ_HICCUP_MSG, delivered to the socket when a kept pipe reconnects.
+    hiccup: Option<Bytes>,
     /// Pipes inherited from the previous connection, installed at the handshake.
     inherited: Option<PipeEnds>,
     /// Pipes handed back at teardown.
@@ -181,6 +183,7 @@ impl StreamCore {
         let max_incomplete = config.max_incomplete_msg;
         let peer_address = config.peer_address.clone();
         let hello = config.hello_msg.clone();
+        let hiccup = config.hiccup_msg.clone();
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -217,6 +220,7 @@ impl StreamCore {
             keep_key: None,
             raw_key: None,
             hello,
+            hiccup,
             inherited: None,
             returned: None,
             skip_partial_out: false,
@@ -540,6 +544,10 @@ impl StreamCore {
             self.install(pipes);
             if self.inherited_connected {
                 self.link.hiccup(key);
+                if let Some(hiccup) = self.hiccup.clone() {
+                    // ZMQ_HICCUP_MSG: the socket hears of the reconnection, as if from the peer.
+                    self.deliver(Msg::from_bytes(hiccup));
+                }
             }
         } else {
             let Some(pipes) = self.link.attach(peer, &self.endpoint, self.keep_key) else {
