@@ -30,7 +30,9 @@ pub struct Stream {
     ready: VecDeque<Msg>,
     more_out: bool,
     current_out: Option<PipeId>,
-    /// The routing id each connecter (by transport key) had, for its reconnections.
+    /// The routing id each connecter (by transport key) had, for its reconnections: one
+    /// entry per `connect` (keys are never reused), dropped when this socket closes the
+    /// connection itself.
     by_key: HashMap<u64, Bytes>,
 }
 
