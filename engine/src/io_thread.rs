@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub spin: Duration,
     /// Thread names are `{prefix}{index}`.
     pub thread_name_prefix: String,
+    /// Scheduling policy, priority and CPU set each thread applies to itself at start
+    /// (zmq_ctx_set's thread options); a refusal is logged, never fatal.
+    pub sched: crate::thread::ThreadSched,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +61,7 @@ impl Default for EngineConfig {
             ring_entries: 256,
             spin: spin_from_env().unwrap_or_else(default_spin),
             thread_name_prefix: "zeroring-io-".into(),
+            sched: crate::thread::ThreadSched::default(),
         }
     }
 }
@@ -303,6 +307,9 @@ impl Engine {
             // on its own threads, where they interrupt blocking calls with EINTR.
             let join =
                 crate::thread::spawn(format!("{}{index}", config.thread_name_prefix), move || {
+                    for e in cfg.sched.apply_to_current() {
+                        log::warn!("zeroring I/O thread {index}: scheduling refused: {e}");
+                    }
                     thread_main(index, cpu, choice, cfg, ready_tx)
                 })?;
             match ready_rx.recv() {

@@ -427,6 +427,8 @@ impl Socket {
                 );
                 c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
                 c.sc.options.last_endpoint = endpoint.to_string();
+                // As libzmq: CONNECT_ROUTING_ID names the peer of one connect only.
+                c.sc.options.connect_routing_id = None;
                 // Take the early pipe now, as libzmq's connect does: a SUB's subscriptions
                 // made before the connect go down it without waiting for another call.
                 let _ = c.process_commands();

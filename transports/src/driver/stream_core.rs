@@ -139,6 +139,13 @@ pub struct StreamCore {
     error: Option<ZmtpError>,
     /// Set for a connecting session that keeps its pipes across reconnects.
     keep_key: Option<u64>,
+    /// A raw (STREAM) connecter's session key: the socket gives every connection of one
+    /// connecter the same routing id, as libzmq's kept pipe does.
+    raw_key: Option<u64>,
+    /// ZMQ_HELLO_MSG, sent first on each connection after the handshake.
+    hello: Option<Bytes>,
+    /// ZMQ_HICCUP_MSG, delivered to the socket when a kept pipe reconnects.
+    hiccup: Option<Bytes>,
     /// Pipes inherited from the previous connection, installed at the handshake.
     inherited: Option<PipeEnds>,
     /// Pipes handed back at teardown.
@@ -175,6 +182,8 @@ impl StreamCore {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
         let max_incomplete = config.max_incomplete_msg;
         let peer_address = config.peer_address.clone();
+        let hello = config.hello_msg.clone();
+        let hiccup = config.hiccup_msg.clone();
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -209,6 +218,9 @@ impl StreamCore {
             eof_seen: false,
             error: None,
             keep_key: None,
+            raw_key: None,
+            hello,
+            hiccup,
             inherited: None,
             returned: None,
             skip_partial_out: false,
@@ -224,10 +236,12 @@ impl StreamCore {
     }
 
     /// Keeps the pipes across reconnects under `key`, taking over `kept` from the previous
-    /// connection if there was one. Raw (STREAM) streams never keep: libzmq announces every
-    /// reconnect of a STREAM peer as a new connection.
+    /// connection if there was one. Raw (STREAM) streams never keep pipes (each reconnect
+    /// is announced as a new connection) but pass `key` on: libzmq's STREAM keeps the peer's
+    /// routing id across reconnects.
     pub fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
         if self.conn.is_raw() {
+            self.raw_key = Some(key);
             return;
         }
         self.keep_key = Some(key);
@@ -247,7 +261,7 @@ impl StreamCore {
     /// one has its greeting queued already.
     pub fn start(&mut self) {
         if self.conn.is_raw() {
-            match self.link.attach_raw(&self.endpoint) {
+            match self.link.attach_raw(&self.endpoint, self.raw_key) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
             }
@@ -531,6 +545,10 @@ impl StreamCore {
             self.install(pipes);
             if self.inherited_connected {
                 self.link.hiccup(key);
+                if let Some(hiccup) = self.hiccup.clone() {
+                    // ZMQ_HICCUP_MSG: the socket hears of the reconnection, as if from the peer.
+                    self.deliver(Msg::from_bytes(hiccup));
+                }
             }
         } else {
             let Some(pipes) = self.link.attach(peer, &self.endpoint, self.keep_key) else {
@@ -538,6 +556,11 @@ impl StreamCore {
                 return;
             };
             self.install(pipes);
+        }
+        if let Some(hello) = &self.hello {
+            // Ahead of everything the socket queued: the output is at a message boundary
+            // on a fresh connection.
+            let _ = self.conn.send_frame(hello.clone(), false);
         }
         let mut md = Metadata::new();
         for (name, value) in peer.properties.iter() {

@@ -102,6 +102,12 @@ pub struct ConnectionConfig {
     /// disconnected (its partial message is discarded). Bounds what one peer can make a
     /// connection hold (a message that never ends); MAXMSGSIZE stays per frame, as libzmq's.
     pub max_incomplete_msg: u64,
+    /// ZMQ_HELLO_MSG: a message the driver sends first on every new connection, right after
+    /// the handshake and before anything from the socket's pipe (libzmq's hello session).
+    pub hello_msg: Option<Bytes>,
+    /// ZMQ_HICCUP_MSG: a message the driver hands the socket (as if from the peer) when a
+    /// connecter's kept pipe leads to a new connection.
+    pub hiccup_msg: Option<Bytes>,
 }
 
 /// What one queued message part costs beyond its bytes (the `Msg` in its pipe slot), for
@@ -128,6 +134,8 @@ impl ConnectionConfig {
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             max_handshake_frame: DEFAULT_MAX_HANDSHAKE_FRAME,
             max_incomplete_msg: DEFAULT_MAX_INCOMPLETE_MSG,
+            hello_msg: None,
+            hiccup_msg: None,
         }
     }
 
