@@ -48,6 +48,50 @@ fn send_vs_thread_going_to_sleep() {
     });
 }
 
+/// (6a) The I/O thread's loop as it now runs: after a sleep it ends the sleep without reading
+/// the eventfd (`end_sleep`) and drains the eventfd only when its poller reported it readable
+/// (here: the blocking poll returned), also on turns where it did not sleep. No lost wakeup
+/// (a loom deadlock), every command delivered, and a token never outlives the report that
+/// drains it by more than one turn: when the loop ends, a token left behind was written by a
+/// notifier whose report the next poll would see at once.
+#[test]
+fn send_vs_thread_going_to_sleep_drain_on_report() {
+    model(|| {
+        let signal = Arc::new(Signal::new().unwrap());
+        let mailbox = Mailbox::<u32>::new(signal.clone());
+        let tx = mailbox.sender();
+        let tx2 = tx.clone();
+        let t = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let t2 = thread::spawn(move || tx2.send(10).unwrap());
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            signal.clear();
+            mailbox.drain(&mut got);
+            if got.len() < 3 && signal.prepare_sleep() {
+                let reported = signal.poll_fd(None);
+                signal.end_sleep();
+                if reported {
+                    signal.drain_fd();
+                }
+            } else if signal.poll_fd(Some(std::time::Duration::ZERO)) {
+                // A write that landed while awake is reported on a non-sleeping turn too.
+                signal.drain_fd();
+            }
+        }
+        t.join().unwrap();
+        t2.join().unwrap();
+        let ones: Vec<_> = got.iter().copied().filter(|&c| c < 10).collect();
+        assert_eq!(ones, vec![1, 2]);
+        assert!(got.contains(&10));
+        // Whatever is left is visible to the next poll (so the next turn drains it).
+        let left = signal.poll_fd(Some(std::time::Duration::ZERO));
+        assert_eq!(left, signal.drain_fd());
+    });
+}
+
 /// (6b) `close` racing `send`: the command is either refused (handed back) or queued and still
 /// drainable after the close — never lost, never duplicated.
 #[test]
