@@ -474,7 +474,8 @@ impl Context {
         }
     }
 
-    /// Whether shutdown or term was called.
+    /// Whether shutdown or term was called (checked on every send and receive).
+    #[inline]
     pub fn is_terminated(&self) -> bool {
         self.inner.terminated.load(Ordering::SeqCst)
     }
