@@ -12,6 +12,8 @@ use zeroring::{Context, Error};
 use crate::guard;
 
 const CTX_TAG: u32 = 0xabad_cafe;
+const ZMQ_THREAD_PRIORITY: c_int = 3;
+const ZMQ_THREAD_SCHED_POLICY: c_int = 4;
 
 /// What a `void *context` points to.
 #[derive(Debug)]
@@ -79,7 +81,13 @@ pub unsafe extern "C" fn zmq_ctx_shutdown(context: *mut c_void) -> c_int {
 pub unsafe extern "C" fn zmq_ctx_set(context: *mut c_void, option: c_int, optval: c_int) -> c_int {
     guard(-1, || {
         // SAFETY: C passes a context handle.
-        unsafe { ctx_ref(context) }?.ctx.set(option, optval)?;
+        let c = unsafe { ctx_ref(context) }?;
+        // libzmq takes only values >= 0 for the scheduling options (its -1 "default" is not
+        // a value one can set).
+        if matches!(option, ZMQ_THREAD_PRIORITY | ZMQ_THREAD_SCHED_POLICY) && optval < 0 {
+            return Err(Error::EINVAL);
+        }
+        c.ctx.set(option, optval)?;
         Ok(0)
     })
 }

@@ -231,7 +231,9 @@ pub unsafe extern "C" fn zmq_recv(
     })
 }
 
-/// Sends `count` buffers as the parts of one message.
+/// Sends `count` buffers, as libzmq does: each with the caller's `flags` except the last,
+/// which never has SNDMORE (so with flags 0 every buffer is a message of its own). Returns
+/// what sending the last one returned (its size).
 #[no_mangle]
 pub unsafe extern "C" fn zmq_sendiov(
     s: *mut c_void,
@@ -247,18 +249,24 @@ pub unsafe extern "C" fn zmq_sendiov(
         }
         // SAFETY: C passes `count` iovecs.
         let iovs = unsafe { std::slice::from_raw_parts(iov, count) };
+        let mut last = 0;
         for (i, v) in iovs.iter().enumerate() {
-            let more = if i + 1 < count { zeroring::SNDMORE } else { 0 };
+            let f = if i + 1 == count {
+                flags & !zeroring::SNDMORE
+            } else {
+                flags
+            };
             // SAFETY: each iovec describes readable bytes.
             let data = unsafe { c_bytes(v.iov_base, v.iov_len) }?;
-            sock.send(data, (flags & !zeroring::SNDMORE) | more)?;
+            sock.send(data, f)?;
+            last = v.iov_len;
         }
-        Ok(count.min(c_int::MAX as usize) as c_int)
+        Ok(last.min(c_int::MAX as usize) as c_int)
     })
 }
 
 /// Receives up to `*count` parts of one message into freshly malloc'd buffers (the caller
-/// frees them, as with libzmq).
+/// frees them, as with libzmq); returns, and stores in `*count`, how many.
 #[no_mangle]
 pub unsafe extern "C" fn zmq_recviov(
     s: *mut c_void,
@@ -280,7 +288,6 @@ pub unsafe extern "C" fn zmq_recviov(
         // SAFETY: C passes `cap` writable iovecs.
         let iovs = unsafe { std::slice::from_raw_parts_mut(iov, cap) };
         let mut n = 0;
-        let mut total = 0usize;
         while n < cap {
             let msg = sock.recv_msg(if n == 0 { flags } else { 0 })?;
             // SAFETY: malloc of the part's size (at least 1 so it is never null on success).
@@ -294,7 +301,6 @@ pub unsafe extern "C" fn zmq_recviov(
                 iov_base: p,
                 iov_len: msg.len(),
             };
-            total += msg.len();
             n += 1;
             if !msg.more() {
                 break;
@@ -302,7 +308,7 @@ pub unsafe extern "C" fn zmq_recviov(
         }
         // SAFETY: non-null, checked above.
         unsafe { *count = n };
-        Ok(total.min(c_int::MAX as usize) as c_int)
+        Ok(n.min(c_int::MAX as usize) as c_int)
     })
 }
 
