@@ -99,6 +99,25 @@ fn is_int(kind: Kind) -> bool {
     matches!(kind, Kind::Int | Kind::Bool)
 }
 
+/// Flags libzmq's socket types (and a few general options) take as any value >= 0, meaning
+/// "on" when non-zero (its `value >= 0` / `bool_relaxed` checks); the rest of its booleans
+/// accept only 0 and 1, as zeroring's table does for all.
+fn relaxed_bool(option: c_int) -> bool {
+    matches!(
+        option,
+        num::ROUTER_MANDATORY
+            | num::XPUB_VERBOSE
+            | num::PROBE_ROUTER
+            | num::REQ_CORRELATE
+            | num::REQ_RELAXED
+            | num::ROUTER_HANDOVER
+            | num::XPUB_NODROP
+            | num::XPUB_MANUAL
+            | num::INVERT_MATCHING
+            | num::XPUB_VERBOSER
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn zmq_setsockopt(
     s: *mut c_void,
@@ -114,9 +133,18 @@ pub unsafe extern "C" fn zmq_setsockopt(
         // An int option given as 8 bytes (bindings that pass every integer as int64).
         let narrowed;
         let raw = match options::spec(option) {
-            Some(spec) if is_int(spec.kind) && raw.len() == 8 => {
-                let v = i64::from_ne_bytes(raw.try_into().map_err(|_| Error::EINVAL)?);
-                narrowed = i32::try_from(v).map_err(|_| Error::EINVAL)?.to_ne_bytes();
+            Some(spec) if is_int(spec.kind) && (raw.len() == 8 || raw.len() == 4) => {
+                let v = match raw.len() {
+                    8 => i64::from_ne_bytes(raw.try_into().map_err(|_| Error::EINVAL)?),
+                    _ => i64::from(i32::from_ne_bytes(
+                        raw.try_into().map_err(|_| Error::EINVAL)?,
+                    )),
+                };
+                let mut v = i32::try_from(v).map_err(|_| Error::EINVAL)?;
+                if spec.kind == Kind::Bool && relaxed_bool(option) && v > 1 {
+                    v = 1;
+                }
+                narrowed = v.to_ne_bytes();
                 &narrowed[..]
             }
             _ => raw,
