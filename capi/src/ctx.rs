@@ -19,6 +19,8 @@ const ZMQ_THREAD_SCHED_POLICY: c_int = 4;
 #[derive(Debug)]
 pub struct CContext {
     tag: AtomicU32,
+    /// The process that made it: a forked child owns none of its I/O threads.
+    pid: u32,
     pub(crate) ctx: Context,
 }
 
@@ -43,6 +45,7 @@ pub(crate) unsafe fn ctx_ref<'a>(p: *mut c_void) -> Result<&'a CContext, Error> 
 fn new_context() -> *mut c_void {
     Box::into_raw(Box::new(CContext {
         tag: AtomicU32::new(CTX_TAG),
+        pid: std::process::id(),
         ctx: Context::new(),
     }))
     .cast()
@@ -59,6 +62,13 @@ pub unsafe extern "C" fn zmq_ctx_term(context: *mut c_void) -> c_int {
     guard(-1, || {
         // SAFETY: C passes a context handle.
         let c = unsafe { ctx_ref(context) }?;
+        if c.pid != std::process::id() {
+            // A forked child: the I/O threads stayed in the parent, so nothing can be shut
+            // down or waited for here. Like libzmq, let the child's copy go without a term
+            // (its memory and the parent's descriptors stay as the fork left them).
+            c.tag.store(0, Ordering::Relaxed);
+            return Ok(0);
+        }
         c.ctx.clone().term();
         c.tag.store(0, Ordering::Relaxed);
         // SAFETY: the handle came from Box::into_raw in `new_context`, and term has returned:

@@ -20,6 +20,8 @@ const SOCKET_TAG: u32 = 0xbadd_ecaf;
 #[derive(Debug)]
 pub struct CSocket {
     tag: u32,
+    /// The process that made it (see `zmq_close` after fork).
+    pid: u32,
     pub(crate) sock: Socket,
 }
 
@@ -54,6 +56,7 @@ pub unsafe extern "C" fn zmq_socket(context: *mut c_void, type_: c_int) -> *mut 
         }
         Ok(Box::into_raw(Box::new(CSocket {
             tag: SOCKET_TAG,
+            pid: std::process::id(),
             sock,
         }))
         .cast())
@@ -69,6 +72,12 @@ pub unsafe extern "C" fn zmq_close(s: *mut c_void) -> c_int {
         // the handle with this call.
         let mut b = unsafe { Box::from_raw(s as *mut CSocket) };
         b.tag = 0;
+        if b.pid != std::process::id() {
+            // Inherited through fork: its I/O threads are in the parent, so closing it here
+            // would wait for them. libzmq's children just let such sockets go; so do we.
+            std::mem::forget(b);
+            return Ok(0);
+        }
         drop(b);
         Ok(0)
     })
