@@ -153,6 +153,15 @@ pub unsafe extern "C" fn zmq_setsockopt(
                 if spec.kind == Kind::Bool && relaxed_bool(option) && v > 1 {
                     v = 1;
                 }
+                if option == num::HEARTBEAT_TTL {
+                    // libzmq keeps the TTL in deciseconds (the unit of ZMTP's PING): the
+                    // value reads back rounded down to 100 ms, and must fit 16 bits.
+                    let ds = v / 100;
+                    if !(0..=i32::from(u16::MAX)).contains(&ds) {
+                        return Err(Error::EINVAL);
+                    }
+                    v = ds * 100;
+                }
                 narrowed = v.to_ne_bytes();
                 &narrowed[..]
             }
