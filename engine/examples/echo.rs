@@ -23,7 +23,7 @@ impl Handler for Listener {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
         cx.submit(Op::Accept { fd: self.0.clone() });
     }
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion, _: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion<'_>, _: bool) {
         if let Completion::Accepted(Ok(fd)) = c {
             let _ = socket2::SockRef::from(&fd).set_nodelay(true);
             cx.spawn(Box::new(Echo {
@@ -47,9 +47,11 @@ impl Handler for Echo {
             fd: self.fd.clone(),
         });
     }
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion, _: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion<'_>, _: bool) {
         match c {
-            Completion::Received(Ok(b)) if !b.is_empty() => self.pending.push_back(b),
+            Completion::Received(Ok(b)) if !b.is_empty() => {
+                self.pending.push_back(Bytes::copy_from_slice(b))
+            }
             Completion::Sent { result: Ok(_), .. } => self.sending = false,
             _ => return cx.close(),
         }

@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub spin: Duration,
     /// Thread names are `{prefix}{index}`.
     pub thread_name_prefix: String,
+    /// Scheduling policy, priority and CPU set each thread applies to itself at start
+    /// (zmq_ctx_set's thread options); a refusal is logged, never fatal.
+    pub sched: crate::thread::ThreadSched,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +61,7 @@ impl Default for EngineConfig {
             ring_entries: 256,
             spin: spin_from_env().unwrap_or_else(default_spin),
             thread_name_prefix: "zeroring-io-".into(),
+            sched: crate::thread::ThreadSched::default(),
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct ThreadStats {
     pub ebusy_retries: AtomicU64,
     /// Times the io_uring submission queue was full and was flushed to make room.
     pub sq_full_flushes: AtomicU64,
+    /// Zero-timeout io_uring polls that made no system call (nothing to submit or reap).
+    pub enters_skipped: AtomicU64,
 }
 
 pub(crate) enum Command {
@@ -301,6 +307,9 @@ impl Engine {
             // on its own threads, where they interrupt blocking calls with EINTR.
             let join =
                 crate::thread::spawn(format!("{}{index}", config.thread_name_prefix), move || {
+                    for e in cfg.sched.apply_to_current() {
+                        log::warn!("zeroring I/O thread {index}: scheduling refused: {e}");
+                    }
                     thread_main(index, cpu, choice, cfg, ready_tx)
                 })?;
             match ready_rx.recv() {
@@ -416,8 +425,6 @@ fn thread_main(
             return;
         }
     };
-    let wake = signal.clone();
-    pool.set_waker(Box::new(move || wake.notify()));
     let mailbox: Mailbox<Command> = Mailbox::new(signal.clone());
     let stats = Arc::new(ThreadStats::default());
     let handle = IoThreadHandle {
@@ -509,7 +516,8 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
             std::thread::sleep(Duration::from_millis(10));
         }
         if sleeping {
-            signal.after_wake();
+            // Awake again: notifiers stop writing the eventfd from here on.
+            signal.end_sleep();
         }
         core.take_synthetic(&mut completions);
         if !completions.is_empty() {
@@ -517,6 +525,11 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         }
         for rc in completions.drain(..) {
             core.complete(rc);
+        }
+        // The eventfd is read only when its readiness was reported (a notifier wrote it), not
+        // after every sleep: a wake by network I/O costs no read(2).
+        if core.take_wake_fired() {
+            signal.drain_fd();
         }
         let counters = core.backend.counters();
         core.stats
@@ -528,6 +541,9 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         core.stats
             .sq_full_flushes
             .store(counters.sq_full_flushes, Ordering::Relaxed);
+        core.stats
+            .enters_skipped
+            .store(counters.enters_skipped, Ordering::Relaxed);
         if busy {
             last_work = now;
         }

@@ -118,11 +118,13 @@ impl<C: Send> Mailbox<C> {
     }
 
     /// Commands queued now (a hint).
+    #[inline]
     pub fn len(&self) -> usize {
         self.inner.len.load(Ordering::Acquire)
     }
 
     /// Whether no command is queued now (a hint).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -274,6 +274,7 @@ impl Msg {
     }
 
     /// The connection properties attached to this part, if any.
+    #[inline]
     pub fn metadata(&self) -> Option<&Arc<Metadata>> {
         self.metadata.as_ref()
     }
@@ -288,6 +289,7 @@ impl Msg {
     }
 
     /// Attaches connection properties.
+    #[inline]
     pub fn set_metadata(&mut self, metadata: Option<Arc<Metadata>>) {
         self.metadata = metadata;
     }

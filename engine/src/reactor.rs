@@ -67,15 +67,20 @@ pub enum Op {
 }
 
 /// The outcome of an [`Op`]. `more` (passed beside it) says whether the operation goes on.
+///
+/// It lives for one [`Handler::on_completion`] call: received bytes are borrowed from the
+/// I/O thread's receive buffer, which goes back to the pool (and to the kernel) as soon as the
+/// handler returns — a handler copies what it keeps.
 #[derive(Debug)]
-pub enum Completion {
+pub enum Completion<'a> {
     /// A new connection (non-blocking, close-on-exec), or an accept error.
     Accepted(io::Result<OwnedFd>),
     /// The connect finished.
     Connected(io::Result<()>),
-    /// Received bytes (a lease on a pool buffer), `Ok` of an empty `Bytes` at end of stream,
-    /// or an error. Running out of buffers is never reported: the receive waits for buffers.
-    Received(io::Result<Bytes>),
+    /// Received bytes, borrowed from the thread's receive buffer for this call only; `Ok` of
+    /// an empty slice at end of stream, or an error. Running out of buffers is never reported:
+    /// the receive waits for buffers.
+    Received(io::Result<&'a [u8]>),
     /// All bytes written (the total), or the error that stopped it. The buffers come back.
     Sent {
         /// Total bytes written, or the error.
@@ -105,7 +110,7 @@ pub trait Handler: 'static {
         let _ = cx;
     }
     /// An operation this handler submitted made progress or ended (`more == false`).
-    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool);
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool);
     /// A timer set with [`Cx::set_timer`] expired.
     fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
         let _ = (cx, timer);
@@ -150,6 +155,8 @@ pub(crate) struct Core {
     pub(crate) stats: Arc<ThreadStats>,
     pub(crate) handle: IoThreadHandle,
     pub(crate) shutting_down: bool,
+    /// The thread's wakeup fd was reported readable since [`Core::take_wake_fired`].
+    wake_fired: bool,
 }
 
 impl fmt::Debug for Core {
@@ -199,6 +206,7 @@ impl Core {
             stats,
             handle,
             shutting_down: false,
+            wake_fired: false,
         }
     }
 
@@ -219,6 +227,12 @@ impl Core {
         self.stats.ops_submitted.fetch_add(1, Ordering::Relaxed);
         self.backend.submit(key, &mut slot.state, &mut self.pool);
         OpId(key)
+    }
+
+    /// Whether the wakeup fd was reported readable since the last call (its token must then
+    /// be drained).
+    pub(crate) fn take_wake_fired(&mut self) -> bool {
+        std::mem::take(&mut self.wake_fired)
     }
 
     /// Starts the thread's internal wakeup operation on `fd`.
@@ -317,19 +331,18 @@ impl Core {
         out.append(&mut self.synthetic);
     }
 
-    /// Takes back returned buffers, lends them to the kernel and restarts starved receives.
-    /// Returns true when it did something.
+    /// Lends the free buffers to the kernel and restarts receives that starved. Returns true
+    /// when it did something. (Buffers come back on this thread as each receive completion is
+    /// handled, so a starved receive is restarted on the next turn of the loop.)
     pub(crate) fn refill_buffers(&mut self) -> bool {
-        let returned = self.pool.collect_returns();
-        let had_free = self.pool.free_len() > 0;
-        self.backend.provide(&mut self.pool);
         if self.starved.is_empty() {
-            return returned > 0;
+            self.backend.provide(&mut self.pool);
+            return false;
         }
-        if !had_free {
-            // Ask the next returned lease to wake us; if one raced in, go round again.
-            return !self.pool.mark_starved();
+        if self.pool.free_len() == 0 {
+            return false;
         }
+        self.backend.provide(&mut self.pool);
         let starved = std::mem::take(&mut self.starved);
         for key in starved {
             let (index, gen) = split_key(key);
@@ -366,6 +379,7 @@ impl Core {
         let op = OpId(rc.key);
         match &mut slot.state {
             OpState::Wake { .. } => {
+                self.wake_fired = true;
                 if !rc.more && !cancelled {
                     self.resubmit(index);
                 } else if !rc.more {
@@ -382,10 +396,9 @@ impl Core {
                     return;
                 }
                 if rc.res > 0 {
-                    let data = match rc.bid {
-                        Some(bid) if (rc.res as usize) <= self.pool.buf_size() => {
-                            self.pool.lease(bid, rc.res as usize)
-                        }
+                    let len = rc.res as usize;
+                    let bid = match rc.bid {
+                        Some(bid) if len <= self.pool.buf_size() && bid < self.pool.count() => bid,
                         _ => {
                             self.finish_with(
                                 index,
@@ -405,11 +418,20 @@ impl Core {
                     if ended {
                         self.finish(index);
                     }
+                    // SAFETY: `bid < count` and `len <= size`, so the range lies inside the
+                    // pool's allocation, which lives as long as `self.pool`. The kernel (or the
+                    // epoll backend's read) filled it and handed it over with this completion;
+                    // the buffer is neither free nor lent to the kernel until `put_free` below,
+                    // so nothing writes it while the handler reads the slice, and the slice's
+                    // lifetime ends with the `deliver` call (`Completion` borrows it).
+                    let data = unsafe { std::slice::from_raw_parts(self.pool.addr(bid), len) };
                     self.deliver(owner, op, Completion::Received(Ok(data)), !ended);
+                    // The receive pool is a landing zone: the bytes were decoded or copied out.
+                    self.pool.put_free(bid);
                     return;
                 }
                 let result = if rc.res == 0 {
-                    Ok(Bytes::new())
+                    Ok(&[][..])
                 } else {
                     Err(io::Error::from_raw_os_error(-rc.res))
                 };
@@ -525,13 +547,19 @@ impl Core {
         index: usize,
         owner: Option<HandlerId>,
         op: OpId,
-        completion: Completion,
+        completion: Completion<'_>,
     ) {
         self.finish(index);
         self.deliver(owner, op, completion, false);
     }
 
-    fn deliver(&mut self, owner: Option<HandlerId>, op: OpId, completion: Completion, more: bool) {
+    fn deliver(
+        &mut self,
+        owner: Option<HandlerId>,
+        op: OpId,
+        completion: Completion<'_>,
+        more: bool,
+    ) {
         if let Some(owner) = owner {
             self.dispatch(owner, |h, cx| h.on_completion(cx, op, completion, more));
         }
@@ -760,7 +788,7 @@ mod tests {
             // Gone before the send can possibly have finished.
             cx.close();
         }
-        fn on_completion(&mut self, _: &mut Cx<'_>, _: OpId, _: Completion, _: bool) {
+        fn on_completion(&mut self, _: &mut Cx<'_>, _: OpId, _: Completion<'_>, _: bool) {
             unreachable!("a closed handler gets no completions");
         }
     }
@@ -868,7 +896,7 @@ mod tests {
             });
             cx.close();
         }
-        fn on_completion(&mut self, _: &mut Cx<'_>, _: OpId, _: Completion, _: bool) {
+        fn on_completion(&mut self, _: &mut Cx<'_>, _: OpId, _: Completion<'_>, _: bool) {
             unreachable!("a closed handler gets no completions");
         }
     }
@@ -894,7 +922,6 @@ mod tests {
                 0,
                 "{choice:?}: cancelled receive never completed"
             );
-            assert_eq!(core.pool.leased(), 0);
         }
     }
 }

@@ -280,6 +280,25 @@ impl Signal {
         prev & NOTIFIED != 0
     }
 
+    /// Ends the sleep announced by [`prepare_sleep`](Self::prepare_sleep) without touching the
+    /// eventfd: for a waiter whose poller reports the eventfd's readiness itself (the I/O
+    /// thread's ring or epoll), which then calls [`drain_fd`](Self::drain_fd) only when that
+    /// readiness was reported — a wake by I/O costs no `read(2)`. Every notifier that saw
+    /// `SLEEPING` writes the eventfd, and every write is reported, so no token outlives the
+    /// report that drains it. Returns whether the waiter was notified.
+    pub fn end_sleep(&self) -> bool {
+        let prev = self
+            .state
+            .fetch_and(!(SLEEPING | NOTIFIED), Ordering::AcqRel);
+        prev & NOTIFIED != 0
+    }
+
+    /// Drains the eventfd (after its readiness was reported; see
+    /// [`end_sleep`](Self::end_sleep)). Returns whether a token was there.
+    pub fn drain_fd(&self) -> bool {
+        self.fd.drain()
+    }
+
     /// The edge-triggered fd contract (libzmq's ZMQ_FD with ZMQ_EVENTS): consumes what
     /// happened since the last call — a pending notification, and the eventfd's token — and
     /// leaves the eventfd **armed**: the first `notify` after this call makes it readable.

@@ -21,7 +21,7 @@ use zeroring_engine::{BufPoolConfig, Completion, Cx, Handler, Op, OpId, SharedFd
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Hands every received chunk to the test thread, which decides when it is dropped.
+/// Hands a copy of every received chunk to the test thread.
 struct Forward {
     fd: SharedFd,
     tx: mpsc::Sender<Bytes>,
@@ -33,9 +33,10 @@ impl Handler for Forward {
             fd: self.fd.clone(),
         });
     }
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion, more: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion<'_>, more: bool) {
         if let Completion::Received(Ok(b)) = c {
-            let _ = self.tx.send(b);
+            // The slice is the pool's buffer, lent for this call only.
+            let _ = self.tx.send(Bytes::copy_from_slice(b));
         }
         if !more {
             cx.close();
@@ -43,6 +44,10 @@ impl Handler for Forward {
     }
 }
 
+/// A pool of four 4 KiB buffers carries 256 KiB intact while the test thread holds every
+/// chunk it was given: a buffer goes back to the pool when its completion has been handled,
+/// whatever the receiver keeps, so the pool never stays dry. (When the kernel fills all four
+/// before the thread reaps them, the receive parks and is re-armed: the counters say so.)
 #[test]
 fn provided_ring_recovers_after_running_dry() {
     for choice in backends() {
@@ -68,34 +73,26 @@ fn provided_ring_recovers_after_running_dry() {
             b
         });
 
-        // Hold every chunk: after 4 buffers the receive must park for lack of buffers.
         let mut held = Vec::new();
         let mut got = Vec::new();
-        while held.len() < 4 {
-            let chunk = rx
-                .recv_timeout(LIMIT)
-                .expect("chunk before the pool ran dry");
-            got.extend_from_slice(&chunk);
-            held.push(chunk);
-        }
-        wait_until(LIMIT, "the receive to starve", || {
-            thread.stats().recv_starved.load(Ordering::Relaxed) >= 1
-        });
-        assert!(
-            rx.try_recv().is_err(),
-            "{choice:?}: data arrived with no free buffer"
-        );
-
-        // Returning the buffers (from this thread) wakes the I/O thread and re-arms the receive.
-        drop(held);
         while got.len() < total {
             let chunk = rx
                 .recv_timeout(LIMIT)
-                .expect("data after the buffers came back");
+                .expect("data keeps coming while earlier chunks are held");
             got.extend_from_slice(&chunk);
+            held.push(chunk);
         }
-        assert!(got == data, "{choice:?}: bytes differ after recovery");
-        assert!(thread.stats().recv_rearmed.load(Ordering::Relaxed) >= 1);
+        assert!(got == data, "{choice:?}: bytes differ");
+        assert!(
+            held.len() >= total / 4096,
+            "{choice:?}: chunks larger than a buffer"
+        );
+        let stats = thread.stats();
+        assert!(
+            stats.recv_rearmed.load(Ordering::Relaxed)
+                >= stats.recv_starved.load(Ordering::Relaxed).min(1),
+            "{choice:?}: a starved receive was never re-armed"
+        );
         drop(writer.join().unwrap());
         engine.shutdown();
     }
@@ -120,7 +117,7 @@ impl Handler for Client {
             addr: self.addr.take().unwrap(),
         });
     }
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion, _more: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion<'_>, _more: bool) {
         match c {
             Completion::Connected(Ok(())) => {
                 let fd = self.shared.clone().unwrap();

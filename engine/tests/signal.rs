@@ -76,6 +76,29 @@ fn prepare_sleep_then_notify_makes_fd_readable_once() {
     assert!(s.fd() >= 0);
 }
 
+/// `end_sleep` leaves the eventfd to the poller that reports it: the token written by a
+/// notifier that saw the sleep stays readable until `drain_fd`, and a sleep that ended by
+/// I/O (no notify) leaves nothing to drain.
+#[test]
+fn end_sleep_leaves_the_token_for_the_reported_drain() {
+    let s = Signal::new().unwrap();
+    assert!(s.prepare_sleep());
+    assert!(!s.end_sleep(), "woken by something else: not notified");
+    assert!(!fd_readable(&s), "and nothing was written");
+    assert!(!s.is_sleeping());
+    assert!(s.prepare_sleep());
+    s.notify();
+    assert!(s.end_sleep());
+    assert!(!s.is_notified() && !s.is_sleeping());
+    assert!(fd_readable(&s), "the token waits for the poller's report");
+    assert!(s.drain_fd());
+    assert!(!fd_readable(&s));
+    // Awake: a notify sets the flag only, no write.
+    s.notify();
+    assert!(!fd_readable(&s));
+    assert!(s.clear());
+}
+
 #[test]
 fn clear_consumes() {
     let s = Signal::new().unwrap();

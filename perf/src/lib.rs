@@ -6,6 +6,7 @@
 //! - Latency: REQ/REP round trips, each recorded in an HdrHistogram; the echoing side runs in
 //!   another process.
 //! - The floor: the same workloads over plain blocking sockets (no library at all).
+//! - `async`: the async API against the blocking one ([`asynch`]).
 //!
 //! Rounds of the subjects are interleaved, so a noisy machine disturbs all of them alike, and
 //! results are reported as medians and ratios with their spread.
@@ -13,6 +14,7 @@
 //! Must never: report a figure it did not measure, or time work that is not the workload
 //! (set-up and connection are outside the timed region).
 
+pub mod asynch;
 pub mod conns;
 pub mod measure;
 pub mod plot;

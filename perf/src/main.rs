@@ -33,6 +33,9 @@ enum Cmd {
     /// Connection scale: N tcp connections into one socket — connect time, memory per idle
     /// connection, fan-in and fan-out throughput, and the RSS of an idle context.
     Conns(ConnsArgs),
+    /// The async API (AsyncSocket on tokio) against the blocking one: REQ/REP latency and
+    /// PUSH/PULL throughput over tcp loopback, interleaved rounds.
+    Async(AsyncArgs),
     /// (internal) a process of the conns workload.
     #[command(hide = true)]
     ConnsChild(ConnsChildArgs),
@@ -119,6 +122,16 @@ struct ConnsArgs {
     /// Fan-in and fan-out messages per N in all (each connection gets total / N, 1–1000).
     #[arg(long, default_value_t = 200_000)]
     msgs: u64,
+}
+
+#[derive(Args, Debug)]
+struct AsyncArgs {
+    /// Round trips per latency run.
+    #[arg(long, default_value_t = 20_000)]
+    lat_count: u64,
+    /// Messages per throughput run.
+    #[arg(long, default_value_t = 500_000)]
+    thr_count: u64,
 }
 
 #[derive(Args, Debug)]
@@ -209,6 +222,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (thr_on, lat_on, quick) = match &cli.command {
         Some(Cmd::Conns(a)) => return run_conns(a, &cli.opts),
+        Some(Cmd::Async(a)) => {
+            let size = cli.opts.size.first().copied().unwrap_or(64);
+            let table = zeroring_perf::asynch::run(size, a.lat_count, a.thr_count, cli.opts.runs);
+            print!("{table}");
+            return ExitCode::SUCCESS;
+        }
         Some(Cmd::ConnsChild(a)) => {
             let args = conns::ChildArgs {
                 role: a.role,

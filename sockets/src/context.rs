@@ -41,6 +41,7 @@ pub mod ctx_opt {
     pub const THREAD_AFFINITY_CPU_ADD: i32 = 7;
     pub const THREAD_AFFINITY_CPU_REMOVE: i32 = 8;
     pub const THREAD_NAME_PREFIX: i32 = 9;
+    pub const ZERO_COPY_RECV: i32 = 10;
     pub const IPV6: i32 = 42;
     pub const BLOCKY: i32 = 70;
 }
@@ -61,14 +62,20 @@ pub struct ContextOptions {
     pub blocky: bool,
     /// ZMQ_IPV6: the default of new sockets' IPV6 option.
     pub ipv6: bool,
-    /// ZMQ_THREAD_AFFINITY_CPU_ADD/REMOVE: cores for the I/O threads (empty = any).
+    /// ZMQ_THREAD_AFFINITY_CPU_ADD/REMOVE: the CPUs every I/O thread may run on (the whole
+    /// set on each thread, as libzmq; empty = any).
     pub thread_cpus: Vec<usize>,
-    /// ZMQ_THREAD_NAME_PREFIX.
+    /// ZMQ_THREAD_NAME_PREFIX: I/O threads are named `{prefix}-zeroring-io-{n}`.
     pub thread_name_prefix: String,
-    /// ZMQ_THREAD_PRIORITY (stored; the engine does not change thread priorities yet).
+    /// ZMQ_THREAD_PRIORITY (−1: inherited), applied by each I/O thread as it starts; a
+    /// refusal (no CAP_SYS_NICE) is logged and the thread runs on.
     pub thread_priority: i32,
-    /// ZMQ_THREAD_SCHED_POLICY (stored; not applied yet).
+    /// ZMQ_THREAD_SCHED_POLICY (−1: inherited), applied likewise.
     pub thread_sched_policy: i32,
+    /// ZMQ_ZERO_COPY_RECV (default on). Received bodies are always shared with the receive
+    /// path where zeroring can (large bodies) and copied where that is cheaper (small ones),
+    /// whichever this says: the value is kept for zmq_ctx_get.
+    pub zero_copy_recv: bool,
 }
 
 impl Default for ContextOptions {
@@ -83,6 +90,7 @@ impl Default for ContextOptions {
             thread_name_prefix: String::new(),
             thread_priority: -1,
             thread_sched_policy: -1,
+            zero_copy_recv: true,
         }
     }
 }
@@ -275,11 +283,12 @@ impl Context {
                     return Err(Error::EINVAL);
                 }
             }
-            ctx_opt::THREAD_NAME_PREFIX => o.thread_name_prefix = value.to_string(),
+            ctx_opt::THREAD_NAME_PREFIX if value >= 0 => o.thread_name_prefix = value.to_string(),
             // Number 3 is both SOCKET_LIMIT (read-only) and THREAD_PRIORITY (write-only), as
-            // in zmq.h.
-            ctx_opt::THREAD_PRIORITY => o.thread_priority = value,
-            ctx_opt::THREAD_SCHED_POLICY => o.thread_sched_policy = value,
+            // in zmq.h. libzmq takes values >= 0 for both thread options.
+            ctx_opt::THREAD_PRIORITY if value >= 0 => o.thread_priority = value,
+            ctx_opt::THREAD_SCHED_POLICY if value >= 0 => o.thread_sched_policy = value,
+            ctx_opt::ZERO_COPY_RECV if value == 0 || value == 1 => o.zero_copy_recv = value == 1,
             _ => return Err(Error::EINVAL),
         }
         Ok(())
@@ -298,6 +307,7 @@ impl Context {
             ctx_opt::IPV6 => o.ipv6 as i32,
             ctx_opt::THREAD_NAME_PREFIX => o.thread_name_prefix.parse().unwrap_or(0),
             ctx_opt::THREAD_SCHED_POLICY => o.thread_sched_policy,
+            ctx_opt::ZERO_COPY_RECV => o.zero_copy_recv as i32,
             _ => return Err(Error::EINVAL),
         })
     }
@@ -378,6 +388,21 @@ impl Context {
         SOCKET_LIMIT
     }
 
+    /// ZMQ_THREAD_PRIORITY (>= 0), applied by the I/O threads when they start.
+    pub fn set_thread_priority(&self, priority: i32) -> Result<()> {
+        self.set(ctx_opt::THREAD_PRIORITY, priority)
+    }
+
+    /// ZMQ_THREAD_SCHED_POLICY (`libc::SCHED_*`), applied by the I/O threads when they start.
+    pub fn set_thread_sched_policy(&self, policy: i32) -> Result<()> {
+        self.set(ctx_opt::THREAD_SCHED_POLICY, policy)
+    }
+
+    /// ZMQ_ZERO_COPY_RECV.
+    pub fn set_zero_copy_recv(&self, on: bool) -> Result<()> {
+        self.set(ctx_opt::ZERO_COPY_RECV, on as i32)
+    }
+
     /// ZMQ_MSG_T_SIZE: the size of the C ABI's `zmq_msg_t`.
     pub fn msg_t_size(&self) -> i32 {
         64
@@ -400,9 +425,11 @@ impl Context {
                 io_threads: o.io_threads as usize,
                 ..EngineConfig::default()
             };
-            if !o.thread_cpus.is_empty() {
-                cfg.cpus = Some(o.thread_cpus.clone());
-            }
+            cfg.sched = zeroring_engine::thread::ThreadSched {
+                policy: o.thread_sched_policy,
+                priority: o.thread_priority,
+                cpus: o.thread_cpus.clone(),
+            };
             if !o.thread_name_prefix.is_empty() {
                 cfg.thread_name_prefix = format!("{}-zeroring-io-", o.thread_name_prefix);
             }

@@ -89,6 +89,18 @@ impl SocketCore {
             Some(list) => Some(list.notify_for(id, notify)),
             None => notify,
         });
+        // ZMQ_HELLO_MSG: the first thing a new peer gets (libzmq: DEALER, ROUTER). The
+        // tcp/ipc driver sends it itself on every connection; inproc has one, here.
+        if let Some(hello) = &self.options.hello_msg {
+            if matches!(
+                self.options.socket_type,
+                SocketType::Dealer | SocketType::Router
+            ) && peer.endpoint.starts_with("inproc://")
+                && writer.write(Msg::from_bytes(hello.clone())).is_ok()
+            {
+                writer.flush();
+            }
+        }
         let pipe = Pipe {
             id,
             writer,

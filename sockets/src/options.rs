@@ -9,7 +9,13 @@
 //! size or out of range → [`Error::EINVAL`].
 //!
 //! Integers travel as native-endian bytes, as `zmq_setsockopt` takes them: `int` options are 4
-//! bytes, `int64`/`uint64` options 8; booleans are `int` 0 or 1.
+//! bytes (8 accepted too, for bindings that pass every integer as 64 bits), `int64`/`uint64`
+//! options 8; booleans are `int` 0 or 1.
+//!
+//! The table holds every option of libzmq 4.3's zmq_setsockopt/zmq_getsockopt pages except
+//! GSSAPI and VMCI (not built: EINVAL, as such a libzmq), plus 4.3.5's BUSY_POLL, HICCUP_MSG,
+//! XSUB_VERBOSE_UNSUBSCRIBE and TOPICS_COUNT; docs/sockets.md says which act and which are
+//! only stored.
 
 use bytes::Bytes;
 use zeroize::{Zeroize, Zeroizing};
@@ -20,461 +26,10 @@ use zeroring_transports::zmtp::mechanism::curve::{
 };
 
 use crate::error::{Error, Result};
+use zeroring_transports::driver::AcceptFilters;
 
-/// Option numbers from zmq.h.
-#[allow(missing_docs)]
-pub mod num {
-    pub const AFFINITY: i32 = 4;
-    pub const ROUTING_ID: i32 = 5;
-    pub const SUBSCRIBE: i32 = 6;
-    pub const UNSUBSCRIBE: i32 = 7;
-    pub const RATE: i32 = 8;
-    pub const RECOVERY_IVL: i32 = 9;
-    pub const SNDBUF: i32 = 11;
-    pub const RCVBUF: i32 = 12;
-    pub const RCVMORE: i32 = 13;
-    pub const FD: i32 = 14;
-    pub const EVENTS: i32 = 15;
-    pub const TYPE: i32 = 16;
-    pub const LINGER: i32 = 17;
-    pub const RECONNECT_IVL: i32 = 18;
-    pub const BACKLOG: i32 = 19;
-    pub const RECONNECT_IVL_MAX: i32 = 21;
-    pub const MAXMSGSIZE: i32 = 22;
-    pub const SNDHWM: i32 = 23;
-    pub const RCVHWM: i32 = 24;
-    pub const MULTICAST_HOPS: i32 = 25;
-    pub const RCVTIMEO: i32 = 27;
-    pub const SNDTIMEO: i32 = 28;
-    pub const LAST_ENDPOINT: i32 = 32;
-    pub const ROUTER_MANDATORY: i32 = 33;
-    pub const TCP_KEEPALIVE: i32 = 34;
-    pub const TCP_KEEPALIVE_CNT: i32 = 35;
-    pub const TCP_KEEPALIVE_IDLE: i32 = 36;
-    pub const TCP_KEEPALIVE_INTVL: i32 = 37;
-    pub const IMMEDIATE: i32 = 39;
-    pub const XPUB_VERBOSE: i32 = 40;
-    pub const IPV6: i32 = 42;
-    pub const MECHANISM: i32 = 43;
-    pub const PROBE_ROUTER: i32 = 51;
-    pub const REQ_CORRELATE: i32 = 52;
-    pub const REQ_RELAXED: i32 = 53;
-    pub const CONFLATE: i32 = 54;
-    pub const ROUTER_HANDOVER: i32 = 56;
-    pub const TOS: i32 = 57;
-    pub const CONNECT_ROUTING_ID: i32 = 61;
-    pub const HANDSHAKE_IVL: i32 = 66;
-    pub const XPUB_NODROP: i32 = 69;
-    pub const XPUB_MANUAL: i32 = 71;
-    pub const XPUB_WELCOME_MSG: i32 = 72;
-    pub const INVERT_MATCHING: i32 = 74;
-    pub const HEARTBEAT_IVL: i32 = 75;
-    pub const HEARTBEAT_TTL: i32 = 76;
-    pub const HEARTBEAT_TIMEOUT: i32 = 77;
-    pub const XPUB_VERBOSER: i32 = 78;
-    pub const CONNECT_TIMEOUT: i32 = 79;
-    pub const TCP_MAXRT: i32 = 80;
-    pub const THREAD_SAFE: i32 = 81;
-    pub const PLAIN_SERVER: i32 = 44;
-    pub const PLAIN_USERNAME: i32 = 45;
-    pub const PLAIN_PASSWORD: i32 = 46;
-    pub const CURVE_SERVER: i32 = 47;
-    pub const CURVE_PUBLICKEY: i32 = 48;
-    pub const CURVE_SECRETKEY: i32 = 49;
-    pub const CURVE_SERVERKEY: i32 = 50;
-    pub const ZAP_DOMAIN: i32 = 55;
-    pub const BINDTODEVICE: i32 = 92;
-    pub const ZAP_ENFORCE_DOMAIN: i32 = 93;
-    pub const METADATA: i32 = 95;
-    pub const XPUB_MANUAL_LAST_VALUE: i32 = 98;
-    pub const ONLY_FIRST_SUBSCRIBE: i32 = 108;
-    pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;
-    pub const TOPICS_COUNT: i32 = 116;
-    /// zeroring's own, outside libzmq's numbering: the most memory one connection's
-    /// incomplete multipart message may hold (bytes, each part counted with 64 bytes of
-    /// overhead); a peer that exceeds it is disconnected. Default 64 MiB.
-    pub const ZR_MAX_INCOMPLETE_MSG: i32 = 10_001;
-}
-
-/// The C type of an option's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `int`, 4 bytes.
-    Int,
-    /// `int` restricted to 0 and 1.
-    Bool,
-    /// `int64_t`, 8 bytes.
-    Int64,
-    /// `uint64_t`, 8 bytes.
-    Uint64,
-    /// Binary data (routing ids, topics).
-    Bytes,
-    /// A character string (endpoints, metadata); read back NUL-terminated.
-    Str,
-}
-
-/// Whether an option may be set, read, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// `zmq_setsockopt` and `zmq_getsockopt`.
-    ReadWrite,
-    /// `zmq_getsockopt` only.
-    ReadOnly,
-    /// `zmq_setsockopt` only.
-    WriteOnly,
-}
-
-/// A bit set of socket types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Types(pub u32);
-
-impl Types {
-    /// Every socket type.
-    pub const ALL: Types = Types(u32::MAX);
-
-    const fn of(list: &[SocketType]) -> Types {
-        let mut bits = 0u32;
-        let mut i = 0;
-        while i < list.len() {
-            bits |= 1 << (list[i] as u32);
-            i += 1;
-        }
-        Types(bits)
-    }
-
-    /// Whether `t` is in the set.
-    pub const fn contains(self, t: SocketType) -> bool {
-        self.0 & (1 << (t as u32)) != 0
-    }
-}
-
-/// One row of the option table.
-#[derive(Debug, Clone, Copy)]
-pub struct OptionSpec {
-    /// zmq.h number.
-    pub num: i32,
-    /// zmq.h name without the `ZMQ_` prefix.
-    pub name: &'static str,
-    /// Value type.
-    pub kind: Kind,
-    /// Default, as documentation text.
-    pub default: &'static str,
-    /// Read / write access.
-    pub access: Access,
-    /// Socket types that accept the option.
-    pub types: Types,
-}
-
-use SocketType as T;
-const SUBS: Types = Types::of(&[T::Sub, T::XSub, T::XPub]);
-const PUBS: Types = Types::of(&[T::Pub, T::XPub]);
-const ROUTER: Types = Types::of(&[T::Router]);
-const REQ: Types = Types::of(&[T::Req]);
-const PROBE: Types = Types::of(&[T::Router, T::Dealer, T::Req]);
-const PUBSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
-const XPUB_XSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
-const SUB_SIDE: Types = Types::of(&[T::Sub, T::XSub]);
-
-const fn row(
-    num: i32,
-    name: &'static str,
-    kind: Kind,
-    default: &'static str,
-    access: Access,
-    types: Types,
-) -> OptionSpec {
-    OptionSpec {
-        num,
-        name,
-        kind,
-        default,
-        access,
-        types,
-    }
-}
-
-use Access::{ReadOnly as RO, ReadWrite as RW, WriteOnly as WO};
-use Kind::{Bool, Bytes as B, Int, Int64, Str, Uint64};
-
-/// Every socket option zeroring accepts. Options that only matter to the tcp/ipc transports
-/// (reconnect, heartbeats, keepalive, …) are stored now and used by the wire issue.
-pub static OPTIONS: &[OptionSpec] = &[
-    row(num::AFFINITY, "AFFINITY", Uint64, "0", RW, Types::ALL),
-    row(num::ROUTING_ID, "ROUTING_ID", B, "empty", RW, Types::ALL),
-    row(num::SUBSCRIBE, "SUBSCRIBE", B, "-", WO, SUBS),
-    row(num::UNSUBSCRIBE, "UNSUBSCRIBE", B, "-", WO, SUBS),
-    row(num::RATE, "RATE", Int, "100", RW, Types::ALL),
-    row(
-        num::RECOVERY_IVL,
-        "RECOVERY_IVL",
-        Int,
-        "10000",
-        RW,
-        Types::ALL,
-    ),
-    row(num::SNDBUF, "SNDBUF", Int, "-1", RW, Types::ALL),
-    row(num::RCVBUF, "RCVBUF", Int, "-1", RW, Types::ALL),
-    row(num::RCVMORE, "RCVMORE", Int, "0", RO, Types::ALL),
-    row(num::EVENTS, "EVENTS", Int, "-", RO, Types::ALL),
-    row(num::FD, "FD", Int, "-", RO, Types::ALL),
-    row(num::TYPE, "TYPE", Int, "-", RO, Types::ALL),
-    row(
-        num::LINGER,
-        "LINGER",
-        Int,
-        "1000 (libzmq: -1)",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::RECONNECT_IVL,
-        "RECONNECT_IVL",
-        Int,
-        "100",
-        RW,
-        Types::ALL,
-    ),
-    row(num::BACKLOG, "BACKLOG", Int, "100", RW, Types::ALL),
-    row(
-        num::RECONNECT_IVL_MAX,
-        "RECONNECT_IVL_MAX",
-        Int,
-        "0",
-        RW,
-        Types::ALL,
-    ),
-    row(num::MAXMSGSIZE, "MAXMSGSIZE", Int64, "-1", RW, Types::ALL),
-    row(num::SNDHWM, "SNDHWM", Int, "1000", RW, Types::ALL),
-    row(num::RCVHWM, "RCVHWM", Int, "1000", RW, Types::ALL),
-    row(
-        num::MULTICAST_HOPS,
-        "MULTICAST_HOPS",
-        Int,
-        "1",
-        RW,
-        Types::ALL,
-    ),
-    row(num::RCVTIMEO, "RCVTIMEO", Int, "-1", RW, Types::ALL),
-    row(num::SNDTIMEO, "SNDTIMEO", Int, "-1", RW, Types::ALL),
-    row(
-        num::LAST_ENDPOINT,
-        "LAST_ENDPOINT",
-        Str,
-        "empty",
-        RO,
-        Types::ALL,
-    ),
-    row(
-        num::ROUTER_MANDATORY,
-        "ROUTER_MANDATORY",
-        Bool,
-        "0",
-        RW,
-        ROUTER,
-    ),
-    row(
-        num::TCP_KEEPALIVE,
-        "TCP_KEEPALIVE",
-        Int,
-        "-1",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::TCP_KEEPALIVE_CNT,
-        "TCP_KEEPALIVE_CNT",
-        Int,
-        "-1",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::TCP_KEEPALIVE_IDLE,
-        "TCP_KEEPALIVE_IDLE",
-        Int,
-        "-1",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::TCP_KEEPALIVE_INTVL,
-        "TCP_KEEPALIVE_INTVL",
-        Int,
-        "-1",
-        RW,
-        Types::ALL,
-    ),
-    row(num::IMMEDIATE, "IMMEDIATE", Bool, "0", RW, Types::ALL),
-    row(num::XPUB_VERBOSE, "XPUB_VERBOSE", Bool, "0", RW, PUBS),
-    row(num::IPV6, "IPV6", Bool, "0", RW, Types::ALL),
-    row(num::MECHANISM, "MECHANISM", Int, "0 (NULL)", RO, Types::ALL),
-    row(num::PROBE_ROUTER, "PROBE_ROUTER", Bool, "0", RW, PROBE),
-    row(num::REQ_CORRELATE, "REQ_CORRELATE", Bool, "0", RW, REQ),
-    row(num::REQ_RELAXED, "REQ_RELAXED", Bool, "0", RW, REQ),
-    row(num::CONFLATE, "CONFLATE", Bool, "0", RW, Types::ALL),
-    row(
-        num::ROUTER_HANDOVER,
-        "ROUTER_HANDOVER",
-        Bool,
-        "0",
-        RW,
-        ROUTER,
-    ),
-    row(num::TOS, "TOS", Int, "0", RW, Types::ALL),
-    row(
-        num::CONNECT_ROUTING_ID,
-        "CONNECT_ROUTING_ID",
-        B,
-        "-",
-        WO,
-        Types::ALL,
-    ),
-    row(
-        num::HANDSHAKE_IVL,
-        "HANDSHAKE_IVL",
-        Int,
-        "30000",
-        RW,
-        Types::ALL,
-    ),
-    row(num::XPUB_NODROP, "XPUB_NODROP", Bool, "0", RW, PUBS),
-    row(num::XPUB_MANUAL, "XPUB_MANUAL", Bool, "0", RW, PUBS),
-    row(num::XPUB_WELCOME_MSG, "XPUB_WELCOME_MSG", B, "-", WO, PUBS),
-    row(
-        num::INVERT_MATCHING,
-        "INVERT_MATCHING",
-        Bool,
-        "0",
-        RW,
-        PUBSUB,
-    ),
-    row(
-        num::HEARTBEAT_IVL,
-        "HEARTBEAT_IVL",
-        Int,
-        "0",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::HEARTBEAT_TTL,
-        "HEARTBEAT_TTL",
-        Int,
-        "0",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::HEARTBEAT_TIMEOUT,
-        "HEARTBEAT_TIMEOUT",
-        Int,
-        "-1",
-        RW,
-        Types::ALL,
-    ),
-    row(num::XPUB_VERBOSER, "XPUB_VERBOSER", Bool, "0", RW, PUBS),
-    row(
-        num::CONNECT_TIMEOUT,
-        "CONNECT_TIMEOUT",
-        Int,
-        "0",
-        RW,
-        Types::ALL,
-    ),
-    row(num::TCP_MAXRT, "TCP_MAXRT", Int, "0", RW, Types::ALL),
-    row(num::THREAD_SAFE, "THREAD_SAFE", Bool, "0", RO, Types::ALL),
-    row(num::PLAIN_SERVER, "PLAIN_SERVER", Bool, "0", RW, Types::ALL),
-    row(
-        num::PLAIN_USERNAME,
-        "PLAIN_USERNAME",
-        Str,
-        "-",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::PLAIN_PASSWORD,
-        "PLAIN_PASSWORD",
-        Str,
-        "-",
-        RW,
-        Types::ALL,
-    ),
-    row(num::CURVE_SERVER, "CURVE_SERVER", Bool, "0", RW, Types::ALL),
-    row(
-        num::CURVE_PUBLICKEY,
-        "CURVE_PUBLICKEY",
-        B,
-        "32 zero bytes",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::CURVE_SECRETKEY,
-        "CURVE_SECRETKEY",
-        B,
-        "32 zero bytes",
-        RW,
-        Types::ALL,
-    ),
-    row(
-        num::CURVE_SERVERKEY,
-        "CURVE_SERVERKEY",
-        B,
-        "32 zero bytes",
-        RW,
-        Types::ALL,
-    ),
-    row(num::ZAP_DOMAIN, "ZAP_DOMAIN", Str, "-", RW, Types::ALL),
-    row(num::BINDTODEVICE, "BINDTODEVICE", Str, "-", RW, Types::ALL),
-    row(
-        num::ZAP_ENFORCE_DOMAIN,
-        "ZAP_ENFORCE_DOMAIN",
-        Bool,
-        "0",
-        RW,
-        Types::ALL,
-    ),
-    row(num::METADATA, "METADATA", Str, "-", RW, Types::ALL),
-    row(
-        num::XPUB_MANUAL_LAST_VALUE,
-        "XPUB_MANUAL_LAST_VALUE",
-        Bool,
-        "0",
-        RW,
-        PUBS,
-    ),
-    row(
-        num::ONLY_FIRST_SUBSCRIBE,
-        "ONLY_FIRST_SUBSCRIBE",
-        Bool,
-        "0",
-        RW,
-        XPUB_XSUB,
-    ),
-    row(
-        num::XSUB_VERBOSE_UNSUBSCRIBE,
-        "XSUB_VERBOSE_UNSUBSCRIBE",
-        Bool,
-        "0",
-        RW,
-        SUB_SIDE,
-    ),
-    row(num::TOPICS_COUNT, "TOPICS_COUNT", Int, "0", RO, PUBSUB),
-    row(
-        num::ZR_MAX_INCOMPLETE_MSG,
-        "ZR_MAX_INCOMPLETE_MSG",
-        Int64,
-        "67108864",
-        RW,
-        Types::ALL,
-    ),
-];
-
-/// The table row for an option number.
-pub fn spec(num: i32) -> Option<&'static OptionSpec> {
-    OPTIONS.iter().find(|s| s.num == num)
-}
+mod table;
+pub use table::*;
 
 /// A decoded option value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,9 +45,14 @@ pub enum Value {
 }
 
 impl Value {
-    /// Decodes `raw` as the option's C type; wrong sizes → EINVAL.
+    /// Decodes `raw` as the option's C type; wrong sizes → EINVAL. An `int` option also
+    /// takes 8 bytes (bindings that pass every integer as 64 bits), if the value fits.
     pub fn decode(kind: Kind, raw: &[u8]) -> Result<Value> {
         Ok(match kind {
+            Kind::Int | Kind::Bool if raw.len() == 8 => {
+                let wide = i64::from_ne_bytes(raw.try_into().map_err(|_| Error::EINVAL)?);
+                Value::Int(i32::try_from(wide).map_err(|_| Error::EINVAL)?)
+            }
             Kind::Int | Kind::Bool => Value::Int(i32::from_ne_bytes(
                 raw.try_into().map_err(|_| Error::EINVAL)?,
             )),
@@ -609,6 +169,18 @@ pub struct Options {
     pub curve_public: [u8; CURVE_KEY_LEN],
     pub curve_secret: CurveSecretKey,
     pub curve_server: [u8; CURVE_KEY_LEN],
+    /// ZMQ_ROUTER_NOTIFY: bit 1 announces a peer's arrival, bit 2 its departure, each as
+    /// `[routing id, ""]`.
+    pub router_notify: i32,
+    /// ZMQ_STREAM_NOTIFY (default on): STREAM announces connects and disconnects.
+    pub stream_notify: bool,
+    /// ZMQ_HELLO_MSG: sent to every new peer (DEALER, ROUTER) before anything else.
+    pub hello_msg: Option<Bytes>,
+    /// ZMQ_DISCONNECT_MSG: a ROUTER receives it from a peer whose connection is lost.
+    pub disconnect_msg: Option<Bytes>,
+    /// ZMQ_TCP_ACCEPT_FILTER and ZMQ_IPC_FILTER_PID/UID/GID: each set adds one, an empty
+    /// value clears the list (the IPC ones take an `int`, raw).
+    pub accept_filters: zeroring_transports::driver::AcceptFilters,
     /// Every other stored option (transport options), by number.
     pub extra: std::collections::BTreeMap<i32, Value>,
 }
@@ -650,6 +222,11 @@ impl Options {
             curve_public: [0; CURVE_KEY_LEN],
             curve_secret: CurveSecretKey::from_bytes([0; CURVE_KEY_LEN]),
             curve_server: [0; CURVE_KEY_LEN],
+            router_notify: 0,
+            stream_notify: true,
+            hello_msg: None,
+            disconnect_msg: None,
+            accept_filters: Default::default(),
             extra: Default::default(),
         }
     }
@@ -749,6 +326,64 @@ impl Options {
                 self.metadata.push((k.to_string(), v.to_string()));
             }
             num::SUBSCRIBE | num::UNSUBSCRIBE => {}
+            num::ROUTER_NOTIFY if !(0..=3).contains(&int) => return Err(Error::EINVAL),
+            num::ROUTER_NOTIFY => self.router_notify = int,
+            num::STREAM_NOTIFY => self.stream_notify = b,
+            num::HELLO_MSG | num::DISCONNECT_MSG => {
+                let Value::Bytes(m) = value else {
+                    return Err(Error::EINVAL);
+                };
+                let m = (!m.is_empty()).then_some(m);
+                if num == num::HELLO_MSG {
+                    self.hello_msg = m;
+                } else {
+                    self.disconnect_msg = m;
+                }
+            }
+            num::TCP_ACCEPT_FILTER => {
+                let Value::Bytes(raw) = value else {
+                    return Err(Error::EINVAL);
+                };
+                if raw.is_empty() {
+                    self.accept_filters.tcp.clear();
+                } else {
+                    let text = std::str::from_utf8(&raw).map_err(|_| Error::EINVAL)?;
+                    let f = AcceptFilters::parse_tcp(text.trim_end_matches('\0'))
+                        .ok_or(Error::EINVAL)?;
+                    self.accept_filters.tcp.push(f);
+                }
+            }
+            num::IPC_FILTER_PID | num::IPC_FILTER_UID | num::IPC_FILTER_GID => {
+                let Value::Bytes(raw) = value else {
+                    return Err(Error::EINVAL);
+                };
+                let f = &mut self.accept_filters;
+                if raw.is_empty() {
+                    match num {
+                        num::IPC_FILTER_PID => f.pids.clear(),
+                        num::IPC_FILTER_UID => f.uids.clear(),
+                        _ => f.gids.clear(),
+                    }
+                } else {
+                    let Value::Int(id) = Value::decode(Kind::Int, &raw)? else {
+                        return Err(Error::EINVAL);
+                    };
+                    match num {
+                        num::IPC_FILTER_PID => f.pids.push(id),
+                        num::IPC_FILTER_UID => f.uids.push(id as u32),
+                        _ => f.gids.push(id as u32),
+                    }
+                }
+            }
+            // libzmq: raw mode without connect/disconnect notices.
+            num::ROUTER_RAW => {
+                self.stream_notify = !b;
+                self.extra.insert(num, value);
+            }
+            // libzmq keeps one flag: IPV4ONLY is IPV6's negation.
+            num::IPV4ONLY => {
+                self.extra.insert(num::IPV6, Value::Int(!b as i32));
+            }
             num::PLAIN_SERVER => {
                 self.as_server = b;
                 self.mechanism = if b { MECHANISM_PLAIN } else { MECHANISM_NULL };
@@ -838,6 +473,8 @@ impl Options {
             num::AFFINITY => Value::Uint64(self.affinity),
             num::LAST_ENDPOINT => Value::Bytes(Bytes::from(self.last_endpoint.clone())),
             num::THREAD_SAFE => Value::Int(0),
+            num::ROUTER_NOTIFY => Value::Int(self.router_notify),
+            num::IPV4ONLY => v(!matches!(self.extra.get(&num::IPV6), Some(Value::Int(1)))),
             num::MECHANISM => Value::Int(self.mechanism),
             num::PLAIN_SERVER => v(self.as_server && self.mechanism == MECHANISM_PLAIN),
             num::CURVE_SERVER => v(self.as_server && self.mechanism == MECHANISM_CURVE),

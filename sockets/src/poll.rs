@@ -76,7 +76,7 @@ impl<'a> PollItem<'a> {
     }
 }
 
-fn to_libc(events: i16) -> i16 {
+pub(crate) fn to_libc(events: i16) -> i16 {
     let mut e = 0;
     if events & POLLIN as i16 != 0 {
         e |= libc::POLLIN;
@@ -90,7 +90,7 @@ fn to_libc(events: i16) -> i16 {
     e
 }
 
-fn from_libc(revents: i16) -> i16 {
+pub(crate) fn from_libc(revents: i16) -> i16 {
     let mut e = 0;
     if revents & (libc::POLLIN | libc::POLLHUP) != 0 {
         e |= POLLIN as i16;

@@ -178,23 +178,30 @@ impl Core {
         self.sc.attach(a, Some(n));
     }
 
-    /// Processes pending commands; ETERM after context shutdown.
+    /// Processes pending commands; ETERM after context shutdown. Two loads when there is
+    /// nothing to do (every send and recv passes here).
+    #[inline]
     fn process_commands(&mut self) -> Result<()> {
         if self.ctx.is_terminated() {
             return Err(Error::ETERM);
         }
         if !self.mailbox.is_empty() {
-            let mut cmds = std::mem::take(&mut self.commands);
-            self.mailbox.drain(&mut cmds);
-            for c in cmds.drain(..) {
-                match c {
-                    Command::Attach(a) => self.attach(*a),
-                    Command::Hiccup(key) => self.sc.hiccup(key),
-                }
-            }
-            self.commands = cmds;
+            self.drain_commands();
         }
         Ok(())
+    }
+
+    #[inline(never)]
+    fn drain_commands(&mut self) {
+        let mut cmds = std::mem::take(&mut self.commands);
+        self.mailbox.drain(&mut cmds);
+        for c in cmds.drain(..) {
+            match c {
+                Command::Attach(a) => self.attach(*a),
+                Command::Hiccup(key) => self.sc.hiccup(key),
+            }
+        }
+        self.commands = cmds;
     }
 
     fn inproc_info(&self) -> InprocInfo {
@@ -232,6 +239,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn send(&mut self, mut msg: Msg, flags: i32) -> Result<()> {
         self.process_commands()?;
         msg.set_more(flags & SNDMORE != 0);
@@ -257,6 +265,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn recv(&mut self, flags: i32) -> Result<Msg> {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
@@ -418,6 +427,8 @@ impl Socket {
                 );
                 c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
                 c.sc.options.last_endpoint = endpoint.to_string();
+                // As libzmq: CONNECT_ROUTING_ID names the peer of one connect only.
+                c.sc.options.connect_routing_id = None;
                 // Take the early pipe now, as libzmq's connect does: a SUB's subscriptions
                 // made before the connect go down it without waiting for another call.
                 let _ = c.process_commands();

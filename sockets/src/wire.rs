@@ -53,7 +53,13 @@ fn ms(v: i32) -> Option<Duration> {
 
 /// The ZMTP side of a socket's options.
 pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionConfig {
-    let mut c = ConnectionConfig::new(o.socket_type);
+    // ROUTER_RAW: the connections speak raw tcp, as a STREAM's.
+    let raw = matches!(o.extra.get(&num::ROUTER_RAW), Some(Value::Int(1)));
+    let mut c = ConnectionConfig::new(if raw {
+        SocketType::Stream
+    } else {
+        o.socket_type
+    });
     c.routing_id = o.routing_id.clone();
     for (name, value) in &o.metadata {
         // Names and values were validated when ZMQ_METADATA was set.
@@ -62,6 +68,12 @@ pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionCon
             .push(Bytes::from(name.clone()), Bytes::from(value.clone()));
     }
     c.max_msg_size = o.maxmsgsize;
+    if matches!(o.socket_type, SocketType::Dealer | SocketType::Router) {
+        c.hello_msg = o.hello_msg.clone();
+    }
+    if o.socket_type == SocketType::Dealer {
+        c.hiccup_msg = bytes(o, num::HICCUP_MSG);
+    }
     if let Some(Value::Int64(v)) = o.extra.get(&num::ZR_MAX_INCOMPLETE_MSG) {
         c.max_incomplete_msg = u64::try_from(*v).unwrap_or(u64::MAX);
     }
@@ -122,7 +134,37 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
         affinity: o.affinity,
         immediate: o.immediate,
+        priority: int(o, num::PRIORITY, 0),
+        busy_poll: int(o, num::BUSY_POLL, 0),
+        tcp_maxrt: int(o, num::TCP_MAXRT, 0),
+        use_fd: int(o, num::USE_FD, -1),
+        reconnect_stop: int(o, num::RECONNECT_STOP, 0),
+        // Per connect: needs the endpoint (see `socks_request`).
+        socks: None,
+        accept_filters: o.accept_filters.clone(),
     }
+}
+
+/// ZMQ_SOCKS_PROXY (`host:port`, resolved here) with SOCKS_USERNAME/PASSWORD, for a tcp
+/// endpoint; `None` without a proxy or for ipc. A proxy that does not resolve → EINVAL.
+fn socks_request(o: &Options, endpoint: &ep::Endpoint) -> Result<Option<driver::SocksRequest>> {
+    let (Some(proxy), ep::Endpoint::Tcp(tcp)) = (bytes(o, num::SOCKS_PROXY), endpoint) else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(&proxy)
+        .map_err(|_| Error::EINVAL)?
+        .trim_end_matches('\0');
+    let proxy = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or(Error::EINVAL)?;
+    let auth = bytes(o, num::SOCKS_USERNAME).map(|user| {
+        let pass = bytes(o, num::SOCKS_PASSWORD).unwrap_or_default();
+        (user.to_vec(), pass.to_vec())
+    });
+    driver::SocksRequest::for_addr(proxy, &tcp.addr, auth)
+        .map(Some)
+        .ok_or(Error::EINVAL)
 }
 
 /// How a connection's pipes reach its socket.
@@ -133,6 +175,9 @@ pub(crate) struct Link {
     conflate: bool,
     monitor: MonitorSink,
     ctx: WeakContext,
+    /// CONNECT_ROUTING_ID as it was at connect: the routing id this socket gives the peer
+    /// (ROUTER, STREAM), whatever the peer calls itself.
+    connect_rid: Option<Bytes>,
 }
 
 impl Link {
@@ -145,7 +190,11 @@ impl Link {
 
 impl SocketLink for Link {
     fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        self.pipes(Peer::from_handshake(info, endpoint, key, self.conflate)?)
+        let mut peer = Peer::from_handshake(info, endpoint, key, self.conflate)?;
+        if self.connect_rid.is_some() {
+            peer.routing_id = self.connect_rid.clone();
+        }
+        self.pipes(peer)
     }
 
     fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
@@ -157,8 +206,12 @@ impl SocketLink for Link {
         let _ = self.attach.hiccup(key);
     }
 
-    fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
-        self.pipes(Peer::new(SocketType::Stream, endpoint))
+    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+        self.pipes(Peer {
+            routing_id: self.connect_rid.clone(),
+            key,
+            ..Peer::new(SocketType::Stream, endpoint)
+        })
     }
 
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
@@ -256,11 +309,14 @@ impl Wire {
         monitor: MonitorSink,
     ) -> Result<()> {
         let parsed = ep::parse(endpoint, Direction::Connect).map_err(endpoint_error)?;
-        let topts = transport_options(o, ctx.ipv6());
+        let mut topts = transport_options(o, ctx.ipv6());
+        topts.socks = socks_request(o, &parsed)?;
         let mut target = driver::connect_target(&parsed, topts.ipv6).map_err(io_error)?;
         target.endpoint = endpoint.to_string();
         let config = connection_config(o, crate::zap::handler_bound(ctx));
-        let link = Arc::new(self.link(ctx, o, attach, monitor));
+        let mut link = self.link(ctx, o, attach, monitor);
+        link.connect_rid = o.connect_routing_id.clone();
+        let link = Arc::new(link);
         let handle = ctx
             .with_engine(|e| driver::connect(e.threads(), target, topts, config, link))?
             .map_err(|_| Error::ETERM)?;
@@ -279,6 +335,7 @@ impl Wire {
             conflate: o.conflate,
             monitor,
             ctx: ctx.downgrade(),
+            connect_rid: None,
         }
     }
 

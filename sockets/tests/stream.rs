@@ -1,11 +1,15 @@
 //! STREAM sockets with plain TCP peers (no ZMTP on the wire), both accepting and connecting:
 //! connect/disconnect notifications, `[id, data]` framing, closing a peer with an empty part,
-//! EHOSTUNREACH for an unknown id.
+//! EHOSTUNREACH for an unknown id; and where libzmq 4.3 differs from a naive STREAM: a
+//! connecter keeps its routing id across reconnects, a connection closed by the socket
+//! itself is not announced as gone, STREAM_NOTIFY 0 announces nothing — each checked on
+//! zeroring and on libzmq (the `zmq` crate) with the same script.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use zeroring::options::num;
 use zeroring::{Context, Error, SocketType, SNDMORE};
 
 fn stream(ctx: &Context) -> zeroring::Socket {
@@ -50,12 +54,19 @@ fn accepted_raw_peer_round_trip_and_close() {
     client.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"200 OK");
 
-    // An empty part closes the connection, and its departure is announced.
+    // An empty part closes the connection; a connection we closed ourselves is not
+    // announced as gone (libzmq terminates the pipe): the next notice is a new peer's.
     s.send(&id[..], SNDMORE).unwrap();
     s.send("", 0).unwrap();
     let mut rest = Vec::new();
     assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "peer sees EOF");
-    assert_eq!(s.recv_multipart(0).unwrap(), vec![id.clone(), vec![]]);
+    let _second = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    let next = s.recv_multipart(0).unwrap();
+    assert_ne!(
+        next[0], id,
+        "no departure notice for a connection we closed"
+    );
+    assert!(next[1].is_empty());
 
     // Sending to it now fails like sending to any unknown id.
     assert_eq!(s.send(&id[..], SNDMORE), Err(Error::EHOSTUNREACH));
@@ -87,4 +98,95 @@ fn connecting_stream_talks_to_a_plain_server() {
     // The server going away is announced too.
     drop(peer);
     assert_eq!(s.recv_multipart(0).unwrap(), vec![id, vec![]]);
+}
+
+#[test]
+fn stream_notify_off_suppresses_the_notices() {
+    let ctx = Context::new();
+    let s = stream(&ctx);
+    s.set_option(num::STREAM_NOTIFY, &0i32.to_ne_bytes())
+        .unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = s.get_last_endpoint().unwrap().unwrap();
+    let addr = addr.trim_start_matches("tcp://");
+    let mut a = TcpStream::connect(addr).unwrap();
+    a.write_all(b"abc").unwrap();
+    let m = s.recv_multipart(0).unwrap();
+    assert_eq!(m[1], b"abc", "no arrival notice before the data");
+    let first = m[0].clone();
+    drop(a);
+    let mut b = TcpStream::connect(addr).unwrap();
+    b.write_all(b"xyz").unwrap();
+    let m = s.recv_multipart(0).unwrap();
+    assert_ne!(m[0], first, "no departure notice for the first peer");
+    assert_eq!(m[1], b"xyz");
+}
+
+#[test]
+fn a_connecting_stream_keeps_its_routing_id_across_reconnects() {
+    let ctx = Context::new();
+    let s = stream(&ctx);
+    s.set_reconnect_ivl(20).unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    s.connect(&format!("tcp://{}", server.local_addr().unwrap()))
+        .unwrap();
+    let (conn, _) = server.accept().unwrap();
+    let hello = s.recv_multipart(0).unwrap();
+    assert!(hello[1].is_empty());
+    let id = hello[0].clone();
+    drop(conn);
+    assert_eq!(
+        s.recv_multipart(0).unwrap(),
+        vec![id.clone(), vec![]],
+        "departure"
+    );
+    let (mut conn, _) = server.accept().unwrap();
+    assert_eq!(
+        s.recv_multipart(0).unwrap(),
+        vec![id.clone(), vec![]],
+        "the reconnection is announced under the same id"
+    );
+    conn.write_all(b"again").unwrap();
+    assert_eq!(s.recv_multipart(0).unwrap(), vec![id, b"again".to_vec()]);
+}
+
+/// The reconnect script on libzmq's STREAM: the same id for every connection of one connect.
+#[test]
+fn libzmq_keeps_the_id_across_reconnects_too() {
+    let zctx = zmq::Context::new();
+    let s = zctx.socket(zmq::STREAM).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_reconnect_ivl(20).unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    s.connect(&format!("tcp://{}", server.local_addr().unwrap()))
+        .unwrap();
+    let (conn, _) = server.accept().unwrap();
+    let hello = s.recv_multipart(0).unwrap();
+    assert!(hello[1].is_empty());
+    drop(conn);
+    assert_eq!(s.recv_multipart(0).unwrap(), vec![hello[0].clone(), vec![]]);
+    let (_conn, _) = server.accept().unwrap();
+    assert_eq!(s.recv_multipart(0).unwrap(), vec![hello[0].clone(), vec![]]);
+}
+
+/// The self-close script on libzmq's STREAM: no departure notice; the next notice is the
+/// next peer's.
+#[test]
+fn libzmq_does_not_announce_a_connection_it_closed() {
+    let zctx = zmq::Context::new();
+    let s = zctx.socket(zmq::STREAM).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_linger(0).unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = s.get_last_endpoint().unwrap().unwrap();
+    let addr = addr.trim_start_matches("tcp://").to_string();
+    let _first = TcpStream::connect(&addr).unwrap();
+    let hello = s.recv_multipart(0).unwrap();
+    s.send(&hello[0][..], zmq::SNDMORE).unwrap();
+    s.send(&b""[..], 0).unwrap();
+    let _second = TcpStream::connect(&addr).unwrap();
+    let next = s.recv_multipart(0).unwrap();
+    assert_ne!(next[0], hello[0], "no departure notice for the closed one");
+    assert!(next[1].is_empty());
 }

@@ -114,7 +114,7 @@ impl SocketLink for TestLink {
         })
     }
 
-    fn attach_raw(&self, _endpoint: &str) -> Option<PipeEnds> {
+    fn attach_raw(&self, _endpoint: &str, _key: Option<u64>) -> Option<PipeEnds> {
         let peer = PeerInfo {
             version: zeroring_transports::zmtp::ZmtpVersion::V3_1,
             socket_type: None,

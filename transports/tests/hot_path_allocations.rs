@@ -78,7 +78,7 @@ fn steady_state_messages_do_not_allocate() {
 
     // Warm up the queues once.
     let mut sink = Collect(Vec::with_capacity(128));
-    b.handle_input_with(&wire, now, &mut sink);
+    assert_eq!(b.handle_input_with(&wire, now, &mut sink), wire.len());
     assert_eq!(sink.0.len(), 100);
     assert!(sink
         .0
@@ -97,7 +97,7 @@ fn steady_state_messages_do_not_allocate() {
         }
         chunks.clear();
         // Inbound: 100 frames of one buffer decoded into inline messages.
-        b.handle_input_with(&wire, now, &mut sink);
+        assert_eq!(b.handle_input_with(&wire, now, &mut sink), wire.len());
         assert_eq!(sink.0.len(), 100);
         assert!(b.poll_event().is_none());
         sink.0.clear();

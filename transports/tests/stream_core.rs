@@ -200,3 +200,43 @@ fn a_full_pipe_pauses_reading_until_the_socket_drains_it() {
     got.extend(read_numbers(&lb));
     assert_eq!(got, (0..20).collect::<Vec<_>>());
 }
+
+/// A read that carries far more than the pipe takes stops decoding at the high-water mark: at
+/// most one message waits decoded, the rest as bytes, and everything arrives in order as the
+/// socket drains (the receive side moves each message once, into the pipe).
+#[test]
+fn a_read_larger_than_the_pipe_waits_as_bytes_not_messages() {
+    let (t0, la, lb, mut push, mut pull) = connected_pair();
+    // 60 rounds of 16 queued in the PUSH core's encoder, then carried as one batch of reads.
+    for r in 0..60 {
+        send_numbers(&la, r * 16..(r + 1) * 16);
+        assert_eq!(push.drive(), Status::Open);
+    }
+    let bufs = push.poll_transmit(64).expect("a batch to send");
+    let wire: usize = bufs.iter().map(|b| b.len()).sum();
+    for b in bufs {
+        pull.handle_input(b, t0);
+    }
+    push.handle_send_result(true);
+    assert_eq!(pull.drive(), Status::Open);
+    let (held, bytes) = pull.inbound_backlog();
+    assert!(held <= 1, "{held} decoded messages wait beside a full pipe");
+    // 16 in the pipe, at most one held: the other 943 or more wait as their 6 wire bytes.
+    assert!(
+        bytes >= 943 * 6 && bytes < wire,
+        "{bytes} of {wire} bytes wait"
+    );
+    let mut got = Vec::new();
+    for _ in 0..1000 {
+        got.extend(read_numbers(&lb));
+        if got.len() == 960 {
+            break;
+        }
+        pull.pipe_writable(t0);
+        assert!(pull.inbound_backlog().0 <= 1);
+    }
+    assert_eq!(got, (0..960).collect::<Vec<_>>());
+    assert_eq!(pull.inbound_backlog(), (0, 0));
+    assert_eq!(pull.drive(), Status::Open);
+    assert!(pull.wants_recv());
+}

@@ -36,6 +36,8 @@ pub(crate) struct EpollBackend {
     dirty: Vec<RawFd>,
     ready: Vec<RawCompletion>,
     events: Events,
+    /// The events of the last wait, copied out of `events` (reused: no allocation per wait).
+    fired: Vec<Event>,
     pub(crate) counters: BackendCounters,
 }
 
@@ -70,6 +72,7 @@ impl EpollBackend {
             dirty: Vec::new(),
             ready: Vec::new(),
             events: Events::new(),
+            fired: Vec::new(),
             counters: BackendCounters::default(),
         })
     }
@@ -158,8 +161,9 @@ impl EpollBackend {
     /// for one descriptor ends the operations waiting on it (with the error) and never stops
     /// the others from being armed.
     fn rearm(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for fd in dirty {
+        // Taken and put back (emptied) so the list keeps its allocation.
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for fd in dirty.drain(..) {
             if let Err(e) = self.rearm_one(fd) {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
                 if let Some(entry) = self.fds.remove(&fd) {
@@ -169,6 +173,9 @@ impl EpollBackend {
                 }
             }
         }
+        // Anything marked meanwhile (nothing today) stays marked.
+        let meanwhile = std::mem::replace(&mut self.dirty, dirty);
+        self.dirty.extend(meanwhile);
     }
 
     fn rearm_one(&mut self, fd: RawFd) -> io::Result<()> {
@@ -222,8 +229,9 @@ impl EpollBackend {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        let fired: Vec<Event> = self.events.iter().collect();
-        for ev in fired {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.extend(self.events.iter());
+        for ev in fired.drain(..) {
             let fd = ev.key as RawFd;
             let Some(entry) = self.fds.get_mut(&fd) else {
                 continue;
@@ -246,6 +254,7 @@ impl EpollBackend {
                 }
             }
         }
+        self.fired = fired;
         out.append(&mut self.ready);
         Ok(())
     }

@@ -308,6 +308,8 @@ pub(crate) struct BackendCounters {
     pub(crate) cq_overflow: u64,
     pub(crate) ebusy_retries: u64,
     pub(crate) sq_full_flushes: u64,
+    /// Zero-timeout polls that needed no io_uring_enter (nothing to submit, nothing deferred).
+    pub(crate) enters_skipped: u64,
 }
 
 impl Backend {

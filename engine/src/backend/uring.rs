@@ -319,9 +319,11 @@ impl UringBackend {
     /// Lends every free buffer of the pool to the kernel.
     pub(crate) fn provide(&mut self, pool: &mut BufPool) {
         let mut any = false;
-        let ids: Vec<u16> = pool.drain_free().collect();
-        for bid in ids {
-            self.bufs.push(pool.addr(bid) as u64, self.buf_size, bid);
+        // Buffer addresses are fixed at the pool's creation: read them before draining.
+        let (base, size) = (pool.addr(0) as u64, u64::from(self.buf_size));
+        for bid in pool.drain_free() {
+            self.bufs
+                .push(base + u64::from(bid) * size, self.buf_size, bid);
             any = true;
         }
         if any {
@@ -335,7 +337,22 @@ impl UringBackend {
         out: &mut Vec<RawCompletion>,
     ) -> io::Result<()> {
         let res = match timeout {
-            Some(t) if t.is_zero() => self.ring.submit(),
+            // A poll with nothing to submit and no deferred completion work pending needs no
+            // io_uring_enter: the completion queue is read from shared memory. (TASKRUN is set
+            // by the kernel whenever DEFER/COOP task work waits; without those setups
+            // completions are posted without our help. An overflowed CQ needs the syscall.)
+            Some(t) if t.is_zero() => {
+                let mut sq = self.ring.submission();
+                sq.sync();
+                if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
+                    drop(sq);
+                    self.counters.enters_skipped += 1;
+                    Ok(0)
+                } else {
+                    drop(sq);
+                    self.ring.submit()
+                }
+            }
             Some(t) => {
                 let ts = types::Timespec::from(t);
                 let args = types::SubmitArgs::new().timespec(&ts);

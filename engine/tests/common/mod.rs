@@ -67,7 +67,13 @@ impl Handler for EchoListener {
         });
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _op: OpId, completion: Completion, more: bool) {
+    fn on_completion(
+        &mut self,
+        cx: &mut Cx<'_>,
+        _op: OpId,
+        completion: Completion<'_>,
+        more: bool,
+    ) {
         if let Completion::Accepted(Ok(fd)) = completion {
             cx.spawn(Box::new(EchoConn::new(fd)));
         }
@@ -116,10 +122,17 @@ impl Handler for EchoConn {
         });
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _op: OpId, completion: Completion, _more: bool) {
+    fn on_completion(
+        &mut self,
+        cx: &mut Cx<'_>,
+        _op: OpId,
+        completion: Completion<'_>,
+        _more: bool,
+    ) {
         match completion {
             Completion::Received(Ok(data)) if !data.is_empty() => {
-                self.pending.push_back(data);
+                // The slice is the thread's receive buffer, lent for this call: keep a copy.
+                self.pending.push_back(Bytes::copy_from_slice(data));
                 self.flush(cx);
             }
             Completion::Received(Ok(_)) => self.eof = true,

@@ -21,6 +21,7 @@ pub struct Lb {
 
 impl Lb {
     /// Sends one part; returns the pipe it went to (`None` when dropped mid-message).
+    #[inline]
     pub fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<Option<PipeId>, SendError> {
         let more = msg.more();
         if self.dropping {
@@ -52,8 +53,13 @@ impl Lb {
         }
         let mut msg = msg;
         let mut tried = 0;
+        // The index wraps by comparison: a `%` per send is a division, dearer than the rest of
+        // the choice together.
+        let mut i = self.current;
         while tried < pipes.len() {
-            let i = (self.current + tried) % pipes.len();
+            if i >= pipes.len() {
+                i = 0;
+            }
             match pipes.list[i].writer.write(msg) {
                 Ok(()) => {
                     let id = pipes.list[i].id;
@@ -69,10 +75,12 @@ impl Lb {
                 Err(WriteError::Full(m)) => {
                     msg = m;
                     tried += 1;
+                    i += 1;
                 }
                 Err(WriteError::Closed(m)) => {
                     msg = m;
                     if pipes.write_closed(i) {
+                        // The next pipe moved into slot `i`: try it next, same count.
                         if self.current > i {
                             self.current -= 1;
                         }
@@ -81,6 +89,7 @@ impl Lb {
                         }
                     } else {
                         tried += 1;
+                        i += 1;
                     }
                 }
             }
@@ -88,8 +97,9 @@ impl Lb {
         Err(SendError::new(Error::EAGAIN, msg))
     }
 
+    #[inline]
     fn advance(&mut self, i: usize, n: usize) {
-        self.current = if n == 0 { 0 } else { (i + 1) % n };
+        self.current = if i + 1 >= n { 0 } else { i + 1 };
     }
 
     /// Whether a message is in progress.

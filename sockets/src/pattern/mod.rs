@@ -78,6 +78,7 @@ pub struct Pipe {
 impl Pipe {
     /// Reads the next part, applying conflation: for a conflating pipe, the newest complete
     /// message available wins.
+    #[inline]
     fn read(&mut self) -> std::result::Result<Msg, zeroring_engine::pipe::ReadError> {
         let mut m = self.reader.read()?;
         if self.peer.conflate && !m.more() {
@@ -471,6 +472,45 @@ mod tests {
         assert_eq!(br.read().unwrap().data(), b"2");
         push.send(e.msg, &mut cx).unwrap();
         assert_eq!(stats.sent, 3);
+    }
+
+    /// A peer that left is skipped and detached; the round robin goes on over the others in
+    /// order, wrapping past the end, whichever slot the dead pipe held.
+    #[test]
+    fn push_pattern_round_robin_survives_a_peer_leaving_mid_rotation() {
+        let options = Options::new(SocketType::Push);
+        let mut stats = Stats::default();
+        let mut push = new_pattern(SocketType::Push).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let mut readers = Vec::new();
+        for id in 1..=4 {
+            let (p, _w, r) = peer(id, 100);
+            push.attach(p, &mut cx);
+            readers.push(r);
+        }
+        // 1 and 2 get one each; then 3 leaves while it is next in line.
+        push.send(Msg::from("a"), &mut cx).unwrap();
+        push.send(Msg::from("b"), &mut cx).unwrap();
+        readers[2].close();
+        for body in ["c", "d", "e", "f", "g"] {
+            push.send(Msg::from(body), &mut cx).unwrap();
+        }
+        let mut got: Vec<Vec<String>> = Vec::new();
+        for r in readers.iter_mut() {
+            let mut v = Vec::new();
+            while let Ok(m) = r.read() {
+                v.push(String::from_utf8(m.data().to_vec()).unwrap());
+            }
+            got.push(v);
+        }
+        assert_eq!(got[0], ["a", "d", "g"]);
+        assert_eq!(got[1], ["b", "e"]);
+        assert!(got[2].is_empty());
+        assert_eq!(got[3], ["c", "f"]);
+        assert_eq!(push.peers(), 3);
     }
 
     #[test]

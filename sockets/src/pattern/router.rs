@@ -7,8 +7,15 @@
 //! closed). Unroutable messages are dropped, or refused with EHOSTUNREACH under
 //! ROUTER_MANDATORY; a message to a peer at its high-water mark is dropped, or refused with
 //! EAGAIN under ROUTER_MANDATORY.
+//!
+//! Notices (libzmq's ROUTER_NOTIFY and DISCONNECT_MSG): a peer's arrival and departure can be
+//! announced as `[routing id, ""]`, and a departure as `[routing id, DISCONNECT_MSG]`; they
+//! queue behind nothing and are handed out between whole messages, never inside one.
+//!
+//! ROUTER_RAW (deprecated in libzmq, which points to STREAM): set before the first peer, the
+//! ROUTER hands every call to a STREAM pattern, and its connections speak raw tcp.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use zeroring_engine::Msg;
@@ -16,6 +23,12 @@ use zeroring_engine::Msg;
 use super::fq::Fq;
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
+use crate::options::Value;
+
+/// ZMQ_NOTIFY_CONNECT: announce arrivals.
+pub const NOTIFY_CONNECT: i32 = 1;
+/// ZMQ_NOTIFY_DISCONNECT: announce departures.
+pub const NOTIFY_DISCONNECT: i32 = 2;
 
 /// ROUTER.
 #[derive(Debug)]
@@ -29,6 +42,10 @@ pub struct Router {
     more_in: bool,
     more_out: bool,
     current_out: Option<PipeId>,
+    /// Arrival / departure notices waiting to be received: (routing id, body).
+    notices: VecDeque<(Bytes, Msg)>,
+    /// ROUTER_RAW: a STREAM does the work.
+    raw: Option<Box<super::stream::Stream>>,
 }
 
 impl Default for Router {
@@ -42,6 +59,8 @@ impl Default for Router {
             more_in: false,
             more_out: false,
             current_out: None,
+            notices: VecDeque::new(),
+            raw: None,
         }
     }
 }
@@ -51,11 +70,26 @@ impl Router {
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
+                if cx.options.router_notify & NOTIFY_DISCONNECT != 0 {
+                    self.notices.push_back((p.routing_id.clone(), Msg::new()));
+                }
+                if let Some(m) = &cx.options.disconnect_msg {
+                    self.notices
+                        .push_back((p.routing_id.clone(), Msg::from_bytes(m.clone())));
+                }
             }
             if self.current_out == Some(p.id) {
                 self.current_out = None;
             }
         }
+    }
+
+    /// The routing id of the next notice; its body waits as the prefetched part.
+    fn next_notice(&mut self) -> Option<Msg> {
+        let (id, body) = self.notices.pop_front()?;
+        self.prefetched = Some(body.with_more(false));
+        self.more_in = true;
+        Some(Msg::from_bytes(id).with_more(true))
     }
 
     fn generate_id(&mut self) -> Bytes {
@@ -73,6 +107,9 @@ impl Router {
 
 impl Pattern for Router {
     fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+        if let Some(raw) = &mut self.raw {
+            return raw.attach(pipe, cx);
+        }
         self.cleanup(cx);
         let id = match pipe.peer.routing_id.clone().filter(|r| !r.is_empty()) {
             Some(rid) => {
@@ -93,12 +130,18 @@ impl Pattern for Router {
             pipe.writer.flush();
         }
         pipe.routing_id = id.clone();
+        if cx.options.router_notify & NOTIFY_CONNECT != 0 {
+            self.notices.push_back((id.clone(), Msg::new()));
+        }
         self.by_id.insert(id, pipe.id);
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
     }
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        if let Some(raw) = &mut self.raw {
+            return raw.send(msg, cx);
+        }
         if !self.more_out {
             if !msg.more() {
                 // A routing id with nothing after it: silently ignored, as libzmq does.
@@ -166,6 +209,9 @@ impl Pattern for Router {
     }
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        if let Some(raw) = &mut self.raw {
+            return raw.recv(cx);
+        }
         if let Some(m) = self.prefetched.take() {
             self.more_in = m.more();
             if !self.more_in {
@@ -173,11 +219,21 @@ impl Pattern for Router {
             }
             return Ok(m);
         }
+        if !self.more_in {
+            if let Some(m) = self.next_notice() {
+                return Ok(m);
+            }
+        }
         let r = self.fq.recv(&mut self.pipes);
         let (m, pipe) = match r {
             Ok(x) => x,
             Err(e) => {
                 self.cleanup(cx);
+                if !self.more_in {
+                    if let Some(m) = self.next_notice() {
+                        return Ok(m);
+                    }
+                }
                 return Err(e);
             }
         };
@@ -204,25 +260,59 @@ impl Pattern for Router {
         Ok(idm)
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.prefetched.is_some() || self.fq.has_in(&mut self.pipes)
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if let Some(raw) = &mut self.raw {
+            return raw.has_in(cx);
+        }
+        if self.prefetched.is_some() || self.fq.has_in(&mut self.pipes) {
+            return true;
+        }
+        // Reading may have found pipes closed: their departure notices count.
+        self.cleanup(cx);
+        !self.more_in && !self.notices.is_empty()
     }
 
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        if let Some(raw) = &mut self.raw {
+            return raw.has_out(cx);
+        }
         !cx.options.router_mandatory || self.more_out || self.pipes.any_writable()
     }
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+        if let Some(raw) = &mut self.raw {
+            return raw.disconnect(endpoint, cx);
+        }
         let n = self.pipes.kill_endpoint(endpoint);
         self.cleanup(cx);
         n
     }
 
+    fn set_option(&mut self, num: i32, value: &Value, _cx: &mut Cx<'_>) -> Result<()> {
+        if num == crate::options::num::ROUTER_RAW {
+            let on = *value == Value::Int(1);
+            if on != self.raw.is_some() {
+                // Only before the first peer: pipes cannot change hands.
+                if !self.pipes.is_empty() || self.raw.as_ref().is_some_and(|r| r.peers() > 0) {
+                    return Err(Error::EINVAL);
+                }
+                self.raw = on.then(Box::default);
+            }
+        }
+        Ok(())
+    }
+
     fn peers(&self) -> usize {
+        if let Some(raw) = &self.raw {
+            return raw.peers();
+        }
         self.pipes.live()
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
+        if let Some(raw) = &self.raw {
+            return raw.ready_list();
+        }
         Some(self.fq.ready_list())
     }
 }

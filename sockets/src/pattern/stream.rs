@@ -5,6 +5,10 @@
 //! send, name the peer in the first part (with SNDMORE) and give the bytes in the second; an
 //! empty second part closes that connection. An unknown routing id gives EHOSTUNREACH and a
 //! full peer EAGAIN, as libzmq's stream socket does.
+//!
+//! As libzmq's: a connecting STREAM gives every connection of one `connect` the same routing
+//! id (libzmq keeps the pipe, and so the id, across reconnects); a connection this socket
+//! closed itself is not announced as gone; ZMQ_STREAM_NOTIFY off announces nothing.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -26,6 +30,10 @@ pub struct Stream {
     ready: VecDeque<Msg>,
     more_out: bool,
     current_out: Option<PipeId>,
+    /// The routing id each connecter (by transport key) had, for its reconnections: one
+    /// entry per `connect` (keys are never reused), dropped when this socket closes the
+    /// connection itself.
+    by_key: HashMap<u64, Bytes>,
 }
 
 impl Default for Stream {
@@ -38,12 +46,16 @@ impl Default for Stream {
             ready: VecDeque::new(),
             more_out: false,
             current_out: None,
+            by_key: HashMap::new(),
         }
     }
 }
 
 impl Stream {
-    fn notify(&mut self, id: Bytes) {
+    fn notify(&mut self, id: Bytes, cx: &Cx<'_>) {
+        if !cx.options.stream_notify {
+            return;
+        }
         self.ready.push_back(Msg::from_bytes(id).with_more(true));
         self.ready.push_back(Msg::new());
     }
@@ -52,7 +64,7 @@ impl Stream {
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
-                self.notify(p.routing_id.clone());
+                self.notify(p.routing_id.clone(), cx);
             }
             if self.current_out == Some(p.id) {
                 self.current_out = None;
@@ -76,15 +88,27 @@ impl Stream {
 impl Pattern for Stream {
     fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
         self.cleanup(cx);
-        let id = match pipe.peer.routing_id.clone().filter(|r| !r.is_empty()) {
+        let key = pipe.peer.key;
+        let kept = key.and_then(|k| self.by_key.get(&k)).cloned();
+        if let Some(id) = kept.clone().filter(|id| self.by_id.contains_key(id)) {
+            // The previous connection of this connecter is gone (the transport reconnects
+            // only after it ended) though its pipe may still hold unread data: announce it
+            // now, so the notices stay in order, and let its data drain under the same id.
+            self.by_id.remove(&id);
+            self.notify(id, cx);
+        }
+        let id = match kept.or_else(|| pipe.peer.routing_id.clone().filter(|r| !r.is_empty())) {
             Some(rid) if !self.by_id.contains_key(&rid) => rid,
             _ => self.generate_id(),
         };
+        if let Some(k) = key {
+            self.by_key.insert(k, id.clone());
+        }
         pipe.routing_id = id.clone();
         self.by_id.insert(id.clone(), pipe.id);
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
-        self.notify(id);
+        self.notify(id, cx);
     }
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
@@ -112,6 +136,16 @@ impl Pattern for Stream {
             return Ok(());
         };
         if let Some(p) = self.pipes.get_mut(id) {
+            if msg.is_empty() {
+                // We close it: no departure notice for it (libzmq terminates the pipe, so
+                // nothing is left to report), and the id is free again.
+                if self.by_id.get(&p.routing_id) == Some(&id) {
+                    self.by_id.remove(&p.routing_id);
+                }
+                if let Some(k) = p.peer.key {
+                    self.by_key.remove(&k);
+                }
+            }
             // An empty part is passed on too: the connection closes when it reads it.
             if p.writer.write(msg.with_more(false)).is_ok() {
                 p.writer.flush();
@@ -151,8 +185,13 @@ impl Pattern for Stream {
         Ok(idm)
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
-        !self.ready.is_empty() || self.fq.has_in(&mut self.pipes)
+    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        if !self.ready.is_empty() || self.fq.has_in(&mut self.pipes) {
+            return true;
+        }
+        // Reading may have found pipes closed: their departure notices count.
+        self.cleanup(cx);
+        !self.ready.is_empty()
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {

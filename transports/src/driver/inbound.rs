@@ -64,6 +64,13 @@ impl FrameSink for Inbound<'_> {
             *self.partial = parts;
         }
     }
+
+    /// Paused: the pipe refused a message (now held). Decoding stops at the frame boundary,
+    /// so at most one message waits here as `Msg`s and the rest of the input as bytes.
+    #[inline(always)]
+    fn is_full(&self) -> bool {
+        *self.paused
+    }
 }
 
 impl Inbound<'_> {

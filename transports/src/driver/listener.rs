@@ -136,8 +136,18 @@ impl Handler for Listener {
         }));
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, _op: OpId, completion: Completion, more: bool) {
+    fn on_completion(
+        &mut self,
+        cx: &mut Cx<'_>,
+        _op: OpId,
+        completion: Completion<'_>,
+        more: bool,
+    ) {
         match completion {
+            Completion::Accepted(Ok(fd)) if !self.opts.accept_filters.admits(&fd, self.tcp) => {
+                // Filtered out (TCP_ACCEPT_FILTER, IPC_FILTER_*): closed at once, as libzmq.
+                drop(fd);
+            }
             Completion::Accepted(Ok(fd)) => {
                 let _ = self.opts.apply(SockRef::from(&fd), self.tcp);
                 self.link.monitor(
@@ -251,6 +261,36 @@ fn clear_stale_ipc(path: &PathBuf) -> io::Result<()> {
 
 /// Binds `addr`, starts accepting on a thread that `opts.affinity` allows, and returns the
 /// bound endpoint.
+/// ZMQ_USE_FD: takes a duplicate of a listening socket made elsewhere (its kind must match
+/// the endpoint's: tcp or ipc), and reads its endpoint from it.
+fn adopt(fd: i32, addr: &BindAddr) -> io::Result<(Socket, bool, Option<PathBuf>, String)> {
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    // SAFETY: the caller promised a live descriptor (libzmq's contract for USE_FD); it is
+    // only borrowed for the duplication, which fails with EBADF if it is not open.
+    let owned: OwnedFd = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+    let s = Socket::from(owned);
+    s.set_nonblocking(true)?;
+    let local = s.local_addr()?;
+    match (addr, local.as_socket()) {
+        (BindAddr::Tcp(_), Some(inet)) => Ok((s, true, None, format_tcp(inet))),
+        (BindAddr::Ipc(_) | BindAddr::IpcAbstract(_), None) if local.is_unix() => {
+            let path = local.as_pathname().map(|p| p.to_path_buf());
+            let endpoint = match &path {
+                Some(p) => format!("ipc://{}", p.display()),
+                None => match addr {
+                    BindAddr::IpcAbstract(name) => {
+                        format!("ipc://@{}", String::from_utf8_lossy(name))
+                    }
+                    _ => "ipc://".to_string(),
+                },
+            };
+            // The path belongs to whoever made the socket: never unlinked by us.
+            Ok((s, false, None, endpoint))
+        }
+        _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    }
+}
+
 pub fn bind(
     threads: Arc<[IoThreadHandle]>,
     addr: BindAddr,
@@ -259,6 +299,7 @@ pub fn bind(
     link: Link,
 ) -> io::Result<ListenerHandle> {
     let (sock, tcp, ipc_path, endpoint) = match &addr {
+        _ if opts.use_fd >= 0 => adopt(opts.use_fd, &addr)?,
         BindAddr::Tcp(sa) => {
             let s = Socket::new(Domain::for_address(*sa), Type::STREAM.nonblocking(), None)?;
             s.set_reuse_address(true)?;

@@ -15,11 +15,13 @@
 //! does the rest), and the outbound pipe is read only while little output is queued.
 
 mod address;
+pub mod filter;
 mod inbound;
 pub mod linger;
 pub mod listener;
 pub mod netopts;
 pub mod session;
+pub mod socks;
 pub mod stream;
 pub mod stream_core;
 mod wire;
@@ -35,11 +37,13 @@ use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
 
 pub use address::{bind_addr, connect_target, Resolve};
+pub use filter::AcceptFilters;
 pub use linger::{LingerGuard, Lingering};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::{Backoff, TransportOptions};
 pub use session::{connect, ConnectHandle, ConnectTarget};
+pub use socks::{SocksHost, SocksRequest};
 pub use stream_core::{attaches_early, Kept, Status, StreamCore};
 
 /// The driver's ends of the pipe pair that joins a connection to its socket.
@@ -80,9 +84,11 @@ pub trait SocketLink: Send + Sync + 'static {
 
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an
-    /// empty outbound message closes the connection. The default refuses.
-    fn attach_raw(&self, endpoint: &str) -> Option<PipeEnds> {
-        let _ = endpoint;
+    /// empty outbound message closes the connection. `key` names a connecting session (the
+    /// same for each of its reconnections), `None` for an accepted connection. The default
+    /// refuses.
+    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+        let _ = (endpoint, key);
         None
     }
 

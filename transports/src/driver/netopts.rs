@@ -43,6 +43,26 @@ pub struct TransportOptions {
     /// ZMQ_IMMEDIATE: a connecting socket's pipe lives only while connected. Off (libzmq's
     /// default), the pipe outlives disconnects and queues across reconnects.
     pub immediate: bool,
+    /// ZMQ_PRIORITY: SO_PRIORITY on tcp sockets (0 = leave).
+    pub priority: i32,
+    /// ZMQ_BUSY_POLL: SO_BUSY_POLL microseconds on tcp sockets (0 = leave); raising it past
+    /// the system's setting needs CAP_NET_ADMIN, and a refusal is ignored.
+    pub busy_poll: i32,
+    /// ZMQ_TCP_MAXRT: how long (ms) sent data may stay unacknowledged before the connection
+    /// is dropped (Linux TCP_USER_TIMEOUT, as libzmq; 0 = leave).
+    pub tcp_maxrt: i32,
+    /// ZMQ_USE_FD: a listening socket made elsewhere (systemd socket activation) that bind
+    /// uses instead of creating one; −1: none. zeroring listens on a duplicate, so the
+    /// caller's descriptor stays the caller's to close.
+    pub use_fd: i32,
+    /// ZMQ_RECONNECT_STOP: bit 1 (CONN_REFUSED) stops a connecter on ECONNREFUSED, bit 2
+    /// (HANDSHAKE_FAILED) when a connection ends before its ZMTP handshake completed.
+    /// (AFTER_DISCONNECT holds anyway: `disconnect` stops the connecter.)
+    pub reconnect_stop: i32,
+    /// ZMQ_SOCKS_PROXY (+ USERNAME/PASSWORD): tcp connects go through this SOCKS5 proxy.
+    pub socks: Option<super::socks::SocksRequest>,
+    /// ZMQ_TCP_ACCEPT_FILTER and ZMQ_IPC_FILTER_*: which peers a listener keeps.
+    pub accept_filters: super::filter::AcceptFilters,
 }
 
 impl Default for TransportOptions {
@@ -63,6 +83,13 @@ impl Default for TransportOptions {
             bind_to_device: None,
             affinity: 0,
             immediate: false,
+            priority: 0,
+            busy_poll: 0,
+            tcp_maxrt: 0,
+            use_fd: -1,
+            reconnect_stop: 0,
+            socks: None,
+            accept_filters: super::filter::AcceptFilters::default(),
         }
     }
 }
@@ -88,6 +115,15 @@ impl TransportOptions {
         if let Some(dev) = &self.bind_to_device {
             sock.bind_device(Some(dev.as_bytes()))?;
         }
+        if self.priority > 0 {
+            set_int(&sock, libc::SOL_SOCKET, libc::SO_PRIORITY, self.priority)?;
+        }
+        if self.busy_poll > 0 {
+            let _ = set_int(&sock, libc::SOL_SOCKET, libc::SO_BUSY_POLL, self.busy_poll);
+        }
+        if self.tcp_maxrt > 0 {
+            sock.set_tcp_user_timeout(Some(Duration::from_millis(self.tcp_maxrt as u64)))?;
+        }
         if self.tcp_keepalive == 0 {
             sock.set_keepalive(false)?;
         } else if self.tcp_keepalive == 1 {
@@ -104,6 +140,27 @@ impl TransportOptions {
             sock.set_tcp_keepalive(&ka)?;
         }
         Ok(())
+    }
+}
+
+/// An `int` socket option socket2 has no setter for.
+fn set_int(sock: &SockRef<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `value` is a live i32 whose size is passed; the fd is the live socket `sock`
+    // borrows.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -158,6 +215,45 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get_int(sock: &socket2::Socket, level: i32, name: i32) -> i32 {
+        use std::os::fd::AsRawFd;
+        let mut v = 0i32;
+        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+        // SAFETY: `v` and `len` are live locals of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                level,
+                name,
+                (&mut v as *mut i32).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        v
+    }
+
+    #[test]
+    fn priority_and_maxrt_reach_the_socket() {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let opts = TransportOptions {
+            priority: 3,
+            tcp_maxrt: 1500,
+            busy_poll: 10,
+            ..TransportOptions::default()
+        };
+        opts.apply(SockRef::from(&sock), true).unwrap();
+        assert_eq!(get_int(&sock, libc::SOL_SOCKET, libc::SO_PRIORITY), 3);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        // SO_BUSY_POLL may be refused without CAP_NET_ADMIN; applying never fails for it.
+        let bp = get_int(&sock, libc::SOL_SOCKET, libc::SO_BUSY_POLL);
+        assert!(bp == 10 || bp == 0, "busy poll {bp}");
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_with_bounded_jitter() {

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use socket2::{Domain, SockAddr, Socket, Type};
 use zeroring_engine::{
     Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd, ThreadGone, TimerId,
@@ -14,11 +15,17 @@ use zeroring_engine::{
 
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
 use super::netopts::{Backoff, TransportOptions};
+use super::socks::{SocksClient, Step};
 use super::stream::{Stream, TOKEN_OWNER_BASE};
 use super::stream_core::{attaches_early, Kept, Status};
 use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
+
+/// ZMQ_RECONNECT_STOP_CONN_REFUSED.
+const RECONNECT_STOP_CONN_REFUSED: i32 = 1;
+/// ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED.
+const RECONNECT_STOP_HANDSHAKE_FAILED: i32 = 2;
 
 /// Stop the session (unbind, disconnect).
 pub(crate) const TOKEN_STOP: u64 = TOKEN_OWNER_BASE;
@@ -128,7 +135,7 @@ impl Handler for AcceptedSession {
         }
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
         if let Some(stream) = self.stream.as_mut() {
             let status = stream.on_completion(cx, op, completion, more);
             self.after(cx, status);
@@ -201,6 +208,19 @@ enum State {
         op: OpId,
         timeout: Option<TimerId>,
     },
+    /// Connected to the SOCKS proxy: the exchange before ZMTP. One multishot receive stays
+    /// armed throughout (`recv`); `send` is the write in flight; `timer` bounds the exchange
+    /// (HANDSHAKE_IVL). After the proxy's last reply, `draining` collects what the cancelled
+    /// receive still delivers (the server's first bytes), for the stream to start with.
+    Socks {
+        fd: SharedFd,
+        recv: OpId,
+        recv_live: bool,
+        send: Option<OpId>,
+        client: Box<SocksClient>,
+        timer: Option<TimerId>,
+        draining: Option<Vec<u8>>,
+    },
     Up(Box<Stream>),
     Waiting(TimerId),
 }
@@ -224,7 +244,11 @@ pub(crate) struct ConnectSession {
 
 impl ConnectSession {
     fn attempt(&mut self, cx: &mut Cx<'_>) {
-        if let Some(names) = &self.target.resolve {
+        if let Some(socks) = self.socks() {
+            // The proxy resolves the destination; we connect to the proxy.
+            self.target.addr = socks.proxy.into();
+            self.target.source = None;
+        } else if let Some(names) = &self.target.resolve {
             // As libzmq's tcp_connecter: resolve at every attempt; on failure, no
             // CONNECT_DELAYED, just the reconnect timer (CONNECT_RETRIED).
             match names.resolve() {
@@ -275,6 +299,15 @@ impl ConnectSession {
         self.state = State::Connecting { fd, op, timeout };
     }
 
+    /// RECONNECT_STOP: no more attempts. Reported as libzmq's connecter does when it closes
+    /// (ZMQ_EVENT_CLOSED); the kept pipe goes with the session, so the socket sees the peer
+    /// gone.
+    fn give_up(&mut self, cx: &mut Cx<'_>) {
+        self.state = State::Idle;
+        self.link.monitor(MonitorEvent::Closed, 0, &self.endpoint);
+        cx.close();
+    }
+
     fn retry_later(&mut self, cx: &mut Cx<'_>) {
         if self.opts.reconnect_ivl.is_none() {
             self.state = State::Idle;
@@ -289,7 +322,128 @@ impl ConnectSession {
         self.state = State::Waiting(cx.set_timer(cx.now() + delay));
     }
 
+    /// The SOCKS request, for a tcp target when ZMQ_SOCKS_PROXY is set.
+    fn socks(&self) -> Option<&super::socks::SocksRequest> {
+        self.opts.socks.as_ref().filter(|_| self.target.tcp)
+    }
+
+    /// The tcp connection is up: through a proxy, the SOCKS exchange comes first.
     fn connected(&mut self, cx: &mut Cx<'_>, fd: SharedFd) {
+        let Some(req) = self.socks().cloned() else {
+            return self.start_stream(cx, fd, None);
+        };
+        let client = Box::new(SocksClient::new(req));
+        let send = cx.submit(Op::Send {
+            fd: fd.clone(),
+            bufs: vec![Bytes::from(client.start())],
+            zero_copy: false,
+        });
+        let recv = cx.submit(Op::Recv { fd: fd.clone() });
+        let timer = self
+            .config
+            .handshake_ivl
+            .map(|t| cx.set_timer(cx.now() + t));
+        self.state = State::Socks {
+            fd,
+            recv,
+            recv_live: true,
+            send: Some(send),
+            client,
+            timer,
+            draining: None,
+        };
+    }
+
+    /// One completion of the SOCKS exchange (`more`: the receive stays armed).
+    fn socks_step(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+        let State::Socks {
+            fd,
+            recv,
+            recv_live,
+            send,
+            client,
+            draining,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        let failed = if *send == Some(op) {
+            *send = None;
+            !matches!(completion, Completion::Sent { result: Ok(_), .. })
+        } else if *recv == op {
+            match completion {
+                Completion::Received(Ok(data)) if !data.is_empty() => match draining {
+                    Some(rest) => {
+                        rest.extend_from_slice(&data);
+                        false
+                    }
+                    None => match client.on_data(&data) {
+                        Ok(Step::Read) => false,
+                        Ok(Step::Send(bytes)) => {
+                            *send = Some(cx.submit(Op::Send {
+                                fd: fd.clone(),
+                                bufs: vec![Bytes::from(bytes)],
+                                zero_copy: false,
+                            }));
+                            false
+                        }
+                        Ok(Step::Done(rest)) => {
+                            // The stream arms its own receive: end this one, keeping
+                            // whatever it still brings.
+                            *draining = Some(rest);
+                            if more {
+                                cx.cancel(op);
+                            }
+                            false
+                        }
+                        Err(e) => {
+                            log::debug!("{}: SOCKS proxy: {e:?}", self.endpoint);
+                            true
+                        }
+                    },
+                },
+                // The cancel's own end, after the exchange finished.
+                Completion::Received(Err(e))
+                    if draining.is_some() && e.raw_os_error() == Some(libc::ECANCELED) =>
+                {
+                    false
+                }
+                _ => true,
+            }
+        } else {
+            return;
+        };
+        if *recv == op && !more {
+            *recv_live = false;
+        }
+        if failed || (!*recv_live && draining.is_none()) {
+            if *recv_live {
+                // Its late completions find the session elsewhere and are ignored.
+                cx.cancel(*recv);
+            }
+            self.end_socks(cx);
+            return self.retry_later(cx);
+        }
+        if !*recv_live && send.is_none() {
+            let fd = fd.clone();
+            let rest = draining.take().unwrap_or_default();
+            self.end_socks(cx);
+            let rest = (!rest.is_empty()).then(|| Bytes::from(rest));
+            self.start_stream(cx, fd, rest);
+        }
+    }
+
+    /// Leaves the SOCKS state, dropping its timer.
+    fn end_socks(&mut self, cx: &mut Cx<'_>) {
+        if let State::Socks { timer: Some(t), .. } = std::mem::replace(&mut self.state, State::Idle)
+        {
+            cx.cancel_timer(t);
+        }
+    }
+
+    /// Runs ZMTP on `fd`, first decoding `early` (bytes that came with the proxy's reply).
+    fn start_stream(&mut self, cx: &mut Cx<'_>, fd: SharedFd, early: Option<Bytes>) {
         self.backoff.reset();
         let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
         self.link
@@ -308,7 +462,10 @@ impl ConnectSession {
                 if !self.opts.immediate {
                     stream.keep_pipes(self.key, self.kept.take());
                 }
-                let status = stream.start(cx);
+                let mut status = stream.start(cx);
+                if let (Status::Open, Some(early)) = (status, early) {
+                    status = stream.feed(cx, early);
+                }
                 self.state = State::Up(stream);
                 self.after(cx, status);
             }
@@ -324,10 +481,19 @@ impl ConnectSession {
                 self.linger = LingerState::default();
                 return cx.close();
             }
+            let mut handshake_failed = false;
             if let State::Up(stream) = &mut self.state {
                 self.kept = stream.take_kept();
+                handshake_failed = !stream.handshake_done();
             }
             self.state = State::Idle;
+            // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake).
+            if handshake_failed
+                && self.opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0
+                && self.config.socket_type != crate::socket_type::SocketType::Stream
+            {
+                return self.give_up(cx);
+            }
             self.retry_later(cx);
         }
     }
@@ -345,7 +511,7 @@ impl Handler for ConnectSession {
         self.attempt(cx);
     }
 
-    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+    fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
         match &mut self.state {
             State::Connecting {
                 fd,
@@ -358,11 +524,22 @@ impl Handler for ConnectSession {
                 let fd = fd.clone();
                 match completion {
                     Completion::Connected(Ok(())) => self.connected(cx, fd),
+                    Completion::Connected(Err(e))
+                        if e.raw_os_error() == Some(libc::ECONNREFUSED)
+                            && self.opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0 =>
+                    {
+                        // RECONNECT_STOP_CONN_REFUSED: nobody listens there; give up.
+                        drop(fd);
+                        self.give_up(cx);
+                    }
                     _ => {
                         drop(fd);
                         self.retry_later(cx);
                     }
                 }
+            }
+            State::Socks { recv, send, .. } if *recv == op || *send == Some(op) => {
+                self.socks_step(cx, op, completion, more)
             }
             State::Up(stream) if stream.owns(op) => {
                 let status = stream.on_completion(cx, op, completion, more);
@@ -385,6 +562,11 @@ impl Handler for ConnectSession {
         }
         match &mut self.state {
             State::Waiting(t) if *t == timer => self.attempt(cx),
+            State::Socks { recv, timer: t, .. } if *t == Some(timer) => {
+                // The proxy did not finish within HANDSHAKE_IVL: the receive's end retries.
+                *t = None;
+                cx.cancel(*recv);
+            }
             State::Connecting { op, timeout, .. } if *timeout == Some(timer) => {
                 // CONNECT_TIMEOUT: abandon this attempt; its completion schedules the retry.
                 *timeout = None;

@@ -108,6 +108,18 @@ impl Stream {
         self.pump(cx)
     }
 
+    /// Whether the ZMTP handshake completed (RECONNECT_STOP_HANDSHAKE_FAILED).
+    pub(crate) fn handshake_done(&self) -> bool {
+        self.core.handshake_done()
+    }
+
+    /// Bytes that arrived before the stream existed (behind a SOCKS proxy's reply): decoded
+    /// as if just received.
+    pub(crate) fn feed(&mut self, cx: &mut Cx<'_>, data: bytes::Bytes) -> Status {
+        self.core.handle_input(data, cx.now());
+        self.pump(cx)
+    }
+
     /// Whether `op` belongs to this stream.
     pub(crate) fn owns(&self, op: OpId) -> bool {
         self.recv == Some(op) || self.sending == Some(op)
@@ -117,7 +129,7 @@ impl Stream {
         &mut self,
         cx: &mut Cx<'_>,
         op: OpId,
-        completion: Completion,
+        completion: Completion<'_>,
         more: bool,
     ) -> Status {
         match completion {

@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
 use zeroring_engine::{Metadata, Msg};
 
@@ -96,10 +96,12 @@ pub struct StreamCore {
     /// Installed on the pipes' driver ends: (readable from the socket, writable to it).
     notify: Option<(NotifyHandle, NotifyHandle)>,
     paused: bool,
-    /// Bytes received while paused, not yet decoded (copied out of the receive buffer; a
-    /// paused stream cancels its receive, so this is at most the few reads already under way).
+    /// Bytes not decoded yet: the rest of a read that filled the pipe, and reads that arrived
+    /// while paused (copied out of the receive buffer; a paused stream cancels its receive,
+    /// so this is at most one read's rest plus the few reads already under way).
     stalled: BytesMut,
-    /// Decoded messages waiting for room in the socket's pipe.
+    /// The decoded message (its parts) that the socket's pipe refused; at most one, since
+    /// decoding stops when the pipe is full.
     held: VecDeque<Msg>,
     pipes: Option<PipeEnds>,
     /// The connection's properties; they ride on the first message delivered after the
@@ -137,6 +139,13 @@ pub struct StreamCore {
     error: Option<ZmtpError>,
     /// Set for a connecting session that keeps its pipes across reconnects.
     keep_key: Option<u64>,
+    /// A raw (STREAM) connecter's session key: the socket gives every connection of one
+    /// connecter the same routing id, as libzmq's kept pipe does.
+    raw_key: Option<u64>,
+    /// ZMQ_HELLO_MSG, sent first on each connection after the handshake.
+    hello: Option<Bytes>,
+    /// ZMQ_HICCUP_MSG, delivered to the socket when a kept pipe reconnects.
+    hiccup: Option<Bytes>,
     /// Pipes inherited from the previous connection, installed at the handshake.
     inherited: Option<PipeEnds>,
     /// Pipes handed back at teardown.
@@ -173,6 +182,8 @@ impl StreamCore {
         let subscriber = matches!(config.socket_type, SocketType::Sub | SocketType::XSub);
         let max_incomplete = config.max_incomplete_msg;
         let peer_address = config.peer_address.clone();
+        let hello = config.hello_msg.clone();
+        let hiccup = config.hiccup_msg.clone();
         let conn = if config.socket_type == SocketType::Stream {
             Wire::Raw(Raw::default())
         } else {
@@ -207,6 +218,9 @@ impl StreamCore {
             eof_seen: false,
             error: None,
             keep_key: None,
+            raw_key: None,
+            hello,
+            hiccup,
             inherited: None,
             returned: None,
             skip_partial_out: false,
@@ -222,10 +236,12 @@ impl StreamCore {
     }
 
     /// Keeps the pipes across reconnects under `key`, taking over `kept` from the previous
-    /// connection if there was one. Raw (STREAM) streams never keep: libzmq announces every
-    /// reconnect of a STREAM peer as a new connection.
+    /// connection if there was one. Raw (STREAM) streams never keep pipes (each reconnect
+    /// is announced as a new connection) but pass `key` on: libzmq's STREAM keeps the peer's
+    /// routing id across reconnects.
     pub fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
         if self.conn.is_raw() {
+            self.raw_key = Some(key);
             return;
         }
         self.keep_key = Some(key);
@@ -245,7 +261,7 @@ impl StreamCore {
     /// one has its greeting queued already.
     pub fn start(&mut self) {
         if self.conn.is_raw() {
-            match self.link.attach_raw(&self.endpoint) {
+            match self.link.attach_raw(&self.endpoint, self.raw_key) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
             }
@@ -256,9 +272,10 @@ impl StreamCore {
     ///
     /// Nothing of `data` is kept after the call returns: decoded bodies are copied inline or
     /// into allocations of their own, and bytes that arrive while paused are copied aside. The
-    /// engine's `data` is a slice of its I/O thread's shared receive buffer, which must go
-    /// back at once whatever the socket's reader does.
-    pub fn handle_input(&mut self, data: Bytes, now: Instant) {
+    /// engine's `data` is borrowed from its I/O thread's receive buffer, which goes back to
+    /// the pool when the completion's callback returns.
+    pub fn handle_input(&mut self, data: impl AsRef<[u8]>, now: Instant) {
+        let data = data.as_ref();
         if self.paused || !self.stalled.is_empty() {
             if self.stalled.is_empty() {
                 log::debug!(
@@ -266,19 +283,33 @@ impl StreamCore {
                     self.endpoint
                 );
             }
-            self.stalled.extend_from_slice(&data);
+            self.stalled.extend_from_slice(data);
         } else if !self.finishing {
-            self.decode(&data, now);
+            self.decode(data, now);
         }
     }
 
     /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held
     /// queue), the rest through the connection's events.
+    ///
+    /// When the pipe fills up, decoding stops at a frame boundary and the undecoded rest is
+    /// kept as bytes in `stalled` (a few bytes per small message rather than a `Msg` each,
+    /// and each message is moved once, into the pipe, instead of into a queue first); it is
+    /// decoded when the socket makes room ([`StreamCore::pipe_writable`]).
     fn decode(&mut self, data: &[u8], now: Instant) {
+        let used = self.decode_some(data, now);
+        if let Some(rest) = data.get(used..).filter(|r| !r.is_empty()) {
+            self.stalled.extend_from_slice(rest);
+        }
+    }
+
+    /// Decodes `data` until the pipe is full; returns how many bytes were used.
+    fn decode_some(&mut self, data: &[u8], now: Instant) -> usize {
         let (conn, mut inbound) = self.split_inbound();
-        conn.handle_input_with(data, now, &mut inbound);
+        let used = conn.handle_input_with(data, now, &mut inbound);
         self.drain_events();
         self.check_overflow();
+        used
     }
 
     /// A peer whose incomplete message went past the limit is cut off: its partial message
@@ -355,8 +386,11 @@ impl StreamCore {
         }
         self.paused = false;
         if !self.stalled.is_empty() {
-            let data = self.stalled.split();
-            self.decode(&data, now);
+            // Decoded in place; what the pipe cannot take yet stays where it is.
+            let mut data = std::mem::take(&mut self.stalled);
+            let used = self.decode_some(&data, now);
+            data.advance(used.min(data.len()));
+            self.stalled = data;
         }
         if !self.paused && self.eof_seen {
             self.conn.handle_eof(now);
@@ -379,6 +413,12 @@ impl StreamCore {
             return Status::Done;
         }
         Status::Open
+    }
+
+    /// What waits for room in the socket's pipe: decoded message parts (at most one
+    /// message's) and bytes not decoded yet.
+    pub fn inbound_backlog(&self) -> (usize, usize) {
+        (self.held.len(), self.stalled.len())
     }
 
     /// Whether a receive should be armed: false while paused, finishing or after the end of
@@ -505,6 +545,10 @@ impl StreamCore {
             self.install(pipes);
             if self.inherited_connected {
                 self.link.hiccup(key);
+                if let Some(hiccup) = self.hiccup.clone() {
+                    // ZMQ_HICCUP_MSG: the socket hears of the reconnection, as if from the peer.
+                    self.deliver(Msg::from_bytes(hiccup));
+                }
             }
         } else {
             let Some(pipes) = self.link.attach(peer, &self.endpoint, self.keep_key) else {
@@ -512,6 +556,11 @@ impl StreamCore {
                 return;
             };
             self.install(pipes);
+        }
+        if let Some(hello) = &self.hello {
+            // Ahead of everything the socket queued: the output is at a message boundary
+            // on a fresh connection.
+            let _ = self.conn.send_frame(hello.clone(), false);
         }
         let mut md = Metadata::new();
         for (name, value) in peer.properties.iter() {

@@ -28,21 +28,24 @@ pub(crate) enum Wire {
 }
 
 impl Wire {
-    /// Feeds received bytes; nothing refers to `data` afterwards (see
-    /// [`Connection::handle_input_with`]).
+    /// Feeds received bytes; nothing refers to `data` afterwards; returns how many were
+    /// consumed (see [`Connection::handle_input_with`]).
     pub(crate) fn handle_input_with<S: FrameSink>(
         &mut self,
         data: &[u8],
         now: Instant,
         sink: &mut S,
-    ) {
+    ) -> usize {
         match self {
             Wire::Zmtp(c) => c.handle_input_with(data, now, sink),
             // A raw chunk is one message, copied out of the receive buffer.
-            Wire::Raw(r) => r.events.push_back(Event::Frame {
-                body: Bytes::copy_from_slice(data),
-                more: false,
-            }),
+            Wire::Raw(r) => {
+                r.events.push_back(Event::Frame {
+                    body: Bytes::copy_from_slice(data),
+                    more: false,
+                });
+                data.len()
+            }
         }
     }
 

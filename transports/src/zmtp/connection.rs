@@ -102,6 +102,12 @@ pub struct ConnectionConfig {
     /// disconnected (its partial message is discarded). Bounds what one peer can make a
     /// connection hold (a message that never ends); MAXMSGSIZE stays per frame, as libzmq's.
     pub max_incomplete_msg: u64,
+    /// ZMQ_HELLO_MSG: a message the driver sends first on every new connection, right after
+    /// the handshake and before anything from the socket's pipe (libzmq's hello session).
+    pub hello_msg: Option<Bytes>,
+    /// ZMQ_HICCUP_MSG: a message the driver hands the socket (as if from the peer) when a
+    /// connecter's kept pipe leads to a new connection.
+    pub hiccup_msg: Option<Bytes>,
 }
 
 /// What one queued message part costs beyond its bytes (the `Msg` in its pipe slot), for
@@ -128,6 +134,8 @@ impl ConnectionConfig {
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             max_handshake_frame: DEFAULT_MAX_HANDSHAKE_FRAME,
             max_incomplete_msg: DEFAULT_MAX_INCOMPLETE_MSG,
+            hello_msg: None,
+            hiccup_msg: None,
         }
     }
 
@@ -287,6 +295,14 @@ pub trait FrameSink {
     const TAKES_FRAMES: bool = true;
     /// One data frame.
     fn deliver(&mut self, msg: Msg);
+    /// Whether the sink can take no more for now (its socket's pipe is full): decoding stops
+    /// at the next frame boundary and [`Connection::handle_input_with`] reports how far it
+    /// got, so the caller keeps the rest as bytes (two or three per small frame) instead of
+    /// decoded messages (a `Msg` each) — libzmq's engine stops its decoder the same way.
+    #[inline(always)]
+    fn is_full(&self) -> bool {
+        false
+    }
 }
 
 /// The sink of [`Connection::handle_input`]: takes nothing, so every frame is an event.
@@ -386,7 +402,7 @@ impl Connection {
     /// Nothing the connection keeps or queues refers to `data` after the call (the engine's
     /// input is a slice of an I/O thread's shared receive buffer, which must go back at once).
     pub fn handle_input(&mut self, data: Bytes, now: Instant) {
-        self.handle_input_with(&data, now, &mut NoSink);
+        let _all = self.handle_input_with(&data, now, &mut NoSink);
     }
 
     /// Feeds bytes read from the stream, handing data frames to `sink` as message parts
@@ -395,11 +411,24 @@ impl Connection {
     /// events, so the order of frames and events is kept. Small bodies are copied inline into
     /// their `Msg`, larger ones into an allocation of their own: nothing refers to `data`
     /// after the call.
-    pub fn handle_input_with<S: FrameSink>(&mut self, data: &[u8], now: Instant, sink: &mut S) {
+    ///
+    /// Returns how many bytes of `data` were consumed: all of them, unless the sink said
+    /// [`FrameSink::is_full`] after a frame, or the connection closed (the rest is then of
+    /// no use). The caller feeds the unconsumed rest again once the sink has room.
+    #[must_use = "bytes not consumed must be fed again"]
+    pub fn handle_input_with<S: FrameSink>(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        sink: &mut S,
+    ) -> usize {
         let mut input = data;
         while !input.is_empty() {
+            if S::TAKES_FRAMES && sink.is_full() {
+                return data.len() - input.len();
+            }
             match self.phase {
-                Phase::Closed => return,
+                Phase::Closed => return data.len(),
                 Phase::Greeting => match self.greeting.feed_slice(&mut input) {
                     Ok(done) => {
                         self.encoder.raw(self.greeting.take_output());
@@ -423,11 +452,12 @@ impl Connection {
                             self.on_frame(frame.into_owned(), now);
                         }
                     }
-                    Ok(None) => return,
+                    Ok(None) => return data.len(),
                     Err(e) => self.fail(e.into()),
                 },
             }
         }
+        data.len()
     }
 
     /// Whether `frame` is an ordinary data frame that can skip the event queue: traffic phase,
