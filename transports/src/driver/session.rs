@@ -355,7 +355,7 @@ impl ConnectSession {
     }
 
     /// One completion of the SOCKS exchange (`more`: the receive stays armed).
-    fn socks_step(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
+    fn socks_step(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
         let State::Socks {
             fd,
             recv,
@@ -375,10 +375,10 @@ impl ConnectSession {
             match completion {
                 Completion::Received(Ok(data)) if !data.is_empty() => match draining {
                     Some(rest) => {
-                        rest.extend_from_slice(&data);
+                        rest.extend_from_slice(data);
                         false
                     }
-                    None => match client.on_data(&data) {
+                    None => match client.on_data(data) {
                         Ok(Step::Read) => false,
                         Ok(Step::Send(bytes)) => {
                             *send = Some(cx.submit(Op::Send {
