@@ -140,7 +140,9 @@ pub fn proxy_steerable(
             loop {
                 let cmd = match c.recv_multipart_msg(DONTWAIT) {
                     Ok(parts) => parts,
-                    Err(Error::EAGAIN) => break,
+                    // EFSM: a REQ control socket (libzmq's test_proxy_single_socket uses one)
+                    // has had its one reply and can take no more commands.
+                    Err(Error::EAGAIN | Error::EFSM) => break,
                     Err(e) => return Err(e),
                 };
                 match cmd.first().map(Msg::data) {

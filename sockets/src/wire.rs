@@ -24,6 +24,10 @@ use zeroring_transports::SocketType;
 
 use crate::attach::{AttachHandle, Peer, PeerAttachment};
 use crate::context::WeakContext;
+
+/// How long unbind and close wait for a listener to stop (an I/O thread answers in
+/// microseconds; the bound keeps a wedged one from hanging the caller).
+const LISTENER_STOP_WAIT: Duration = Duration::from_secs(2);
 use crate::error::{Error, Result};
 use crate::monitor::MonitorSink;
 use crate::options::{num, Options, Value, MECHANISM_CURVE, MECHANISM_PLAIN};
@@ -339,11 +343,16 @@ impl Wire {
     /// there is none.
     pub(crate) fn stop(&mut self, endpoint: &str, listeners: bool) -> Result<()> {
         let before = self.entries.len();
+        let mut stopping = Vec::new();
         self.entries.retain(|e| {
             let kind_matches = matches!(e.handle, Handle::Listener(_)) == listeners;
             if kind_matches && e.endpoint == endpoint {
                 match &e.handle {
-                    Handle::Listener(h) => h.stop(),
+                    Handle::Listener(h) => {
+                        if h.stop() {
+                            stopping.push(h.clone());
+                        }
+                    }
                     Handle::Connecter(h) => h.stop(),
                 }
                 false
@@ -351,6 +360,10 @@ impl Wire {
                 true
             }
         });
+        // Unbind returns once the endpoint is free again (libzmq's rebind-at-once works).
+        for h in stopping {
+            h.wait_stopped(LISTENER_STOP_WAIT);
+        }
         if self.entries.len() == before {
             Err(Error::ENOENT)
         } else {
@@ -362,11 +375,22 @@ impl Wire {
     /// (ZMQ_LINGER: −1 no limit, 0 drop at once), counted in `lingering` until done.
     pub(crate) fn linger_all(&mut self, linger_ms: i32, lingering: &driver::Lingering) {
         let limit = (linger_ms >= 0).then(|| Duration::from_millis(linger_ms as u64));
+        let mut stopping = Vec::new();
         for e in self.entries.drain(..) {
             match e.handle {
-                Handle::Listener(h) => h.linger(limit, lingering),
+                Handle::Listener(h) => {
+                    if h.linger(limit, lingering) {
+                        stopping.push(h);
+                    }
+                }
                 Handle::Connecter(h) => h.linger(limit, lingering),
             }
+        }
+        // Listeners stop at once (their connections linger on): wait for that, so the
+        // endpoint is free when close returns and the monitor sees CLOSED before
+        // MONITOR_STOPPED.
+        for h in stopping {
+            h.wait_stopped(LISTENER_STOP_WAIT);
         }
     }
 
@@ -374,7 +398,9 @@ impl Wire {
     pub(crate) fn stop_all(&mut self) {
         for e in self.entries.drain(..) {
             match e.handle {
-                Handle::Listener(h) => h.stop(),
+                Handle::Listener(h) => {
+                    h.stop();
+                }
                 Handle::Connecter(h) => h.stop(),
             }
         }

@@ -618,3 +618,33 @@ fn message_properties_as_zmq_msg_gets_gives_them() {
     assert_eq!(lm.gets("Identity"), None);
     assert_eq!(lm.gets("Routing-Id"), None);
 }
+
+/// libzmq's test_rebind_ipc and test_monitor: once close (or unbind) returns, the listener
+/// has stopped — the same ipc endpoint binds again at once, and the socket's monitor saw
+/// CLOSED before MONITOR_STOPPED.
+#[test]
+fn close_and_unbind_free_the_endpoint_before_returning() {
+    let ctx = Context::new();
+    let endpoint = fresh_ipc("rebind");
+    let first = zsock(&ctx, SocketType::Push);
+    let monitor = Monitor::new(&ctx, &first, "rebind");
+    first.bind(&endpoint).unwrap();
+    monitor.expect(MonitorEvent::Listening);
+    drop(first);
+    let mut seen = Vec::new();
+    while let Some((e, _, _)) = monitor.next(LIMIT_MS) {
+        seen.push(e);
+        if e == MonitorEvent::MonitorStopped {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![MonitorEvent::Closed, MonitorEvent::MonitorStopped]
+    );
+    let second = zsock(&ctx, SocketType::Push);
+    second.bind(&endpoint).unwrap();
+    second.unbind(&endpoint).unwrap();
+    let third = zsock(&ctx, SocketType::Push);
+    third.bind(&endpoint).unwrap();
+}

@@ -89,6 +89,10 @@ pub enum EndpointErrorKind {
     WildcardInConnect,
     /// An empty host.
     EmptyHost,
+    /// A host name with characters no DNS name has (libzmq's resolver refuses it at once).
+    BadHostName(String),
+    /// `ipc://@` with no name after the `@`.
+    EmptyAbstractName,
     /// `[` without `]`, or brackets around something that is not IPv6.
     BadBrackets,
     /// An empty or invalid `%zone`.
@@ -134,6 +138,14 @@ impl fmt::Display for EndpointError {
                 "invalid endpoint {ep:?}: '*' can only be used to bind; connect needs a host and port"
             ),
             EndpointErrorKind::EmptyHost => write!(f, "invalid endpoint {ep:?}: the host is empty"),
+            EndpointErrorKind::BadHostName(h) => write!(
+                f,
+                "invalid host name {h:?} in {ep:?}: use letters, digits, '-', '_' and '.'"
+            ),
+            EndpointErrorKind::EmptyAbstractName => write!(
+                f,
+                "invalid endpoint {ep:?}: an abstract ipc name needs at least one character after '@'"
+            ),
             EndpointErrorKind::BadBrackets => write!(
                 f,
                 "invalid endpoint {ep:?}: brackets must enclose an IPv6 address, as in tcp://[::1]:5555"
@@ -277,6 +289,12 @@ fn parse_host(host: &str, bindable: bool) -> Result<Host, EndpointErrorKind> {
     if addr_part.is_empty() {
         return Err(EndpointErrorKind::EmptyHost);
     }
+    if !addr_part
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(EndpointErrorKind::BadHostName(addr_part.to_string()));
+    }
     Ok(Host::Name(addr_part.to_string()))
 }
 
@@ -289,6 +307,7 @@ fn parse_ipc(address: &str, direction: Direction) -> Result<IpcEndpoint, Endpoin
         return Err(EndpointErrorKind::PathTooLong { len: address.len() });
     }
     Ok(match address.strip_prefix('@') {
+        Some("") => return Err(EndpointErrorKind::EmptyAbstractName),
         Some(name) => IpcEndpoint::Abstract(name.to_string()),
         None => IpcEndpoint::Path(address.to_string()),
     })
@@ -504,6 +523,10 @@ mod tests {
         assert_eq!(errno("tcp://host:70000", Connect), Errno::EINVAL);
         assert_eq!(errno("tcp://host:12ab", Connect), Errno::EINVAL);
         assert_eq!(errno("tcp://:5555", Connect), Errno::EINVAL);
+        // libzmq's test_connect_resolve: refused at connect, not at the first resolve.
+        assert_eq!(errno("tcp://in val id:1234", Connect), Errno::EINVAL);
+        // libzmq's test_abstract_ipc: an abstract name needs a name.
+        assert_eq!(errno("ipc://@", Bind), Errno::EINVAL);
         assert_eq!(errno("tcp://[::1:5555", Connect), Errno::EINVAL);
         assert_eq!(errno("tcp://[1.2.3.4]:5555", Connect), Errno::EINVAL);
         assert_eq!(errno("tcp://[fe80::1%]:5555", Connect), Errno::EINVAL);

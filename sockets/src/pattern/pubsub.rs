@@ -13,8 +13,9 @@
 //!   A pipe that leaves cancels its subscriptions. XPUB_WELCOME_MSG is sent to each new pipe.
 //! - [`XSub`] (SUB when not `xsub`): keeps its subscriptions in a counted [`SubTrie`], sends
 //!   every subscription upstream and a cancel when a topic's count falls to zero, replays its
-//!   subscriptions to each new pipe, and fair-queues incoming messages, dropping those whose
-//!   first part matches no subscription.
+//!   subscriptions to each new pipe, and fair-queues incoming messages; a SUB drops those
+//!   whose first part matches no subscription, an XSUB passes everything on (libzmq sets its
+//!   `filter` option only for SUB: an XSUB is a proxy's upstream side).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -378,7 +379,7 @@ impl XSub {
     }
 
     fn matches(&self, m: &Msg, cx: &Cx<'_>) -> bool {
-        self.subs.check(m.data()) != cx.options.invert_matching
+        self.xsub || self.subs.check(m.data()) != cx.options.invert_matching
     }
 
     /// Next part of a matching message, from the pipes.

@@ -108,3 +108,27 @@ fn device_kinds_and_a_bad_command() {
         Err(Error::EINVAL)
     );
 }
+
+/// libzmq's test_proxy_single_socket: one REP socket as both frontend and backend, steered by
+/// a REQ control socket that has sent one request and receives TERMINATE as the reply.
+#[test]
+fn single_rep_socket_proxy_stops_on_terminate_from_a_req_control() {
+    let ctx = Context::new();
+    let control_main = bound(&ctx, SocketType::Rep, "inproc://px-single-ctl");
+    let c2 = ctx.clone();
+    let server = thread::spawn(move || {
+        let rep = bound(&c2, SocketType::Rep, "tcp://127.0.0.1:*");
+        let endpoint = rep.get_last_endpoint().unwrap().unwrap();
+        let control = connected(&c2, SocketType::Req, "inproc://px-single-ctl");
+        control.send(endpoint.as_str(), 0).unwrap();
+        proxy_steerable(&rep, &rep, None, Some(&control))
+    });
+    let endpoint = control_main.recv_string(0).unwrap().unwrap();
+    let req = connected(&ctx, SocketType::Req, &endpoint);
+    for text in ["msg1", "msg22"] {
+        req.send(text, 0).unwrap();
+        assert_eq!(req.recv_string(0).unwrap().unwrap(), text);
+    }
+    control_main.send("TERMINATE", 0).unwrap();
+    assert_eq!(server.join().unwrap(), Ok(()));
+}

@@ -271,3 +271,17 @@ fn subscriptions_made_before_a_tcp_connect_reach_the_publisher() {
         assert_eq!(recv_str(&sub), "A1");
     }
 }
+
+/// libzmq's test_xpub_manual (test_basic): an XSUB does not filter what arrives by its own
+/// subscriptions (libzmq filters only for SUB); the publisher decides what it gets.
+#[test]
+fn xsub_passes_messages_its_subscriptions_do_not_match() {
+    let ctx = Context::new();
+    let xsub = sock(&ctx, SocketType::XSub);
+    xsub.send(&b"\x01A"[..], 0).unwrap();
+    let (mut w, _subscriptions) = raw_publisher(&xsub);
+    w.write(zeroring::Msg::from("B")).unwrap();
+    w.flush();
+    assert_eq!(recv_str(&xsub), "B");
+    assert_eq!(xsub.stats().filtered, 0);
+}

@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
@@ -45,6 +45,32 @@ pub struct Listener {
     ipc_path: Option<PathBuf>,
     accept: Option<OpId>,
     slot: LingerSlot,
+    stopped: Arc<StopLatch>,
+}
+
+/// Set once the listener has stopped (its ipc file removed, CLOSED reported), so that unbind
+/// and close can return only then: a bind of the same endpoint right after succeeds, and the
+/// CLOSED event comes before a monitor's MONITOR_STOPPED, as with libzmq.
+#[derive(Debug, Default)]
+struct StopLatch {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl StopLatch {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, limit: Duration) -> bool {
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let (done, _) = self
+            .cv
+            .wait_timeout_while(done, limit, |d| !*d)
+            .unwrap_or_else(|e| e.into_inner());
+        *done
+    }
 }
 
 impl std::fmt::Debug for Listener {
@@ -96,6 +122,7 @@ impl Listener {
         }
         self.link
             .monitor(MonitorEvent::Closed, self.fd_value(), &self.endpoint);
+        self.stopped.set();
         cx.close();
     }
 }
@@ -181,6 +208,7 @@ pub struct ListenerHandle {
     id: HandlerId,
     endpoint: String,
     slot: LingerSlot,
+    stopped: Arc<StopLatch>,
 }
 
 impl ListenerHandle {
@@ -190,16 +218,24 @@ impl ListenerHandle {
     }
 
     /// Unbinds: stops accepting, closes the connections this listener accepted, removes the
-    /// ipc socket file.
-    pub fn stop(&self) {
-        let _ = self.thread.notify(self.id, TOKEN_STOP);
+    /// ipc socket file. Returns false when the I/O thread is gone (nothing to wait for).
+    pub fn stop(&self) -> bool {
+        self.thread.notify(self.id, TOKEN_STOP).is_ok()
     }
 
     /// The socket closed: stop accepting, and let the accepted connections deliver what the
-    /// socket queued within `limit` (`None` = no limit), counted in `lingering`.
-    pub fn linger(&self, limit: Option<Duration>, lingering: &Lingering) {
+    /// socket queued within `limit` (`None` = no limit), counted in `lingering`. Returns false
+    /// when the I/O thread is gone.
+    pub fn linger(&self, limit: Option<Duration>, lingering: &Lingering) -> bool {
         linger::order(&self.slot, limit, lingering);
-        let _ = self.thread.notify(self.id, TOKEN_LINGER);
+        self.thread.notify(self.id, TOKEN_LINGER).is_ok()
+    }
+
+    /// Waits (at most `limit`) until the listener has stopped after [`stop`](Self::stop) or
+    /// [`linger`](Self::linger): it accepts no more, its ipc file is gone and CLOSED has been
+    /// reported. Returns whether it has.
+    pub fn wait_stopped(&self, limit: Duration) -> bool {
+        self.stopped.wait(limit)
     }
 }
 
@@ -313,6 +349,8 @@ pub fn bind(
     let registry: Registry = Arc::new(Mutex::new(Vec::new()));
     let slot = LingerSlot::default();
     let slot2 = slot.clone();
+    let stopped = Arc::new(StopLatch::default());
+    let stopped2 = stopped.clone();
     let id = thread
         .spawn(move || Listener {
             fd: listener_fd,
@@ -326,6 +364,7 @@ pub fn bind(
             ipc_path,
             accept: None,
             slot: slot2,
+            stopped: stopped2,
         })
         .map_err(|_| io::Error::other("the I/O thread has shut down"))?;
     Ok(ListenerHandle {
@@ -333,5 +372,6 @@ pub fn bind(
         id,
         endpoint,
         slot,
+        stopped,
     })
 }
