@@ -20,6 +20,7 @@ pub mod linger;
 pub mod listener;
 pub mod netopts;
 pub mod session;
+pub mod session_core;
 pub mod stream;
 pub mod stream_core;
 mod wire;
@@ -40,6 +41,7 @@ pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::{Backoff, TransportOptions};
 pub use session::{connect, ConnectHandle, ConnectTarget};
+pub use session_core::{SessionAction, SessionConfig, SessionCore};
 pub use stream_core::{attaches_early, Kept, Status, StreamCore};
 
 /// The driver's ends of the pipe pair that joins a connection to its socket.

@@ -5,7 +5,7 @@
 //! Must never: retry faster than RECONNECT_IVL allows, or keep a descriptor after stopping.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use zeroring_engine::{
@@ -13,11 +13,11 @@ use zeroring_engine::{
 };
 
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
-use super::netopts::{Backoff, TransportOptions};
+use super::netopts::TransportOptions;
+use super::session_core::{SessionAction, SessionConfig, SessionCore};
 use super::stream::{Stream, TOKEN_OWNER_BASE};
 use super::stream_core::{attaches_early, Kept, Status};
 use super::Link;
-use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
 
 /// Stop the session (unbind, disconnect).
@@ -37,10 +37,6 @@ struct LingerState {
 }
 
 impl LingerState {
-    fn active(&self) -> bool {
-        self.guard.is_some()
-    }
-
     /// Takes the order left in `slot`; false when it says "stop now" (LINGER 0).
     fn begin(&mut self, cx: &mut Cx<'_>, slot: &LingerSlot) -> bool {
         let Some(order) = linger::take(slot) else {
@@ -194,35 +190,77 @@ pub struct ConnectTarget {
     pub resolve: Option<super::address::Resolve>,
 }
 
-enum State {
+/// The I/O under way: the SessionCore decides, this carries it out.
+enum Io {
     Idle,
-    Connecting {
-        fd: SharedFd,
-        op: OpId,
-        timeout: Option<TimerId>,
-    },
+    Connecting { fd: SharedFd, op: OpId },
     Up(Box<Stream>),
-    Waiting(TimerId),
 }
 
-/// Connects, runs the stream, reconnects.
+/// Connects, runs the stream, reconnects: the engine's driver of a [`SessionCore`].
 pub(crate) struct ConnectSession {
     target: ConnectTarget,
     endpoint: Arc<str>,
     opts: TransportOptions,
     config: ConnectionConfig,
     link: Link,
-    state: State,
-    backoff: Backoff,
-    /// This session's pipe key (for the socket's hiccup), and the pipes kept between
-    /// connections unless IMMEDIATE.
-    key: u64,
-    kept: Option<Kept>,
+    core: SessionCore,
+    io: Io,
+    /// The timer armed for the core's `poll_timeout`, and when it fires.
+    timer: Option<(TimerId, Instant)>,
     slot: LingerSlot,
-    linger: LingerState,
+    /// Held while the core lingers, so that `term` waits for it.
+    guard: Option<LingerGuard>,
 }
 
 impl ConnectSession {
+    /// Carries out what the core asks for until it asks nothing more, reports its monitor
+    /// events, and re-arms the one timer.
+    fn pump(&mut self, cx: &mut Cx<'_>) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                SessionAction::Connect => self.attempt(cx),
+                SessionAction::CancelConnect => {
+                    if let Io::Connecting { op, .. } = &self.io {
+                        cx.cancel(*op);
+                    }
+                }
+                SessionAction::StopStream => {
+                    if let Io::Up(stream) = &mut self.io {
+                        stream.stop(cx);
+                    }
+                    self.io = Io::Idle;
+                }
+                SessionAction::Close => {
+                    self.report();
+                    if let Io::Up(stream) = &mut self.io {
+                        stream.stop(cx);
+                    }
+                    self.io = Io::Idle;
+                    self.guard = None;
+                    if let Some((t, _)) = self.timer.take() {
+                        cx.cancel_timer(t);
+                    }
+                    return cx.close();
+                }
+            }
+        }
+        self.report();
+        let due = self.core.poll_timeout();
+        if self.timer.map(|(_, at)| at) != due {
+            if let Some((t, _)) = self.timer.take() {
+                cx.cancel_timer(t);
+            }
+            self.timer = due.map(|at| (cx.set_timer(at), at));
+        }
+    }
+
+    fn report(&mut self) {
+        while let Some((event, value)) = self.core.poll_event() {
+            self.link.monitor(event, value, &self.endpoint);
+        }
+    }
+
     fn attempt(&mut self, cx: &mut Cx<'_>) {
         if let Some(names) = &self.target.resolve {
             // As libzmq's tcp_connecter: resolve at every attempt; on failure, no
@@ -232,7 +270,7 @@ impl ConnectSession {
                     self.target.addr = addr;
                     self.target.source = source;
                 }
-                Err(_) => return self.retry_later(cx),
+                Err(_) => return self.core.handle_connect_failed(cx.now()),
             }
         }
         let domain = if self.target.tcp {
@@ -251,46 +289,21 @@ impl ConnectSession {
         })();
         let sock = match made {
             Ok(s) => s,
-            Err(_) => return self.retry_later(cx),
+            Err(_) => return self.core.handle_connect_failed(cx.now()),
         };
         let fd: SharedFd = Arc::new(sock.into());
         let op = cx.submit(Op::Connect {
             fd: fd.clone(),
             addr: self.target.addr.clone(),
         });
-        if self.target.tcp {
-            self.link.monitor(
-                MonitorEvent::ConnectDelayed,
-                libc::EINPROGRESS as u32,
-                &self.endpoint,
-            );
-        }
-        let timeout = self
-            .opts
-            .connect_timeout
-            .map(|t| cx.set_timer(cx.now() + t));
-        self.state = State::Connecting { fd, op, timeout };
-    }
-
-    fn retry_later(&mut self, cx: &mut Cx<'_>) {
-        if self.opts.reconnect_ivl.is_none() {
-            self.state = State::Idle;
-            return cx.close();
-        }
-        let delay = self.backoff.next_delay();
-        self.link.monitor(
-            MonitorEvent::ConnectRetried,
-            delay.as_millis() as u32,
-            &self.endpoint,
-        );
-        self.state = State::Waiting(cx.set_timer(cx.now() + delay));
+        self.io = Io::Connecting { fd, op };
+        self.core.handle_connect_started(cx.now());
     }
 
     fn connected(&mut self, cx: &mut Cx<'_>, fd: SharedFd) {
-        self.backoff.reset();
         let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
-        self.link
-            .monitor(MonitorEvent::Connected, value, &self.endpoint);
+        let keep = self.core.handle_connected(value);
+        self.report();
         let mut config = self.config.clone();
         config.peer_address = peer_address(&self.target);
         match Stream::new(
@@ -302,30 +315,26 @@ impl ConnectSession {
         ) {
             Ok(stream) => {
                 let mut stream = Box::new(stream);
-                if !self.opts.immediate {
-                    stream.keep_pipes(self.key, self.kept.take());
+                if let Some((key, kept)) = keep {
+                    stream.keep_pipes(key, kept);
                 }
                 let status = stream.start(cx);
-                self.state = State::Up(stream);
+                self.io = Io::Up(stream);
                 self.after(cx, status);
             }
-            Err(_) => cx.close(),
+            // A configuration no connection can run: give up (as before any reconnect).
+            Err(_) => self.core.handle_stop(),
         }
     }
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
-            if self.linger.active() {
-                // The socket is gone and its queue went out (or could not): no reconnect.
-                self.state = State::Idle;
-                self.linger = LingerState::default();
-                return cx.close();
-            }
-            if let State::Up(stream) = &mut self.state {
-                self.kept = stream.take_kept();
-            }
-            self.state = State::Idle;
-            self.retry_later(cx);
+            let kept = match &mut self.io {
+                Io::Up(stream) => stream.take_kept(),
+                _ => None,
+            };
+            self.io = Io::Idle;
+            self.core.handle_stream_done(kept, cx.now());
         }
     }
 }
@@ -339,94 +348,73 @@ fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
 
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        self.attempt(cx);
+        self.pump(cx);
     }
 
     fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion, more: bool) {
-        match &mut self.state {
-            State::Connecting {
-                fd,
-                op: connect_op,
-                timeout,
-            } if *connect_op == op => {
-                if let Some(t) = timeout.take() {
-                    cx.cancel_timer(t);
-                }
+        match &mut self.io {
+            Io::Connecting { fd, op: connect_op } if *connect_op == op => {
                 let fd = fd.clone();
+                self.io = Io::Idle;
                 match completion {
                     Completion::Connected(Ok(())) => self.connected(cx, fd),
                     _ => {
                         drop(fd);
-                        self.retry_later(cx);
+                        self.core.handle_connect_failed(cx.now());
                     }
                 }
             }
-            State::Up(stream) if stream.owns(op) => {
+            Io::Up(stream) if stream.owns(op) => {
                 let status = stream.on_completion(cx, op, completion, more);
                 self.after(cx, status);
             }
             // Late completions of a stream or connect already given up.
-            _ => {}
+            _ => return,
         }
+        self.pump(cx);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
-        if self.linger.is_deadline(timer) {
-            // LINGER ran out: what is still queued is dropped with the connection.
-            if let State::Up(stream) = &mut self.state {
-                stream.stop(cx);
-            }
-            self.state = State::Idle;
-            self.linger = LingerState::default();
-            return cx.close();
+        if self.timer.is_some_and(|(t, _)| t == timer) {
+            self.timer = None;
+            self.core.handle_timeout(cx.now());
+            return self.pump(cx);
         }
-        match &mut self.state {
-            State::Waiting(t) if *t == timer => self.attempt(cx),
-            State::Connecting { op, timeout, .. } if *timeout == Some(timer) => {
-                // CONNECT_TIMEOUT: abandon this attempt; its completion schedules the retry.
-                *timeout = None;
-                cx.cancel(*op);
-            }
-            State::Up(stream) => {
-                let status = stream.on_timer(cx, timer);
-                self.after(cx, status);
-            }
-            _ => {}
+        if let Io::Up(stream) = &mut self.io {
+            let status = stream.on_timer(cx, timer);
+            self.after(cx, status);
+            self.pump(cx);
         }
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        // Linger only what is owed: a running stream drains the socket's queue itself (and
-        // ends at once when it is empty); between connections, kept pipes with nothing
-        // queued owe nothing, so a socket whose peer is gone closes at once whatever LINGER
-        // says, as libzmq's does (its session ends when its pipe terminates empty).
-        let has_queue = matches!(self.state, State::Up(_))
-            || self.kept.as_ref().is_some_and(|k| k.owes_output());
-        if token == TOKEN_LINGER && has_queue && self.linger.begin(cx, &self.slot.clone()) {
-            // Go on until the socket's queue is drained (the stream ends when it reads the
-            // closed pipe) or the deadline; while disconnected, keep reconnecting meanwhile,
-            // as libzmq does, so a peer that comes back within LINGER still gets it all.
-            return;
-        }
-        if token == TOKEN_STOP || token == TOKEN_LINGER {
-            if let State::Up(stream) = &mut self.state {
-                stream.stop(cx);
+        if token == TOKEN_LINGER {
+            match linger::take(&self.slot) {
+                Some(order) => {
+                    if self.core.handle_linger(order.limit, cx.now()) {
+                        self.guard = Some(order.guard);
+                    }
+                }
+                None => self.core.handle_stop(),
             }
-            self.state = State::Idle;
-            self.linger = LingerState::default();
-            return cx.close();
+            return self.pump(cx);
         }
-        if let State::Up(stream) = &mut self.state {
+        if token == TOKEN_STOP {
+            self.core.handle_stop();
+            return self.pump(cx);
+        }
+        if let Io::Up(stream) = &mut self.io {
             let status = stream.on_notify(cx, token);
             self.after(cx, status);
+            self.pump(cx);
         }
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
-        if let State::Up(stream) = &mut self.state {
+        if let Io::Up(stream) = &mut self.io {
             stream.stop(cx);
         }
-        self.state = State::Idle;
+        self.io = Io::Idle;
         cx.close();
     }
 }
@@ -475,11 +463,6 @@ pub fn connect(
     let seed = now.as_nanos() as u64
         ^ ((std::process::id() as u64) << 32)
         ^ (Arc::as_ptr(&endpoint) as *const u8 as u64);
-    let backoff = Backoff::new(
-        opts.reconnect_ivl.unwrap_or_default(),
-        opts.reconnect_ivl_max,
-        seed,
-    );
     let slot = LingerSlot::default();
     let slot2 = slot.clone();
     static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -491,18 +474,25 @@ pub fn connect(
         .then(|| link.attach_early(&endpoint, key))
         .flatten()
         .map(Kept::early);
+    let session_config = SessionConfig {
+        reconnect_ivl: opts.reconnect_ivl,
+        reconnect_ivl_max: opts.reconnect_ivl_max,
+        connect_timeout: opts.connect_timeout,
+        immediate: opts.immediate,
+        tcp: target.tcp,
+        seed,
+    };
     let id = thread.spawn(move || ConnectSession {
         target,
         endpoint,
         opts,
         config,
         link,
-        state: State::Idle,
-        backoff,
-        key,
-        kept,
+        core: SessionCore::new(session_config, key, kept),
+        io: Io::Idle,
+        timer: None,
         slot: slot2,
-        linger: LingerState::default(),
+        guard: None,
     })?;
     Ok(ConnectHandle { thread, id, slot })
 }
