@@ -15,6 +15,7 @@ pub mod connection;
 pub mod record;
 pub mod rng;
 pub mod scenario;
+pub mod session;
 pub mod socket;
 pub mod trace;
 

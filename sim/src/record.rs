@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use zeroring::Stats;
+use zeroring_transports::monitor::MonitorEvent;
 
 /// Shared handle to a host's record.
 #[derive(Clone, Debug, Default)]
@@ -73,6 +74,11 @@ pub struct SocketRecord {
     pub stats: Stats,
     /// When the host's software stopped (crash or bounce): its socket's queues went with it.
     pub stops: Vec<Duration>,
+    /// Monitor events of every connecter (`connect ENDPOINT #KEY`) and accepted connection
+    /// (`accepted ENDPOINT #N`), in order, with their times.
+    pub monitor: BTreeMap<String, Vec<(Duration, MonitorEvent)>>,
+    /// How long the socket's close waited for its connections (LINGER).
+    pub close_took: Option<Duration>,
 }
 
 impl SocketRecord {

@@ -24,17 +24,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use turmoil::net::{TcpListener, TcpStream};
+use turmoil::net::TcpListener;
 use zeroring::attach::{Peer, PeerAttachment};
 use zeroring::engine::pipe::{Notify, NotifyHandle};
 use zeroring::options::num;
 use zeroring::{Error, Msg, SocketCore, SocketType, Stats};
-use zeroring_transports::driver::{attaches_early, Backoff, Kept, PipeEnds, SocketLink};
+use zeroring_transports::driver::{attaches_early, Kept, PipeEnds, SocketLink};
 use zeroring_transports::monitor::MonitorEvent;
 use zeroring_transports::zmtp::{HeartbeatConfig, MechanismConfig, PeerInfo, ZapReply, ZapRequest};
 
-use crate::connection;
+use crate::connection::{self, StopSignal};
 use crate::record::Record;
+use crate::session::{self, Control, Order};
 use crate::trace::{sim_now, Trace};
 
 /// One message: its parts, in order.
@@ -74,6 +75,10 @@ pub struct SocketOptions {
     /// Test-only switch: the socket silently discards every n-th message it would deliver
     /// (a loss on a live connection the message-flow check must notice).
     pub lose_every: Option<u64>,
+    /// Test-only switch: close ignores ZMQ_LINGER and drops what is queued at once.
+    pub drop_on_close: bool,
+    /// Test-only switch: the monitor loses DISCONNECTED events.
+    pub skip_disconnected: bool,
 }
 
 impl Default for SocketOptions {
@@ -93,6 +98,8 @@ impl Default for SocketOptions {
             backoff_seed: 1,
             forward_hiccups: true,
             lose_every: None,
+            drop_on_close: false,
+            skip_disconnected: false,
         }
     }
 }
@@ -199,6 +206,17 @@ impl Shared {
         ours
     }
 
+    /// Drops what the links posted (the socket closed: their pipes close).
+    fn drain(&self) {
+        let dropped: Vec<Command> = self
+            .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        drop(dropped);
+    }
+
     pub(crate) fn attach_early(&self, endpoint: &str, key: u64) -> PipeEnds {
         self.pipes(Peer::early(self.socket_type, endpoint, key, self.conflate))
     }
@@ -298,6 +316,13 @@ pub(crate) struct Inner {
     pub(crate) record: Record,
     next_key: Cell<u64>,
     delivered: Cell<u64>,
+    /// The socket closed (its pipes are gone; attachments are refused).
+    pub(crate) closed: Cell<bool>,
+    connecters: RefCell<Vec<Rc<Control>>>,
+    pub(crate) accepted: RefCell<Vec<Rc<StopSignal>>>,
+    /// Connecters and accepted connections still running (close waits for them).
+    pub(crate) live: Cell<usize>,
+    all_done: tokio::sync::Notify,
 }
 
 impl Inner {
@@ -310,6 +335,31 @@ impl Inner {
 
     pub(crate) fn event(&self, text: impl fmt::Display) {
         self.trace.event(&self.host, text);
+    }
+
+    /// ZMQ_IMMEDIATE as the option table holds it.
+    pub(crate) fn immediate(&self) -> bool {
+        self.core.borrow().options().immediate
+    }
+
+    /// A monitor event on the connecter or accepted connection `path`.
+    pub(crate) fn monitor_event(&self, path: &str, event: MonitorEvent) {
+        if self.opts.skip_disconnected && event == MonitorEvent::Disconnected {
+            return; // the deliberate bug
+        }
+        let t = sim_now();
+        self.record.with(|r| {
+            r.monitor
+                .entry(path.to_string())
+                .or_default()
+                .push((t, event))
+        });
+    }
+
+    /// A connecter or accepted connection finished.
+    pub(crate) fn session_done(&self) {
+        self.live.set(self.live.get().saturating_sub(1));
+        self.all_done.notify_one();
     }
 }
 
@@ -364,6 +414,11 @@ impl SimSocket {
                 record,
                 next_key: Cell::new(1),
                 delivered: Cell::new(0),
+                closed: Cell::new(false),
+                connecters: RefCell::default(),
+                accepted: RefCell::default(),
+                live: Cell::new(0),
+                all_done: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -393,18 +448,68 @@ impl SimSocket {
         let immediate = self.inner.core.borrow().options().immediate;
         let kept = attaches_early(self.inner.shared.socket_type, immediate)
             .then(|| Kept::early(self.inner.shared.attach_early(&endpoint, key)));
-        tokio::task::spawn_local(connect_loop(
+        let control = Rc::new(Control::default());
+        self.inner.connecters.borrow_mut().push(control.clone());
+        self.inner.live.set(self.inner.live.get() + 1);
+        tokio::task::spawn_local(session::run_connecter(
             self.inner.clone(),
             host.to_string(),
             port,
             key,
             kept,
+            control,
         ));
+    }
+
+    /// zmq_close followed by waiting for the context's term: the socket's pipes close, and
+    /// every connection delivers what was queued within ZMQ_LINGER (`linger_ms`: −1 no
+    /// limit, 0 drop at once), reconnecting meanwhile if it must. Returns when every
+    /// connection is done; the time it took is recorded.
+    pub async fn close(&self, linger_ms: i32) {
+        let inner = &self.inner;
+        if inner.closed.replace(true) {
+            return;
+        }
+        let started = sim_now();
+        let limit = (linger_ms >= 0).then(|| Duration::from_millis(linger_ms as u64));
+        // The pattern's pipes close when it drops; attachments not yet taken close with them.
+        {
+            let mut core = inner.core.borrow_mut();
+            let fresh = SocketCore::new(inner.shared.socket_type).expect("the same type");
+            drop(std::mem::replace(&mut *core, fresh));
+            inner.shared.drain();
+        }
+        inner.event(format_args!("close (linger {linger_ms} ms)"));
+        let order = if inner.opts.drop_on_close || limit == Some(Duration::ZERO) {
+            Order::Stop
+        } else {
+            Order::Linger(limit)
+        };
+        for c in inner.connecters.borrow().iter() {
+            c.order(order);
+        }
+        let deadline = limit.map(|l| tokio::time::Instant::now().into_std() + l);
+        for a in inner.accepted.borrow().iter() {
+            match (order, deadline) {
+                (Order::Stop, _) => a.stop(),
+                (_, Some(d)) => a.stop_at(d),
+                (_, None) => {}
+            }
+        }
+        while inner.live.get() > 0 {
+            inner.all_done.notified().await;
+        }
+        let took = sim_now().saturating_sub(started);
+        inner.record.with(|r| r.close_took = Some(took));
+        inner.event(format_args!("closed after {took:?}"));
     }
 
     /// Runs `f` on the core after taking in what the links posted, and records the counters.
     fn with_core<R>(&self, f: impl FnOnce(&mut SocketCore) -> R) -> R {
         let mut core = self.inner.core.borrow_mut();
+        if self.inner.closed.get() {
+            self.inner.shared.drain();
+        }
         let commands: Vec<Command> = self
             .inner
             .shared
@@ -520,83 +625,29 @@ impl SimSocket {
 }
 
 async fn accept_loop(inner: Rc<Inner>, listener: TcpListener, port: u16) {
+    let mut accepted = 0u64;
     loop {
         match listener.accept().await {
+            Ok(_) if inner.closed.get() => return,
             Ok((stream, remote)) => {
                 let endpoint = format!("tcp://0.0.0.0:{port}");
                 inner.event(format_args!("accepted {}", connection::host_of(remote)));
-                tokio::task::spawn_local(connection::run(
-                    inner.clone(),
-                    stream,
-                    remote,
-                    endpoint,
-                    None,
-                ));
+                accepted += 1;
+                let path = format!("accepted {endpoint} #{accepted}");
+                inner.monitor_event(&path, MonitorEvent::Accepted);
+                let stop = Rc::new(StopSignal::default());
+                inner.accepted.borrow_mut().push(stop.clone());
+                inner.live.set(inner.live.get() + 1);
+                let me = inner.clone();
+                tokio::task::spawn_local(async move {
+                    connection::run(me.clone(), stream, remote, endpoint, None, stop, path).await;
+                    me.session_done();
+                });
             }
             Err(e) => {
                 inner.event(format_args!("accept failed: {e}"));
                 return;
             }
         }
-    }
-}
-
-/// The connecter: connect, run the connection, wait the backoff, again — with the
-/// transports crate's own `Backoff` and early-attach rule.
-async fn connect_loop(inner: Rc<Inner>, host: String, port: u16, key: u64, mut kept: Option<Kept>) {
-    let endpoint = format!("tcp://{host}:{port}");
-    let opts = inner.opts.clone();
-    let mut backoff = Backoff::new(
-        opts.reconnect_ivl.unwrap_or_default(),
-        opts.reconnect_ivl_max,
-        opts.backoff_seed,
-    );
-    let (record, me) = (inner.record.clone(), inner.host.clone());
-    loop {
-        record.with(|r| r.connect_attempts.push(sim_now()));
-        inner
-            .trace
-            .event(&me, format_args!("connect {host}:{port}"));
-        let attempt = TcpStream::connect((host.as_str(), port));
-        let result = match opts.connect_timeout {
-            Some(t) => match tokio::time::timeout(t, attempt).await {
-                Ok(r) => r,
-                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
-            },
-            None => attempt.await,
-        };
-        match result.and_then(|s| s.peer_addr().map(|a| (s, a))) {
-            Ok((stream, remote)) => {
-                // As the production connecter: the schedule restarts at every TCP connect.
-                backoff.reset();
-                inner.trace.event(
-                    &me,
-                    format_args!("connected to {}", connection::host_of(remote)),
-                );
-                kept = connection::run(
-                    inner.clone(),
-                    stream,
-                    remote,
-                    endpoint.clone(),
-                    Some((key, kept.take())),
-                )
-                .await;
-            }
-            Err(e) => {
-                record.with(|r| r.connect_failures += 1);
-                inner
-                    .trace
-                    .event(&me, format_args!("connect failed: {}", e.kind()));
-            }
-        }
-        if opts.reconnect_ivl.is_none() {
-            return;
-        }
-        let delay = backoff.next_delay();
-        record.with(|r| r.reconnect_delays.push(delay));
-        inner
-            .trace
-            .event(&me, format_args!("reconnect in {}ms", delay.as_millis()));
-        tokio::time::sleep(delay).await;
     }
 }
