@@ -21,6 +21,7 @@ mod fanin;
 mod handshake;
 mod heartbeat;
 mod hwm;
+mod linger;
 mod pubsub;
 mod pushpull;
 mod req_rep;
@@ -38,6 +39,13 @@ pub struct SimOptions {
     pub req_correlate: bool,
     /// The PULL socket silently discards every 97th message (pushpull only).
     pub lossy_recv: bool,
+    /// Close drops what is queued whatever ZMQ_LINGER says (linger only).
+    pub drop_on_close: bool,
+    /// The monitor loses DISCONNECTED events (monitor only).
+    pub skip_disconnected: bool,
+    /// The ROUTER runs without ROUTER_MANDATORY while the check expects it (router-mandatory
+    /// only).
+    pub no_mandatory: bool,
 }
 
 impl Default for SimOptions {
@@ -47,6 +55,9 @@ impl Default for SimOptions {
             heartbeats: true,
             req_correlate: true,
             lossy_recv: false,
+            drop_on_close: false,
+            skip_disconnected: false,
+            no_mandatory: false,
         }
     }
 }
@@ -105,6 +116,15 @@ impl Outcome {
         }
         if self.options.lossy_recv {
             flags.push_str(" --lossy-recv");
+        }
+        if self.options.drop_on_close {
+            flags.push_str(" --drop-on-close");
+        }
+        if self.options.skip_disconnected {
+            flags.push_str(" --skip-disconnected");
+        }
+        if self.options.no_mandatory {
+            flags.push_str(" --no-mandatory");
         }
         format!(
             "cargo run -p zeroring-sim -- --scenario {} --seed {}{flags}",
@@ -191,6 +211,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "fanin",
             about: "200-300 PUSH connections into one slow PULL: pipes fill, streams pause; nothing lost, no connection starves",
             run: fanin::run,
+        },
+        ScenarioInfo {
+            name: "linger",
+            about: "PUSH closes with LINGER while its peer is away: all delivered if it returns within LINGER, close bounded by LINGER",
+            run: linger::run,
         },
     ]
 }
