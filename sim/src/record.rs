@@ -77,6 +77,8 @@ pub struct SocketRecord {
     /// Monitor events of every connecter (`connect ENDPOINT #KEY`) and accepted connection
     /// (`accepted ENDPOINT #N`), in order, with their times.
     pub monitor: BTreeMap<String, Vec<(Duration, MonitorEvent)>>,
+    /// Sockets made on the host so far (one per incarnation): monitor paths carry it.
+    pub sockets_made: u64,
     /// How long the socket's close waited for its connections (LINGER).
     pub close_took: Option<Duration>,
 }

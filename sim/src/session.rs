@@ -62,7 +62,7 @@ pub(crate) async fn run_connecter(
     control: Rc<Control>,
 ) {
     let endpoint = format!("tcp://{host}:{port}");
-    let path = format!("connect {endpoint} #{key}");
+    let path = format!("s{} connect {endpoint} #{key}", inner.incarnation);
     let opts = inner.opts.clone();
     let config = SessionConfig {
         reconnect_ivl: opts.reconnect_ivl,

@@ -316,6 +316,8 @@ pub(crate) struct Inner {
     pub(crate) record: Record,
     next_key: Cell<u64>,
     delivered: Cell<u64>,
+    /// Which of the host's sockets this is (monitor paths name it).
+    pub(crate) incarnation: u64,
     /// The socket closed (its pipes are gone; attachments are refused).
     pub(crate) closed: Cell<bool>,
     connecters: RefCell<Vec<Rc<Control>>>,
@@ -403,6 +405,10 @@ impl SimSocket {
             forward_hiccups: opts.forward_hiccups,
             plain_accept: opts.plain_accept.clone(),
         });
+        let incarnation = record.with(|r| {
+            r.sockets_made += 1;
+            r.sockets_made
+        });
         SimSocket {
             inner: Rc::new(Inner {
                 host: host.to_string(),
@@ -414,6 +420,7 @@ impl SimSocket {
                 record,
                 next_key: Cell::new(1),
                 delivered: Cell::new(0),
+                incarnation,
                 closed: Cell::new(false),
                 connecters: RefCell::default(),
                 accepted: RefCell::default(),
@@ -633,7 +640,7 @@ async fn accept_loop(inner: Rc<Inner>, listener: TcpListener, port: u16) {
                 let endpoint = format!("tcp://0.0.0.0:{port}");
                 inner.event(format_args!("accepted {}", connection::host_of(remote)));
                 accepted += 1;
-                let path = format!("accepted {endpoint} #{accepted}");
+                let path = format!("s{} accepted {endpoint} #{accepted}", inner.incarnation);
                 inner.monitor_event(&path, MonitorEvent::Accepted);
                 let stop = Rc::new(StopSignal::default());
                 inner.accepted.borrow_mut().push(stop.clone());

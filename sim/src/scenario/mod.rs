@@ -22,6 +22,7 @@ mod handshake;
 mod heartbeat;
 mod hwm;
 mod linger;
+mod monitor;
 mod pubsub;
 mod pushpull;
 mod req_rep;
@@ -216,6 +217,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "linger",
             about: "PUSH closes with LINGER while its peer is away: all delivered if it returns within LINGER, close bounded by LINGER",
             run: linger::run,
+        },
+        ScenarioInfo {
+            name: "monitor",
+            about: "PLAIN client and intruder under partitions, holds, crashes: every connection's monitor events form a valid path",
+            run: monitor::run,
         },
     ]
 }
