@@ -26,6 +26,7 @@ mod monitor;
 mod pubsub;
 mod pushpull;
 mod req_rep;
+mod router_mandatory;
 
 /// Switches that deliberately break a run, for the tests that prove the simulator can fail.
 /// Every switch defaults to correct behaviour.
@@ -222,6 +223,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "monitor",
             about: "PLAIN client and intruder under partitions, holds, crashes: every connection's monitor events form a valid path",
             run: monitor::run,
+        },
+        ScenarioInfo {
+            name: "router-mandatory",
+            about: "ROUTER_MANDATORY with DEALERs crashing, returning, partitioned: EHOSTUNREACH exactly when no live pipe",
+            run: router_mandatory::run,
         },
     ]
 }
