@@ -148,13 +148,13 @@ impl SocketCore {
     /// The ZMTP configuration the socket's options give a new connection (what tcp and ipc
     /// use); `zap_handler` says whether a ZAP handler is bound in the context.
     pub fn connection_config(&self, zap_handler: bool) -> ConnectionConfig {
-        crate::wire::connection_config(&self.options, zap_handler)
+        crate::config::connection_config(&self.options, zap_handler)
     }
 
     /// The transport settings the socket's options give (reconnect schedule, timeouts,
     /// IMMEDIATE, buffer sizes…).
     pub fn transport_options(&self, ctx_ipv6: bool) -> TransportOptions {
-        crate::wire::transport_options(&self.options, ctx_ipv6)
+        crate::config::transport_options(&self.options, ctx_ipv6)
     }
 
     /// `zmq_setsockopt` with the option's C representation.

@@ -45,6 +45,7 @@
 
 pub mod asynch;
 pub mod attach;
+mod config;
 pub mod context;
 pub mod core;
 mod curve;

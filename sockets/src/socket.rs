@@ -522,7 +522,7 @@ impl Socket {
         let pair = c.ctx.socket(SocketType::Pair)?;
         pair.set_linger(0)?;
         pair.bind(endpoint)?;
-        c.monitor.start(pair, events);
+        c.monitor.start(Box::new(pair), events);
         Ok(())
     }
 
@@ -1139,6 +1139,31 @@ impl Core {
     }
 }
 
+// `Context::socket` lives here, beside what it makes, so that the context (below the
+// sockets in this crate's layers) does not depend on them.
+impl Context {
+    /// Creates a socket (`zmq_socket`): every libzmq 4.3 stable type, STREAM included. EINVAL
+    /// for the draft types (SERVER, CLIENT, RADIO, DISH, GATHER, SCATTER, DGRAM), EMFILE beyond
+    /// MAX_SOCKETS, ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// assert!(ctx.socket(SocketType::Stream).is_ok());
+    /// assert_eq!(ctx.socket(SocketType::Server).err(), Some(Error::EINVAL));
+    /// ctx.set_max_sockets(1)?;
+    /// let _one = ctx.socket(SocketType::Pair)?;
+    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::EMFILE));
+    /// ctx.shutdown();
+    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::ETERM));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
+    pub fn socket(&self, t: SocketType) -> Result<Socket> {
+        Socket::new(self.clone(), t)
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
         // Connections first: they stop accepting and reconnecting, and deliver what this
@@ -1155,6 +1180,15 @@ impl Drop for Core {
         }
         drop(cmds);
         self.ctx.unregister_socket(self.id);
+    }
+}
+
+/// A monitor's PAIR socket: events go out without blocking the connection that reports them.
+impl crate::monitor::EventTarget for Socket {
+    fn publish(&self, head: &[u8], endpoint: &str) -> bool {
+        self.send(head, SNDMORE | DONTWAIT)
+            .and_then(|()| self.send(endpoint.as_bytes(), DONTWAIT))
+            .is_ok()
     }
 }
 
