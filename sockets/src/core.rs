@@ -1,6 +1,6 @@
 //! The sans-IO heart of a socket: its options, its pattern, its counters and its pipe ids.
 //!
-//! Every operation completes or says [`Error::EAGAIN`]; nothing here waits, reads a clock,
+//! Every operation completes or says [`Error::EAGAIN`](crate::Error::EAGAIN); nothing here waits, reads a clock,
 //! owns a thread or talks to a transport. [`Socket`](crate::Socket) wraps a `SocketCore` with
 //! blocking calls, a command mailbox and the transports; the simulator (`zeroring-sim`) wraps
 //! one with simulated connections, so both run the same option handling and patterns.
