@@ -35,8 +35,8 @@ struct Args {
     /// Turn REQ_CORRELATE off (shows what a violation looks like).
     #[arg(long)]
     no_correlate: bool,
-    /// Make the PULL socket silently discard every 97th message (shows what a violation
-    /// looks like).
+    /// Make the PULL socket (pushpull, inproc-tcp) silently discard every 97th message (shows
+    /// what a violation looks like).
     #[arg(long)]
     lossy_recv: bool,
     /// Make close drop the queue whatever LINGER says (shows what a violation looks like).

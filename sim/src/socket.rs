@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use turmoil::net::TcpListener;
-use zeroring::attach::{Peer, PeerAttachment};
+use zeroring::attach::{inproc_pair, InprocSide, Peer, PeerAttachment};
 use zeroring::engine::pipe::{Notify, NotifyHandle};
 use zeroring::options::num;
 use zeroring::{Error, Msg, SocketCore, SocketType, Stats};
@@ -466,6 +466,30 @@ impl SimSocket {
             kept,
             control,
         ));
+    }
+
+    /// Connects to `binder` (a socket on the same host) over inproc, as `zmq_connect` to an
+    /// inproc endpoint that `binder` bound: the production pipe pair
+    /// ([`zeroring::attach::inproc_pair`]) attached to both sockets through their command
+    /// queues. (The simulator has no `Context`: the name registry is the caller's.)
+    pub fn connect_inproc(&self, binder: &SimSocket, name: &str) {
+        let side = |s: &SimSocket| {
+            let core = s.inner.core.borrow();
+            let o = core.options();
+            InprocSide {
+                socket_type: o.socket_type,
+                routing_id: o.routing_id.clone(),
+                sndhwm: o.sndhwm,
+                rcvhwm: o.rcvhwm,
+                conflate: o.conflate,
+            }
+        };
+        let uri = format!("inproc://{name}");
+        let (mine, theirs) = inproc_pair(&side(self), None, &side(binder), &uri);
+        binder.inner.shared.post(Command::Attach(Box::new(theirs)));
+        self.inner.shared.post(Command::Attach(Box::new(mine)));
+        self.inner
+            .event(format_args!("connect {uri} to {}", binder.inner.host));
     }
 
     /// zmq_close followed by waiting for the context's term: the socket's pipes close, and

@@ -334,3 +334,19 @@ fn a_router_that_drops_instead_of_ehostunreach_is_caught() {
     );
     assert!(o.replay_command().ends_with("--no-mandatory"));
 }
+
+#[test]
+fn a_loss_on_the_inproc_pipe_is_caught() {
+    let broken = SimOptions {
+        lossy_recv: true,
+        ..SimOptions::default()
+    };
+    let o = run("inproc-tcp", 2, &broken).unwrap();
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("from local never arrived with no disconnect")),
+        "{:?}",
+        o.violations
+    );
+}

@@ -19,7 +19,7 @@ use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
-use crate::attach::{AttachHandle, Command, PeerAttachment};
+use crate::attach::{inproc_pair, AttachHandle, Command, InprocSide, PeerAttachment};
 use crate::context::{Bound, Context, InprocInfo, Pending};
 use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
@@ -150,11 +150,14 @@ pub struct Socket {
     _not_sync: PhantomData<Cell<()>>,
 }
 
-fn hwm_sum(a: i32, b: i32) -> usize {
-    if a == 0 || b == 0 {
-        0
-    } else {
-        (a as usize).saturating_add(b as usize)
+/// What the pipe pair of an inproc connection needs to know of one side.
+fn side(i: &InprocInfo) -> InprocSide {
+    InprocSide {
+        socket_type: i.socket_type,
+        routing_id: i.routing_id.clone(),
+        sndhwm: i.sndhwm,
+        rcvhwm: i.rcvhwm,
+        conflate: i.conflate,
     }
 }
 
@@ -1062,38 +1065,11 @@ impl Core {
             if !me.socket_type.is_compatible_with(peer_info.socket_type) {
                 return Err(Error::ENOCOMPATPROTO);
             }
-            let conflate = me.conflate || peer_info.conflate;
-            let hwm = |a, b| if conflate { 0 } else { hwm_sum(a, b) };
-            let (c2b_w, c2b_r) =
-                pipe::<Msg>(PipeConfig::with_hwm(hwm(me.sndhwm, peer_info.rcvhwm)));
-            let (b2c_w, b2c_r) =
-                pipe::<Msg>(PipeConfig::with_hwm(hwm(peer_info.sndhwm, me.rcvhwm)));
-            let theirs = PeerAttachment::new(
-                b2c_w,
-                c2b_r,
-                Peer {
-                    routing_id: Some(me.routing_id.clone()),
-                    socket_type: me.socket_type,
-                    metadata: None,
-                    endpoint: uri.to_string(),
-                    conflate,
-                    key: None,
-                },
-            );
+            let (mine, theirs) =
+                inproc_pair(&side(&me), connect_rid.clone(), &side(&peer_info), uri);
             if sender.send(Command::Attach(Box::new(theirs))).is_ok() {
                 drop(reg);
-                self.attach(PeerAttachment::new(
-                    c2b_w,
-                    b2c_r,
-                    Peer {
-                        routing_id: connect_rid.or(Some(peer_info.routing_id)),
-                        socket_type: peer_info.socket_type,
-                        metadata: None,
-                        endpoint: uri.to_string(),
-                        conflate,
-                        key: None,
-                    },
-                ));
+                self.attach(mine);
                 self.sc.options.last_endpoint = uri.to_string();
                 return Ok(());
             }

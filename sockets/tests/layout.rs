@@ -44,7 +44,9 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
 fn the_socket_core_depends_on_no_driver() {
     let g = graph();
     let core = &g["core"];
-    for driver in ["context", "socket", "wire", "zap", "monitor", "poll", "asynch", "proxy"] {
+    for driver in [
+        "context", "socket", "wire", "zap", "monitor", "poll", "asynch", "proxy",
+    ] {
         assert!(!core.contains(driver), "core.rs uses {driver}: {core:?}");
     }
 }

@@ -21,6 +21,7 @@ mod fanin;
 mod handshake;
 mod heartbeat;
 mod hwm;
+mod inproc_tcp;
 mod linger;
 mod monitor;
 mod pubsub;
@@ -39,7 +40,7 @@ pub struct SimOptions {
     pub heartbeats: bool,
     /// REQ uses ZMQ_REQ_CORRELATE (off: a late reply can be taken for the current one).
     pub req_correlate: bool,
-    /// The PULL socket silently discards every 97th message (pushpull only).
+    /// The PULL socket silently discards every 97th message (pushpull, inproc-tcp).
     pub lossy_recv: bool,
     /// Close drops what is queued whatever ZMQ_LINGER says (linger only).
     pub drop_on_close: bool,
@@ -228,6 +229,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "router-mandatory",
             about: "ROUTER_MANDATORY with DEALERs crashing, returning, partitioned: EHOSTUNREACH exactly when no live pipe",
             run: router_mandatory::run,
+        },
+        ScenarioInfo {
+            name: "inproc-tcp",
+            about: "a PULL fed over inproc and over a faulty tcp link: the inproc flow loses nothing, the tcp flow only in flight",
+            run: inproc_tcp::run,
         },
     ]
 }
