@@ -2,7 +2,13 @@
 //! connection; a connecting session connects, runs the stream, and after a failure or a
 //! disconnect waits (libzmq's reconnect schedule) and connects again, until stopped.
 //!
-//! Must never: retry faster than RECONNECT_IVL allows, or keep a descriptor after stopping.
+//! The connecting session is the engine's driver of a [`SessionCore`]: the core decides when
+//! to connect, how long to wait, which pipes the next stream keeps and how long to linger;
+//! this file only makes descriptors, submits the connect, arms the core's one timer, runs the
+//! stream, and holds the linger guard that `term` waits on.
+//!
+//! Must never: decide any of the core's questions itself, or keep a descriptor after
+//! stopping.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
