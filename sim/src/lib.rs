@@ -12,6 +12,7 @@
 //! same [`Trace`] byte for byte.
 
 pub mod connection;
+pub mod options;
 pub mod record;
 pub mod rng;
 pub mod scenario;
