@@ -86,6 +86,7 @@ pub(crate) async fn run(
                 peer_host: peer.clone(),
                 started_at: sim_now(),
                 ready_at: None,
+                ready_seq: None,
                 ended_at: None,
             },
         );
@@ -250,6 +251,7 @@ fn record_link_events(
                     r.in_handshake.remove(&conn_no);
                     if let Some(c) = r.connections.get_mut(&conn_no) {
                         c.ready_at = Some(t);
+                        c.ready_seq = Some(r.handshakes_ok);
                     }
                 });
                 sock.event(format_args!("connection {conn_no} to {peer}: handshake ok"));

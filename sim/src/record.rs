@@ -41,6 +41,9 @@ pub struct ConnRecord {
     pub started_at: Duration,
     /// When its handshake succeeded.
     pub ready_at: Option<Duration>,
+    /// The host's count of successful handshakes when this one succeeded: the order in which
+    /// the socket attached the connections' pipes (simulated time can tie).
+    pub ready_seq: Option<u64>,
     /// When it ended (or the host stopped).
     pub ended_at: Option<Duration>,
 }

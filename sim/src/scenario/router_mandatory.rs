@@ -2,9 +2,10 @@
 //! ROUTER_HANDOVER) sends to three DEALERs by routing id, and to one id that never connects,
 //! while the DEALERs crash, come back, are partitioned and held. Invariant, checked at every
 //! send: the send fails with EHOSTUNREACH exactly when libzmq's would — when the ROUTER has no
-//! live pipe for that id, i.e. no connection from that peer whose handshake succeeded and
-//! which has not ended (as the ROUTER's own record of its connections says); with a live
-//! pipe it succeeds or says EAGAIN (the pipe is at its HWM). The broken variant
+//! live pipe for that id, i.e. the peer's latest connection whose handshake succeeded (with
+//! ROUTER_HANDOVER it takes the id over from an older one, whose pipe closes) has ended, or
+//! there is none (as the ROUTER's own record of its connections says); with a live pipe it
+//! succeeds or says EAGAIN (the pipe is at its HWM). The broken variant
 //! (`--no-mandatory`) runs the ROUTER without ROUTER_MANDATORY, which drops silently.
 
 use std::time::Duration;
@@ -52,11 +53,15 @@ async fn router_app(
                 Bytes::from_static(id.as_bytes()),
                 Bytes::copy_from_slice(&n.to_be_bytes()),
             ]);
-            // What libzmq's ROUTER knows: a pipe per peer from its handshake to its end.
+            // What libzmq's ROUTER knows: a pipe per peer from its handshake to its end, and
+            // with ROUTER_HANDOVER the id belongs to the peer's latest handshake (an older
+            // connection still open lost its pipe to it).
             let live = record.with(|r| {
                 r.connections
                     .values()
-                    .any(|c| c.peer_host == *id && c.ready_at.is_some() && c.ended_at.is_none())
+                    .filter(|c| c.peer_host == *id && c.ready_seq.is_some())
+                    .max_by_key(|c| c.ready_seq)
+                    .is_some_and(|c| c.ended_at.is_none())
             });
             let mut c = counts.borrow_mut();
             match (r, live) {
