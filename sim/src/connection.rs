@@ -9,6 +9,7 @@
 //! Must never: decide anything about the protocol or the pipes (that is the core's), or read
 //! the wall clock.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -40,14 +41,39 @@ pub(crate) fn host_of(addr: SocketAddr) -> String {
     turmoil::reverse_lookup(addr.ip()).unwrap_or_else(|| addr.ip().to_string())
 }
 
+/// Ends a running connection from outside: at once ([`StopSignal::stop`]) or at a deadline
+/// (an accepted connection lingering after its socket closed).
+#[derive(Debug, Default)]
+pub(crate) struct StopSignal {
+    stopped: Cell<bool>,
+    deadline: Cell<Option<Instant>>,
+    wake: tokio::sync::Notify,
+}
+
+impl StopSignal {
+    pub(crate) fn stop(&self) {
+        self.stopped.set(true);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn stop_at(&self, deadline: Instant) {
+        self.deadline.set(Some(deadline));
+        self.wake.notify_one();
+    }
+}
+
 /// Runs one connection until it ends; returns the pipes a connecter keeps for its next
-/// connection. `keep` is set for a connecter: its key and the pipes it kept so far.
+/// connection. `keep` is set for a connecter: its key and the pipes it kept so far. Its
+/// monitor events are recorded under `path` (one path per connecter, or per accepted
+/// connection).
 pub(crate) async fn run(
     sock: Rc<Inner>,
     stream: TcpStream,
     remote: SocketAddr,
     endpoint: String,
     keep: Option<(u64, Option<Kept>)>,
+    stop: Rc<StopSignal>,
+    path: String,
 ) -> Option<Kept> {
     let peer = host_of(remote);
     let record = sock.record.clone();
@@ -60,6 +86,7 @@ pub(crate) async fn run(
                 peer_host: peer.clone(),
                 started_at: sim_now(),
                 ready_at: None,
+                ready_seq: None,
                 ended_at: None,
             },
         );
@@ -99,6 +126,9 @@ pub(crate) async fn run(
     // for a failed write (the peer reset or closed the connection under us).
     let mut io_error: Option<String> = None;
     loop {
+        if stop.stopped.get() || stop.deadline.get().is_some_and(|d| now() >= d) {
+            core.stop();
+        }
         let status = core.drive();
         while let Some(request) = core.poll_zap_request() {
             let slot = zap_replies.clone();
@@ -109,7 +139,7 @@ pub(crate) async fn run(
         }
         let replies: Vec<ZapReply> =
             std::mem::take(&mut *zap_replies.lock().unwrap_or_else(|e| e.into_inner()));
-        record_link_events(&sock, conn_no, &peer, &conn_link, &core);
+        record_link_events(&sock, conn_no, &peer, &conn_link, &core, &path);
         if status == Status::Done {
             break;
         }
@@ -124,9 +154,11 @@ pub(crate) async fn run(
                 out = concat(bufs);
             }
         }
-        let deadline = core
-            .poll_timeout()
-            .map_or(far, tokio::time::Instant::from_std);
+        let deadline = match (core.poll_timeout(), stop.deadline.get()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map_or(far, tokio::time::Instant::from_std);
         let reading = core.wants_recv();
         let writing = !out.is_empty();
         tokio::select! {
@@ -157,6 +189,7 @@ pub(crate) async fn run(
             _ = tokio::time::sleep_until(deadline) => core.handle_timeout(now()),
             _ = writable.notified() => core.pipe_writable(now()),
             _ = readable.notified() => {}
+            _ = stop.wake.notified() => {}
         }
     }
     let ended = sim_now();
@@ -182,8 +215,18 @@ pub(crate) async fn run(
 }
 
 /// Records what the link saw since the last step, and where the handshake is.
-fn record_link_events(sock: &Inner, conn_no: u64, peer: &str, link: &ConnLink, core: &StreamCore) {
+fn record_link_events(
+    sock: &Inner,
+    conn_no: u64,
+    peer: &str,
+    link: &ConnLink,
+    core: &StreamCore,
+    path: &str,
+) {
     for event in link.take_log() {
+        if let LinkEvent::Monitor(ev) = &event {
+            sock.monitor_event(path, *ev);
+        }
         match event {
             LinkEvent::Attached(id) => sock.event(format_args!(
                 "connection {conn_no} to {peer}: new pipe (routing id {:?})",
@@ -208,6 +251,7 @@ fn record_link_events(sock: &Inner, conn_no: u64, peer: &str, link: &ConnLink, c
                     r.in_handshake.remove(&conn_no);
                     if let Some(c) = r.connections.get_mut(&conn_no) {
                         c.ready_at = Some(t);
+                        c.ready_seq = Some(r.handshakes_ok);
                     }
                 });
                 sock.event(format_args!("connection {conn_no} to {peer}: handshake ok"));

@@ -12,9 +12,11 @@
 //! same [`Trace`] byte for byte.
 
 pub mod connection;
+pub mod options;
 pub mod record;
 pub mod rng;
 pub mod scenario;
+pub mod session;
 pub mod socket;
 pub mod trace;
 

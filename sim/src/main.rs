@@ -35,10 +35,19 @@ struct Args {
     /// Turn REQ_CORRELATE off (shows what a violation looks like).
     #[arg(long)]
     no_correlate: bool,
-    /// Make the PULL socket silently discard every 97th message (shows what a violation
-    /// looks like).
+    /// Make the PULL socket (pushpull, inproc-tcp) silently discard every 97th message (shows
+    /// what a violation looks like).
     #[arg(long)]
     lossy_recv: bool,
+    /// Make close drop the queue whatever LINGER says (shows what a violation looks like).
+    #[arg(long)]
+    drop_on_close: bool,
+    /// Make the monitor lose DISCONNECTED events (shows what a violation looks like).
+    #[arg(long)]
+    skip_disconnected: bool,
+    /// Run the ROUTER without ROUTER_MANDATORY (shows what a violation looks like).
+    #[arg(long)]
+    no_mandatory: bool,
 }
 
 fn parse_range(s: &str) -> Option<(u64, u64)> {
@@ -59,6 +68,9 @@ fn main() -> ExitCode {
         heartbeats: !args.no_heartbeats,
         req_correlate: !args.no_correlate,
         lossy_recv: args.lossy_recv,
+        drop_on_close: args.drop_on_close,
+        skip_disconnected: args.skip_disconnected,
+        no_mandatory: args.no_mandatory,
     };
     let names: Vec<&str> = if args.scenario == "all" {
         scenarios().iter().map(|s| s.name).collect()

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use zeroring::Stats;
+use zeroring_transports::monitor::MonitorEvent;
 
 /// Shared handle to a host's record.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +41,9 @@ pub struct ConnRecord {
     pub started_at: Duration,
     /// When its handshake succeeded.
     pub ready_at: Option<Duration>,
+    /// The host's count of successful handshakes when this one succeeded: the order in which
+    /// the socket attached the connections' pipes (simulated time can tie).
+    pub ready_seq: Option<u64>,
     /// When it ended (or the host stopped).
     pub ended_at: Option<Duration>,
 }
@@ -73,6 +77,13 @@ pub struct SocketRecord {
     pub stats: Stats,
     /// When the host's software stopped (crash or bounce): its socket's queues went with it.
     pub stops: Vec<Duration>,
+    /// Monitor events of every connecter (`connect ENDPOINT #KEY`) and accepted connection
+    /// (`accepted ENDPOINT #N`), in order, with their times.
+    pub monitor: BTreeMap<String, Vec<(Duration, MonitorEvent)>>,
+    /// Sockets made on the host so far (one per incarnation): monitor paths carry it.
+    pub sockets_made: u64,
+    /// How long the socket's close waited for its connections (LINGER).
+    pub close_took: Option<Duration>,
 }
 
 impl SocketRecord {

@@ -24,137 +24,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use turmoil::net::{TcpListener, TcpStream};
-use zeroring::attach::{Peer, PeerAttachment};
+use turmoil::net::TcpListener;
+use zeroring::attach::{inproc_pair, InprocSide, Peer, PeerAttachment};
 use zeroring::engine::pipe::{Notify, NotifyHandle};
-use zeroring::options::num;
 use zeroring::{Error, Msg, SocketCore, SocketType, Stats};
-use zeroring_transports::driver::{attaches_early, Backoff, Kept, PipeEnds, SocketLink};
+use zeroring_transports::driver::{attaches_early, Kept, PipeEnds, SocketLink};
 use zeroring_transports::monitor::MonitorEvent;
-use zeroring_transports::zmtp::{HeartbeatConfig, MechanismConfig, PeerInfo, ZapReply, ZapRequest};
+use zeroring_transports::zmtp::{PeerInfo, ZapReply, ZapRequest};
 
-use crate::connection;
+use crate::connection::{self, StopSignal};
+pub use crate::options::SocketOptions;
 use crate::record::Record;
+use crate::session::{self, Control, Order};
 use crate::trace::{sim_now, Trace};
 
 /// One message: its parts, in order.
 pub type Message = Vec<Bytes>;
-
-/// A simulated socket's settings. Every field but the last four is a ZeroMQ option, applied
-/// through the real option table (`zmq_setsockopt`'s checks included).
-#[derive(Clone, Debug)]
-pub struct SocketOptions {
-    /// PLAIN_SERVER, or PLAIN_USERNAME + PLAIN_PASSWORD.
-    pub mechanism: MechanismConfig,
-    /// ZMQ_ROUTING_ID.
-    pub routing_id: Bytes,
-    /// ZMQ_HANDSHAKE_IVL (`None`: 0, no limit).
-    pub handshake_ivl: Option<Duration>,
-    /// ZMQ_HEARTBEAT_IVL / _TTL / _TIMEOUT.
-    pub heartbeat: HeartbeatConfig,
-    /// ZMQ_RECONNECT_IVL (`None`: -1, never reconnect).
-    pub reconnect_ivl: Option<Duration>,
-    /// ZMQ_RECONNECT_IVL_MAX.
-    pub reconnect_ivl_max: Duration,
-    /// ZMQ_CONNECT_TIMEOUT.
-    pub connect_timeout: Option<Duration>,
-    /// ZMQ_SNDHWM / ZMQ_RCVHWM, in messages, per pipe.
-    pub sndhwm: usize,
-    pub rcvhwm: usize,
-    /// Further integer options: (option number, value), e.g. ROUTER_HANDOVER, REQ_RELAXED.
-    pub int_options: Vec<(i32, i32)>,
-    /// PLAIN or CURVE server: the credentials its ZAP handler accepts (PLAIN: username and
-    /// password; CURVE: the client's public key and nothing). `None`: no ZAP handler.
-    pub plain_accept: Option<(Bytes, Bytes)>,
-    /// Seed of the reconnect jitter (the scenario derives it from the run's seed).
-    pub backoff_seed: u64,
-    /// Test-only switch: `false` makes the link drop the socket's hiccups, so a reconnected
-    /// subscriber never sends its subscriptions again (the bug the simulator must notice).
-    pub forward_hiccups: bool,
-    /// Test-only switch: the socket silently discards every n-th message it would deliver
-    /// (a loss on a live connection the message-flow check must notice).
-    pub lose_every: Option<u64>,
-}
-
-impl Default for SocketOptions {
-    fn default() -> Self {
-        SocketOptions {
-            mechanism: MechanismConfig::Null,
-            routing_id: Bytes::new(),
-            handshake_ivl: Some(Duration::from_secs(30)),
-            heartbeat: HeartbeatConfig::default(),
-            reconnect_ivl: Some(Duration::from_millis(100)),
-            reconnect_ivl_max: Duration::ZERO,
-            connect_timeout: None,
-            sndhwm: 1000,
-            rcvhwm: 1000,
-            int_options: Vec::new(),
-            plain_accept: None,
-            backoff_seed: 1,
-            forward_hiccups: true,
-            lose_every: None,
-        }
-    }
-}
-
-fn ms(d: Duration) -> i32 {
-    d.as_millis().min(i32::MAX as u128) as i32
-}
-
-impl SocketOptions {
-    /// Applies the ZeroMQ options to `core` through the option table.
-    fn apply(&self, core: &mut SocketCore) -> Result<(), Error> {
-        let mut ints = vec![
-            (num::HANDSHAKE_IVL, self.handshake_ivl.map_or(0, ms)),
-            (num::HEARTBEAT_IVL, self.heartbeat.interval.map_or(0, ms)),
-            (num::HEARTBEAT_TTL, ms(self.heartbeat.ttl)),
-            (
-                num::HEARTBEAT_TIMEOUT,
-                self.heartbeat.timeout.map_or(-1, ms),
-            ),
-            (num::RECONNECT_IVL, self.reconnect_ivl.map_or(-1, ms)),
-            (num::RECONNECT_IVL_MAX, ms(self.reconnect_ivl_max)),
-            (num::CONNECT_TIMEOUT, self.connect_timeout.map_or(0, ms)),
-            (num::SNDHWM, self.sndhwm as i32),
-            (num::RCVHWM, self.rcvhwm as i32),
-        ];
-        ints.extend(self.int_options.iter().copied());
-        let mut bytes: Vec<(i32, Bytes)> = Vec::new();
-        match &self.mechanism {
-            MechanismConfig::Null => {}
-            MechanismConfig::PlainServer => ints.push((num::PLAIN_SERVER, 1)),
-            MechanismConfig::PlainClient { username, password } => {
-                bytes.push((num::PLAIN_USERNAME, username.clone()));
-                bytes.push((num::PLAIN_PASSWORD, password.clone()));
-            }
-            MechanismConfig::CurveServer { secret } => {
-                ints.push((num::CURVE_SERVER, 1));
-                let secret = Bytes::copy_from_slice(secret.as_bytes());
-                bytes.push((num::CURVE_SECRETKEY, secret));
-            }
-            MechanismConfig::CurveClient {
-                public,
-                secret,
-                server,
-            } => {
-                bytes.push((num::CURVE_PUBLICKEY, Bytes::copy_from_slice(public)));
-                let secret = Bytes::copy_from_slice(secret.as_bytes());
-                bytes.push((num::CURVE_SECRETKEY, secret));
-                bytes.push((num::CURVE_SERVERKEY, Bytes::copy_from_slice(server)));
-            }
-        }
-        if !self.routing_id.is_empty() {
-            bytes.push((num::ROUTING_ID, self.routing_id.clone()));
-        }
-        for (option, value) in ints {
-            core.set_option(option, &value.to_ne_bytes())?;
-        }
-        for (option, value) in bytes {
-            core.set_option(option, &value)?;
-        }
-        Ok(())
-    }
-}
 
 /// Wakes a task on the simulated host (the application, or a connection).
 pub(crate) struct Wake(pub(crate) Arc<tokio::sync::Notify>);
@@ -197,6 +82,17 @@ impl Shared {
         let (socket_ends, ours) = PeerAttachment::pipe_pair(peer, self.sndhwm, self.rcvhwm);
         self.post(Command::Attach(Box::new(socket_ends)));
         ours
+    }
+
+    /// Drops what the links posted (the socket closed: their pipes close).
+    fn drain(&self) {
+        let dropped: Vec<Command> = self
+            .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        drop(dropped);
     }
 
     pub(crate) fn attach_early(&self, endpoint: &str, key: u64) -> PipeEnds {
@@ -298,6 +194,15 @@ pub(crate) struct Inner {
     pub(crate) record: Record,
     next_key: Cell<u64>,
     delivered: Cell<u64>,
+    /// Which of the host's sockets this is (monitor paths name it).
+    pub(crate) incarnation: u64,
+    /// The socket closed (its pipes are gone; attachments are refused).
+    pub(crate) closed: Cell<bool>,
+    connecters: RefCell<Vec<Rc<Control>>>,
+    pub(crate) accepted: RefCell<Vec<Rc<StopSignal>>>,
+    /// Connecters and accepted connections still running (close waits for them).
+    pub(crate) live: Cell<usize>,
+    all_done: tokio::sync::Notify,
 }
 
 impl Inner {
@@ -310,6 +215,31 @@ impl Inner {
 
     pub(crate) fn event(&self, text: impl fmt::Display) {
         self.trace.event(&self.host, text);
+    }
+
+    /// ZMQ_IMMEDIATE as the option table holds it.
+    pub(crate) fn immediate(&self) -> bool {
+        self.core.borrow().options().immediate
+    }
+
+    /// A monitor event on the connecter or accepted connection `path`.
+    pub(crate) fn monitor_event(&self, path: &str, event: MonitorEvent) {
+        if self.opts.skip_disconnected && event == MonitorEvent::Disconnected {
+            return; // the deliberate bug
+        }
+        let t = sim_now();
+        self.record.with(|r| {
+            r.monitor
+                .entry(path.to_string())
+                .or_default()
+                .push((t, event))
+        });
+    }
+
+    /// A connecter or accepted connection finished.
+    pub(crate) fn session_done(&self) {
+        self.live.set(self.live.get().saturating_sub(1));
+        self.all_done.notify_one();
     }
 }
 
@@ -353,6 +283,10 @@ impl SimSocket {
             forward_hiccups: opts.forward_hiccups,
             plain_accept: opts.plain_accept.clone(),
         });
+        let incarnation = record.with(|r| {
+            r.sockets_made += 1;
+            r.sockets_made
+        });
         SimSocket {
             inner: Rc::new(Inner {
                 host: host.to_string(),
@@ -364,6 +298,12 @@ impl SimSocket {
                 record,
                 next_key: Cell::new(1),
                 delivered: Cell::new(0),
+                incarnation,
+                closed: Cell::new(false),
+                connecters: RefCell::default(),
+                accepted: RefCell::default(),
+                live: Cell::new(0),
+                all_done: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -393,18 +333,92 @@ impl SimSocket {
         let immediate = self.inner.core.borrow().options().immediate;
         let kept = attaches_early(self.inner.shared.socket_type, immediate)
             .then(|| Kept::early(self.inner.shared.attach_early(&endpoint, key)));
-        tokio::task::spawn_local(connect_loop(
+        let control = Rc::new(Control::default());
+        self.inner.connecters.borrow_mut().push(control.clone());
+        self.inner.live.set(self.inner.live.get() + 1);
+        tokio::task::spawn_local(session::run_connecter(
             self.inner.clone(),
             host.to_string(),
             port,
             key,
             kept,
+            control,
         ));
+    }
+
+    /// Connects to `binder` (a socket on the same host) over inproc, as `zmq_connect` to an
+    /// inproc endpoint that `binder` bound: the production pipe pair
+    /// ([`zeroring::attach::inproc_pair`]) attached to both sockets through their command
+    /// queues. (The simulator has no `Context`: the name registry is the caller's.)
+    pub fn connect_inproc(&self, binder: &SimSocket, name: &str) {
+        let side = |s: &SimSocket| {
+            let core = s.inner.core.borrow();
+            let o = core.options();
+            InprocSide {
+                socket_type: o.socket_type,
+                routing_id: o.routing_id.clone(),
+                sndhwm: o.sndhwm,
+                rcvhwm: o.rcvhwm,
+                conflate: o.conflate,
+            }
+        };
+        let uri = format!("inproc://{name}");
+        let (mine, theirs) = inproc_pair(&side(self), None, &side(binder), &uri);
+        binder.inner.shared.post(Command::Attach(Box::new(theirs)));
+        self.inner.shared.post(Command::Attach(Box::new(mine)));
+        self.inner
+            .event(format_args!("connect {uri} to {}", binder.inner.host));
+    }
+
+    /// zmq_close followed by waiting for the context's term: the socket's pipes close, and
+    /// every connection delivers what was queued within ZMQ_LINGER (`linger_ms`: −1 no
+    /// limit, 0 drop at once), reconnecting meanwhile if it must. Returns when every
+    /// connection is done; the time it took is recorded.
+    pub async fn close(&self, linger_ms: i32) {
+        let inner = &self.inner;
+        if inner.closed.replace(true) {
+            return;
+        }
+        let started = sim_now();
+        let limit = (linger_ms >= 0).then(|| Duration::from_millis(linger_ms as u64));
+        // The pattern's pipes close when it drops; attachments not yet taken close with them.
+        {
+            let mut core = inner.core.borrow_mut();
+            let fresh = SocketCore::new(inner.shared.socket_type).expect("the same type");
+            drop(std::mem::replace(&mut *core, fresh));
+            inner.shared.drain();
+        }
+        inner.event(format_args!("close (linger {linger_ms} ms)"));
+        let order = if inner.opts.drop_on_close || limit == Some(Duration::ZERO) {
+            Order::Stop
+        } else {
+            Order::Linger(limit)
+        };
+        for c in inner.connecters.borrow().iter() {
+            c.order(order);
+        }
+        let deadline = limit.map(|l| tokio::time::Instant::now().into_std() + l);
+        for a in inner.accepted.borrow().iter() {
+            match (order, deadline) {
+                (Order::Stop, _) => a.stop(),
+                (_, Some(d)) => a.stop_at(d),
+                (_, None) => {}
+            }
+        }
+        while inner.live.get() > 0 {
+            inner.all_done.notified().await;
+        }
+        let took = sim_now().saturating_sub(started);
+        inner.record.with(|r| r.close_took = Some(took));
+        inner.event(format_args!("closed after {took:?}"));
     }
 
     /// Runs `f` on the core after taking in what the links posted, and records the counters.
     fn with_core<R>(&self, f: impl FnOnce(&mut SocketCore) -> R) -> R {
         let mut core = self.inner.core.borrow_mut();
+        if self.inner.closed.get() {
+            self.inner.shared.drain();
+        }
         let commands: Vec<Command> = self
             .inner
             .shared
@@ -520,83 +534,29 @@ impl SimSocket {
 }
 
 async fn accept_loop(inner: Rc<Inner>, listener: TcpListener, port: u16) {
+    let mut accepted = 0u64;
     loop {
         match listener.accept().await {
+            Ok(_) if inner.closed.get() => return,
             Ok((stream, remote)) => {
                 let endpoint = format!("tcp://0.0.0.0:{port}");
                 inner.event(format_args!("accepted {}", connection::host_of(remote)));
-                tokio::task::spawn_local(connection::run(
-                    inner.clone(),
-                    stream,
-                    remote,
-                    endpoint,
-                    None,
-                ));
+                accepted += 1;
+                let path = format!("s{} accepted {endpoint} #{accepted}", inner.incarnation);
+                inner.monitor_event(&path, MonitorEvent::Accepted);
+                let stop = Rc::new(StopSignal::default());
+                inner.accepted.borrow_mut().push(stop.clone());
+                inner.live.set(inner.live.get() + 1);
+                let me = inner.clone();
+                tokio::task::spawn_local(async move {
+                    connection::run(me.clone(), stream, remote, endpoint, None, stop, path).await;
+                    me.session_done();
+                });
             }
             Err(e) => {
                 inner.event(format_args!("accept failed: {e}"));
                 return;
             }
         }
-    }
-}
-
-/// The connecter: connect, run the connection, wait the backoff, again — with the
-/// transports crate's own `Backoff` and early-attach rule.
-async fn connect_loop(inner: Rc<Inner>, host: String, port: u16, key: u64, mut kept: Option<Kept>) {
-    let endpoint = format!("tcp://{host}:{port}");
-    let opts = inner.opts.clone();
-    let mut backoff = Backoff::new(
-        opts.reconnect_ivl.unwrap_or_default(),
-        opts.reconnect_ivl_max,
-        opts.backoff_seed,
-    );
-    let (record, me) = (inner.record.clone(), inner.host.clone());
-    loop {
-        record.with(|r| r.connect_attempts.push(sim_now()));
-        inner
-            .trace
-            .event(&me, format_args!("connect {host}:{port}"));
-        let attempt = TcpStream::connect((host.as_str(), port));
-        let result = match opts.connect_timeout {
-            Some(t) => match tokio::time::timeout(t, attempt).await {
-                Ok(r) => r,
-                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
-            },
-            None => attempt.await,
-        };
-        match result.and_then(|s| s.peer_addr().map(|a| (s, a))) {
-            Ok((stream, remote)) => {
-                // As the production connecter: the schedule restarts at every TCP connect.
-                backoff.reset();
-                inner.trace.event(
-                    &me,
-                    format_args!("connected to {}", connection::host_of(remote)),
-                );
-                kept = connection::run(
-                    inner.clone(),
-                    stream,
-                    remote,
-                    endpoint.clone(),
-                    Some((key, kept.take())),
-                )
-                .await;
-            }
-            Err(e) => {
-                record.with(|r| r.connect_failures += 1);
-                inner
-                    .trace
-                    .event(&me, format_args!("connect failed: {}", e.kind()));
-            }
-        }
-        if opts.reconnect_ivl.is_none() {
-            return;
-        }
-        let delay = backoff.next_delay();
-        record.with(|r| r.reconnect_delays.push(delay));
-        inner
-            .trace
-            .event(&me, format_args!("reconnect in {}ms", delay.as_millis()));
-        tokio::time::sleep(delay).await;
     }
 }

@@ -20,6 +20,10 @@ const REGRESSIONS: &[(&str, u64)] = &[
     // nothing (libzmq does the same).
     ("pubsub", 1070),
     ("pubsub", 2425),
+    // A DEALER's new connection took its routing id over (ROUTER_HANDOVER) while the old one
+    // was still open, then ended: EHOSTUNREACH although the old connection lived on (libzmq
+    // does the same: the handover closed the old pipe).
+    ("router-mandatory", 352),
 ];
 
 fn check(name: &str, seed: u64) {
@@ -266,4 +270,87 @@ fn silent_loss_on_a_live_connection_is_caught() {
         o.violations
     );
     assert!(o.replay_command().ends_with("--lossy-recv"));
+}
+
+/// Seeds of each LINGER case: the peer back within a finite LINGER (6), never back (4),
+/// LINGER 0 (2), and LINGER −1 with the peer back (0, 7).
+const LINGER_CASES: &[u64] = &[0, 2, 4, 6, 7];
+
+#[test]
+fn linger_that_drops_the_queue_is_caught() {
+    let broken = SimOptions {
+        drop_on_close: true,
+        ..SimOptions::default()
+    };
+    // Peer back within LINGER: the queue must arrive.
+    let o = run("linger", 0, &broken).unwrap();
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("came back within LINGER but got 0")),
+        "{:?}",
+        o.violations
+    );
+    // No peer: close must wait for LINGER, not return at once.
+    let o = run("linger", 4, &broken).unwrap();
+    assert!(
+        o.violations.iter().any(|v| v.contains("before LINGER")),
+        "{:?}",
+        o.violations
+    );
+    assert!(o.replay_command().ends_with("--drop-on-close"));
+    for &seed in LINGER_CASES {
+        let o = run("linger", seed, &SimOptions::default()).unwrap();
+        assert!(o.passed(), "seed {seed}: {:?}", o.violations);
+    }
+}
+
+#[test]
+fn a_monitor_that_loses_disconnected_is_caught() {
+    let broken = SimOptions {
+        skip_disconnected: true,
+        ..SimOptions::default()
+    };
+    let o = run("monitor", 0, &broken).unwrap();
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("invalid monitor path")),
+        "{:?}",
+        o.violations
+    );
+    assert!(o.replay_command().ends_with("--skip-disconnected"));
+}
+
+#[test]
+fn a_router_that_drops_instead_of_ehostunreach_is_caught() {
+    let broken = SimOptions {
+        no_mandatory: true,
+        ..SimOptions::default()
+    };
+    let o = run("router-mandatory", 0, &broken).unwrap();
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("has no live pipe (libzmq: EHOSTUNREACH)")),
+        "{:?}",
+        o.violations
+    );
+    assert!(o.replay_command().ends_with("--no-mandatory"));
+}
+
+#[test]
+fn a_loss_on_the_inproc_pipe_is_caught() {
+    let broken = SimOptions {
+        lossy_recv: true,
+        ..SimOptions::default()
+    };
+    let o = run("inproc-tcp", 2, &broken).unwrap();
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("from local never arrived with no disconnect")),
+        "{:?}",
+        o.violations
+    );
 }

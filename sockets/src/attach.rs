@@ -147,6 +147,69 @@ impl PeerAttachment {
     }
 }
 
+/// One side of an inproc connection, as the pipe pair between the two needs it.
+#[derive(Clone, Debug)]
+pub struct InprocSide {
+    pub socket_type: SocketType,
+    /// Its ROUTING_ID (what the other side's ROUTER sees).
+    pub routing_id: bytes::Bytes,
+    pub sndhwm: i32,
+    pub rcvhwm: i32,
+    pub conflate: bool,
+}
+
+/// The high-water mark of an inproc pipe: the sender's SNDHWM plus the receiver's RCVHWM, as
+/// libzmq's inproc connect sets it; 0 (no limit) if either is 0.
+pub fn hwm_sum(a: i32, b: i32) -> usize {
+    if a == 0 || b == 0 {
+        0
+    } else {
+        (a.max(0) as usize).saturating_add(b.max(0) as usize)
+    }
+}
+
+/// The pipe pair of an inproc connection to a binder that is there already (libzmq's
+/// `socket_base_t::connect`, inproc branch): one pipe each way, each bounded by the sum of
+/// its sender's SNDHWM and its receiver's RCVHWM (no bound when either side conflates). Each
+/// side sees the other's ROUTING_ID; the connecter sees `connect_routing_id` instead when it
+/// set ZMQ_CONNECT_ROUTING_ID. Returns (the connecter's attachment, the binder's).
+pub fn inproc_pair(
+    connecter: &InprocSide,
+    connect_routing_id: Option<bytes::Bytes>,
+    binder: &InprocSide,
+    uri: &str,
+) -> (PeerAttachment, PeerAttachment) {
+    let conflate = connecter.conflate || binder.conflate;
+    let hwm = |a, b| if conflate { 0 } else { hwm_sum(a, b) };
+    let (c2b_w, c2b_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(connecter.sndhwm, binder.rcvhwm)));
+    let (b2c_w, b2c_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(binder.sndhwm, connecter.rcvhwm)));
+    let binders = PeerAttachment::new(
+        b2c_w,
+        c2b_r,
+        Peer {
+            routing_id: Some(connecter.routing_id.clone()),
+            socket_type: connecter.socket_type,
+            metadata: None,
+            endpoint: uri.to_string(),
+            conflate,
+            key: None,
+        },
+    );
+    let connecters = PeerAttachment::new(
+        c2b_w,
+        b2c_r,
+        Peer {
+            routing_id: connect_routing_id.or(Some(binder.routing_id.clone())),
+            socket_type: binder.socket_type,
+            metadata: None,
+            endpoint: uri.to_string(),
+            conflate,
+            key: None,
+        },
+    );
+    (connecters, binders)
+}
+
 /// A command for a socket, delivered through its mailbox.
 #[derive(Debug)]
 pub(crate) enum Command {

@@ -26,7 +26,6 @@ use zeroring_transports::socket_type::SocketType;
 
 use crate::attach::Command;
 use crate::error::{Error, Result};
-use crate::socket::Socket;
 
 /// Context option numbers (zmq.h).
 #[allow(missing_docs)]
@@ -222,27 +221,6 @@ impl Context {
                 lingering: Default::default(),
             }),
         }
-    }
-
-    /// Creates a socket (`zmq_socket`): every libzmq 4.3 stable type, STREAM included. EINVAL
-    /// for the draft types (SERVER, CLIENT, RADIO, DISH, GATHER, SCATTER, DGRAM), EMFILE beyond
-    /// MAX_SOCKETS, ETERM after shutdown.
-    ///
-    /// ```
-    /// use zeroring::{Context, Error, SocketType};
-    ///
-    /// let ctx = Context::new();
-    /// assert!(ctx.socket(SocketType::Stream).is_ok());
-    /// assert_eq!(ctx.socket(SocketType::Server).err(), Some(Error::EINVAL));
-    /// ctx.set_max_sockets(1)?;
-    /// let _one = ctx.socket(SocketType::Pair)?;
-    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::EMFILE));
-    /// ctx.shutdown();
-    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::ETERM));
-    /// # Ok::<(), zeroring::Error>(())
-    /// ```
-    pub fn socket(&self, t: SocketType) -> Result<Socket> {
-        Socket::new(self.clone(), t)
     }
 
     /// A copy of the context options.

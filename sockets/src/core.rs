@@ -1,6 +1,6 @@
 //! The sans-IO heart of a socket: its options, its pattern, its counters and its pipe ids.
 //!
-//! Every operation completes or says [`Error::EAGAIN`]; nothing here waits, reads a clock,
+//! Every operation completes or says [`Error::EAGAIN`](crate::Error::EAGAIN); nothing here waits, reads a clock,
 //! owns a thread or talks to a transport. [`Socket`](crate::Socket) wraps a `SocketCore` with
 //! blocking calls, a command mailbox and the transports; the simulator (`zeroring-sim`) wraps
 //! one with simulated connections, so both run the same option handling and patterns.
@@ -160,13 +160,13 @@ impl SocketCore {
     /// The ZMTP configuration the socket's options give a new connection (what tcp and ipc
     /// use); `zap_handler` says whether a ZAP handler is bound in the context.
     pub fn connection_config(&self, zap_handler: bool) -> ConnectionConfig {
-        crate::wire::connection_config(&self.options, zap_handler)
+        crate::config::connection_config(&self.options, zap_handler)
     }
 
     /// The transport settings the socket's options give (reconnect schedule, timeouts,
     /// IMMEDIATE, buffer sizes…).
     pub fn transport_options(&self, ctx_ipv6: bool) -> TransportOptions {
-        crate::wire::transport_options(&self.options, ctx_ipv6)
+        crate::config::transport_options(&self.options, ctx_ipv6)
     }
 
     /// `zmq_setsockopt` with the option's C representation.

@@ -28,8 +28,13 @@
 //! - [`pattern`]: the sans-IO socket patterns (load-balance, fair-queue, distribute, tries,
 //!   one module per socket family).
 //! - [`attach`]: how transports hand a connected peer (a pipe pair) to a socket.
+//! - [`SocketCore`]: a socket without any I/O (options, pattern, counters, attach/hiccup):
+//!   `Socket` drives it blocking, the simulator (`zeroring-sim`) on simulated time.
+//! - [`AsyncSocket`], [`poll()`], [`proxy()`]: the async, zmq_poll and proxy drivers over
+//!   `Socket`.
 //!
-//! Transports: `inproc://`, `tcp://` and `ipc://` (ZMTP 3.1, NULL and PLAIN). Any other
+//! Transports: `inproc://`, `tcp://` and `ipc://` (ZMTP 3.1: NULL, PLAIN and CURVE), on every
+//! socket type STREAM included (STREAM speaks raw tcp/ipc bytes). Any other
 //! scheme (`pgm://`, `udp://`, …) fails with EPROTONOSUPPORT, a malformed endpoint with EINVAL:
 //!
 //! ```
@@ -45,6 +50,7 @@
 
 pub mod asynch;
 pub mod attach;
+mod config;
 pub mod context;
 pub mod core;
 mod curve;

@@ -10,10 +10,16 @@ use std::sync::{Arc, Mutex};
 
 use zeroring_transports::monitor::MonitorEvent;
 
-use crate::socket::{Socket, DONTWAIT, SNDMORE};
+/// Where the events go: the socket driver's PAIR socket (implemented where sockets are, so
+/// that this file depends on no driver).
+pub(crate) trait EventTarget: Send {
+    /// Publishes one event (its 6-byte head, then the endpoint) without blocking; false when
+    /// it did not fit.
+    fn publish(&self, head: &[u8], endpoint: &str) -> bool;
+}
 
 struct Target {
-    socket: Socket,
+    socket: Box<dyn EventTarget>,
     events: u32,
 }
 
@@ -37,7 +43,7 @@ impl fmt::Debug for MonitorSink {
 
 impl MonitorSink {
     /// Starts publishing the events in mask `events` on `socket` (a bound PAIR).
-    pub(crate) fn start(&self, socket: Socket, events: u32) {
+    pub(crate) fn start(&self, socket: Box<dyn EventTarget>, events: u32) {
         let old = self
             .0
             .target
@@ -75,11 +81,7 @@ impl MonitorSink {
             return;
         }
         let head = event.encode(value);
-        let sent = t
-            .socket
-            .send(&head[..], SNDMORE | DONTWAIT)
-            .and_then(|()| t.socket.send(endpoint.as_bytes(), DONTWAIT));
-        if sent.is_err() {
+        if !t.socket.publish(&head[..], endpoint) {
             dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -19,7 +19,7 @@ use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
-use crate::attach::{AttachHandle, Command, PeerAttachment};
+use crate::attach::{inproc_pair, AttachHandle, Command, InprocSide, PeerAttachment};
 use crate::context::{Bound, Context, InprocInfo, Pending};
 use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
@@ -150,11 +150,14 @@ pub struct Socket {
     _not_sync: PhantomData<Cell<()>>,
 }
 
-fn hwm_sum(a: i32, b: i32) -> usize {
-    if a == 0 || b == 0 {
-        0
-    } else {
-        (a as usize).saturating_add(b as usize)
+/// What the pipe pair of an inproc connection needs to know of one side.
+fn side(i: &InprocInfo) -> InprocSide {
+    InprocSide {
+        socket_type: i.socket_type,
+        routing_id: i.routing_id.clone(),
+        sndhwm: i.sndhwm,
+        rcvhwm: i.rcvhwm,
+        conflate: i.conflate,
     }
 }
 
@@ -533,7 +536,7 @@ impl Socket {
         let pair = c.ctx.socket(SocketType::Pair)?;
         pair.set_linger(0)?;
         pair.bind(endpoint)?;
-        c.monitor.start(pair, events);
+        c.monitor.start(Box::new(pair), events);
         Ok(())
     }
 
@@ -1073,38 +1076,11 @@ impl Core {
             if !me.socket_type.is_compatible_with(peer_info.socket_type) {
                 return Err(Error::ENOCOMPATPROTO);
             }
-            let conflate = me.conflate || peer_info.conflate;
-            let hwm = |a, b| if conflate { 0 } else { hwm_sum(a, b) };
-            let (c2b_w, c2b_r) =
-                pipe::<Msg>(PipeConfig::with_hwm(hwm(me.sndhwm, peer_info.rcvhwm)));
-            let (b2c_w, b2c_r) =
-                pipe::<Msg>(PipeConfig::with_hwm(hwm(peer_info.sndhwm, me.rcvhwm)));
-            let theirs = PeerAttachment::new(
-                b2c_w,
-                c2b_r,
-                Peer {
-                    routing_id: Some(me.routing_id.clone()),
-                    socket_type: me.socket_type,
-                    metadata: None,
-                    endpoint: uri.to_string(),
-                    conflate,
-                    key: None,
-                },
-            );
+            let (mine, theirs) =
+                inproc_pair(&side(&me), connect_rid.clone(), &side(&peer_info), uri);
             if sender.send(Command::Attach(Box::new(theirs))).is_ok() {
                 drop(reg);
-                self.attach(PeerAttachment::new(
-                    c2b_w,
-                    b2c_r,
-                    Peer {
-                        routing_id: connect_rid.or(Some(peer_info.routing_id)),
-                        socket_type: peer_info.socket_type,
-                        metadata: None,
-                        endpoint: uri.to_string(),
-                        conflate,
-                        key: None,
-                    },
-                ));
+                self.attach(mine);
                 self.sc.options.last_endpoint = uri.to_string();
                 return Ok(());
             }
@@ -1150,6 +1126,31 @@ impl Core {
     }
 }
 
+// `Context::socket` lives here, beside what it makes, so that the context (below the
+// sockets in this crate's layers) does not depend on them.
+impl Context {
+    /// Creates a socket (`zmq_socket`): every libzmq 4.3 stable type, STREAM included. EINVAL
+    /// for the draft types (SERVER, CLIENT, RADIO, DISH, GATHER, SCATTER, DGRAM), EMFILE beyond
+    /// MAX_SOCKETS, ETERM after shutdown.
+    ///
+    /// ```
+    /// use zeroring::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// assert!(ctx.socket(SocketType::Stream).is_ok());
+    /// assert_eq!(ctx.socket(SocketType::Server).err(), Some(Error::EINVAL));
+    /// ctx.set_max_sockets(1)?;
+    /// let _one = ctx.socket(SocketType::Pair)?;
+    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::EMFILE));
+    /// ctx.shutdown();
+    /// assert_eq!(ctx.socket(SocketType::Pair).err(), Some(Error::ETERM));
+    /// # Ok::<(), zeroring::Error>(())
+    /// ```
+    pub fn socket(&self, t: SocketType) -> Result<Socket> {
+        Socket::new(self.clone(), t)
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
         // Connections first: they stop accepting and reconnecting, and deliver what this
@@ -1166,6 +1167,15 @@ impl Drop for Core {
         }
         drop(cmds);
         self.ctx.unregister_socket(self.id);
+    }
+}
+
+/// A monitor's PAIR socket: events go out without blocking the connection that reports them.
+impl crate::monitor::EventTarget for Socket {
+    fn publish(&self, head: &[u8], endpoint: &str) -> bool {
+        self.send(head, SNDMORE | DONTWAIT)
+            .and_then(|()| self.send(endpoint.as_bytes(), DONTWAIT))
+            .is_ok()
     }
 }
 

@@ -240,3 +240,32 @@ fn a_read_larger_than_the_pipe_waits_as_bytes_not_messages() {
     assert_eq!(pull.drive(), Status::Open);
     assert!(pull.wants_recv());
 }
+
+/// The queue of a socket that closed is handed on at a disconnect while output is owed (the
+/// lingering session reconnects and delivers it, as libzmq's does), and dropped when nothing
+/// is owed.
+#[test]
+fn a_closed_sockets_owed_queue_survives_a_disconnect() {
+    for owed in [true, false] {
+        let t0 = Instant::now();
+        let (la, lb) = (Arc::new(TestLink::default()), Arc::new(TestLink::default()));
+        let mut push = core(SocketType::Push, &la, t0);
+        push.keep_pipes(1, None);
+        let mut pull = core(SocketType::Pull, &lb, t0);
+        handshake(&mut push, &mut pull, t0);
+        let (mut writer, reader) = la.socket_ends.lock().unwrap().remove(0);
+        if owed {
+            // More than the stream encodes ahead (256 KiB), so some stays in the pipe.
+            for _ in 0..10 {
+                writer.write(Msg::from(vec![7u8; 64 * 1024])).unwrap();
+            }
+        }
+        // The socket closes, then the peer goes away.
+        drop((writer, reader));
+        push.handle_eof(t0);
+        assert_eq!(push.drive(), Status::Done);
+        let kept = push.take_kept();
+        assert_eq!(kept.is_some(), owed, "owed {owed}");
+        assert!(kept.is_none_or(|k| k.owes_output()));
+    }
+}

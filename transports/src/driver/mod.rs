@@ -21,6 +21,7 @@ pub mod linger;
 pub mod listener;
 pub mod netopts;
 pub mod session;
+pub mod session_core;
 pub mod socks;
 pub mod stream;
 pub mod stream_core;
@@ -43,6 +44,7 @@ pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::{Backoff, TransportOptions};
 pub use session::{connect, ConnectHandle, ConnectTarget};
+pub use session_core::{SessionAction, SessionConfig, SessionCore};
 pub use socks::{SocksHost, SocksRequest};
 pub use stream_core::{attaches_early, Kept, Status, StreamCore};
 

@@ -2,10 +2,16 @@
 //! connection; a connecting session connects, runs the stream, and after a failure or a
 //! disconnect waits (libzmq's reconnect schedule) and connects again, until stopped.
 //!
-//! Must never: retry faster than RECONNECT_IVL allows, or keep a descriptor after stopping.
+//! The connecting session is the engine's driver of a [`SessionCore`]: the core decides when
+//! to connect, how long to wait, which pipes the next stream keeps and how long to linger;
+//! this file only makes descriptors, submits the connect, arms the core's one timer, runs the
+//! stream, and holds the linger guard that `term` waits on.
+//!
+//! Must never: decide any of the core's questions itself, or keep a descriptor after
+//! stopping.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -14,7 +20,8 @@ use zeroring_engine::{
 };
 
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
-use super::netopts::{Backoff, TransportOptions};
+use super::netopts::TransportOptions;
+use super::session_core::{SessionAction, SessionConfig, SessionCore};
 use super::socks::{SocksClient, Step};
 use super::stream::{Stream, TOKEN_OWNER_BASE};
 use super::stream_core::{attaches_early, Kept, Status};
@@ -44,10 +51,6 @@ struct LingerState {
 }
 
 impl LingerState {
-    fn active(&self) -> bool {
-        self.guard.is_some()
-    }
-
     /// Takes the order left in `slot`; false when it says "stop now" (LINGER 0).
     fn begin(&mut self, cx: &mut Cx<'_>, slot: &LingerSlot) -> bool {
         let Some(order) = linger::take(slot) else {
@@ -201,17 +204,18 @@ pub struct ConnectTarget {
     pub resolve: Option<super::address::Resolve>,
 }
 
-enum State {
+/// The I/O under way: the SessionCore decides, this carries it out.
+enum Io {
     Idle,
     Connecting {
         fd: SharedFd,
         op: OpId,
-        timeout: Option<TimerId>,
     },
-    /// Connected to the SOCKS proxy: the exchange before ZMTP. One multishot receive stays
-    /// armed throughout (`recv`); `send` is the write in flight; `timer` bounds the exchange
-    /// (HANDSHAKE_IVL). After the proxy's last reply, `draining` collects what the cancelled
-    /// receive still delivers (the server's first bytes), for the stream to start with.
+    /// Connected to the SOCKS proxy: the exchange before ZMTP (to the core, still the connect
+    /// attempt). One multishot receive stays armed throughout (`recv`); `send` is the write in
+    /// flight; `timer` bounds the exchange (HANDSHAKE_IVL). After the proxy's last reply,
+    /// `draining` collects what the cancelled receive still delivers (the server's first
+    /// bytes), for the stream to start with.
     Socks {
         fd: SharedFd,
         recv: OpId,
@@ -222,27 +226,73 @@ enum State {
         draining: Option<Vec<u8>>,
     },
     Up(Box<Stream>),
-    Waiting(TimerId),
 }
 
-/// Connects, runs the stream, reconnects.
+/// Connects, runs the stream, reconnects: the engine's driver of a [`SessionCore`].
 pub(crate) struct ConnectSession {
     target: ConnectTarget,
     endpoint: Arc<str>,
     opts: TransportOptions,
     config: ConnectionConfig,
     link: Link,
-    state: State,
-    backoff: Backoff,
-    /// This session's pipe key (for the socket's hiccup), and the pipes kept between
-    /// connections unless IMMEDIATE.
-    key: u64,
-    kept: Option<Kept>,
+    core: SessionCore,
+    io: Io,
+    /// The timer armed for the core's `poll_timeout`, and when it fires.
+    timer: Option<(TimerId, Instant)>,
     slot: LingerSlot,
-    linger: LingerState,
+    /// Held while the core lingers, so that `term` waits for it.
+    guard: Option<LingerGuard>,
 }
 
 impl ConnectSession {
+    /// Carries out what the core asks for until it asks nothing more, reports its monitor
+    /// events, and re-arms the one timer.
+    fn pump(&mut self, cx: &mut Cx<'_>) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                SessionAction::Connect => self.attempt(cx),
+                SessionAction::CancelConnect => match &self.io {
+                    Io::Connecting { op, .. } => cx.cancel(*op),
+                    // Its receive's end reports the failure.
+                    Io::Socks { recv, .. } => cx.cancel(*recv),
+                    _ => {}
+                },
+                SessionAction::StopStream => {
+                    if let Io::Up(stream) = &mut self.io {
+                        stream.stop(cx);
+                    }
+                    self.io = Io::Idle;
+                }
+                SessionAction::Close => {
+                    self.report();
+                    if let Io::Up(stream) = &mut self.io {
+                        stream.stop(cx);
+                    }
+                    self.io = Io::Idle;
+                    self.guard = None;
+                    if let Some((t, _)) = self.timer.take() {
+                        cx.cancel_timer(t);
+                    }
+                    return cx.close();
+                }
+            }
+        }
+        self.report();
+        let due = self.core.poll_timeout();
+        if self.timer.map(|(_, at)| at) != due {
+            if let Some((t, _)) = self.timer.take() {
+                cx.cancel_timer(t);
+            }
+            self.timer = due.map(|at| (cx.set_timer(at), at));
+        }
+    }
+
+    fn report(&mut self) {
+        while let Some((event, value)) = self.core.poll_event() {
+            self.link.monitor(event, value, &self.endpoint);
+        }
+    }
+
     fn attempt(&mut self, cx: &mut Cx<'_>) {
         if let Some(socks) = self.socks() {
             // The proxy resolves the destination; we connect to the proxy.
@@ -256,7 +306,7 @@ impl ConnectSession {
                     self.target.addr = addr;
                     self.target.source = source;
                 }
-                Err(_) => return self.retry_later(cx),
+                Err(_) => return self.core.handle_connect_failed(cx.now()),
             }
         }
         let domain = if self.target.tcp {
@@ -269,57 +319,29 @@ impl ConnectSession {
             self.opts
                 .apply(socket2::SockRef::from(&s), self.target.tcp)?;
             if let Some(src) = &self.target.source {
-                // As libzmq: several connections (to different peers) may share one source
-                // port, and a port a closed connection left in TIME_WAIT is usable again.
-                s.set_reuse_address(true)?;
                 s.bind(src)?;
             }
             Ok(s)
         })();
         let sock = match made {
             Ok(s) => s,
-            Err(_) => return self.retry_later(cx),
+            Err(_) => return self.core.handle_connect_failed(cx.now()),
         };
         let fd: SharedFd = Arc::new(sock.into());
         let op = cx.submit(Op::Connect {
             fd: fd.clone(),
             addr: self.target.addr.clone(),
         });
-        if self.target.tcp {
-            self.link.monitor(
-                MonitorEvent::ConnectDelayed,
-                libc::EINPROGRESS as u32,
-                &self.endpoint,
-            );
-        }
-        let timeout = self
-            .opts
-            .connect_timeout
-            .map(|t| cx.set_timer(cx.now() + t));
-        self.state = State::Connecting { fd, op, timeout };
+        self.io = Io::Connecting { fd, op };
+        self.core.handle_connect_started(cx.now());
     }
 
     /// RECONNECT_STOP: no more attempts. Reported as libzmq's connecter does when it closes
     /// (ZMQ_EVENT_CLOSED); the kept pipe goes with the session, so the socket sees the peer
     /// gone.
-    fn give_up(&mut self, cx: &mut Cx<'_>) {
-        self.state = State::Idle;
+    fn give_up(&mut self) {
         self.link.monitor(MonitorEvent::Closed, 0, &self.endpoint);
-        cx.close();
-    }
-
-    fn retry_later(&mut self, cx: &mut Cx<'_>) {
-        if self.opts.reconnect_ivl.is_none() {
-            self.state = State::Idle;
-            return cx.close();
-        }
-        let delay = self.backoff.next_delay();
-        self.link.monitor(
-            MonitorEvent::ConnectRetried,
-            delay.as_millis() as u32,
-            &self.endpoint,
-        );
-        self.state = State::Waiting(cx.set_timer(cx.now() + delay));
+        self.core.handle_stop();
     }
 
     /// The SOCKS request, for a tcp target when ZMQ_SOCKS_PROXY is set.
@@ -327,7 +349,7 @@ impl ConnectSession {
         self.opts.socks.as_ref().filter(|_| self.target.tcp)
     }
 
-    /// The tcp connection is up: through a proxy, the SOCKS exchange comes first.
+    /// The connect finished: through a proxy, the SOCKS exchange comes first.
     fn connected(&mut self, cx: &mut Cx<'_>, fd: SharedFd) {
         let Some(req) = self.socks().cloned() else {
             return self.start_stream(cx, fd, None);
@@ -343,7 +365,7 @@ impl ConnectSession {
             .config
             .handshake_ivl
             .map(|t| cx.set_timer(cx.now() + t));
-        self.state = State::Socks {
+        self.io = Io::Socks {
             fd,
             recv,
             recv_live: true,
@@ -356,7 +378,7 @@ impl ConnectSession {
 
     /// One completion of the SOCKS exchange (`more`: the receive stays armed).
     fn socks_step(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
-        let State::Socks {
+        let Io::Socks {
             fd,
             recv,
             recv_live,
@@ -364,7 +386,7 @@ impl ConnectSession {
             client,
             draining,
             ..
-        } = &mut self.state
+        } = &mut self.io
         else {
             return;
         };
@@ -423,7 +445,7 @@ impl ConnectSession {
                 cx.cancel(*recv);
             }
             self.end_socks(cx);
-            return self.retry_later(cx);
+            return self.core.handle_connect_failed(cx.now());
         }
         if !*recv_live && send.is_none() {
             let fd = fd.clone();
@@ -436,18 +458,16 @@ impl ConnectSession {
 
     /// Leaves the SOCKS state, dropping its timer.
     fn end_socks(&mut self, cx: &mut Cx<'_>) {
-        if let State::Socks { timer: Some(t), .. } = std::mem::replace(&mut self.state, State::Idle)
-        {
+        if let Io::Socks { timer: Some(t), .. } = std::mem::replace(&mut self.io, Io::Idle) {
             cx.cancel_timer(t);
         }
     }
 
     /// Runs ZMTP on `fd`, first decoding `early` (bytes that came with the proxy's reply).
     fn start_stream(&mut self, cx: &mut Cx<'_>, fd: SharedFd, early: Option<Bytes>) {
-        self.backoff.reset();
         let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
-        self.link
-            .monitor(MonitorEvent::Connected, value, &self.endpoint);
+        let keep = self.core.handle_connected(value);
+        self.report();
         let mut config = self.config.clone();
         config.peer_address = peer_address(&self.target);
         match Stream::new(
@@ -459,42 +479,38 @@ impl ConnectSession {
         ) {
             Ok(stream) => {
                 let mut stream = Box::new(stream);
-                if !self.opts.immediate {
-                    stream.keep_pipes(self.key, self.kept.take());
+                if let Some((key, kept)) = keep {
+                    stream.keep_pipes(key, kept);
                 }
                 let mut status = stream.start(cx);
                 if let (Status::Open, Some(early)) = (status, early) {
                     status = stream.feed(cx, early);
                 }
-                self.state = State::Up(stream);
+                self.io = Io::Up(stream);
                 self.after(cx, status);
             }
-            Err(_) => cx.close(),
+            // A configuration no connection can run: give up (as before any reconnect).
+            Err(_) => self.core.handle_stop(),
         }
     }
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
-            if self.linger.active() {
-                // The socket is gone and its queue went out (or could not): no reconnect.
-                self.state = State::Idle;
-                self.linger = LingerState::default();
-                return cx.close();
-            }
-            let mut handshake_failed = false;
-            if let State::Up(stream) = &mut self.state {
-                self.kept = stream.take_kept();
-                handshake_failed = !stream.handshake_done();
-            }
-            self.state = State::Idle;
-            // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake).
+            let (kept, handshake_failed) = match &mut self.io {
+                Io::Up(stream) => (stream.take_kept(), !stream.handshake_done()),
+                _ => (None, false),
+            };
+            self.io = Io::Idle;
+            // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake; not
+            // while lingering, where the core decides).
             if handshake_failed
                 && self.opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0
                 && self.config.socket_type != crate::socket_type::SocketType::Stream
+                && !self.core.is_lingering()
             {
-                return self.give_up(cx);
+                return self.give_up();
             }
-            self.retry_later(cx);
+            self.core.handle_stream_done(kept, cx.now());
         }
     }
 }
@@ -508,110 +524,94 @@ fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
 
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        self.attempt(cx);
+        self.pump(cx);
     }
 
     fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
-        match &mut self.state {
-            State::Connecting {
-                fd,
-                op: connect_op,
-                timeout,
-            } if *connect_op == op => {
-                if let Some(t) = timeout.take() {
-                    cx.cancel_timer(t);
-                }
+        match &mut self.io {
+            Io::Connecting { fd, op: connect_op } if *connect_op == op => {
                 let fd = fd.clone();
+                self.io = Io::Idle;
                 match completion {
                     Completion::Connected(Ok(())) => self.connected(cx, fd),
                     Completion::Connected(Err(e))
                         if e.raw_os_error() == Some(libc::ECONNREFUSED)
-                            && self.opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0 =>
+                            && self.opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0
+                            && !self.core.is_lingering() =>
                     {
                         // RECONNECT_STOP_CONN_REFUSED: nobody listens there; give up.
                         drop(fd);
-                        self.give_up(cx);
+                        self.give_up();
                     }
                     _ => {
                         drop(fd);
-                        self.retry_later(cx);
+                        self.core.handle_connect_failed(cx.now());
                     }
                 }
             }
-            State::Socks { recv, send, .. } if *recv == op || *send == Some(op) => {
+            Io::Socks { recv, send, .. } if *recv == op || *send == Some(op) => {
                 self.socks_step(cx, op, completion, more)
             }
-            State::Up(stream) if stream.owns(op) => {
+            Io::Up(stream) if stream.owns(op) => {
                 let status = stream.on_completion(cx, op, completion, more);
                 self.after(cx, status);
             }
             // Late completions of a stream or connect already given up.
-            _ => {}
+            _ => return,
         }
+        self.pump(cx);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, timer: TimerId) {
-        if self.linger.is_deadline(timer) {
-            // LINGER ran out: what is still queued is dropped with the connection.
-            if let State::Up(stream) = &mut self.state {
-                stream.stop(cx);
-            }
-            self.state = State::Idle;
-            self.linger = LingerState::default();
-            return cx.close();
+        if self.timer.is_some_and(|(t, _)| t == timer) {
+            self.timer = None;
+            self.core.handle_timeout(cx.now());
+            return self.pump(cx);
         }
-        match &mut self.state {
-            State::Waiting(t) if *t == timer => self.attempt(cx),
-            State::Socks { recv, timer: t, .. } if *t == Some(timer) => {
-                // The proxy did not finish within HANDSHAKE_IVL: the receive's end retries.
+        if let Io::Socks { recv, timer: t, .. } = &mut self.io {
+            if *t == Some(timer) {
+                // The proxy did not finish within HANDSHAKE_IVL: the receive's end fails the
+                // attempt.
                 *t = None;
                 cx.cancel(*recv);
             }
-            State::Connecting { op, timeout, .. } if *timeout == Some(timer) => {
-                // CONNECT_TIMEOUT: abandon this attempt; its completion schedules the retry.
-                *timeout = None;
-                cx.cancel(*op);
-            }
-            State::Up(stream) => {
-                let status = stream.on_timer(cx, timer);
-                self.after(cx, status);
-            }
-            _ => {}
+            return;
+        }
+        if let Io::Up(stream) = &mut self.io {
+            let status = stream.on_timer(cx, timer);
+            self.after(cx, status);
+            self.pump(cx);
         }
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
-        // Linger only what is owed: a running stream drains the socket's queue itself (and
-        // ends at once when it is empty); between connections, kept pipes with nothing
-        // queued owe nothing, so a socket whose peer is gone closes at once whatever LINGER
-        // says, as libzmq's does (its session ends when its pipe terminates empty).
-        let has_queue = matches!(self.state, State::Up(_))
-            || self.kept.as_ref().is_some_and(|k| k.owes_output());
-        if token == TOKEN_LINGER && has_queue && self.linger.begin(cx, &self.slot.clone()) {
-            // Go on until the socket's queue is drained (the stream ends when it reads the
-            // closed pipe) or the deadline; while disconnected, keep reconnecting meanwhile,
-            // as libzmq does, so a peer that comes back within LINGER still gets it all.
-            return;
-        }
-        if token == TOKEN_STOP || token == TOKEN_LINGER {
-            if let State::Up(stream) = &mut self.state {
-                stream.stop(cx);
+        if token == TOKEN_LINGER {
+            match linger::take(&self.slot) {
+                Some(order) => {
+                    if self.core.handle_linger(order.limit, cx.now()) {
+                        self.guard = Some(order.guard);
+                    }
+                }
+                None => self.core.handle_stop(),
             }
-            self.state = State::Idle;
-            self.linger = LingerState::default();
-            return cx.close();
+            return self.pump(cx);
         }
-        if let State::Up(stream) = &mut self.state {
+        if token == TOKEN_STOP {
+            self.core.handle_stop();
+            return self.pump(cx);
+        }
+        if let Io::Up(stream) = &mut self.io {
             let status = stream.on_notify(cx, token);
             self.after(cx, status);
+            self.pump(cx);
         }
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
-        if let State::Up(stream) = &mut self.state {
+        if let Io::Up(stream) = &mut self.io {
             stream.stop(cx);
         }
-        self.state = State::Idle;
+        self.io = Io::Idle;
         cx.close();
     }
 }
@@ -660,11 +660,6 @@ pub fn connect(
     let seed = now.as_nanos() as u64
         ^ ((std::process::id() as u64) << 32)
         ^ (Arc::as_ptr(&endpoint) as *const u8 as u64);
-    let backoff = Backoff::new(
-        opts.reconnect_ivl.unwrap_or_default(),
-        opts.reconnect_ivl_max,
-        seed,
-    );
     let slot = LingerSlot::default();
     let slot2 = slot.clone();
     static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -676,18 +671,25 @@ pub fn connect(
         .then(|| link.attach_early(&endpoint, key))
         .flatten()
         .map(Kept::early);
+    let session_config = SessionConfig {
+        reconnect_ivl: opts.reconnect_ivl,
+        reconnect_ivl_max: opts.reconnect_ivl_max,
+        connect_timeout: opts.connect_timeout,
+        immediate: opts.immediate,
+        tcp: target.tcp,
+        seed,
+    };
     let id = thread.spawn(move || ConnectSession {
         target,
         endpoint,
         opts,
         config,
         link,
-        state: State::Idle,
-        backoff,
-        key,
-        kept,
+        core: SessionCore::new(session_config, key, kept),
+        io: Io::Idle,
+        timer: None,
         slot: slot2,
-        linger: LingerState::default(),
+        guard: None,
     })?;
     Ok(ConnectHandle { thread, id, slot })
 }

@@ -697,8 +697,12 @@ impl StreamCore {
             let socket_gone =
                 pipes.to_socket.is_reader_closed() || pipes.from_socket.is_writer_closed();
             // A half-written inbound message cannot be taken back (pipes have no rollback):
-            // then the pipes close, as with IMMEDIATE.
-            if self.keep_key.is_some() && !socket_gone && !self.in_mid_message {
+            // then the pipes close, as with IMMEDIATE. A closed socket's queue that is still
+            // owed goes on to the next connection (its session lingers and reconnects, as
+            // libzmq's does after a connection error); inbound has nowhere to go then anyway.
+            let owed_by_closed_socket = socket_gone && pipes.from_socket.len_hint() > 0;
+            let keep = (!socket_gone && !self.in_mid_message) || owed_by_closed_socket;
+            if self.keep_key.is_some() && keep {
                 self.returned = Some(Kept {
                     pipes,
                     out_mid_message: self.out_mid_message,

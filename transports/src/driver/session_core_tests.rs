@@ -1,0 +1,286 @@
+//! [`SessionCore`] driven by hand: every input a driver can give, no I/O, a fake clock.
+
+use std::time::{Duration, Instant};
+
+use zeroring_engine::pipe::{pipe, PipeConfig, PipeWriter};
+use zeroring_engine::Msg;
+
+use super::*;
+use crate::driver::PipeEnds;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        reconnect_ivl: Some(100 * MS),
+        reconnect_ivl_max: Duration::ZERO,
+        connect_timeout: None,
+        immediate: false,
+        tcp: true,
+        seed: 7,
+    }
+}
+
+/// Early pipes, and the socket's writer into them (to queue output).
+fn early() -> (Kept, PipeWriter<Msg>) {
+    let (to_socket, _reader) = pipe(PipeConfig::with_hwm(10));
+    let (writer, from_socket) = pipe(PipeConfig::with_hwm(10));
+    let kept = Kept::early(PipeEnds {
+        to_socket,
+        from_socket,
+    });
+    (kept, writer)
+}
+
+fn queue(w: &mut PipeWriter<Msg>) {
+    w.write(Msg::from_bytes(&b"owed"[..])).unwrap();
+    w.flush();
+}
+
+fn actions(s: &mut SessionCore) -> Vec<SessionAction> {
+    std::iter::from_fn(|| s.poll_action()).collect()
+}
+
+fn events(s: &mut SessionCore) -> Vec<MonitorEvent> {
+    std::iter::from_fn(|| s.poll_event()).map(|e| e.0).collect()
+}
+
+/// A session that connected once (now a stream runs), and the pipes its stream holds.
+fn up(config: SessionConfig, kept: Option<Kept>, t0: Instant) -> (SessionCore, Option<Kept>) {
+    let mut s = SessionCore::new(config, 1, kept);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    s.handle_connect_started(t0);
+    let (_, held) = s.handle_connected(3).expect("IMMEDIATE off");
+    assert_eq!(
+        events(&mut s),
+        [MonitorEvent::ConnectDelayed, MonitorEvent::Connected]
+    );
+    (s, held)
+}
+
+#[test]
+fn refused_attempts_retry_on_the_schedule() {
+    let t0 = Instant::now();
+    let mut c = config();
+    c.reconnect_ivl_max = 400 * MS;
+    let mut s = SessionCore::new(c, 1, None);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    let mut now = t0;
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        s.handle_connect_started(now);
+        s.handle_connect_failed(now);
+        let due = s.poll_timeout().expect("a retry is scheduled");
+        waits.push(due - now);
+        assert!(actions(&mut s).is_empty(), "no attempt before the timer");
+        s.handle_timeout(due - MS);
+        assert!(actions(&mut s).is_empty(), "not one millisecond early");
+        now = due;
+        s.handle_timeout(now);
+        assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    }
+    // Interval plus jitter below RECONNECT_IVL, doubling up to the maximum.
+    for (w, base) in waits.iter().zip([100, 200, 400, 400, 400]) {
+        assert!(
+            *w >= base * MS && *w < (base + 100) * MS,
+            "{w:?} for {base}"
+        );
+    }
+    let ev = events(&mut s);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| **e == MonitorEvent::ConnectRetried)
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn a_connection_resets_the_schedule_and_keeps_the_pipes() {
+    let t0 = Instant::now();
+    let (kept, mut w) = early();
+    let mut c = config();
+    c.reconnect_ivl_max = 10_000 * MS;
+    let mut s = SessionCore::new(c, 9, Some(kept));
+    actions(&mut s);
+    s.handle_connect_started(t0);
+    s.handle_connect_failed(t0);
+    let t1 = s.poll_timeout().unwrap();
+    s.handle_timeout(t1);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    s.handle_connect_started(t1);
+    let (key, pipes) = s.handle_connected(5).expect("IMMEDIATE off keeps pipes");
+    assert_eq!(key, 9);
+    queue(&mut w);
+    // The stream hands the pipes back when it ends; the next stream gets them again.
+    s.handle_stream_done(pipes, t1);
+    let t2 = s.poll_timeout().unwrap();
+    assert!(t2 - t1 < 200 * MS, "the schedule started again at 100 ms");
+    s.handle_timeout(t2);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    s.handle_connect_started(t2);
+    let (_, pipes) = s.handle_connected(6).unwrap();
+    assert!(pipes.is_some_and(|p| p.owes_output()), "same queue");
+}
+
+#[test]
+fn immediate_gives_the_stream_no_pipes() {
+    let mut c = config();
+    c.immediate = true;
+    let mut s = SessionCore::new(c, 1, None);
+    actions(&mut s);
+    s.handle_connect_started(Instant::now());
+    assert!(s.handle_connected(3).is_none());
+}
+
+#[test]
+fn connect_timeout_cancels_then_retries() {
+    let t0 = Instant::now();
+    let mut c = config();
+    c.connect_timeout = Some(50 * MS);
+    let mut s = SessionCore::new(c, 1, None);
+    actions(&mut s);
+    s.handle_connect_started(t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + 50 * MS));
+    s.handle_timeout(t0 + 50 * MS);
+    assert_eq!(actions(&mut s), [SessionAction::CancelConnect]);
+    assert_eq!(s.poll_timeout(), None, "waits for the cancelled attempt");
+    s.handle_connect_failed(t0 + 51 * MS);
+    assert!(s.poll_timeout().is_some());
+}
+
+#[test]
+fn no_reconnect_ivl_closes_after_the_first_failure() {
+    let mut c = config();
+    c.reconnect_ivl = None;
+    let mut s = SessionCore::new(c, 1, None);
+    actions(&mut s);
+    s.handle_connect_failed(Instant::now());
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+    assert!(s.is_closed());
+    assert!(events(&mut s).is_empty(), "no CONNECT_RETRIED, as libzmq");
+}
+
+#[test]
+fn ipc_reports_no_connect_delayed() {
+    let mut c = config();
+    c.tcp = false;
+    let mut s = SessionCore::new(c, 1, None);
+    actions(&mut s);
+    s.handle_connect_started(Instant::now());
+    s.handle_connected(3);
+    assert_eq!(events(&mut s), [MonitorEvent::Connected]);
+}
+
+#[test]
+fn stop_ends_a_running_stream() {
+    let (mut s, _) = up(config(), None, Instant::now());
+    s.handle_stop();
+    assert_eq!(
+        actions(&mut s),
+        [SessionAction::StopStream, SessionAction::Close]
+    );
+    s.handle_stop();
+    s.handle_timeout(Instant::now() + Duration::from_secs(100));
+    assert!(actions(&mut s).is_empty(), "nothing after Close");
+}
+
+#[test]
+fn linger_zero_stops_at_once() {
+    let (mut s, _) = up(config(), None, Instant::now());
+    assert!(!s.handle_linger(Some(Duration::ZERO), Instant::now()));
+    assert_eq!(
+        actions(&mut s),
+        [SessionAction::StopStream, SessionAction::Close]
+    );
+}
+
+#[test]
+fn linger_with_nothing_owed_between_connections_closes_at_once() {
+    let t0 = Instant::now();
+    let (kept, _w) = early();
+    let mut s = SessionCore::new(config(), 1, Some(kept));
+    actions(&mut s);
+    s.handle_connect_failed(t0);
+    assert!(!s.handle_linger(None, t0));
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+}
+
+#[test]
+fn linger_ends_when_the_stream_drained() {
+    let t0 = Instant::now();
+    let (mut s, _) = up(config(), None, t0);
+    assert!(s.handle_linger(Some(1000 * MS), t0));
+    assert_eq!(s.poll_timeout(), Some(t0 + 1000 * MS));
+    assert!(actions(&mut s).is_empty(), "the stream goes on draining");
+    // The stream read the socket's closed, empty pipe and ended.
+    s.handle_stream_done(None, t0 + 10 * MS);
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+}
+
+#[test]
+fn linger_deadline_stops_the_stream() {
+    let t0 = Instant::now();
+    let (mut s, _) = up(config(), None, t0);
+    assert!(s.handle_linger(Some(300 * MS), t0));
+    s.handle_timeout(t0 + 299 * MS);
+    assert!(actions(&mut s).is_empty());
+    s.handle_timeout(t0 + 300 * MS);
+    assert_eq!(
+        actions(&mut s),
+        [SessionAction::StopStream, SessionAction::Close]
+    );
+}
+
+#[test]
+fn lingering_output_survives_a_disconnect_and_goes_out_on_reconnect() {
+    // libzmq's session reconnects after a connection error even while its socket is gone,
+    // so a peer that comes back within LINGER still gets the queue.
+    let t0 = Instant::now();
+    let (kept, mut w) = early();
+    let (mut s, _held) = up(config(), Some(kept), t0);
+    queue(&mut w);
+    drop(w); // the socket closed
+    assert!(s.handle_linger(Some(5000 * MS), t0));
+    // What the stream hands back when the peer drops the connection: the queue, still owed.
+    let (handed_back, mut w2) = early();
+    queue(&mut w2);
+    s.handle_stream_done(Some(handed_back), t0 + 10 * MS);
+    assert!(actions(&mut s).is_empty(), "no Close: output is owed");
+    let due = s.poll_timeout().unwrap();
+    assert!(due < t0 + 5000 * MS);
+    s.handle_timeout(due);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    s.handle_connect_started(due);
+    let (_, pipes) = s.handle_connected(4).unwrap();
+    assert!(pipes.is_some_and(|p| p.owes_output()));
+    s.handle_stream_done(None, due + 5 * MS);
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+}
+
+#[test]
+fn lingering_while_disconnected_keeps_trying_until_the_deadline() {
+    let t0 = Instant::now();
+    let (kept, mut w) = early();
+    queue(&mut w);
+    let mut s = SessionCore::new(config(), 1, Some(kept));
+    actions(&mut s);
+    s.handle_connect_started(t0);
+    s.handle_connect_failed(t0);
+    assert!(s.handle_linger(Some(250 * MS), t0));
+    let mut attempts = 0;
+    let closed_at = loop {
+        let now = s.poll_timeout().unwrap();
+        s.handle_timeout(now);
+        let a = actions(&mut s);
+        if a == [SessionAction::Close] {
+            break now;
+        }
+        assert_eq!(a, [SessionAction::Connect]);
+        attempts += 1;
+        s.handle_connect_started(now);
+        s.handle_connect_failed(now);
+    };
+    assert_eq!(closed_at, t0 + 250 * MS, "closes exactly at the deadline");
+    assert!(attempts >= 1, "kept reconnecting meanwhile");
+}
