@@ -515,6 +515,7 @@ impl Proc {
             Subject::Zeroring => "zeroring",
             Subject::Libzmq => "libzmq",
             Subject::Raw => "raw",
+            Subject::Zmqrs => "zmqrs",
         };
         let role = match a.role {
             Role::Server => "server",

@@ -115,6 +115,7 @@ fn peer_args(
         Subject::Zeroring => "zeroring",
         Subject::Libzmq => "libzmq",
         Subject::Raw => "raw",
+        Subject::Zmqrs => "zmqrs",
     };
     let mut v = vec![
         "--role".into(),

@@ -231,6 +231,7 @@ fn subject_name(s: Subject) -> &'static str {
         Subject::Zeroring => "zeroring",
         Subject::Libzmq => "libzmq",
         Subject::Raw => "raw floor",
+        Subject::Zmqrs => "zmq.rs",
     }
 }
 
