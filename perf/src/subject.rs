@@ -1,7 +1,8 @@
 //! The subjects measured and the two roles each plays in each workload.
 //!
 //! Owns: the workload code per subject — zeroring, libzmq (feature `libzmq`), zmq.rs (feature
-//! `zmqrs`, in [`zmqrs`]'s own file) and the raw blocking-socket floor — behind one small interface, so that `measure` treats them alike.
+//! `zmqrs`, in its own file, `subject/zmqrs.rs`) and the raw blocking-socket floor — behind one
+//! small interface, so that `measure` treats them alike.
 //! Must never: do anything inside a timed region but the workload itself.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
