@@ -72,9 +72,9 @@ pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static st
         (Subject::Raw, Transport::Inproc) => Some("raw sockets have no inproc transport"),
         #[cfg(not(feature = "libzmq"))]
         (Subject::Libzmq, _) => Some("built without the `libzmq` feature (cargo run --release -p zeroring-perf --features libzmq)"),
+        (Subject::Zmqrs, Transport::Inproc) => Some("not supported: zmq.rs has no inproc transport"),
         #[cfg(not(feature = "zmqrs"))]
         (Subject::Zmqrs, _) => Some("built without the `zmqrs` feature (cargo run --release -p zeroring-perf --features zmqrs)"),
-        (Subject::Zmqrs, Transport::Inproc) => Some("not supported: zmq.rs has no inproc transport"),
         _ => None,
     }
 }
