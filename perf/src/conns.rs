@@ -516,6 +516,7 @@ impl Proc {
             Subject::Libzmq => "libzmq",
             Subject::Raw => "raw",
             Subject::Zmqrs => "zmqrs",
+            Subject::Rzmq => "rzmq",
         };
         let role = match a.role {
             Role::Server => "server",

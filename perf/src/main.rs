@@ -153,13 +153,15 @@ struct ConnsChildArgs {
 }
 
 /// The conns workload: every subject but the raw floor, which has no sockets to scale, and
-/// zmq.rs, for which it is not written (it drives sockets through the blocking `Ctx` trait).
+/// the pure-Rust peers, for which it is not written (it drives sockets through the blocking `Ctx` trait).
 fn run_conns(a: &ConnsArgs, o: &Opts) -> ExitCode {
     let mut subjects = subjects(o);
     subjects.retain(|s| *s != Subject::Raw);
-    if subjects.contains(&Subject::Zmqrs) {
-        eprintln!("skipping Zmqrs: the conns workload is not written for zmq.rs");
-        subjects.retain(|s| *s != Subject::Zmqrs);
+    for peer in [Subject::Zmqrs, Subject::Rzmq] {
+        if subjects.contains(&peer) {
+            eprintln!("skipping {peer:?}: the conns workload is not written for it");
+            subjects.retain(|s| *s != peer);
+        }
     }
     subjects.retain(|s| match unavailable(*s, Transport::Tcp) {
         Some(why) => {
@@ -213,6 +215,8 @@ fn subjects(opts: &Opts) -> Vec<Subject> {
         // Listed only where built in, so that the default build's output stays as it was.
         #[cfg(feature = "zmqrs")]
         all.push(Subject::Zmqrs);
+        #[cfg(feature = "rzmq")]
+        all.push(Subject::Rzmq);
         all
     } else {
         opts.subject.clone()

@@ -116,6 +116,7 @@ fn peer_args(
         Subject::Libzmq => "libzmq",
         Subject::Raw => "raw",
         Subject::Zmqrs => "zmqrs",
+        Subject::Rzmq => "rzmq",
     };
     let mut v = vec![
         "--role".into(),

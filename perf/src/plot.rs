@@ -16,6 +16,7 @@ fn color(s: Subject) -> RGBColor {
         Subject::Libzmq => RGBColor(40, 90, 200),
         Subject::Raw => RGBColor(90, 90, 90),
         Subject::Zmqrs => RGBColor(40, 150, 70),
+        Subject::Rzmq => RGBColor(170, 110, 20),
     }
 }
 

@@ -240,6 +240,7 @@ fn subject_name(s: Subject) -> &'static str {
         Subject::Libzmq => "libzmq",
         Subject::Raw => "raw floor",
         Subject::Zmqrs => "zmq.rs",
+        Subject::Rzmq => "rzmq",
     }
 }
 

@@ -1,7 +1,7 @@
 //! The subjects measured and the two roles each plays in each workload.
 //!
 //! Owns: the workload code per subject — zeroring, libzmq (feature `libzmq`), zmq.rs (feature
-//! `zmqrs`, in its own file, `subject/zmqrs.rs`) and the raw blocking-socket floor — behind one
+//! `zmqrs`, `subject/zmqrs.rs`), rzmq (feature `rzmq`, `subject/rzmq.rs`) and the raw blocking-socket floor — behind one
 //! small interface, so that `measure` treats them alike.
 //! Must never: do anything inside a timed region but the workload itself.
 
@@ -27,6 +27,8 @@ pub enum Subject {
     /// zmq.rs (crate `zeromq`), pure Rust on a current-thread tokio runtime per side (needs
     /// the `zmqrs` feature).
     Zmqrs,
+    /// rzmq, pure Rust on a current-thread tokio runtime per side (needs the `rzmq` feature).
+    Rzmq,
 }
 
 /// Which transport.
@@ -61,6 +63,7 @@ impl Mechanism {
             }
             (Mechanism::Curve, Subject::Raw) => Some("raw sockets have no CURVE"),
             (Mechanism::Curve, Subject::Zmqrs) => Some("zmq.rs has no CURVE"),
+            (Mechanism::Curve, Subject::Rzmq) => Some("rzmq is built here without its CURVE"),
             _ => None,
         }
     }
@@ -73,6 +76,10 @@ pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static st
         #[cfg(not(feature = "libzmq"))]
         (Subject::Libzmq, _) => Some("built without the `libzmq` feature (cargo run --release -p zeroring-perf --features libzmq)"),
         (Subject::Zmqrs, Transport::Inproc) => Some("not supported: zmq.rs has no inproc transport"),
+        // rzmq's inproc needs both sides' actors on one runtime; the harness gives each side its own.
+        (Subject::Rzmq, Transport::Inproc) => Some("not supported: rzmq inproc is not measured (one runtime per side)"),
+        #[cfg(not(feature = "rzmq"))]
+        (Subject::Rzmq, _) => Some("built without the `rzmq` feature (cargo run --release -p zeroring-perf --features rzmq)"),
         #[cfg(not(feature = "zmqrs"))]
         (Subject::Zmqrs, _) => Some("built without the `zmqrs` feature (cargo run --release -p zeroring-perf --features zmqrs)"),
         _ => None,
@@ -187,6 +194,8 @@ pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiv
         Subject::Libzmq => libzmq::thr_receiver(p),
         #[cfg(feature = "zmqrs")]
         Subject::Zmqrs => zmqrs::thr_receiver(p),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::thr_receiver(p),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported("subject unavailable")),
     }
@@ -201,6 +210,8 @@ pub fn thr_sender(subject: Subject, endpoint: &str, p: Params) -> io::Result<()>
         Subject::Libzmq => libzmq::thr_sender(endpoint, p),
         #[cfg(feature = "zmqrs")]
         Subject::Zmqrs => zmqrs::thr_sender(endpoint, p),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::thr_sender(endpoint, p),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
@@ -220,6 +231,8 @@ pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>>
         Subject::Libzmq => libzmq::lat_client(p),
         #[cfg(feature = "zmqrs")]
         Subject::Zmqrs => zmqrs::lat_client(p),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::lat_client(p),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported("subject unavailable")),
     }
@@ -234,6 +247,8 @@ pub fn lat_echo(subject: Subject, endpoint: &str, p: Params, total: u64) -> io::
         Subject::Libzmq => libzmq::lat_echo(endpoint, p, total),
         #[cfg(feature = "zmqrs")]
         Subject::Zmqrs => zmqrs::lat_echo(endpoint, p, total),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::lat_echo(endpoint, p, total),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
@@ -262,6 +277,9 @@ fn record(hist: &mut Histogram<u64>, started: Instant) {
 
 #[cfg(feature = "zmqrs")]
 mod zmqrs;
+
+#[cfg(feature = "rzmq")]
+mod rzmq;
 
 /// The floor: blocking sockets, one message = `size` bytes on the stream.
 mod raw {
