@@ -1,7 +1,8 @@
 //! `zeroring-perf async`: the async API ([`zeroring::AsyncSocket`] on tokio) against the
 //! blocking one, same workload, same process layout: REQ/REP round trips (latency) and
 //! PUSH→PULL (throughput) over tcp loopback, each side on its own thread (for async: its own
-//! current-thread tokio runtime), rounds of the two APIs interleaved.
+//! current-thread tokio runtime), rounds of the two APIs interleaved. With the `zmqrs`
+//! feature, zmq.rs on tokio runs the same workloads as a third row (module `zmqrs`).
 //!
 //! Owns: these two workloads in both API styles. Must never: time set-up or connection (the
 //! first round trip / first message is outside the timed region), or compare figures from
@@ -13,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use zeroring::{AsyncSocket, Context, Socket, SocketType};
+
+#[cfg(feature = "zmqrs")]
+mod zmqrs;
 
 /// Which API drives the sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,26 +191,42 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Runs both workloads for both APIs, `runs` interleaved rounds each, and prints a table
-/// (medians over the rounds).
+/// Runs both workloads for both APIs (and for zmq.rs on tokio, where built with the `zmqrs`
+/// feature), `runs` interleaved rounds each, and prints a table (medians over the rounds).
 pub fn run(size: usize, lat_count: u64, thr_count: u64, runs: usize) -> String {
-    let apis = [Api::Blocking, Api::Async];
-    let mut lats: Vec<Vec<Lat>> = vec![Vec::new(); 2];
-    let mut thrs: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    type Workloads = (&'static str, Box<dyn Fn() -> (Lat, Thr)>);
+    #[allow(unused_mut)] // extended only by optional peers
+    let mut rows: Vec<Workloads> = [Api::Blocking, Api::Async]
+        .into_iter()
+        .map(|api| -> Workloads {
+            (
+                api.name(),
+                Box::new(move || (lat(api, size, lat_count), thr(api, size, thr_count))),
+            )
+        })
+        .collect();
+    #[cfg(feature = "zmqrs")]
+    rows.push((
+        "zmq.rs (tokio)",
+        Box::new(move || (zmqrs::lat(size, lat_count), zmqrs::thr(size, thr_count))),
+    ));
+    let mut lats: Vec<Vec<Lat>> = vec![Vec::new(); rows.len()];
+    let mut thrs: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     for _ in 0..runs.max(1) {
-        for (i, api) in apis.iter().enumerate() {
-            lats[i].push(lat(*api, size, lat_count));
-            thrs[i].push(thr(*api, size, thr_count).msgs_per_sec);
+        for (i, (_, workloads)) in rows.iter().enumerate() {
+            let (l, t) = workloads();
+            lats[i].push(l);
+            thrs[i].push(t.msgs_per_sec);
         }
     }
     let mut out = format!(
         "async vs blocking, tcp loopback, {size} B, {runs} interleaved rounds (medians)\n\n\
          | API | REQ/REP p50 µs | p99 µs | mean µs | PUSH/PULL msg/s |\n|---|---|---|---|---|\n"
     );
-    for (i, api) in apis.iter().enumerate() {
+    for (i, (name, _)) in rows.iter().enumerate() {
         out.push_str(&format!(
             "| {} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
-            api.name(),
+            name,
             median(lats[i].iter().map(|l| l.p50_us).collect()),
             median(lats[i].iter().map(|l| l.p99_us).collect()),
             median(lats[i].iter().map(|l| l.mean_us).collect()),

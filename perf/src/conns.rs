@@ -515,6 +515,8 @@ impl Proc {
             Subject::Zeroring => "zeroring",
             Subject::Libzmq => "libzmq",
             Subject::Raw => "raw",
+            Subject::Zmqrs => "zmqrs",
+            Subject::Rzmq => "rzmq",
         };
         let role = match a.role {
             Role::Server => "server",

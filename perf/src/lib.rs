@@ -6,6 +6,8 @@
 //! - Latency: REQ/REP round trips, each recorded in an HdrHistogram; the echoing side runs in
 //!   another process.
 //! - The floor: the same workloads over plain blocking sockets (no library at all).
+//! - The pure-Rust peers, opt-in: zmq.rs (feature `zmqrs`) and rzmq (feature `rzmq`), each
+//!   side on a current-thread tokio runtime of its own.
 //! - `async`: the async API against the blocking one ([`asynch`]).
 //!
 //! Rounds of the subjects are interleaved, so a noisy machine disturbs all of them alike, and

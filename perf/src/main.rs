@@ -13,7 +13,7 @@ use zeroring_perf::{conns, report};
 #[command(
     name = "zeroring-perf",
     version,
-    about = "Throughput and latency of zeroring, side by side with libzmq and the raw-socket floor"
+    about = "Throughput and latency of zeroring, side by side with libzmq, zmq.rs and the raw-socket floor"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,7 +70,7 @@ struct Opts {
     /// Also run libzmq (same as adding it to --subject).
     #[arg(long, global = true)]
     compare: bool,
-    /// Run the identical workload through this peer library too (`libzmq`), in the same
+    /// Run the identical workload through this peer library too (`libzmq`, `zmqrs`), in the same
     /// invocation, rounds interleaved.
     #[arg(long, value_enum, global = true)]
     peer: Option<Subject>,
@@ -152,10 +152,17 @@ struct ConnsChildArgs {
     io_threads: i32,
 }
 
-/// The conns workload: every subject but the raw floor, which has no sockets to scale.
+/// The conns workload: every subject but the raw floor, which has no sockets to scale, and
+/// the pure-Rust peers, for which it is not written (it drives sockets through the blocking `Ctx` trait).
 fn run_conns(a: &ConnsArgs, o: &Opts) -> ExitCode {
     let mut subjects = subjects(o);
     subjects.retain(|s| *s != Subject::Raw);
+    for peer in [Subject::Zmqrs, Subject::Rzmq] {
+        if subjects.contains(&peer) {
+            eprintln!("skipping {peer:?}: the conns workload is not written for it");
+            subjects.retain(|s| *s != peer);
+        }
+    }
     subjects.retain(|s| match unavailable(*s, Transport::Tcp) {
         Some(why) => {
             eprintln!("skipping {s:?}: {why}");
@@ -203,7 +210,14 @@ fn default_count(kind: &str, size: usize) -> u64 {
 
 fn subjects(opts: &Opts) -> Vec<Subject> {
     let mut s = if opts.subject.is_empty() {
-        vec![Subject::Zeroring, Subject::Libzmq, Subject::Raw]
+        #[allow(unused_mut)] // extended only by optional peers
+        let mut all = vec![Subject::Zeroring, Subject::Libzmq, Subject::Raw];
+        // Listed only where built in, so that the default build's output stays as it was.
+        #[cfg(feature = "zmqrs")]
+        all.push(Subject::Zmqrs);
+        #[cfg(feature = "rzmq")]
+        all.push(Subject::Rzmq);
+        all
     } else {
         opts.subject.clone()
     };
@@ -307,6 +321,12 @@ fn main() -> ExitCode {
             notes.push(format!("skipping {s:?}: {}", missing[0]));
             false
         } else {
+            // Say which cells stay empty, and why, rather than leaving them out silently.
+            for t in &transports {
+                if let Some(why) = unavailable(*s, *t) {
+                    notes.push(format!("{s:?} over {t:?}: {why}"));
+                }
+            }
             true
         }
     });

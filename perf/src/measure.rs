@@ -115,6 +115,8 @@ fn peer_args(
         Subject::Zeroring => "zeroring",
         Subject::Libzmq => "libzmq",
         Subject::Raw => "raw",
+        Subject::Zmqrs => "zmqrs",
+        Subject::Rzmq => "rzmq",
     };
     let mut v = vec![
         "--role".into(),

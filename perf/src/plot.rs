@@ -15,6 +15,8 @@ fn color(s: Subject) -> RGBColor {
         Subject::Zeroring => RGBColor(200, 40, 40),
         Subject::Libzmq => RGBColor(40, 90, 200),
         Subject::Raw => RGBColor(90, 90, 90),
+        Subject::Zmqrs => RGBColor(40, 150, 70),
+        Subject::Rzmq => RGBColor(170, 110, 20),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct ThrRow {
     pub vs_libzmq: Option<Spread>,
     /// This subject's msg/s over the raw floor's, per round.
     pub vs_raw: Option<Spread>,
+    /// This subject's msg/s over zmq.rs's, per round (only when zmq.rs was measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_zmqrs: Option<Spread>,
 }
 
 /// One latency row.
@@ -89,6 +92,9 @@ pub struct LatRow {
     pub p999_vs_libzmq: Option<Spread>,
     /// p50 over the raw floor's p50, per round (the distance to the floor).
     pub p50_vs_raw: Option<Spread>,
+    /// p50 over zmq.rs's p50, per round (only when zmq.rs was measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_vs_zmqrs: Option<Spread>,
     #[serde(skip)]
     pub hist: Histogram<u64>,
 }
@@ -136,6 +142,7 @@ pub fn thr_rows(rounds: &[Vec<ThrSample>]) -> Vec<ThrRow> {
                 peak_rss_kib: samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0),
                 vs_libzmq: ratio_to(Subject::Libzmq),
                 vs_raw: ratio_to(Subject::Raw),
+                vs_zmqrs: ratio_to(Subject::Zmqrs),
             }
         })
         .collect()
@@ -195,6 +202,7 @@ pub fn lat_rows(rounds: &[Vec<LatSample>]) -> Vec<LatRow> {
                 p50_vs_libzmq: ratio(Subject::Libzmq, 0.5),
                 p999_vs_libzmq: ratio(Subject::Libzmq, 0.999),
                 p50_vs_raw: ratio(Subject::Raw, 0.5),
+                p50_vs_zmqrs: ratio(Subject::Zmqrs, 0.5),
                 hist,
             }
         })
@@ -231,19 +239,24 @@ fn subject_name(s: Subject) -> &'static str {
         Subject::Zeroring => "zeroring",
         Subject::Libzmq => "libzmq",
         Subject::Raw => "raw floor",
+        Subject::Zmqrs => "zmq.rs",
+        Subject::Rzmq => "rzmq",
     }
 }
 
 /// The throughput table.
 pub fn thr_table(rows: &[ThrRow]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    // The zmq.rs column appears only when zmq.rs was measured.
+    let zmqrs = rows.iter().any(|r| r.vs_zmqrs.is_some());
+    let _ = write!(
         out,
         "{:<7} {:>8} {:<10} {:>14} {:>10} {:>9} {:>22} {:>22}",
         "thr", "size", "subject", "msg/s", "MB/s", "cpu ns/m", "vs libzmq", "vs raw floor"
     );
+    let _ = writeln!(out, "{}", zmqrs_col(zmqrs, "vs zmq.rs"));
     for r in rows {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<7} {:>8} {:<10} {:>14.0} {:>10.1} {:>9.0} {:>22} {:>22}",
             transport_name(r.transport),
@@ -255,14 +268,25 @@ pub fn thr_table(rows: &[ThrRow]) -> String {
             fmt_spread(&r.vs_libzmq),
             fmt_spread(&r.vs_raw)
         );
+        let _ = writeln!(out, "{}", zmqrs_col(zmqrs, &fmt_spread(&r.vs_zmqrs)));
     }
     out
+}
+
+/// The optional zmq.rs column's cell: `text` right-aligned, or nothing when it is not shown.
+fn zmqrs_col(shown: bool, text: &str) -> String {
+    if shown {
+        format!(" {text:>22}")
+    } else {
+        String::new()
+    }
 }
 
 /// The latency table (round-trip times in µs).
 pub fn lat_table(rows: &[LatRow]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    let zmqrs = rows.iter().any(|r| r.p50_vs_zmqrs.is_some());
+    let _ = write!(
         out,
         "{:<7} {:>8} {:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>22} {:>22} {:>22}",
         "lat µs",
@@ -278,8 +302,9 @@ pub fn lat_table(rows: &[LatRow]) -> String {
         "p99.9 vs libzmq",
         "p50 vs raw floor"
     );
+    let _ = writeln!(out, "{}", zmqrs_col(zmqrs, "p50 vs zmq.rs"));
     for r in rows {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<7} {:>8} {:<10} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>22} {:>22} {:>22}",
             transport_name(r.transport),
@@ -295,6 +320,7 @@ pub fn lat_table(rows: &[LatRow]) -> String {
             fmt_spread(&r.p999_vs_libzmq),
             fmt_spread(&r.p50_vs_raw)
         );
+        let _ = writeln!(out, "{}", zmqrs_col(zmqrs, &fmt_spread(&r.p50_vs_zmqrs)));
     }
     out
 }

@@ -1,7 +1,8 @@
 //! The subjects measured and the two roles each plays in each workload.
 //!
-//! Owns: the workload code per subject — zeroring, libzmq (feature `libzmq`), and the raw
-//! blocking-socket floor — behind one small interface, so that `measure` treats them alike.
+//! Owns: the workload code per subject — zeroring, libzmq (feature `libzmq`), zmq.rs (feature
+//! `zmqrs`, `subject/zmqrs.rs`), rzmq (feature `rzmq`, `subject/rzmq.rs`) and the raw blocking-socket floor — behind one
+//! small interface, so that `measure` treats them alike.
 //! Must never: do anything inside a timed region but the workload itself.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -23,6 +24,11 @@ pub enum Subject {
     Libzmq,
     /// Plain blocking sockets: the floor no library can beat.
     Raw,
+    /// zmq.rs (crate `zeromq`), pure Rust on a current-thread tokio runtime per side (needs
+    /// the `zmqrs` feature).
+    Zmqrs,
+    /// rzmq, pure Rust on a current-thread tokio runtime per side (needs the `rzmq` feature).
+    Rzmq,
 }
 
 /// Which transport.
@@ -56,6 +62,8 @@ impl Mechanism {
                 Some("the zmq crate's libzmq is built without CURVE")
             }
             (Mechanism::Curve, Subject::Raw) => Some("raw sockets have no CURVE"),
+            (Mechanism::Curve, Subject::Zmqrs) => Some("zmq.rs has no CURVE"),
+            (Mechanism::Curve, Subject::Rzmq) => Some("rzmq is built here without its CURVE"),
             _ => None,
         }
     }
@@ -67,6 +75,13 @@ pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static st
         (Subject::Raw, Transport::Inproc) => Some("raw sockets have no inproc transport"),
         #[cfg(not(feature = "libzmq"))]
         (Subject::Libzmq, _) => Some("built without the `libzmq` feature (cargo run --release -p zeroring-perf --features libzmq)"),
+        (Subject::Zmqrs, Transport::Inproc) => Some("not supported: zmq.rs has no inproc transport"),
+        // rzmq's inproc needs both sides' actors on one runtime; the harness gives each side its own.
+        (Subject::Rzmq, Transport::Inproc) => Some("not supported: rzmq inproc is not measured (one runtime per side)"),
+        #[cfg(not(feature = "rzmq"))]
+        (Subject::Rzmq, _) => Some("built without the `rzmq` feature (cargo run --release -p zeroring-perf --features rzmq)"),
+        #[cfg(not(feature = "zmqrs"))]
+        (Subject::Zmqrs, _) => Some("built without the `zmqrs` feature (cargo run --release -p zeroring-perf --features zmqrs)"),
         _ => None,
     }
 }
@@ -177,7 +192,11 @@ pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiv
         Subject::Zeroring => zr::thr_receiver(p),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::thr_receiver(p),
-        #[cfg(not(feature = "libzmq"))]
+        #[cfg(feature = "zmqrs")]
+        Subject::Zmqrs => zmqrs::thr_receiver(p),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::thr_receiver(p),
+        #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported("subject unavailable")),
     }
 }
@@ -189,7 +208,11 @@ pub fn thr_sender(subject: Subject, endpoint: &str, p: Params) -> io::Result<()>
         Subject::Zeroring => zr::thr_sender(endpoint, p),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::thr_sender(endpoint, p),
-        #[cfg(not(feature = "libzmq"))]
+        #[cfg(feature = "zmqrs")]
+        Subject::Zmqrs => zmqrs::thr_sender(endpoint, p),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::thr_sender(endpoint, p),
+        #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
         )),
@@ -206,7 +229,11 @@ pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>>
         Subject::Zeroring => zr::lat_client(p),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::lat_client(p),
-        #[cfg(not(feature = "libzmq"))]
+        #[cfg(feature = "zmqrs")]
+        Subject::Zmqrs => zmqrs::lat_client(p),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::lat_client(p),
+        #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported("subject unavailable")),
     }
 }
@@ -218,7 +245,11 @@ pub fn lat_echo(subject: Subject, endpoint: &str, p: Params, total: u64) -> io::
         Subject::Zeroring => zr::lat_echo(endpoint, p, total),
         #[cfg(feature = "libzmq")]
         Subject::Libzmq => libzmq::lat_echo(endpoint, p, total),
-        #[cfg(not(feature = "libzmq"))]
+        #[cfg(feature = "zmqrs")]
+        Subject::Zmqrs => zmqrs::lat_echo(endpoint, p, total),
+        #[cfg(feature = "rzmq")]
+        Subject::Rzmq => rzmq::lat_echo(endpoint, p, total),
+        #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
         )),
@@ -243,6 +274,12 @@ fn record(hist: &mut Histogram<u64>, started: Instant) {
     // Values beyond the histogram's range are clamped rather than lost.
     hist.saturating_record(ns.max(1));
 }
+
+#[cfg(feature = "zmqrs")]
+mod zmqrs;
+
+#[cfg(feature = "rzmq")]
+mod rzmq;
 
 /// The floor: blocking sockets, one message = `size` bytes on the stream.
 mod raw {
