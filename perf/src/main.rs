@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroring_perf::measure::{self, LatSample, ThrSample};
 use zeroring_perf::subject::{unavailable, Mechanism, Params, Subject, Transport};
-use zeroring_perf::{conns, report};
+use zeroring_perf::{conns, report, soak};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +33,10 @@ enum Cmd {
     /// Connection scale: N tcp connections into one socket — connect time, memory per idle
     /// connection, fan-in and fan-out throughput, and the RSS of an idle context.
     Conns(ConnsArgs),
+    /// Hostile load for minutes against one bound socket (issue 17): slow-loris, connect/close
+    /// cycles, a flood that never reads, an endless multipart message and subscription storms,
+    /// while healthy clients measure their service; RSS, fds and latency over time.
+    Soak(SoakArgs),
     /// (internal) a process of the conns workload.
     #[command(hide = true)]
     ConnsChild(ConnsChildArgs),
@@ -140,6 +144,22 @@ struct ConnsChildArgs {
 }
 
 /// The conns workload: every subject but the raw floor, which has no sockets to scale.
+#[derive(Args, Debug)]
+struct SoakArgs {
+    /// How long the attack lasts, in seconds.
+    #[arg(long, default_value_t = 60)]
+    secs: u64,
+    /// Slow-loris connections open at once.
+    #[arg(long, default_value_t = 200)]
+    loris: usize,
+    /// Topics per subscription storm (subscribed, then all cancelled, again and again).
+    #[arg(long, default_value_t = 100_000)]
+    storm_topics: usize,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5)]
+    every: u64,
+}
+
 fn run_conns(a: &ConnsArgs, o: &Opts) -> ExitCode {
     let mut subjects = subjects(o);
     subjects.retain(|s| *s != Subject::Raw);
@@ -209,6 +229,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (thr_on, lat_on, quick) = match &cli.command {
         Some(Cmd::Conns(a)) => return run_conns(a, &cli.opts),
+        Some(Cmd::Soak(a)) => {
+            let cfg = soak::Config {
+                secs: a.secs,
+                loris: a.loris,
+                storm_topics: a.storm_topics,
+                every: a.every.max(1),
+            };
+            return match soak::run(&cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("soak: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Cmd::ConnsChild(a)) => {
             let args = conns::ChildArgs {
                 role: a.role,
