@@ -290,7 +290,9 @@ enum Pipes {
     #[default]
     Empty,
     One(PipeId),
-    /// Two or more, in no order.
+    /// Two or more, in no order. Boxed so that the enum stays 16 bytes (a thin pointer);
+    /// a bare `Vec` or a `Box<[_]>` would make every node 8 bytes bigger.
+    #[allow(clippy::box_collection)]
     Many(Box<Vec<PipeId>>),
 }
 
