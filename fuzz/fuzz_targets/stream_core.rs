@@ -296,20 +296,22 @@ fuzz_target!(|input: &[u8]| {
         pc.zap.handler_available = true;
         Connection::new(pc, t0).ok()
     };
+    let honest = flags & 0x01 != 0 && !raw;
     let mut h = Harness {
         core,
         link,
         peer,
         now: t0,
         sending: false,
-        auto_send: flags & 0x80 == 0,
+        // The honest handshake needs its sends carried; the flags decide after it.
+        auto_send: flags & 0x80 == 0 || honest,
         socket_mid: false,
         done: false,
         raw,
     };
     h.step();
 
-    if flags & 0x01 != 0 && !raw {
+    if honest {
         // The honest handshake (ZAP answered 200 on either side).
         for _ in 0..16 {
             h.peer_to_core(usize::MAX);
@@ -326,6 +328,7 @@ fuzz_target!(|input: &[u8]| {
                 break;
             }
         }
+        h.auto_send = flags & 0x80 == 0;
         // An honest peer always gets through, unless this side is a PLAIN server without a
         // ZAP handler (libzmq refuses every client then).
         if mech_kind != 2 || flags & 0x02 != 0 {
