@@ -21,4 +21,5 @@ pub mod conns;
 pub mod measure;
 pub mod plot;
 pub mod report;
+pub mod soak;
 pub mod subject;

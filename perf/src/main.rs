@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroring_perf::measure::{self, LatSample, ThrSample};
 use zeroring_perf::subject::{unavailable, Mechanism, Params, Subject, Transport};
-use zeroring_perf::{conns, report};
+use zeroring_perf::{conns, report, soak};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,6 +36,10 @@ enum Cmd {
     /// The async API (AsyncSocket on tokio) against the blocking one: REQ/REP latency and
     /// PUSH/PULL throughput over tcp loopback, interleaved rounds.
     Async(AsyncArgs),
+    /// Hostile load for minutes against one bound socket (issue 17): slow-loris, connect/close
+    /// cycles, a flood that never reads, an endless multipart message and subscription storms,
+    /// while healthy clients measure their service; RSS, fds and latency over time.
+    Soak(SoakArgs),
     /// (internal) a process of the conns workload.
     #[command(hide = true)]
     ConnsChild(ConnsChildArgs),
@@ -152,6 +156,23 @@ struct ConnsChildArgs {
     io_threads: i32,
 }
 
+/// The soak workload's knobs.
+#[derive(Args, Debug)]
+struct SoakArgs {
+    /// How long the attack lasts, in seconds.
+    #[arg(long, default_value_t = 60)]
+    secs: u64,
+    /// Slow-loris connections open at once.
+    #[arg(long, default_value_t = 200)]
+    loris: usize,
+    /// Topics per subscription storm (subscribed, then all cancelled, again and again).
+    #[arg(long, default_value_t = 100_000)]
+    storm_topics: usize,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5)]
+    every: u64,
+}
+
 /// The conns workload: every subject but the raw floor, which has no sockets to scale, and
 /// the pure-Rust peers, for which it is not written (it drives sockets through the blocking `Ctx` trait).
 fn run_conns(a: &ConnsArgs, o: &Opts) -> ExitCode {
@@ -241,6 +262,21 @@ fn main() -> ExitCode {
             let table = zeroring_perf::asynch::run(size, a.lat_count, a.thr_count, cli.opts.runs);
             print!("{table}");
             return ExitCode::SUCCESS;
+        }
+        Some(Cmd::Soak(a)) => {
+            let cfg = soak::Config {
+                secs: a.secs,
+                loris: a.loris,
+                storm_topics: a.storm_topics,
+                every: a.every.max(1),
+            };
+            return match soak::run(&cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("soak: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Some(Cmd::ConnsChild(a)) => {
             let args = conns::ChildArgs {

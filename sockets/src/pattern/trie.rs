@@ -1,8 +1,12 @@
 //! Subscription tries: a radix (path-compressed) prefix trie, counted for the subscriber side
 //! ([`SubTrie`], libzmq's `trie_t`) and keyed by pipe for the publisher side ([`MTrie`],
-//! libzmq's `mtrie_t`). One node per subscription and per branching point, with exact-capacity
-//! child lists, so memory follows the bytes subscribed (a node per *byte* made 100,000 random
-//! 32-byte topics cost ~670 MB) and shrinks back as subscriptions are cancelled.
+//! libzmq's `mtrie_t`). One node per subscription and per branching point, with exact-size
+//! child arrays (boxed slices, no growth slack) and a pipe set that holds its first pipe
+//! inline, so memory follows the bytes subscribed (a node per *byte* made 100,000 random
+//! 32-byte topics cost ~670 MB; this layout ~2.9x the topic bytes, see
+//! `tests/trie_memory.rs`) and shrinks back as subscriptions are cancelled.
+//!
+//! Must never: keep capacity for what was cancelled, or allocate per matched message.
 //!
 //! A message matches a subscription when the subscription is a prefix of the message's first
 //! part; the empty subscription matches everything.
@@ -18,8 +22,9 @@ struct Node<V> {
     /// The bytes from the parent to this node; empty only at the root.
     label: Box<[u8]>,
     value: V,
-    /// Sorted by the first byte of their labels (which are non-empty and distinct).
-    children: Vec<Node<V>>,
+    /// Sorted by the first byte of their labels (which are non-empty and distinct). A boxed
+    /// slice rather than a `Vec`: 8 bytes less per node and never any spare capacity.
+    children: Box<[Node<V>]>,
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -31,8 +36,24 @@ impl<V: Default> Node<V> {
         Node {
             label: label.into(),
             value: V::default(),
-            children: Vec::new(),
+            children: Box::default(),
         }
+    }
+
+    /// Inserts `node` as child `i`, growing the array by exactly one.
+    fn insert_child(&mut self, i: usize, node: Node<V>) {
+        let mut v = std::mem::take(&mut self.children).into_vec();
+        v.reserve_exact(1);
+        v.insert(i, node);
+        self.children = v.into_boxed_slice();
+    }
+
+    /// Removes child `i`, shrinking the array by exactly one.
+    fn remove_child(&mut self, i: usize) -> Node<V> {
+        let mut v = std::mem::take(&mut self.children).into_vec();
+        let node = v.remove(i);
+        self.children = v.into_boxed_slice();
+        node
     }
 
     fn find(&self, b: u8) -> Result<usize, usize> {
@@ -52,13 +73,10 @@ impl<V: Default> Node<V> {
         }
         match c.children.len() {
             0 => {
-                self.children.remove(i);
-                if self.children.capacity() > 2 * self.children.len() + 4 {
-                    self.children.shrink_to_fit();
-                }
+                self.remove_child(i);
             }
             1 => {
-                let mut only = c.children.pop().unwrap_or_default();
+                let mut only = c.remove_child(0);
                 let mut label = Vec::with_capacity(c.label.len() + only.label.len());
                 label.extend_from_slice(&c.label);
                 label.extend_from_slice(&only.label);
@@ -86,9 +104,7 @@ impl<V: Default> Trie<V> {
             };
             let i = match n.find(b) {
                 Err(i) => {
-                    // Exact capacity: a trie of many topics keeps no growth slack.
-                    n.children.reserve_exact(1);
-                    n.children.insert(i, Node::new(rest));
+                    n.insert_child(i, Node::new(rest));
                     return &mut n.children[i].value;
                 }
                 Ok(i) => i,
@@ -100,7 +116,7 @@ impl<V: Default> Trie<V> {
                 let head = Node::new(&c.label[..common]);
                 let mut old = std::mem::replace(c, head);
                 old.label = old.label[common..].into();
-                c.children.push(old);
+                c.children = Box::new([old]);
             }
             rest = &rest[common..];
             n = &mut n.children[i];
@@ -155,7 +171,7 @@ impl<V: Default> Trie<V> {
     fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
         fn go<V>(n: &Node<V>, path: &mut Vec<u8>, f: &mut impl FnMut(&[u8], &V)) {
             f(path, &n.value);
-            for c in &n.children {
+            for c in n.children.iter() {
                 let len = path.len();
                 path.extend_from_slice(&c.label);
                 go(c, path, f);
@@ -173,7 +189,7 @@ impl<V: Default> Trie<V> {
             f: &mut impl FnMut(&[u8], &mut V),
         ) {
             f(path, &mut n.value);
-            for c in &mut n.children {
+            for c in n.children.iter_mut() {
                 let len = path.len();
                 path.extend_from_slice(&c.label);
                 go(c, path, empty, f);
@@ -266,10 +282,78 @@ pub enum RmResult {
     ValuesRemain,
 }
 
+/// The pipes subscribed to one topic. Most topics have one subscriber: it is held inline, so
+/// such a topic costs no allocation beyond its node (a `Vec` cost 24 bytes in the node plus a
+/// heap block).
+#[derive(Debug, Default)]
+enum Pipes {
+    #[default]
+    Empty,
+    One(PipeId),
+    /// Two or more, in no order. Boxed so that the enum stays 16 bytes (a thin pointer);
+    /// a bare `Vec` or a `Box<[_]>` would make every node 8 bytes bigger.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<PipeId>>),
+}
+
+impl Pipes {
+    fn is_empty(&self) -> bool {
+        matches!(self, Pipes::Empty)
+    }
+
+    fn as_slice(&self) -> &[PipeId] {
+        match self {
+            Pipes::Empty => &[],
+            Pipes::One(p) => std::slice::from_ref(p),
+            Pipes::Many(v) => v,
+        }
+    }
+
+    /// Adds `pipe` unless present.
+    fn insert(&mut self, pipe: PipeId) {
+        match self {
+            Pipes::Empty => *self = Pipes::One(pipe),
+            Pipes::One(p) if *p == pipe => {}
+            Pipes::One(p) => *self = Pipes::Many(Box::new(vec![*p, pipe])),
+            Pipes::Many(v) => {
+                if !v.contains(&pipe) {
+                    v.push(pipe);
+                }
+            }
+        }
+    }
+
+    /// Removes `pipe`; returns whether it was present.
+    fn remove(&mut self, pipe: PipeId) -> bool {
+        match self {
+            Pipes::Empty => false,
+            Pipes::One(p) => {
+                let hit = *p == pipe;
+                if hit {
+                    *self = Pipes::Empty;
+                }
+                hit
+            }
+            Pipes::Many(v) => {
+                let Some(i) = v.iter().position(|p| *p == pipe) else {
+                    return false;
+                };
+                v.swap_remove(i);
+                if v.len() == 1 {
+                    *self = Pipes::One(v[0]);
+                } else if v.capacity() > 2 * v.len() + 4 {
+                    v.shrink_to_fit();
+                }
+                true
+            }
+        }
+    }
+}
+
 /// The publisher's trie: for each topic, the set of pipes subscribed to it.
 #[derive(Debug, Default)]
 pub struct MTrie {
-    trie: Trie<Vec<PipeId>>,
+    trie: Trie<Pipes>,
     topics: usize,
 }
 
@@ -283,11 +367,7 @@ impl MTrie {
     pub fn add(&mut self, topic: &[u8], pipe: PipeId) -> bool {
         let set = self.trie.entry(topic);
         let first = set.is_empty();
-        if !set.contains(&pipe) {
-            // Most topics have one subscriber: no growth slack.
-            set.reserve_exact(1);
-            set.push(pipe);
-        }
+        set.insert(pipe);
         if first {
             self.topics += 1;
         }
@@ -298,18 +378,13 @@ impl MTrie {
     pub fn rm(&mut self, topic: &[u8], pipe: PipeId) -> RmResult {
         let r = self
             .trie
-            .update(topic, &|s: &Vec<PipeId>| s.is_empty(), |set| {
-                match set.iter().position(|p| *p == pipe) {
-                    None => RmResult::NotFound,
-                    Some(i) => {
-                        set.swap_remove(i);
-                        if set.is_empty() {
-                            *set = Vec::new();
-                            RmResult::LastValueRemoved
-                        } else {
-                            RmResult::ValuesRemain
-                        }
-                    }
+            .update(topic, &Pipes::is_empty, |set| {
+                if !set.remove(pipe) {
+                    RmResult::NotFound
+                } else if set.is_empty() {
+                    RmResult::LastValueRemoved
+                } else {
+                    RmResult::ValuesRemain
                 }
             })
             .unwrap_or(RmResult::NotFound);
@@ -322,17 +397,15 @@ impl MTrie {
     /// Removes every subscription of `pipe`; calls `f(topic, was_last)` for each.
     pub fn rm_pipe(&mut self, pipe: PipeId, mut f: impl FnMut(&[u8], bool)) {
         let mut gone = 0;
-        self.trie
-            .for_each_mut(&|s: &Vec<PipeId>| s.is_empty(), |t, set| {
-                if let Some(i) = set.iter().position(|p| *p == pipe) {
-                    set.swap_remove(i);
-                    let last = set.is_empty();
-                    if last {
-                        gone += 1;
-                    }
-                    f(t, last);
+        self.trie.for_each_mut(&Pipes::is_empty, |t, set| {
+            if set.remove(pipe) {
+                let last = set.is_empty();
+                if last {
+                    gone += 1;
                 }
-            });
+                f(t, last);
+            }
+        });
         self.topics -= gone;
     }
 
@@ -340,7 +413,7 @@ impl MTrie {
     /// reported more than once).
     pub fn matching(&self, data: &[u8], mut f: impl FnMut(PipeId)) {
         self.trie.for_each_prefix(data, |set| {
-            for p in set {
+            for p in set.as_slice() {
                 f(*p)
             }
         });
