@@ -319,6 +319,9 @@ impl ConnectSession {
             self.opts
                 .apply(socket2::SockRef::from(&s), self.target.tcp)?;
             if let Some(src) = &self.target.source {
+                // As libzmq: several connections (to different peers) may share one source
+                // port, and a port a closed connection left in TIME_WAIT is usable again.
+                s.set_reuse_address(true)?;
                 s.bind(src)?;
             }
             Ok(s)
