@@ -1025,10 +1025,9 @@ impl Core {
             reg.pending.remove(name).unwrap_or_default()
         };
         self.sc.options.last_endpoint = uri.to_string();
+        // Like libzmq, inproc peers are not checked for compatible socket types (only the
+        // ZMTP handshake checks them): test_inproc_connect connects PAIR sockets to a PULL.
         for p in pending {
-            if !info.socket_type.is_compatible_with(p.connector.socket_type) {
-                continue; // dropping the pipes closes them
-            }
             if let Some((w, r, sender)) = p.deferred {
                 let peer = Peer {
                     routing_id: p
@@ -1070,9 +1069,7 @@ impl Core {
             .get(name)
             .map(|b| (b.info.clone(), b.sender.clone()));
         if let Some((peer_info, sender)) = bound {
-            if !me.socket_type.is_compatible_with(peer_info.socket_type) {
-                return Err(Error::ENOCOMPATPROTO);
-            }
+            // No socket-type check on inproc, as libzmq (see bind_inproc).
             let conflate = me.conflate || peer_info.conflate;
             let hwm = |a, b| if conflate { 0 } else { hwm_sum(a, b) };
             let (c2b_w, c2b_r) =
