@@ -206,10 +206,16 @@ impl SocketLink for Link {
         let _ = self.attach.hiccup(key);
     }
 
-    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+    fn attach_raw(
+        &self,
+        endpoint: &str,
+        key: Option<u64>,
+        metadata: Option<Arc<zeroring_engine::Metadata>>,
+    ) -> Option<PipeEnds> {
         self.pipes(Peer {
             routing_id: self.connect_rid.clone(),
             key,
+            metadata,
             ..Peer::new(SocketType::Stream, endpoint)
         })
     }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use zeroring_engine::pipe::{PipeReader, PipeWriter};
-use zeroring_engine::Msg;
+use zeroring_engine::{Metadata, Msg};
 
 use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
@@ -85,10 +85,16 @@ pub trait SocketLink: Send + Sync + 'static {
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an
     /// empty outbound message closes the connection. `key` names a connecting session (the
-    /// same for each of its reconnections), `None` for an accepted connection. The default
-    /// refuses.
-    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        let _ = (endpoint, key);
+    /// same for each of its reconnections), `None` for an accepted connection. `metadata` is
+    /// the connection's properties (`Peer-Address`), for the socket to put on the connect
+    /// notification and every chunk, as libzmq's raw engine does. The default refuses.
+    fn attach_raw(
+        &self,
+        endpoint: &str,
+        key: Option<u64>,
+        metadata: Option<Arc<Metadata>>,
+    ) -> Option<PipeEnds> {
+        let _ = (endpoint, key, metadata);
         None
     }
 

@@ -261,7 +261,14 @@ impl StreamCore {
     /// one has its greeting queued already.
     pub fn start(&mut self) {
         if self.conn.is_raw() {
-            match self.link.attach_raw(&self.endpoint, self.raw_key) {
+            // libzmq's raw engine has the same properties as a ZMTP one, less the handshake's:
+            // Peer-Address, on the connect notification and on every chunk.
+            let metadata = (!self.peer_address.is_empty()).then(|| {
+                let mut md = Metadata::new();
+                md.insert("Peer-Address", self.peer_address.clone());
+                Arc::new(md)
+            });
+            match self.link.attach_raw(&self.endpoint, self.raw_key, metadata) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
             }
