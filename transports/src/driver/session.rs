@@ -244,10 +244,10 @@ pub(crate) struct ConnectSession {
 
 impl ConnectSession {
     fn attempt(&mut self, cx: &mut Cx<'_>) {
-        if let Some(socks) = self.socks() {
+        if let Some((proxy, source)) = self.socks().map(|s| (s.proxy, s.source)) {
             // The proxy resolves the destination; we connect to the proxy.
-            self.target.addr = socks.proxy.into();
-            self.target.source = None;
+            self.target.addr = proxy.into();
+            self.target.source = source.map(Into::into);
         } else if let Some(names) = &self.target.resolve {
             // As libzmq's tcp_connecter: resolve at every attempt; on failure, no
             // CONNECT_DELAYED, just the reconnect timer (CONNECT_RETRIED).
