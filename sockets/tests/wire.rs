@@ -648,3 +648,44 @@ fn close_and_unbind_free_the_endpoint_before_returning() {
     let third = zsock(&ctx, SocketType::Push);
     third.bind(&endpoint).unwrap();
 }
+
+#[test]
+fn received_parts_carry_their_connections_fd() {
+    // ZMQ_SRCFD (test_srcfd): a part received over tcp names the descriptor of the connection
+    // it came over; its peer is the sender. Inproc parts have none (libzmq: −1).
+    let ctx = Context::new();
+    let rep = zsock(&ctx, SocketType::Rep);
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = rep.get_last_endpoint().unwrap().unwrap();
+    let req = zsock(&ctx, SocketType::Req);
+    req.connect(&endpoint).unwrap();
+    req.send("x", 0).unwrap();
+    let m = rep.recv_msg(0).unwrap();
+    let fd = m
+        .metadata()
+        .and_then(|md| md.src_fd())
+        .expect("a tcp part has its fd");
+    // SAFETY: the connection (and so `fd`) stays open while both sockets live; the borrow
+    // is only duplicated.
+    let dup = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .unwrap();
+    let conn = TcpStream::from(dup);
+    assert_eq!(
+        conn.peer_addr().unwrap().ip().to_string(),
+        "127.0.0.1",
+        "the fd is the connection from the REQ"
+    );
+    assert_eq!(
+        conn.local_addr().unwrap().to_string(),
+        endpoint.trim_start_matches("tcp://")
+    );
+
+    let a = zsock(&ctx, SocketType::Pair);
+    a.bind("inproc://srcfd").unwrap();
+    let b = zsock(&ctx, SocketType::Pair);
+    b.connect("inproc://srcfd").unwrap();
+    b.send("y", 0).unwrap();
+    let m = a.recv_msg(0).unwrap();
+    assert_eq!(m.metadata().and_then(|md| md.src_fd()), None);
+}

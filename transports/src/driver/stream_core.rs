@@ -262,12 +262,13 @@ impl StreamCore {
     pub fn start(&mut self) {
         if self.conn.is_raw() {
             // libzmq's raw engine has the same properties as a ZMTP one, less the handshake's:
-            // Peer-Address, on the connect notification and on every chunk.
-            let metadata = (!self.peer_address.is_empty()).then(|| {
-                let mut md = Metadata::new();
+            // Peer-Address (and the fd, for ZMQ_SRCFD), on the connect notification and every chunk.
+            let mut md = Metadata::new();
+            if !self.peer_address.is_empty() {
                 md.insert("Peer-Address", self.peer_address.clone());
-                Arc::new(md)
-            });
+            }
+            md.set_src_fd(self.fd_value as i32);
+            let metadata = Some(Arc::new(md));
             match self.link.attach_raw(&self.endpoint, self.raw_key, metadata) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
@@ -584,6 +585,7 @@ impl StreamCore {
         if !self.peer_address.is_empty() {
             md.insert("Peer-Address", self.peer_address.clone());
         }
+        md.set_src_fd(self.fd_value as i32);
         self.metadata = Some(Arc::new(md));
         self.metadata_pending = true;
     }
