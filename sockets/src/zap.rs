@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zeroring_transports::driver::ZapResponder;
-use zeroring_transports::zmtp::{ZapReply, ZapRequest};
+use zeroring_transports::zmtp::{ZapError, ZapReply, ZapRequest};
 use zeroring_transports::SocketType;
 
 use crate::context::WeakContext;
@@ -26,13 +26,15 @@ pub(crate) fn handler_bound(ctx: &Context) -> bool {
     ctx.inproc().bound.contains_key("zeromq.zap.01")
 }
 
-fn failed(request: &ZapRequest) -> ZapReply {
+fn failed(request: &ZapRequest) -> Result<ZapReply, ZapError> {
     let mut r = ZapReply::deny(500);
     r.request_id = request.request_id.clone();
-    r
+    Ok(r)
 }
 
-/// Sends `request` to the handler and calls `respond` with its reply (or a 500 on failure).
+/// Sends `request` to the handler and calls `respond` with its reply (or a 500 when the
+/// exchange fails; a reply that is not valid ZAP is passed on as its ZapError, which fails
+/// the handshake with HANDSHAKE_FAILED_PROTOCOL as libzmq's ZAP client does).
 pub(crate) fn ask(ctx: WeakContext, request: ZapRequest, respond: ZapResponder) {
     // Like the I/O threads, with every signal blocked (libzmq's threads block them all).
     let spawned = zeroring_engine::thread::spawn("zeroring-zap".into(), move || {
@@ -47,7 +49,7 @@ pub(crate) fn ask(ctx: WeakContext, request: ZapRequest, respond: ZapResponder) 
     }
 }
 
-fn exchange(ctx: &Context, request: &ZapRequest) -> Option<ZapReply> {
+fn exchange(ctx: &Context, request: &ZapRequest) -> Option<Result<ZapReply, ZapError>> {
     let s = ctx.socket(SocketType::Dealer).ok()?;
     s.set_linger(0).ok()?;
     s.set_rcvtimeo(ZAP_TIMEOUT.as_millis() as i32).ok()?;
@@ -63,5 +65,5 @@ fn exchange(ctx: &Context, request: &ZapRequest) -> Option<ZapReply> {
         .into_iter()
         .map(Bytes::from)
         .collect();
-    ZapReply::parse(&reply).ok()
+    Some(ZapReply::parse(&reply))
 }

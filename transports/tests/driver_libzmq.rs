@@ -154,7 +154,7 @@ impl SocketLink for TestLink {
                 ZapReply::deny(400)
             };
             reply.request_id = request.request_id.clone();
-            respond(reply);
+            respond(Ok(reply));
         });
     }
 }

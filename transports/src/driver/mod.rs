@@ -34,7 +34,7 @@ use zeroring_engine::pipe::{PipeReader, PipeWriter};
 use zeroring_engine::{Metadata, Msg};
 
 use crate::monitor::MonitorEvent;
-use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
+use crate::zmtp::{PeerInfo, ZapError, ZapReply, ZapRequest};
 
 pub use address::{bind_addr, connect_target, Resolve};
 pub use filter::AcceptFilters;
@@ -55,8 +55,10 @@ pub struct PipeEnds {
     pub from_socket: PipeReader<Msg>,
 }
 
-/// Completes a ZAP request from any thread.
-pub type ZapResponder = Box<dyn FnOnce(ZapReply) + Send>;
+/// Completes a ZAP request from any thread: the handler's reply, or why it is not a valid one
+/// (the handshake then fails with HANDSHAKE_FAILED_PROTOCOL and the `ZMQ_PROTOCOL_ERROR_ZAP_*`
+/// code, as libzmq's ZAP client reports it).
+pub type ZapResponder = Box<dyn FnOnce(Result<ZapReply, ZapError>) + Send>;
 
 /// What a connection needs from the socket that owns it. Called on the I/O thread; every
 /// method must return quickly (post to the socket's mailbox, do not block).
@@ -105,13 +107,13 @@ pub trait SocketLink: Send + Sync + 'static {
     /// thread). The default has no handler: it answers 200 (accept), which is libzmq's
     /// behaviour when no ZAP handler is bound and ZAP_ENFORCE_DOMAIN is off.
     fn zap(&self, request: ZapRequest, respond: ZapResponder) {
-        respond(ZapReply {
+        respond(Ok(ZapReply {
             request_id: request.request_id,
             status_code: 200,
             status_text: Bytes::new(),
             user_id: Bytes::new(),
             metadata: Default::default(),
-        });
+        }));
     }
 }
 

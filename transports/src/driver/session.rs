@@ -482,11 +482,18 @@ impl ConnectSession {
                 return cx.close();
             }
             let mut handshake_failed = false;
+            let mut refused = false;
             if let State::Up(stream) = &mut self.state {
                 self.kept = stream.take_kept();
                 handshake_failed = !stream.handshake_done();
+                refused = stream.refused_by_peer();
             }
             self.state = State::Idle;
+            if refused {
+                // The server sent ERROR (its ZAP handler denied us with 400 or 500): libzmq's
+                // session treats that as a protocol error and does not reconnect.
+                return cx.close();
+            }
             // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake).
             if handshake_failed
                 && self.opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0

@@ -35,8 +35,8 @@ use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapReply, ZapRequest,
-    ZmtpError,
+    Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapError, ZapReply,
+    ZapRequest, ZmtpError,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -363,7 +363,7 @@ impl StreamCore {
     }
 
     /// The ZAP handler answered a request from [`StreamCore::poll_zap_request`].
-    pub fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
+    pub fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>, now: Instant) {
         self.conn.zap_reply(reply, now);
     }
 
