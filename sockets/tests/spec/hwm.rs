@@ -157,3 +157,46 @@ fn xsub_drops_upstream_at_hwm() {
     }
     assert_eq!(xsub.stats().dropped_hwm, 3);
 }
+
+#[test]
+fn connect_before_bind_gets_both_hwms_too() {
+    // libzmq's inproc bind boosts the pending pipes to the sum of both ends' HWMs
+    // (test_hwm's *_connect_first cases, test_sockopt_hwm's test_change_before_connected).
+    assert_eq!(count(1, 1, false), 2);
+    assert_eq!(count(3, 5, false), 8);
+    assert_eq!(count(1, 0, false), MAX);
+    assert_eq!(count(0, 1, false), MAX);
+    // The binder sends: its pipe had the connecter's RCVHWM alone.
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(2).unwrap();
+    pull.connect("inproc://hwm-binder-sends").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(2).unwrap();
+    push.bind("inproc://hwm-binder-sends").unwrap();
+    assert_eq!(fill(&push), 4);
+}
+
+#[test]
+fn a_sender_blocked_before_the_bind_is_woken_by_it() {
+    let ctx = Context::new();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(1).unwrap();
+    push.connect("inproc://hwm-wake").unwrap();
+    assert_eq!(fill(&push), 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // Blocks: the pipe holds one message and nobody reads.
+            push.send("second", 0).unwrap();
+            tx.send(()).unwrap();
+        });
+        let pull = ctx.socket(SocketType::Pull).unwrap();
+        pull.set_rcvhwm(1).unwrap();
+        pull.bind("inproc://hwm-wake").unwrap();
+        // Room for 2 now: the send completes before anything is read.
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the bind's larger HWM woke the sender");
+        assert_eq!(drain(&pull), 2);
+    });
+}
