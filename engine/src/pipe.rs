@@ -306,10 +306,6 @@ struct Shared<T> {
     spare: AtomicPtr<Chunk<T>>,
     reader_notify: std::sync::Mutex<Option<NotifyHandle>>,
     writer_notify: std::sync::Mutex<Option<NotifyHandle>>,
-    /// A higher high-water mark for the writer, set from the reader's side
-    /// ([`PipeReader::raise_writer_hwm`]): `hwm + 1` (so 0 means none pending, 1 unlimited).
-    /// The writer takes it on its slow path, the only place a lower mark could stop it.
-    raised_hwm: AtomicUsize,
     /// Written once by the reader end's drop, read by `Shared::drop`.
     reader_final: UnsafeCell<Option<ReaderCursor<T>>>,
 }
@@ -410,7 +406,6 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         spare: AtomicPtr::new(ptr::null_mut()),
         reader_notify: std::sync::Mutex::new(config.reader_notify),
         writer_notify: std::sync::Mutex::new(config.writer_notify),
-        raised_hwm: AtomicUsize::new(0),
         reader_final: UnsafeCell::new(None),
     });
     let step = lwm.max(1);
@@ -529,13 +524,6 @@ impl<T: PipeItem> PipeWriter<T> {
     /// point and mark the writer waiting (atomically with the check of the read count).
     #[cold]
     fn writable_slow(&mut self, mut head: usize) -> Room {
-        let raised = self.shared.raised_hwm.swap(0, Ordering::Relaxed);
-        if raised != 0 {
-            self.raise_hwm(raised - 1);
-            if self.hwm == 0 {
-                return Room::Yes;
-            }
-        }
         // The reader can only drain what is flushed: without this, a full writer with staged
         // messages would wait for a notify that never comes.
         self.flush();
@@ -565,21 +553,7 @@ impl<T: PipeItem> PipeWriter<T> {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    // A `raise_writer_hwm` whose RMW on this word came first (so it saw no
-                    // WAITING and woke nobody) stored its mark before that RMW, which our CAS
-                    // read from: the mark is visible now. Take it and look again.
-                    let raised = self.shared.raised_hwm.swap(0, Ordering::Relaxed);
-                    if raised == 0 {
-                        return Room::Full;
-                    }
-                    head = self.shared.head.word.fetch_and(!WAITING, Ordering::AcqRel) & !WAITING;
-                    self.armed_at = None;
-                    self.raise_hwm(raised - 1);
-                    if self.hwm == 0 {
-                        return Room::Yes;
-                    }
-                }
+                Ok(_) => return Room::Full,
                 Err(actual) => head = actual,
             }
         }
@@ -680,17 +654,6 @@ impl<T: PipeItem> PipeWriter<T> {
     /// The high-water mark (0 = unlimited).
     pub fn hwm(&self) -> usize {
         self.hwm
-    }
-
-    /// Raises the high-water mark to `hwm` (0 = unlimited), as libzmq's inproc bind does when
-    /// it learns the peer's HWM (`set_hwms_boost`). Only raises: a lower `hwm` is ignored,
-    /// and so is any change to a pipe made unlimited (its reader does not report progress).
-    pub fn raise_hwm(&mut self, hwm: usize) {
-        if self.hwm == 0 || (hwm != 0 && hwm <= self.hwm) {
-            return;
-        }
-        self.hwm = hwm;
-        self.lwm = PipeConfig::with_hwm(hwm).effective_lwm();
     }
 }
 
@@ -874,22 +837,6 @@ impl<T: PipeItem> PipeReader<T> {
             } else if diff(target, self.messages) < self.step {
                 self.publish_at = self.messages.wrapping_add(diff(target, self.messages));
             }
-        }
-    }
-
-    /// Raises the writer's high-water mark to `hwm` (0 = unlimited) from this side (see
-    /// [`PipeWriter::raise_hwm`]): the writer takes it when it next finds itself at its old
-    /// mark; a writer already waiting for room is woken to do so.
-    pub fn raise_writer_hwm(&self, hwm: usize) {
-        if !self.track_hwm {
-            return; // unlimited already
-        }
-        self.shared
-            .raised_hwm
-            .store(hwm.wrapping_add(1), Ordering::Relaxed);
-        let prev = self.shared.head.word.fetch_and(!WAITING, Ordering::AcqRel);
-        if prev & WAITING != 0 {
-            call(&self.shared.writer_notify);
         }
     }
 

@@ -1027,14 +1027,7 @@ impl Core {
         self.sc.options.last_endpoint = uri.to_string();
         // Like libzmq, inproc peers are not checked for compatible socket types (only the
         // ZMTP handshake checks them): test_inproc_connect connects PAIR sockets to a PULL.
-        for mut p in pending {
-            // The pipes were made with the connecter's HWMs alone; now each direction gets the
-            // sum of both ends' (libzmq's set_hwms_boost), as a connect after the bind would.
-            if !(p.connector.conflate || info.conflate) {
-                p.writer.raise_hwm(hwm_sum(info.sndhwm, p.connector.rcvhwm));
-                p.reader
-                    .raise_writer_hwm(hwm_sum(p.connector.sndhwm, info.rcvhwm));
-            }
+        for p in pending {
             if let Some((w, r, sender)) = p.deferred {
                 let peer = Peer {
                     routing_id: p
