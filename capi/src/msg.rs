@@ -274,8 +274,9 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
         let m = unsafe { get(msg) }?;
         match property {
             ZMQ_MORE => Ok(m.more() as c_int),
-            // Deprecated in libzmq; zeroring's parts do not remember their connection's fd.
-            ZMQ_SRCFD => Ok(-1),
+            // Deprecated in libzmq: the fd of the connection the part came over (a tcp or
+            // ipc connection's properties carry it), −1 for others (inproc, sent parts).
+            ZMQ_SRCFD => Ok(m.metadata().and_then(|md| md.src_fd()).unwrap_or(-1)),
             // Whether the bytes may be shared with another message (zmq_msg_copy, a PUB's
             // fan-out): only inline bodies are certainly private.
             ZMQ_SHARED => Ok(!m.is_inline() as c_int),

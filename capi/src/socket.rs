@@ -137,6 +137,17 @@ pub unsafe extern "C" fn zmq_setsockopt(
     guard(-1, || {
         // SAFETY: C passes a socket handle.
         let sock = unsafe { sock_ref(s) }?;
+        // libzmq's "strict" string options: NULL with length 0 clears them, an empty string
+        // (a pointer with length 0) is refused (test_socks: an empty ZMQ_SOCKS_PROXY).
+        if optvallen == 0
+            && !optval.is_null()
+            && matches!(
+                option,
+                num::SOCKS_PROXY | num::TCP_ACCEPT_FILTER | num::BINDTODEVICE
+            )
+        {
+            return Err(Error::EINVAL);
+        }
         // SAFETY: C passes `optvallen` readable bytes.
         let raw = unsafe { c_bytes(optval, optvallen) }.map_err(|_| Error::EINVAL)?;
         // An int option given as 8 bytes (bindings that pass every integer as int64).

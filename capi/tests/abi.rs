@@ -280,3 +280,32 @@ fn version_and_z85_round_trip() {
     }
     assert_eq!(back, data);
 }
+
+/// libzmq's "strict" string options (ZMQ_SOCKS_PROXY, TCP_ACCEPT_FILTER, BINDTODEVICE): NULL
+/// with length 0 clears, an empty string is refused with EINVAL (test_socks).
+#[test]
+fn strict_string_options_refuse_an_empty_string_but_clear_on_null() {
+    const ZMQ_SOCKS_PROXY: c_int = 68;
+    let p = pair("strict");
+    let proxy = b"somehost:1080";
+    let mut buf = [0u8; 64];
+    let mut len = buf.len();
+    // SAFETY: valid socket; pointers with the lengths given (or NULL with 0).
+    unsafe {
+        assert_eq!(
+            zmq_setsockopt(p.a, ZMQ_SOCKS_PROXY, proxy.as_ptr().cast(), proxy.len()),
+            0
+        );
+        assert_eq!(
+            zmq_setsockopt(p.a, ZMQ_SOCKS_PROXY, b"".as_ptr().cast(), 0),
+            -1
+        );
+        assert_eq!(errno(), libc::EINVAL);
+        assert_eq!(zmq_setsockopt(p.a, ZMQ_SOCKS_PROXY, std::ptr::null(), 0), 0);
+        assert_eq!(
+            zmq_getsockopt(p.a, ZMQ_SOCKS_PROXY, buf.as_mut_ptr().cast(), &mut len),
+            0
+        );
+    }
+    assert_eq!((len, buf[0]), (1, 0), "NULL cleared it: an empty string");
+}

@@ -24,6 +24,8 @@ use bytes::Bytes;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
     props: Vec<(Box<str>, Bytes)>,
+    /// The connection's file descriptor (libzmq's deprecated ZMQ_SRCFD); not a property.
+    src_fd: Option<i32>,
 }
 
 impl Metadata {
@@ -56,6 +58,17 @@ impl Metadata {
     /// All properties in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes)> {
         self.props.iter().map(|(n, v)| (&**n, v))
+    }
+
+    /// Records the connection's file descriptor, for ZMQ_SRCFD.
+    pub fn set_src_fd(&mut self, fd: i32) {
+        self.src_fd = Some(fd);
+    }
+
+    /// The connection's file descriptor, when it came over one (ZMQ_SRCFD; libzmq reports
+    /// −1 for other parts). It may be closed or reused once the connection ends.
+    pub fn src_fd(&self) -> Option<i32> {
+        self.src_fd
     }
 
     /// Number of properties.

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 use zeroring_transports::driver::{Kept, Link, Status, StreamCore};
 use zeroring_transports::monitor::MonitorEvent;
-use zeroring_transports::zmtp::ZapReply;
+use zeroring_transports::zmtp::{ZapError, ZapReply};
 
 use crate::record::ConnRecord;
 use crate::socket::{ConnLink, Inner, LinkEvent, Wake};
@@ -121,7 +121,7 @@ pub(crate) async fn run(
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Bytes::new();
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    let zap_replies: Arc<Mutex<Vec<ZapReply>>> = Arc::default();
+    let zap_replies: Arc<Mutex<Vec<Result<ZapReply, ZapError>>>> = Arc::default();
     // The I/O error that ended the stream, if one did: the core records no protocol error
     // for a failed write (the peer reset or closed the connection under us).
     let mut io_error: Option<String> = None;
@@ -137,7 +137,7 @@ pub(crate) async fn run(
                 Box::new(move |reply| slot.lock().unwrap_or_else(|e| e.into_inner()).push(reply)),
             );
         }
-        let replies: Vec<ZapReply> =
+        let replies: Vec<Result<ZapReply, ZapError>> =
             std::mem::take(&mut *zap_replies.lock().unwrap_or_else(|e| e.into_inner()));
         record_link_events(&sock, conn_no, &peer, &conn_link, &core, &path);
         if status == Status::Done {

@@ -180,7 +180,7 @@ impl SocketLink for ConnLink {
             }
         };
         self.note(LinkEvent::Zap(reply.status_code));
-        respond(reply);
+        respond(Ok(reply));
     }
 }
 

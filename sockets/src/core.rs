@@ -112,6 +112,9 @@ impl SocketCore {
         };
         let (p, mut cx) = self.cx();
         p.attach(pipe, &mut cx);
+        if let Some(id) = self.pattern.take_own_routing_id() {
+            self.options.routing_id = id;
+        }
     }
 
     /// The pipe attached with transport key `key` leads to a new connection (SUB/XSUB send

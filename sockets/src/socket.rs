@@ -1028,10 +1028,9 @@ impl Core {
             reg.pending.remove(name).unwrap_or_default()
         };
         self.sc.options.last_endpoint = uri.to_string();
+        // Like libzmq, inproc peers are not checked for compatible socket types (only the
+        // ZMTP handshake checks them): test_inproc_connect connects PAIR sockets to a PULL.
         for p in pending {
-            if !info.socket_type.is_compatible_with(p.connector.socket_type) {
-                continue; // dropping the pipes closes them
-            }
             if let Some((w, r, sender)) = p.deferred {
                 let peer = Peer {
                     routing_id: p
@@ -1073,9 +1072,7 @@ impl Core {
             .get(name)
             .map(|b| (b.info.clone(), b.sender.clone()));
         if let Some((peer_info, sender)) = bound {
-            if !me.socket_type.is_compatible_with(peer_info.socket_type) {
-                return Err(Error::ENOCOMPATPROTO);
-            }
+            // No socket-type check on inproc, as libzmq (see bind_inproc).
             let (mine, theirs) =
                 inproc_pair(&side(&me), connect_rid.clone(), &side(&peer_info), uri);
             if sender.send(Command::Attach(Box::new(theirs))).is_ok() {

@@ -32,8 +32,9 @@ use crate::monitor::MonitorSink;
 use crate::options::{num, Options};
 use crate::Context;
 
-/// ZMQ_SOCKS_PROXY (`host:port`, resolved here) with SOCKS_USERNAME/PASSWORD, for a tcp
-/// endpoint; `None` without a proxy or for ipc. A proxy that does not resolve → EINVAL.
+/// ZMQ_SOCKS_PROXY (`host:port`, or `source:port;host:port` to bind a local address first, as
+/// libzmq; resolved here) with SOCKS_USERNAME/PASSWORD, for a tcp endpoint; `None` without a
+/// proxy or for ipc. A proxy that does not resolve → EINVAL.
 fn socks_request(o: &Options, endpoint: &ep::Endpoint) -> Result<Option<driver::SocksRequest>> {
     let (Some(proxy), ep::Endpoint::Tcp(tcp)) = (bytes(o, num::SOCKS_PROXY), endpoint) else {
         return Ok(None);
@@ -41,17 +42,24 @@ fn socks_request(o: &Options, endpoint: &ep::Endpoint) -> Result<Option<driver::
     let text = std::str::from_utf8(&proxy)
         .map_err(|_| Error::EINVAL)?
         .trim_end_matches('\0');
-    let proxy = std::net::ToSocketAddrs::to_socket_addrs(text)
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or(Error::EINVAL)?;
+    let resolve = |t: &str| {
+        std::net::ToSocketAddrs::to_socket_addrs(t)
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or(Error::EINVAL)
+    };
+    let (source, text) = match text.split_once(';') {
+        Some((src, proxy)) => (Some(resolve(src)?), proxy),
+        None => (None, text),
+    };
+    let proxy = resolve(text)?;
     let auth = bytes(o, num::SOCKS_USERNAME).map(|user| {
         let pass = bytes(o, num::SOCKS_PASSWORD).unwrap_or_default();
         (user.to_vec(), pass.to_vec())
     });
-    driver::SocksRequest::for_addr(proxy, &tcp.addr, auth)
-        .map(Some)
-        .ok_or(Error::EINVAL)
+    let mut req = driver::SocksRequest::for_addr(proxy, &tcp.addr, auth).ok_or(Error::EINVAL)?;
+    req.source = source;
+    Ok(Some(req))
 }
 
 /// How a connection's pipes reach its socket.
@@ -93,10 +101,16 @@ impl SocketLink for Link {
         let _ = self.attach.hiccup(key);
     }
 
-    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
+    fn attach_raw(
+        &self,
+        endpoint: &str,
+        key: Option<u64>,
+        metadata: Option<Arc<zeroring_engine::Metadata>>,
+    ) -> Option<PipeEnds> {
         self.pipes(Peer {
             routing_id: self.connect_rid.clone(),
             key,
+            metadata,
             ..Peer::new(SocketType::Stream, endpoint)
         })
     }

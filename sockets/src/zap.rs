@@ -14,7 +14,7 @@ use bytes::Bytes;
 use zeroring_engine::pipe::{pipe, Notify, PipeConfig, ReadError};
 use zeroring_engine::Msg;
 use zeroring_transports::driver::ZapResponder;
-use zeroring_transports::zmtp::{ZapReply, ZapRequest};
+use zeroring_transports::zmtp::{ZapError, ZapReply, ZapRequest};
 use zeroring_transports::SocketType;
 
 use crate::attach::{Command, Peer, PeerAttachment};
@@ -33,13 +33,15 @@ pub(crate) fn handler_bound(ctx: &Context) -> bool {
     ctx.inproc().bound.contains_key(ZAP_NAME)
 }
 
-fn failed(request: &ZapRequest) -> ZapReply {
+fn failed(request: &ZapRequest) -> Result<ZapReply, ZapError> {
     let mut r = ZapReply::deny(500);
     r.request_id = request.request_id.clone();
-    r
+    Ok(r)
 }
 
-/// Sends `request` to the handler and calls `respond` with its reply (or a 500 on failure).
+/// Sends `request` to the handler and calls `respond` with its reply (or a 500 when the
+/// exchange fails; a reply that is not valid ZAP is passed on as its ZapError, which fails
+/// the handshake with HANDSHAKE_FAILED_PROTOCOL as libzmq's ZAP client does).
 pub(crate) fn ask(ctx: WeakContext, request: ZapRequest, respond: ZapResponder) {
     // Like the I/O threads, with every signal blocked (libzmq's threads block them all).
     let spawned = zeroring_engine::thread::spawn("zeroring-zap".into(), move || {
@@ -87,7 +89,7 @@ impl Wakeup {
     }
 }
 
-fn exchange(ctx: &Context, request: &ZapRequest) -> Option<ZapReply> {
+fn exchange(ctx: &Context, request: &ZapRequest) -> Option<Result<ZapReply, ZapError>> {
     let sender = ctx.inproc().bound.get(ZAP_NAME).map(|b| b.sender.clone())?;
     // One request and one reply: no high-water mark to respect.
     let (mut to_handler, handler_reads) = pipe::<Msg>(PipeConfig::with_hwm(0));
@@ -134,5 +136,5 @@ fn exchange(ctx: &Context, request: &ZapRequest) -> Option<ZapReply> {
             Err(_) => return None,
         }
     }
-    ZapReply::parse(&reply).ok()
+    Some(ZapReply::parse(&reply))
 }

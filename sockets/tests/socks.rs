@@ -208,3 +208,32 @@ fn username_password_by_address() {
     d.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
     round_trip(&d, &router);
 }
+
+/// libzmq's `source;proxy` form: bind a local address, then connect to the proxy
+/// (test_socks_bind_before_connect).
+#[test]
+fn a_source_address_before_the_proxy_is_bound_first() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let (router, port) = libzmq_router(&zctx);
+    let (paddr, asked) = proxy(None);
+    let d = ctx.socket(SocketType::Dealer).unwrap();
+    d.set_linger(0).unwrap();
+    d.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    d.set_option(num::SOCKS_PROXY, format!("127.0.0.1:0;{paddr}").as_bytes())
+        .unwrap();
+    d.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+    round_trip(&d, &router);
+    assert_eq!(
+        asked.recv_timeout(Duration::from_secs(10)).unwrap().port,
+        port
+    );
+    // A source that does not resolve is refused like a proxy that does not.
+    let bad = ctx.socket(SocketType::Dealer).unwrap();
+    bad.set_option(num::SOCKS_PROXY, format!("no such;{paddr}").as_bytes())
+        .unwrap();
+    assert_eq!(
+        bad.connect(&format!("tcp://127.0.0.1:{port}")),
+        Err(zeroring::Error::EINVAL)
+    );
+}

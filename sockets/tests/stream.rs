@@ -190,3 +190,47 @@ fn libzmq_does_not_announce_a_connection_it_closed() {
     assert_ne!(next[0], hello[0], "no departure notice for the closed one");
     assert!(next[1].is_empty());
 }
+
+/// The connect notification and every chunk carry the connection's Peer-Address, and the id
+/// generated for an accepted peer becomes the socket's own ROUTING_ID (libzmq's
+/// `stream_t::identify_peer`; test_stream and test_stream_disconnect rely on both).
+#[test]
+fn notices_carry_peer_address_and_routing_id_follows_the_new_peer() {
+    let ctx = Context::new();
+    let s = stream(&ctx);
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = s.get_last_endpoint().unwrap().unwrap();
+    let mut client = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    let id = s.recv_msg(0).unwrap();
+    assert!(id.more());
+    assert_eq!(id.gets("Peer-Address"), Some(&b"127.0.0.1"[..]));
+    assert!(s.recv_msg(0).unwrap().is_empty());
+    assert_eq!(s.get_routing_id().unwrap(), id.data());
+    client.write_all(b"x").unwrap();
+    let chunk_id = s.recv_msg(0).unwrap();
+    assert_eq!(chunk_id.data(), id.data());
+    assert_eq!(chunk_id.gets("Peer-Address"), Some(&b"127.0.0.1"[..]));
+    assert_eq!(s.recv_msg(0).unwrap().data(), b"x");
+}
+
+/// The same on libzmq's STREAM.
+#[test]
+fn libzmq_notices_carry_peer_address_and_routing_id_follows_the_new_peer() {
+    let zctx = zmq::Context::new();
+    let s = zctx.socket(zmq::STREAM).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_linger(0).unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = s.get_last_endpoint().unwrap().unwrap();
+    let mut client = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    let mut id = s.recv_msg(0).unwrap();
+    assert!(id.get_more());
+    assert_eq!(id.gets("Peer-Address"), Some("127.0.0.1"));
+    assert!(s.recv_msg(0).unwrap().is_empty());
+    assert_eq!(s.get_identity().unwrap(), &id[..]);
+    client.write_all(b"x").unwrap();
+    let mut chunk_id = s.recv_msg(0).unwrap();
+    assert_eq!(&chunk_id[..], &id[..]);
+    assert_eq!(chunk_id.gets("Peer-Address"), Some("127.0.0.1"));
+    assert_eq!(&s.recv_msg(0).unwrap()[..], b"x");
+}

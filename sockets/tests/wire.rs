@@ -648,3 +648,195 @@ fn close_and_unbind_free_the_endpoint_before_returning() {
     let third = zsock(&ctx, SocketType::Push);
     third.bind(&endpoint).unwrap();
 }
+
+#[test]
+fn received_parts_carry_their_connections_fd() {
+    // ZMQ_SRCFD (test_srcfd): a part received over tcp names the descriptor of the connection
+    // it came over; its peer is the sender. Inproc parts have none (libzmq: −1).
+    let ctx = Context::new();
+    let rep = zsock(&ctx, SocketType::Rep);
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = rep.get_last_endpoint().unwrap().unwrap();
+    let req = zsock(&ctx, SocketType::Req);
+    req.connect(&endpoint).unwrap();
+    req.send("x", 0).unwrap();
+    let m = rep.recv_msg(0).unwrap();
+    let fd = m
+        .metadata()
+        .and_then(|md| md.src_fd())
+        .expect("a tcp part has its fd");
+    // SAFETY: the connection (and so `fd`) stays open while both sockets live; the borrow
+    // is only duplicated.
+    let dup = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .unwrap();
+    let conn = TcpStream::from(dup);
+    assert_eq!(
+        conn.peer_addr().unwrap().ip().to_string(),
+        "127.0.0.1",
+        "the fd is the connection from the REQ"
+    );
+    assert_eq!(
+        conn.local_addr().unwrap().to_string(),
+        endpoint.trim_start_matches("tcp://")
+    );
+
+    let a = zsock(&ctx, SocketType::Pair);
+    a.bind("inproc://srcfd").unwrap();
+    let b = zsock(&ctx, SocketType::Pair);
+    b.connect("inproc://srcfd").unwrap();
+    b.send("y", 0).unwrap();
+    let m = a.recv_msg(0).unwrap();
+    assert_eq!(m.metadata().and_then(|md| md.src_fd()), None);
+}
+
+#[test]
+fn monitor_stopped_only_when_the_mask_has_it() {
+    // libzmq's stop_monitor sends MONITOR_STOPPED only to a monitor that asked for it.
+    let ctx = Context::new();
+    let s = zsock(&ctx, SocketType::Push);
+    s.monitor(
+        "inproc://monitor-masked",
+        MonitorEvent::Listening.code() as u32,
+    )
+    .unwrap();
+    let m = ctx.socket(SocketType::Pair).unwrap();
+    m.connect("inproc://monitor-masked").unwrap();
+    let mon = Monitor(m);
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    assert_eq!(
+        mon.next(LIMIT_MS).map(|e| e.0),
+        Some(MonitorEvent::Listening)
+    );
+    // Close sends its events before it returns (see close_and_unbind_free_the_endpoint…).
+    drop(s);
+    assert_eq!(
+        mon.0.recv_bytes(zeroring::DONTWAIT),
+        Err(zeroring::Error::EAGAIN)
+    );
+}
+
+/// A ZAP handler on `rep` answering every request with `version` and `status`, until idle for
+/// a second.
+fn scripted_zap_replies<S: Send + 'static>(
+    rep: S,
+    recv: fn(&S) -> Option<Vec<Vec<u8>>>,
+    send: fn(&S, Vec<Vec<u8>>) -> bool,
+    version: &'static [u8],
+    status: &'static [u8],
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut requests = 0;
+        while let Some(req) = recv(&rep) {
+            requests += 1;
+            let reply = vec![
+                version.to_vec(),
+                req[1].clone(),
+                status.to_vec(),
+                vec![],
+                vec![],
+                vec![],
+            ];
+            if !send(&rep, reply) {
+                break;
+            }
+        }
+        requests
+    })
+}
+
+#[test]
+fn a_bad_zap_reply_fails_the_handshake_as_a_zap_protocol_error_on_both() {
+    // libzmq's zap_client: a reply with the wrong version is HANDSHAKE_FAILED_PROTOCOL with
+    // ZMQ_PROTOCOL_ERROR_ZAP_BAD_VERSION (test_security_zap), not an authentication failure.
+    const ZAP_BAD_VERSION: u32 = 0x2000_0003;
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let rep = zsock(&ctx, SocketType::Rep);
+    rep.set_rcvtimeo(1_000).unwrap();
+    rep.bind(zeroring::zap::ZAP_ENDPOINT).unwrap();
+    let _h = scripted_zap_replies(
+        rep,
+        |r| r.recv_multipart(0).ok(),
+        |r, m| r.send_multipart(m, 0).is_ok(),
+        b"2.0",
+        b"200",
+    );
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.set_option(zeroring::options::num::ZAP_DOMAIN, b"test")
+        .unwrap();
+    let mon = Monitor::new(&ctx, &pull, "zap-version");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = lsock(&lctx, zmq::PUSH);
+    push.connect(&pull.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    assert_eq!(
+        mon.expect(MonitorEvent::HandshakeFailedProtocol),
+        ZAP_BAD_VERSION
+    );
+
+    // The same on libzmq.
+    let lzap = lsock(&lctx, zmq::REP);
+    lzap.set_rcvtimeo(1_000).unwrap();
+    lzap.bind("inproc://zeromq.zap.01").unwrap();
+    let _lh = scripted_zap_replies(
+        lzap,
+        |r| r.recv_multipart(0).ok(),
+        |r, m| r.send_multipart(m, 0).is_ok(),
+        b"2.0",
+        b"200",
+    );
+    let lpull = lsock(&lctx, zmq::PULL);
+    lpull.set_zap_domain("test").unwrap();
+    lpull
+        .monitor(
+            "inproc://lmon-zap-version",
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32,
+        )
+        .unwrap();
+    let lmon = lsock(&lctx, zmq::PAIR);
+    lmon.connect("inproc://lmon-zap-version").unwrap();
+    lpull.bind("tcp://127.0.0.1:*").unwrap();
+    let zpush = zsock(&ctx, SocketType::Push);
+    zpush
+        .connect(&lpull.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    let ev = lmon.recv_multipart(0).unwrap();
+    assert_eq!(u16::from_le_bytes([ev[0][0], ev[0][1]]), 0x2000);
+    assert_eq!(
+        u32::from_le_bytes(ev[0][2..6].try_into().unwrap()),
+        ZAP_BAD_VERSION
+    );
+}
+
+#[test]
+fn a_client_denied_with_error_does_not_reconnect() {
+    // A libzmq server whose ZAP handler answers 500 sends ERROR "500": the zeroring client
+    // reports HANDSHAKE_FAILED_AUTH 500 once and, as libzmq's session after a protocol
+    // error, does not try again (test_security_zap expects exactly one event).
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    let lzap = lsock(&lctx, zmq::REP);
+    lzap.set_rcvtimeo(1_000).unwrap();
+    lzap.bind("inproc://zeromq.zap.01").unwrap();
+    let handler = scripted_zap_replies(
+        lzap,
+        |r| r.recv_multipart(0).ok(),
+        |r, m| r.send_multipart(m, 0).is_ok(),
+        b"1.0",
+        b"500",
+    );
+    let lpull = lsock(&lctx, zmq::PULL);
+    lpull.set_zap_domain("test").unwrap();
+    lpull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = zsock(&ctx, SocketType::Push);
+    push.set_reconnect_ivl(10).unwrap();
+    let mon = Monitor::new(&ctx, &push, "zap-500");
+    push.connect(&lpull.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    assert_eq!(mon.expect(MonitorEvent::HandshakeFailedAuth), 500);
+    // With RECONNECT_IVL 10 ms a retry would come at once; none does.
+    mon.quiet(MonitorEvent::ConnectRetried, 300);
+    // The handler stops after a second without requests: it had only the one.
+    assert_eq!(handler.join().unwrap(), 1);
+}

@@ -114,7 +114,12 @@ impl SocketLink for TestLink {
         })
     }
 
-    fn attach_raw(&self, _endpoint: &str, _key: Option<u64>) -> Option<PipeEnds> {
+    fn attach_raw(
+        &self,
+        _endpoint: &str,
+        _key: Option<u64>,
+        _metadata: Option<Arc<zeroring_engine::Metadata>>,
+    ) -> Option<PipeEnds> {
         let peer = PeerInfo {
             version: zeroring_transports::zmtp::ZmtpVersion::V3_1,
             socket_type: None,
@@ -149,7 +154,7 @@ impl SocketLink for TestLink {
                 ZapReply::deny(400)
             };
             reply.request_id = request.request_id.clone();
-            respond(reply);
+            respond(Ok(reply));
         });
     }
 }

@@ -388,6 +388,12 @@ pub trait Pattern: Send + fmt::Debug {
     fn ready_list(&self) -> Option<Arc<fq::ReadyList>> {
         None
     }
+
+    /// A routing id the pattern gave itself since last asked, for the socket's ROUTING_ID
+    /// option (libzmq's STREAM copies each generated peer id into it).
+    fn take_own_routing_id(&mut self) -> Option<bytes::Bytes> {
+        None
+    }
 }
 
 /// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.

@@ -8,12 +8,17 @@
 //!
 //! As libzmq's: a connecting STREAM gives every connection of one `connect` the same routing
 //! id (libzmq keeps the pipe, and so the id, across reconnects); a connection this socket
-//! closed itself is not announced as gone; ZMQ_STREAM_NOTIFY off announces nothing.
+//! closed itself is not announced as gone; ZMQ_STREAM_NOTIFY off announces nothing. The
+//! connect notification and every chunk carry the connection's `Peer-Address`; and each id
+//! the socket generates for a new peer becomes its own ROUTING_ID option (libzmq's
+//! `stream_t::identify_peer` does so; test_stream_disconnect reads it).
 
 use std::collections::{HashMap, VecDeque};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use zeroring_engine::Msg;
+use zeroring_engine::{Metadata, Msg};
 
 use super::fq::Fq;
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
@@ -34,6 +39,8 @@ pub struct Stream {
     /// entry per `connect` (keys are never reused), dropped when this socket closes the
     /// connection itself.
     by_key: HashMap<u64, Bytes>,
+    /// The last id generated for a new peer, not yet copied into ROUTING_ID.
+    own_id: Option<Bytes>,
 }
 
 impl Default for Stream {
@@ -47,24 +54,31 @@ impl Default for Stream {
             more_out: false,
             current_out: None,
             by_key: HashMap::new(),
+            own_id: None,
         }
     }
 }
 
 impl Stream {
-    fn notify(&mut self, id: Bytes, cx: &Cx<'_>) {
+    fn notify(&mut self, id: Bytes, metadata: Option<Arc<Metadata>>, cx: &Cx<'_>) {
         if !cx.options.stream_notify {
             return;
         }
-        self.ready.push_back(Msg::from_bytes(id).with_more(true));
-        self.ready.push_back(Msg::new());
+        let mut idm = Msg::from_bytes(id).with_more(true);
+        let mut empty = Msg::new();
+        if metadata.is_some() {
+            idm.set_metadata(metadata.clone());
+            empty.set_metadata(metadata);
+        }
+        self.ready.push_back(idm);
+        self.ready.push_back(empty);
     }
 
     fn cleanup(&mut self, cx: &mut Cx<'_>) {
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
-                self.notify(p.routing_id.clone(), cx);
+                self.notify(p.routing_id.clone(), None, cx);
             }
             if self.current_out == Some(p.id) {
                 self.current_out = None;
@@ -95,11 +109,15 @@ impl Pattern for Stream {
             // only after it ended) though its pipe may still hold unread data: announce it
             // now, so the notices stay in order, and let its data drain under the same id.
             self.by_id.remove(&id);
-            self.notify(id, cx);
+            self.notify(id, None, cx);
         }
         let id = match kept.or_else(|| pipe.peer.routing_id.clone().filter(|r| !r.is_empty())) {
             Some(rid) if !self.by_id.contains_key(&rid) => rid,
-            _ => self.generate_id(),
+            _ => {
+                let id = self.generate_id();
+                self.own_id = Some(id.clone());
+                id
+            }
         };
         if let Some(k) = key {
             self.by_key.insert(k, id.clone());
@@ -107,8 +125,9 @@ impl Pattern for Stream {
         pipe.routing_id = id.clone();
         self.by_id.insert(id.clone(), pipe.id);
         cx.stats.peers_attached += 1;
+        let metadata = pipe.peer.metadata.clone();
         self.pipes.push(pipe);
-        self.notify(id, cx);
+        self.notify(id, metadata, cx);
     }
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
@@ -210,5 +229,9 @@ impl Pattern for Stream {
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
         Some(self.fq.ready_list())
+    }
+
+    fn take_own_routing_id(&mut self) -> Option<Bytes> {
+        self.own_id.take()
     }
 }

@@ -32,10 +32,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use zeroring_engine::pipe::{PipeReader, PipeWriter};
-use zeroring_engine::Msg;
+use zeroring_engine::{Metadata, Msg};
 
 use crate::monitor::MonitorEvent;
-use crate::zmtp::{PeerInfo, ZapReply, ZapRequest};
+use crate::zmtp::{PeerInfo, ZapError, ZapReply, ZapRequest};
 
 pub use address::{bind_addr, connect_target, Resolve};
 pub use filter::AcceptFilters;
@@ -57,8 +57,10 @@ pub struct PipeEnds {
     pub from_socket: PipeReader<Msg>,
 }
 
-/// Completes a ZAP request from any thread.
-pub type ZapResponder = Box<dyn FnOnce(ZapReply) + Send>;
+/// Completes a ZAP request from any thread: the handler's reply, or why it is not a valid one
+/// (the handshake then fails with HANDSHAKE_FAILED_PROTOCOL and the `ZMQ_PROTOCOL_ERROR_ZAP_*`
+/// code, as libzmq's ZAP client reports it).
+pub type ZapResponder = Box<dyn FnOnce(Result<ZapReply, ZapError>) + Send>;
 
 /// What a connection needs from the socket that owns it. Called on the I/O thread; every
 /// method must return quickly (post to the socket's mailbox, do not block).
@@ -87,10 +89,16 @@ pub trait SocketLink: Send + Sync + 'static {
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an
     /// empty outbound message closes the connection. `key` names a connecting session (the
-    /// same for each of its reconnections), `None` for an accepted connection. The default
-    /// refuses.
-    fn attach_raw(&self, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        let _ = (endpoint, key);
+    /// same for each of its reconnections), `None` for an accepted connection. `metadata` is
+    /// the connection's properties (`Peer-Address`), for the socket to put on the connect
+    /// notification and every chunk, as libzmq's raw engine does. The default refuses.
+    fn attach_raw(
+        &self,
+        endpoint: &str,
+        key: Option<u64>,
+        metadata: Option<Arc<Metadata>>,
+    ) -> Option<PipeEnds> {
+        let _ = (endpoint, key, metadata);
         None
     }
 
@@ -101,13 +109,13 @@ pub trait SocketLink: Send + Sync + 'static {
     /// thread). The default has no handler: it answers 200 (accept), which is libzmq's
     /// behaviour when no ZAP handler is bound and ZAP_ENFORCE_DOMAIN is off.
     fn zap(&self, request: ZapRequest, respond: ZapResponder) {
-        respond(ZapReply {
+        respond(Ok(ZapReply {
             request_id: request.request_id,
             status_code: 200,
             status_text: Bytes::new(),
             user_id: Bytes::new(),
             metadata: Default::default(),
-        });
+        }));
     }
 }
 

@@ -294,10 +294,10 @@ impl ConnectSession {
     }
 
     fn attempt(&mut self, cx: &mut Cx<'_>) {
-        if let Some(socks) = self.socks() {
+        if let Some((proxy, source)) = self.socks().map(|s| (s.proxy, s.source)) {
             // The proxy resolves the destination; we connect to the proxy.
-            self.target.addr = socks.proxy.into();
-            self.target.source = None;
+            self.target.addr = proxy.into();
+            self.target.source = source.map(Into::into);
         } else if let Some(names) = &self.target.resolve {
             // As libzmq's tcp_connecter: resolve at every attempt; on failure, no
             // CONNECT_DELAYED, just the reconnect timer (CONNECT_RETRIED).
@@ -499,11 +499,20 @@ impl ConnectSession {
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
-            let (kept, handshake_failed) = match &mut self.io {
-                Io::Up(stream) => (stream.take_kept(), !stream.handshake_done()),
-                _ => (None, false),
+            let (kept, handshake_failed, refused) = match &mut self.io {
+                Io::Up(stream) => (
+                    stream.take_kept(),
+                    !stream.handshake_done(),
+                    stream.refused_by_peer(),
+                ),
+                _ => (None, false, false),
             };
             self.io = Io::Idle;
+            if refused && !self.core.is_lingering() {
+                // The server sent ERROR (its ZAP handler denied us with 400 or 500): libzmq's
+                // session treats that as a protocol error and does not reconnect.
+                return self.core.handle_stop();
+            }
             // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake; not
             // while lingering, where the core decides).
             if handshake_failed

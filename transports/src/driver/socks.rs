@@ -20,6 +20,9 @@ use crate::endpoint::{Host, TcpAddr};
 pub struct SocksRequest {
     /// The proxy (`host:port`, resolved by the session's caller).
     pub proxy: std::net::SocketAddr,
+    /// The local address to bind before connecting to the proxy (libzmq's `src;proxy` form
+    /// of ZMQ_SOCKS_PROXY, as for a tcp endpoint).
+    pub source: Option<std::net::SocketAddr>,
     /// Where the proxy should connect.
     pub host: SocksHost,
     /// Its port.
@@ -64,6 +67,7 @@ impl SocksRequest {
         };
         Some(SocksRequest {
             proxy,
+            source: None,
             host,
             port: dest.port,
             auth,
@@ -237,6 +241,7 @@ mod tests {
 
     fn req(host: SocksHost, auth: Option<(&str, &str)>) -> SocksRequest {
         SocksRequest {
+            source: None,
             proxy: "127.0.0.1:1080".parse().unwrap(),
             host,
             port: 5555,

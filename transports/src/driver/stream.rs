@@ -17,7 +17,7 @@ use zeroring_engine::{Completion, Cx, HandlerId, IoThreadHandle, Op, OpId, Share
 
 use super::stream_core::{Kept, Status, StreamCore};
 use super::Link;
-use crate::zmtp::{ConnectionConfig, ZapReply};
+use crate::zmtp::{ConnectionConfig, ZapError, ZapReply};
 
 /// Most buffers handed to one send.
 const MAX_SEND_CHUNKS: usize = 256;
@@ -51,7 +51,7 @@ pub(crate) struct Stream {
     recv_cancelled: bool,
     sending: Option<OpId>,
     timer: Option<(TimerId, Instant)>,
-    zap: Arc<Mutex<Option<ZapReply>>>,
+    zap: Arc<Mutex<Option<Result<ZapReply, ZapError>>>>,
     done: bool,
     /// The buffer list of the last finished send, reused for the next one.
     spare_bufs: Vec<bytes::Bytes>,
@@ -111,6 +111,14 @@ impl Stream {
     /// Whether the ZMTP handshake completed (RECONNECT_STOP_HANDSHAKE_FAILED).
     pub(crate) fn handshake_done(&self) -> bool {
         self.core.handshake_done()
+    }
+
+    /// Whether the peer refused the handshake with an ERROR command (a ZAP denial).
+    pub(crate) fn refused_by_peer(&self) -> bool {
+        matches!(
+            self.core.error(),
+            Some(crate::zmtp::ZmtpError::PeerError { .. })
+        )
     }
 
     /// Bytes that arrived before the stream existed (behind a SOCKS proxy's reply): decoded

@@ -35,8 +35,8 @@ use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapReply, ZapRequest,
-    ZmtpError,
+    Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapError, ZapReply,
+    ZapRequest, ZmtpError,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -261,7 +261,15 @@ impl StreamCore {
     /// one has its greeting queued already.
     pub fn start(&mut self) {
         if self.conn.is_raw() {
-            match self.link.attach_raw(&self.endpoint, self.raw_key) {
+            // libzmq's raw engine has the same properties as a ZMTP one, less the handshake's:
+            // Peer-Address (and the fd, for ZMQ_SRCFD), on the connect notification and every chunk.
+            let mut md = Metadata::new();
+            if !self.peer_address.is_empty() {
+                md.insert("Peer-Address", self.peer_address.clone());
+            }
+            md.set_src_fd(self.fd_value as i32);
+            let metadata = Some(Arc::new(md));
+            match self.link.attach_raw(&self.endpoint, self.raw_key, metadata) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
             }
@@ -355,7 +363,7 @@ impl StreamCore {
     }
 
     /// The ZAP handler answered a request from [`StreamCore::poll_zap_request`].
-    pub fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
+    pub fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>, now: Instant) {
         self.conn.zap_reply(reply, now);
     }
 
@@ -577,6 +585,7 @@ impl StreamCore {
         if !self.peer_address.is_empty() {
             md.insert("Peer-Address", self.peer_address.clone());
         }
+        md.set_src_fd(self.fd_value as i32);
         self.metadata = Some(Arc::new(md));
         self.metadata_pending = true;
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapReply, ZmtpError};
+use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapError, ZapReply, ZmtpError};
 
 /// Raw mode's queues.
 #[derive(Debug, Default)]
@@ -100,9 +100,9 @@ impl Wire {
         }
     }
 
-    pub(crate) fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
+    pub(crate) fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>, now: Instant) {
         if let Wire::Zmtp(c) = self {
-            c.zap_reply(reply, now);
+            c.zap_result(reply, now);
         }
     }
 

@@ -547,6 +547,12 @@ impl Connection {
         self.apply_zap(Ok(reply), now);
     }
 
+    /// Applies a ZAP reply, or the reason the handler's answer was not one (a ZAP protocol
+    /// error: the handshake fails with its `ZMQ_PROTOCOL_ERROR_ZAP_*` code).
+    pub fn zap_result(&mut self, reply: Result<ZapReply, super::error::ZapError>, now: Instant) {
+        self.apply_zap(reply, now);
+    }
+
     /// Applies a ZAP reply received as message frames from the handler.
     pub fn zap_reply_frames(&mut self, frames: &[Bytes], now: Instant) {
         self.apply_zap(ZapReply::parse(frames), now);
