@@ -90,7 +90,11 @@ impl Wakeup {
 }
 
 fn exchange(ctx: &Context, request: &ZapRequest) -> Option<Result<ZapReply, ZapError>> {
-    let sender = ctx.inproc().bound.get(ZAP_NAME).map(|b| b.sender.clone())?;
+    // The handler went away since the connection checked for one: as when it leaves
+    // mid-exchange (below).
+    let Some(sender) = ctx.inproc().bound.get(ZAP_NAME).map(|b| b.sender.clone()) else {
+        return Some(Err(ZapError::HandlerGone));
+    };
     // One request and one reply: no high-water mark to respect.
     let (mut to_handler, handler_reads) = pipe::<Msg>(PipeConfig::with_hwm(0));
     let (handler_writes, mut from_handler) = pipe::<Msg>(PipeConfig::with_hwm(0));
@@ -107,14 +111,19 @@ fn exchange(ctx: &Context, request: &ZapRequest) -> Option<Result<ZapReply, ZapE
         key: None,
     };
     let theirs = PeerAttachment::new(handler_writes, handler_reads, peer);
-    sender.send(Command::Attach(Box::new(theirs))).ok()?;
+    if sender.send(Command::Attach(Box::new(theirs))).is_err() {
+        return Some(Err(ZapError::HandlerGone));
+    }
     // The frames start with the empty delimiter a REQ would add: they go as they are.
     let frames = request.frames();
     let last = frames.len().saturating_sub(1);
     for (i, f) in frames.into_iter().enumerate() {
-        to_handler
+        if to_handler
             .write(Msg::from_bytes(f).with_more(i < last))
-            .ok()?;
+            .is_err()
+        {
+            return Some(Err(ZapError::HandlerGone));
+        }
     }
     to_handler.flush();
     let deadline = Instant::now() + ZAP_TIMEOUT;
@@ -133,7 +142,9 @@ fn exchange(ctx: &Context, request: &ZapRequest) -> Option<Result<ZapReply, ZapE
                     return None;
                 }
             }
-            Err(_) => return None,
+            // The handler closed its socket without replying (libzmq: its session's ZAP pipe
+            // terminates; the handshake fails with no detail, EPIPE).
+            Err(_) => return Some(Err(ZapError::HandlerGone)),
         }
     }
     Some(ZapReply::parse(&reply))

@@ -840,3 +840,36 @@ fn a_client_denied_with_error_does_not_reconnect() {
     // The handler stops after a second without requests: it had only the one.
     assert_eq!(handler.join().unwrap(), 1);
 }
+
+/// A ZAP handler that takes a request and closes its socket without replying fails the
+/// handshake with no detail and EPIPE, as libzmq's session reports its ZAP pipe terminating
+/// (libzmq's test_security_zap, `zap_handler_disconnect`) — not as an authentication failure.
+#[test]
+fn a_zap_handler_that_leaves_without_replying_fails_the_handshake_with_epipe() {
+    let ctx = Context::new();
+    let rep = zsock(&ctx, SocketType::Rep);
+    rep.set_rcvtimeo(10_000).unwrap();
+    rep.bind(zeroring::zap::ZAP_ENDPOINT).unwrap();
+    let handler = std::thread::spawn(move || {
+        // The request's first frame arrives; the handler goes away instead of reading the
+        // rest and answering (as libzmq's test does).
+        let got = rep.recv_bytes(0).is_ok();
+        rep.unbind(zeroring::zap::ZAP_ENDPOINT).unwrap();
+        rep.set_linger(0).unwrap();
+        drop(rep);
+        got
+    });
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.set_option(zeroring::options::num::ZAP_DOMAIN, b"test")
+        .unwrap();
+    let mon = Monitor::new(&ctx, &pull, "zap-gone");
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = zsock(&ctx, SocketType::Push);
+    push.connect(&pull.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    assert_eq!(
+        mon.expect(MonitorEvent::HandshakeFailedNoDetail),
+        libc::EPIPE as u32
+    );
+    assert!(handler.join().unwrap(), "the handler saw the request");
+}

@@ -106,6 +106,9 @@ pub enum ZapError {
     InvalidStatusCode,
     /// The metadata frame is not valid ZMTP property encoding.
     InvalidMetadata,
+    /// The handler went away (closed its socket) without replying. libzmq's session sees its
+    /// ZAP pipe terminate and fails the handshake with no detail and EPIPE.
+    HandlerGone,
 }
 
 impl ZapError {
@@ -118,6 +121,9 @@ impl ZapError {
             ZapError::BadRequestId => ProtocolErrorCode::ZapBadRequestId,
             ZapError::InvalidStatusCode => ProtocolErrorCode::ZapInvalidStatusCode,
             ZapError::InvalidMetadata => ProtocolErrorCode::ZapInvalidMetadata,
+            // Reported as a failure with no detail, not with a protocol code (see
+            // `ZmtpError::handshake_failure`); the nearest code is kept for completeness.
+            ZapError::HandlerGone => ProtocolErrorCode::ZapUnspecified,
         }
     }
 }
@@ -223,7 +229,9 @@ impl ZmtpError {
     pub fn errno(&self) -> Errno {
         match self {
             ZmtpError::Frame(FrameError::TooLarge { .. }) => Errno::EMSGSIZE,
-            ZmtpError::Frame(FrameError::Truncated) | ZmtpError::ConnectionClosed => Errno::EPIPE,
+            ZmtpError::Frame(FrameError::Truncated)
+            | ZmtpError::ConnectionClosed
+            | ZmtpError::Zap(ZapError::HandlerGone) => Errno::EPIPE,
             ZmtpError::SocketTypeMismatch { .. } => Errno::EINVAL,
             ZmtpError::ZapUnavailable => Errno::EFAULT,
             ZmtpError::HandshakeTimeout
@@ -278,6 +286,7 @@ impl ZmtpError {
                 [d @ b'3'..=b'5', b'0', b'0'] => HandshakeFailure::Auth(u16::from(d - b'0') * 100),
                 _ => return None,
             },
+            ZmtpError::Zap(ZapError::HandlerGone) => HandshakeFailure::NoDetail(Errno::EPIPE),
             ZmtpError::Zap(z) => HandshakeFailure::Protocol(z.code()),
             ZmtpError::ZapUnavailable => HandshakeFailure::NoDetail(Errno::EFAULT),
             ZmtpError::Cryptographic => HandshakeFailure::Protocol(P::ZmtpCryptographic),
