@@ -91,7 +91,12 @@ impl SocketLink for FuzzLink {
     fn attach(&self, _peer: &PeerInfo, _endpoint: &str, _key: Option<u64>) -> Option<PipeEnds> {
         self.pipes()
     }
-    fn attach_raw(&self, _endpoint: &str) -> Option<PipeEnds> {
+    fn attach_raw(
+        &self,
+        _endpoint: &str,
+        _key: Option<u64>,
+        _metadata: Option<Arc<zeroring_engine::Metadata>>,
+    ) -> Option<PipeEnds> {
         self.pipes()
     }
     fn monitor(&self, _event: MonitorEvent, _value: u32, _endpoint: &str) {}
@@ -318,7 +323,7 @@ fuzz_target!(|input: &[u8]| {
             while let Some(req) = h.core.poll_zap_request() {
                 let mut r = ZapReply::ok("user");
                 r.request_id = req.request_id;
-                h.core.zap_reply(r, h.now);
+                h.core.zap_reply(Ok(r), h.now);
             }
             if let Some(peer) = h.peer.as_mut() {
                 peer_events(peer, h.now);
@@ -402,7 +407,7 @@ fuzz_target!(|input: &[u8]| {
                         req.request_id
                     };
                     r.status_code = [200, 300, 400, 500, 201][usize::from(op / 9) % 5];
-                    h.core.zap_reply(r, h.now);
+                    h.core.zap_reply(Ok(r), h.now);
                 }
             }
         }
