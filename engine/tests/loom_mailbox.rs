@@ -17,11 +17,22 @@ fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     b.check(f);
 }
 
-/// (6) Sends racing the consuming thread going to sleep: the thread never sleeps on a queued
-/// command (a lost wakeup would be a loom deadlock), and gets every command in per-sender order.
-#[test]
-fn send_vs_thread_going_to_sleep() {
-    model(|| {
+/// How the consuming thread sleeps and wakes in the models below.
+#[derive(Clone, Copy)]
+enum Waking {
+    /// `after_wake`: consume the notification and read the eventfd after every sleep.
+    AfterWake,
+    /// The I/O thread's loop: `end_sleep`, and read the eventfd only when the poller reported
+    /// it readable (here: the blocking poll returned, or a zero-timeout poll on a turn where
+    /// the thread did not sleep).
+    DrainOnReport,
+}
+
+/// Two senders (1, 2 and 10) racing the consuming thread going to sleep: the thread never
+/// sleeps on a queued command (a lost wakeup would be a loom deadlock), and gets every command
+/// in per-sender order.
+fn sends_vs_sleep(waking: Waking) {
+    model(move || {
         let signal = Arc::new(Signal::new().unwrap());
         let mailbox = Mailbox::<u32>::new(signal.clone());
         let tx = mailbox.sender();
@@ -35,9 +46,26 @@ fn send_vs_thread_going_to_sleep() {
         while got.len() < 3 {
             signal.clear();
             mailbox.drain(&mut got);
-            if got.len() < 3 && signal.prepare_sleep() {
-                signal.poll_fd(None);
-                signal.after_wake();
+            let sleeping = got.len() < 3 && signal.prepare_sleep();
+            match waking {
+                Waking::AfterWake => {
+                    if sleeping {
+                        signal.poll_fd(None);
+                        signal.after_wake();
+                    }
+                }
+                Waking::DrainOnReport => {
+                    let reported = if sleeping {
+                        let r = signal.poll_fd(None);
+                        signal.end_sleep();
+                        r
+                    } else {
+                        signal.poll_fd(Some(std::time::Duration::ZERO))
+                    };
+                    if reported {
+                        signal.drain_fd();
+                    }
+                }
             }
         }
         t.join().unwrap();
@@ -45,51 +73,24 @@ fn send_vs_thread_going_to_sleep() {
         let ones: Vec<_> = got.iter().copied().filter(|&c| c < 10).collect();
         assert_eq!(ones, vec![1, 2]);
         assert!(got.contains(&10));
+        if let Waking::DrainOnReport = waking {
+            // A token left behind is visible to the next poll (so the next turn drains it).
+            let left = signal.poll_fd(Some(std::time::Duration::ZERO));
+            assert_eq!(left, signal.drain_fd());
+        }
     });
 }
 
-/// (6a) The I/O thread's loop as it now runs: after a sleep it ends the sleep without reading
-/// the eventfd (`end_sleep`) and drains the eventfd only when its poller reported it readable
-/// (here: the blocking poll returned), also on turns where it did not sleep. No lost wakeup
-/// (a loom deadlock), every command delivered, and a token never outlives the report that
-/// drains it by more than one turn: when the loop ends, a token left behind was written by a
-/// notifier whose report the next poll would see at once.
+/// (6) The blocking waiter's way.
+#[test]
+fn send_vs_thread_going_to_sleep() {
+    sends_vs_sleep(Waking::AfterWake);
+}
+
+/// (6a) The I/O thread's loop as it now runs (`end_sleep`, drain on the poller's report).
 #[test]
 fn send_vs_thread_going_to_sleep_drain_on_report() {
-    model(|| {
-        let signal = Arc::new(Signal::new().unwrap());
-        let mailbox = Mailbox::<u32>::new(signal.clone());
-        let tx = mailbox.sender();
-        let tx2 = tx.clone();
-        let t = thread::spawn(move || {
-            tx.send(1).unwrap();
-            tx.send(2).unwrap();
-        });
-        let t2 = thread::spawn(move || tx2.send(10).unwrap());
-        let mut got = Vec::new();
-        while got.len() < 3 {
-            signal.clear();
-            mailbox.drain(&mut got);
-            if got.len() < 3 && signal.prepare_sleep() {
-                let reported = signal.poll_fd(None);
-                signal.end_sleep();
-                if reported {
-                    signal.drain_fd();
-                }
-            } else if signal.poll_fd(Some(std::time::Duration::ZERO)) {
-                // A write that landed while awake is reported on a non-sleeping turn too.
-                signal.drain_fd();
-            }
-        }
-        t.join().unwrap();
-        t2.join().unwrap();
-        let ones: Vec<_> = got.iter().copied().filter(|&c| c < 10).collect();
-        assert_eq!(ones, vec![1, 2]);
-        assert!(got.contains(&10));
-        // Whatever is left is visible to the next poll (so the next turn drains it).
-        let left = signal.poll_fd(Some(std::time::Duration::ZERO));
-        assert_eq!(left, signal.drain_fd());
-    });
+    sends_vs_sleep(Waking::DrainOnReport);
 }
 
 /// (6b) `close` racing `send`: the command is either refused (handed back) or queued and still
