@@ -270,16 +270,26 @@ impl Core {
 
     #[inline]
     fn recv(&mut self, flags: i32) -> Result<Msg> {
+        let mut m = Msg::new();
+        self.recv_into(&mut m, flags)?;
+        Ok(m)
+    }
+
+    /// Receives one part into `out` (whose old contents are dropped); `out` is untouched on
+    /// error. The patterns on the throughput path move the part from the pipe straight into
+    /// `out` (see [`Pattern::recv_into`](crate::pattern::Pattern::recv_into)).
+    #[inline]
+    fn recv_into(&mut self, out: &mut Msg, flags: i32) -> Result<()> {
         self.process_commands()?;
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
         let mut deadline = None;
         let mut retries = 0u32;
         loop {
             let (p, mut cx) = self.sc.cx();
-            match p.recv(&mut cx) {
-                Ok(m) => {
-                    self.rcvmore = m.more();
-                    return Ok(m);
+            match p.recv_into(out, &mut cx) {
+                Ok(()) => {
+                    self.rcvmore = out.more();
+                    return Ok(());
                 }
                 Err(Error::EAGAIN) if !nonblocking => {
                     // A pattern may say EAGAIN after discarding something (a stale REQ reply,
@@ -622,8 +632,7 @@ impl Socket {
 
     /// Receives one part into `msg`, rust-zmq style.
     pub fn recv(&self, msg: &mut Msg, flags: i32) -> Result<()> {
-        *msg = self.core().recv(flags)?;
-        Ok(())
+        self.core().recv_into(msg, flags)
     }
 
     /// Receives one part as bytes.

@@ -619,6 +619,57 @@ fn message_properties_as_zmq_msg_gets_gives_them() {
     assert_eq!(lm.gets("Routing-Id"), None);
 }
 
+/// A receiver that reuses one `Msg` (as `zmq_msg_recv` callers do) gets each part with the
+/// properties of the connection it came over: the properties move from the old part into the
+/// new one only when both came over the same connection, and a part from another connection
+/// (or another socket type's connection) carries its own.
+#[test]
+fn a_reused_msg_carries_the_properties_of_each_parts_own_connection() {
+    let ctx = Context::new();
+    for t in [SocketType::Pull, SocketType::Dealer] {
+        let server = zsock(&ctx, t);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = server.get_last_endpoint().unwrap().unwrap();
+        let peer_type = if t == SocketType::Pull {
+            SocketType::Push
+        } else {
+            SocketType::Dealer
+        };
+        let a = zsock(&ctx, peer_type);
+        a.set_metadata("X-Name:a").unwrap();
+        a.connect(&endpoint).unwrap();
+        let b = zsock(&ctx, peer_type);
+        b.set_metadata("X-Name:b").unwrap();
+        b.connect(&endpoint).unwrap();
+        let mut msg = zeroring::Msg::new();
+        let (mut from_a, mut from_b) = (0, 0);
+        for round in 0..200u32 {
+            // Runs of different lengths from each peer, so the fair-queue hands the reused
+            // part to the other connection at varying points.
+            for _ in 0..(round % 3) {
+                a.send("a", 0).unwrap();
+            }
+            b.send("b", 0).unwrap();
+            for _ in 0..(round % 3) + 1 {
+                server.recv(&mut msg, 0).unwrap();
+                let name = std::str::from_utf8(msg.data()).unwrap().to_string();
+                assert_eq!(
+                    msg.gets("X-Name"),
+                    Some(name.as_bytes()),
+                    "{t:?} round {round}"
+                );
+                assert_eq!(msg.gets("Peer-Address"), Some(&b"127.0.0.1"[..]));
+                if name == "a" {
+                    from_a += 1;
+                } else {
+                    from_b += 1;
+                }
+            }
+        }
+        assert_eq!((from_a, from_b), (199, 200), "{t:?}");
+    }
+}
+
 /// libzmq's test_rebind_ipc and test_monitor: once close (or unbind) returns, the listener
 /// has stopped — the same ipc endpoint binds again at once, and the socket's monitor saw
 /// CLOSED before MONITOR_STOPPED.

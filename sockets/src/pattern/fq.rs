@@ -142,6 +142,31 @@ impl Fq {
         self.recv_slow(pipes)
     }
 
+    /// [`Fq::recv`] into a part the caller reuses (see [`Pipe::read_into`](super::Pipe)); the
+    /// same fast path, without moving the part through the layers above. `out` is untouched
+    /// on error.
+    #[inline]
+    pub fn recv_into(&mut self, pipes: &mut Pipes, out: &mut Msg) -> Result<PipeId> {
+        if self.prefetched.is_none() && self.more.is_none() && !self.has_news(pipes) {
+            if let Some(&id) = self.queue.front() {
+                if let Some(i) = pipes.index_of(id) {
+                    if pipes.list[i].read_into(out).is_ok() {
+                        if out.more() {
+                            self.more = Some(id);
+                            self.queue.pop_front();
+                        } else if self.queue.len() > 1 {
+                            self.queue.rotate_left(1);
+                        }
+                        return Ok(id);
+                    }
+                }
+            }
+        }
+        let (m, id) = self.recv_slow(pipes)?;
+        *out = m;
+        Ok(id)
+    }
+
     #[inline(never)]
     fn recv_slow(&mut self, pipes: &mut Pipes) -> Result<(Msg, PipeId)> {
         if let Some(part) = self.prefetched.take() {

@@ -111,6 +111,46 @@ impl Pipe {
         }
         Ok(m)
     }
+
+    /// [`Pipe::read`] into a part the caller reuses: the part's old contents are dropped, and
+    /// when it already carries this pipe's connection properties they move into the new part
+    /// (no refcount traffic per message on a connection with properties). `out` is untouched
+    /// on error.
+    #[inline]
+    fn read_into(
+        &mut self,
+        out: &mut Msg,
+    ) -> std::result::Result<(), zeroring_engine::pipe::ReadError> {
+        if self.peer.conflate {
+            *out = self.read()?;
+            return Ok(());
+        }
+        let mut m = self.reader.read()?;
+        match m.metadata() {
+            Some(md) => {
+                if !self
+                    .peer
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(p, md))
+                {
+                    self.peer.metadata = Some(md.clone());
+                }
+            }
+            None => {
+                if let Some(md) = &self.peer.metadata {
+                    let reused = out.take_metadata();
+                    if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
+                        m.set_metadata(reused);
+                    } else {
+                        m.set_metadata(Some(md.clone()));
+                    }
+                }
+            }
+        }
+        *out = m;
+        Ok(())
+    }
 }
 
 /// Hashes a [`PipeId`] (a counter the socket hands out, never chosen by a peer) with one
@@ -350,6 +390,14 @@ pub trait Pattern: Send + fmt::Debug {
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         let _ = cx;
         Err(Error::ENOTSUP)
+    }
+
+    /// [`Pattern::recv`] into a part the caller reuses (`zmq_msg_recv`'s shape); `out` is left
+    /// as it was on error. The types on the throughput path override it to move the part from
+    /// the pipe straight into `out`.
+    fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
+        *out = self.recv(cx)?;
+        Ok(())
     }
 
     /// Whether a recv could succeed now (ZMQ_EVENTS' POLLIN; may be a hint).

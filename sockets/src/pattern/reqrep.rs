@@ -75,6 +75,16 @@ impl Pattern for Dealer {
         Ok(m)
     }
 
+    fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
+        let r = self.fq.recv_into(&mut self.pipes, out);
+        reap(&mut self.pipes, cx);
+        r?;
+        if !out.more() {
+            cx.stats.received += 1;
+        }
+        Ok(())
+    }
+
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
         self.fq.has_in(&mut self.pipes)
     }
