@@ -75,6 +75,18 @@ unsafe fn get<'a>(m: *const zmq_msg_t) -> Result<&'a Msg, Error> {
     Ok(unsafe { &*m.cast::<Msg>() })
 }
 
+/// The message in `m`, to change in place.
+///
+/// # Safety
+/// As [`live`], and writable; the borrow must not outlive the message.
+unsafe fn get_mut<'a>(m: *mut zmq_msg_t) -> Result<&'a mut Msg, Error> {
+    // SAFETY: per the contract.
+    unsafe { live(m) }?;
+    // SAFETY: the tag says a Msg was written at offset 0 and not taken since; C hands the
+    // message to one call at a time.
+    Ok(unsafe { &mut *m.cast::<Msg>() })
+}
+
 /// Moves the message out of `m`, leaving it uninitialised.
 ///
 /// # Safety
@@ -378,13 +390,11 @@ pub unsafe extern "C" fn zmq_msg_recv(msg: *mut zmq_msg_t, s: *mut c_void, flags
     guard(-1, || {
         // SAFETY: C passes a socket handle and an initialised zmq_msg_t.
         let sock = unsafe { sock_ref(s) }?;
-        // SAFETY: as above.
-        unsafe { live(msg) }?;
-        let m = sock.recv_msg(flags)?;
-        let len = m.len();
-        // SAFETY: as above.
-        unsafe { replace(msg, m) }?;
-        Ok(c_len(len))
+        // SAFETY: as above. The part is received into the caller's message in place (its
+        // old contents dropped only on success), as libzmq does.
+        let m = unsafe { get_mut(msg) }?;
+        sock.recv(m, flags)?;
+        Ok(c_len(m.len()))
     })
 }
 
