@@ -483,24 +483,53 @@ impl<T: PipeItem> PipeWriter<T> {
     /// [`is_writable`](Self::is_writable)); with [`WriteError::Closed`] when either end closed.
     #[inline]
     pub fn write(&mut self, item: T) -> Result<(), WriteError<T>> {
+        match self.admit() {
+            Room::Yes => {
+                self.stage(item);
+                Ok(())
+            }
+            Room::Full => Err(WriteError::Full(item)),
+            Room::Closed => Err(WriteError::Closed(item)),
+        }
+    }
+
+    /// [`write`](Self::write) with the item made by `make` only once the pipe has taken it,
+    /// straight into its slot: a sender with a borrowed body (a slice to copy) builds the item
+    /// in place instead of moving it through its callers. On failure `make` is not called.
+    #[inline]
+    pub fn write_with(&mut self, make: impl FnOnce() -> T) -> Result<(), WriteError<()>> {
+        match self.admit() {
+            Room::Yes => {
+                self.stage(make());
+                Ok(())
+            }
+            Room::Full => Err(WriteError::Full(())),
+            Room::Closed => Err(WriteError::Closed(())),
+        }
+    }
+
+    /// Whether the next item may be written: the checks of [`write`](Self::write).
+    #[inline(always)]
+    fn admit(&mut self) -> Room {
         let head = self.shared.head.word.load(Ordering::Acquire);
         if self.closed || head & READER_CLOSED != 0 {
-            return Err(WriteError::Closed(item));
+            return Room::Closed;
         }
         if !self.in_message && self.hwm != 0 && diff(self.messages, head >> SHIFT) >= self.hwm {
-            match self.writable_slow(head) {
-                Room::Yes => {}
-                Room::Full => return Err(WriteError::Full(item)),
-                Room::Closed => return Err(WriteError::Closed(item)),
-            }
+            return self.writable_slow(head);
         }
+        Room::Yes
+    }
+
+    /// Stages an admitted item.
+    #[inline(always)]
+    fn stage(&mut self, item: T) {
         let ends = item.ends_message();
         self.push(item);
         if ends {
             self.messages = self.messages.wrapping_add(1);
         }
         self.in_message = !ends;
-        Ok(())
     }
 
     /// Whether a [`write`](Self::write) of a message's first part would succeed now: `false`

@@ -608,3 +608,34 @@ fn try_read_does_not_arm_the_wakeup() {
     assert_eq!(r.try_read(), Ok(2));
     assert_eq!(r.try_read(), Err(ReadError::Closed));
 }
+
+/// `write_with` builds the item only when the pipe takes it: at the high-water mark and after
+/// the reader closed, the builder is not called (a sender copying a borrowed body copies
+/// nothing it must then throw away), and what it builds reads back in order with `write`'s.
+#[test]
+fn write_with_builds_only_what_the_pipe_takes() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::with_hwm(2));
+    let built = std::cell::Cell::new(0);
+    let make = |v, more| {
+        built.set(built.get() + 1);
+        part(v, more)
+    };
+    assert_eq!(w.write_with(|| make(1, true)), Ok(()));
+    // The middle of a message always fits, whatever the mark.
+    assert_eq!(w.write_with(|| make(2, false)), Ok(()));
+    assert_eq!(w.write(part(3, false)), Ok(()));
+    assert_eq!(w.write_with(|| make(4, false)), Err(WriteError::Full(())));
+    assert_eq!(built.get(), 2);
+    w.flush();
+    for want in [1, 2, 3] {
+        assert_eq!(r.read().map(|p| p.v), Ok(want));
+    }
+    assert_eq!(r.read().map(|p| p.v), Err(ReadError::Empty));
+    // Two messages read: below the mark again.
+    assert_eq!(w.write_with(|| make(5, false)), Ok(()));
+    w.flush();
+    assert_eq!(r.read().map(|p| p.v), Ok(5));
+    r.close();
+    assert_eq!(w.write_with(|| make(6, false)), Err(WriteError::Closed(())));
+    assert_eq!(built.get(), 3);
+}

@@ -60,6 +60,14 @@ fn socket_spin() -> Duration {
 pub trait Sendable {
     /// Converts into a part.
     fn into_msg(self) -> Msg;
+
+    /// A borrowed body that the send will copy anyway: the socket then copies it straight
+    /// into the pipe (no intermediate `Msg` moved through the layers). `None` (the default)
+    /// for parts that are moved, not copied.
+    #[doc(hidden)]
+    fn body_to_copy(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Sendable for Msg {
@@ -86,25 +94,40 @@ impl Sendable for &[u8] {
     fn into_msg(self) -> Msg {
         Msg::copy_from_slice(self)
     }
+    fn body_to_copy(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 impl Sendable for &str {
     fn into_msg(self) -> Msg {
         Msg::copy_from_slice(self.as_bytes())
+    }
+    fn body_to_copy(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
     }
 }
 impl Sendable for &String {
     fn into_msg(self) -> Msg {
         Msg::copy_from_slice(self.as_bytes())
     }
+    fn body_to_copy(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
+    }
 }
 impl Sendable for &Vec<u8> {
     fn into_msg(self) -> Msg {
         Msg::copy_from_slice(self)
     }
+    fn body_to_copy(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 impl<const N: usize> Sendable for &[u8; N] {
     fn into_msg(self) -> Msg {
         Msg::copy_from_slice(self)
+    }
+    fn body_to_copy(&self) -> Option<&[u8]> {
+        Some(&self[..])
     }
 }
 impl<const N: usize> Sendable for [u8; N] {
@@ -264,6 +287,31 @@ impl Core {
                     self.process_commands()?;
                 }
                 Err(e) => return Err(e.error),
+            }
+        }
+    }
+
+    /// [`Core::send`] of a body to copy: the pattern copies it into the pipe's slot.
+    #[inline]
+    fn send_slice(&mut self, data: &[u8], flags: i32) -> Result<()> {
+        self.process_commands()?;
+        let more = flags & SNDMORE != 0;
+        if self.max_msgsz >= 0 && data.len() > self.max_msgsz as usize {
+            return Err(Error::EMSGSIZE);
+        }
+        let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
+        let mut deadline = None;
+        loop {
+            let (p, mut cx) = self.sc.cx();
+            match p.send_slice(data, more, &mut cx) {
+                Ok(()) => return Ok(()),
+                Err(Error::EAGAIN) if !nonblocking => {
+                    let sndtimeo = self.sc.options.sndtimeo;
+                    let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
+                    self.wait(d)?;
+                    self.process_commands()?;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -578,7 +626,10 @@ impl Socket {
     /// # Ok::<(), zeroring::Error>(())
     /// ```
     pub fn send(&self, data: impl Sendable, flags: i32) -> Result<()> {
-        self.core().send(data.into_msg(), flags)
+        match data.body_to_copy() {
+            Some(body) => self.core().send_slice(body, flags),
+            None => self.core().send(data.into_msg(), flags),
+        }
     }
 
     /// Sends one part given as a [`Msg`] (`zmq_msg_send`).

@@ -145,7 +145,7 @@ impl Fq {
     /// [`Fq::recv`] into a part the caller reuses (see [`Pipe::read_into`](super::Pipe)); the
     /// same fast path, without moving the part through the layers above. `out` is untouched
     /// on error.
-    #[inline]
+    #[inline(always)]
     pub fn recv_into(&mut self, pipes: &mut Pipes, out: &mut Msg) -> Result<PipeId> {
         if self.prefetched.is_none() && self.more.is_none() && !self.has_news(pipes) {
             if let Some(&id) = self.queue.front() {

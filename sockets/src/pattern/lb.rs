@@ -3,11 +3,64 @@
 //! when none can take a message the send fails with EAGAIN (the socket then blocks or returns
 //! it). If the pipe dies in the middle of a message, the rest of that message is dropped.
 
-use zeroring_engine::pipe::WriteError;
+use zeroring_engine::pipe::{PipeWriter, WriteError};
 use zeroring_engine::Msg;
 
 use super::{PipeId, Pipes, SendError};
 use crate::error::Error;
+
+/// A part on its way into a pipe: a [`Msg`] to move, or a borrowed body to copy into the
+/// pipe's slot. A write that fails leaves the part here for the next pipe.
+trait Outgoing {
+    fn more(&self) -> bool;
+    fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>>;
+}
+
+/// A whole `Msg` (always `Some` between writes).
+struct Owned(Option<Msg>);
+
+impl Outgoing for Owned {
+    #[inline(always)]
+    fn more(&self) -> bool {
+        self.0.as_ref().is_some_and(Msg::more)
+    }
+
+    #[inline(always)]
+    fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
+        let Some(m) = self.0.take() else {
+            return Err(WriteError::Closed(()));
+        };
+        match w.write(m) {
+            Ok(()) => Ok(()),
+            Err(WriteError::Full(m)) => {
+                self.0 = Some(m);
+                Err(WriteError::Full(()))
+            }
+            Err(WriteError::Closed(m)) => {
+                self.0 = Some(m);
+                Err(WriteError::Closed(()))
+            }
+        }
+    }
+}
+
+/// A body to copy, and whether parts follow.
+struct Borrowed<'a> {
+    data: &'a [u8],
+    more: bool,
+}
+
+impl Outgoing for Borrowed<'_> {
+    #[inline(always)]
+    fn more(&self) -> bool {
+        self.more
+    }
+
+    #[inline(always)]
+    fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
+        w.write_with(|| Msg::copied(self.data, self.more))
+    }
+}
 
 /// Load-balancer state.
 #[derive(Debug, Default)]
@@ -23,7 +76,30 @@ impl Lb {
     /// Sends one part; returns the pipe it went to (`None` when dropped mid-message).
     #[inline]
     pub fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<Option<PipeId>, SendError> {
-        let more = msg.more();
+        let mut part = Owned(Some(msg));
+        self.send_part(pipes, &mut part)
+            .map_err(|e| SendError::new(e, part.0.take().unwrap_or_default()))
+    }
+
+    /// Sends one part given as a body to copy (`more`: parts follow), built in the pipe's
+    /// slot rather than moved through the layers; on EAGAIN nothing was copied.
+    #[inline]
+    pub fn send_slice(
+        &mut self,
+        pipes: &mut Pipes,
+        data: &[u8],
+        more: bool,
+    ) -> Result<Option<PipeId>, Error> {
+        self.send_part(pipes, &mut Borrowed { data, more })
+    }
+
+    #[inline(always)]
+    fn send_part(
+        &mut self,
+        pipes: &mut Pipes,
+        part: &mut impl Outgoing,
+    ) -> Result<Option<PipeId>, Error> {
+        let more = part.more();
         if self.dropping {
             self.dropping = more;
             return Ok(None);
@@ -34,7 +110,7 @@ impl Lb {
                 self.dropping = more;
                 return Ok(None);
             };
-            return match pipes.list[i].writer.write(msg) {
+            return match part.write_to(&mut pipes.list[i].writer) {
                 Ok(()) => {
                     if !more {
                         pipes.list[i].writer.flush();
@@ -51,7 +127,6 @@ impl Lb {
                 }
             };
         }
-        let mut msg = msg;
         let mut tried = 0;
         // The index wraps by comparison: a `%` per send is a division, dearer than the rest of
         // the choice together.
@@ -60,7 +135,7 @@ impl Lb {
             if i >= pipes.len() {
                 i = 0;
             }
-            match pipes.list[i].writer.write(msg) {
+            match part.write_to(&mut pipes.list[i].writer) {
                 Ok(()) => {
                     let id = pipes.list[i].id;
                     if more {
@@ -72,13 +147,11 @@ impl Lb {
                     }
                     return Ok(Some(id));
                 }
-                Err(WriteError::Full(m)) => {
-                    msg = m;
+                Err(WriteError::Full(())) => {
                     tried += 1;
                     i += 1;
                 }
-                Err(WriteError::Closed(m)) => {
-                    msg = m;
+                Err(WriteError::Closed(())) => {
                     if pipes.write_closed(i) {
                         // The next pipe moved into slot `i`: try it next, same count.
                         if self.current > i {
@@ -94,7 +167,7 @@ impl Lb {
                 }
             }
         }
-        Err(SendError::new(Error::EAGAIN, msg))
+        Err(Error::EAGAIN)
     }
 
     #[inline]

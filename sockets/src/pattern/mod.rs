@@ -386,6 +386,15 @@ pub trait Pattern: Send + fmt::Debug {
         Err(SendError::new(Error::ENOTSUP, msg))
     }
 
+    /// [`Pattern::send`] of a part given as a body to copy (`more`: parts follow); on
+    /// failure nothing was copied and the caller still has the body. The types on the
+    /// throughput path override it to build the part in the pipe's slot.
+    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+        let mut m = Msg::copy_from_slice(data);
+        m.set_more(more);
+        self.send(m, cx).map_err(|e| e.error)
+    }
+
     /// Receives one part; `EAGAIN` means "nothing now".
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         let _ = cx;

@@ -65,6 +65,17 @@ impl Pattern for Dealer {
         r.map(|_| ())
     }
 
+    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+        let r = self.lb.send_slice(&mut self.pipes, data, more);
+        reap(&mut self.pipes, cx);
+        match r {
+            Ok(Some(_)) if !more => cx.stats.sent += 1,
+            Ok(None) if !more => cx.stats.dropped_unroutable += 1,
+            _ => {}
+        }
+        r.map(|_| ())
+    }
+
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         let r = self.recv_part();
         reap(&mut self.pipes, cx);
