@@ -500,7 +500,22 @@ impl<T: PipeItem> PipeWriter<T> {
     pub fn write_with(&mut self, make: impl FnOnce() -> T) -> Result<(), WriteError<()>> {
         match self.admit() {
             Room::Yes => {
-                self.stage(make());
+                // The slot is found before the item is made, so that the item is built in
+                // the slot rather than on the stack and then copied there.
+                if self.idx == CHUNK {
+                    self.next_chunk();
+                }
+                // SAFETY: as in `push`: slot `idx` of the writer's chunk is beyond the
+                // published count and empty; the reader does not touch it.
+                let ends = unsafe {
+                    (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(make()).ends_message())
+                };
+                self.idx += 1;
+                self.items = self.items.wrapping_add(1);
+                if ends {
+                    self.messages = self.messages.wrapping_add(1);
+                }
+                self.in_message = !ends;
                 Ok(())
             }
             Room::Full => Err(WriteError::Full(())),

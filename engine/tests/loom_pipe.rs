@@ -174,6 +174,47 @@ fn hwm_full_writer_is_resumed() {
     });
 }
 
+/// (3c) `write_with` (the item built in its slot once the pipe took it): FIFO across chunk
+/// boundaries (CHUNK is 2 under loom, so the slot-first path moves to a new or recycled chunk),
+/// HWM refusals that build nothing, and the low-water resume — the same guarantees as `write`.
+#[test]
+fn write_with_in_place_fifo_and_resume() {
+    model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 2,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            let mut built = 0;
+            for i in 0..3u64 {
+                loop {
+                    match w.write_with(|| {
+                        built += 1;
+                        i
+                    }) {
+                        Ok(()) => break,
+                        Err(WriteError::Full(())) => {
+                            wn2.signal.wait(None, Duration::ZERO);
+                        }
+                        Err(WriteError::Closed(())) => panic!("reader closed"),
+                    }
+                }
+                w.flush();
+            }
+            built
+        });
+        let (got, _) = drain(&mut r, &rn);
+        let built = t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+        assert_eq!(built, 3, "an item was built for a refused write");
+    });
+}
+
 /// (3b) Multipart messages at the mark: hwm 2, lwm 1; a 2-part message may exceed the mark.
 #[test]
 fn hwm_multipart_resume() {
