@@ -65,6 +65,33 @@ impl FrameSink for Inbound<'_> {
         }
     }
 
+    /// The common case — a single-part message, nothing held or pending, the connection
+    /// healthy — is copied from the receive buffer straight into the pipe's slot.
+    #[inline]
+    fn deliver_copy(&mut self, body: &[u8], more: bool) {
+        if more
+            || *self.overflowed
+            || *self.metadata_pending
+            || !self.partial.is_empty()
+            || !self.held.is_empty()
+        {
+            self.deliver(Msg::copy_from_slice(body).with_more(more));
+            return;
+        }
+        let Some(to_socket) = self.to_socket.as_mut() else {
+            return;
+        };
+        *self.in_msg_cost = 0;
+        match to_socket.write_with(|| Msg::copied(body, false)) {
+            Ok(()) => *self.in_mid_message = false,
+            Err(WriteError::Full(())) => {
+                self.held.push_back(Msg::copy_from_slice(body));
+                *self.paused = true;
+            }
+            Err(WriteError::Closed(())) => *self.finishing = true,
+        }
+    }
+
     /// Paused: the pipe refused a message (now held). Decoding stops at the frame boundary,
     /// so at most one message waits here as `Msg`s and the rest of the input as bytes.
     #[inline(always)]

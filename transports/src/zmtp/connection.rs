@@ -295,6 +295,12 @@ pub trait FrameSink {
     const TAKES_FRAMES: bool = true;
     /// One data frame.
     fn deliver(&mut self, msg: Msg);
+    /// One data frame whose body is still in the receive buffer: a sink that can copy it
+    /// straight to where it goes (a pipe slot) overrides this.
+    #[inline(always)]
+    fn deliver_copy(&mut self, body: &[u8], more: bool) {
+        self.deliver(Msg::copy_from_slice(body).with_more(more));
+    }
     /// Whether the sink can take no more for now (its socket's pipe is full): decoding stops
     /// at the next frame boundary and [`Connection::handle_input_with`] reports how far it
     /// got, so the caller keeps the rest as bytes (two or three per small frame) instead of
@@ -443,11 +449,12 @@ impl Connection {
                         if S::TAKES_FRAMES && self.takes_fast_path(&frame) {
                             self.heartbeat.on_inbound();
                             self.at_message_start = !frame.more;
-                            let msg = match frame.body {
-                                FrameBody::Borrowed(b) => Msg::copy_from_slice(b),
-                                FrameBody::Assembled(b) => Msg::from_bytes(b),
-                            };
-                            sink.deliver(msg.with_more(frame.more));
+                            match frame.body {
+                                FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
+                                FrameBody::Assembled(b) => {
+                                    sink.deliver(Msg::from_bytes(b).with_more(frame.more))
+                                }
+                            }
                         } else {
                             self.on_frame(frame.into_owned(), now);
                         }
