@@ -125,8 +125,14 @@ impl Pipe {
             *out = self.read()?;
             return Ok(());
         }
-        let mut m = self.reader.read()?;
-        match m.metadata() {
+        // The part goes from its slot straight into `out`; the properties `out` carried are
+        // kept aside and moved back when they are this connection's.
+        let reused = out.take_metadata();
+        if let Err(e) = self.reader.read().map(|m| *out = m) {
+            out.set_metadata(reused);
+            return Err(e);
+        }
+        match out.metadata() {
             Some(md) => {
                 if !self
                     .peer
@@ -139,16 +145,14 @@ impl Pipe {
             }
             None => {
                 if let Some(md) = &self.peer.metadata {
-                    let reused = out.take_metadata();
                     if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
-                        m.set_metadata(reused);
+                        out.set_metadata(reused);
                     } else {
-                        m.set_metadata(Some(md.clone()));
+                        out.set_metadata(Some(md.clone()));
                     }
                 }
             }
         }
-        *out = m;
         Ok(())
     }
 }
