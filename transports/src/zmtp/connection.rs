@@ -444,27 +444,62 @@ impl Connection {
                     }
                     Err(e) => self.fail(e),
                 },
-                _ => match self.decoder.decode_slice(&mut input) {
-                    Ok(Some(frame)) => {
-                        if S::TAKES_FRAMES && self.takes_fast_path(&frame) {
-                            self.heartbeat.on_inbound();
-                            self.at_message_start = !frame.more;
-                            match frame.body {
-                                FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
-                                FrameBody::Assembled(b) => {
-                                    sink.deliver(Msg::from_bytes(b).with_more(frame.more))
-                                }
-                            }
-                        } else {
-                            self.on_frame(frame.into_owned(), now);
+                Phase::Traffic if S::TAKES_FRAMES && self.bursts_allowed() => {
+                    // Short data frames go to the sink in a tight loop; anything else (and a
+                    // frame the loop does not take) goes through the general path below.
+                    let mut took = false;
+                    while let Some((more, body)) = self.decoder.short_data_frame(&mut input) {
+                        took = true;
+                        self.at_message_start = !more;
+                        sink.deliver_copy(body, more);
+                        if sink.is_full() {
+                            break;
                         }
                     }
-                    Ok(None) => return data.len(),
-                    Err(e) => self.fail(e.into()),
-                },
+                    if took {
+                        self.heartbeat.on_inbound();
+                    } else {
+                        self.decode_one(&mut input, now, sink);
+                    }
+                }
+                _ => self.decode_one(&mut input, now, sink),
             }
         }
         data.len()
+    }
+
+    /// Whether data frames may skip [`Connection::takes_fast_path`]'s per-frame checks: every
+    /// data frame would pass them (no event queued, not sealed, and not a pre-3.1 peer whose
+    /// messages may be subscriptions). Command frames never take the burst.
+    #[inline(always)]
+    fn bursts_allowed(&self) -> bool {
+        self.events.is_empty()
+            && !(self.version != Some(ZmtpVersion::V3_1)
+                && self.socket_type.receives_subscriptions())
+            && !self.mechanism.seals_traffic()
+    }
+
+    /// Decodes one frame (or as much of one as `input` holds) and hands it on.
+    #[inline]
+    fn decode_one<S: FrameSink>(&mut self, input: &mut &[u8], now: Instant, sink: &mut S) {
+        match self.decoder.decode_slice(input) {
+            Ok(Some(frame)) => {
+                if S::TAKES_FRAMES && self.takes_fast_path(&frame) {
+                    self.heartbeat.on_inbound();
+                    self.at_message_start = !frame.more;
+                    match frame.body {
+                        FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
+                        FrameBody::Assembled(b) => {
+                            sink.deliver(Msg::from_bytes(b).with_more(frame.more))
+                        }
+                    }
+                } else {
+                    self.on_frame(frame.into_owned(), now);
+                }
+            }
+            Ok(None) => *input = &[],
+            Err(e) => self.fail(e.into()),
+        }
     }
 
     /// Whether `frame` is an ordinary data frame that can skip the event queue: traffic phase,

@@ -193,6 +193,32 @@ impl FrameDecoder {
         }))
     }
 
+    /// A whole short *data* frame (flags 0 or MORE, a one-byte size, the body all in
+    /// `input`, within the limit) at the front of `input`, between frames: its MORE flag and
+    /// body, `input` advanced past it. `None` (nothing consumed) for anything else, which
+    /// [`FrameDecoder::decode_slice`] then takes. The receive loop's fast path for small
+    /// messages: no `FrameRef` built, nothing returned through memory.
+    #[inline(always)]
+    pub fn short_data_frame<'i>(&mut self, input: &mut &'i [u8]) -> Option<(bool, &'i [u8])> {
+        if self.state != State::Flags {
+            return None;
+        }
+        let cur: &'i [u8] = input;
+        let [flags, size, rest @ ..] = cur else {
+            return None;
+        };
+        let size = usize::from(*size);
+        if *flags & !FLAG_MORE != 0
+            || rest.len() < size
+            || self.limit.is_some_and(|l| size as u64 > l)
+        {
+            return None;
+        }
+        let (body, rest) = rest.split_at(size);
+        *input = rest;
+        Some((*flags & FLAG_MORE != 0, body))
+    }
+
     /// [`FrameDecoder::decode`] over a borrowed slice, which it advances past what it uses.
     /// A body that lies whole in `input` comes back borrowed from it; the caller copies what
     /// it keeps, so no allocation or reference outlives `input`'s buffer.
@@ -468,6 +494,47 @@ mod tests {
                 prop_assert_eq!(&g.body[..], &body[..]);
             }
             prop_assert!(dec.is_idle());
+        }
+
+        /// The receive loop's short-frame path (taken whenever it applies, `decode_slice`
+        /// otherwise) gives exactly the frames and the error that `decode_slice` alone gives,
+        /// on any bytes, any limit and any split of the input.
+        #[test]
+        fn short_frame_path_decodes_as_decode_slice(
+            data in proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(4u8), Just(2u8), any::<u8>()], 0..300),
+            limit in proptest::option::of(0u64..300),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            type Out = (Vec<(bool, bool, Vec<u8>)>, Option<FrameError>);
+            fn run(data: &[u8], limit: Option<u64>, cut: usize, short: bool) -> Out {
+                let mut dec = FrameDecoder::new(limit);
+                let mut frames = Vec::new();
+                for chunk in [&data[..cut], &data[cut..]] {
+                    let mut input: &[u8] = chunk;
+                    while !input.is_empty() {
+                        if short {
+                            if let Some((more, body)) = dec.short_data_frame(&mut input) {
+                                frames.push((more, false, body.to_vec()));
+                                continue;
+                            }
+                        }
+                        match dec.decode_slice(&mut input) {
+                            Ok(Some(f)) => {
+                                let body = match &f.body {
+                                    FrameBody::Borrowed(b) => b.to_vec(),
+                                    FrameBody::Assembled(b) => b.to_vec(),
+                                };
+                                frames.push((f.more, f.command, body));
+                            }
+                            Ok(None) => break,
+                            Err(e) => return (frames, Some(e)),
+                        }
+                    }
+                }
+                (frames, None)
+            }
+            let cut = cut.index(data.len() + 1);
+            prop_assert_eq!(run(&data, limit, cut, true), run(&data, limit, cut, false));
         }
 
         #[test]
