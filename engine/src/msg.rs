@@ -260,6 +260,17 @@ impl Msg {
         self.body.as_slice()
     }
 
+    /// The inline body's whole buffer and its length (the first `len` bytes are the body),
+    /// `None` for a body in an allocation of its own. For copying a small body with one
+    /// fixed-size move instead of a `memcpy` call of variable length.
+    #[inline(always)]
+    pub fn inline_buf(&self) -> Option<(&[u8; Self::INLINE_CAP], usize)> {
+        match &self.body {
+            Body::Inline { len, buf } => Some((buf, usize::from(*len))),
+            Body::Shared(_) => None,
+        }
+    }
+
     /// Whether the body is stored inline (no allocation of its own).
     pub fn is_inline(&self) -> bool {
         matches!(self.body, Body::Inline { .. })

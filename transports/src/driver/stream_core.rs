@@ -649,6 +649,33 @@ impl StreamCore {
         let Some(pipes) = self.pipes.as_mut() else {
             return;
         };
+        // The common case first: small parts of any message that is not a subscription, on a
+        // connection without sealing, go from the pipe straight into the encoder's batch.
+        // The first other part ends the run and takes the general path below.
+        if !self.skip_partial_out && !self.subscriber {
+            if let Some(enc) = self.conn.plain_traffic_encoder() {
+                while enc.pending_bytes() < OUT_HIGH_WATER {
+                    match pipes.from_socket.read() {
+                        Ok(msg) => {
+                            let more = msg.more();
+                            if let Some((buf, len)) = msg.inline_buf() {
+                                enc.inline_frame(more, buf, len);
+                                self.out_mid_message = more;
+                                continue;
+                            }
+                            self.out_mid_message = more;
+                            enc.frame(more, false, &msg.into_bytes());
+                        }
+                        Err(ReadError::Empty) => return,
+                        Err(ReadError::Closed) => {
+                            self.finishing = true;
+                            return;
+                        }
+                    }
+                }
+                return;
+            }
+        }
         while self.conn.pending_transmit_bytes() < OUT_HIGH_WATER {
             match pipes.from_socket.read() {
                 Ok(msg) if self.skip_partial_out => {

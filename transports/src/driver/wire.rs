@@ -145,6 +145,15 @@ impl Wire {
         }
     }
 
+    /// See [`Connection::plain_traffic_encoder`]; never for a raw (STREAM) connection.
+    #[inline]
+    pub(crate) fn plain_traffic_encoder(&mut self) -> Option<&mut crate::zmtp::Encoder> {
+        match self {
+            Wire::Zmtp(c) => c.plain_traffic_encoder(),
+            Wire::Raw(_) => None,
+        }
+    }
+
     pub(crate) fn is_raw(&self) -> bool {
         matches!(self, Wire::Raw(_))
     }

@@ -691,6 +691,14 @@ impl Connection {
         self.phase == Phase::Traffic
     }
 
+    /// The encoder, when data frames may be written to it directly: traffic phase and no
+    /// sealing mechanism (what [`Connection::send_frame_slice`] would do, minus its checks).
+    #[inline]
+    pub fn plain_traffic_encoder(&mut self) -> Option<&mut Encoder> {
+        (self.phase == Phase::Traffic && !self.mechanism.seals_traffic())
+            .then_some(&mut self.encoder)
+    }
+
     /// Whether the connection is finished (flush `poll_transmit`, then close).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
