@@ -167,6 +167,24 @@ impl Fq {
         Ok(id)
     }
 
+    /// [`Fq::recv_into`] for a pattern whose receive is just the fair-queue (PULL, DEALER):
+    /// dead pipes reaped, complete messages counted.
+    #[inline(always)]
+    pub(crate) fn recv_counted(
+        &mut self,
+        pipes: &mut Pipes,
+        out: &mut Msg,
+        cx: &mut super::Cx<'_>,
+    ) -> Result<()> {
+        let r = self.recv_into(pipes, out);
+        super::reap(pipes, cx);
+        r?;
+        if !out.more() {
+            cx.stats.received += 1;
+        }
+        Ok(())
+    }
+
     #[inline(never)]
     fn recv_slow(&mut self, pipes: &mut Pipes) -> Result<(Msg, PipeId)> {
         if let Some(part) = self.prefetched.take() {

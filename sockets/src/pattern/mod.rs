@@ -89,9 +89,16 @@ impl Pipe {
                 }
             }
         }
-        // A stream attaches its connection's properties to the first message after each
-        // handshake only (no shared refcount per message on the I/O thread); the pipe keeps
-        // them for the messages that follow.
+        self.attach_metadata(&mut m, None);
+        Ok(m)
+    }
+
+    /// A stream attaches its connection's properties to the first message after each
+    /// handshake only (no shared refcount per message on the I/O thread); the pipe keeps them
+    /// and gives them to the messages that follow — moving `reused` (the properties the
+    /// caller's old part carried) when they are the same, cloning the `Arc` otherwise.
+    #[inline(always)]
+    fn attach_metadata(&mut self, m: &mut Msg, reused: Option<Arc<Metadata>>) {
         match m.metadata() {
             Some(md) => {
                 if !self
@@ -105,11 +112,14 @@ impl Pipe {
             }
             None => {
                 if let Some(md) = &self.peer.metadata {
-                    m.set_metadata(Some(md.clone()));
+                    if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
+                        m.set_metadata(reused);
+                    } else {
+                        m.set_metadata(Some(md.clone()));
+                    }
                 }
             }
         }
-        Ok(m)
     }
 
     /// [`Pipe::read`] into a part the caller reuses: the part's old contents are dropped, and
@@ -132,27 +142,18 @@ impl Pipe {
             out.set_metadata(reused);
             return Err(e);
         }
-        match out.metadata() {
-            Some(md) => {
-                if !self
-                    .peer
-                    .metadata
-                    .as_ref()
-                    .is_some_and(|p| Arc::ptr_eq(p, md))
-                {
-                    self.peer.metadata = Some(md.clone());
+        if out.metadata().is_none() {
+            // The common case, kept inline: the pipe's properties, moved from the old part.
+            if let Some(md) = &self.peer.metadata {
+                if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
+                    out.set_metadata(reused);
+                } else {
+                    out.set_metadata(Some(md.clone()));
                 }
             }
-            None => {
-                if let Some(md) = &self.peer.metadata {
-                    if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
-                        out.set_metadata(reused);
-                    } else {
-                        out.set_metadata(Some(md.clone()));
-                    }
-                }
-            }
+            return Ok(());
         }
+        self.attach_metadata(out, reused);
         Ok(())
     }
 }
@@ -477,6 +478,21 @@ pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
 }
 
 /// Drops the pipes found dead, counting them.
+/// Counts a load-balanced send's outcome once its message is complete: sent, or dropped
+/// because its pipe went away mid-message.
+#[inline(always)]
+pub(crate) fn count_sent<E>(
+    r: &std::result::Result<Option<PipeId>, E>,
+    more: bool,
+    cx: &mut Cx<'_>,
+) {
+    match r {
+        Ok(Some(_)) if !more => cx.stats.sent += 1,
+        Ok(None) if !more => cx.stats.dropped_unroutable += 1,
+        _ => {}
+    }
+}
+
 pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
     if pipes.dead.is_empty() {
         return Vec::new();

@@ -5,7 +5,7 @@ use zeroring_engine::Msg;
 
 use super::fq::Fq;
 use super::lb::Lb;
-use super::{reap, Cx, Pattern, Pipe, Pipes, SendError};
+use super::{count_sent, reap, Cx, Pattern, Pipe, Pipes, SendError};
 use crate::error::Result;
 
 /// PUSH.
@@ -25,22 +25,14 @@ impl Pattern for Push {
         let more = msg.more();
         let r = self.lb.send(&mut self.pipes, msg);
         reap(&mut self.pipes, cx);
-        match r {
-            Ok(Some(_)) if !more => cx.stats.sent += 1,
-            Ok(None) if !more => cx.stats.dropped_unroutable += 1,
-            _ => {}
-        }
+        count_sent(&r, more, cx);
         r.map(|_| ())
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
         let r = self.lb.send_slice(&mut self.pipes, data, more);
         reap(&mut self.pipes, cx);
-        match r {
-            Ok(Some(_)) if !more => cx.stats.sent += 1,
-            Ok(None) if !more => cx.stats.dropped_unroutable += 1,
-            _ => {}
-        }
+        count_sent(&r, more, cx);
         r.map(|_| ())
     }
 
@@ -87,13 +79,7 @@ impl Pattern for Pull {
     }
 
     fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
-        let r = self.fq.recv_into(&mut self.pipes, out);
-        reap(&mut self.pipes, cx);
-        r?;
-        if !out.more() {
-            cx.stats.received += 1;
-        }
-        Ok(())
+        self.fq.recv_counted(&mut self.pipes, out, cx)
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
