@@ -40,6 +40,14 @@
 //! one atomic compare-and-swap on the word the reader publishes to); the reader calls the
 //! writer's [`Notify`] once, when it reaches that count (or when it closes).
 //!
+//! The mark can change while the pipe is in use (libzmq's `set_hwms`): the writer changes its
+//! own with [`PipeWriter::set_hwm`], and the reader moves it with
+//! [`PipeReader::adjust_writer_hwm`], which publishes the change as *credit* added to its read
+//! count, by the same atomic add on the same word. The writer's full check and its arming
+//! compare-and-swap therefore see progress and credit as one value, and a raise wakes a writer
+//! waiting at the old mark by the same test as progress does (no separate mark to be read
+//! stale: `engine/tests/loom_pipe.rs` models (5)).
+//!
 //! # Termination
 //!
 //! [`PipeWriter::close`] (or drop) flushes what is staged; the reader gets
@@ -88,6 +96,16 @@ fn diff(a: usize, b: usize) -> usize {
 #[inline(always)]
 fn reached(a: usize, b: usize) -> bool {
     diff(a, b) <= COUNT_MASK / 2
+}
+
+/// Whether a writer that has written `written` messages is at its high-water mark `hwm` when
+/// the head word's count is `head_count`. The head count is the reader's messages read plus the
+/// credit it granted ([`PipeReader::adjust_writer_hwm`]), so it may run ahead of `written`: that
+/// difference, negative in the counts' modular arithmetic, is room.
+#[inline(always)]
+fn at_mark(written: usize, head_count: usize, hwm: usize) -> bool {
+    let d = diff(written, head_count);
+    d >= hwm && d <= COUNT_MASK / 2
 }
 
 /// Something to call when the other end of a pipe did something this end was waiting for.
@@ -420,6 +438,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         closed: false,
         hwm: config.hwm,
         lwm,
+        limited: config.hwm != 0,
         armed_at: None,
     };
     let reader = PipeReader {
@@ -432,6 +451,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         published_messages: 0,
         publish_at: step,
         step,
+        credit: 0,
         track_hwm: config.hwm != 0,
         closed: false,
     };
@@ -466,6 +486,8 @@ pub struct PipeWriter<T: PipeItem> {
     closed: bool,
     hwm: usize,
     lwm: usize,
+    /// Made with a high-water mark: the reader reports its progress, so the mark can change.
+    limited: bool,
     /// The resume point last stored with `WAITING`.
     armed_at: Option<usize>,
 }
@@ -524,6 +546,15 @@ impl<T: PipeItem> PipeWriter<T> {
     /// point and mark the writer waiting (atomically with the check of the read count).
     #[cold]
     fn writable_slow(&mut self, mut head: usize) -> Room {
+        if self.hwm == 0 || !at_mark(self.messages, head >> SHIFT, self.hwm) {
+            // The reader granted credit beyond what is queued (the fast paths' unsigned
+            // difference took it for a full pipe), or the mark was lifted.
+            return if head & READER_CLOSED != 0 {
+                Room::Closed
+            } else {
+                Room::Yes
+            };
+        }
         // The reader can only drain what is flushed: without this, a full writer with staged
         // messages would wait for a notify that never comes.
         self.flush();
@@ -532,7 +563,7 @@ impl<T: PipeItem> PipeWriter<T> {
             if head & READER_CLOSED != 0 {
                 return Room::Closed;
             }
-            if diff(self.messages, head >> SHIFT) < self.hwm {
+            if !at_mark(self.messages, head >> SHIFT, self.hwm) {
                 return Room::Yes;
             }
             if head & WAITING != 0 && self.armed_at == Some(resume_at) {
@@ -651,9 +682,25 @@ impl<T: PipeItem> PipeWriter<T> {
         diff(self.items, self.flushed)
     }
 
-    /// The high-water mark (0 = unlimited).
+    /// The high-water mark (0 = unlimited), not counting the credit the reader granted
+    /// ([`PipeReader::adjust_writer_hwm`]).
     pub fn hwm(&self) -> usize {
         self.hwm
+    }
+
+    /// Changes this writer's high-water mark (libzmq's `pipe_t::set_hwms` for the writing side,
+    /// when SNDHWM changes after the pipe exists). Raising or lowering it is local to the
+    /// writer: the new mark applies to the next first part written (messages already queued
+    /// stay queued; a lower mark only makes the writer full sooner). 0 lifts the mark. A pipe
+    /// made without a mark (`hwm == 0`) keeps none: its reader does not report progress.
+    pub fn set_hwm(&mut self, hwm: usize) {
+        if !self.limited {
+            return;
+        }
+        self.hwm = hwm;
+        self.lwm = PipeConfig::with_hwm(hwm).effective_lwm();
+        // A later arm must store the resume point for the new low-water mark.
+        self.armed_at = None;
     }
 }
 
@@ -698,6 +745,9 @@ pub struct PipeReader<T: PipeItem> {
     /// Next messages-read count at which to publish.
     publish_at: usize,
     step: usize,
+    /// Credit granted to the writer ([`adjust_writer_hwm`](Self::adjust_writer_hwm)), in the
+    /// counts' modular arithmetic: the head word's count is `published_messages + credit`.
+    credit: usize,
     track_hwm: bool,
     closed: bool,
 }
@@ -819,8 +869,19 @@ impl<T: PipeItem> PipeReader<T> {
     /// Publishes the messages-read count; notifies a waiting writer whose resume point is
     /// reached.
     fn publish_read(&mut self) {
-        let delta = diff(self.messages, self.published_messages);
+        self.publish(0);
+    }
+
+    /// Publishes the messages-read count together with `credit` more (modular: a lowered mark
+    /// is a negative credit), in one RMW on the head word: the writer's full check and its
+    /// arming compare-and-swap read the read count and the credit as one value, so a change of
+    /// either is ordered with them. Then notifies a waiting writer whose resume point the new
+    /// head count reached — the same test for progress and for credit, so a writer full at the
+    /// old mark is woken exactly when the new count gives it room at its low-water mark.
+    fn publish(&mut self, credit: usize) {
+        let delta = diff(self.messages, self.published_messages).wrapping_add(credit);
         self.published_messages = self.messages;
+        self.credit = self.credit.wrapping_add(credit);
         let old = self
             .shared
             .head
@@ -828,16 +889,30 @@ impl<T: PipeItem> PipeReader<T> {
             .fetch_add(delta << SHIFT, Ordering::AcqRel);
         self.publish_at = self.messages.wrapping_add(self.step);
         if old & WAITING != 0 {
+            let count = self.messages.wrapping_add(self.credit) & COUNT_MASK;
             let target = self.shared.head.resume_at.load(Ordering::Relaxed);
-            if reached(self.messages, target) {
+            if reached(count, target) {
                 let prev = self.shared.head.word.fetch_and(!WAITING, Ordering::AcqRel);
                 if prev & WAITING != 0 {
                     call(&self.shared.writer_notify);
                 }
-            } else if diff(target, self.messages) < self.step {
-                self.publish_at = self.messages.wrapping_add(diff(target, self.messages));
+            } else if diff(target, count) < self.step {
+                self.publish_at = self.messages.wrapping_add(diff(target, count));
             }
         }
+    }
+
+    /// Moves the writer's high-water mark by `delta` messages from this side (libzmq's
+    /// `set_hwms` on the writing end when the reader's RCVHWM changes, or the inproc bind's
+    /// `set_hwms_boost` for a pipe made before it): the reader grants (or, negative, takes back)
+    /// credit by publishing it with its read count. A writer waiting at its old mark is woken
+    /// when the raise gives it room down to its low-water mark. Ignored for a pipe made without
+    /// a mark. The caller keeps the writer's mark plus the credit at 1 or more.
+    pub fn adjust_writer_hwm(&mut self, delta: isize) {
+        if !self.track_hwm || self.closed || delta == 0 {
+            return;
+        }
+        self.publish(delta as usize);
     }
 
     /// Items flushed by the writer and not yet read (a hint: the writer may flush more at any

@@ -608,3 +608,57 @@ fn try_read_does_not_arm_the_wakeup() {
     assert_eq!(r.try_read(), Ok(2));
     assert_eq!(r.try_read(), Err(ReadError::Closed));
 }
+
+#[test]
+fn writer_mark_changes_locally_and_by_reader_credit() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<u32>(PipeConfig {
+        hwm: 2,
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    w.write(0).unwrap();
+    w.write(1).unwrap();
+    assert!(matches!(w.write(2), Err(WriteError::Full(2))));
+    // The reader grants 3 more without reading: the waiting writer is woken (its low-water
+    // point, 1 queued, is passed by the new head count) and may write 3 more.
+    r.adjust_writer_hwm(3);
+    assert_eq!(wc.get(), 1);
+    for i in 2..5 {
+        w.write(i).unwrap();
+    }
+    assert!(matches!(w.write(5), Err(WriteError::Full(5))));
+    // The writer lowers its own part to 0... 1: 1 + 3 = 4 queued at most.
+    w.set_hwm(1);
+    assert_eq!(w.hwm(), 1);
+    for i in 0..2 {
+        assert_eq!(r.read(), Ok(i));
+    }
+    // 3 queued, mark 4: one more.
+    w.write(5).unwrap();
+    assert!(matches!(w.write(6), Err(WriteError::Full(6))));
+    // The reader takes its credit back: mark 1; reading everything gives room for 1.
+    r.adjust_writer_hwm(-3);
+    while r.read().is_ok() {}
+    w.write(6).unwrap();
+    assert!(matches!(w.write(7), Err(WriteError::Full(7))));
+    // A huge credit (the reader's RCVHWM became 0): as good as no mark; 0 lifts the writer's.
+    r.adjust_writer_hwm(1 << 40);
+    for i in 7..10_000 {
+        w.write(i).unwrap();
+    }
+    w.set_hwm(0);
+    w.write(10_000).unwrap();
+    assert_eq!(r.read(), Ok(6));
+}
+
+#[test]
+fn a_pipe_made_without_a_mark_keeps_none() {
+    let (mut w, mut r) = pipe::<u32>(PipeConfig::with_hwm(0));
+    w.set_hwm(1);
+    r.adjust_writer_hwm(-5);
+    for i in 0..100 {
+        w.write(i).unwrap();
+    }
+    assert_eq!(w.hwm(), 0);
+}

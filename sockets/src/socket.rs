@@ -19,7 +19,9 @@ use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
-use crate::attach::{inproc_pair, AttachHandle, Command, InprocSide, PeerAttachment};
+use crate::attach::{
+    hwm_share, inproc_pair, writer_hwm, AttachHandle, Command, InprocSide, PeerAttachment,
+};
 use crate::context::{Bound, Context, InprocInfo, Pending};
 use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
@@ -1030,7 +1032,18 @@ impl Core {
         self.sc.options.last_endpoint = uri.to_string();
         // Like libzmq, inproc peers are not checked for compatible socket types (only the
         // ZMTP handshake checks them): test_inproc_connect connects PAIR sockets to a PULL.
-        for p in pending {
+        for mut p in pending {
+            // The pipes were made with the connecter's HWMs alone; now each direction gets the
+            // sum of both ends' (libzmq's `set_hwms_boost`), as a connect after the bind would:
+            // this socket's writer locally, the connecter's writer by credit from this
+            // socket's reader (which wakes it if it filled the pipe at its own mark).
+            let conflate = p.connector.conflate || info.conflate;
+            let mut out_boost = 0;
+            if !conflate {
+                out_boost = p.connector.rcvhwm.max(0) as usize;
+                p.writer.set_hwm(writer_hwm(info.sndhwm, out_boost));
+                p.reader.adjust_writer_hwm(hwm_share(info.rcvhwm));
+            }
             if let Some((w, r, sender)) = p.deferred {
                 let peer = Peer {
                     routing_id: p
@@ -1058,7 +1071,7 @@ impl Core {
                 conflate: p.connector.conflate || info.conflate,
                 key: None,
             };
-            self.attach(PeerAttachment::new(p.writer, p.reader, peer));
+            self.attach(PeerAttachment::new(p.writer, p.reader, peer).with_out_boost(out_boost));
         }
         Ok(())
     }

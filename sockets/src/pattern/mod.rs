@@ -73,6 +73,12 @@ pub struct Pipe {
     pub queued: bool,
     /// Its reader reports to the pattern's [`fq::ReadyList`] when written after running dry.
     pub reports_ready: bool,
+    /// The part of the writer's high-water mark that is the peer's RCVHWM (an inproc pipe's
+    /// mark is the sum of both ends'; 0 for tcp/ipc): kept when this socket's SNDHWM changes.
+    pub out_boost: usize,
+    /// The RCVHWM this socket had when the pipe was made: what it adds to the peer writer's
+    /// mark, which a change of RCVHWM moves by the difference.
+    pub rcv_share: i32,
 }
 
 impl Pipe {
@@ -394,6 +400,11 @@ pub trait Pattern: Send + fmt::Debug {
     fn take_own_routing_id(&mut self) -> Option<bytes::Bytes> {
         None
     }
+
+    /// The live pipes, for what applies to each (a change of SNDHWM/RCVHWM).
+    fn pipes_mut(&mut self) -> Option<&mut Pipes> {
+        None
+    }
 }
 
 /// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.
@@ -452,6 +463,8 @@ mod tests {
             routing_id: Bytes::new(),
             queued: false,
             reports_ready: false,
+            out_boost: 0,
+            rcv_share: hwm as i32,
         };
         (p, to_us_w, from_us_r)
     }

@@ -50,6 +50,10 @@ impl Pattern for Push {
     fn peers(&self) -> usize {
         self.pipes.live()
     }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
 }
 
 /// PULL.
@@ -91,6 +95,10 @@ impl Pattern for Pull {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

@@ -301,6 +301,10 @@ impl Pattern for XPub {
         self.pipes.live()
     }
 
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
+
     fn ready_list(&self) -> Option<Arc<ReadyList>> {
         Some(self.ready.clone())
     }
@@ -500,6 +504,10 @@ impl Pattern for XSub {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

@@ -93,6 +93,10 @@ impl Pattern for Dealer {
         self.pipes.live()
     }
 
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
+
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
         Some(self.fq.ready_list())
     }
@@ -267,6 +271,10 @@ impl Pattern for Req {
         self.dealer.peers()
     }
 
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        self.dealer.pipes_mut()
+    }
+
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
         Some(self.dealer.fq.ready_list())
     }
@@ -384,6 +392,10 @@ impl Pattern for Rep {
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

@@ -309,6 +309,10 @@ impl Pattern for Router {
         self.pipes.live()
     }
 
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
+
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
         if let Some(raw) = &self.raw {
             return raw.ready_list();

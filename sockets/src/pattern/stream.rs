@@ -227,6 +227,10 @@ impl Pattern for Stream {
         self.pipes.live()
     }
 
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
+
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
         Some(self.fq.ready_list())
     }
