@@ -94,6 +94,18 @@ impl SocketLink for Link {
 
     fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
         let ours = self.attach.socket_type();
+        if matches!(ours, SocketType::Router | SocketType::Stream) {
+            // libzmq's ROUTER and STREAM attach at connect under CONNECT_ROUTING_ID
+            // (IMMEDIATE off), so the peer can be sent to at once; without one, a ROUTER
+            // learns the id in the handshake and a STREAM announces each connection.
+            let rid = self.connect_rid.clone()?;
+            return self.pipes(Peer {
+                routing_id: Some(rid),
+                key: Some(key),
+                conflate: self.conflate,
+                ..Peer::new(ours, endpoint)
+            });
+        }
         self.pipes(Peer::early(ours, endpoint, key, self.conflate))
     }
 

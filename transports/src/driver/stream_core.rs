@@ -81,7 +81,11 @@ impl Kept {
 
 /// Whether a connecting session of `socket_type` attaches its pipes before its first
 /// connection: libzmq's does unless ZMQ_IMMEDIATE is set, except for ROUTER (it must learn the
-/// peer's routing id first) and STREAM (every connection is a new peer).
+/// peer's routing id first) and STREAM (every connection is a new peer) — unless the connect
+/// named the peer with CONNECT_ROUTING_ID, which only the socket's link knows: a connecting
+/// session asks its link whenever IMMEDIATE is off ([`SocketLink::attach_early`]).
+///
+/// [`SocketLink::attach_early`]: super::SocketLink::attach_early
 pub fn attaches_early(socket_type: SocketType, immediate: bool) -> bool {
     !immediate && !matches!(socket_type, SocketType::Router | SocketType::Stream)
 }
@@ -242,6 +246,9 @@ impl StreamCore {
     pub fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
         if self.conn.is_raw() {
             self.raw_key = Some(key);
+            // A STREAM's pipe attached at connect (CONNECT_ROUTING_ID): this first connection
+            // takes it; it closes with the connection, as every raw connection's pipe does.
+            self.inherited = kept.map(|k| k.pipes);
             return;
         }
         self.keep_key = Some(key);
@@ -269,6 +276,14 @@ impl StreamCore {
             }
             md.set_src_fd(self.fd_value as i32);
             let metadata = Some(Arc::new(md));
+            if let Some(pipes) = self.inherited.take() {
+                // Attached at connect: the socket announced the peer then; the first chunk
+                // brings the connection's properties.
+                self.metadata = metadata;
+                self.metadata_pending = true;
+                self.install(pipes);
+                return;
+            }
             match self.link.attach_raw(&self.endpoint, self.raw_key, metadata) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
