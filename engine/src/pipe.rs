@@ -50,7 +50,10 @@
 //!
 //! # Termination
 //!
-//! [`PipeWriter::close`] (or drop) flushes what is staged; the reader gets
+//! [`PipeWriter::close`] (or drop) flushes what is staged, less the staged parts of an
+//! unfinished multipart message, which it takes back ([`PipeWriter::rollback`], as libzmq's
+//! pipe termination does): a reader never sees the head of a message whose writer went away.
+//! The reader gets
 //! [`ReadError::Closed`] after it has read everything flushed before. [`PipeReader::close`] (or
 //! drop) makes the writer's next write fail with [`WriteError::Closed`] and drops the items
 //! queued at that moment; items the writer flushes afterwards are dropped when the writer end is
@@ -440,6 +443,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         lwm,
         limited: config.hwm != 0,
         armed_at: None,
+        msg_start: (first, 0, 0),
     };
     let reader = PipeReader {
         shared,
@@ -490,6 +494,8 @@ pub struct PipeWriter<T: PipeItem> {
     limited: bool,
     /// The resume point last stored with `WAITING`.
     armed_at: Option<usize>,
+    /// Where the multipart message in progress starts: chunk, slot, items written before it.
+    msg_start: (*mut Chunk<T>, usize, usize),
 }
 
 // SAFETY: the writer's raw pointer refers into storage owned by the shared state, which is
@@ -517,12 +523,64 @@ impl<T: PipeItem> PipeWriter<T> {
             }
         }
         let ends = item.ends_message();
+        if !self.in_message && !ends {
+            // A multipart message starts: where [`rollback`](Self::rollback) goes back to.
+            // (Single-part messages, the common case, cost nothing here.)
+            self.msg_start = (self.chunk, self.idx, self.items);
+        }
         self.push(item);
         if ends {
             self.messages = self.messages.wrapping_add(1);
         }
         self.in_message = !ends;
         Ok(())
+    }
+
+    /// Takes back the staged parts of the message in progress (libzmq's `pipe_t::rollback`):
+    /// they are dropped and the writer is at a message boundary again. Returns how many parts
+    /// were dropped. Parts of it already flushed cannot be taken back (the reader may hold
+    /// them): then nothing is dropped. [`close`](Self::close) does this first, so a reader never
+    /// sees the head of a message whose writer went away.
+    pub fn rollback(&mut self) -> usize {
+        if !self.in_message {
+            return 0;
+        }
+        let (chunk, idx, items) = self.msg_start;
+        if diff(self.flushed, items) != 0 && reached(self.flushed, items) {
+            return 0; // part of the message is visible already
+        }
+        self.in_message = false;
+        let n = diff(self.items, items);
+        let (mut c, mut i) = (chunk, idx);
+        for _ in 0..n {
+            if i == CHUNK {
+                // SAFETY: `c` is a chunk of this writer's: the message's parts were written
+                // into it and the chunks `push` linked after it, which the reader cannot
+                // reach (nothing of the message is published).
+                c = unsafe { (*c).next.load(Ordering::Relaxed) };
+                i = 0;
+            }
+            // SAFETY: slot `i` of `c` holds a part of the message in progress, written by
+            // this writer and never published: only the writer refers to it; dropped once,
+            // since the cursor moves back before it below.
+            unsafe { (*c).slots[i].with_mut(|p| (*p).assume_init_drop()) };
+            i += 1;
+        }
+        // The chunks linked after the message's first chunk hold only its parts now.
+        // SAFETY: `chunk` is live (the writer's, at or before its cursor).
+        let mut next = unsafe { (*chunk).next.swap(ptr::null_mut(), Ordering::Relaxed) };
+        while !next.is_null() {
+            // SAFETY: linked by this writer during the message and unreachable by the
+            // reader (see above); empty now, and unlinked from `chunk` above.
+            let after = unsafe { (*next).next.load(Ordering::Relaxed) };
+            // SAFETY: as above; nothing else refers to it.
+            drop(unsafe { Box::from_raw(next) });
+            next = after;
+        }
+        self.chunk = chunk;
+        self.idx = idx;
+        self.items = items;
+        n
     }
 
     /// Whether a [`write`](Self::write) of a message's first part would succeed now: `false`
@@ -646,12 +704,14 @@ impl<T: PipeItem> PipeWriter<T> {
         }
     }
 
-    /// Closes the writing end: flushes what is staged and tells the reader that nothing more
+    /// Closes the writing end: takes back the staged parts of an unfinished message
+    /// ([`rollback`](Self::rollback)), flushes what is staged and tells the reader that nothing more
     /// will come (it reads [`ReadError::Closed`] after the flushed items). Idempotent; also done
     /// by drop. Later writes fail with [`WriteError::Closed`].
     pub fn close(&mut self) {
         if !self.closed {
             self.closed = true;
+            self.rollback();
             self.publish(WRITER_CLOSED);
         }
     }

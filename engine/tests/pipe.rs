@@ -95,6 +95,22 @@ impl PipeItem for Tracked {
     }
 }
 
+/// A part that records its drop by id.
+#[derive(Debug)]
+struct TrackedPart(usize, bool, Arc<Mutex<Vec<usize>>>);
+
+impl Drop for TrackedPart {
+    fn drop(&mut self) {
+        self.2.lock().unwrap().push(self.0);
+    }
+}
+
+impl PipeItem for TrackedPart {
+    fn ends_message(&self) -> bool {
+        !self.1
+    }
+}
+
 fn assert_each_dropped_once(log: &Mutex<Vec<usize>>, n: usize) {
     let log = log.lock().unwrap();
     assert_eq!(log.len(), n, "drop count");
@@ -661,4 +677,59 @@ fn a_pipe_made_without_a_mark_keeps_none() {
         w.write(i).unwrap();
     }
     assert_eq!(w.hwm(), 0);
+}
+
+#[test]
+fn rollback_drops_the_unfinished_message_across_chunks() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (mut w, mut r) = pipe::<TrackedPart>(PipeConfig::default());
+    let mut id = 0;
+    let mut part = |more: bool| {
+        id += 1;
+        TrackedPart(id - 1, more, log.clone())
+    };
+    // 200 single messages, then a 700-part message (crosses several chunks), rolled back.
+    for _ in 0..200 {
+        w.write(part(false)).unwrap();
+    }
+    w.flush();
+    for _ in 0..700 {
+        w.write(part(true)).unwrap();
+    }
+    assert_eq!(w.rollback(), 700);
+    assert_eq!(w.rollback(), 0, "at a boundary now");
+    // The writer goes on: a 3-part message, then one closed unfinished.
+    w.write(part(true)).unwrap();
+    w.write(part(true)).unwrap();
+    w.write(part(false)).unwrap();
+    for _ in 0..300 {
+        w.write(part(true)).unwrap();
+    }
+    drop(w);
+    let mut got = Vec::new();
+    while let Ok(p) = r.read() {
+        got.push(p.0);
+    }
+    let expected: Vec<usize> = (0..200).chain(900..903).collect();
+    assert_eq!(got, expected);
+    drop(r);
+    assert_each_dropped_once(&log, 1203);
+}
+
+#[test]
+fn rollback_leaves_flushed_parts() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::default());
+    w.write(part(1, true)).unwrap();
+    w.flush();
+    w.write(part(2, true)).unwrap();
+    assert_eq!(
+        w.rollback(),
+        0,
+        "its head is visible: nothing is taken back"
+    );
+    w.write(part(3, false)).unwrap();
+    w.flush();
+    assert_eq!(r.read().unwrap().v, 1);
+    assert_eq!(r.read().unwrap().v, 2);
+    assert_eq!(r.read().unwrap().v, 3);
 }

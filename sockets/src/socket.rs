@@ -516,7 +516,20 @@ impl Socket {
                     Ok(())
                 }
             }
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => c.wire.stop(endpoint, false),
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+                c.wire.stop(endpoint, false)?;
+                if !c.sc.options.immediate {
+                    // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
+                    // libzmq's disconnect terminates it at once (`pipe_t::terminate(false)`),
+                    // so what it still holds is never read — a message queued before the
+                    // disconnect must not surface after a reconnect (test_spec_pushpull's
+                    // multipart_atomic_drop). Under IMMEDIATE the session lets the socket
+                    // read what it delivered, as libzmq's does.
+                    let (p, mut cx) = c.sc.cx();
+                    p.disconnect(endpoint, &mut cx);
+                }
+                Ok(())
+            }
         }
     }
 

@@ -159,6 +159,9 @@ pub struct Pipes {
     /// socket): while there are any, readers must visit every pipe.
     unreported: usize,
     dead: Vec<Pipe>,
+    /// The pipes the last [`Pipes::kill_endpoint`] closed (a disconnect): a part a fair-queue
+    /// read ahead from one of them is dropped with it ([`fq::Fq::forget_disconnected`]).
+    disconnected: Vec<PipeId>,
 }
 
 impl Pipes {
@@ -277,8 +280,10 @@ impl Pipes {
     pub fn kill_endpoint(&mut self, endpoint: &str) -> usize {
         let mut n = 0;
         let mut i = 0;
+        self.disconnected.clear();
         while i < self.list.len() {
             if self.list[i].peer.endpoint == endpoint {
+                self.disconnected.push(self.list[i].id);
                 self.kill_at(i);
                 n += 1;
             } else {

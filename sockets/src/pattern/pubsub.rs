@@ -498,6 +498,7 @@ impl Pattern for XSub {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }

@@ -85,6 +85,7 @@ impl Pattern for Dealer {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }
@@ -263,6 +264,7 @@ impl Pattern for Req {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.dealer.pipes.kill_endpoint(endpoint);
+        self.dealer.fq.forget_disconnected(&self.dealer.pipes);
         self.forget_dead(cx);
         n
     }
@@ -386,6 +388,7 @@ impl Pattern for Rep {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }

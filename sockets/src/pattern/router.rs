@@ -284,6 +284,7 @@ impl Pattern for Router {
             return raw.disconnect(endpoint, cx);
         }
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         self.cleanup(cx);
         n
     }

@@ -219,6 +219,7 @@ impl Pattern for Stream {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         self.cleanup(cx);
         n
     }

@@ -720,12 +720,18 @@ impl StreamCore {
         if let Some(mut pipes) = self.pipes.take().or_else(|| self.inherited.take()) {
             let socket_gone =
                 pipes.to_socket.is_reader_closed() || pipes.from_socket.is_writer_closed();
-            // A half-written inbound message cannot be taken back (pipes have no rollback):
-            // then the pipes close, as with IMMEDIATE. A closed socket's queue that is still
-            // owed goes on to the next connection (its session lingers and reconnects, as
-            // libzmq's does after a connection error); inbound has nowhere to go then anyway.
+            // A half-written inbound message is taken back (libzmq's session rolls its pipe
+            // back when the engine goes away): the socket never sees the head of a message the
+            // connection cut, whether the pipes go on to the next connection or close. A
+            // closed socket's queue that is still owed goes on to the next connection (its
+            // session lingers and reconnects, as libzmq's does after a connection error);
+            // inbound has nowhere to go then anyway.
+            if self.in_mid_message {
+                pipes.to_socket.rollback();
+                self.in_mid_message = false;
+            }
             let owed_by_closed_socket = socket_gone && pipes.from_socket.len_hint() > 0;
-            let keep = (!socket_gone && !self.in_mid_message) || owed_by_closed_socket;
+            let keep = !socket_gone || owed_by_closed_socket;
             if self.keep_key.is_some() && keep {
                 self.returned = Some(Kept {
                     pipes,
