@@ -131,6 +131,9 @@ pub struct StreamCore {
     out_mid_message: bool,
     /// The last part written to the socket's pipe had MORE: do not flush yet.
     in_mid_message: bool,
+    /// The socket (or the session for it) ended the stream, not the peer or an error: no
+    /// DISCONNECTED event.
+    owner_ended: bool,
     finishing: bool,
     /// The connection died (heartbeat timeout, end of stream, protocol error after the
     /// handshake): finish now, dropping output, even with a send in flight — it may never
@@ -215,6 +218,7 @@ impl StreamCore {
             subscriber,
             out_mid_message: false,
             in_mid_message: false,
+            owner_ended: false,
             finishing: false,
             aborted: false,
             done: false,
@@ -515,8 +519,11 @@ impl StreamCore {
         }
     }
 
-    /// Ends the stream at once (unbind, disconnect, socket close, host gone).
+    /// Ends the stream at once (unbind, disconnect, socket close, host gone). Not reported
+    /// as DISCONNECTED: libzmq reports that only for an engine error (the peer closed, a
+    /// protocol error, a heartbeat timeout), not when its owner terminates the engine.
     pub fn stop(&mut self) {
+        self.owner_ended = true;
         self.teardown();
     }
 
@@ -675,8 +682,10 @@ impl StreamCore {
                     let at_start = !self.out_mid_message;
                     self.out_mid_message = more;
                     if self.conn.is_raw() && msg.is_empty() {
-                        // STREAM: an empty message asks to close this connection.
+                        // STREAM: an empty message asks to close this connection (the
+                        // socket ends it: no DISCONNECTED, as libzmq).
                         self.finishing = true;
+                        self.owner_ended = true;
                         return;
                     }
                     let result = if self.subscriber
@@ -704,8 +713,10 @@ impl StreamCore {
                 }
                 Err(ReadError::Empty) => return,
                 Err(ReadError::Closed) => {
-                    // The socket let go of this peer: send what is queued, then close.
+                    // The socket let go of this peer: send what is queued, then close (no
+                    // DISCONNECTED: the socket ended it, as libzmq's lingering session does).
                     self.finishing = true;
+                    self.owner_ended = true;
                     return;
                 }
             }
@@ -746,8 +757,10 @@ impl StreamCore {
         self.held.clear();
         self.partial.clear();
         self.stalled.clear();
-        self.link
-            .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+        if !self.owner_ended {
+            self.link
+                .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+        }
     }
 }
 
