@@ -17,8 +17,13 @@ use super::lb::Lb;
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 
+/// ZMQ_PROBE_ROUTER: an empty message first. A tcp/ipc pipe gets it from its link as it is
+/// made (see `wire::Link`), before the socket takes it from its mailbox.
 fn probe(pipe: &mut Pipe, cx: &Cx<'_>) {
-    if cx.options.probe_router && pipe.writer.write(Msg::new()).is_ok() {
+    if cx.options.probe_router
+        && pipe.peer.endpoint.starts_with("inproc://")
+        && pipe.writer.write(Msg::new()).is_ok()
+    {
         pipe.writer.flush();
     }
 }

@@ -126,7 +126,12 @@ impl Pattern for Router {
             }
             None => self.generate_id(),
         };
-        if cx.options.probe_router && pipe.writer.write(Msg::new()).is_ok() {
+        // ZMQ_PROBE_ROUTER: an empty message first. A tcp/ipc pipe gets it from its link as
+        // it is made (see `wire::Link`), before the socket takes it from its mailbox.
+        if cx.options.probe_router
+            && pipe.peer.endpoint.starts_with("inproc://")
+            && pipe.writer.write(Msg::new()).is_ok()
+        {
             pipe.writer.flush();
         }
         pipe.routing_id = id.clone();

@@ -255,3 +255,30 @@ fn router_named_peer_is_routable_right_after_a_tcp_connect() {
         assert_eq!(client.stats().dropped_unroutable, 0);
     }
 }
+
+/// libzmq's test_probe_router (router_router, tcp): the probe reaches the server although the
+/// client ROUTER, whose pipe is attached at the handshake, is never called after `connect`.
+#[test]
+fn probe_router_over_tcp_needs_no_call_on_the_client() {
+    for t in [SocketType::Router, SocketType::Dealer] {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = server.get_last_endpoint().unwrap().unwrap();
+        let client = sock(&ctx, t);
+        client.set_routing_id(b"X").unwrap();
+        client.set_probe_router(true).unwrap();
+        client.connect(&ep).unwrap();
+        assert_eq!(
+            recv_parts(&server),
+            vec![b"X".to_vec(), Vec::new()],
+            "{t:?}"
+        );
+        server.send("X", zeroring::SNDMORE).unwrap();
+        server.send("Hello", 0).unwrap();
+        let got = recv_parts(&client);
+        assert_eq!(got.last().unwrap(), b"Hello");
+        // One probe only.
+        assert_no_msg(&server);
+    }
+}
