@@ -40,9 +40,20 @@
 //! one atomic compare-and-swap on the word the reader publishes to); the reader calls the
 //! writer's [`Notify`] once, when it reaches that count (or when it closes).
 //!
+//! The mark can change while the pipe is in use (libzmq's `set_hwms`): the writer changes its
+//! own with [`PipeWriter::set_hwm`], and the reader moves it with
+//! [`PipeReader::adjust_writer_hwm`], which publishes the change as *credit* added to its read
+//! count, by the same atomic add on the same word. The writer's full check and its arming
+//! compare-and-swap therefore see progress and credit as one value, and a raise wakes a writer
+//! waiting at the old mark by the same test as progress does (no separate mark to be read
+//! stale: `engine/tests/loom_pipe.rs` models (5)).
+//!
 //! # Termination
 //!
-//! [`PipeWriter::close`] (or drop) flushes what is staged; the reader gets
+//! [`PipeWriter::close`] (or drop) flushes what is staged, less the staged parts of an
+//! unfinished multipart message, which it takes back ([`PipeWriter::rollback`], as libzmq's
+//! pipe termination does): a reader never sees the head of a message whose writer went away.
+//! The reader gets
 //! [`ReadError::Closed`] after it has read everything flushed before. [`PipeReader::close`] (or
 //! drop) makes the writer's next write fail with [`WriteError::Closed`] and drops the items
 //! queued at that moment; items the writer flushes afterwards are dropped when the writer end is
@@ -88,6 +99,16 @@ fn diff(a: usize, b: usize) -> usize {
 #[inline(always)]
 fn reached(a: usize, b: usize) -> bool {
     diff(a, b) <= COUNT_MASK / 2
+}
+
+/// Whether a writer that has written `written` messages is at its high-water mark `hwm` when
+/// the head word's count is `head_count`. The head count is the reader's messages read plus the
+/// credit it granted ([`PipeReader::adjust_writer_hwm`]), so it may run ahead of `written`: that
+/// difference, negative in the counts' modular arithmetic, is room.
+#[inline(always)]
+fn at_mark(written: usize, head_count: usize, hwm: usize) -> bool {
+    let d = diff(written, head_count);
+    d >= hwm && d <= COUNT_MASK / 2
 }
 
 /// Something to call when the other end of a pipe did something this end was waiting for.
@@ -420,7 +441,9 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         closed: false,
         hwm: config.hwm,
         lwm,
+        limited: config.hwm != 0,
         armed_at: None,
+        msg_start: (first, 0, 0),
     };
     let reader = PipeReader {
         shared,
@@ -432,6 +455,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         published_messages: 0,
         publish_at: step,
         step,
+        credit: 0,
         track_hwm: config.hwm != 0,
         closed: false,
     };
@@ -466,8 +490,12 @@ pub struct PipeWriter<T: PipeItem> {
     closed: bool,
     hwm: usize,
     lwm: usize,
+    /// Made with a high-water mark: the reader reports its progress, so the mark can change.
+    limited: bool,
     /// The resume point last stored with `WAITING`.
     armed_at: Option<usize>,
+    /// Where the multipart message in progress starts: chunk, slot, items written before it.
+    msg_start: (*mut Chunk<T>, usize, usize),
 }
 
 // SAFETY: the writer's raw pointer refers into storage owned by the shared state, which is
@@ -500,22 +528,7 @@ impl<T: PipeItem> PipeWriter<T> {
     pub fn write_with(&mut self, make: impl FnOnce() -> T) -> Result<(), WriteError<()>> {
         match self.admit() {
             Room::Yes => {
-                // The slot is found before the item is made, so that the item is built in
-                // the slot rather than on the stack and then copied there.
-                if self.idx == CHUNK {
-                    self.next_chunk();
-                }
-                // SAFETY: as in `push`: slot `idx` of the writer's chunk is beyond the
-                // published count and empty; the reader does not touch it.
-                let ends = unsafe {
-                    (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(make()).ends_message())
-                };
-                self.idx += 1;
-                self.items = self.items.wrapping_add(1);
-                if ends {
-                    self.messages = self.messages.wrapping_add(1);
-                }
-                self.in_message = !ends;
+                self.stage_with(make);
                 Ok(())
             }
             Room::Full => Err(WriteError::Full(())),
@@ -539,12 +552,81 @@ impl<T: PipeItem> PipeWriter<T> {
     /// Stages an admitted item.
     #[inline(always)]
     fn stage(&mut self, item: T) {
-        let ends = item.ends_message();
-        self.push(item);
+        self.stage_with(|| item);
+    }
+
+    /// Stages an admitted item made by `make` in its slot: the slot is found before the item
+    /// is made, so that the item is built there rather than on the stack and then copied.
+    #[inline(always)]
+    fn stage_with(&mut self, make: impl FnOnce() -> T) {
+        if self.idx == CHUNK {
+            self.next_chunk();
+        }
+        let (chunk, idx, items) = (self.chunk, self.idx, self.items);
+        // SAFETY: slot `idx` of the writer's chunk is beyond the published count, so the reader
+        // does not access it (see the type's docs); it is empty (a fresh or recycled chunk,
+        // whose items were all moved out by the reader).
+        let ends = unsafe {
+            (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(make()).ends_message())
+        };
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+        if !self.in_message && !ends {
+            // A multipart message starts: where [`rollback`](Self::rollback) goes back to.
+            // (Single-part messages, the common case, cost nothing here.)
+            self.msg_start = (chunk, idx, items);
+        }
         if ends {
             self.messages = self.messages.wrapping_add(1);
         }
         self.in_message = !ends;
+    }
+
+    /// Takes back the staged parts of the message in progress (libzmq's `pipe_t::rollback`):
+    /// they are dropped and the writer is at a message boundary again. Returns how many parts
+    /// were dropped. Parts of it already flushed cannot be taken back (the reader may hold
+    /// them): then nothing is dropped. [`close`](Self::close) does this first, so a reader never
+    /// sees the head of a message whose writer went away.
+    pub fn rollback(&mut self) -> usize {
+        if !self.in_message {
+            return 0;
+        }
+        let (chunk, idx, items) = self.msg_start;
+        if diff(self.flushed, items) != 0 && reached(self.flushed, items) {
+            return 0; // part of the message is visible already
+        }
+        self.in_message = false;
+        let n = diff(self.items, items);
+        let (mut c, mut i) = (chunk, idx);
+        for _ in 0..n {
+            if i == CHUNK {
+                // SAFETY: `c` is a chunk of this writer's: the message's parts were written
+                // into it and the chunks `next_chunk` linked after it, which the reader cannot
+                // reach (nothing of the message is published).
+                c = unsafe { (*c).next.load(Ordering::Relaxed) };
+                i = 0;
+            }
+            // SAFETY: slot `i` of `c` holds a part of the message in progress, written by
+            // this writer and never published: only the writer refers to it; dropped once,
+            // since the cursor moves back before it below.
+            unsafe { (*c).slots[i].with_mut(|p| (*p).assume_init_drop()) };
+            i += 1;
+        }
+        // The chunks linked after the message's first chunk hold only its parts now.
+        // SAFETY: `chunk` is live (the writer's, at or before its cursor).
+        let mut next = unsafe { (*chunk).next.swap(ptr::null_mut(), Ordering::Relaxed) };
+        while !next.is_null() {
+            // SAFETY: linked by this writer during the message and unreachable by the
+            // reader (see above); empty now, and unlinked from `chunk` above.
+            let after = unsafe { (*next).next.load(Ordering::Relaxed) };
+            // SAFETY: as above; nothing else refers to it.
+            drop(unsafe { Box::from_raw(next) });
+            next = after;
+        }
+        self.chunk = chunk;
+        self.idx = idx;
+        self.items = items;
+        n
     }
 
     /// Whether a [`write`](Self::write) of a message's first part would succeed now: `false`
@@ -568,6 +650,15 @@ impl<T: PipeItem> PipeWriter<T> {
     /// point and mark the writer waiting (atomically with the check of the read count).
     #[cold]
     fn writable_slow(&mut self, mut head: usize) -> Room {
+        if self.hwm == 0 || !at_mark(self.messages, head >> SHIFT, self.hwm) {
+            // The reader granted credit beyond what is queued (the fast paths' unsigned
+            // difference took it for a full pipe), or the mark was lifted.
+            return if head & READER_CLOSED != 0 {
+                Room::Closed
+            } else {
+                Room::Yes
+            };
+        }
         // The reader can only drain what is flushed: without this, a full writer with staged
         // messages would wait for a notify that never comes.
         self.flush();
@@ -576,7 +667,7 @@ impl<T: PipeItem> PipeWriter<T> {
             if head & READER_CLOSED != 0 {
                 return Room::Closed;
             }
-            if diff(self.messages, head >> SHIFT) < self.hwm {
+            if !at_mark(self.messages, head >> SHIFT, self.hwm) {
                 return Room::Yes;
             }
             if head & WAITING != 0 && self.armed_at == Some(resume_at) {
@@ -601,19 +692,6 @@ impl<T: PipeItem> PipeWriter<T> {
                 Err(actual) => head = actual,
             }
         }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, item: T) {
-        if self.idx == CHUNK {
-            self.next_chunk();
-        }
-        // SAFETY: slot `idx` of the writer's chunk is beyond the published count, so the reader
-        // does not access it (see the type's docs); it is empty (a fresh or recycled chunk,
-        // whose items were all moved out by the reader).
-        unsafe { (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(item)) };
-        self.idx += 1;
-        self.items = self.items.wrapping_add(1);
     }
 
     #[cold]
@@ -659,12 +737,14 @@ impl<T: PipeItem> PipeWriter<T> {
         }
     }
 
-    /// Closes the writing end: flushes what is staged and tells the reader that nothing more
+    /// Closes the writing end: takes back the staged parts of an unfinished message
+    /// ([`rollback`](Self::rollback)), flushes what is staged and tells the reader that nothing more
     /// will come (it reads [`ReadError::Closed`] after the flushed items). Idempotent; also done
     /// by drop. Later writes fail with [`WriteError::Closed`].
     pub fn close(&mut self) {
         if !self.closed {
             self.closed = true;
+            self.rollback();
             self.publish(WRITER_CLOSED);
         }
     }
@@ -695,9 +775,25 @@ impl<T: PipeItem> PipeWriter<T> {
         diff(self.items, self.flushed)
     }
 
-    /// The high-water mark (0 = unlimited).
+    /// The high-water mark (0 = unlimited), not counting the credit the reader granted
+    /// ([`PipeReader::adjust_writer_hwm`]).
     pub fn hwm(&self) -> usize {
         self.hwm
+    }
+
+    /// Changes this writer's high-water mark (libzmq's `pipe_t::set_hwms` for the writing side,
+    /// when SNDHWM changes after the pipe exists). Raising or lowering it is local to the
+    /// writer: the new mark applies to the next first part written (messages already queued
+    /// stay queued; a lower mark only makes the writer full sooner). 0 lifts the mark. A pipe
+    /// made without a mark (`hwm == 0`) keeps none: its reader does not report progress.
+    pub fn set_hwm(&mut self, hwm: usize) {
+        if !self.limited {
+            return;
+        }
+        self.hwm = hwm;
+        self.lwm = PipeConfig::with_hwm(hwm).effective_lwm();
+        // A later arm must store the resume point for the new low-water mark.
+        self.armed_at = None;
     }
 }
 
@@ -742,6 +838,9 @@ pub struct PipeReader<T: PipeItem> {
     /// Next messages-read count at which to publish.
     publish_at: usize,
     step: usize,
+    /// Credit granted to the writer ([`adjust_writer_hwm`](Self::adjust_writer_hwm)), in the
+    /// counts' modular arithmetic: the head word's count is `published_messages + credit`.
+    credit: usize,
     track_hwm: bool,
     closed: bool,
 }
@@ -863,8 +962,19 @@ impl<T: PipeItem> PipeReader<T> {
     /// Publishes the messages-read count; notifies a waiting writer whose resume point is
     /// reached.
     fn publish_read(&mut self) {
-        let delta = diff(self.messages, self.published_messages);
+        self.publish(0);
+    }
+
+    /// Publishes the messages-read count together with `credit` more (modular: a lowered mark
+    /// is a negative credit), in one RMW on the head word: the writer's full check and its
+    /// arming compare-and-swap read the read count and the credit as one value, so a change of
+    /// either is ordered with them. Then notifies a waiting writer whose resume point the new
+    /// head count reached — the same test for progress and for credit, so a writer full at the
+    /// old mark is woken exactly when the new count gives it room at its low-water mark.
+    fn publish(&mut self, credit: usize) {
+        let delta = diff(self.messages, self.published_messages).wrapping_add(credit);
         self.published_messages = self.messages;
+        self.credit = self.credit.wrapping_add(credit);
         let old = self
             .shared
             .head
@@ -872,16 +982,30 @@ impl<T: PipeItem> PipeReader<T> {
             .fetch_add(delta << SHIFT, Ordering::AcqRel);
         self.publish_at = self.messages.wrapping_add(self.step);
         if old & WAITING != 0 {
+            let count = self.messages.wrapping_add(self.credit) & COUNT_MASK;
             let target = self.shared.head.resume_at.load(Ordering::Relaxed);
-            if reached(self.messages, target) {
+            if reached(count, target) {
                 let prev = self.shared.head.word.fetch_and(!WAITING, Ordering::AcqRel);
                 if prev & WAITING != 0 {
                     call(&self.shared.writer_notify);
                 }
-            } else if diff(target, self.messages) < self.step {
-                self.publish_at = self.messages.wrapping_add(diff(target, self.messages));
+            } else if diff(target, count) < self.step {
+                self.publish_at = self.messages.wrapping_add(diff(target, count));
             }
         }
+    }
+
+    /// Moves the writer's high-water mark by `delta` messages from this side (libzmq's
+    /// `set_hwms` on the writing end when the reader's RCVHWM changes, or the inproc bind's
+    /// `set_hwms_boost` for a pipe made before it): the reader grants (or, negative, takes back)
+    /// credit by publishing it with its read count. A writer waiting at its old mark is woken
+    /// when the raise gives it room down to its low-water mark. Ignored for a pipe made without
+    /// a mark. The caller keeps the writer's mark plus the credit at 1 or more.
+    pub fn adjust_writer_hwm(&mut self, delta: isize) {
+        if !self.track_hwm || self.closed || delta == 0 {
+            return;
+        }
+        self.publish(delta as usize);
     }
 
     /// Items flushed by the writer and not yet read (a hint: the writer may flush more at any

@@ -419,3 +419,179 @@ fn reader_close_wakes_full_writer() {
         assert_eq!(log, vec![0, 1]);
     });
 }
+
+/// Writes `items` in order, sleeping on `wn` whenever the pipe is full; flushes after each.
+fn write_all_blocking(w: &mut zeroring_engine::pipe::PipeWriter<u64>, wn: &Counted, items: &[u64]) {
+    for &i in items {
+        let mut item = i;
+        loop {
+            match w.write(item) {
+                Ok(()) => break,
+                Err(WriteError::Full(back)) => {
+                    item = back;
+                    wn.signal.wait(None, Duration::ZERO);
+                }
+                Err(WriteError::Closed(_)) => panic!("reader closed"),
+            }
+        }
+        w.flush();
+    }
+}
+
+/// (5) The reader raises the writer's mark while the writer is full at the old one and nothing
+/// is read (libzmq's inproc bind boosting a pipe its connecter filled first): the writer is
+/// always woken (a lost wakeup is a loom deadlock) and its write then succeeds at the new mark.
+/// The raise is published on the same word, by the same RMW, as the reader's progress, so the
+/// writer's arming CAS either sees it (and finds room) or is seen by it (and is notified).
+#[test]
+fn raised_mark_wakes_full_writer() {
+    model(|| {
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 1,
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            write_all_blocking(&mut w, &wn2, &[0, 1]);
+            // Full again at the raised mark (2 queued, nothing read).
+            assert!(matches!(w.write(2), Err(WriteError::Full(2))));
+            w
+        });
+        r.adjust_writer_hwm(1);
+        let w = t.join().unwrap();
+        assert_eq!(r.read(), Ok(0));
+        assert_eq!(r.read(), Ok(1));
+        drop(w);
+        assert_eq!(r.read(), Err(ReadError::Closed));
+    });
+}
+
+/// (5b) A raise racing the reader's own progress and a writer that blocks and resumes: FIFO
+/// holds and the writer is always woken.
+#[test]
+fn raised_mark_races_reads() {
+    model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 1,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            write_all_blocking(&mut w, &wn2, &[0, 1, 2]);
+        });
+        let mut got = Vec::new();
+        let mut raised = false;
+        loop {
+            match r.read() {
+                Ok(v) => got.push(v),
+                Err(ReadError::Empty) => {
+                    rn.signal.wait(None, Duration::ZERO);
+                }
+                Err(ReadError::Closed) => break,
+            }
+            if !raised && got.len() == 1 {
+                raised = true;
+                r.adjust_writer_hwm(1);
+            }
+        }
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+    });
+}
+
+/// (5c) The reader lowers the writer's mark (negative credit) while the writer fills the pipe:
+/// the writer never gets past the lowered mark once it sees it, and is still resumed by reads.
+#[test]
+fn lowered_mark_still_resumes_writer() {
+    model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<u64>(PipeConfig {
+            hwm: 2,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            write_all_blocking(&mut w, &wn2, &[0, 1, 2]);
+        });
+        r.adjust_writer_hwm(-1);
+        let (got, _) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+    });
+}
+
+/// A part that records its drop by id.
+#[derive(Debug)]
+struct TrackedPart(usize, bool, std::sync::Arc<Mutex<Vec<usize>>>);
+
+impl Drop for TrackedPart {
+    fn drop(&mut self) {
+        self.2.lock().unwrap().push(self.0);
+    }
+}
+
+impl PipeItem for TrackedPart {
+    fn ends_message(&self) -> bool {
+        !self.1
+    }
+}
+
+/// Reads ids until `Closed`, sleeping on `rn` when empty; the items are dropped as read.
+fn drain_ids(r: &mut PipeReader<TrackedPart>, rn: &Counted) -> Vec<usize> {
+    let mut got = Vec::new();
+    loop {
+        match r.read() {
+            Ok(p) => got.push(p.0),
+            Err(ReadError::Empty) => {
+                rn.signal.wait(None, Duration::ZERO);
+            }
+            Err(ReadError::Closed) => return got,
+        }
+    }
+}
+
+/// (6) Rollback of an unfinished message that spans a chunk boundary (2 slots per chunk under
+/// loom), while the reader drains what was flushed before it: the reader never sees a part of
+/// it, the writer goes on from the boundary (chunks unlinked and freed, a later message links
+/// fresh ones), and every item is dropped exactly once.
+#[test]
+fn rollback_takes_back_an_unfinished_message() {
+    model(|| {
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let rn = Counted::new();
+        let (mut w, mut r) = pipe::<TrackedPart>(PipeConfig {
+            reader_notify: Some(rn.clone()),
+            ..PipeConfig::default()
+        });
+        let wlog = log.clone();
+        let t = thread::spawn(move || {
+            w.write(TrackedPart(0, false, wlog.clone())).unwrap();
+            w.flush();
+            for id in 1..4 {
+                w.write(TrackedPart(id, true, wlog.clone())).unwrap();
+            }
+            assert_eq!(w.rollback(), 3);
+            w.write(TrackedPart(4, true, wlog.clone())).unwrap();
+            w.write(TrackedPart(5, false, wlog.clone())).unwrap();
+            w.flush();
+            // Closing mid-message takes the unfinished one back too.
+            w.write(TrackedPart(6, true, wlog)).unwrap();
+        });
+        let got = drain_ids(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 4, 5]);
+        drop(r);
+        let mut log = log.lock().unwrap().clone();
+        log.sort_unstable();
+        assert_eq!(log, vec![0, 1, 2, 3, 4, 5, 6]);
+    });
+}

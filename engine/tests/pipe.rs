@@ -95,6 +95,22 @@ impl PipeItem for Tracked {
     }
 }
 
+/// A part that records its drop by id.
+#[derive(Debug)]
+struct TrackedPart(usize, bool, Arc<Mutex<Vec<usize>>>);
+
+impl Drop for TrackedPart {
+    fn drop(&mut self) {
+        self.2.lock().unwrap().push(self.0);
+    }
+}
+
+impl PipeItem for TrackedPart {
+    fn ends_message(&self) -> bool {
+        !self.1
+    }
+}
+
 fn assert_each_dropped_once(log: &Mutex<Vec<usize>>, n: usize) {
     let log = log.lock().unwrap();
     assert_eq!(log.len(), n, "drop count");
@@ -638,4 +654,155 @@ fn write_with_builds_only_what_the_pipe_takes() {
     r.close();
     assert_eq!(w.write_with(|| make(6, false)), Err(WriteError::Closed(())));
     assert_eq!(built.get(), 3);
+}
+
+#[test]
+fn writer_mark_changes_locally_and_by_reader_credit() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<u32>(PipeConfig {
+        hwm: 2,
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    w.write(0).unwrap();
+    w.write(1).unwrap();
+    assert!(matches!(w.write(2), Err(WriteError::Full(2))));
+    // The reader grants 3 more without reading: the waiting writer is woken (its low-water
+    // point, 1 queued, is passed by the new head count) and may write 3 more.
+    r.adjust_writer_hwm(3);
+    assert_eq!(wc.get(), 1);
+    for i in 2..5 {
+        w.write(i).unwrap();
+    }
+    assert!(matches!(w.write(5), Err(WriteError::Full(5))));
+    // The writer lowers its own part to 0... 1: 1 + 3 = 4 queued at most.
+    w.set_hwm(1);
+    assert_eq!(w.hwm(), 1);
+    for i in 0..2 {
+        assert_eq!(r.read(), Ok(i));
+    }
+    // 3 queued, mark 4: one more.
+    w.write(5).unwrap();
+    assert!(matches!(w.write(6), Err(WriteError::Full(6))));
+    // The reader takes its credit back: mark 1; reading everything gives room for 1.
+    r.adjust_writer_hwm(-3);
+    while r.read().is_ok() {}
+    w.write(6).unwrap();
+    assert!(matches!(w.write(7), Err(WriteError::Full(7))));
+    // A huge credit (the reader's RCVHWM became 0): as good as no mark; 0 lifts the writer's.
+    r.adjust_writer_hwm(1 << 40);
+    for i in 7..10_000 {
+        w.write(i).unwrap();
+    }
+    w.set_hwm(0);
+    w.write(10_000).unwrap();
+    assert_eq!(r.read(), Ok(6));
+}
+
+#[test]
+fn a_pipe_made_without_a_mark_keeps_none() {
+    let (mut w, mut r) = pipe::<u32>(PipeConfig::with_hwm(0));
+    w.set_hwm(1);
+    r.adjust_writer_hwm(-5);
+    for i in 0..100 {
+        w.write(i).unwrap();
+    }
+    assert_eq!(w.hwm(), 0);
+}
+
+#[test]
+fn rollback_drops_the_unfinished_message_across_chunks() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (mut w, mut r) = pipe::<TrackedPart>(PipeConfig::default());
+    let mut id = 0;
+    let mut part = |more: bool| {
+        id += 1;
+        TrackedPart(id - 1, more, log.clone())
+    };
+    // 200 single messages, then a 700-part message (crosses several chunks), rolled back.
+    for _ in 0..200 {
+        w.write(part(false)).unwrap();
+    }
+    w.flush();
+    for _ in 0..700 {
+        w.write(part(true)).unwrap();
+    }
+    assert_eq!(w.rollback(), 700);
+    assert_eq!(w.rollback(), 0, "at a boundary now");
+    // The writer goes on: a 3-part message, then one closed unfinished.
+    w.write(part(true)).unwrap();
+    w.write(part(true)).unwrap();
+    w.write(part(false)).unwrap();
+    for _ in 0..300 {
+        w.write(part(true)).unwrap();
+    }
+    drop(w);
+    let mut got = Vec::new();
+    while let Ok(p) = r.read() {
+        got.push(p.0);
+    }
+    let expected: Vec<usize> = (0..200).chain(900..903).collect();
+    assert_eq!(got, expected);
+    drop(r);
+    assert_each_dropped_once(&log, 1203);
+}
+
+#[test]
+fn rollback_leaves_flushed_parts() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::default());
+    w.write(part(1, true)).unwrap();
+    w.flush();
+    w.write(part(2, true)).unwrap();
+    assert_eq!(
+        w.rollback(),
+        0,
+        "its head is visible: nothing is taken back"
+    );
+    w.write(part(3, false)).unwrap();
+    w.flush();
+    assert_eq!(r.read().unwrap().v, 1);
+    assert_eq!(r.read().unwrap().v, 2);
+    assert_eq!(r.read().unwrap().v, 3);
+}
+
+/// A message started with `write_with` (the in-place path) is rolled back like one started with
+/// `write`: whichever call wrote its first part, and wherever the chunk boundary fell (the
+/// 256-slot chunk is crossed at every offset below).
+#[test]
+fn rollback_of_a_message_begun_in_place() {
+    for lead in [0usize, 1, 255, 256, 257] {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (mut w, mut r) = pipe::<TrackedPart>(PipeConfig::default());
+        let mut id = 0;
+        let mut next = |more: bool| {
+            id += 1;
+            TrackedPart(id - 1, more, log.clone())
+        };
+        for _ in 0..lead {
+            w.write(next(false)).unwrap();
+        }
+        w.flush();
+        let first = next(true);
+        w.write_with(|| first).unwrap();
+        for i in 0..300 {
+            let p = next(true);
+            if i % 2 == 0 {
+                w.write_with(|| p).unwrap();
+            } else {
+                w.write(p).unwrap();
+            }
+        }
+        assert_eq!(w.rollback(), 301, "lead {lead}");
+        let last = next(false);
+        w.write_with(|| last).unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        while let Ok(p) = r.read() {
+            got.push(p.0);
+        }
+        let expected: Vec<usize> = (0..lead).chain([lead + 301]).collect();
+        assert_eq!(got, expected, "lead {lead}");
+        drop(r);
+        assert_each_dropped_once(&log, lead + 302);
+    }
 }

@@ -119,6 +119,9 @@ pub struct PeerAttachment {
     pub reader: PipeReader<Msg>,
     /// Who is at the other end.
     pub peer: Peer,
+    /// The part of `writer`'s high-water mark that is the peer's RCVHWM (inproc: the mark is
+    /// the sum of both ends'), kept when the socket's SNDHWM changes; 0 for tcp/ipc.
+    pub out_boost: usize,
 }
 
 impl PeerAttachment {
@@ -128,7 +131,14 @@ impl PeerAttachment {
             writer,
             reader,
             peer,
+            out_boost: 0,
         }
+    }
+
+    /// With `out_boost` (see the field).
+    pub fn with_out_boost(mut self, boost: usize) -> Self {
+        self.out_boost = boost;
+        self
     }
 
     /// A new pipe pair to `peer`: the socket's ends (this attachment) and the transport's.
@@ -158,6 +168,26 @@ pub struct InprocSide {
     pub conflate: bool,
 }
 
+/// The part an end's HWM adds to a pipe's mark: its value, or (0 = no limit) as good as none.
+/// A change of RCVHWM moves the peer writer's mark by the difference of the two shares.
+pub fn hwm_share(hwm: i32) -> isize {
+    if hwm <= 0 {
+        1 << 40
+    } else {
+        hwm as isize
+    }
+}
+
+/// The mark of a writer whose own SNDHWM is `sndhwm` and whose peer adds `boost` (its RCVHWM,
+/// inproc) to it: 0 (no limit) when SNDHWM is 0.
+pub fn writer_hwm(sndhwm: i32, boost: usize) -> usize {
+    if sndhwm <= 0 {
+        0
+    } else {
+        (sndhwm as usize).saturating_add(boost)
+    }
+}
+
 /// The high-water mark of an inproc pipe: the sender's SNDHWM plus the receiver's RCVHWM, as
 /// libzmq's inproc connect sets it; 0 (no limit) if either is 0.
 pub fn hwm_sum(a: i32, b: i32) -> usize {
@@ -183,6 +213,7 @@ pub fn inproc_pair(
     let hwm = |a, b| if conflate { 0 } else { hwm_sum(a, b) };
     let (c2b_w, c2b_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(connecter.sndhwm, binder.rcvhwm)));
     let (b2c_w, b2c_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(binder.sndhwm, connecter.rcvhwm)));
+    let boost = |rcvhwm: i32| if conflate { 0 } else { rcvhwm.max(0) as usize };
     let binders = PeerAttachment::new(
         b2c_w,
         c2b_r,
@@ -194,7 +225,8 @@ pub fn inproc_pair(
             conflate,
             key: None,
         },
-    );
+    )
+    .with_out_boost(boost(connecter.rcvhwm));
     let connecters = PeerAttachment::new(
         c2b_w,
         b2c_r,
@@ -206,7 +238,8 @@ pub fn inproc_pair(
             conflate,
             key: None,
         },
-    );
+    )
+    .with_out_boost(boost(binder.rcvhwm));
     (connecters, binders)
 }
 

@@ -11,9 +11,9 @@ use zeroring_transports::driver::TransportOptions;
 use zeroring_transports::socket_type::SocketType;
 use zeroring_transports::zmtp::ConnectionConfig;
 
-use crate::attach::PeerAttachment;
+use crate::attach::{hwm_share, writer_hwm, PeerAttachment};
 use crate::error::Result;
-use crate::options::{Options, Value};
+use crate::options::{num, Options, Value};
 use crate::pattern::{new_pattern, Cx, Pattern, Pipe, SendError, Stats};
 
 /// A socket's state and pattern, without any I/O.
@@ -78,6 +78,7 @@ impl SocketCore {
             mut writer,
             mut reader,
             peer,
+            out_boost,
         } = a;
         let id = self.next_pipe_id;
         self.next_pipe_id += 1;
@@ -109,6 +110,8 @@ impl SocketCore {
             routing_id: bytes::Bytes::new(),
             queued: false,
             reports_ready,
+            out_boost,
+            rcv_share: self.options.rcvhwm,
         };
         let (p, mut cx) = self.cx();
         p.attach(pipe, &mut cx);
@@ -190,6 +193,32 @@ impl SocketCore {
             self.options = old;
             return Err(e);
         }
+        if matches!(option, num::SNDHWM | num::RCVHWM) {
+            self.update_pipe_hwms();
+        }
         Ok(())
+    }
+
+    /// Applies SNDHWM/RCVHWM to the pipes that exist (libzmq's `update_pipe_options`): each
+    /// writer's mark becomes SNDHWM plus what its peer adds (inproc), and each peer writer's
+    /// mark moves by the change of RCVHWM (credit its reader grants, so a writer waiting at the
+    /// old mark is woken by a raise). Queued messages stay; a lower mark only stops writers
+    /// sooner. A pipe made without a mark (an end had 0, or CONFLATE) keeps none.
+    fn update_pipe_hwms(&mut self) {
+        let (sndhwm, rcvhwm) = (self.options.sndhwm, self.options.rcvhwm);
+        let Some(pipes) = self.pattern.pipes_mut() else {
+            return;
+        };
+        for p in pipes.iter_mut() {
+            if p.peer.conflate {
+                continue;
+            }
+            p.writer.set_hwm(writer_hwm(sndhwm, p.out_boost));
+            if p.rcv_share != rcvhwm {
+                p.reader
+                    .adjust_writer_hwm(hwm_share(rcvhwm) - hwm_share(p.rcv_share));
+                p.rcv_share = rcvhwm;
+            }
+        }
     }
 }

@@ -19,7 +19,9 @@ use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
-use crate::attach::{inproc_pair, AttachHandle, Command, InprocSide, PeerAttachment};
+use crate::attach::{
+    hwm_share, inproc_pair, writer_hwm, AttachHandle, Command, InprocSide, PeerAttachment,
+};
 use crate::context::{Bound, Context, InprocInfo, Pending};
 use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
@@ -572,7 +574,20 @@ impl Socket {
                     Ok(())
                 }
             }
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => c.wire.stop(endpoint, false),
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+                c.wire.stop(endpoint, false)?;
+                if !c.sc.options.immediate {
+                    // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
+                    // libzmq's disconnect terminates it at once (`pipe_t::terminate(false)`),
+                    // so what it still holds is never read — a message queued before the
+                    // disconnect must not surface after a reconnect (test_spec_pushpull's
+                    // multipart_atomic_drop). Under IMMEDIATE the session lets the socket
+                    // read what it delivered, as libzmq's does.
+                    let (p, mut cx) = c.sc.cx();
+                    p.disconnect(endpoint, &mut cx);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -1090,7 +1105,18 @@ impl Core {
         self.sc.options.last_endpoint = uri.to_string();
         // Like libzmq, inproc peers are not checked for compatible socket types (only the
         // ZMTP handshake checks them): test_inproc_connect connects PAIR sockets to a PULL.
-        for p in pending {
+        for mut p in pending {
+            // The pipes were made with the connecter's HWMs alone; now each direction gets the
+            // sum of both ends' (libzmq's `set_hwms_boost`), as a connect after the bind would:
+            // this socket's writer locally, the connecter's writer by credit from this
+            // socket's reader (which wakes it if it filled the pipe at its own mark).
+            let conflate = p.connector.conflate || info.conflate;
+            let mut out_boost = 0;
+            if !conflate {
+                out_boost = p.connector.rcvhwm.max(0) as usize;
+                p.writer.set_hwm(writer_hwm(info.sndhwm, out_boost));
+                p.reader.adjust_writer_hwm(hwm_share(info.rcvhwm));
+            }
             if let Some((w, r, sender)) = p.deferred {
                 let peer = Peer {
                     routing_id: p
@@ -1118,7 +1144,7 @@ impl Core {
                 conflate: p.connector.conflate || info.conflate,
                 key: None,
             };
-            self.attach(PeerAttachment::new(p.writer, p.reader, peer));
+            self.attach(PeerAttachment::new(p.writer, p.reader, peer).with_out_boost(out_boost));
         }
         Ok(())
     }

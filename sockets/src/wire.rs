@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use zeroring_engine::Msg;
 
 use zeroring_transports::driver::{
     self, ConnectHandle, ListenerHandle, PipeEnds, SocketLink, ZapResponder,
@@ -73,11 +74,23 @@ pub(crate) struct Link {
     /// CONNECT_ROUTING_ID as it was at connect: the routing id this socket gives the peer
     /// (ROUTER, STREAM), whatever the peer calls itself.
     connect_rid: Option<Bytes>,
+    /// ZMQ_PROBE_ROUTER (ROUTER, DEALER, REQ): each pipe starts with an empty message.
+    probe: bool,
 }
 
 impl Link {
-    fn pipes(&self, peer: Peer) -> Option<PipeEnds> {
-        let (socket_ends, ours) = PeerAttachment::pipe_pair(peer, self.sndhwm, self.rcvhwm);
+    /// A pipe pair for `peer`, the socket's ends posted to it; `zmtp`: not a raw (STREAM)
+    /// connection, where a probe would be data.
+    fn pipes(&self, peer: Peer, zmtp: bool) -> Option<PipeEnds> {
+        let (mut socket_ends, ours) = PeerAttachment::pipe_pair(peer, self.sndhwm, self.rcvhwm);
+        if zmtp && self.probe && socket_ends.writer.write(Msg::new()).is_ok() {
+            // libzmq's socket writes the probe as it attaches the pipe (at connect, or at the
+            // handshake for a ROUTER that must learn the peer's id). Written here, on the I/O
+            // thread, it goes out with the handshake even while the socket's thread is busy
+            // elsewhere and has not taken the pipe from its mailbox yet (test_probe_router:
+            // the client ROUTER is never called after its connect).
+            socket_ends.writer.flush();
+        }
         self.attach.attach(socket_ends).ok()?;
         Some(ours)
     }
@@ -89,12 +102,27 @@ impl SocketLink for Link {
         if self.connect_rid.is_some() {
             peer.routing_id = self.connect_rid.clone();
         }
-        self.pipes(peer)
+        self.pipes(peer, true)
     }
 
     fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
         let ours = self.attach.socket_type();
-        self.pipes(Peer::early(ours, endpoint, key, self.conflate))
+        if matches!(ours, SocketType::Router | SocketType::Stream) {
+            // libzmq's ROUTER and STREAM attach at connect under CONNECT_ROUTING_ID
+            // (IMMEDIATE off), so the peer can be sent to at once; without one, a ROUTER
+            // learns the id in the handshake and a STREAM announces each connection.
+            let rid = self.connect_rid.clone()?;
+            return self.pipes(
+                Peer {
+                    routing_id: Some(rid),
+                    key: Some(key),
+                    conflate: self.conflate,
+                    ..Peer::new(ours, endpoint)
+                },
+                ours == SocketType::Router,
+            );
+        }
+        self.pipes(Peer::early(ours, endpoint, key, self.conflate), true)
     }
 
     fn hiccup(&self, key: u64) {
@@ -107,12 +135,15 @@ impl SocketLink for Link {
         key: Option<u64>,
         metadata: Option<Arc<zeroring_engine::Metadata>>,
     ) -> Option<PipeEnds> {
-        self.pipes(Peer {
-            routing_id: self.connect_rid.clone(),
-            key,
-            metadata,
-            ..Peer::new(SocketType::Stream, endpoint)
-        })
+        self.pipes(
+            Peer {
+                routing_id: self.connect_rid.clone(),
+                key,
+                metadata,
+                ..Peer::new(SocketType::Stream, endpoint)
+            },
+            false,
+        )
     }
 
     fn monitor(&self, event: MonitorEvent, value: u32, endpoint: &str) {
@@ -237,6 +268,11 @@ impl Wire {
             monitor,
             ctx: ctx.downgrade(),
             connect_rid: None,
+            probe: o.probe_router
+                && matches!(
+                    o.socket_type,
+                    SocketType::Router | SocketType::Dealer | SocketType::Req
+                ),
         }
     }
 

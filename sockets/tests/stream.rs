@@ -234,3 +234,28 @@ fn libzmq_notices_carry_peer_address_and_routing_id_follows_the_new_peer() {
     assert_eq!(chunk_id.gets("Peer-Address"), Some("127.0.0.1"));
     assert_eq!(&s.recv_msg(0).unwrap()[..], b"x");
 }
+
+/// libzmq's test_connect_rid (test_stream_2_stream): a connecting STREAM that named its peer
+/// with CONNECT_ROUTING_ID can send to it right after `connect` (libzmq attaches the pipe at
+/// connect, IMMEDIATE off); the bytes go out once the connection is up.
+#[test]
+fn a_peer_named_at_connect_can_be_sent_to_at_once() {
+    let ctx = Context::new();
+    let server = stream(&ctx);
+    server
+        .set_option(num::STREAM_NOTIFY, &0i32.to_ne_bytes())
+        .unwrap();
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.get_last_endpoint().unwrap().unwrap();
+    let client = stream(&ctx);
+    client.set_connect_routing_id(b"conn1").unwrap();
+    client.connect(&ep).unwrap();
+    client.send("conn1", SNDMORE).unwrap();
+    client.send("hi 1", 0).unwrap();
+    let m = server.recv_multipart(0).unwrap();
+    assert_eq!(m[0][0], 0, "a generated id");
+    assert_eq!(m[1], b"hi 1");
+    // The client announced its peer when it attached it, under the name it gave.
+    let notice = client.recv_multipart(0).unwrap();
+    assert_eq!(notice, vec![b"conn1".to_vec(), Vec::new()]);
+}

@@ -924,3 +924,64 @@ fn a_zap_handler_that_leaves_without_replying_fails_the_handshake_with_epipe() {
     );
     assert!(handler.join().unwrap(), "the handler saw the request");
 }
+
+/// libzmq's test_monitor: a socket that closes its own connection (LINGER 0 here; a
+/// disconnect, or a lingering close, alike) does not report DISCONNECTED — libzmq reports it
+/// only for an engine error (the peer closed, a protocol error, a heartbeat timeout), which
+/// it follows with CONNECT_RETRIED. Checked on zeroring and on libzmq with the same script.
+#[test]
+fn closing_its_own_connection_reports_no_disconnected() {
+    let events = |client_events: Vec<MonitorEvent>| {
+        assert!(
+            !client_events.contains(&MonitorEvent::Disconnected),
+            "{client_events:?}"
+        );
+        assert_eq!(client_events.last(), Some(&MonitorEvent::MonitorStopped));
+    };
+    // zeroring
+    let ctx = Context::new();
+    let server = zsock(&ctx, SocketType::Dealer);
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.get_last_endpoint().unwrap().unwrap();
+    let client = zsock(&ctx, SocketType::Dealer);
+    let mon = Monitor::new(&ctx, &client, "own-close");
+    client.connect(&ep).unwrap();
+    client.send("ping", 0).unwrap();
+    assert_eq!(server.recv_bytes(0).unwrap(), b"ping");
+    mon.expect(MonitorEvent::HandshakeSucceeded);
+    drop(client);
+    let mut seen = Vec::new();
+    while let Some((e, _, _)) = mon.next(LIMIT_MS) {
+        seen.push(e);
+        if e == MonitorEvent::MonitorStopped {
+            break;
+        }
+    }
+    events(seen);
+    // libzmq
+    let lctx = zmq::Context::new();
+    let server = lsock(&lctx, zmq::DEALER);
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.get_last_endpoint().unwrap().unwrap();
+    let client = lsock(&lctx, zmq::DEALER);
+    client
+        .monitor("inproc://lmon-own-close", zmq::SocketEvent::ALL as i32)
+        .unwrap();
+    let lmon = lctx.socket(zmq::PAIR).unwrap();
+    lmon.set_rcvtimeo(LIMIT_MS).unwrap();
+    lmon.connect("inproc://lmon-own-close").unwrap();
+    client.connect(&ep).unwrap();
+    client.send("ping", 0).unwrap();
+    assert_eq!(server.recv_bytes(0).unwrap(), b"ping");
+    drop(client);
+    let mut seen = Vec::new();
+    while let Ok(parts) = lmon.recv_multipart(0) {
+        let e = MonitorEvent::from_code(u16::from_le_bytes([parts[0][0], parts[0][1]])).unwrap();
+        seen.push(e);
+        if e == MonitorEvent::MonitorStopped {
+            break;
+        }
+    }
+    assert!(seen.contains(&MonitorEvent::HandshakeSucceeded), "{seen:?}");
+    events(seen);
+}

@@ -247,6 +247,20 @@ impl Fq {
         Err(Error::EAGAIN)
     }
 
+    /// After a disconnect ([`Pipes::kill_endpoint`]): what was read ahead from the pipes it
+    /// closed goes with them, as libzmq's terminated pipe is not read further — a message
+    /// queued before a disconnect never surfaces after it.
+    pub fn forget_disconnected(&mut self, pipes: &Pipes) {
+        if let Some((_, id)) = &self.prefetched {
+            if pipes.disconnected.contains(id) {
+                self.prefetched = None;
+            }
+        }
+        if self.more.is_some_and(|id| pipes.disconnected.contains(&id)) {
+            self.more = None;
+        }
+    }
+
     /// Whether a message is being read.
     pub fn in_message(&self) -> bool {
         self.more.is_some()

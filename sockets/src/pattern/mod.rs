@@ -73,6 +73,12 @@ pub struct Pipe {
     pub queued: bool,
     /// Its reader reports to the pattern's [`fq::ReadyList`] when written after running dry.
     pub reports_ready: bool,
+    /// The part of the writer's high-water mark that is the peer's RCVHWM (an inproc pipe's
+    /// mark is the sum of both ends'; 0 for tcp/ipc): kept when this socket's SNDHWM changes.
+    pub out_boost: usize,
+    /// The RCVHWM this socket had when the pipe was made: what it adds to the peer writer's
+    /// mark, which a change of RCVHWM moves by the difference.
+    pub rcv_share: i32,
 }
 
 impl Pipe {
@@ -198,6 +204,9 @@ pub struct Pipes {
     /// socket): while there are any, readers must visit every pipe.
     unreported: usize,
     dead: Vec<Pipe>,
+    /// The pipes the last [`Pipes::kill_endpoint`] closed (a disconnect): a part a fair-queue
+    /// read ahead from one of them is dropped with it ([`fq::Fq::forget_disconnected`]).
+    disconnected: Vec<PipeId>,
 }
 
 impl Pipes {
@@ -316,8 +325,10 @@ impl Pipes {
     pub fn kill_endpoint(&mut self, endpoint: &str) -> usize {
         let mut n = 0;
         let mut i = 0;
+        self.disconnected.clear();
         while i < self.list.len() {
             if self.list[i].peer.endpoint == endpoint {
+                self.disconnected.push(self.list[i].id);
                 self.kill_at(i);
                 n += 1;
             } else {
@@ -456,6 +467,11 @@ pub trait Pattern: Send + fmt::Debug {
     fn take_own_routing_id(&mut self) -> Option<bytes::Bytes> {
         None
     }
+
+    /// The live pipes, for what applies to each (a change of SNDHWM/RCVHWM).
+    fn pipes_mut(&mut self) -> Option<&mut Pipes> {
+        None
+    }
 }
 
 /// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.
@@ -529,6 +545,8 @@ mod tests {
             routing_id: Bytes::new(),
             queued: false,
             reports_ready: false,
+            out_boost: 0,
+            rcv_share: hwm as i32,
         };
         (p, to_us_w, from_us_r)
     }

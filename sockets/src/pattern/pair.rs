@@ -99,4 +99,8 @@ impl Pattern for Pair {
     fn peers(&self) -> usize {
         self.pipes.live()
     }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
 }

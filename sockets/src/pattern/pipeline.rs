@@ -53,6 +53,10 @@ impl Pattern for Push {
     fn peers(&self) -> usize {
         self.pipes.live()
     }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
 }
 
 /// PULL.
@@ -92,12 +96,17 @@ impl Pattern for Pull {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

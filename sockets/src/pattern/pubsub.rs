@@ -301,6 +301,10 @@ impl Pattern for XPub {
         self.pipes.live()
     }
 
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
+    }
+
     fn ready_list(&self) -> Option<Arc<ReadyList>> {
         Some(self.ready.clone())
     }
@@ -494,12 +498,17 @@ impl Pattern for XSub {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

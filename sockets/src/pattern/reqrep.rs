@@ -17,8 +17,13 @@ use super::lb::Lb;
 use super::{count_sent, reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 
+/// ZMQ_PROBE_ROUTER: an empty message first. A tcp/ipc pipe gets it from its link as it is
+/// made (see `wire::Link`), before the socket takes it from its mailbox.
 fn probe(pipe: &mut Pipe, cx: &Cx<'_>) {
-    if cx.options.probe_router && pipe.writer.write(Msg::new()).is_ok() {
+    if cx.options.probe_router
+        && pipe.peer.endpoint.starts_with("inproc://")
+        && pipe.writer.write(Msg::new()).is_ok()
+    {
         pipe.writer.flush();
     }
 }
@@ -92,12 +97,17 @@ impl Pattern for Dealer {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
@@ -266,12 +276,17 @@ impl Pattern for Req {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.dealer.pipes.kill_endpoint(endpoint);
+        self.dealer.fq.forget_disconnected(&self.dealer.pipes);
         self.forget_dead(cx);
         n
     }
 
     fn peers(&self) -> usize {
         self.dealer.peers()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        self.dealer.pipes_mut()
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {
@@ -385,12 +400,17 @@ impl Pattern for Rep {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         reap(&mut self.pipes, cx);
         n
     }
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

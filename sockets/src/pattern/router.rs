@@ -126,7 +126,12 @@ impl Pattern for Router {
             }
             None => self.generate_id(),
         };
-        if cx.options.probe_router && pipe.writer.write(Msg::new()).is_ok() {
+        // ZMQ_PROBE_ROUTER: an empty message first. A tcp/ipc pipe gets it from its link as
+        // it is made (see `wire::Link`), before the socket takes it from its mailbox.
+        if cx.options.probe_router
+            && pipe.peer.endpoint.starts_with("inproc://")
+            && pipe.writer.write(Msg::new()).is_ok()
+        {
             pipe.writer.flush();
         }
         pipe.routing_id = id.clone();
@@ -284,6 +289,7 @@ impl Pattern for Router {
             return raw.disconnect(endpoint, cx);
         }
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         self.cleanup(cx);
         n
     }
@@ -307,6 +313,10 @@ impl Pattern for Router {
             return raw.peers();
         }
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

@@ -219,12 +219,17 @@ impl Pattern for Stream {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
+        self.fq.forget_disconnected(&self.pipes);
         self.cleanup(cx);
         n
     }
 
     fn peers(&self) -> usize {
         self.pipes.live()
+    }
+
+    fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
+        Some(&mut self.pipes)
     }
 
     fn ready_list(&self) -> Option<std::sync::Arc<super::fq::ReadyList>> {

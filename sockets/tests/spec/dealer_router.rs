@@ -217,3 +217,68 @@ fn messages_from_a_peer_that_left_are_still_delivered() {
     assert_eq!(d1.peer_count(), 0);
     assert_eq!(d1.stats().peers_detached, 1);
 }
+
+/// libzmq's test_connect_rid (test_router_2_router): a ROUTER that names its peer with
+/// CONNECT_ROUTING_ID can route to it right after a tcp `connect` (libzmq attaches that pipe
+/// at connect, IMMEDIATE off): the message is queued, not dropped as unroutable.
+#[test]
+fn router_named_peer_is_routable_right_after_a_tcp_connect() {
+    for named in [false, true] {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.set_rcvtimeo(10_000).unwrap();
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = server.get_last_endpoint().unwrap().unwrap();
+        let client = sock(&ctx, SocketType::Router);
+        client.set_rcvtimeo(10_000).unwrap();
+        if named {
+            server.set_routing_id(b"X").unwrap();
+            client.set_routing_id(b"Y").unwrap();
+        }
+        client.set_connect_routing_id(b"conn1").unwrap();
+        client.connect(&ep).unwrap();
+        client.send("conn1", zeroring::SNDMORE).unwrap();
+        client.send("hi 1", 0).unwrap();
+        let m = server.recv_multipart(0).unwrap();
+        if named {
+            assert_eq!(m[0], b"Y");
+        } else {
+            assert_eq!(m[0][0], 0, "a generated id");
+        }
+        assert_eq!(m[1], b"hi 1");
+        server.send(&m[0][..], zeroring::SNDMORE).unwrap();
+        server.send("ok", 0).unwrap();
+        assert_eq!(
+            client.recv_multipart(0).unwrap(),
+            vec![b"conn1".to_vec(), b"ok".to_vec()]
+        );
+        assert_eq!(client.stats().dropped_unroutable, 0);
+    }
+}
+
+/// libzmq's test_probe_router (router_router, tcp): the probe reaches the server although the
+/// client ROUTER, whose pipe is attached at the handshake, is never called after `connect`.
+#[test]
+fn probe_router_over_tcp_needs_no_call_on_the_client() {
+    for t in [SocketType::Router, SocketType::Dealer] {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = server.get_last_endpoint().unwrap().unwrap();
+        let client = sock(&ctx, t);
+        client.set_routing_id(b"X").unwrap();
+        client.set_probe_router(true).unwrap();
+        client.connect(&ep).unwrap();
+        assert_eq!(
+            recv_parts(&server),
+            vec![b"X".to_vec(), Vec::new()],
+            "{t:?}"
+        );
+        server.send("X", zeroring::SNDMORE).unwrap();
+        server.send("Hello", 0).unwrap();
+        let got = recv_parts(&client);
+        assert_eq!(got.last().unwrap(), b"Hello");
+        // One probe only.
+        assert_no_msg(&server);
+    }
+}

@@ -157,3 +157,100 @@ fn xsub_drops_upstream_at_hwm() {
     }
     assert_eq!(xsub.stats().dropped_hwm, 3);
 }
+
+#[test]
+fn connect_before_bind_gets_both_hwms_too() {
+    // libzmq's inproc bind boosts the pending pipes to the sum of both ends' HWMs
+    // (test_hwm's *_connect_first cases, test_sockopt_hwm's test_change_before_connected).
+    assert_eq!(count(1, 1, false), 2);
+    assert_eq!(count(3, 5, false), 8);
+    assert_eq!(count(1, 0, false), MAX);
+    assert_eq!(count(0, 1, false), MAX);
+    // The binder sends: its pipe had the connecter's RCVHWM alone.
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(2).unwrap();
+    pull.connect("inproc://hwm-binder-sends").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(2).unwrap();
+    push.bind("inproc://hwm-binder-sends").unwrap();
+    assert_eq!(fill(&push), 4);
+}
+
+#[test]
+fn a_sender_blocked_before_the_bind_is_woken_by_it() {
+    let ctx = Context::new();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(1).unwrap();
+    push.connect("inproc://hwm-wake").unwrap();
+    assert_eq!(fill(&push), 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // Blocks: the pipe holds one message and nobody reads.
+            push.send("second", 0).unwrap();
+            tx.send(()).unwrap();
+        });
+        let pull = ctx.socket(SocketType::Pull).unwrap();
+        pull.set_rcvhwm(1).unwrap();
+        pull.bind("inproc://hwm-wake").unwrap();
+        // Room for 2 now: the send completes before anything is read.
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the bind's larger HWM woke the sender");
+        assert_eq!(drain(&pull), 2);
+    });
+}
+
+#[test]
+fn sndhwm_changed_after_connecting_resizes_the_pipe() {
+    // test_sockopt_hwm's test_change_after_connected: 1 + 1 at the bind, then SNDHWM 5.
+    let ctx = Context::new();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(1).unwrap();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(1).unwrap();
+    pull.connect("inproc://hwm-after").unwrap();
+    push.bind("inproc://hwm-after").unwrap();
+    push.set_sndhwm(5).unwrap();
+    assert_eq!(push.get_sndhwm().unwrap(), 5);
+    assert_eq!(fill(&push), 6);
+    assert_eq!(drain(&pull), 6);
+}
+
+#[test]
+fn lowering_sndhwm_when_full_keeps_the_queue_and_stops_sooner() {
+    // test_sockopt_hwm's test_decrease_when_full: 100 + 1, then SNDHWM 70.
+    let ctx = Context::new();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(100).unwrap();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(1).unwrap();
+    push.bind("inproc://hwm-lower").unwrap();
+    pull.connect("inproc://hwm-lower").unwrap();
+    assert_eq!(fill(&push), 101);
+    push.set_sndhwm(70).unwrap();
+    assert_eq!(drain(&pull), 101);
+    assert_eq!(fill(&push), 71);
+    assert_eq!(drain(&pull), 71);
+}
+
+#[test]
+fn rcvhwm_changed_after_connecting_moves_the_peers_mark() {
+    // The reader's side of the pipe: PULL's RCVHWM is part of PUSH's inproc mark.
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(2).unwrap();
+    pull.bind("inproc://hwm-rcv").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_sndhwm(1).unwrap();
+    push.connect("inproc://hwm-rcv").unwrap();
+    assert_eq!(fill(&push), 3);
+    pull.set_rcvhwm(6).unwrap();
+    assert_eq!(fill(&push), 4, "raised by 4: 7 in all");
+    pull.set_rcvhwm(1).unwrap();
+    assert_eq!(drain(&pull), 7);
+    assert_eq!(fill(&push), 2, "1 + 1 now");
+    pull.set_rcvhwm(0).unwrap();
+    assert_eq!(fill(&push), MAX, "no limit");
+    assert_eq!(drain(&pull), MAX + 2);
+}

@@ -129,3 +129,30 @@ fn queued_messages_die_with_a_disconnected_peer() {
     assert_eq!(recv_str(&pull), "new");
     assert_no_msg(&pull);
 }
+
+/// libzmq's test_spec_pushpull (multipart_atomic_drop, tcp): a tcp disconnect terminates the
+/// connecter's pipe at once (IMMEDIATE off): what it held unread is dropped, and never
+/// surfaces after a reconnect ahead of newer messages.
+#[test]
+fn tcp_disconnect_drops_what_the_connecters_pipe_holds() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.set_linger(0).unwrap();
+    push.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = push.get_last_endpoint().unwrap().unwrap();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_linger(0).unwrap();
+    pull.set_rcvhwm(1).unwrap();
+    pull.connect(&ep).unwrap();
+    send_parts(&push, &[b"0", b"0"]);
+    assert_eq!(recv_parts(&pull), vec![b"0".to_vec(), b"0".to_vec()]);
+    push.send("1", 0).unwrap();
+    eventually(|| pull.get_events().unwrap() & zeroring::POLLIN != 0);
+    pull.disconnect(&ep).unwrap();
+    assert_no_msg(&pull);
+    eventually(|| push.peer_count() == 0);
+    pull.connect(&ep).unwrap();
+    eventually(|| push.peer_count() == 1);
+    send_parts(&push, &[b"3", b"3b"]);
+    assert_eq!(recv_parts(&pull), vec![b"3".to_vec(), b"3b".to_vec()]);
+}

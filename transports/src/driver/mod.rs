@@ -72,8 +72,10 @@ pub trait SocketLink: Send + Sync + 'static {
     fn attach(&self, peer: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds>;
 
     /// A connecting session starts (IMMEDIATE off): attach its pipe pair now, before any
-    /// connection, so the socket can queue to it as libzmq's does. Never asked for ROUTER (it
-    /// must learn the peer's routing id first) or STREAM. The default declines.
+    /// connection, so the socket can queue to it as libzmq's does. Asked for ROUTER and STREAM
+    /// too: their link attaches one only when the connect named the peer (CONNECT_ROUTING_ID;
+    /// otherwise a ROUTER must learn the peer's routing id first), and a STREAM's first raw
+    /// connection takes it. The default declines.
     fn attach_early(&self, endpoint: &str, key: u64) -> Option<PipeEnds> {
         let _ = (endpoint, key);
         None

@@ -24,7 +24,7 @@ use super::netopts::TransportOptions;
 use super::session_core::{SessionAction, SessionConfig, SessionCore};
 use super::socks::{SocksClient, Step};
 use super::stream::{Stream, TOKEN_OWNER_BASE};
-use super::stream_core::{attaches_early, Kept, Status};
+use super::stream_core::{Kept, Status};
 use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
@@ -679,7 +679,9 @@ pub fn connect(
     // The early pipe is attached here, on the caller's thread, so that the socket can take
     // it before `connect` returns (libzmq attaches it inside zmq_connect: a SUB's earlier
     // subscriptions go down it at once, with no later call on the socket).
-    let kept = attaches_early(config.socket_type, opts.immediate)
+    // Asked whenever IMMEDIATE is off: the link declines for ROUTER and STREAM unless the
+    // connect named the peer (CONNECT_ROUTING_ID), see `attaches_early`.
+    let kept = (!opts.immediate)
         .then(|| link.attach_early(&endpoint, key))
         .flatten()
         .map(Kept::early);

@@ -81,7 +81,11 @@ impl Kept {
 
 /// Whether a connecting session of `socket_type` attaches its pipes before its first
 /// connection: libzmq's does unless ZMQ_IMMEDIATE is set, except for ROUTER (it must learn the
-/// peer's routing id first) and STREAM (every connection is a new peer).
+/// peer's routing id first) and STREAM (every connection is a new peer) — unless the connect
+/// named the peer with CONNECT_ROUTING_ID, which only the socket's link knows: a connecting
+/// session asks its link whenever IMMEDIATE is off ([`SocketLink::attach_early`]).
+///
+/// [`SocketLink::attach_early`]: super::SocketLink::attach_early
 pub fn attaches_early(socket_type: SocketType, immediate: bool) -> bool {
     !immediate && !matches!(socket_type, SocketType::Router | SocketType::Stream)
 }
@@ -127,6 +131,9 @@ pub struct StreamCore {
     out_mid_message: bool,
     /// The last part written to the socket's pipe had MORE: do not flush yet.
     in_mid_message: bool,
+    /// The socket (or the session for it) ended the stream, not the peer or an error: no
+    /// DISCONNECTED event.
+    owner_ended: bool,
     finishing: bool,
     /// The connection died (heartbeat timeout, end of stream, protocol error after the
     /// handshake): finish now, dropping output, even with a send in flight — it may never
@@ -211,6 +218,7 @@ impl StreamCore {
             subscriber,
             out_mid_message: false,
             in_mid_message: false,
+            owner_ended: false,
             finishing: false,
             aborted: false,
             done: false,
@@ -242,6 +250,9 @@ impl StreamCore {
     pub fn keep_pipes(&mut self, key: u64, kept: Option<Kept>) {
         if self.conn.is_raw() {
             self.raw_key = Some(key);
+            // A STREAM's pipe attached at connect (CONNECT_ROUTING_ID): this first connection
+            // takes it; it closes with the connection, as every raw connection's pipe does.
+            self.inherited = kept.map(|k| k.pipes);
             return;
         }
         self.keep_key = Some(key);
@@ -269,6 +280,14 @@ impl StreamCore {
             }
             md.set_src_fd(self.fd_value as i32);
             let metadata = Some(Arc::new(md));
+            if let Some(pipes) = self.inherited.take() {
+                // Attached at connect: the socket announced the peer then; the first chunk
+                // brings the connection's properties.
+                self.metadata = metadata;
+                self.metadata_pending = true;
+                self.install(pipes);
+                return;
+            }
             match self.link.attach_raw(&self.endpoint, self.raw_key, metadata) {
                 Some(pipes) => self.install(pipes),
                 None => self.finishing = true,
@@ -500,8 +519,11 @@ impl StreamCore {
         }
     }
 
-    /// Ends the stream at once (unbind, disconnect, socket close, host gone).
+    /// Ends the stream at once (unbind, disconnect, socket close, host gone). Not reported
+    /// as DISCONNECTED: libzmq reports that only for an engine error (the peer closed, a
+    /// protocol error, a heartbeat timeout), not when its owner terminates the engine.
     pub fn stop(&mut self) {
+        self.owner_ended = true;
         self.teardown();
     }
 
@@ -687,8 +709,10 @@ impl StreamCore {
                     let at_start = !self.out_mid_message;
                     self.out_mid_message = more;
                     if self.conn.is_raw() && msg.is_empty() {
-                        // STREAM: an empty message asks to close this connection.
+                        // STREAM: an empty message asks to close this connection (the
+                        // socket ends it: no DISCONNECTED, as libzmq).
                         self.finishing = true;
+                        self.owner_ended = true;
                         return;
                     }
                     let result = if self.subscriber
@@ -716,8 +740,10 @@ impl StreamCore {
                 }
                 Err(ReadError::Empty) => return,
                 Err(ReadError::Closed) => {
-                    // The socket let go of this peer: send what is queued, then close.
+                    // The socket let go of this peer: send what is queued, then close (no
+                    // DISCONNECTED: the socket ended it, as libzmq's lingering session does).
                     self.finishing = true;
+                    self.owner_ended = true;
                     return;
                 }
             }
@@ -732,12 +758,18 @@ impl StreamCore {
         if let Some(mut pipes) = self.pipes.take().or_else(|| self.inherited.take()) {
             let socket_gone =
                 pipes.to_socket.is_reader_closed() || pipes.from_socket.is_writer_closed();
-            // A half-written inbound message cannot be taken back (pipes have no rollback):
-            // then the pipes close, as with IMMEDIATE. A closed socket's queue that is still
-            // owed goes on to the next connection (its session lingers and reconnects, as
-            // libzmq's does after a connection error); inbound has nowhere to go then anyway.
+            // A half-written inbound message is taken back (libzmq's session rolls its pipe
+            // back when the engine goes away): the socket never sees the head of a message the
+            // connection cut, whether the pipes go on to the next connection or close. A
+            // closed socket's queue that is still owed goes on to the next connection (its
+            // session lingers and reconnects, as libzmq's does after a connection error);
+            // inbound has nowhere to go then anyway.
+            if self.in_mid_message {
+                pipes.to_socket.rollback();
+                self.in_mid_message = false;
+            }
             let owed_by_closed_socket = socket_gone && pipes.from_socket.len_hint() > 0;
-            let keep = (!socket_gone && !self.in_mid_message) || owed_by_closed_socket;
+            let keep = !socket_gone || owed_by_closed_socket;
             if self.keep_key.is_some() && keep {
                 self.returned = Some(Kept {
                     pipes,
@@ -752,8 +784,10 @@ impl StreamCore {
         self.held.clear();
         self.partial.clear();
         self.stalled.clear();
-        self.link
-            .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+        if !self.owner_ended {
+            self.link
+                .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+        }
     }
 }
 
