@@ -113,6 +113,17 @@ impl Stream {
         self.core.handshake_done()
     }
 
+    /// Whether the connection is still in its ZMTP handshake.
+    pub(crate) fn in_handshake(&self) -> bool {
+        self.core.in_handshake()
+    }
+
+    /// Ends a handshake still under way as HANDSHAKE_IVL running out would.
+    pub(crate) fn expire_handshake(&mut self, cx: &mut Cx<'_>) -> Status {
+        self.core.expire_handshake();
+        self.pump(cx)
+    }
+
     /// Whether the peer refused the handshake with an ERROR command (a ZAP denial).
     pub(crate) fn refused_by_peer(&self) -> bool {
         matches!(

@@ -1,0 +1,256 @@
+//! Bounds a hostile peer runs into, each with a healthy client served while the attack runs:
+//! - ZR_MAX_HANDSHAKES: more slow-loris connections than a listener keeps in their handshake;
+//!   the oldest are evicted (counted, reported as a handshake timeout), healthy clients get in.
+//!
+//! The tests share the process's descriptor table, so they run one at a time ([`serial`]).
+//! Waits are bounded polls of a condition; the only sleeps pace an attacker.
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use zeroring::options::num;
+use zeroring::transports::zmtp::greeting::{greeting_v3, MechanismName};
+use zeroring::{Context, MonitorEvent, Socket, SocketType};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test at a time: they measure the whole process.
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn addr(endpoint: &str) -> &str {
+    endpoint.trim_start_matches("tcp://")
+}
+
+/// A healthy REQ asks `endpoint` once and must get its answer within 2 s.
+fn healthy_request(ctx: &Context, endpoint: &str) -> Duration {
+    let req = ctx.socket(SocketType::Req).unwrap();
+    req.set_linger(0).unwrap();
+    req.set_rcvtimeo(10_000).unwrap();
+    let started = Instant::now();
+    req.connect(endpoint).unwrap();
+    req.send("healthy", 0).unwrap();
+    assert_eq!(req.recv_bytes(0).unwrap(), b"healthy");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "healthy client served after {took:?}"
+    );
+    took
+}
+
+/// Counts the monitor events of `s` that a handshake timeout reports
+/// (HANDSHAKE_FAILED_NO_DETAIL with ETIMEDOUT) until `stop`.
+fn count_handshake_timeouts(
+    ctx: &Context,
+    s: &Socket,
+    name: &str,
+    stop: Arc<AtomicBool>,
+) -> (Arc<AtomicUsize>, thread::JoinHandle<()>) {
+    let ep = format!("inproc://monitor-{name}");
+    s.monitor(&ep, MonitorEvent::ALL).unwrap();
+    let m = ctx.socket(SocketType::Pair).unwrap();
+    m.connect(&ep).unwrap();
+    m.set_rcvtimeo(50).unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let t = thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(parts) = m.recv_multipart(0) else {
+                continue;
+            };
+            let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
+            let value = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
+            if MonitorEvent::from_code(code) == Some(MonitorEvent::HandshakeFailedNoDetail)
+                && value == libc::ETIMEDOUT as u32
+            {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    (count, t)
+}
+
+/// Whether the server closed `tcp` (drains what it sent: its greeting).
+fn closed_by_server(tcp: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn slow_loris_past_the_handshake_cap_evicts_the_oldest_and_healthy_clients_get_in() {
+    let _g = serial();
+    const CAP: usize = 32;
+    const ATTACKERS: usize = 100;
+    let ctx = Context::new();
+    let rep = ctx.socket(SocketType::Rep).unwrap();
+    assert_eq!(
+        rep.get_option(num::ZR_MAX_HANDSHAKES).unwrap(),
+        4096i32.to_ne_bytes(),
+        "the default"
+    );
+    assert!(rep
+        .set_option(num::ZR_MAX_HANDSHAKES, &0i32.to_ne_bytes())
+        .is_err());
+    rep.set_option(num::ZR_MAX_HANDSHAKES, &(CAP as i32).to_ne_bytes())
+        .unwrap();
+    // HANDSHAKE_IVL stays at its 30 s default: within this test only eviction frees a slot.
+    rep.set_rcvtimeo(20).unwrap();
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = rep.get_last_endpoint().unwrap().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_monitor = Arc::new(AtomicBool::new(false));
+    let (timeouts, monitor) = count_handshake_timeouts(&ctx, &rep, "cap", stop_monitor.clone());
+    let server = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut peak_seen = 0;
+            while !stop.load(Ordering::Relaxed) {
+                peak_seen = peak_seen.max(rep.handshakes().in_handshake);
+                if let Ok(m) = rep.recv_multipart(0) {
+                    rep.send_multipart(m, 0).unwrap();
+                }
+            }
+            (rep, peak_seen)
+        })
+    };
+    healthy_request(&ctx, &endpoint);
+    let fd_base = fds();
+
+    // The attacker: ATTACKERS connections at once, each trickling the greeting one byte per
+    // 40 ms (the 64th never comes); one the server closed is replaced, two per round (a
+    // slow-loris that reconnects).
+    let greeting = greeting_v3(MechanismName::Null, 0);
+    let attacking = Arc::new(AtomicBool::new(true));
+    let replaced = Arc::new(AtomicUsize::new(0));
+    let attacker = {
+        let (attacking, replaced, endpoint) =
+            (attacking.clone(), replaced.clone(), endpoint.clone());
+        thread::spawn(move || {
+            let open = |n: usize| {
+                let t = TcpStream::connect(addr(&endpoint)).unwrap();
+                t.set_nonblocking(true).unwrap();
+                (t, n)
+            };
+            let mut conns: VecDeque<(TcpStream, usize)> = (0..ATTACKERS).map(|_| open(0)).collect();
+            while attacking.load(Ordering::Relaxed) {
+                let mut missing = 0;
+                conns.retain_mut(|(t, sent)| {
+                    if closed_by_server(t) {
+                        missing += 1;
+                        return false;
+                    }
+                    if *sent < 63 {
+                        let _ = t.write_all(&greeting[*sent..*sent + 1]);
+                        *sent += 1;
+                    }
+                    true
+                });
+                for _ in 0..missing.min(2) {
+                    conns.push_back(open(0));
+                    replaced.fetch_add(1, Ordering::Relaxed);
+                }
+                thread::sleep(Duration::from_millis(40));
+            }
+            conns.len()
+        })
+    };
+
+    // Healthy clients while the attack runs; meanwhile, once the opening burst's evictions
+    // are carried out (each evicted session closes its descriptor on its own thread), the
+    // process's descriptors stay within the attacker's ATTACKERS, the server's CAP and a few
+    // of the clients' own.
+    let (mut fd_max, mut fd_max_settled) = (0, 0);
+    let mut served = Vec::new();
+    for round in 0..5 {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(300) {
+            let n = fds();
+            fd_max = fd_max.max(n);
+            if round > 0 {
+                fd_max_settled = fd_max_settled.max(n);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        served.push(healthy_request(&ctx, &endpoint));
+    }
+    assert!(
+        attacking.load(Ordering::Relaxed),
+        "the attack ran throughout"
+    );
+    attacking.store(false, Ordering::Relaxed);
+    let held = attacker.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let (rep, peak_seen) = server.join().unwrap();
+    let counts = rep.handshakes();
+    println!(
+        "handshake cap {CAP}: {ATTACKERS} slow-loris ({} replaced, {held} held at the end); \
+         healthy served in {served:?}; {counts:?} (peak seen by the server thread {peak_seen}); \
+         fds baseline {fd_base}, max {fd_max} (after the first 300 ms {fd_max_settled})",
+        replaced.load(Ordering::Relaxed)
+    );
+    assert_eq!(counts.cap, CAP);
+    assert!(counts.peak <= CAP, "{counts:?}");
+    assert!(peak_seen <= CAP);
+    assert!(
+        counts.evicted as usize >= ATTACKERS - CAP,
+        "the oldest were evicted: {counts:?}"
+    );
+    assert!(
+        fd_max_settled <= fd_base + ATTACKERS + CAP + 16,
+        "descriptors peaked at {fd_max_settled} (baseline {fd_base})"
+    );
+    // Each eviction is reported as libzmq reports a handshake timeout.
+    let evicted = counts.evicted as usize;
+    assert!(
+        wait_for(Duration::from_secs(10), || timeouts.load(Ordering::Relaxed)
+            >= evicted),
+        "{} HANDSHAKE_FAILED_NO_DETAIL(ETIMEDOUT) for {evicted} evictions",
+        timeouts.load(Ordering::Relaxed)
+    );
+    assert_eq!(timeouts.load(Ordering::Relaxed), evicted);
+    // The attackers are gone: so are the server's sides, and the gate is empty.
+    assert!(
+        wait_for(Duration::from_secs(20), || fds() <= fd_base),
+        "descriptors {} after the attack, baseline {fd_base}",
+        fds()
+    );
+    assert!(wait_for(Duration::from_secs(10), || rep
+        .handshakes()
+        .in_handshake
+        == 0));
+    stop_monitor.store(true, Ordering::Relaxed);
+    monitor.join().unwrap();
+}
