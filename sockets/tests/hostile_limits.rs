@@ -1,6 +1,9 @@
 //! Bounds a hostile peer runs into, each with a healthy client served while the attack runs:
 //! - ZR_MAX_HANDSHAKES: more slow-loris connections than a listener keeps in their handshake;
 //!   the oldest are evicted (counted, reported as a handshake timeout), healthy clients get in.
+//! - RCVHWM on an XPUB's unread subscriptions: a storm into an XPUB whose user never reads
+//!   meets backpressure (the attacker's writes stall), memory stays flat, other subscribers
+//!   are served, and every subscription arrives once the user reads.
 //!
 //! The tests share the process's descriptor table, so they run one at a time ([`serial`]).
 //! Waits are bounded polls of a condition; the only sleeps pace an attacker.
@@ -13,15 +16,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use zeroring::options::num;
 use zeroring::transports::zmtp::greeting::{greeting_v3, MechanismName};
-use zeroring::{Context, MonitorEvent, Socket, SocketType};
+use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event};
+use zeroring::{Context, MonitorEvent, Socket, SocketType, DONTWAIT};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// One test at a time: they measure the whole process.
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Resident set size in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
 }
 
 fn fds() -> usize {
@@ -253,4 +266,141 @@ fn slow_loris_past_the_handshake_cap_evicts_the_oldest_and_healthy_clients_get_i
         == 0));
     stop_monitor.store(true, Ordering::Relaxed);
     monitor.join().unwrap();
+}
+
+/// A raw peer of `socket_type` that has completed its NULL handshake with `endpoint`.
+fn raw_peer(endpoint: &str, socket_type: SocketType) -> (TcpStream, Connection) {
+    let mut tcp = TcpStream::connect(addr(endpoint)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut conn = Connection::new(ConnectionConfig::new(socket_type), Instant::now()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        while let Some(out) = conn.poll_transmit() {
+            tcp.write_all(&out).unwrap();
+        }
+        if conn.is_ready() {
+            break;
+        }
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during the handshake");
+        conn.handle_input(Bytes::copy_from_slice(&buf[..n]), Instant::now());
+        while let Some(e) = conn.poll_event() {
+            assert!(!matches!(e, Event::HandshakeFailed(_)), "{e:?}");
+        }
+    }
+    (tcp, conn)
+}
+
+/// `n` distinct 32-byte topics, none starting with the healthy subscriber's prefix.
+fn random_topics(n: usize) -> Vec<Bytes> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            let mut t = [0u8; 32];
+            for chunk in t.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes());
+            }
+            t[0] |= 0x80;
+            Bytes::copy_from_slice(&t)
+        })
+        .collect()
+}
+
+#[test]
+fn a_subscription_storm_into_an_xpub_that_never_reads_meets_backpressure_and_loses_nothing() {
+    let _g = serial();
+    const TOPICS: usize = 200_000;
+    let ctx = Context::new();
+    let xpub = ctx.socket(SocketType::XPub).unwrap();
+    // Every subscription is a message for the user (the worst case); RCVHWM stays at 1,000.
+    xpub.set_xpub_verbose(true).unwrap();
+    // Small kernel buffers, so that the backpressure reaches the attacker soon.
+    xpub.set_rcvbuf(64 << 10).unwrap();
+    xpub.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = xpub.get_last_endpoint().unwrap().unwrap();
+
+    // A healthy subscriber, served before the storm.
+    let sub = ctx.socket(SocketType::Sub).unwrap();
+    sub.set_subscribe(b"healthy").unwrap();
+    sub.connect(&endpoint).unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        xpub.send("healthy tick", 0).unwrap();
+        sub.recv_bytes(DONTWAIT).is_ok()
+    }));
+    let topics = Arc::new(random_topics(TOPICS));
+    let rss_base = rss();
+
+    // The attacker: TOPICS SUBSCRIBEs as fast as the connection takes them.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let attacker = {
+        let (endpoint, sent, topics) = (endpoint.clone(), sent.clone(), topics.clone());
+        thread::spawn(move || {
+            let (mut tcp, mut conn) = raw_peer(&endpoint, SocketType::Sub);
+            for chunk in topics.chunks(100) {
+                for t in chunk {
+                    conn.send_subscribe(t).unwrap();
+                }
+                while let Some(out) = conn.poll_transmit() {
+                    tcp.write_all(&out).unwrap();
+                }
+                sent.fetch_add(chunk.len(), Ordering::Relaxed);
+            }
+            tcp
+        })
+    };
+
+    // The user publishes (which reads subscriptions) but never receives, for 3 s.
+    let started = Instant::now();
+    let (mut ticks, mut last_tick, mut max_gap) = (0, Instant::now(), Duration::ZERO);
+    let mut peak = 0;
+    let mut sent_at_2s = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        xpub.send("healthy tick", 0).unwrap();
+        while sub.recv_bytes(DONTWAIT).is_ok() {
+            ticks += 1;
+            max_gap = max_gap.max(last_tick.elapsed());
+            last_tick = Instant::now();
+        }
+        peak = peak.max(rss());
+        if sent_at_2s == 0 && started.elapsed() >= Duration::from_secs(2) {
+            sent_at_2s = sent.load(Ordering::Relaxed);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let sent_at_3s = sent.load(Ordering::Relaxed);
+    let deferred = xpub.stats().reads_deferred;
+    let grown = peak.saturating_sub(rss_base);
+    println!(
+        "XPUB storm, user not reading: {sent_at_2s} subscriptions sent after 2 s, {sent_at_3s} \
+         after 3 s (of {TOPICS}); reads deferred {deferred}; healthy SUB {ticks} ticks, max gap \
+         {max_gap:?}; RSS +{} KiB",
+        grown / 1024
+    );
+    assert!(deferred > 0);
+    assert_eq!(sent_at_2s, sent_at_3s, "the attacker is held back");
+    assert!(sent_at_3s < TOPICS, "the storm met backpressure");
+    assert!(ticks > 100, "the healthy subscriber kept being served");
+    assert!(max_gap < Duration::from_millis(500), "{max_gap:?}");
+    assert!(grown < 16 << 20, "RSS grew {grown} bytes");
+
+    // The user reads: the healthy subscription, then every one of the attacker's, in order.
+    xpub.set_rcvtimeo(10_000).unwrap();
+    let first = xpub.recv_bytes(0).unwrap();
+    assert_eq!(first, b"\x01healthy");
+    for (i, t) in topics.iter().enumerate() {
+        let m = xpub
+            .recv_bytes(0)
+            .unwrap_or_else(|e| panic!("subscription {i}: {e:?}"));
+        assert_eq!((m[0], &m[1..]), (1, &t[..]), "subscription {i}");
+    }
+    let tcp = attacker.join().unwrap();
+    assert_eq!(xpub.get_topics_count().unwrap() as usize, TOPICS + 1);
+    println!(
+        "after reading all: RSS +{} KiB over the start",
+        rss().saturating_sub(rss_base) / 1024
+    );
+    drop(tcp);
 }
