@@ -4,6 +4,9 @@
 //! - RCVHWM on an XPUB's unread subscriptions: a storm into an XPUB whose user never reads
 //!   meets backpressure (the attacker's writes stall), memory stays flat, other subscribers
 //!   are served, and every subscription arrives once the user reads.
+//! - a paused connection's intake: 64 KiB messages into a PULL with RCVHWM 1 that does not
+//!   read; what the connection takes from the kernel past the messages its pipe and its held
+//!   slot keep is at most one receive buffer (measured with the kernel's own queue counts).
 //!
 //! The tests share the process's descriptor table, so they run one at a time ([`serial`]).
 //! Waits are bounded polls of a condition; the only sleeps pace an attacker.
@@ -403,4 +406,115 @@ fn a_subscription_storm_into_an_xpub_that_never_reads_meets_backpressure_and_los
         rss().saturating_sub(rss_base) / 1024
     );
     drop(tcp);
+}
+
+/// Bytes in a socket's receive queue (SIOCINQ) and its send queue (SIOCOUTQ: not yet acked).
+fn kernel_queues(fd: i32) -> (usize, usize) {
+    let (mut inq, mut outq): (libc::c_int, libc::c_int) = (0, 0);
+    // SAFETY: both ioctls write one c_int into the given pointer; `fd` is an open socket
+    // (ours, or the server's side found in this process's descriptor table and still open:
+    // its connection is up).
+    unsafe {
+        assert_eq!(libc::ioctl(fd, libc::FIONREAD, &mut inq), 0);
+        assert_eq!(libc::ioctl(fd, libc::TIOCOUTQ, &mut outq), 0);
+    }
+    (inq as usize, outq as usize)
+}
+
+/// The descriptor of this process whose peer is `local` (the server's side of a loopback
+/// connection).
+fn server_side_of(local: std::net::SocketAddr) -> Option<i32> {
+    use std::os::fd::FromRawFd;
+    for entry in std::fs::read_dir("/proc/self/fd").ok()? {
+        let Ok(fd) = entry.ok()?.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: borrowed for one getpeername and never closed (ManuallyDrop); a descriptor
+        // that is not a socket just fails the call.
+        let s = std::mem::ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) });
+        if s.peer_addr().ok() == Some(local) {
+            return Some(fd);
+        }
+    }
+    None
+}
+
+/// 64 KiB messages into a PULL with RCVHWM 1 whose user does not read: the sender keeps
+/// writing until nothing more goes for 500 ms. Everything it wrote is then in its send queue,
+/// in the server's receive queue, or taken in by zeroring; of what zeroring took, all but the
+/// two messages its pipe (RCVHWM 1) and its held slot keep is the overshoot, which single-shot
+/// receives after a pause bound by one receive buffer (16 KiB). Run on both backends
+/// (ZERORING_BACKEND=epoll).
+#[test]
+fn a_paused_connection_takes_in_at_most_one_buffer_past_its_high_water_mark() {
+    let _g = serial();
+    const BODY: usize = 64 * 1024;
+    const FRAME: usize = BODY + 9;
+    const BUFFER: usize = 16 * 1024;
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(1).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let (mut tcp, mut conn) = raw_peer(&endpoint, SocketType::Push);
+    let server_fd = server_side_of(tcp.local_addr().unwrap()).expect("the server's side");
+    tcp.set_nonblocking(true).unwrap();
+    let body = Bytes::from(vec![0x5au8; BODY]);
+    let mut out: Vec<u8> = Vec::new();
+    let (mut written, mut msgs) = (0usize, 0usize);
+    let client_fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+    let intake = |written: usize| {
+        let (inq, _) = kernel_queues(server_fd);
+        let (_, outq) = kernel_queues(client_fd);
+        written - inq - outq
+    };
+    let mut rounds = Vec::new();
+    // Two rounds, as libzmq's test_router_mandatory_hwm: write until stuck, settle, again.
+    for _ in 0..2 {
+        let mut last_progress = Instant::now();
+        let started = Instant::now();
+        while last_progress.elapsed() < Duration::from_millis(500) {
+            assert!(started.elapsed() < Duration::from_secs(20));
+            if out.is_empty() {
+                conn.send_frame(body.clone(), false).unwrap();
+                msgs += 1;
+                while let Some(chunk) = conn.poll_transmit() {
+                    out.extend_from_slice(&chunk);
+                }
+            }
+            match tcp.write(&out) {
+                Ok(n) if n > 0 => {
+                    out.drain(..n);
+                    written += n;
+                    last_progress = Instant::now();
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        rounds.push((written, intake(written)));
+    }
+    let (written, taken) = *rounds.last().unwrap();
+    let overshoot = taken.saturating_sub(2 * FRAME);
+    println!(
+        "paused connection, RCVHWM 1, 64 KiB messages: sender wrote {written} bytes ({msgs} \
+         messages begun); zeroring took in {taken} bytes after each round {rounds:?}: \
+         {overshoot} bytes past its pipe and held slot"
+    );
+    assert!(
+        overshoot <= BUFFER,
+        "{overshoot} bytes taken in past the high-water mark"
+    );
+    // Nothing was lost: every message arrives once the user reads, the last with them.
+    pull.set_rcvtimeo(10_000).unwrap();
+    let complete = written / FRAME;
+    for i in 0..complete {
+        let m = pull
+            .recv_bytes(0)
+            .unwrap_or_else(|e| panic!("message {i}: {e:?}"));
+        assert_eq!(m.len(), BODY);
+    }
 }
