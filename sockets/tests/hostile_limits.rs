@@ -4,6 +4,7 @@
 //! - RCVHWM on an XPUB's unread subscriptions: a storm into an XPUB whose user never reads
 //!   meets backpressure (the attacker's writes stall), memory stays flat, other subscribers
 //!   are served, and every subscription arrives once the user reads.
+//! - an honest burst: 2,000 clients connecting at once are never evicted by the default cap.
 //! - a paused connection's intake: 64 KiB messages into a PULL with RCVHWM 1 that does not
 //!   read; what the connection takes from the kernel past the messages its pipe and its held
 //!   slot keep is at most one receive buffer (measured with the kernel's own queue counts).
@@ -517,4 +518,44 @@ fn a_paused_connection_takes_in_at_most_one_buffer_past_its_high_water_mark() {
             .unwrap_or_else(|e| panic!("message {i}: {e:?}"));
         assert_eq!(m.len(), BODY);
     }
+}
+
+/// Honest clients all connecting at once stay far below the default ZR_MAX_HANDSHAKES: N PUSH
+/// sockets (over contexts of 1,000 sockets each) connect together to one PULL and send one
+/// message each; none is evicted, every message arrives, and the peak of connections in
+/// their handshake at once is reported. N = ZR_HONEST_BURST (default 2,000).
+#[test]
+fn an_honest_burst_of_clients_is_never_evicted_by_the_default_cap() {
+    let _g = serial();
+    let n: usize = std::env::var("ZR_HONEST_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_backlog(4096).unwrap();
+    pull.set_rcvtimeo(30_000).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let contexts: Vec<Context> = (0..n.div_ceil(1_000)).map(|_| Context::new()).collect();
+    let started = Instant::now();
+    let pushes: Vec<Socket> = (0..n)
+        .map(|i| {
+            let s = contexts[i / 1_000].socket(SocketType::Push).unwrap();
+            s.set_linger(0).unwrap();
+            s.connect(&endpoint).unwrap();
+            s.send("hello", 0).unwrap();
+            s
+        })
+        .collect();
+    for i in 0..n {
+        pull.recv_bytes(0)
+            .unwrap_or_else(|e| panic!("message {i} of {n}: {e:?}"));
+    }
+    let took = started.elapsed();
+    let counts = pull.handshakes();
+    println!("honest burst: {n} PUSH clients at once, all served in {took:?}; {counts:?}");
+    assert_eq!(counts.evicted, 0);
+    assert!(counts.peak < counts.cap);
+    drop(pushes);
 }
