@@ -566,8 +566,8 @@ mod tests {
     use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter};
 
     use super::*;
-    use crate::attach::Peer;
     use crate::options::Options;
+    use crate::pattern::Peer;
     use crate::pattern::Stats;
     use zeroring_transports::SocketType;
 
