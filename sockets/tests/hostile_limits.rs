@@ -4,6 +4,7 @@
 //! - RCVHWM on an XPUB's unread subscriptions: a storm into an XPUB whose user never reads
 //!   meets backpressure (the attacker's writes stall), memory stays flat, other subscribers
 //!   are served, and every subscription arrives once the user reads.
+//! - SUBSCRIBE commands sent to a SUB change none of its state (filtered, counted).
 //! - an honest burst: 2,000 clients connecting at once are never evicted by the default cap.
 //! - a paused connection's intake: 64 KiB messages into a PULL with RCVHWM 1 that does not
 //!   read; what the connection takes from the kernel past the messages its pipe and its held
@@ -558,4 +559,51 @@ fn an_honest_burst_of_clients_is_never_evicted_by_the_default_cap() {
     assert_eq!(counts.evicted, 0);
     assert!(counts.peak < counts.cap);
     drop(pushes);
+}
+
+/// A SUB's bookkeeping does not grow with what a peer sends: a publisher that sends 50,000
+/// SUBSCRIBE commands to a SUB changes nothing of the SUB's own subscriptions (its topic
+/// count stays 1); the commands pass as ordinary messages through the RCVHWM-bounded pipe,
+/// filtered out (counted), and the real publication behind them arrives.
+#[test]
+fn subscriptions_sent_to_a_sub_change_none_of_its_state() {
+    let _g = serial();
+    const N: usize = 50_000;
+    let ctx = Context::new();
+    let sub = ctx.socket(SocketType::Sub).unwrap();
+    sub.set_subscribe(b"healthy").unwrap();
+    sub.set_rcvtimeo(10_000).unwrap();
+    sub.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = sub.get_last_endpoint().unwrap().unwrap();
+    let topics = random_topics(N);
+    let rss_base = rss();
+    let (mut tcp, mut conn) = raw_peer(&endpoint, SocketType::Pub);
+    let writer = thread::spawn(move || {
+        for chunk in topics.chunks(500) {
+            for t in chunk {
+                conn.send_subscribe(t).unwrap();
+            }
+            while let Some(out) = conn.poll_transmit() {
+                tcp.write_all(&out).unwrap();
+            }
+        }
+        conn.send_frame(Bytes::from_static(b"healthy news"), false)
+            .unwrap();
+        while let Some(out) = conn.poll_transmit() {
+            tcp.write_all(&out).unwrap();
+        }
+        tcp
+    });
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"healthy news");
+    let tcp = writer.join().unwrap();
+    let stats = sub.stats();
+    println!(
+        "SUB sent {N} SUBSCRIBEs by its publisher: topics {}, filtered {}, RSS +{} KiB",
+        sub.get_topics_count().unwrap(),
+        stats.filtered,
+        rss().saturating_sub(rss_base) / 1024
+    );
+    assert_eq!(sub.get_topics_count().unwrap(), 1);
+    assert_eq!(stats.filtered as usize, N);
+    drop(tcp);
 }
