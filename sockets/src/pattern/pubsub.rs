@@ -11,6 +11,8 @@
 //!   unsubscription too with XPUB_VERBOSER, all of them under XPUB_MANUAL (where the user
 //!   applies them with SUBSCRIBE/UNSUBSCRIBE on the pipe that sent the last one it received).
 //!   A pipe that leaves cancels its subscriptions. XPUB_WELCOME_MSG is sent to each new pipe.
+//!   What waits for an XPUB's user is bounded by RCVHWM (+ one message per peer): past it a
+//!   peer's pipe is left unread until the user reads (backpressure; nothing is dropped).
 //! - [`XSub`] (SUB when not `xsub`): keeps its subscriptions in a counted [`SubTrie`], sends
 //!   every subscription upstream and a cancel when a topic's count falls to zero, replays its
 //!   subscriptions to each new pipe, and fair-queues incoming messages; a SUB drops those
