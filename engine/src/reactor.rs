@@ -49,6 +49,15 @@ pub enum Op {
         /// The connected socket.
         fd: SharedFd,
     },
+    /// Receive once into one of the thread's provided buffers: a single completion (bytes,
+    /// EOF, error or `ECANCELED`) with `more` false. The kernel reads no more than one buffer
+    /// for it, so a connection close to its high-water mark takes in at most one buffer past
+    /// the point where it stops asking (a multishot receive goes on filling buffers until its
+    /// cancel reaches the kernel).
+    RecvOnce {
+        /// The connected socket.
+        fd: SharedFd,
+    },
     /// Write all of `bufs` (one syscall when it can, an iovec list for several buffers),
     /// continuing after partial writes; the buffers stay alive until the final completion.
     Send {
@@ -248,7 +257,8 @@ impl Core {
                 addr: Box::new(addr),
                 started: false,
             },
-            Op::Recv { fd } => OpState::Recv { fd },
+            Op::Recv { fd } => OpState::Recv { fd, once: false },
+            Op::RecvOnce { fd } => OpState::Recv { fd, once: true },
             Op::Send {
                 fd,
                 bufs,
@@ -386,7 +396,8 @@ impl Core {
                     self.finish(index);
                 }
             }
-            OpState::Recv { .. } => {
+            OpState::Recv { once, .. } => {
+                let once = *once;
                 if rc.res == -libc::ENOBUFS && !cancelled {
                     if let Some(bid) = rc.bid {
                         self.pool.put_free(bid);
@@ -411,10 +422,12 @@ impl Core {
                             return;
                         }
                     };
-                    if !rc.more && !cancelled {
+                    // A multishot receive the kernel ended on its own is re-armed; a single-shot
+                    // one ends with its one completion.
+                    if !rc.more && !cancelled && !once {
                         self.resubmit(index);
                     }
-                    let ended = !rc.more && cancelled;
+                    let ended = !rc.more && (cancelled || once);
                     if ended {
                         self.finish(index);
                     }

@@ -168,6 +168,10 @@ struct SoakArgs {
     /// Topics per subscription storm (subscribed, then all cancelled, again and again).
     #[arg(long, default_value_t = 100_000)]
     storm_topics: usize,
+    /// The ROUTER's ZR_MAX_HANDSHAKES: below --loris, so that newer connections evict the
+    /// oldest slow-loris ones.
+    #[arg(long, default_value_t = 100)]
+    max_handshakes: usize,
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5)]
     every: u64,
@@ -268,6 +272,7 @@ fn main() -> ExitCode {
                 secs: a.secs,
                 loris: a.loris,
                 storm_topics: a.storm_topics,
+                max_handshakes: a.max_handshakes.max(1),
                 every: a.every.max(1),
             };
             return match soak::run(&cfg) {

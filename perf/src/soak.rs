@@ -10,10 +10,16 @@
 //! - a DEALER flooding requests and never reading the replies;
 //! - a DEALER sending one multipart message that never ends (cut at ZR_MAX_INCOMPLETE_MSG;
 //!   it reconnects and starts over);
-//! - a SUB subscribing to 100,000 random 32-byte topics, cancelling them all, and again.
+//! - a SUB subscribing to 100,000 random 32-byte topics, cancelling them all, and again;
+//! - a SUB subscribing to new random topics without end into an XPUB (XPUB_VERBOSE) whose
+//!   user publishes but never reads: RCVHWM holds it back.
+//!
+//! The ROUTER's ZR_MAX_HANDSHAKES is below the slow-loris count, so the oldest handshakes are
+//! evicted as newer connections arrive.
 //!
 //! Healthy: a REQ making a round trip every 10 ms to the ROUTER (latency into a histogram;
-//! a round trip over 2 s is a failure), and a SUB that must keep receiving the PUB's ticks.
+//! a round trip over 2 s is a failure), and a SUB on each of the PUB and the XPUB that must
+//! keep receiving their ticks.
 //!
 //! Must never: hide a failure of the healthy clients (they are counted and printed), or run
 //! without a deadline (every thread stops at `--secs`).
@@ -41,6 +47,8 @@ pub struct Config {
     pub loris: usize,
     /// Topics per subscription storm.
     pub storm_topics: usize,
+    /// The ROUTER's ZR_MAX_HANDSHAKES.
+    pub max_handshakes: usize,
     /// Seconds between progress lines.
     pub every: u64,
 }
@@ -56,6 +64,11 @@ struct Counters {
     endless_cut: AtomicU64,
     storm_subs: AtomicU64,
     storm_cancels: AtomicU64,
+    xstorm_subs: AtomicU64,
+    xpub_deferred: AtomicU64,
+    xsub_ticks: AtomicU64,
+    hs_evicted: AtomicU64,
+    hs_peak: AtomicU64,
     served: AtomicU64,
     healthy_ok: AtomicU64,
     healthy_fail: AtomicU64,
@@ -262,6 +275,50 @@ fn storm(endpoint: String, n: usize, stop: Arc<AtomicBool>, c: Arc<Counters>) {
     }
 }
 
+/// New random topics without end into an XPUB whose user never reads: the writes stall once
+/// its RCVHWM is reached (each write gives up after 200 ms and is retried until the stop).
+fn xstorm(endpoint: String, stop: Arc<AtomicBool>, c: Arc<Counters>) {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let Some((mut tcp, mut conn)) = raw_peer(&endpoint, SocketType::Sub) else {
+        return;
+    };
+    let _ = tcp.set_write_timeout(Some(Duration::from_millis(200)));
+    let mut out: Vec<u8> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if out.is_empty() {
+            for _ in 0..100 {
+                let mut t = [0u8; 32];
+                for chunk in t.chunks_mut(8) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    chunk.copy_from_slice(&x.to_le_bytes());
+                }
+                t[0] |= 0x80;
+                let _ = conn.send_subscribe(&Bytes::copy_from_slice(&t));
+            }
+            while let Some(chunk) = conn.poll_transmit() {
+                out.extend_from_slice(&chunk);
+            }
+        }
+        match tcp.write(&out) {
+            Ok(n) if n > 0 => {
+                out.drain(..n);
+                if out.is_empty() {
+                    // All 100 handed to the kernel.
+                    c.xstorm_subs.fetch_add(100, Ordering::Relaxed);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            _ => return,
+        }
+    }
+}
+
 fn pct(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
@@ -274,6 +331,10 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
 
     let router = ctx.socket(SocketType::Router)?;
     router.set_handshake_ivl(5_000)?;
+    router.set_option(
+        num::ZR_MAX_HANDSHAKES,
+        &(cfg.max_handshakes.min(i32::MAX as usize) as i32).to_ne_bytes(),
+    )?;
     router.set_option(num::ZR_MAX_INCOMPLETE_MSG, &(4i64 << 20).to_ne_bytes())?;
     router.set_rcvtimeo(50)?;
     router.bind("tcp://127.0.0.1:*")?;
@@ -281,6 +342,10 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
     let publisher = ctx.socket(SocketType::Pub)?;
     publisher.bind("tcp://127.0.0.1:*")?;
     let pub_ep = publisher.get_last_endpoint()?.unwrap_or_default();
+    let xpub = ctx.socket(SocketType::XPub)?;
+    xpub.set_xpub_verbose(true)?;
+    xpub.bind("tcp://127.0.0.1:*")?;
+    let xpub_ep = xpub.get_last_endpoint()?.unwrap_or_default();
 
     let fd_base = fds();
     let rss_base = rss_mib();
@@ -289,15 +354,22 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
         cfg.secs
     );
     println!(
-        "attackers: {} slow-loris, connect/close cycles, 1 flooder (never reads), 1 endless multipart, 1 storm of {} topics",
-        cfg.loris, cfg.storm_topics
+        "attackers: {} slow-loris (ZR_MAX_HANDSHAKES {}), connect/close cycles, 1 flooder (never reads), 1 endless multipart, 1 storm of {} topics, 1 endless storm into an XPUB at {xpub_ep} that never reads",
+        cfg.loris, cfg.max_handshakes, cfg.storm_topics
     );
 
     let mut threads = Vec::new();
     {
         let (s, c) = (stop.clone(), c.clone());
         threads.push(thread::spawn(move || {
+            let mut sampled = Instant::now();
             while !s.load(Ordering::Relaxed) {
+                if sampled.elapsed() >= Duration::from_millis(100) {
+                    let h = router.handshakes();
+                    c.hs_evicted.store(h.evicted, Ordering::Relaxed);
+                    c.hs_peak.store(h.peak as u64, Ordering::Relaxed);
+                    sampled = Instant::now();
+                }
                 let Ok(parts) = router.recv_multipart(0) else {
                     continue;
                 };
@@ -314,6 +386,18 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
                 if let Ok(n) = publisher.get_topics_count() {
                     c.topics.store(n as u64, Ordering::Relaxed);
                 }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }));
+    }
+    {
+        // The XPUB's user: publishes, never reads its subscriptions.
+        let (s, c) = (stop.clone(), c.clone());
+        threads.push(thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let _ = xpub.send("tick", 0);
+                c.xpub_deferred
+                    .store(xpub.stats().reads_deferred, Ordering::Relaxed);
                 thread::sleep(Duration::from_millis(10));
             }
         }));
@@ -339,6 +423,25 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
         let (e, n, s, c) = (pub_ep.clone(), cfg.storm_topics, stop.clone(), c.clone());
         Box::new(move || storm(e, n, s, c))
     }));
+    threads.push(spawn({
+        let (e, s, c) = (xpub_ep.clone(), stop.clone(), c.clone());
+        Box::new(move || xstorm(e, s, c))
+    }));
+    // The healthy SUB of the XPUB.
+    {
+        let sub = ctx.socket(SocketType::Sub)?;
+        sub.set_subscribe(b"tick")?;
+        sub.set_rcvtimeo(100)?;
+        sub.connect(&xpub_ep)?;
+        let (s, c) = (stop.clone(), c.clone());
+        threads.push(thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if sub.recv_bytes(0).is_ok() {
+                    c.xsub_ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
 
     // The healthy SUB.
     {
@@ -373,16 +476,17 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
     let mut req = fresh_req(&ctx)?;
     let print_header = || {
         println!(
-            "{:>5} {:>8} {:>5} {:>7} {:>8} {:>8} {:>6} {:>6} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9} {:>7}",
+            "{:>5} {:>8} {:>5} {:>7} {:>8} {:>8} {:>6} {:>6} {:>8} {:>9} {:>8} {:>7} {:>9} {:>9} {:>9} {:>7} {:>8} {:>6} {:>6}",
             "t s", "RSS MiB", "fds", "ok", "fail", "p99 ms", "max ms", "ticks", "loris B",
-            "loris cut", "cycles", "flood msg", "endl cut/MiB", "storm", "topics"
+            "loris cut", "hs evict", "cycles", "flood msg", "endl cut/MiB", "storm", "topics",
+            "xstorm", "xdefer", "xticks"
         )
     };
     print_header();
     let row = |t: f64, w: &Histogram<u64>, c: &Counters, rss: f64, fds: usize| {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         println!(
-            "{t:>5.0} {rss:>8.1} {fds:>5} {:>7} {:>8} {:>8.2} {:>6.1} {:>6} {:>8} {:>9} {:>7} {:>9} {:>3}cut/{:<4} {:>9} {:>7}",
+            "{t:>5.0} {rss:>8.1} {fds:>5} {:>7} {:>8} {:>8.2} {:>6.1} {:>6} {:>8} {:>9} {:>8} {:>7} {:>9} {:>3}cut/{:<4} {:>9} {:>7} {:>8} {:>6} {:>6}",
             l(&c.healthy_ok),
             l(&c.healthy_fail),
             pct(w, 0.99),
@@ -390,12 +494,16 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
             l(&c.sub_ticks),
             l(&c.loris_bytes),
             l(&c.loris_cut),
+            l(&c.hs_evicted),
             l(&c.cycles),
             l(&c.flood_msgs),
             l(&c.endless_cut),
             l(&c.endless_bytes) >> 20,
             l(&c.storm_subs) + l(&c.storm_cancels),
             l(&c.topics),
+            l(&c.xstorm_subs),
+            l(&c.xpub_deferred),
+            l(&c.xsub_ticks),
         );
     };
     while started.elapsed() < Duration::from_secs(cfg.secs) {
@@ -444,7 +552,11 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
         pct(&total, 0.999),
         total.max() as f64 / 1000.0
     );
-    println!("  healthy SUB: {} ticks received", l(&c.sub_ticks));
+    println!(
+        "  healthy SUB: {} ticks received from the PUB, {} from the XPUB",
+        l(&c.sub_ticks),
+        l(&c.xsub_ticks)
+    );
     println!(
         "  RSS: baseline {rss_base:.1} MiB, max {rss_max:.1} MiB, end {:.1} MiB; fds: baseline {fd_base}, max {fds_max}, after the attackers left {}",
         rss_mib(),
@@ -461,6 +573,14 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
         l(&c.endless_bytes) >> 20,
         l(&c.storm_subs),
         l(&c.storm_cancels)
+    );
+    println!(
+        "  handshakes: {} evicted (ZR_MAX_HANDSHAKES {}, at most {} at once); XPUB storm: {} subscriptions sent, its pipe left unread {} times",
+        l(&c.hs_evicted),
+        cfg.max_handshakes,
+        l(&c.hs_peak),
+        l(&c.xstorm_subs),
+        l(&c.xpub_deferred)
     );
     Ok(())
 }

@@ -102,6 +102,12 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         reconnect_ivl_max: Duration::from_millis(int(o, num::RECONNECT_IVL_MAX, 0).max(0) as u64),
         connect_timeout: ms(int(o, num::CONNECT_TIMEOUT, 0)),
         backlog: int(o, num::BACKLOG, 100),
+        max_handshakes: int(
+            o,
+            num::ZR_MAX_HANDSHAKES,
+            zeroring_transports::driver::DEFAULT_MAX_HANDSHAKES as i32,
+        )
+        .max(1) as usize,
         tcp_keepalive: int(o, num::TCP_KEEPALIVE, -1),
         tcp_keepalive_cnt: int(o, num::TCP_KEEPALIVE_CNT, -1),
         tcp_keepalive_idle: int(o, num::TCP_KEEPALIVE_IDLE, -1),

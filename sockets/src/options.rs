@@ -326,6 +326,8 @@ impl Options {
                 self.metadata.push((k.to_string(), v.to_string()));
             }
             num::SUBSCRIBE | num::UNSUBSCRIBE => {}
+            // At least one handshake at a time.
+            num::ZR_MAX_HANDSHAKES if int < 1 => return Err(Error::EINVAL),
             num::ROUTER_NOTIFY if !(0..=3).contains(&int) => return Err(Error::EINVAL),
             num::ROUTER_NOTIFY => self.router_notify = int,
             num::STREAM_NOTIFY => self.stream_notify = b,

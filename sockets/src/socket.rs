@@ -766,6 +766,13 @@ impl Socket {
         c.sc.stats
     }
 
+    /// Accepted tcp/ipc connections still in their ZMTP handshake, summed over the socket's
+    /// bound endpoints: now, the most at once per endpoint (summed), the caps
+    /// (ZR_MAX_HANDSHAKES, summed) and how many were evicted to make room for newer ones.
+    pub fn handshakes(&self) -> zeroring_transports::driver::HandshakeCounts {
+        self.core().wire.handshakes()
+    }
+
     /// Number of peers (pipes) attached now.
     pub fn peer_count(&self) -> usize {
         let mut c = self.core();

@@ -276,6 +276,17 @@ impl Wire {
         }
     }
 
+    /// ZR_MAX_HANDSHAKES's counts over every bound endpoint.
+    pub(crate) fn handshakes(&self) -> driver::HandshakeCounts {
+        let mut sum = driver::HandshakeCounts::default();
+        for e in &self.entries {
+            if let Handle::Listener(h) = &e.handle {
+                sum += h.handshakes();
+            }
+        }
+        sum
+    }
+
     /// Unbinds (listeners) or disconnects (connecters) every entry for `endpoint`; ENOENT when
     /// there is none.
     pub(crate) fn stop(&mut self, endpoint: &str, listeners: bool) -> Result<()> {

@@ -324,10 +324,12 @@ fn attempt(
             }
             Attempt::WouldBlock
         }
-        OpState::Recv { fd } => {
+        OpState::Recv { fd, once } => {
             let rfd = std::os::fd::AsRawFd::as_raw_fd(&**fd);
             let size = pool.buf_size();
-            for _ in 0..BURST {
+            // A single-shot receive reads one buffer, as io_uring's does.
+            let burst = if *once { 1 } else { BURST };
+            for _ in 0..burst {
                 let Some(bid) = pool.take_free() else {
                     push(out, key, -libc::ENOBUFS, false, None);
                     return Attempt::Done;
@@ -343,6 +345,10 @@ fn attempt(
                     )
                 };
                 if n > 0 {
+                    if *once {
+                        push(out, key, n as i32, false, Some(bid));
+                        return Attempt::Done;
+                    }
                     push(out, key, n as i32, true, Some(bid));
                     if (n as usize) < size {
                         // Probably drained: let readiness tell us rather than paying an EAGAIN.

@@ -222,8 +222,8 @@ pub(crate) enum OpState {
         addr: Box<socket2::SockAddr>,
         started: bool,
     },
-    /// Multishot receive into the provided-buffer pool.
-    Recv { fd: SharedFd },
+    /// Receive into the provided-buffer pool: multishot, or one buffer's worth (`once`).
+    Recv { fd: SharedFd, once: bool },
     /// Send of a list of buffers, continued until all is written.
     Send(SendState),
     /// Close of a descriptor nobody else holds.
@@ -235,7 +235,7 @@ pub(crate) enum OpState {
 impl OpState {
     pub(crate) fn raw_fd(&self) -> RawFd {
         match self {
-            OpState::Accept { fd } | OpState::Recv { fd } | OpState::Connect { fd, .. } => {
+            OpState::Accept { fd } | OpState::Recv { fd, .. } | OpState::Connect { fd, .. } => {
                 fd.as_raw_fd()
             }
             OpState::Send(s) => s.raw_fd(),

@@ -98,6 +98,7 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::AcceptMulti::CODE, "ACCEPT"),
     (opcode::Connect::CODE, "CONNECT"),
     (opcode::RecvMulti::CODE, "RECV"),
+    (opcode::Recv::CODE, "RECV (single-shot)"),
     (opcode::Send::CODE, "SEND"),
     (opcode::SendMsg::CODE, "SENDMSG"),
     (opcode::Close::CODE, "CLOSE"),
@@ -267,10 +268,19 @@ impl UringBackend {
                 )
                 .build()
             }
-            OpState::Recv { fd } => {
+            OpState::Recv { fd, once: false } => {
                 opcode::RecvMulti::new(types::Fd(std::os::fd::AsRawFd::as_raw_fd(&**fd)), BUF_GROUP)
                     .build()
             }
+            // One provided buffer (the kernel picks it: no address), one completion.
+            OpState::Recv { fd, once: true } => opcode::Recv::new(
+                types::Fd(std::os::fd::AsRawFd::as_raw_fd(&**fd)),
+                std::ptr::null_mut(),
+                self.buf_size,
+            )
+            .buf_group(BUF_GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT),
             OpState::Send(s) => {
                 let fd = types::Fd(s.raw_fd());
                 let zc = s.zero_copy;

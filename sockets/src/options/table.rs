@@ -104,6 +104,11 @@ pub mod num {
     /// incomplete multipart message may hold (bytes, each part counted with 64 bytes of
     /// overhead); a peer that exceeds it is disconnected. Default 64 MiB.
     pub const ZR_MAX_INCOMPLETE_MSG: i32 = 10_001;
+    /// zeroring's own: the most accepted connections one bound endpoint (listener) keeps in
+    /// their ZMTP handshake at once; accepting one more evicts the oldest still in its
+    /// handshake (reported as a handshake timeout: HANDSHAKE_FAILED_NO_DETAIL with ETIMEDOUT,
+    /// then DISCONNECTED). At least 1; read at bind. Default 4096.
+    pub const ZR_MAX_HANDSHAKES: i32 = 10_002;
 }
 
 /// The C type of an option's value.
@@ -588,6 +593,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         "ZR_MAX_INCOMPLETE_MSG",
         Int64,
         "67108864",
+        RW,
+        Types::ALL,
+    ),
+    row(
+        num::ZR_MAX_HANDSHAKES,
+        "ZR_MAX_HANDSHAKES",
+        Int,
+        "4096",
         RW,
         Types::ALL,
     ),

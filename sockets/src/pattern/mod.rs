@@ -362,6 +362,9 @@ pub struct Stats {
     pub peers_attached: u64,
     /// Pipes detached since the socket was created.
     pub peers_detached: u64,
+    /// XPUB: times a peer's pipe was left unread because the user had RCVHWM messages
+    /// (subscriptions) unread — backpressure on that peer, nothing dropped.
+    pub reads_deferred: u64,
 }
 
 /// What a pattern may look at while it runs.

@@ -11,6 +11,8 @@
 //!   unsubscription too with XPUB_VERBOSER, all of them under XPUB_MANUAL (where the user
 //!   applies them with SUBSCRIBE/UNSUBSCRIBE on the pipe that sent the last one it received).
 //!   A pipe that leaves cancels its subscriptions. XPUB_WELCOME_MSG is sent to each new pipe.
+//!   What waits for an XPUB's user is bounded by RCVHWM (+ one message per peer): past it a
+//!   peer's pipe is left unread until the user reads (backpressure; nothing is dropped).
 //! - [`XSub`] (SUB when not `xsub`): keeps its subscriptions in a counted [`SubTrie`], sends
 //!   every subscription upstream and a cancel when a topic's count falls to zero, replays its
 //!   subscriptions to each new pipe, and fair-queues incoming messages; a SUB drops those
@@ -54,6 +56,10 @@ pub struct XPub {
     /// Pipes that have something to read again (subscriptions): only those are visited.
     ready: Arc<ReadyList>,
     visit: Vec<PipeId>,
+    /// Pipes left unread because `pending` reached RCVHWM (sorted): read again once the user
+    /// has taken some of it. Their peers meet backpressure (the pipe fills, the connection
+    /// stops reading); no subscription is dropped.
+    deferred: Vec<PipeId>,
 }
 
 impl XPub {
@@ -70,6 +76,7 @@ impl XPub {
             targets: Vec::new(),
             ready: Arc::default(),
             visit: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -96,14 +103,27 @@ impl XPub {
             if self.last_pipe == Some(p.id) {
                 self.last_pipe = None;
             }
+            if let Ok(at) = self.deferred.binary_search(&p.id) {
+                self.deferred.remove(at);
+            }
         }
     }
 
     /// Reads what subscribers sent: from the pipes attached or reported readable since the
     /// last call (a publish to thousands of peers must not visit each one), or from every
     /// pipe while some pipe does not report.
+    ///
+    /// An XPUB's messages for its user are bounded by RCVHWM (0: no bound, as libzmq's
+    /// `_pending_data`, which has none): a pipe is read on while `pending` is below it, and
+    /// past it for at most one more message that adds to `pending` (so that a new peer's
+    /// first subscription still takes effect) — then it is deferred, left unread until the
+    /// user reads. `pending` holds at most RCVHWM + one message per peer.
     fn process(&mut self, cx: &mut Cx<'_>) {
         let o = cx.options;
+        let limit = match (self.xpub, o.rcvhwm) {
+            (true, hwm) if hwm > 0 => hwm as usize,
+            _ => usize::MAX,
+        };
         let mut dead = false;
         let mut visit = std::mem::take(&mut self.visit);
         if self.pipes.unreported > 0 {
@@ -111,23 +131,52 @@ impl XPub {
             self.pipes.fresh.clear();
         }
         self.ready.drain_into(&mut self.pipes, &mut visit);
+        if !self.deferred.is_empty() && self.pending.len() < limit {
+            // Room again: the deferred pipes are read (and leave the list unless deferred
+            // anew).
+            visit.append(&mut self.deferred);
+        }
         if visit.len() > 1 {
             visit.sort_unstable();
             visit.dedup();
         }
         for &id in &visit {
+            if self.deferred.binary_search(&id).is_ok() {
+                // Still no room for what it sends.
+                continue;
+            }
             let Some(i) = self.pipes.index_of(id) else {
                 continue;
             };
             let p = &mut self.pipes.list[i];
+            let pending_before = self.pending.len();
             // Always read (not just when `len_hint` says so): a read that finds the pipe
             // empty arms its wakeup, so the pipe reports its next subscription.
             let mut first = true;
             let mut process_subscribe = true;
             loop {
+                // No room, and this pipe has had its one message past it: at a message
+                // boundary, leave the rest in the pipe (and so with an empty pipe too, or a
+                // peer sending one subscription at a time would pass the bound each time).
+                let full = self.pending.len() >= limit && self.pending.len() > pending_before;
+                if first && full {
+                    if let Err(at) = self.deferred.binary_search(&id) {
+                        self.deferred.insert(at, id);
+                    }
+                    cx.stats.reads_deferred += 1;
+                    break;
+                }
                 let m = match p.reader.read() {
                     Ok(m) => m,
-                    Err(zeroring_engine::pipe::ReadError::Empty) => break,
+                    Err(zeroring_engine::pipe::ReadError::Empty) => {
+                        if full {
+                            if let Err(at) = self.deferred.binary_search(&id) {
+                                self.deferred.insert(at, id);
+                            }
+                            cx.stats.reads_deferred += 1;
+                        }
+                        break;
+                    }
                     Err(_) => {
                         dead = true;
                         break;
@@ -519,4 +568,105 @@ impl Pattern for XSub {
 /// The subscription message for `topic` (`\x01topic` or `\x00topic`).
 pub fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
     sub_msg(subscribe, topic).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The XPUB's bound on unread subscriptions, driven directly.
+
+    use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter};
+
+    use super::*;
+    use crate::options::Options;
+    use crate::pattern::Peer;
+    use crate::pattern::Stats;
+    use zeroring_transports::SocketType;
+
+    fn peer(id: PipeId) -> (Pipe, PipeWriter<Msg>, PipeReader<Msg>) {
+        let (to_us_w, to_us_r) = pipe(PipeConfig::with_hwm(10_000));
+        let (from_us_w, from_us_r) = pipe(PipeConfig::with_hwm(10_000));
+        let p = Pipe {
+            id,
+            writer: from_us_w,
+            reader: to_us_r,
+            peer: Peer::new(SocketType::Sub, format!("test://{id}")),
+            routing_id: Bytes::new(),
+            queued: false,
+            reports_ready: false,
+        };
+        (p, to_us_w, from_us_r)
+    }
+
+    /// An XPUB whose user does not read holds at most RCVHWM subscriptions plus one per peer;
+    /// the rest waits in the peers' pipes (backpressure), and all of it arrives, in order,
+    /// once the user reads. Other peers' subscriptions still take effect meanwhile.
+    #[test]
+    fn unread_subscriptions_are_bounded_by_rcvhwm_and_none_is_lost() {
+        let mut options = Options::new(SocketType::XPub);
+        options.rcvhwm = 10;
+        options.xpub_verbose = true;
+        let mut stats = Stats::default();
+        let mut xpub = XPub::new(true);
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, mut aw, _ar) = peer(1);
+        let (b, mut bw, mut br) = peer(2);
+        xpub.attach(a, &mut cx);
+        xpub.attach(b, &mut cx);
+        for i in 0..100 {
+            aw.write(sub_msg(true, format!("a{i}").as_bytes())).unwrap();
+        }
+        aw.flush();
+        assert!(xpub.has_in(&mut cx));
+        assert_eq!(xpub.pending.len(), 10, "read up to RCVHWM");
+        // A peer sending one subscription at a time gets one past the bound, then waits.
+        for i in 0..5 {
+            bw.write(sub_msg(true, format!("b{i}").as_bytes())).unwrap();
+            bw.flush();
+            xpub.has_in(&mut cx);
+            assert!(xpub.pending.len() <= 11, "{}", xpub.pending.len());
+        }
+        assert!(cx.stats.reads_deferred > 0);
+        // b's first subscription took effect: it is served.
+        xpub.send(Msg::from("b0 news"), &mut cx).unwrap();
+        assert_eq!(br.read().unwrap().data(), b"b0 news");
+        // The user reads: everything arrives, each peer's in its order.
+        let mut got = Vec::new();
+        while let Ok(m) = xpub.recv(&mut cx) {
+            got.push(String::from_utf8(m.data()[1..].to_vec()).unwrap());
+            assert!(xpub.pending.len() <= 12);
+        }
+        assert_eq!(got.len(), 105);
+        let a: Vec<_> = got.iter().filter(|t| t.starts_with('a')).cloned().collect();
+        let b: Vec<_> = got.iter().filter(|t| t.starts_with('b')).cloned().collect();
+        assert_eq!(a, (0..100).map(|i| format!("a{i}")).collect::<Vec<_>>());
+        assert_eq!(b, (0..5).map(|i| format!("b{i}")).collect::<Vec<_>>());
+        assert_eq!(xpub.subs.num_topics(), 105);
+        assert!(xpub.deferred.is_empty());
+    }
+
+    /// RCVHWM 0 (no limit) and PUB keep libzmq's unbounded reading.
+    #[test]
+    fn rcvhwm_zero_reads_everything() {
+        let mut options = Options::new(SocketType::XPub);
+        options.rcvhwm = 0;
+        options.xpub_verbose = true;
+        let mut stats = Stats::default();
+        let mut xpub = XPub::new(true);
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, mut aw, _ar) = peer(1);
+        xpub.attach(a, &mut cx);
+        for i in 0..100 {
+            aw.write(sub_msg(true, format!("a{i}").as_bytes())).unwrap();
+        }
+        aw.flush();
+        assert!(xpub.has_in(&mut cx));
+        assert_eq!(xpub.pending.len(), 100);
+        assert_eq!(cx.stats.reads_deferred, 0);
+    }
 }

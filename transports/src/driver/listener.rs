@@ -14,6 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zeroring_engine::{Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd};
 
+use super::handshakes::HandshakeGate;
 use super::linger::{self, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
 use super::session::{AcceptedSession, Registry, TOKEN_LINGER, TOKEN_STOP};
@@ -46,6 +47,8 @@ pub struct Listener {
     accept: Option<OpId>,
     slot: LingerSlot,
     stopped: Arc<StopLatch>,
+    /// ZR_MAX_HANDSHAKES: the accepted connections still in their handshake.
+    gate: Arc<HandshakeGate>,
 }
 
 /// Set once the listener has stopped (its ipc file removed, CLOSED reported), so that unbind
@@ -159,12 +162,16 @@ impl Handler for Listener {
                 if let Ok(Some(peer)) = SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
                     config.peer_address = bytes::Bytes::from(peer.ip().to_string());
                 }
+                // Its place among the handshakes, taken now (before its session starts on
+                // some thread) so that the gate never holds more than its cap.
+                let ticket = self.gate.admit();
                 let session = AcceptedSession::new(
                     Arc::new(fd),
                     config,
                     self.link.clone(),
                     self.endpoint.clone(),
                     self.registry.clone(),
+                    (self.gate.clone(), ticket),
                 );
                 let thread =
                     zeroring_engine::io_thread::least_loaded(&self.threads, self.opts.affinity);
@@ -178,6 +185,12 @@ impl Handler for Listener {
             }
             Completion::Accepted(Err(e)) => {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if errno == libc::EMFILE || errno == libc::ENFILE {
+                    // Out of descriptors (the accept is retried): free one held by the oldest
+                    // handshake, so that a cap above the descriptor limit cannot lock
+                    // healthy clients out either.
+                    self.gate.evict_oldest();
+                }
                 if errno != libc::ECANCELED {
                     self.link
                         .monitor(MonitorEvent::AcceptFailed, errno as u32, &self.endpoint);
@@ -209,9 +222,15 @@ pub struct ListenerHandle {
     endpoint: String,
     slot: LingerSlot,
     stopped: Arc<StopLatch>,
+    gate: Arc<HandshakeGate>,
 }
 
 impl ListenerHandle {
+    /// ZR_MAX_HANDSHAKES's counts: connections in their handshake now, the peak, evictions.
+    pub fn handshakes(&self) -> super::HandshakeCounts {
+        self.gate.counts()
+    }
+
     /// The endpoint as bound, with the real port of a wildcard bind (`tcp://127.0.0.1:41234`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -351,6 +370,8 @@ pub fn bind(
     let slot2 = slot.clone();
     let stopped = Arc::new(StopLatch::default());
     let stopped2 = stopped.clone();
+    let gate = Arc::new(HandshakeGate::new(opts.max_handshakes));
+    let gate2 = gate.clone();
     let id = thread
         .spawn(move || Listener {
             fd: listener_fd,
@@ -365,6 +386,7 @@ pub fn bind(
             accept: None,
             slot: slot2,
             stopped: stopped2,
+            gate: gate2,
         })
         .map_err(|_| io::Error::other("the I/O thread has shut down"))?;
     Ok(ListenerHandle {
@@ -373,5 +395,6 @@ pub fn bind(
         endpoint,
         slot,
         stopped,
+        gate,
     })
 }

@@ -16,6 +16,7 @@
 
 mod address;
 pub mod filter;
+pub mod handshakes;
 mod inbound;
 pub mod linger;
 pub mod listener;
@@ -39,6 +40,7 @@ use crate::zmtp::{PeerInfo, ZapError, ZapReply, ZapRequest};
 
 pub use address::{bind_addr, connect_target, Resolve};
 pub use filter::AcceptFilters;
+pub use handshakes::{HandshakeCounts, DEFAULT_MAX_HANDSHAKES};
 pub use linger::{LingerGuard, Lingering};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};

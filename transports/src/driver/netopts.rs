@@ -18,8 +18,12 @@ pub struct TransportOptions {
     pub reconnect_ivl_max: Duration,
     /// ZMQ_CONNECT_TIMEOUT; `None` (0) uses the OS's.
     pub connect_timeout: Option<Duration>,
-    /// ZMQ_BACKLOG (default 100).
+    /// ZMQ_BACKLOG (default 100): the listen(2) backlog, the kernel's bound on connections
+    /// waiting to be accepted (capped by net.core.somaxconn).
     pub backlog: i32,
+    /// ZR_MAX_HANDSHAKES: the most accepted connections one listener keeps in their ZMTP
+    /// handshake; accepting one more evicts the oldest (see [`super::handshakes`]).
+    pub max_handshakes: usize,
     /// ZMQ_TCP_KEEPALIVE: -1 leaves the OS default, 0 off, 1 on.
     pub tcp_keepalive: i32,
     /// ZMQ_TCP_KEEPALIVE_CNT (-1 = OS default).
@@ -72,6 +76,7 @@ impl Default for TransportOptions {
             reconnect_ivl_max: Duration::ZERO,
             connect_timeout: None,
             backlog: 100,
+            max_handshakes: super::handshakes::DEFAULT_MAX_HANDSHAKES,
             tcp_keepalive: -1,
             tcp_keepalive_cnt: -1,
             tcp_keepalive_idle: -1,

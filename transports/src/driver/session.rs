@@ -19,6 +19,7 @@ use zeroring_engine::{
     Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd, ThreadGone, TimerId,
 };
 
+use super::handshakes::{HandshakeGate, Ticket, TOKEN_EVICT};
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
 use super::session_core::{SessionAction, SessionConfig, SessionCore};
@@ -78,6 +79,9 @@ pub(crate) struct AcceptedSession {
     registry: Registry,
     slot: LingerSlot,
     linger: LingerState,
+    /// The listener's ZR_MAX_HANDSHAKES gate and this connection's place in it, while the
+    /// handshake is under way.
+    gate: Option<(Arc<HandshakeGate>, Arc<Ticket>)>,
 }
 
 impl AcceptedSession {
@@ -87,6 +91,7 @@ impl AcceptedSession {
         link: Link,
         endpoint: Arc<str>,
         registry: Registry,
+        gate: (Arc<HandshakeGate>, Arc<Ticket>),
     ) -> Self {
         AcceptedSession {
             start: Some((fd, config, link, endpoint)),
@@ -94,10 +99,19 @@ impl AcceptedSession {
             registry,
             slot: LingerSlot::default(),
             linger: LingerState::default(),
+            gate: Some(gate),
+        }
+    }
+
+    /// Gives the gate's ticket back (the handshake completed or the connection ended).
+    fn leave_gate(&mut self) {
+        if let Some((gate, ticket)) = self.gate.take() {
+            gate.leave(&ticket);
         }
     }
 
     fn finish(&mut self, cx: &mut Cx<'_>) {
+        self.leave_gate();
         if let Some(me) = cx.id() {
             let thread = cx.handle().index();
             self.registry
@@ -113,6 +127,8 @@ impl AcceptedSession {
         if status == Status::Done {
             self.stream = None;
             self.finish(cx);
+        } else if self.gate.is_some() && self.stream.as_ref().is_some_and(|s| !s.in_handshake()) {
+            self.leave_gate();
         }
     }
 }
@@ -122,16 +138,24 @@ impl Handler for AcceptedSession {
         let Some((fd, config, link, endpoint)) = self.start.take() else {
             return;
         };
+        let mut evicted = false;
         if let Some(me) = cx.id() {
             self.registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push((cx.handle().clone(), me, self.slot.clone()));
+            if let Some((_, ticket)) = &self.gate {
+                evicted = ticket.started(cx.handle().clone(), me);
+            }
         }
         match Stream::new(fd, config, link, endpoint, cx.now()) {
             Ok(stream) => {
                 let stream = self.stream.insert(stream);
-                let status = stream.start(cx);
+                let mut status = stream.start(cx);
+                if evicted && status == Status::Open {
+                    // Evicted before it started: its handshake ends at once.
+                    status = stream.expire_handshake(cx);
+                }
                 self.after(cx, status);
             }
             Err(_) => self.finish(cx),
@@ -160,6 +184,15 @@ impl Handler for AcceptedSession {
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == TOKEN_EVICT {
+            // ZR_MAX_HANDSHAKES: newer connections pushed this one's handshake out (a no-op
+            // if it completed meanwhile).
+            if let Some(stream) = self.stream.as_mut() {
+                let status = stream.expire_handshake(cx);
+                self.after(cx, status);
+            }
+            return;
+        }
         if token == TOKEN_LINGER && self.linger.begin(cx, &self.slot.clone()) {
             // Go on until the socket's queue is drained (the stream ends when it reads the
             // closed pipe) or the deadline.
@@ -181,10 +214,18 @@ impl Handler for AcceptedSession {
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        self.leave_gate();
         if let Some(mut stream) = self.stream.take() {
             stream.stop(cx);
         }
         cx.close();
+    }
+}
+
+impl Drop for AcceptedSession {
+    fn drop(&mut self) {
+        // A session dropped without finishing (its thread gone) leaves no ticket behind.
+        self.leave_gate();
     }
 }
 

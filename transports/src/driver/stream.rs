@@ -1,8 +1,10 @@
 //! The engine's half of a stream: one descriptor on an I/O thread, driving a [`StreamCore`]
 //! (which owns every decision about the connection) with the engine's operations.
 //!
-//! Keeps exactly one multishot receive armed while the core wants input (cancelling it when
-//! the core pauses), at most one batched send in flight — small frames and large bodies as
+//! Keeps exactly one receive armed while the core wants input — single-shot (one buffer) at
+//! the start and for a while after each pause, so that a connection at its high-water mark
+//! takes in at most one buffer more; multishot otherwise, cancelled when the core pauses —,
+//! at most one batched send in flight — small frames and large bodies as
 //! iovec entries, never copied — and one timer for the core's next deadline. Pipe wake-ups and
 //! ZAP replies arrive as handler notifications.
 //!
@@ -21,6 +23,14 @@ use crate::zmtp::{ConnectionConfig, ZapError, ZapReply};
 
 /// Most buffers handed to one send.
 const MAX_SEND_CHUNKS: usize = 256;
+
+/// Receives armed single-shot (one provided buffer each, [`Op::RecvOnce`]) at the start of a
+/// connection and after each pause, before the stream goes back to one multishot receive.
+/// While the socket's pipe keeps filling up, every receive asks the kernel for one buffer,
+/// so a paused connection takes in at most one buffer past the message it could not deliver
+/// (a multishot receive goes on filling buffers until its cancel reaches the kernel: up to
+/// a batch of them). 64 receives = 1 MiB that flowed without a pause.
+const SINGLE_SHOT_RUN: u32 = 64;
 
 /// Notification tokens the stream's handler forwards to it.
 pub(crate) const TOKEN_PIPE_READABLE: u64 = 1;
@@ -55,6 +65,8 @@ pub(crate) struct Stream {
     done: bool,
     /// The buffer list of the last finished send, reused for the next one.
     spare_bufs: Vec<bytes::Bytes>,
+    /// Receives still to arm single-shot (see [`SINGLE_SHOT_RUN`]); multishot at zero.
+    single_shot_left: u32,
 }
 
 impl Stream {
@@ -79,6 +91,7 @@ impl Stream {
             zap: Arc::new(Mutex::new(None)),
             done: false,
             spare_bufs: Vec::new(),
+            single_shot_left: SINGLE_SHOT_RUN,
         })
     }
 
@@ -111,6 +124,17 @@ impl Stream {
     /// Whether the ZMTP handshake completed (RECONNECT_STOP_HANDSHAKE_FAILED).
     pub(crate) fn handshake_done(&self) -> bool {
         self.core.handshake_done()
+    }
+
+    /// Whether the connection is still in its ZMTP handshake.
+    pub(crate) fn in_handshake(&self) -> bool {
+        self.core.in_handshake()
+    }
+
+    /// Ends a handshake still under way as HANDSHAKE_IVL running out would.
+    pub(crate) fn expire_handshake(&mut self, cx: &mut Cx<'_>) -> Status {
+        self.core.expire_handshake();
+        self.pump(cx)
     }
 
     /// Whether the peer refused the handshake with an ERROR command (a ZAP denial).
@@ -147,7 +171,10 @@ impl Stream {
                     self.recv_cancelled = false;
                 }
                 match result {
-                    Ok(data) if !data.is_empty() => self.core.handle_input(data, cx.now()),
+                    Ok(data) if !data.is_empty() => {
+                        self.single_shot_left = self.single_shot_left.saturating_sub(1);
+                        self.core.handle_input(data, cx.now())
+                    }
                     Ok(_) => self.core.handle_eof(cx.now()),
                     Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
                     Err(_) => self.core.handle_eof(cx.now()),
@@ -234,13 +261,21 @@ impl Stream {
         }
         // Keep exactly one receive armed while reading is wanted; a receive cancelled by a
         // pause ends on its own time, possibly after the pause is over.
+        let wants_recv = self.core.wants_recv();
+        if !wants_recv {
+            // Paused (or ending): the receives after it ask for one buffer at a time.
+            self.single_shot_left = SINGLE_SHOT_RUN;
+        }
         match self.recv {
-            None if self.core.wants_recv() => {
-                self.recv = Some(cx.submit(Op::Recv {
-                    fd: self.fd.clone(),
+            None if wants_recv => {
+                let fd = self.fd.clone();
+                self.recv = Some(cx.submit(if self.single_shot_left > 0 {
+                    Op::RecvOnce { fd }
+                } else {
+                    Op::Recv { fd }
                 }));
             }
-            Some(op) if !self.core.wants_recv() && !self.recv_cancelled => {
+            Some(op) if !wants_recv && !self.recv_cancelled => {
                 self.recv_cancelled = true;
                 cx.cancel(op);
             }

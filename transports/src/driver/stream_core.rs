@@ -506,6 +506,20 @@ impl StreamCore {
         self.handshake_done
     }
 
+    /// Whether the connection is still in its ZMTP handshake (a raw stream never is): what a
+    /// listener's ZR_MAX_HANDSHAKES counts.
+    pub fn in_handshake(&self) -> bool {
+        !self.conn.is_raw() && !self.handshake_done && !self.done && !self.finishing
+    }
+
+    /// Ends the handshake as HANDSHAKE_IVL running out would (see
+    /// [`crate::zmtp::Connection::expire_handshake`]); nothing once it completed.
+    pub fn expire_handshake(&mut self) {
+        if self.in_handshake() {
+            self.conn.expire_handshake();
+        }
+    }
+
     /// Whether the connection completed its handshake.
     pub fn is_ready(&self) -> bool {
         self.conn.is_ready()

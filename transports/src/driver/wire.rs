@@ -100,6 +100,12 @@ impl Wire {
         }
     }
 
+    pub(crate) fn expire_handshake(&mut self) {
+        if let Wire::Zmtp(c) = self {
+            c.expire_handshake();
+        }
+    }
+
     pub(crate) fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>, now: Instant) {
         if let Wire::Zmtp(c) = self {
             c.zap_result(reply, now);

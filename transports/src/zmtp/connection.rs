@@ -558,6 +558,17 @@ impl Connection {
         }
     }
 
+    /// Ends a connection still in its handshake as if HANDSHAKE_IVL had run out (a listener
+    /// at its ZR_MAX_HANDSHAKES evicting its oldest handshake): the same
+    /// [`ZmtpError::HandshakeTimeout`], so the same monitor events. Nothing after the
+    /// handshake or once closed.
+    pub fn expire_handshake(&mut self) {
+        if matches!(self.phase, Phase::Closed | Phase::Traffic) {
+            return;
+        }
+        self.fail(ZmtpError::HandshakeTimeout);
+    }
+
     /// Fires the deadlines that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.phase == Phase::Closed {

@@ -1,0 +1,133 @@
+//! The single-shot receive (`Op::RecvOnce`) on both backends: one completion, `more` false,
+//! at most one provided buffer taken from the socket — the rest stays in the kernel until
+//! asked for — and a cancel before data ends it with ECANCELED.
+
+#![cfg(not(loom))]
+
+mod common;
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use common::{backends, engine};
+use zeroring_engine::{BufPoolConfig, Completion, Cx, Handler, Op, OpId, SharedFd};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Bytes waiting in a socket's receive queue (FIONREAD).
+fn queued(fd: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int into `n`, on an open descriptor we hold.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0);
+    n as usize
+}
+
+/// Receives once (or `times` times, one single-shot receive after another) and reports each
+/// completion: its length (or the error) and `more`.
+struct Once {
+    fd: SharedFd,
+    times: usize,
+    cancel_at_once: bool,
+    tx: mpsc::Sender<(Result<usize, i32>, bool)>,
+}
+
+impl Handler for Once {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        let op = cx.submit(Op::RecvOnce {
+            fd: self.fd.clone(),
+        });
+        if self.cancel_at_once {
+            cx.cancel(op);
+        }
+    }
+    fn on_completion(&mut self, cx: &mut Cx<'_>, _: OpId, c: Completion<'_>, more: bool) {
+        if let Completion::Received(r) = c {
+            let r = r
+                .map(|b| b.len())
+                .map_err(|e| e.raw_os_error().unwrap_or(0));
+            let _ = self.tx.send((r, more));
+        }
+        self.times -= 1;
+        if self.times > 0 {
+            cx.submit(Op::RecvOnce {
+                fd: self.fd.clone(),
+            });
+        }
+    }
+}
+
+#[test]
+fn a_single_shot_receive_takes_one_buffer_and_leaves_the_rest_in_the_kernel() {
+    for choice in backends() {
+        let engine = engine(
+            choice,
+            BufPoolConfig {
+                count: 8,
+                size: 4096,
+            },
+        );
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let probe = a.try_clone().unwrap();
+        let total = 64 * 1024;
+        b.write_all(&vec![7u8; total]).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let fd: SharedFd = Arc::new(a.into());
+        engine.threads()[0]
+            .spawn(move || Once {
+                fd,
+                times: 2,
+                cancel_at_once: false,
+                tx,
+            })
+            .unwrap();
+        let mut taken = 0;
+        for _ in 0..2 {
+            let (r, more) = rx.recv_timeout(LIMIT).unwrap();
+            let n = r.unwrap();
+            assert!(!more, "{choice:?}: one completion per receive");
+            assert!(
+                n > 0 && n <= 4096,
+                "{choice:?}: {n} bytes: one buffer at most"
+            );
+            taken += n;
+        }
+        // Nothing asked for more: the rest is still the kernel's.
+        assert_eq!(queued(&probe), total - taken, "{choice:?}");
+        println!("{choice:?}: two single-shot receives took {taken} of {total} bytes");
+        drop(engine);
+    }
+}
+
+#[test]
+fn a_single_shot_receive_cancelled_before_data_ends_with_ecanceled() {
+    for choice in backends() {
+        let engine = engine(
+            choice,
+            BufPoolConfig {
+                count: 8,
+                size: 4096,
+            },
+        );
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let fd: SharedFd = Arc::new(a.into());
+        engine.threads()[0]
+            .spawn(move || Once {
+                fd,
+                times: 1,
+                cancel_at_once: true,
+                tx,
+            })
+            .unwrap();
+        let (r, more) = rx.recv_timeout(LIMIT).unwrap();
+        assert_eq!(r, Err(libc::ECANCELED), "{choice:?}");
+        assert!(!more);
+        drop(engine);
+    }
+}
