@@ -593,6 +593,8 @@ mod tests {
             routing_id: Bytes::new(),
             queued: false,
             reports_ready: false,
+            out_boost: 0,
+            rcv_share: 10_000,
         };
         (p, to_us_w, from_us_r)
     }
