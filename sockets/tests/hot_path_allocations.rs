@@ -12,11 +12,36 @@ use zeroring::{Context, Msg, SocketType};
 struct Counting;
 
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+/// Of those, made on the thread that runs the test (sends and receives).
+static ON_TEST_THREAD: AtomicUsize = AtomicUsize::new(0);
+/// The sizes of the first allocations since the window opened (0: none), for the message of
+/// a failure: where an allocation comes from is half of finding it.
+static SIZES: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+thread_local! {
+    static TEST_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count(size: usize) {
+    ALLOCS.fetch_add(1, Ordering::Relaxed);
+    let _ = TEST_THREAD.try_with(|t| {
+        if t.get() {
+            ON_TEST_THREAD.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    for s in &SIZES {
+        if s.compare_exchange(0, size.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            break;
+        }
+    }
+}
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count(layout.size());
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +50,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count(new_size);
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -50,7 +75,28 @@ fn exchange(push: &zeroring::Socket, pull: &zeroring::Socket, msg: &mut Msg, n: 
     }
 }
 
+/// Threads of this process now.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
 fn steady_state(endpoint: &str) {
+    // The allocator counts every thread: the previous phase's context must be gone (its I/O
+    // threads may finish their teardown after the drop returned, when the last reference went
+    // from one of them), or its teardown's allocations land in this phase's window.
+    let baseline = threads();
+    measure(endpoint);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while threads() > baseline {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the context's threads did not exit"
+        );
+        std::thread::yield_now();
+    }
+}
+
+fn measure(endpoint: &str) {
     let ctx = Context::new();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     pull.set_rcvtimeo(10_000).unwrap();
@@ -62,15 +108,24 @@ fn steady_state(endpoint: &str) {
     let mut msg = Msg::new();
     // Warm up: pipes' chunks, the encoder's batch, the receive pool, the send spares.
     exchange(&push, &pull, &mut msg, 20_000);
+    TEST_THREAD.with(|t| t.set(true));
+    let on_test_thread = ON_TEST_THREAD.load(Ordering::Relaxed);
+    for s in &SIZES {
+        s.store(0, Ordering::Relaxed);
+    }
     let before = ALLOCS.load(Ordering::Relaxed);
     const N: usize = 20_000;
     exchange(&push, &pull, &mut msg, N);
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let on_test_thread = ON_TEST_THREAD.load(Ordering::Relaxed) - on_test_thread;
+    TEST_THREAD.with(|t| t.set(false));
+    let sizes: Vec<usize> = SIZES.iter().map(|s| s.load(Ordering::Relaxed)).collect();
     // Not one per message: a few may come from the I/O threads' occasional work (a timer, a
     // pipe's spare chunk swapped while both ends race); one per 1,000 messages is a bug.
     assert!(
         allocs <= N / 1_000,
-        "{allocs} allocations for {N} messages over {endpoint}"
+        "{allocs} allocations for {N} messages over {endpoint} ({on_test_thread} on the test's \
+         thread, the rest on I/O threads; the first sizes: {sizes:?})"
     );
 }
 
