@@ -373,15 +373,18 @@ pub unsafe extern "C" fn zmq_msg_send(msg: *mut zmq_msg_t, s: *mut c_void, flags
         // SAFETY: C passes a socket handle and an initialised zmq_msg_t.
         let sock = unsafe { sock_ref(s) }?;
         // SAFETY: as above.
-        let m = unsafe { get(msg) }?;
-        let len = m.len();
-        // On failure the caller still owns the message (libzmq's contract), so send a clone
-        // (a reference count, or 56 bytes for an inline body) and keep the original.
-        sock.send_msg(m.clone(), flags)?;
-        // Sent: the caller's message becomes empty (libzmq nullifies it).
-        // SAFETY: as above.
-        unsafe { replace(msg, Msg::new()) }?;
-        Ok(c_len(len))
+        let slot = unsafe { get_mut(msg) }?;
+        let len = slot.len();
+        // The part is moved out (the caller's message is empty once sent: libzmq nullifies
+        // it) and, when it is not sent, moved back: the caller still owns it (libzmq's
+        // contract). No clone, so no refcount traffic per message for a large body.
+        match sock.try_send_msg(std::mem::take(slot), flags) {
+            Ok(()) => Ok(c_len(len)),
+            Err((e, back)) => {
+                *slot = back;
+                Err(e)
+            }
+        }
     })
 }
 

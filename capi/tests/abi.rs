@@ -209,6 +209,17 @@ fn a_failed_msg_send_leaves_the_message_with_the_caller() {
         let data = std::slice::from_raw_parts(zmq_msg_data(m.as_mut_ptr()).cast::<u8>(), 3);
         assert_eq!(data, b"abc");
         assert_eq!(zmq_msg_close(m.as_mut_ptr()), 0);
+        // A body too large to be inline comes back the same: same bytes, same buffer.
+        assert_eq!(zmq_msg_init_size(m.as_mut_ptr(), 100), 0);
+        let before = zmq_msg_data(m.as_mut_ptr());
+        std::ptr::write_bytes(before.cast::<u8>(), 0x42, 100);
+        assert_eq!(zmq_msg_send(m.as_mut_ptr(), req, 1 /* DONTWAIT */), -1);
+        assert_eq!(errno(), libc::EAGAIN);
+        assert_eq!(zmq_msg_size(m.as_ptr()), 100);
+        assert_eq!(zmq_msg_data(m.as_mut_ptr()), before);
+        let data = std::slice::from_raw_parts(before.cast::<u8>(), 100);
+        assert!(data.iter().all(|&b| b == 0x42));
+        assert_eq!(zmq_msg_close(m.as_mut_ptr()), 0);
         let zero: c_int = 0;
         assert_eq!(
             zmq_setsockopt(req, ZMQ_LINGER, (&zero as *const c_int).cast(), 4),

@@ -27,7 +27,7 @@ use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::options::{num, Options, Value};
-use crate::pattern::{Peer, Stats};
+use crate::pattern::{Peer, SendError, Stats};
 
 /// Send/recv flag: do not block (zmq.h `ZMQ_DONTWAIT`).
 pub const DONTWAIT: i32 = 1;
@@ -268,11 +268,19 @@ impl Core {
     }
 
     #[inline]
-    fn send(&mut self, mut msg: Msg, flags: i32) -> Result<()> {
-        self.process_commands()?;
+    fn send(&mut self, msg: Msg, flags: i32) -> Result<()> {
+        self.send_returning(msg, flags).map_err(|e| e.error)
+    }
+
+    /// [`Core::send`] that gives the part back when it was not sent.
+    #[inline]
+    fn send_returning(&mut self, mut msg: Msg, flags: i32) -> std::result::Result<(), SendError> {
+        if let Err(e) = self.process_commands() {
+            return Err(SendError::new(e, msg));
+        }
         msg.set_more(flags & SNDMORE != 0);
         if self.max_msgsz >= 0 && msg.len() > self.max_msgsz as usize {
-            return Err(Error::EMSGSIZE);
+            return Err(SendError::new(Error::EMSGSIZE, msg));
         }
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
         // The clock is read only if the call has to wait (not once per message).
@@ -285,10 +293,11 @@ impl Core {
                     msg = e.msg;
                     let sndtimeo = self.sc.options.sndtimeo;
                     let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
-                    self.wait(d)?;
-                    self.process_commands()?;
+                    if let Err(e) = self.wait(d).and_then(|()| self.process_commands()) {
+                        return Err(SendError::new(e, msg));
+                    }
                 }
-                Err(e) => return Err(e.error),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -650,6 +659,15 @@ impl Socket {
     /// Sends one part given as a [`Msg`] (`zmq_msg_send`).
     pub fn send_msg(&self, msg: Msg, flags: i32) -> Result<()> {
         self.core().send(msg, flags)
+    }
+
+    /// [`Socket::send_msg`] that gives the part back, with the error, when it was not sent —
+    /// `zmq_msg_send`'s contract, where the caller keeps a message that was not sent — so a
+    /// caller that must keep it need not send a clone.
+    pub fn try_send_msg(&self, msg: Msg, flags: i32) -> std::result::Result<(), (Error, Msg)> {
+        self.core()
+            .send_returning(msg, flags)
+            .map_err(|e| (e.error, e.msg))
     }
 
     /// Sends every item as one part of a single message; `flags` may add [`DONTWAIT`] (and
