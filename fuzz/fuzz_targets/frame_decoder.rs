@@ -29,6 +29,32 @@ fn run(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>)
     (frames, None)
 }
 
+/// The receive loop's way: short data frames through `short_data_frame` whenever it takes
+/// them, everything else through `decode_slice` (bodies borrowed from the input).
+fn run_short(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>) {
+    let mut dec = FrameDecoder::new(limit);
+    let mut frames = Vec::new();
+    for c in chunks {
+        let mut input: &[u8] = c;
+        while !input.is_empty() {
+            if let Some((more, body)) = dec.short_data_frame(&mut input) {
+                frames.push(Frame {
+                    more,
+                    command: false,
+                    body: Bytes::copy_from_slice(body),
+                });
+                continue;
+            }
+            match dec.decode_slice(&mut input) {
+                Ok(Some(f)) => frames.push(f.into_owned()),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+    }
+    (frames, None)
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
     let limit = match ctl & 3 {
@@ -42,6 +68,9 @@ fuzz_target!(|data: &[u8]| {
     let (a, b) = rest.split_at(cut);
     let split = run(limit, &[a, b]);
     assert_eq!(whole, split);
+    // The short-frame fast path decodes exactly as the general decoder, whatever the split.
+    assert_eq!(whole, run_short(limit, &[rest]));
+    assert_eq!(whole, run_short(limit, &[a, b]));
     // Byte-at-a-time feeding is slow; keep it for short inputs.
     if rest.len() <= 512 {
         let bytes: Vec<&[u8]> = rest.chunks(1).collect();
