@@ -23,6 +23,9 @@ pub struct CSocket {
     /// The process that made it (see `zmq_close` after fork).
     pid: u32,
     pub(crate) sock: Socket,
+    /// The part `zmq_recv` receives into and copies out of: reused, so that a connection's
+    /// properties move from part to part instead of an `Arc` clone and drop per message.
+    scratch: std::cell::RefCell<Msg>,
 }
 
 /// The socket behind a C handle; ENOTSOCK for null or anything that is not a live socket.
@@ -42,6 +45,17 @@ pub(crate) unsafe fn sock_ref<'a>(p: *mut c_void) -> Result<&'a Socket, Error> {
     Ok(&c.sock)
 }
 
+/// The C handle's whole state; as [`sock_ref`].
+///
+/// # Safety
+/// As [`sock_ref`].
+unsafe fn csock_ref<'a>(p: *mut c_void) -> Result<&'a CSocket, Error> {
+    // SAFETY: per the contract; `sock_ref` checked that `p` is a live CSocket.
+    unsafe { sock_ref(p) }?;
+    // SAFETY: as above.
+    Ok(unsafe { &*(p as *const CSocket) })
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn zmq_socket(context: *mut c_void, type_: c_int) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
@@ -58,6 +72,7 @@ pub unsafe extern "C" fn zmq_socket(context: *mut c_void, type_: c_int) -> *mut 
             tag: SOCKET_TAG,
             pid: std::process::id(),
             sock,
+            scratch: std::cell::RefCell::new(Msg::new()),
         }))
         .cast())
     })
@@ -273,18 +288,33 @@ pub unsafe extern "C" fn zmq_recv(
 ) -> c_int {
     guard(-1, || {
         // SAFETY: C passes a socket handle.
-        let sock = unsafe { sock_ref(s) }?;
+        let c = unsafe { csock_ref(s) }?;
         if buf.is_null() && len > 0 {
             return Err(Error::EFAULT);
         }
-        let msg = sock.recv_msg(flags)?;
+        // One thread at a time uses a socket (C's contract); a second one inside this call
+        // (a signal handler, say) gets a part of its own.
+        let mut own = Msg::new();
+        let mut scratch = c.scratch.try_borrow_mut();
+        let msg = match scratch.as_deref_mut() {
+            Ok(m) => m,
+            Err(_) => &mut own,
+        };
+        c.sock.recv(msg, flags)?;
         let n = msg.len().min(len);
         if n > 0 {
             // SAFETY: C passes `len` writable bytes at `buf`; n <= len.
             unsafe { std::ptr::copy_nonoverlapping(msg.data().as_ptr(), buf.cast::<u8>(), n) };
         }
         // The full size, even when truncated (libzmq's contract).
-        Ok(msg.len().min(c_int::MAX as usize) as c_int)
+        let size = msg.len();
+        if !msg.is_inline() {
+            // Keep the properties for the next part, not a large body.
+            let md = msg.take_metadata();
+            *msg = Msg::new();
+            msg.set_metadata(md);
+        }
+        Ok(size.min(c_int::MAX as usize) as c_int)
     })
 }
 
