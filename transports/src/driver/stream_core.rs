@@ -685,9 +685,12 @@ impl StreamCore {
         let Some(pipes) = self.pipes.as_mut() else {
             return;
         };
-        // The common case first: small parts of any message that is not a subscription, on a
-        // connection without sealing, go from the pipe straight into the encoder's batch.
-        // The first other part ends the run and takes the general path below.
+        // The common case first: on a ZMTP connection in its traffic phase without sealing
+        // (NULL, PLAIN), that is not a subscriber's (whose `\x01topic` parts become commands),
+        // parts go from the pipe straight to the encoder: small ones into its batch with
+        // fixed-size moves, larger ones queued as they are — what `send_frame_slice` and
+        // `send_frame` would do, without their per-frame checks. Everything else takes the
+        // general path below.
         if !self.skip_partial_out && !self.subscriber {
             if let Some(enc) = self.conn.plain_traffic_encoder() {
                 while enc.pending_bytes() < OUT_HIGH_WATER {
