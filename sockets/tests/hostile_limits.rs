@@ -17,69 +17,18 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring::options::num;
 use zeroring::transports::zmtp::greeting::{greeting_v3, MechanismName};
-use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event};
 use zeroring::{Context, MonitorEvent, Socket, SocketType, DONTWAIT};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// One test at a time: they measure the whole process.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Resident set size in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
-}
-
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn addr(endpoint: &str) -> &str {
-    endpoint.trim_start_matches("tcp://")
-}
-
-/// A healthy REQ asks `endpoint` once and must get its answer within 2 s.
-fn healthy_request(ctx: &Context, endpoint: &str) -> Duration {
-    let req = ctx.socket(SocketType::Req).unwrap();
-    req.set_linger(0).unwrap();
-    req.set_rcvtimeo(10_000).unwrap();
-    let started = Instant::now();
-    req.connect(endpoint).unwrap();
-    req.send("healthy", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"healthy");
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "healthy client served after {took:?}"
-    );
-    took
-}
+#[path = "common/hostile.rs"]
+mod common;
+use common::*;
 
 /// Counts the monitor events of `s` that a handshake timeout reports
 /// (HANDSHAKE_FAILED_NO_DETAIL with ETIMEDOUT) until `stop`.
@@ -271,29 +220,6 @@ fn slow_loris_past_the_handshake_cap_evicts_the_oldest_and_healthy_clients_get_i
         == 0));
     stop_monitor.store(true, Ordering::Relaxed);
     monitor.join().unwrap();
-}
-
-/// A raw peer of `socket_type` that has completed its NULL handshake with `endpoint`.
-fn raw_peer(endpoint: &str, socket_type: SocketType) -> (TcpStream, Connection) {
-    let mut tcp = TcpStream::connect(addr(endpoint)).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut conn = Connection::new(ConnectionConfig::new(socket_type), Instant::now()).unwrap();
-    let mut buf = vec![0u8; 4096];
-    loop {
-        while let Some(out) = conn.poll_transmit() {
-            tcp.write_all(&out).unwrap();
-        }
-        if conn.is_ready() {
-            break;
-        }
-        let n = tcp.read(&mut buf).unwrap();
-        assert!(n > 0, "closed during the handshake");
-        conn.handle_input(Bytes::copy_from_slice(&buf[..n]), Instant::now());
-        while let Some(e) = conn.poll_event() {
-            assert!(!matches!(e, Event::HandshakeFailed(_)), "{e:?}");
-        }
-    }
-    (tcp, conn)
 }
 
 /// `n` distinct 32-byte topics, none starting with the healthy subscriber's prefix.
