@@ -139,14 +139,7 @@ fn flush_wakes_sleeping_reader() {
 #[test]
 fn hwm_full_writer_is_resumed() {
     model(|| {
-        let rn = Counted::new();
-        let wn = Counted::new();
-        let (mut w, mut r) = pipe::<u64>(PipeConfig {
-            hwm: 1,
-            reader_notify: Some(rn.clone()),
-            writer_notify: Some(wn.clone()),
-            ..PipeConfig::default()
-        });
+        let (mut w, mut r, rn, wn) = hwm_pipe(1);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             let mut fulls = 0;
@@ -180,14 +173,7 @@ fn hwm_full_writer_is_resumed() {
 #[test]
 fn write_with_in_place_fifo_and_resume() {
     model(|| {
-        let rn = Counted::new();
-        let wn = Counted::new();
-        let (mut w, mut r) = pipe::<u64>(PipeConfig {
-            hwm: 2,
-            reader_notify: Some(rn.clone()),
-            writer_notify: Some(wn.clone()),
-            ..PipeConfig::default()
-        });
+        let (mut w, mut r, rn, wn) = hwm_pipe(2);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             let mut built = 0;
@@ -350,14 +336,7 @@ fn writer_close_after_items() {
 #[test]
 fn hwm_lwm_step_resume() {
     model(|| {
-        let rn = Counted::new();
-        let wn = Counted::new();
-        let (mut w, mut r) = pipe::<u64>(PipeConfig {
-            hwm: 3,
-            reader_notify: Some(rn.clone()),
-            writer_notify: Some(wn.clone()),
-            ..PipeConfig::default()
-        });
+        let (mut w, mut r, rn, wn) = hwm_pipe(3);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             for i in 0..5 {
@@ -420,6 +399,27 @@ fn reader_close_wakes_full_writer() {
     });
 }
 
+/// A `u64` pipe with high-water mark `hwm` whose reader and writer notify counted signals.
+#[allow(clippy::type_complexity)]
+fn hwm_pipe(
+    hwm: usize,
+) -> (
+    zeroring_engine::pipe::PipeWriter<u64>,
+    zeroring_engine::pipe::PipeReader<u64>,
+    std::sync::Arc<Counted>,
+    std::sync::Arc<Counted>,
+) {
+    let rn = Counted::new();
+    let wn = Counted::new();
+    let (w, r) = pipe::<u64>(PipeConfig {
+        hwm,
+        reader_notify: Some(rn.clone()),
+        writer_notify: Some(wn.clone()),
+        ..PipeConfig::default()
+    });
+    (w, r, rn, wn)
+}
+
 /// Writes `items` in order, sleeping on `wn` whenever the pipe is full; flushes after each.
 fn write_all_blocking(w: &mut zeroring_engine::pipe::PipeWriter<u64>, wn: &Counted, items: &[u64]) {
     for &i in items {
@@ -473,14 +473,7 @@ fn raised_mark_wakes_full_writer() {
 #[test]
 fn raised_mark_races_reads() {
     model(|| {
-        let rn = Counted::new();
-        let wn = Counted::new();
-        let (mut w, mut r) = pipe::<u64>(PipeConfig {
-            hwm: 1,
-            reader_notify: Some(rn.clone()),
-            writer_notify: Some(wn.clone()),
-            ..PipeConfig::default()
-        });
+        let (mut w, mut r, rn, wn) = hwm_pipe(1);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             write_all_blocking(&mut w, &wn2, &[0, 1, 2]);
@@ -510,14 +503,7 @@ fn raised_mark_races_reads() {
 #[test]
 fn lowered_mark_still_resumes_writer() {
     model(|| {
-        let rn = Counted::new();
-        let wn = Counted::new();
-        let (mut w, mut r) = pipe::<u64>(PipeConfig {
-            hwm: 2,
-            reader_notify: Some(rn.clone()),
-            writer_notify: Some(wn.clone()),
-            ..PipeConfig::default()
-        });
+        let (mut w, mut r, rn, wn) = hwm_pipe(2);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             write_all_blocking(&mut w, &wn2, &[0, 1, 2]);
