@@ -122,24 +122,9 @@ impl Fq {
     /// robin advances as in the full path ([`Fq::recv_slow`]).
     #[inline]
     pub fn recv(&mut self, pipes: &mut Pipes) -> Result<(Msg, PipeId)> {
-        if self.prefetched.is_none() && self.more.is_none() && !self.has_news(pipes) {
-            if let Some(&id) = self.queue.front() {
-                if let Some(i) = pipes.index_of(id) {
-                    if let Ok(m) = pipes.list[i].read() {
-                        if m.more() {
-                            self.more = Some(id);
-                            self.queue.pop_front();
-                        } else if self.queue.len() > 1 {
-                            self.queue.rotate_left(1);
-                        }
-                        return Ok((m, id));
-                    }
-                    // Empty or closed: the full path sees it again and does the bookkeeping
-                    // (a read that finds a pipe empty again is one more load).
-                }
-            }
-        }
-        self.recv_slow(pipes)
+        let mut m = Msg::new();
+        let id = self.recv_into(pipes, &mut m)?;
+        Ok((m, id))
     }
 
     /// [`Fq::recv`] into a part the caller reuses (see [`Pipe::read_into`](super::Pipe)); the
