@@ -40,6 +40,18 @@
 //! one atomic compare-and-swap on the word the reader publishes to); the reader calls the
 //! writer's [`Notify`] once, when it reaches that count (or when it closes).
 //!
+//! # Lazy credit
+//!
+//! A writer given a [`CreditEpoch`] ([`PipeWriter::set_credit_epoch`], what a socket does with
+//! the pipes it writes to) judges "full" by the read count it last looked at, not by the live
+//! one, and looks again only when its owner has advanced the epoch since: libzmq's writer,
+//! which learns of the reader's progress only from `activate_write` commands when its socket
+//! processes commands (every blocking wait and poll, and at most once a millisecond while it
+//! sends). A stale view only ever shows less room than there is, so the mark still holds; a
+//! writer full by a stale view flushes but does not arm, so its owner advances the epoch before
+//! it waits (the refreshed check arms as usual). [`PipeWriter::refresh`] takes the live count at
+//! once, for the writes whose "full" drops a message instead of refusing it.
+//!
 //! The mark can change while the pipe is in use (libzmq's `set_hwms`): the writer changes its
 //! own with [`PipeWriter::set_hwm`], and the reader moves it with
 //! [`PipeReader::adjust_writer_hwm`], which publishes the change as *credit* added to its read
@@ -122,6 +134,27 @@ pub trait Notify: Send + Sync {
 
 /// A handle to a [`Notify`] object, as stored by a pipe.
 pub type NotifyHandle = std::sync::Arc<dyn Notify>;
+
+/// When the writers of one owner may look again at their readers' progress (see "Lazy credit"
+/// in the [module docs](self)). The owner [`advance`](Self::advance)s it at the points where
+/// libzmq's socket processes its commands; each writer looks again at its next full check after
+/// an advance. Written and read only by the thread that owns the writers (a `Relaxed` counter:
+/// it orders nothing, the pipe's own atomics do).
+#[derive(Debug, Default)]
+pub struct CreditEpoch(std::sync::atomic::AtomicU64);
+
+impl CreditEpoch {
+    /// The writers' next full check reads the live read count.
+    #[inline]
+    pub fn advance(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// An item that travels through a pipe. A multipart message is several items; only its last
 /// part returns `true` from [`ends_message`](PipeItem::ends_message). The high-water mark counts
@@ -313,6 +346,11 @@ struct HeadLine {
     /// only before the compare-and-swap that (re)sets `WAITING`, read by the reader only after an
     /// RMW on `word` that saw `WAITING`.
     resume_at: AtomicUsize,
+    /// How many times the reader moved the writer's mark ([`PipeReader::adjust_writer_hwm`]),
+    /// incremented after the credit is published: a lazy writer full by its old view looks
+    /// again when this moved, since credit, unlike progress, is not libzmq's lazy
+    /// `activate_write` (libzmq's `set_hwms_boost` changes the writer's mark directly).
+    mark_moves: AtomicUsize,
 }
 
 struct Shared<T> {
@@ -423,6 +461,7 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         head: CachePadded::new(HeadLine {
             word: AtomicUsize::new(0),
             resume_at: AtomicUsize::new(0),
+            mark_moves: AtomicUsize::new(0),
         }),
         spare: AtomicPtr::new(ptr::null_mut()),
         reader_notify: std::sync::Mutex::new(config.reader_notify),
@@ -444,6 +483,9 @@ pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
         limited: config.hwm != 0,
         armed_at: None,
         msg_start: (first, 0, 0),
+        lazy: None,
+        view: 0,
+        view_moves: 0,
     };
     let reader = PipeReader {
         shared,
@@ -496,6 +538,12 @@ pub struct PipeWriter<T: PipeItem> {
     armed_at: Option<usize>,
     /// Where the multipart message in progress starts: chunk, slot, items written before it.
     msg_start: (*mut Chunk<T>, usize, usize),
+    /// Lazy credit: the owner's epoch, and the epoch at which `view` was read.
+    lazy: Option<(std::sync::Arc<CreditEpoch>, u64)>,
+    /// Lazy credit: the reader's `mark_moves` when `view` was read.
+    view_moves: usize,
+    /// Lazy credit: the head word's count (messages read plus credit) when last looked at.
+    view: usize,
 }
 
 // SAFETY: the writer's raw pointer refers into storage owned by the shared state, which is
@@ -543,10 +591,22 @@ impl<T: PipeItem> PipeWriter<T> {
         if self.closed || head & READER_CLOSED != 0 {
             return Room::Closed;
         }
-        if !self.in_message && self.hwm != 0 && diff(self.messages, head >> SHIFT) >= self.hwm {
+        if !self.in_message && self.hwm != 0 && diff(self.messages, self.count_of(head)) >= self.hwm
+        {
             return self.writable_slow(head);
         }
         Room::Yes
+    }
+
+    /// The read count the full check compares with: the live one, or with lazy credit the one
+    /// last looked at.
+    #[inline(always)]
+    fn count_of(&self, head: usize) -> usize {
+        if self.lazy.is_some() {
+            self.view
+        } else {
+            head >> SHIFT
+        }
     }
 
     /// Stages an admitted item.
@@ -640,7 +700,7 @@ impl<T: PipeItem> PipeWriter<T> {
         if self.closed || head & READER_CLOSED != 0 {
             return false;
         }
-        if self.in_message || self.hwm == 0 || diff(self.messages, head >> SHIFT) < self.hwm {
+        if self.in_message || self.hwm == 0 || diff(self.messages, self.count_of(head)) < self.hwm {
             return true;
         }
         self.writable_slow(head) == Room::Yes
@@ -650,6 +710,40 @@ impl<T: PipeItem> PipeWriter<T> {
     /// point and mark the writer waiting (atomically with the check of the read count).
     #[cold]
     fn writable_slow(&mut self, mut head: usize) -> Room {
+        let stale = match &mut self.lazy {
+            Some((epoch, seen)) => {
+                let now = epoch.get();
+                let stale = now == *seen;
+                *seen = now;
+                stale
+            }
+            None => false,
+        };
+        let stale = stale && {
+            // Credit granted since the view was read is seen at once (see `mark_moves`).
+            let moves = self.shared.head.mark_moves.load(Ordering::Acquire);
+            if moves == self.view_moves {
+                true
+            } else {
+                self.view_moves = moves;
+                head = self.shared.head.word.load(Ordering::Acquire);
+                false
+            }
+        };
+        if stale {
+            // Not allowed to look again yet: full by the old view (libzmq's writer before its
+            // socket processes the reader's activate_write). Flushed so the reader drains;
+            // not armed: the owner advances the epoch before it waits.
+            if head & READER_CLOSED != 0 {
+                return Room::Closed;
+            }
+            if self.hwm != 0 && at_mark(self.messages, self.view, self.hwm) {
+                self.flush();
+                return Room::Full;
+            }
+            return Room::Yes;
+        }
+        self.view = head >> SHIFT;
         if self.hwm == 0 || !at_mark(self.messages, head >> SHIFT, self.hwm) {
             // The reader granted credit beyond what is queued (the fast paths' unsigned
             // difference took it for a full pipe), or the mark was lifted.
@@ -689,7 +783,10 @@ impl<T: PipeItem> PipeWriter<T> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => return Room::Full,
-                Err(actual) => head = actual,
+                Err(actual) => {
+                    head = actual;
+                    self.view = head >> SHIFT;
+                }
             }
         }
     }
@@ -794,6 +891,30 @@ impl<T: PipeItem> PipeWriter<T> {
         self.lwm = PipeConfig::with_hwm(hwm).effective_lwm();
         // A later arm must store the resume point for the new low-water mark.
         self.armed_at = None;
+    }
+
+    /// Lazy credit (see the [module docs](self)): with `Some`, the full check uses the read
+    /// count last looked at and looks again only after `epoch` advanced. `None` (the default)
+    /// reads the live count at every check.
+    pub fn set_credit_epoch(&mut self, epoch: Option<std::sync::Arc<CreditEpoch>>) {
+        self.view_moves = self.shared.head.mark_moves.load(Ordering::Acquire);
+        self.view = self.shared.head.word.load(Ordering::Acquire) >> SHIFT;
+        self.lazy = epoch.map(|e| {
+            let now = e.get();
+            (e, now)
+        });
+    }
+
+    /// With lazy credit, looks at the reader's progress now (for a write whose failure would
+    /// drop the message rather than refuse it); returns whether the writer may write. Does not
+    /// arm the writable notification.
+    #[inline]
+    pub fn refresh(&mut self) -> bool {
+        let head = self.shared.head.word.load(Ordering::Acquire);
+        self.view = head >> SHIFT;
+        !self.closed
+            && head & READER_CLOSED == 0
+            && (self.in_message || self.hwm == 0 || !at_mark(self.messages, self.view, self.hwm))
     }
 }
 
@@ -1006,6 +1127,8 @@ impl<T: PipeItem> PipeReader<T> {
             return;
         }
         self.publish(delta as usize);
+        // Release: a writer that reads this count reads the head word with the credit.
+        self.shared.head.mark_moves.fetch_add(1, Ordering::Release);
     }
 
     /// Items flushed by the writer and not yet read (a hint: the writer may flush more at any

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use loom::thread;
 use zeroring_engine::pipe::{
-    pipe, Notify, PipeConfig, PipeItem, PipeReader, ReadError, WriteError,
+    pipe, CreditEpoch, Notify, PipeConfig, PipeItem, PipeReader, ReadError, WriteError,
 };
 use zeroring_engine::signal::Signal;
 
@@ -579,5 +579,80 @@ fn rollback_takes_back_an_unfinished_message() {
         let mut log = log.lock().unwrap().clone();
         log.sort_unstable();
         assert_eq!(log, vec![0, 1, 2, 3, 4, 5, 6]);
+    });
+}
+
+/// Writes `items` as a socket with lazy credit does (`sockets/src/socket.rs`, `send_returning`):
+/// on a full pipe it advances the epoch and tries once more before it waits, and advances it
+/// again after every wake.
+fn write_all_lazy(
+    w: &mut zeroring_engine::pipe::PipeWriter<u64>,
+    wn: &Counted,
+    epoch: &CreditEpoch,
+    items: &[u64],
+) {
+    for &i in items {
+        let mut item = i;
+        let mut refreshed = false;
+        loop {
+            match w.write(item) {
+                Ok(()) => break,
+                Err(WriteError::Full(back)) => {
+                    item = back;
+                    if !refreshed {
+                        refreshed = true;
+                        epoch.advance();
+                        continue;
+                    }
+                    wn.signal.wait(None, Duration::ZERO);
+                    epoch.advance();
+                }
+                Err(WriteError::Closed(_)) => panic!("reader closed"),
+            }
+        }
+        w.flush();
+    }
+}
+
+/// (7) Lazy credit: a writer that judges "full" by its old view of the reader's progress, and
+/// looks again only when its owner advances the epoch, is never left waiting with room it has
+/// not seen. A stale "full" does not arm; the look after the advance does, against the live
+/// count (a lost wakeup is a loom deadlock), and FIFO holds.
+#[test]
+fn lazy_credit_writer_is_resumed() {
+    model(|| {
+        let (mut w, mut r, rn, wn) = hwm_pipe(1);
+        let epoch = std::sync::Arc::new(CreditEpoch::default());
+        w.set_credit_epoch(Some(epoch.clone()));
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            write_all_lazy(&mut w, &wn2, &epoch, &[0, 1, 2]);
+        });
+        let (got, _) = drain(&mut r, &rn);
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+    });
+}
+
+/// (7b) Lazy credit and a raised mark: the reader grants credit while the writer, full at the
+/// old mark by a stale view, goes to wait; the writer is woken (or sees the credit through
+/// `mark_moves`) and its write succeeds at the new mark.
+#[test]
+fn lazy_credit_writer_sees_a_raised_mark() {
+    model(|| {
+        let (mut w, mut r, _rn, wn) = hwm_pipe(1);
+        let epoch = std::sync::Arc::new(CreditEpoch::default());
+        w.set_credit_epoch(Some(epoch.clone()));
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            write_all_lazy(&mut w, &wn2, &epoch, &[0, 1]);
+            w
+        });
+        r.adjust_writer_hwm(1);
+        let w = t.join().unwrap();
+        assert_eq!(r.read(), Ok(0));
+        assert_eq!(r.read(), Ok(1));
+        drop(w);
+        assert_eq!(r.read(), Err(ReadError::Closed));
     });
 }

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use zeroring_engine::pipe::{
-    pipe, FlushOutcome, Notify, NotifyHandle, PipeConfig, PipeItem, ReadError, WriteError,
+    pipe, CreditEpoch, FlushOutcome, Notify, NotifyHandle, PipeConfig, PipeItem, ReadError,
+    WriteError,
 };
 use zeroring_engine::signal::Signal;
 
@@ -805,4 +806,79 @@ fn rollback_of_a_message_begun_in_place() {
         drop(r);
         assert_each_dropped_once(&log, lead + 302);
     }
+}
+
+/// Lazy credit (libzmq's writer, which sees its reader's progress only when its socket
+/// processes commands): a writer given a `CreditEpoch` stays full by its old view after the
+/// reader drained, until the epoch advances; the refreshed check then finds room, and a write
+/// whose failure would drop looks at once (`refresh`). The mark holds throughout.
+#[test]
+fn lazy_credit_sees_progress_only_after_the_epoch_advances() {
+    let wn = Arc::new(Count(AtomicUsize::new(0)));
+    let (mut w, mut r) = pipe::<u64>(PipeConfig {
+        hwm: 4,
+        writer_notify: Some(wn.clone()),
+        ..PipeConfig::default()
+    });
+    let epoch = Arc::new(CreditEpoch::default());
+    w.set_credit_epoch(Some(epoch.clone()));
+    for i in 0..4 {
+        w.write(i).unwrap();
+    }
+    assert!(matches!(w.write(4), Err(WriteError::Full(4))));
+    w.flush();
+    for i in 0..4 {
+        assert_eq!(r.read(), Ok(i));
+    }
+    // Drained, but the writer has not looked: still full, flushed, not armed.
+    assert!(matches!(w.write(4), Err(WriteError::Full(4))));
+    assert!(!w.is_writable());
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    assert_eq!(wn.0.load(Ordering::SeqCst), 0);
+    // The owner processes its commands: room again, exactly up to the mark.
+    epoch.advance();
+    for i in 4..8 {
+        w.write(i).unwrap();
+    }
+    assert!(matches!(w.write(8), Err(WriteError::Full(8))));
+    w.flush();
+    // The reader publishes its progress every low-water-mark messages (2 here).
+    assert_eq!(r.read(), Ok(4));
+    assert_eq!(r.read(), Ok(5));
+    // `refresh` looks at once (the write a full pipe would drop).
+    assert!(w.refresh());
+    w.write(8).unwrap();
+    w.write(9).unwrap();
+    assert!(!w.refresh(), "at the mark again");
+    // After an advance the failed check arms: the reader's drain to the low-water mark wakes it.
+    epoch.advance();
+    assert!(matches!(w.write(10), Err(WriteError::Full(10))));
+    w.flush();
+    for i in 6..10 {
+        assert_eq!(r.read(), Ok(i));
+    }
+    assert_eq!(
+        wn.0.load(Ordering::SeqCst),
+        1,
+        "armed by the refreshed check"
+    );
+}
+
+/// Credit the reader grants (a raised mark: libzmq's inproc bind boosting a connect-first
+/// pipe) is seen by a lazy writer at once, without an advance: libzmq changes the writer's
+/// mark directly, not by a lazily processed command.
+#[test]
+fn lazy_credit_sees_a_raised_mark_at_once() {
+    let (mut w, mut r) = pipe::<u64>(PipeConfig::with_hwm(1));
+    w.set_credit_epoch(Some(Arc::new(CreditEpoch::default())));
+    w.write(0).unwrap();
+    assert!(matches!(w.write(1), Err(WriteError::Full(1))));
+    r.adjust_writer_hwm(100);
+    for i in 1..101 {
+        w.write(i).unwrap();
+    }
+    assert!(matches!(w.write(101), Err(WriteError::Full(101))));
+    drop(w);
+    assert_eq!((0..101).map(|_| r.read().unwrap()).sum::<u64>(), 5050);
+    assert_eq!(r.read(), Err(ReadError::Closed));
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring_engine::mailbox::Mailbox;
-use zeroring_engine::pipe::{pipe, NotifyHandle, PipeConfig};
+use zeroring_engine::pipe::{pipe, CreditEpoch, NotifyHandle, PipeConfig};
 use zeroring_engine::signal::{Signal, Wake};
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
@@ -153,7 +153,19 @@ struct Core {
     wire: crate::wire::Wire,
     /// Where monitor events go (`Socket::monitor`).
     monitor: crate::monitor::MonitorSink,
+    /// When the pipes this socket writes to look again at their readers' progress (lazy
+    /// credit, as libzmq's socket learns it from commands): advanced whenever the socket waits,
+    /// polls (EVENTS) or sets an option, and by a non-blocking send that finds no room at most
+    /// once per [`CREDIT_REFRESH`].
+    credit: Arc<CreditEpoch>,
+    /// When `credit` was last advanced.
+    credit_at: Option<Instant>,
 }
+
+/// How long a non-blocking send may see a pipe full by an old view of its reader's progress
+/// before it looks again: libzmq's `max_command_delay` (3,000,000 TSC ticks, "about 1 ms on a
+/// 3 GHz CPU"), the longest its socket goes without processing the reader's `activate_write`.
+const CREDIT_REFRESH: Duration = Duration::from_millis(1);
 
 /// A ZeroMQ socket. `Send`, not `Sync`.
 ///
@@ -201,9 +213,25 @@ fn timeout_of(ms: i32) -> Option<Duration> {
 
 impl Core {
     /// Attaches a pipe pair to the pattern.
-    fn attach(&mut self, a: PeerAttachment) {
+    fn attach(&mut self, mut a: PeerAttachment) {
         let n: NotifyHandle = self.signal.clone();
+        a.writer.set_credit_epoch(Some(self.credit.clone()));
         self.sc.attach(a, Some(n));
+    }
+
+    /// The pipes' next full checks look at their readers' progress again (libzmq's socket
+    /// processing the readers' `activate_write` commands).
+    #[inline]
+    fn refresh_credit(&mut self) {
+        self.credit.advance();
+        self.credit_at = Some(Instant::now());
+    }
+
+    /// Whether a non-blocking send that found no room should look again: its view is older
+    /// than [`CREDIT_REFRESH`].
+    #[inline]
+    fn credit_due(&self) -> bool {
+        self.credit_at.is_none_or(|t| t.elapsed() >= CREDIT_REFRESH)
     }
 
     /// Processes pending commands; ETERM after context shutdown. Two loads when there is
@@ -285,17 +313,30 @@ impl Core {
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
         // The clock is read only if the call has to wait (not once per message).
         let mut deadline = None;
+        let mut refreshed = false;
         loop {
             let (p, mut cx) = self.sc.cx();
             match p.send(msg, &mut cx) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.error == Error::EAGAIN && !nonblocking => {
+                Err(e) if e.error == Error::EAGAIN => {
                     msg = e.msg;
+                    // Full by the pipes' old view of their readers: look again once before
+                    // waiting (the look arms the wakeup), or, not waiting, when the view is
+                    // old (see `CREDIT_REFRESH`).
+                    if !refreshed && (!nonblocking || self.credit_due()) {
+                        refreshed = true;
+                        self.refresh_credit();
+                        continue;
+                    }
+                    if nonblocking {
+                        return Err(SendError::new(Error::EAGAIN, msg));
+                    }
                     let sndtimeo = self.sc.options.sndtimeo;
                     let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
                     if let Err(e) = self.wait(d).and_then(|()| self.process_commands()) {
                         return Err(SendError::new(e, msg));
                     }
+                    self.refresh_credit();
                 }
                 Err(e) => return Err(e),
             }
@@ -312,15 +353,26 @@ impl Core {
         }
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
         let mut deadline = None;
+        let mut refreshed = false;
         loop {
             let (p, mut cx) = self.sc.cx();
             match p.send_slice(data, more, &mut cx) {
                 Ok(()) => return Ok(()),
-                Err(Error::EAGAIN) if !nonblocking => {
+                Err(Error::EAGAIN) => {
+                    // As in `send_returning`.
+                    if !refreshed && (!nonblocking || self.credit_due()) {
+                        refreshed = true;
+                        self.refresh_credit();
+                        continue;
+                    }
+                    if nonblocking {
+                        return Err(Error::EAGAIN);
+                    }
                     let sndtimeo = self.sc.options.sndtimeo;
                     let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
                     self.wait(d)?;
                     self.process_commands()?;
+                    self.refresh_credit();
                 }
                 Err(e) => return Err(e),
             }
@@ -363,6 +415,9 @@ impl Core {
                     let d = *deadline.get_or_insert_with(|| deadline_of(rcvtimeo));
                     self.wait(d)?;
                     self.process_commands()?;
+                    // Having waited, the socket looks at its readers' progress again, as
+                    // libzmq's does when its wait ends with commands.
+                    self.refresh_credit();
                 }
                 Err(e) => return Err(e),
             }
@@ -397,6 +452,8 @@ impl Socket {
                 commands: Vec::new(),
                 wire: crate::wire::Wire::default(),
                 monitor: crate::monitor::MonitorSink::default(),
+                credit: Arc::new(CreditEpoch::default()),
+                credit_at: None,
             }),
             socket_type: t,
             _not_sync: PhantomData,
@@ -766,6 +823,7 @@ impl Socket {
         // First arm, then look: what changes after the look is sure to make the fd readable.
         c.signal.rearm();
         c.process_commands()?;
+        c.refresh_credit();
         let (p, mut cx) = c.sc.cx();
         let mut ev = 0;
         if p.has_in(&mut cx) {
@@ -849,6 +907,8 @@ impl Socket {
     pub fn set_option(&self, option: i32, value: &[u8]) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
+        // An option may write to the pipes (SUBSCRIBE): with their readers' progress as it is.
+        c.refresh_credit();
         let spec = c.sc.options.check(option, true)?;
         let v = Value::decode(spec.kind, value)?;
         c.sc.set_value(option, v)

@@ -46,7 +46,7 @@ impl Dist {
                 let Some(i) = pipes.index_of(id) else {
                     continue;
                 };
-                match pipes.list[i].writer.write(msg.clone()) {
+                match super::write_or_drop(&mut pipes.list[i].writer, msg.clone()) {
                     Ok(()) => self.matching.push(id),
                     Err(WriteError::Full(_)) => dropped += 1,
                     Err(WriteError::Closed(_)) => {

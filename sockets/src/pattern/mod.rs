@@ -26,7 +26,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zeroring_engine::pipe::{PipeReader, PipeWriter};
+use zeroring_engine::pipe::{PipeReader, PipeWriter, WriteError};
 use zeroring_engine::{Metadata, Msg};
 use zeroring_transports::socket_type::SocketType;
 
@@ -500,6 +500,20 @@ pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
 /// Counts a load-balanced send's outcome once its message is complete: sent, or dropped
 /// because its pipe went away mid-message.
 #[inline(always)]
+/// A write whose "full" drops the message (PUB, a ROUTER without ROUTER_MANDATORY, REP's
+/// reply) rather than refusing it with EAGAIN: before giving up it looks at the reader's live
+/// progress, so a socket's lazy view of its readers (see `engine::pipe`, "Lazy credit") never
+/// costs a message.
+pub(crate) fn write_or_drop(
+    w: &mut PipeWriter<Msg>,
+    m: Msg,
+) -> std::result::Result<(), WriteError<Msg>> {
+    match w.write(m) {
+        Err(WriteError::Full(m)) if w.refresh() => w.write(m),
+        r => r,
+    }
+}
+
 pub(crate) fn count_sent<E>(
     r: &std::result::Result<Option<PipeId>, E>,
     more: bool,

@@ -464,7 +464,7 @@ impl Pattern for XSub {
     fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
         for t in self.subs.topics() {
             // A full pipe misses the replay, as in libzmq.
-            let _ = pipe.writer.write(sub_msg(true, &t));
+            let _ = super::write_or_drop(&mut pipe.writer, sub_msg(true, &t));
         }
         pipe.writer.flush();
         cx.stats.peers_attached += 1;
@@ -475,7 +475,7 @@ impl Pattern for XSub {
         let topics = self.subs.topics();
         if let Some(p) = self.pipes.iter_mut().find(|p| p.peer.key == Some(key)) {
             for t in topics {
-                let _ = p.writer.write(sub_msg(true, &t));
+                let _ = super::write_or_drop(&mut p.writer, sub_msg(true, &t));
             }
             p.writer.flush();
         }

@@ -353,7 +353,7 @@ impl Pattern for Rep {
                 let w = &mut self.pipes.list[i].writer;
                 let mut parts = envelope.into_iter();
                 if let Some(first) = parts.next() {
-                    match w.write(first) {
+                    match super::write_or_drop(w, first) {
                         Ok(()) => {
                             self.dropping = false;
                             for p in parts {

@@ -157,7 +157,11 @@ impl Pattern for Router {
             match self.by_id.get(msg.data()).copied() {
                 Some(id) => {
                     let p = self.pipes.get_mut(id).expect("routing table out of sync");
-                    if p.writer.is_writable() {
+                    // Without ROUTER_MANDATORY "full" drops the message: then with the
+                    // reader's live progress, not the socket's lazy view of it.
+                    if p.writer.is_writable()
+                        || (!cx.options.router_mandatory && p.writer.refresh())
+                    {
                         self.current_out = Some(id);
                     } else {
                         let closed = p.writer.is_reader_closed();

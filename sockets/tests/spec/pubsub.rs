@@ -122,6 +122,34 @@ fn pub_never_blocks_and_counts_drops_at_hwm() {
     assert_eq!(publ.stats().sent, 100);
 }
 
+/// A socket sees its readers' progress lazily (libzmq's activate_write, processed when the
+/// socket processes commands), but PUB's "full" drops a message rather than refusing it: the
+/// drop decision looks at the reader's live progress, so a subscriber that has read everything
+/// loses nothing, however soon the publisher sends again (a stale view would drop the whole
+/// second batch: PUB's sends never wait or poll, so nothing else would make it look).
+#[test]
+fn pub_drops_nothing_after_its_subscriber_drained() {
+    let ctx = Context::new();
+    let publ = sock(&ctx, SocketType::Pub);
+    publ.set_sndhwm(5).unwrap();
+    publ.bind("inproc://ps-lazy").unwrap();
+    let sub = sock(&ctx, SocketType::Sub);
+    sub.set_rcvhwm(5).unwrap();
+    sub.connect("inproc://ps-lazy").unwrap();
+    sub.set_subscribe(b"").unwrap();
+    wait_topics(&publ, 1);
+    for round in 0..5 {
+        for i in 0..10 {
+            publ.send(format!("{round}.{i}"), DONTWAIT).unwrap();
+        }
+        for i in 0..10 {
+            assert_eq!(recv_str(&sub), format!("{round}.{i}"));
+        }
+    }
+    assert_eq!(publ.stats().dropped_hwm, 0);
+    assert_eq!(publ.stats().sent, 50);
+}
+
 #[test]
 fn pub_without_subscribers_drops_silently() {
     let ctx = Context::new();
