@@ -673,21 +673,40 @@ impl Handler for ConnectSession {
 #[derive(Clone, Debug)]
 pub struct ConnectHandle {
     thread: IoThreadHandle,
-    id: HandlerId,
+    /// The session's id, set on its thread when it is spawned (`connect` does not wait).
+    id: Arc<std::sync::OnceLock<HandlerId>>,
     slot: LingerSlot,
 }
 
 impl ConnectHandle {
     /// Stops connecting and closes the connection, if any.
     pub fn stop(&self) {
-        let _ = self.thread.notify(self.id, TOKEN_STOP);
+        self.notify(TOKEN_STOP);
     }
 
     /// The socket closed: deliver what it queued within `limit` (`None` = no limit), counted
     /// in `lingering` until done; then close. Zero stops at once.
     pub fn linger(&self, limit: Option<Duration>, lingering: &Lingering) {
         linger::order(&self.slot, limit, lingering);
-        let _ = self.thread.notify(self.id, TOKEN_LINGER);
+        self.notify(TOKEN_LINGER);
+    }
+
+    /// Sends `token` to the session. Before its thread has spawned it, the token goes through
+    /// the thread's command queue behind the spawn (the queue is FIFO), so it finds the id set.
+    fn notify(&self, token: u64) {
+        match self.id.get() {
+            Some(&id) => {
+                let _ = self.thread.notify(id, token);
+            }
+            None => {
+                let (id, thread) = (self.id.clone(), self.thread.clone());
+                let _ = self.thread.execute(move |_cx| {
+                    if let Some(&id) = id.get() {
+                        let _ = thread.notify(id, token);
+                    }
+                });
+            }
+        }
     }
 
     /// The I/O thread that carries the session.
@@ -734,7 +753,15 @@ pub fn connect(
         tcp: target.tcp,
         seed,
     };
-    let id = thread.spawn(move || ConnectSession {
+    // The session starts on its thread without the caller waiting for it (libzmq's
+    // zmq_connect only sends its I/O thread a command): a caller that waited would often be
+    // woken only after the thread had already run the first connection attempt to its end, so
+    // a refused connection without reconnect (RECONNECT_IVL -1) could take the early pipe
+    // away before the caller's first send — which libzmq's caller, already past zmq_connect,
+    // always makes (libzmq's test_filter_ipc relies on it).
+    let id = Arc::new(std::sync::OnceLock::new());
+    let id2 = id.clone();
+    let session = move || ConnectSession {
         target,
         endpoint,
         opts,
@@ -745,6 +772,9 @@ pub fn connect(
         timer: None,
         slot: slot2,
         guard: None,
+    };
+    thread.execute(move |cx| {
+        let _ = id2.set(cx.spawn(Box::new(session())));
     })?;
     Ok(ConnectHandle { thread, id, slot })
 }
