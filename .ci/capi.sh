@@ -64,5 +64,7 @@ fi
 if [ -n "$venv" ]; then
   # The venv's pyzmq was linked against an earlier prefix: load this one.
   LD_LIBRARY_PATH=$prefix/lib timeout 120 "$venv/bin/python" capi/pyzmq-smoke.py
+  step "pyzmq's own test suite on this library"
+  timeout 900 capi/pyzmq-tests.sh "$venv" "$prefix"
 fi
 step "done"
