@@ -67,4 +67,6 @@ if [ -n "$venv" ]; then
   step "pyzmq's own test suite on this library"
   timeout 900 capi/pyzmq-tests.sh "$venv" "$prefix"
 fi
+step "rust-zmq's own test suite on this library"
+timeout 900 capi/rust-zmq-tests.sh "$prefix"
 step "done"
