@@ -14,13 +14,19 @@
 //! lose an eviction (a session that starts after its ticket was evicted ends at once).
 
 use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use zeroring_engine::{HandlerId, IoThreadHandle};
 
 /// Default ZR_MAX_HANDSHAKES.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 4096;
+
+/// Failed accepts (EMFILE) that wait for the connection evicted for the first one to close its
+/// descriptor before another is evicted: its session ends at once when notified, so this is
+/// only a backstop against one that never ends.
+const EMFILE_PATIENCE: u32 = 64;
 
 /// Handler notification token: the session's handshake was evicted.
 pub(crate) const TOKEN_EVICT: u64 = super::stream::TOKEN_OWNER_BASE + 2;
@@ -30,6 +36,8 @@ pub(crate) const TOKEN_EVICT: u64 = super::stream::TOKEN_OWNER_BASE + 2;
 pub(crate) struct Ticket {
     seq: u64,
     state: Mutex<TicketState>,
+    /// The connection's descriptor: gone once the connection is closed.
+    fd: Weak<OwnedFd>,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +93,9 @@ pub(crate) struct HandshakeGate {
     cap: usize,
     inner: Mutex<Inner>,
     evicted: AtomicU64,
+    /// The descriptor of the connection evicted for a failed accept (EMFILE), while it is
+    /// open, and how many failed accepts have waited for it since.
+    emfile: Mutex<(Weak<OwnedFd>, u32)>,
 }
 
 impl HandshakeGate {
@@ -94,12 +105,13 @@ impl HandshakeGate {
             cap: cap.max(1),
             inner: Mutex::new(Inner::default()),
             evicted: AtomicU64::new(0),
+            emfile: Mutex::new((Weak::new(), 0)),
         }
     }
 
-    /// A new connection: evicts the oldest handshakes while `cap` are under way, then hands
-    /// out its ticket.
-    pub(crate) fn admit(&self) -> Arc<Ticket> {
+    /// A new connection on `fd`: evicts the oldest handshakes while `cap` are under way, then
+    /// hands out its ticket.
+    pub(crate) fn admit(&self, fd: &Arc<OwnedFd>) -> Arc<Ticket> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         while inner.queue.len() >= self.cap {
             let Some(oldest) = inner.queue.pop_front() else {
@@ -112,22 +124,36 @@ impl HandshakeGate {
         let ticket = Arc::new(Ticket {
             seq,
             state: Mutex::new(TicketState::default()),
+            fd: Arc::downgrade(fd),
         });
         inner.queue.push_back(ticket.clone());
         inner.peak = inner.peak.max(inner.queue.len());
         ticket
     }
 
-    /// Evicts the oldest handshake, if any (the listener ran out of descriptors: EMFILE).
-    pub(crate) fn evict_oldest(&self) {
+    /// The listener ran out of descriptors (EMFILE): evicts the oldest handshake, if any,
+    /// unless the descriptor of the one evicted for an earlier failed accept is still open (it
+    /// is the one the retried accept is waiting for: evicting on every retry would push out
+    /// several connections for one). Returns whether it evicted one.
+    pub(crate) fn evict_oldest(&self) -> bool {
+        let mut emfile = self.emfile.lock().unwrap_or_else(|e| e.into_inner());
+        if emfile.0.strong_count() > 0 && emfile.1 < EMFILE_PATIENCE {
+            emfile.1 += 1;
+            return false;
+        }
         let oldest = self
             .inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .queue
             .pop_front();
-        if let Some(t) = oldest {
-            self.evict(&t);
+        match oldest {
+            Some(t) => {
+                self.evict(&t);
+                *emfile = (t.fd.clone(), 0);
+                true
+            }
+            None => false,
         }
     }
 
@@ -164,10 +190,15 @@ impl HandshakeGate {
 mod tests {
     use super::*;
 
+    fn fd() -> Arc<OwnedFd> {
+        Arc::new(std::fs::File::open("/dev/null").unwrap().into())
+    }
+
     #[test]
     fn never_more_than_cap_and_oldest_goes_first() {
         let gate = HandshakeGate::new(3);
-        let t: Vec<_> = (0..5).map(|_| gate.admit()).collect();
+        let fds: Vec<_> = (0..5).map(|_| fd()).collect();
+        let t: Vec<_> = fds.iter().map(|f| gate.admit(f)).collect();
         let c = gate.counts();
         assert_eq!((c.in_handshake, c.peak, c.evicted), (3, 3, 2));
         for (i, t) in t.iter().enumerate() {
@@ -177,9 +208,36 @@ mod tests {
         gate.leave(&t[3]);
         gate.leave(&t[0]); // evicted already: nothing
         assert_eq!(gate.counts().in_handshake, 2);
-        gate.evict_oldest();
+        assert!(gate.evict_oldest());
         assert!(t[2].state.lock().unwrap().evicted);
         assert!(!t[4].state.lock().unwrap().evicted);
         assert_eq!(gate.counts().evicted, 3);
+    }
+
+    #[test]
+    fn a_failed_accept_waits_for_the_connection_evicted_for_the_last_one() {
+        let gate = HandshakeGate::new(100);
+        let mut fds: Vec<Option<Arc<OwnedFd>>> = (0..4).map(|_| Some(fd())).collect();
+        let t: Vec<_> = fds
+            .iter()
+            .map(|f| gate.admit(f.as_ref().unwrap()))
+            .collect();
+        assert!(gate.evict_oldest());
+        // Connection 0's descriptor is still open: the retries evict nothing more.
+        for _ in 0..EMFILE_PATIENCE {
+            assert!(!gate.evict_oldest());
+        }
+        assert_eq!(gate.counts().evicted, 1);
+        // Its descriptor is closed: the next failed accept evicts the next oldest.
+        fds[0] = None;
+        assert!(gate.evict_oldest());
+        assert!(t[1].state.lock().unwrap().evicted);
+        // A connection that never closes holds the gate back for EMFILE_PATIENCE retries only.
+        for _ in 0..EMFILE_PATIENCE {
+            assert!(!gate.evict_oldest());
+        }
+        assert!(gate.evict_oldest());
+        assert!(t[2].state.lock().unwrap().evicted);
+        assert!(!t[3].state.lock().unwrap().evicted);
     }
 }

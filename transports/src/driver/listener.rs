@@ -164,9 +164,10 @@ impl Handler for Listener {
                 }
                 // Its place among the handshakes, taken now (before its session starts on
                 // some thread) so that the gate never holds more than its cap.
-                let ticket = self.gate.admit();
+                let fd = Arc::new(fd);
+                let ticket = self.gate.admit(&fd);
                 let session = AcceptedSession::new(
-                    Arc::new(fd),
+                    fd,
                     config,
                     self.link.clone(),
                     self.endpoint.clone(),
