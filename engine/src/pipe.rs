@@ -574,9 +574,26 @@ impl<T: PipeItem> PipeWriter<T> {
     /// in place instead of moving it through its callers. On failure `make` is not called.
     #[inline]
     pub fn write_with(&mut self, make: impl FnOnce() -> T) -> Result<(), WriteError<()>> {
+        self.write_in_place(|slot| slot.write(make()))
+    }
+
+    /// [`write_with`](Self::write_with) with the item initialised by `init` in the slot
+    /// itself, which it returns initialised: an item whose fields are filled one by one (a
+    /// small body copied into a `Msg`'s inline buffer) is then written once, where it stays,
+    /// rather than built elsewhere and moved in. On failure `init` is not called.
+    ///
+    /// # Panics
+    ///
+    /// When `init` returns a reference to anything but the slot it was given (the slot is
+    /// then not taken: nothing is staged).
+    #[inline]
+    pub fn write_in_place(
+        &mut self,
+        init: impl FnOnce(&mut MaybeUninit<T>) -> &mut T,
+    ) -> Result<(), WriteError<()>> {
         match self.admit() {
             Room::Yes => {
-                self.stage_with(make);
+                self.stage_in_place(init);
                 Ok(())
             }
             Room::Full => Err(WriteError::Full(())),
@@ -612,22 +629,31 @@ impl<T: PipeItem> PipeWriter<T> {
     /// Stages an admitted item.
     #[inline(always)]
     fn stage(&mut self, item: T) {
-        self.stage_with(|| item);
+        self.stage_in_place(|slot| slot.write(item));
     }
 
-    /// Stages an admitted item made by `make` in its slot: the slot is found before the item
-    /// is made, so that the item is built there rather than on the stack and then copied.
+    /// Stages an admitted item initialised by `init` in its slot: the slot is found before the
+    /// item is made, so that the item is built there rather than on the stack and then copied.
     #[inline(always)]
-    fn stage_with(&mut self, make: impl FnOnce() -> T) {
+    fn stage_in_place(&mut self, init: impl FnOnce(&mut MaybeUninit<T>) -> &mut T) {
         if self.idx == CHUNK {
             self.next_chunk();
         }
         let (chunk, idx, items) = (self.chunk, self.idx, self.items);
         // SAFETY: slot `idx` of the writer's chunk is beyond the published count, so the reader
         // does not access it (see the type's docs); it is empty (a fresh or recycled chunk,
-        // whose items were all moved out by the reader).
+        // whose items were all moved out by the reader), and `&mut` to it is unique here. It
+        // counts as written only once `init` returned it initialised (the pointer check: a
+        // reference to anything else leaves it unwritten, and the cursor does not move).
         let ends = unsafe {
-            (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(make()).ends_message())
+            (*self.chunk).slots[self.idx].with_mut(|p| {
+                let item = init(&mut *p);
+                assert!(
+                    ptr::eq(item, (*p).as_ptr()),
+                    "write_in_place: init must return its slot"
+                );
+                item.ends_message()
+            })
         };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);

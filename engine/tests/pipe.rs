@@ -657,6 +657,39 @@ fn write_with_builds_only_what_the_pipe_takes() {
     assert_eq!(built.get(), 3);
 }
 
+/// `write_in_place` initialises the item in its slot: it reads back like `write`'s, the
+/// initialiser is not called when the pipe refuses, and an initialiser that returns anything
+/// but its slot panics without staging it (the pipe stays usable, nothing is read twice).
+#[test]
+fn write_in_place_stages_only_its_own_slot() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::with_hwm(1));
+    assert_eq!(w.write_in_place(|s| s.write(part(1, true))), Ok(()));
+    assert_eq!(w.write_in_place(|s| s.write(part(2, false))), Ok(()));
+    let mut called = false;
+    assert_eq!(
+        w.write_in_place(|s| {
+            called = true;
+            s.write(part(3, false))
+        }),
+        Err(WriteError::Full(()))
+    );
+    assert!(!called);
+    w.flush();
+    assert_eq!(r.read().map(|p| p.v), Ok(1));
+    assert_eq!(r.read().map(|p| p.v), Ok(2));
+    let elsewhere: &'static mut Part = Box::leak(Box::new(part(9, false)));
+    let wr = &mut w;
+    let stray = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _ = wr.write_in_place(move |_| elsewhere);
+    }));
+    assert!(stray.is_err());
+    assert_eq!(w.items_written(), 2);
+    assert_eq!(w.write_in_place(|s| s.write(part(4, false))), Ok(()));
+    w.flush();
+    assert_eq!(r.read().map(|p| p.v), Ok(4));
+    assert_eq!(r.read().map(|p| p.v), Err(ReadError::Empty));
+}
+
 #[test]
 fn writer_mark_changes_locally_and_by_reader_credit() {
     let (wc, wn) = counted();

@@ -58,7 +58,7 @@ impl Outgoing for Borrowed<'_> {
 
     #[inline(always)]
     fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
-        w.write_with(|| Msg::copied(self.data, self.more))
+        w.write_in_place(|slot| Msg::write_copied(slot, self.data, self.more))
     }
 }
 

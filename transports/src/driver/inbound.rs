@@ -82,7 +82,7 @@ impl FrameSink for Inbound<'_> {
             return;
         };
         *self.in_msg_cost = 0;
-        match to_socket.write_with(|| Msg::copied(body, false)) {
+        match to_socket.write_in_place(|slot| Msg::write_copied(slot, body, false)) {
             Ok(()) => *self.in_mid_message = false,
             Err(WriteError::Full(())) => {
                 self.held.push_back(Msg::copy_from_slice(body));
