@@ -1026,6 +1026,44 @@ impl<T: PipeItem> PipeReader<T> {
         Ok(self.next_item())
     }
 
+    /// [`read`](Self::read) that lends the item to `f` in its slot instead of moving it out,
+    /// then drops what `f` left there: a consumer that looks at the item (an encoder copying
+    /// a small body) or swaps it with one of its own (a receiver reusing its part) costs no
+    /// move of the whole item. The high-water accounting is by the item as read, before `f`.
+    #[inline]
+    pub fn read_with<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, ReadError> {
+        if self.items == self.available {
+            self.refill(true)?;
+        }
+        if self.idx == CHUNK {
+            self.next_chunk();
+        }
+        let (chunk, idx) = (self.chunk, self.idx);
+        // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
+        // published by a release swap that our acquire load saw; it belongs to the reader
+        // alone. `f` borrows it for its call only (if `f` panics, the cursor has not moved and
+        // the slot still holds a valid item).
+        let (ends, r) = unsafe {
+            (*chunk).slots[idx].with_mut(|p| {
+                let item = (*p).assume_init_mut();
+                let ends = item.ends_message();
+                (ends, f(item))
+            })
+        };
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+        // SAFETY: the cursor moved past the slot first, so the item is dropped exactly once
+        // (if its drop panics, the slot is not visited again).
+        unsafe { (*chunk).slots[idx].with_mut(|p| (*p).assume_init_drop()) };
+        if ends {
+            self.messages = self.messages.wrapping_add(1);
+            if self.track_hwm && self.messages == self.publish_at {
+                self.publish_read();
+            }
+        }
+        Ok(r)
+    }
+
     #[inline(always)]
     fn next_item(&mut self) -> T {
         let item = self.take();

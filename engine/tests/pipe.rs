@@ -657,6 +657,37 @@ fn write_with_builds_only_what_the_pipe_takes() {
     assert_eq!(built.get(), 3);
 }
 
+/// `read_with` lends each item in its slot and then drops what the closure left there, exactly
+/// once: an item swapped out lives on with the caller, the one swapped in is dropped by the
+/// pipe. The high-water accounting counts the item as read (its MORE flag before the swap).
+#[test]
+fn read_with_drops_what_is_left_in_the_slot_once() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let tp = |id, more| TrackedPart(id, more, log.clone());
+    let (mut w, mut r) = pipe::<TrackedPart>(PipeConfig::with_hwm(2));
+    for (id, more) in [(1, true), (2, false), (3, false)] {
+        w.write(tp(id, more)).unwrap();
+    }
+    assert!(matches!(w.write(tp(4, false)), Err(WriteError::Full(_))));
+    w.flush();
+    assert_eq!(r.read_with(|p| (p.0, p.1)), Ok((1, true)));
+    assert_eq!(*log.lock().unwrap(), [4, 1]); // 4 was refused and handed back
+    let mut mine = tp(100, false);
+    assert_eq!(r.read_with(|p| std::mem::swap(p, &mut mine)), Ok(()));
+    assert_eq!(mine.0, 2);
+    assert_eq!(*log.lock().unwrap(), [4, 1, 100]);
+    assert_eq!(r.messages_read(), 1);
+    // One message read: below the mark again (the swapped-in item had no MORE either way).
+    assert!(w.is_writable());
+    assert_eq!(r.read_with(|p| p.0), Ok(3));
+    assert_eq!(r.read_with(|p| p.0), Err(ReadError::Empty));
+    drop(w);
+    assert_eq!(r.read_with(|p| p.0), Err(ReadError::Closed));
+    drop(r);
+    drop(mine);
+    assert_eq!(*log.lock().unwrap(), [4, 1, 100, 3, 2]);
+}
+
 /// `write_in_place` initialises the item in its slot: it reads back like `write`'s, the
 /// initialiser is not called when the pipe refuses, and an initialiser that returns anything
 /// but its slot panics without staging it (the pipe stays usable, nothing is read twice).

@@ -141,10 +141,11 @@ impl Pipe {
             *out = self.read()?;
             return Ok(());
         }
-        // The part goes from its slot straight into `out`; the properties `out` carried are
-        // kept aside and moved back when they are this connection's.
+        // The part is swapped with `out` in its slot (the old part, without its properties, is
+        // dropped there); the properties `out` carried are kept aside and moved back when they
+        // are this connection's.
         let reused = out.take_metadata();
-        if let Err(e) = self.reader.read().map(|m| *out = m) {
+        if let Err(e) = self.reader.read_with(|m| std::mem::swap(m, out)) {
             out.set_metadata(reused);
             return Err(e);
         }
