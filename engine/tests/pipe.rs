@@ -688,6 +688,61 @@ fn read_with_drops_what_is_left_in_the_slot_once() {
     assert_eq!(*log.lock().unwrap(), [4, 1, 100, 3, 2]);
 }
 
+/// `write_run` takes what `write`'s checks would admit and no more: it stops at the mark by
+/// its one look (a started message is finished past it, as with `write`), when the closure
+/// has nothing (consuming nothing), and takes nothing after either end closed. `read_run`
+/// hands items over in order until its closure says stop, then reports `Empty` / `Closed`
+/// exactly as `read` would, and the writer sees the reads as progress.
+#[test]
+fn runs_admit_what_write_would_and_read_in_order() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::with_hwm(3));
+    let src = [(1, false), (2, true), (3, false), (4, false), (5, false)];
+    let mut i = 0;
+    let n = w.write_run(|slot| {
+        let &(v, more) = src.get(i)?;
+        i += 1;
+        Some(slot.write(part(v, more)))
+    });
+    // Three messages ([1], [2 3], [4]) fill the mark of 3; 5 is left for `write`.
+    assert_eq!((n, i), (4, 4));
+    assert_eq!(w.messages_written(), 3);
+    assert!(matches!(w.write(part(5, false)), Err(WriteError::Full(_))));
+    assert_eq!(w.write_run(|_| unreachable!("no room")), 0);
+    w.flush();
+    let mut got = Vec::new();
+    assert_eq!(
+        r.read_run(|p| {
+            got.push(p.v);
+            p.v != 2
+        }),
+        Ok(2)
+    );
+    assert_eq!(
+        r.read_run(|p| {
+            got.push(p.v);
+            true
+        }),
+        Err(ReadError::Empty)
+    );
+    assert_eq!(got, [1, 2, 3, 4]);
+    // Read to empty: the progress is published, the writer has room again.
+    let mut j = 0;
+    let more = [(6, false), (7, false)];
+    assert_eq!(
+        w.write_run(|slot| {
+            let &(v, m) = more.get(j)?;
+            j += 1;
+            Some(slot.write(part(v, m)))
+        }),
+        2
+    );
+    assert_eq!(w.write_run(|_| None), 0);
+    w.flush();
+    r.close();
+    assert_eq!(w.write_run(|_| unreachable!("reader closed")), 0);
+    assert_eq!(r.read_run(|_| true), Err(ReadError::Closed));
+}
+
 /// `write_in_place` initialises the item in its slot: it reads back like `write`'s, the
 /// initialiser is not called when the pipe refuses, and an initialiser that returns anything
 /// but its slot panics without staging it (the pipe stays usable, nothing is read twice).
