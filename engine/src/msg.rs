@@ -384,6 +384,16 @@ impl Msg {
         self.metadata = metadata;
     }
 
+    /// Takes the body and flags of `src` (left empty, without flags) in place of this part's
+    /// own (dropped); each part keeps its connection properties. For a receiver reusing one
+    /// part: the properties it carries usually are the ones the next part gets, and stay
+    /// where they are.
+    #[inline(always)]
+    pub fn take_contents(&mut self, src: &mut Msg) {
+        self.body = std::mem::take(&mut src.body);
+        self.flags = std::mem::take(&mut src.flags);
+    }
+
     /// Takes the connection properties out of this part (it has none afterwards). A receiver
     /// reusing one `Msg` moves them into the next part instead of cloning the `Arc`.
     #[inline]

@@ -586,7 +586,7 @@ impl<T: PipeItem> PipeWriter<T> {
     ///
     /// When `init` returns a reference to anything but the slot it was given (the slot is
     /// then not taken: nothing is staged).
-    #[inline]
+    #[inline(always)]
     pub fn write_in_place(
         &mut self,
         init: impl FnOnce(&mut MaybeUninit<T>) -> &mut T,
@@ -1098,7 +1098,7 @@ impl<T: PipeItem> PipeReader<T> {
     /// then drops what `f` left there: a consumer that looks at the item (an encoder copying
     /// a small body) or swaps it with one of its own (a receiver reusing its part) costs no
     /// move of the whole item. The high-water accounting is by the item as read, before `f`.
-    #[inline]
+    #[inline(always)]
     pub fn read_with<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, ReadError> {
         if self.items == self.available {
             self.refill(true)?;

@@ -86,6 +86,9 @@ pub struct Fq {
     scratch: Vec<PipeId>,
     /// A part [`Fq::has_in`] read to arm the pipes, handed out by the next [`Fq::recv`].
     prefetched: Option<(Msg, PipeId)>,
+    /// Where the pipe at the head of `queue` was last found in the pipe list: the fast path
+    /// checks it before looking the id up.
+    head_at: usize,
 }
 
 impl Fq {
@@ -134,7 +137,12 @@ impl Fq {
     pub fn recv_into(&mut self, pipes: &mut Pipes, out: &mut Msg) -> Result<PipeId> {
         if self.prefetched.is_none() && self.more.is_none() && !self.has_news(pipes) {
             if let Some(&id) = self.queue.front() {
-                if let Some(i) = pipes.index_of(id) {
+                let at = match pipes.list.get(self.head_at) {
+                    Some(p) if p.id == id => Some(self.head_at),
+                    _ => pipes.index_of(id),
+                };
+                if let Some(i) = at {
+                    self.head_at = i;
                     if pipes.list[i].read_into(out).is_ok() {
                         if out.more() {
                             self.more = Some(id);
@@ -162,7 +170,7 @@ impl Fq {
         cx: &mut super::Cx<'_>,
     ) -> Result<()> {
         let r = self.recv_into(pipes, out);
-        super::reap(pipes, cx);
+        super::drop_dead(pipes, cx);
         r?;
         if !out.more() {
             cx.stats.received += 1;

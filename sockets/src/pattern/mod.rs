@@ -132,35 +132,56 @@ impl Pipe {
     /// when it already carries this pipe's connection properties they move into the new part
     /// (no refcount traffic per message on a connection with properties). `out` is untouched
     /// on error.
-    #[inline]
+    #[inline(always)]
     fn read_into(
         &mut self,
         out: &mut Msg,
     ) -> std::result::Result<(), zeroring_engine::pipe::ReadError> {
         if self.peer.conflate {
-            *out = self.read()?;
-            return Ok(());
+            return self.read_into_conflated(out);
         }
-        // The part is swapped with `out` in its slot (the old part, without its properties, is
-        // dropped there); the properties `out` carried are kept aside and moved back when they
-        // are this connection's.
-        let reused = out.take_metadata();
-        if let Err(e) = self.reader.read_with(|m| std::mem::swap(m, out)) {
-            out.set_metadata(reused);
-            return Err(e);
-        }
-        if out.metadata().is_none() {
-            // The common case, kept inline: the pipe's properties, moved from the old part.
-            if let Some(md) = &self.peer.metadata {
-                if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
-                    out.set_metadata(reused);
-                } else {
-                    out.set_metadata(Some(md.clone()));
-                }
+        // The part's body and flags move from the pipe's slot into `out` (whose old body is
+        // dropped); `out` keeps its properties when they are this connection's, the common
+        // case, which then costs a comparison.
+        let peer_md = &mut self.peer.metadata;
+        self.reader.read_with(|m| {
+            out.take_contents(m);
+            let same = match (out.metadata(), &*peer_md) {
+                (Some(o), Some(p)) => Arc::ptr_eq(o, p),
+                (None, None) => true,
+                _ => false,
+            };
+            if m.metadata().is_some() || !same {
+                Self::carry_metadata(out, m, peer_md);
             }
-            return Ok(());
+        })
+    }
+
+    /// [`Pipe::read_into`] when `out` does not simply keep its properties: `new` (the part
+    /// read, its body already in `out`) brought its own — the first part after a handshake,
+    /// whose properties the pipe keeps for the parts that follow — or `out`'s are not the
+    /// pipe's.
+    #[cold]
+    #[inline(never)]
+    fn carry_metadata(out: &mut Msg, new: &mut Msg, peer_md: &mut Option<Arc<Metadata>>) {
+        match new.take_metadata() {
+            Some(md) => {
+                if !peer_md.as_ref().is_some_and(|p| Arc::ptr_eq(p, &md)) {
+                    *peer_md = Some(md.clone());
+                }
+                out.set_metadata(Some(md));
+            }
+            None => out.set_metadata(peer_md.clone()),
         }
-        self.attach_metadata(out, reused);
+    }
+
+    /// [`Pipe::read_into`] for a conflating pipe (the newest complete message wins).
+    #[inline(never)]
+    fn read_into_conflated(
+        &mut self,
+        out: &mut Msg,
+    ) -> std::result::Result<(), zeroring_engine::pipe::ReadError> {
+        *out = self.read()?;
         Ok(())
     }
 }
@@ -497,14 +518,11 @@ pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
     })
 }
 
-/// Drops the pipes found dead, counting them.
-/// Counts a load-balanced send's outcome once its message is complete: sent, or dropped
-/// because its pipe went away mid-message.
-#[inline(always)]
 /// A write whose "full" drops the message (PUB, a ROUTER without ROUTER_MANDATORY, REP's
 /// reply) rather than refusing it with EAGAIN: before giving up it looks at the reader's live
 /// progress, so a socket's lazy view of its readers (see `engine::pipe`, "Lazy credit") never
 /// costs a message.
+#[inline(always)]
 pub(crate) fn write_or_drop(
     w: &mut PipeWriter<Msg>,
     m: Msg,
@@ -515,6 +533,9 @@ pub(crate) fn write_or_drop(
     }
 }
 
+/// Counts a load-balanced send's outcome once its message is complete: sent, or dropped
+/// because its pipe went away mid-message.
+#[inline(always)]
 pub(crate) fn count_sent<E>(
     r: &std::result::Result<Option<PipeId>, E>,
     more: bool,
@@ -527,10 +548,34 @@ pub(crate) fn count_sent<E>(
     }
 }
 
+/// Takes the pipes found dead, counting them (dropping the result closes them).
+#[inline(always)]
 pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
     if pipes.dead.is_empty() {
         return Vec::new();
     }
+    reap_dead(pipes, cx)
+}
+
+/// Drops the pipes found dead, counting them: [`reap`] for a caller with nothing to clean up.
+#[inline(always)]
+pub(crate) fn drop_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) {
+    if !pipes.dead.is_empty() {
+        drop_dead_slow(pipes, cx);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_dead_slow(pipes: &mut Pipes, cx: &mut Cx<'_>) {
+    drop(reap_dead(pipes, cx));
+}
+
+/// [`reap`] when there is something to reap: out of line, so that every send and receive
+/// pays one load and a branch for it.
+#[cold]
+#[inline(never)]
+fn reap_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
     let dead = pipes.take_dead();
     cx.stats.peers_detached += dead.len() as u64;
     dead
@@ -630,6 +675,59 @@ mod tests {
         assert!(got[2].is_empty());
         assert_eq!(got[3], ["c", "f"]);
         assert_eq!(push.peers(), 3);
+    }
+
+    /// `Pipe::read_into` gives every part its connection's properties: those the first part
+    /// after a handshake brings, kept by the pipe for the parts without; a reused part's own
+    /// properties are kept when they are the connection's and replaced when not.
+    #[test]
+    fn read_into_carries_each_connections_properties() {
+        let (mut p, mut w, _r) = peer(1, 0);
+        let md = |v: &str| {
+            let mut m = Metadata::new();
+            m.insert("Peer-Address", v.to_string());
+            Arc::new(m)
+        };
+        let (a, b, other) = (md("a"), md("b"), md("x"));
+        let mut first = Msg::from("1");
+        first.set_metadata(Some(a.clone()));
+        w.write(first).unwrap();
+        w.write(Msg::from("2")).unwrap();
+        let mut third = Msg::from("3");
+        third.set_metadata(Some(b.clone()));
+        w.write(third).unwrap();
+        w.write(Msg::from("4")).unwrap();
+        w.flush();
+        let mut out = Msg::from("old");
+        out.set_metadata(Some(other.clone()));
+        let mut seen = Vec::new();
+        while p.read_into(&mut out).is_ok() {
+            let md = out.metadata().cloned();
+            seen.push((out.data().to_vec(), md));
+        }
+        let want = [("1", &a), ("2", &a), ("3", &b), ("4", &b)];
+        assert_eq!(seen.len(), want.len());
+        for ((data, md), (body, props)) in seen.iter().zip(want) {
+            assert_eq!(data, body.as_bytes());
+            assert!(
+                md.as_ref().is_some_and(|m| Arc::ptr_eq(m, props)),
+                "part {body}"
+            );
+        }
+        // Empty: `out` is untouched.
+        assert_eq!(out.data(), b"4");
+        // A pipe without properties leaves a reused part without any.
+        let (mut q, mut w2, _r2) = peer(2, 0);
+        w2.write(Msg::from("5")).unwrap();
+        w2.flush();
+        q.read_into(&mut out).unwrap();
+        assert_eq!(out.data(), b"5");
+        assert!(out.metadata().is_none());
+        // Only the connection's own handles remain (no clone leaked).
+        drop((out, p, seen));
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert_eq!(Arc::strong_count(&b), 1);
+        assert_eq!(Arc::strong_count(&other), 1);
     }
 
     #[test]
