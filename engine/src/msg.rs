@@ -384,14 +384,13 @@ impl Msg {
         self.metadata = metadata;
     }
 
-    /// Takes the body and flags of `src` (left empty, without flags) in place of this part's
-    /// own (dropped); each part keeps its connection properties. For a receiver reusing one
-    /// part: the properties it carries usually are the ones the next part gets, and stay
-    /// where they are.
+    /// Exchanges the body and flags of two parts; each keeps its connection properties. For a
+    /// receiver reusing one part: the properties it carries usually are the ones the next
+    /// part gets, and stay where they are.
     #[inline(always)]
-    pub fn take_contents(&mut self, src: &mut Msg) {
-        self.body = std::mem::take(&mut src.body);
-        self.flags = std::mem::take(&mut src.flags);
+    pub fn swap_contents(&mut self, other: &mut Msg) {
+        std::mem::swap(&mut self.body, &mut other.body);
+        std::mem::swap(&mut self.flags, &mut other.flags);
     }
 
     /// Takes the connection properties out of this part (it has none afterwards). A receiver
@@ -458,6 +457,13 @@ impl crate::pipe::PipeItem for Msg {
     /// counts whole messages.
     fn ends_message(&self) -> bool {
         !self.more()
+    }
+
+    /// An inline body without properties: nothing to free (what a receiver that moved the
+    /// contents out of the pipe's slot leaves there).
+    #[inline(always)]
+    fn drop_is_noop(&self) -> bool {
+        matches!(self.body, Body::Inline { .. }) && self.metadata.is_none()
     }
 }
 
@@ -528,6 +534,18 @@ mod tests {
                 unsafe { slot.assume_init_drop() };
             }
         }
+    }
+
+    #[test]
+    fn drop_is_noop_only_without_allocation_or_properties() {
+        use crate::pipe::PipeItem;
+        assert!(Msg::copy_from_slice(b"abc").drop_is_noop());
+        assert!(Msg::new().drop_is_noop());
+        assert!(!Msg::from(vec![1u8; 100]).drop_is_noop());
+        assert!(!Msg::from_bytes(Bytes::from_static(b"static")).drop_is_noop());
+        let mut m = Msg::copy_from_slice(b"abc");
+        m.set_metadata(Some(Arc::new(Metadata::new())));
+        assert!(!m.drop_is_noop());
     }
 
     #[test]

@@ -162,6 +162,15 @@ impl CreditEpoch {
 pub trait PipeItem: Send {
     /// Whether this item is the last (or only) part of a message.
     fn ends_message(&self) -> bool;
+
+    /// Whether dropping this item would do nothing (no allocation, no reference count to
+    /// release), so that a reader lending items in place ([`PipeReader::read_with`]) may skip
+    /// the call to its drop. `false` (the default) is always correct; `true` for an item
+    /// whose drop does something leaks it.
+    #[inline(always)]
+    fn drop_is_noop(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! single_part {
@@ -448,6 +457,37 @@ impl<T> Drop for Shared<T> {
         if !spare.is_null() {
             // SAFETY: the spare chunk is owned by the pipe alone and holds no items.
             drop(unsafe { Box::from_raw(spare) });
+        }
+    }
+}
+
+/// Lends the item in slot `p` to `f`; returns whether it ends a message (as read, before `f`)
+/// and `f`'s result. A function rather than a closure so that it is inlined into the reader's
+/// loops whatever `f` holds.
+///
+/// # Safety
+///
+/// `p` holds an initialised item that nothing else refers to for the call.
+#[inline(always)]
+unsafe fn lend<T: PipeItem, R>(p: *mut MaybeUninit<T>, f: impl FnOnce(&mut T) -> R) -> (bool, R) {
+    // SAFETY: the caller's.
+    let item = unsafe { (*p).assume_init_mut() };
+    let ends = item.ends_message();
+    (ends, f(item))
+}
+
+/// Drops the item in slot `p`, unless its drop is known to do nothing
+/// ([`PipeItem::drop_is_noop`]: a reader that moved the item's contents out leaves a husk).
+///
+/// # Safety
+///
+/// `p` holds an initialised item that nothing else refers to and that is not used again.
+#[inline(always)]
+unsafe fn drop_slot<T: PipeItem>(p: *mut MaybeUninit<T>) {
+    // SAFETY: the caller's.
+    unsafe {
+        if !(*p).assume_init_ref().drop_is_noop() {
+            (*p).assume_init_drop();
         }
     }
 }
@@ -1075,7 +1115,7 @@ impl<T: PipeItem> PipeReader<T> {
     /// A reader that spins before sleeping should spin with [`try_read`](Self::try_read) and
     /// call `read` last, just before it sleeps: each `read` that finds the pipe empty while
     /// awake costs a compare-and-swap on the line the writer's flush swaps.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self) -> Result<T, ReadError> {
         if self.items == self.available {
             self.refill(true)?;
@@ -1111,18 +1151,12 @@ impl<T: PipeItem> PipeReader<T> {
         // published by a release swap that our acquire load saw; it belongs to the reader
         // alone. `f` borrows it for its call only (if `f` panics, the cursor has not moved and
         // the slot still holds a valid item).
-        let (ends, r) = unsafe {
-            (*chunk).slots[idx].with_mut(|p| {
-                let item = (*p).assume_init_mut();
-                let ends = item.ends_message();
-                (ends, f(item))
-            })
-        };
+        let (ends, r) = unsafe { (*chunk).slots[idx].with_mut(|p| lend(p, f)) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         // SAFETY: the cursor moved past the slot first, so the item is dropped exactly once
         // (if its drop panics, the slot is not visited again).
-        unsafe { (*chunk).slots[idx].with_mut(|p| (*p).assume_init_drop()) };
+        unsafe { (*chunk).slots[idx].with_mut(|p| drop_slot(p)) };
         if ends {
             self.messages = self.messages.wrapping_add(1);
             if self.track_hwm && self.messages == self.publish_at {
@@ -1152,18 +1186,12 @@ impl<T: PipeItem> PipeReader<T> {
                 }
                 let (chunk, idx) = (self.chunk, self.idx);
                 // SAFETY: as in `read_with`.
-                let (ends, more) = unsafe {
-                    (*chunk).slots[idx].with_mut(|p| {
-                        let item = (*p).assume_init_mut();
-                        let ends = item.ends_message();
-                        (ends, f(item))
-                    })
-                };
+                let (ends, more) = unsafe { (*chunk).slots[idx].with_mut(|p| lend(p, &mut f)) };
                 self.idx += 1;
                 self.items = self.items.wrapping_add(1);
                 n += 1;
                 // SAFETY: as in `read_with`.
-                unsafe { (*chunk).slots[idx].with_mut(|p| (*p).assume_init_drop()) };
+                unsafe { (*chunk).slots[idx].with_mut(|p| drop_slot(p)) };
                 if ends {
                     self.messages = self.messages.wrapping_add(1);
                     if self.track_hwm && self.messages == self.publish_at {

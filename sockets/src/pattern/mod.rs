@@ -129,7 +129,7 @@ impl Pipe {
     }
 
     /// [`Pipe::read`] into a part the caller reuses: the part's old contents are dropped, and
-    /// when it already carries this pipe's connection properties they move into the new part
+    /// when it already carries this pipe's connection properties they stay for the new part
     /// (no refcount traffic per message on a connection with properties). `out` is untouched
     /// on error.
     #[inline(always)]
@@ -140,12 +140,12 @@ impl Pipe {
         if self.peer.conflate {
             return self.read_into_conflated(out);
         }
-        // The part's body and flags move from the pipe's slot into `out` (whose old body is
-        // dropped); `out` keeps its properties when they are this connection's, the common
-        // case, which then costs a comparison.
+        // The part's body and flags are exchanged with `out`'s in the pipe's slot, where
+        // `out`'s old body is then dropped (nothing to do for an inline one); `out` keeps its
+        // properties when they are this connection's, the common case: a comparison.
         let peer_md = &mut self.peer.metadata;
         self.reader.read_with(|m| {
-            out.take_contents(m);
+            out.swap_contents(m);
             let same = match (out.metadata(), &*peer_md) {
                 (Some(o), Some(p)) => Arc::ptr_eq(o, p),
                 (None, None) => true,
