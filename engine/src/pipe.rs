@@ -676,11 +676,15 @@ impl<T: PipeItem> PipeWriter<T> {
             self.hwm - queued
         };
         let mut written = 0;
+        // The cursor and counts are worked on in locals (registers) and stored after each
+        // item, so that the writer's state is exact at every point `next` may panic.
+        let (mut chunk, mut idx, mut items) = (self.chunk, self.idx, self.items);
+        let (mut messages, mut in_message) = (self.messages, self.in_message);
         while room > 0 {
-            if self.idx == CHUNK {
+            if idx == CHUNK {
                 self.next_chunk();
+                (chunk, idx) = (self.chunk, self.idx);
             }
-            let (chunk, idx, items) = (self.chunk, self.idx, self.items);
             // SAFETY: as in `stage_in_place`: the slot is beyond the published count, empty
             // and the writer's alone; it counts as written only once `next` returned it.
             let ends = unsafe {
@@ -694,17 +698,21 @@ impl<T: PipeItem> PipeWriter<T> {
                 })
             };
             let Some(ends) = ends else { break };
-            self.idx += 1;
-            self.items = self.items.wrapping_add(1);
-            written += 1;
-            if !self.in_message && !ends {
+            if !in_message && !ends {
                 self.msg_start = (chunk, idx, items);
             }
+            idx += 1;
+            items = items.wrapping_add(1);
+            written += 1;
+            self.idx = idx;
+            self.items = items;
             if ends {
-                self.messages = self.messages.wrapping_add(1);
+                messages = messages.wrapping_add(1);
+                self.messages = messages;
                 room -= 1;
             }
-            self.in_message = !ends;
+            in_message = !ends;
+            self.in_message = in_message;
         }
         written
     }
