@@ -329,6 +329,20 @@ struct Chunk<T> {
 }
 
 impl<T> Chunk<T> {
+    /// Slot `idx` of chunk `chunk`, without a bounds check: the cursors that index the hot
+    /// paths move to the next chunk when they reach `CHUNK`, so they are below it whenever
+    /// a slot is taken (checked in debug builds).
+    ///
+    /// # Safety
+    ///
+    /// `chunk` points to a live chunk and `idx < CHUNK`.
+    #[inline(always)]
+    unsafe fn slot<'a>(chunk: *mut Chunk<T>, idx: usize) -> &'a UnsafeCell<MaybeUninit<T>> {
+        debug_assert!(idx < CHUNK);
+        // SAFETY: the caller's.
+        unsafe { (*chunk).slots.get_unchecked(idx) }
+    }
+
     fn alloc() -> *mut Chunk<T> {
         Box::into_raw(Box::new(Chunk {
             slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
@@ -688,7 +702,7 @@ impl<T: PipeItem> PipeWriter<T> {
             // SAFETY: as in `stage_in_place`: the slot is beyond the published count, empty
             // and the writer's alone; it counts as written only once `next` returned it.
             let ends = unsafe {
-                (*chunk).slots[idx].with_mut(|p| {
+                Chunk::slot(chunk, idx).with_mut(|p| {
                     let item = next(&mut *p)?;
                     assert!(
                         ptr::eq(item, (*p).as_ptr()),
@@ -762,7 +776,7 @@ impl<T: PipeItem> PipeWriter<T> {
         // counts as written only once `init` returned it initialised (the pointer check: a
         // reference to anything else leaves it unwritten, and the cursor does not move).
         let ends = unsafe {
-            (*self.chunk).slots[self.idx].with_mut(|p| {
+            Chunk::slot(self.chunk, self.idx).with_mut(|p| {
                 let item = init(&mut *p);
                 assert!(
                     ptr::eq(item, (*p).as_ptr()),
@@ -773,15 +787,17 @@ impl<T: PipeItem> PipeWriter<T> {
         };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
-        if !self.in_message && !ends {
+        if ends {
+            self.messages = self.messages.wrapping_add(1);
+            if self.in_message {
+                self.in_message = false;
+            }
+        } else if !self.in_message {
             // A multipart message starts: where [`rollback`](Self::rollback) goes back to.
             // (Single-part messages, the common case, cost nothing here.)
             self.msg_start = (chunk, idx, items);
+            self.in_message = true;
         }
-        if ends {
-            self.messages = self.messages.wrapping_add(1);
-        }
-        self.in_message = !ends;
     }
 
     /// Takes back the staged parts of the message in progress (libzmq's `pipe_t::rollback`):
@@ -1159,12 +1175,12 @@ impl<T: PipeItem> PipeReader<T> {
         // published by a release swap that our acquire load saw; it belongs to the reader
         // alone. `f` borrows it for its call only (if `f` panics, the cursor has not moved and
         // the slot still holds a valid item).
-        let (ends, r) = unsafe { (*chunk).slots[idx].with_mut(|p| lend(p, f)) };
+        let (ends, r) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, f)) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         // SAFETY: the cursor moved past the slot first, so the item is dropped exactly once
         // (if its drop panics, the slot is not visited again).
-        unsafe { (*chunk).slots[idx].with_mut(|p| drop_slot(p)) };
+        unsafe { Chunk::slot(chunk, idx).with_mut(|p| drop_slot(p)) };
         if ends {
             self.messages = self.messages.wrapping_add(1);
             if self.track_hwm && self.messages == self.publish_at {
@@ -1194,12 +1210,12 @@ impl<T: PipeItem> PipeReader<T> {
                 }
                 let (chunk, idx) = (self.chunk, self.idx);
                 // SAFETY: as in `read_with`.
-                let (ends, more) = unsafe { (*chunk).slots[idx].with_mut(|p| lend(p, &mut f)) };
+                let (ends, more) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, &mut f)) };
                 self.idx += 1;
                 self.items = self.items.wrapping_add(1);
                 n += 1;
                 // SAFETY: as in `read_with`.
-                unsafe { (*chunk).slots[idx].with_mut(|p| drop_slot(p)) };
+                unsafe { Chunk::slot(chunk, idx).with_mut(|p| drop_slot(p)) };
                 if ends {
                     self.messages = self.messages.wrapping_add(1);
                     if self.track_hwm && self.messages == self.publish_at {
@@ -1269,7 +1285,8 @@ impl<T: PipeItem> PipeReader<T> {
         // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
         // published by a release swap that our acquire load saw; it belongs to the reader alone
         // and is read (moved out) exactly once, as the cursor advances past it.
-        let item = unsafe { (*self.chunk).slots[self.idx].with_mut(|p| (*p).assume_init_read()) };
+        let item =
+            unsafe { Chunk::slot(self.chunk, self.idx).with_mut(|p| (*p).assume_init_read()) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         item

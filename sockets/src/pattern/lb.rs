@@ -82,15 +82,31 @@ impl Lb {
     }
 
     /// Sends one part given as a body to copy (`more`: parts follow), built in the pipe's
-    /// slot rather than moved through the layers; on EAGAIN nothing was copied.
+    /// slot rather than moved through the layers; on EAGAIN nothing was copied. Counts a
+    /// complete message as sent, or as dropped when its pipe went away mid-message.
     #[inline]
     pub fn send_slice(
         &mut self,
         pipes: &mut Pipes,
         data: &[u8],
         more: bool,
-    ) -> Result<Option<PipeId>, Error> {
-        self.send_part(pipes, &mut Borrowed { data, more })
+        stats: &mut super::Stats,
+    ) -> Result<(), Error> {
+        match self.send_part(pipes, &mut Borrowed { data, more }) {
+            Ok(Some(_)) => {
+                if !more {
+                    stats.sent += 1;
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                if !more {
+                    stats.dropped_unroutable += 1;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     #[inline(always)]

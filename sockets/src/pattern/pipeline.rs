@@ -30,10 +30,9 @@ impl Pattern for Push {
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        let r = self.lb.send_slice(&mut self.pipes, data, more);
+        let r = self.lb.send_slice(&mut self.pipes, data, more, cx.stats);
         drop_dead(&mut self.pipes, cx);
-        count_sent(&r, more, cx);
-        r.map(|_| ())
+        r
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
