@@ -116,6 +116,21 @@ impl Lb {
         part: &mut impl Outgoing,
     ) -> Result<Option<PipeId>, Error> {
         let more = part.more();
+        // One peer and no message under way (the common case): its pipe, without the round
+        // robin's bookkeeping. A refusal falls through to the full path below, which tries it
+        // again (a second full check arms nothing new) and handles the refusal.
+        if pipes.len() == 1 && !self.dropping && self.more.is_none() {
+            let p = &mut pipes.list[0];
+            if part.write_to(&mut p.writer).is_ok() {
+                if more {
+                    self.more = Some(p.id);
+                } else {
+                    p.writer.flush();
+                }
+                self.current = 0;
+                return Ok(Some(p.id));
+            }
+        }
         if self.dropping {
             self.dropping = more;
             return Ok(None);

@@ -638,6 +638,34 @@ mod tests {
         assert_eq!(stats.sent, 3);
     }
 
+    /// With one peer (the load-balancer's shortcut): multipart messages stay whole, the
+    /// mark refuses a first part with EAGAIN until the reader drains, and a peer that left
+    /// is detached by the full path the refusal falls through to.
+    #[test]
+    fn push_pattern_with_one_peer() {
+        let options = Options::new(SocketType::Push);
+        let mut stats = Stats::default();
+        let mut push = new_pattern(SocketType::Push).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, _aw, mut ar) = peer(1, 1);
+        push.attach(a, &mut cx);
+        push.send_slice(b"a1", true, &mut cx).unwrap();
+        push.send_slice(b"a2", false, &mut cx).unwrap();
+        assert_eq!(push.send_slice(b"b", false, &mut cx), Err(Error::EAGAIN));
+        assert_eq!(ar.read().unwrap().data(), b"a1");
+        assert_eq!(ar.read().unwrap().data(), b"a2");
+        push.send_slice(b"b", false, &mut cx).unwrap();
+        assert_eq!(ar.read().unwrap().data(), b"b");
+        assert_eq!(cx.stats.sent, 2);
+        ar.close();
+        assert_eq!(push.send_slice(b"c", false, &mut cx), Err(Error::EAGAIN));
+        assert_eq!(push.peers(), 0);
+        assert_eq!(cx.stats.peers_detached, 1);
+    }
+
     /// A peer that left is skipped and detached; the round robin goes on over the others in
     /// order, wrapping past the end, whichever slot the dead pipe held.
     #[test]
