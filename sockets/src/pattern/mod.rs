@@ -666,6 +666,47 @@ mod tests {
         assert_eq!(cx.stats.peers_detached, 1);
     }
 
+    /// PULL with one peer (the fair-queue's shortcut), then two: messages whole and in
+    /// order, EAGAIN when empty, and round robin once a second peer joins.
+    #[test]
+    fn pull_pattern_with_one_peer_then_two() {
+        let options = Options::new(SocketType::Pull);
+        let mut stats = Stats::default();
+        let mut pull = new_pattern(SocketType::Pull).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, mut aw, _ar) = peer(1, 0);
+        pull.attach(a, &mut cx);
+        let mut out = Msg::new();
+        assert_eq!(pull.recv_into(&mut out, &mut cx), Err(Error::EAGAIN));
+        for (body, more) in [("a1", true), ("a2", false), ("a3", false)] {
+            aw.write(Msg::from(body).with_more(more)).unwrap();
+        }
+        aw.flush();
+        let mut got = Vec::new();
+        while pull.recv_into(&mut out, &mut cx).is_ok() {
+            got.push((String::from_utf8(out.data().to_vec()).unwrap(), out.more()));
+        }
+        let want = [("a1", true), ("a2", false), ("a3", false)];
+        assert_eq!(got, want.map(|(b, m)| (b.to_string(), m)));
+        assert_eq!(cx.stats.received, 2);
+        let (b, mut bw, _br) = peer(2, 0);
+        pull.attach(b, &mut cx);
+        for i in 0..2 {
+            aw.write(Msg::from(format!("a{i}"))).unwrap();
+            bw.write(Msg::from(format!("b{i}"))).unwrap();
+        }
+        aw.flush();
+        bw.flush();
+        let mut got = Vec::new();
+        while pull.recv_into(&mut out, &mut cx).is_ok() {
+            got.push(String::from_utf8(out.data().to_vec()).unwrap());
+        }
+        assert_eq!(got, ["a0", "b0", "a1", "b1"]);
+    }
+
     /// A peer that left is skipped and detached; the round robin goes on over the others in
     /// order, wrapping past the end, whichever slot the dead pipe held.
     #[test]
