@@ -661,9 +661,9 @@ impl<T: PipeItem> PipeWriter<T> {
     /// look at the reader's progress; returns how many items were written (staged, as by
     /// `write`). A writer with something to write after the run writes it with
     /// [`write`](Self::write) (or `write_in_place`), whose checks then decide: the run takes
-    /// only what those checks would admit, with one load of the reader's word and one update
-    /// of the cursor per run instead of per item. Writes nothing when the writer is closed,
-    /// the reader has closed, or the pipe is at its mark.
+    /// only what those checks would admit, with one load of the reader's word and one pass of
+    /// the closed and full checks per run instead of per item. Writes nothing when the writer
+    /// is closed, the reader has closed, or the pipe is at its mark.
     ///
     /// # Panics
     ///
