@@ -147,7 +147,8 @@ struct Core {
     mailbox: Mailbox<Command>,
     rcvmore: bool,
     spin: Duration,
-    max_msgsz: i32,
+    /// The context's MAX_MSGSZ when the socket was made; `usize::MAX` for none (−1).
+    max_msgsz: usize,
     commands: Vec<Command>,
     /// tcp:// and ipc:// endpoints (listeners and connecters on the context's engine).
     wire: crate::wire::Wire,
@@ -307,7 +308,7 @@ impl Core {
             return Err(SendError::new(e, msg));
         }
         msg.set_more(flags & SNDMORE != 0);
-        if self.max_msgsz >= 0 && msg.len() > self.max_msgsz as usize {
+        if msg.len() > self.max_msgsz {
             return Err(SendError::new(Error::EMSGSIZE, msg));
         }
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
@@ -349,7 +350,7 @@ impl Core {
     fn send_slice(&mut self, data: &[u8], flags: i32) -> Result<()> {
         self.process_commands()?;
         let more = flags & SNDMORE != 0;
-        if self.max_msgsz >= 0 && data.len() > self.max_msgsz as usize {
+        if data.len() > self.max_msgsz {
             return Err(Error::EMSGSIZE);
         }
         let (p, mut cx) = self.sc.cx();
@@ -480,7 +481,7 @@ impl Socket {
                 mailbox,
                 rcvmore: false,
                 spin: socket_spin(),
-                max_msgsz: copts.max_msgsz,
+                max_msgsz: usize::try_from(copts.max_msgsz).unwrap_or(usize::MAX),
                 commands: Vec::new(),
                 wire: crate::wire::Wire::default(),
                 monitor: crate::monitor::MonitorSink::default(),
