@@ -146,11 +146,8 @@ impl Pipe {
         let peer_md = &mut self.peer.metadata;
         self.reader.read_with(|m| {
             out.swap_contents(m);
-            let same = match (out.metadata(), &*peer_md) {
-                (Some(o), Some(p)) => Arc::ptr_eq(o, p),
-                (None, None) => true,
-                _ => false,
-            };
+            // The same properties, or none on both: one comparison of two nullable pointers.
+            let same = out.metadata().map(Arc::as_ptr) == peer_md.as_ref().map(Arc::as_ptr);
             if m.metadata().is_some() || !same {
                 Self::carry_metadata(out, m, peer_md);
             }
