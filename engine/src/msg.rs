@@ -243,6 +243,40 @@ impl Msg {
         }
     }
 
+    /// [`Msg::copied`] built in `slot` (a pipe's, see
+    /// [`PipeWriter::write_in_place`](crate::pipe::PipeWriter::write_in_place)), which it
+    /// returns: a small body is copied straight into the slot's inline buffer, so the 56-byte
+    /// part is written once, where it stays, not built on the stack and moved.
+    #[inline(always)]
+    pub fn write_copied<'s>(
+        slot: &'s mut std::mem::MaybeUninit<Msg>,
+        data: &[u8],
+        more: bool,
+    ) -> &'s mut Msg {
+        let flags = if more { Self::MORE } else { 0 };
+        match u8::try_from(data.len()) {
+            Ok(len) if data.len() <= Self::INLINE_CAP => {
+                let m = slot.write(Msg {
+                    body: Body::Inline {
+                        len,
+                        buf: [0; Self::INLINE_CAP],
+                    },
+                    metadata: None,
+                    flags,
+                });
+                if let Body::Inline { buf, .. } = &mut m.body {
+                    copy_small(buf, data);
+                }
+                m
+            }
+            _ => slot.write(Msg {
+                body: Body::shared_copy(data),
+                metadata: None,
+                flags,
+            }),
+        }
+    }
+
     /// A part for `data` that never shares `data`'s buffer when the body is small: small
     /// bodies are copied inline, larger ones are taken as they are. For bytes that may be a
     /// slice of a larger buffer only when small (what the ZMTP decoder hands out).
@@ -350,6 +384,15 @@ impl Msg {
         self.metadata = metadata;
     }
 
+    /// Exchanges the body and flags of two parts; each keeps its connection properties. For a
+    /// receiver reusing one part: the properties it carries usually are the ones the next
+    /// part gets, and stay where they are.
+    #[inline(always)]
+    pub fn swap_contents(&mut self, other: &mut Msg) {
+        std::mem::swap(&mut self.body, &mut other.body);
+        std::mem::swap(&mut self.flags, &mut other.flags);
+    }
+
     /// Takes the connection properties out of this part (it has none afterwards). A receiver
     /// reusing one `Msg` moves them into the next part instead of cloning the `Arc`.
     #[inline]
@@ -415,6 +458,13 @@ impl crate::pipe::PipeItem for Msg {
     fn ends_message(&self) -> bool {
         !self.more()
     }
+
+    /// An inline body without properties: nothing to free (what a receiver that moved the
+    /// contents out of the pipe's slot leaves there).
+    #[inline(always)]
+    fn drop_is_noop(&self) -> bool {
+        matches!(self.body, Body::Inline { .. }) && self.metadata.is_none()
+    }
 }
 
 impl AsRef<[u8]> for Msg {
@@ -467,6 +517,35 @@ mod tests {
             let m = Msg::copy_from_slice(&src[..n]);
             assert_eq!(m.data(), &src[..n], "length {n}");
         }
+    }
+
+    #[test]
+    fn written_in_place_like_copied_for_every_length() {
+        let src: Vec<u8> = (1..=Msg::INLINE_CAP as u8 + 2).collect();
+        for n in 0..=src.len() {
+            for more in [false, true] {
+                let mut slot = std::mem::MaybeUninit::<Msg>::uninit();
+                let m = Msg::write_copied(&mut slot, &src[..n], more);
+                assert_eq!(m.data(), &src[..n], "length {n}");
+                assert_eq!(m.more(), more);
+                assert_eq!(m.is_inline(), n <= Msg::INLINE_CAP);
+                assert!(m.metadata().is_none());
+                // SAFETY: `write_copied` initialised the slot; dropped once here.
+                unsafe { slot.assume_init_drop() };
+            }
+        }
+    }
+
+    #[test]
+    fn drop_is_noop_only_without_allocation_or_properties() {
+        use crate::pipe::PipeItem;
+        assert!(Msg::copy_from_slice(b"abc").drop_is_noop());
+        assert!(Msg::new().drop_is_noop());
+        assert!(!Msg::from(vec![1u8; 100]).drop_is_noop());
+        assert!(!Msg::from_bytes(Bytes::from_static(b"static")).drop_is_noop());
+        let mut m = Msg::copy_from_slice(b"abc");
+        m.set_metadata(Some(Arc::new(Metadata::new())));
+        assert!(!m.drop_is_noop());
     }
 
     #[test]

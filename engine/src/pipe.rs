@@ -162,6 +162,15 @@ impl CreditEpoch {
 pub trait PipeItem: Send {
     /// Whether this item is the last (or only) part of a message.
     fn ends_message(&self) -> bool;
+
+    /// Whether dropping this item would do nothing (no allocation, no reference count to
+    /// release), so that a reader lending items in place ([`PipeReader::read_with`]) may skip
+    /// the call to its drop. `false` (the default) is always correct; `true` for an item
+    /// whose drop does something leaks it.
+    #[inline(always)]
+    fn drop_is_noop(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! single_part {
@@ -320,6 +329,20 @@ struct Chunk<T> {
 }
 
 impl<T> Chunk<T> {
+    /// Slot `idx` of chunk `chunk`, without a bounds check: the cursors that index the hot
+    /// paths move to the next chunk when they reach `CHUNK`, so they are below it whenever
+    /// a slot is taken (checked in debug builds).
+    ///
+    /// # Safety
+    ///
+    /// `chunk` points to a live chunk and `idx < CHUNK`.
+    #[inline(always)]
+    unsafe fn slot<'a>(chunk: *mut Chunk<T>, idx: usize) -> &'a UnsafeCell<MaybeUninit<T>> {
+        debug_assert!(idx < CHUNK);
+        // SAFETY: the caller's.
+        unsafe { (*chunk).slots.get_unchecked(idx) }
+    }
+
     fn alloc() -> *mut Chunk<T> {
         Box::into_raw(Box::new(Chunk {
             slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
@@ -452,6 +475,37 @@ impl<T> Drop for Shared<T> {
     }
 }
 
+/// Lends the item in slot `p` to `f`; returns whether it ends a message (as read, before `f`)
+/// and `f`'s result. A function rather than a closure so that it is inlined into the reader's
+/// loops whatever `f` holds.
+///
+/// # Safety
+///
+/// `p` holds an initialised item that nothing else refers to for the call.
+#[inline(always)]
+unsafe fn lend<T: PipeItem, R>(p: *mut MaybeUninit<T>, f: impl FnOnce(&mut T) -> R) -> (bool, R) {
+    // SAFETY: the caller's.
+    let item = unsafe { (*p).assume_init_mut() };
+    let ends = item.ends_message();
+    (ends, f(item))
+}
+
+/// Drops the item in slot `p`, unless its drop is known to do nothing
+/// ([`PipeItem::drop_is_noop`]: a reader that moved the item's contents out leaves a husk).
+///
+/// # Safety
+///
+/// `p` holds an initialised item that nothing else refers to and that is not used again.
+#[inline(always)]
+unsafe fn drop_slot<T: PipeItem>(p: *mut MaybeUninit<T>) {
+    // SAFETY: the caller's.
+    unsafe {
+        if !(*p).assume_init_ref().drop_is_noop() {
+            (*p).assume_init_drop();
+        }
+    }
+}
+
 /// Creates a pipe. See the [module documentation](self) for the guarantees.
 pub fn pipe<T: PipeItem>(config: PipeConfig) -> (PipeWriter<T>, PipeReader<T>) {
     let first = Chunk::<T>::alloc();
@@ -574,14 +628,107 @@ impl<T: PipeItem> PipeWriter<T> {
     /// in place instead of moving it through its callers. On failure `make` is not called.
     #[inline]
     pub fn write_with(&mut self, make: impl FnOnce() -> T) -> Result<(), WriteError<()>> {
+        self.write_in_place(|slot| slot.write(make()))
+    }
+
+    /// [`write_with`](Self::write_with) with the item initialised by `init` in the slot
+    /// itself, which it returns initialised: an item whose fields are filled one by one (a
+    /// small body copied into a `Msg`'s inline buffer) is then written once, where it stays,
+    /// rather than built elsewhere and moved in. On failure `init` is not called.
+    ///
+    /// # Panics
+    ///
+    /// When `init` returns a reference to anything but the slot it was given (the slot is
+    /// then not taken: nothing is staged).
+    #[inline(always)]
+    pub fn write_in_place(
+        &mut self,
+        init: impl FnOnce(&mut MaybeUninit<T>) -> &mut T,
+    ) -> Result<(), WriteError<()>> {
         match self.admit() {
             Room::Yes => {
-                self.stage_with(make);
+                self.stage_in_place(init);
                 Ok(())
             }
             Room::Full => Err(WriteError::Full(())),
             Room::Closed => Err(WriteError::Closed(())),
         }
+    }
+
+    /// Writes a run of items, each initialised in its slot by `next` (as by
+    /// [`write_in_place`](Self::write_in_place)) until `next` returns `None` (it then must
+    /// have consumed nothing) or the pipe has no room for another message by this call's one
+    /// look at the reader's progress; returns how many items were written (staged, as by
+    /// `write`). A writer with something to write after the run writes it with
+    /// [`write`](Self::write) (or `write_in_place`), whose checks then decide: the run takes
+    /// only what those checks would admit, with one load of the reader's word and one pass of
+    /// the closed and full checks per run instead of per item. Writes nothing when the writer
+    /// is closed, the reader has closed, or the pipe is at its mark.
+    ///
+    /// # Panics
+    ///
+    /// As `write_in_place`, when `next` returns anything but its slot.
+    #[inline]
+    pub fn write_run(
+        &mut self,
+        mut next: impl FnMut(&mut MaybeUninit<T>) -> Option<&mut T>,
+    ) -> usize {
+        let head = self.shared.head.word.load(Ordering::Acquire);
+        if self.closed || head & READER_CLOSED != 0 {
+            return 0;
+        }
+        // Messages that may still start: the full check of `admit`, once (a first part is
+        // admitted while `room > 0`; later parts of a started message always are, and its
+        // last part uses the room up).
+        let mut room = if self.hwm == 0 {
+            usize::MAX
+        } else {
+            let queued = diff(self.messages, self.count_of(head));
+            if queued >= self.hwm {
+                return 0; // `admit`'s slow path decides (arming, a stale view, credit)
+            }
+            self.hwm - queued
+        };
+        let mut written = 0;
+        // The cursor and counts are worked on in locals (registers) and stored after each
+        // item, so that the writer's state is exact at every point `next` may panic.
+        let (mut chunk, mut idx, mut items) = (self.chunk, self.idx, self.items);
+        let (mut messages, mut in_message) = (self.messages, self.in_message);
+        while room > 0 {
+            if idx == CHUNK {
+                self.next_chunk();
+                (chunk, idx) = (self.chunk, self.idx);
+            }
+            // SAFETY: as in `stage_in_place`: the slot is beyond the published count, empty
+            // and the writer's alone; it counts as written only once `next` returned it.
+            let ends = unsafe {
+                Chunk::slot(chunk, idx).with_mut(|p| {
+                    let item = next(&mut *p)?;
+                    assert!(
+                        ptr::eq(item, (*p).as_ptr()),
+                        "write_run: next must return its slot"
+                    );
+                    Some(item.ends_message())
+                })
+            };
+            let Some(ends) = ends else { break };
+            if !in_message && !ends {
+                self.msg_start = (chunk, idx, items);
+            }
+            idx += 1;
+            items = items.wrapping_add(1);
+            written += 1;
+            self.idx = idx;
+            self.items = items;
+            if ends {
+                messages = messages.wrapping_add(1);
+                self.messages = messages;
+                room -= 1;
+            }
+            in_message = !ends;
+            self.in_message = in_message;
+        }
+        written
     }
 
     /// Whether the next item may be written: the checks of [`write`](Self::write).
@@ -612,34 +759,45 @@ impl<T: PipeItem> PipeWriter<T> {
     /// Stages an admitted item.
     #[inline(always)]
     fn stage(&mut self, item: T) {
-        self.stage_with(|| item);
+        self.stage_in_place(|slot| slot.write(item));
     }
 
-    /// Stages an admitted item made by `make` in its slot: the slot is found before the item
-    /// is made, so that the item is built there rather than on the stack and then copied.
+    /// Stages an admitted item initialised by `init` in its slot: the slot is found before the
+    /// item is made, so that the item is built there rather than on the stack and then copied.
     #[inline(always)]
-    fn stage_with(&mut self, make: impl FnOnce() -> T) {
+    fn stage_in_place(&mut self, init: impl FnOnce(&mut MaybeUninit<T>) -> &mut T) {
         if self.idx == CHUNK {
             self.next_chunk();
         }
         let (chunk, idx, items) = (self.chunk, self.idx, self.items);
         // SAFETY: slot `idx` of the writer's chunk is beyond the published count, so the reader
         // does not access it (see the type's docs); it is empty (a fresh or recycled chunk,
-        // whose items were all moved out by the reader).
+        // whose items were all moved out by the reader), and `&mut` to it is unique here. It
+        // counts as written only once `init` returned it initialised (the pointer check: a
+        // reference to anything else leaves it unwritten, and the cursor does not move).
         let ends = unsafe {
-            (*self.chunk).slots[self.idx].with_mut(|p| (*p).write(make()).ends_message())
+            Chunk::slot(self.chunk, self.idx).with_mut(|p| {
+                let item = init(&mut *p);
+                assert!(
+                    ptr::eq(item, (*p).as_ptr()),
+                    "write_in_place: init must return its slot"
+                );
+                item.ends_message()
+            })
         };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
-        if !self.in_message && !ends {
+        if ends {
+            self.messages = self.messages.wrapping_add(1);
+            if self.in_message {
+                self.in_message = false;
+            }
+        } else if !self.in_message {
             // A multipart message starts: where [`rollback`](Self::rollback) goes back to.
             // (Single-part messages, the common case, cost nothing here.)
             self.msg_start = (chunk, idx, items);
+            self.in_message = true;
         }
-        if ends {
-            self.messages = self.messages.wrapping_add(1);
-        }
-        self.in_message = !ends;
     }
 
     /// Takes back the staged parts of the message in progress (libzmq's `pipe_t::rollback`):
@@ -981,7 +1139,7 @@ impl<T: PipeItem> PipeReader<T> {
     /// A reader that spins before sleeping should spin with [`try_read`](Self::try_read) and
     /// call `read` last, just before it sleeps: each `read` that finds the pipe empty while
     /// awake costs a compare-and-swap on the line the writer's flush swaps.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self) -> Result<T, ReadError> {
         if self.items == self.available {
             self.refill(true)?;
@@ -998,6 +1156,77 @@ impl<T: PipeItem> PipeReader<T> {
             self.refill(false)?;
         }
         Ok(self.next_item())
+    }
+
+    /// [`read`](Self::read) that lends the item to `f` in its slot instead of moving it out,
+    /// then drops what `f` left there: a consumer that looks at the item (an encoder copying
+    /// a small body) or swaps it with one of its own (a receiver reusing its part) costs no
+    /// move of the whole item. The high-water accounting is by the item as read, before `f`.
+    #[inline(always)]
+    pub fn read_with<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, ReadError> {
+        if self.items == self.available {
+            self.refill(true)?;
+        }
+        if self.idx == CHUNK {
+            self.next_chunk();
+        }
+        let (chunk, idx) = (self.chunk, self.idx);
+        // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
+        // published by a release swap that our acquire load saw; it belongs to the reader
+        // alone. `f` borrows it for its call only (if `f` panics, the cursor has not moved and
+        // the slot still holds a valid item).
+        let (ends, r) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, f)) };
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+        // SAFETY: the cursor moved past the slot first, so the item is dropped exactly once
+        // (if its drop panics, the slot is not visited again).
+        unsafe { Chunk::slot(chunk, idx).with_mut(|p| drop_slot(p)) };
+        if ends {
+            self.messages = self.messages.wrapping_add(1);
+            if self.track_hwm && self.messages == self.publish_at {
+                self.publish_read();
+            }
+        }
+        Ok(r)
+    }
+
+    /// Reads items in a run, each lent to `f` in its slot as by
+    /// [`read_with`](Self::read_with), for as long as `f` returns `true`. Returns `Ok` with
+    /// the number read once `f` returned `false` (after the item it was given), or the error
+    /// the next [`read`](Self::read) would give once nothing is left: `Empty` (the reader now
+    /// marked asleep, as by `read`) or `Closed`; the items read before it are consumed either
+    /// way. The reader's progress is published at the same counts as by one `read` per item.
+    #[inline]
+    pub fn read_run(&mut self, mut f: impl FnMut(&mut T) -> bool) -> Result<usize, ReadError> {
+        let mut n = 0;
+        loop {
+            if self.items == self.available {
+                self.refill(true)?;
+            }
+            // The items flushed so far, read without looking at the writer's word again.
+            while self.items != self.available {
+                if self.idx == CHUNK {
+                    self.next_chunk();
+                }
+                let (chunk, idx) = (self.chunk, self.idx);
+                // SAFETY: as in `read_with`.
+                let (ends, more) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, &mut f)) };
+                self.idx += 1;
+                self.items = self.items.wrapping_add(1);
+                n += 1;
+                // SAFETY: as in `read_with`.
+                unsafe { Chunk::slot(chunk, idx).with_mut(|p| drop_slot(p)) };
+                if ends {
+                    self.messages = self.messages.wrapping_add(1);
+                    if self.track_hwm && self.messages == self.publish_at {
+                        self.publish_read();
+                    }
+                }
+                if !more {
+                    return Ok(n);
+                }
+            }
+        }
     }
 
     #[inline(always)]
@@ -1056,7 +1285,8 @@ impl<T: PipeItem> PipeReader<T> {
         // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
         // published by a release swap that our acquire load saw; it belongs to the reader alone
         // and is read (moved out) exactly once, as the cursor advances past it.
-        let item = unsafe { (*self.chunk).slots[self.idx].with_mut(|p| (*p).assume_init_read()) };
+        let item =
+            unsafe { Chunk::slot(self.chunk, self.idx).with_mut(|p| (*p).assume_init_read()) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         item

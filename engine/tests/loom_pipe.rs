@@ -201,6 +201,60 @@ fn write_with_in_place_fifo_and_resume() {
     });
 }
 
+/// (3d) Runs: the writer writes with `write_run` (one look at the reader's progress per run)
+/// and falls back to `write` for what a run leaves, as the stream's decoder does; the reader
+/// drains with `read_run`, sleeping when it reports `Empty`. FIFO across chunk boundaries, a
+/// run never takes a message past the mark (the fallback's full check arms the low-water
+/// resume), and no wakeup is lost on either side.
+#[test]
+fn runs_fifo_and_resume() {
+    model(|| {
+        let (mut w, mut r, rn, wn) = hwm_pipe(2);
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            let mut next = 0u64;
+            while next < 4 {
+                let n = w.write_run(|slot| {
+                    if next == 4 {
+                        return None;
+                    }
+                    next += 1;
+                    Some(slot.write(next - 1))
+                });
+                if n > 0 {
+                    w.flush();
+                    continue;
+                }
+                match w.write(next) {
+                    Ok(()) => {
+                        next += 1;
+                        w.flush();
+                    }
+                    Err(WriteError::Full(_)) => {
+                        wn2.signal.wait(None, Duration::ZERO);
+                    }
+                    Err(WriteError::Closed(_)) => panic!("reader closed"),
+                }
+            }
+        });
+        let mut got = Vec::new();
+        loop {
+            match r.read_run(|v| {
+                got.push(*v);
+                true
+            }) {
+                Ok(_) => unreachable!("the closure never stops the run"),
+                Err(ReadError::Empty) => {
+                    rn.signal.wait(None, Duration::ZERO);
+                }
+                Err(ReadError::Closed) => break,
+            }
+        }
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+    });
+}
+
 /// (3b) Multipart messages at the mark: hwm 2, lwm 1; a 2-part message may exceed the mark.
 #[test]
 fn hwm_multipart_resume() {

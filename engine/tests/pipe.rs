@@ -657,6 +657,125 @@ fn write_with_builds_only_what_the_pipe_takes() {
     assert_eq!(built.get(), 3);
 }
 
+/// `read_with` lends each item in its slot and then drops what the closure left there, exactly
+/// once: an item swapped out lives on with the caller, the one swapped in is dropped by the
+/// pipe. The high-water accounting counts the item as read (its MORE flag before the swap).
+#[test]
+fn read_with_drops_what_is_left_in_the_slot_once() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let tp = |id, more| TrackedPart(id, more, log.clone());
+    let (mut w, mut r) = pipe::<TrackedPart>(PipeConfig::with_hwm(2));
+    for (id, more) in [(1, true), (2, false), (3, false)] {
+        w.write(tp(id, more)).unwrap();
+    }
+    assert!(matches!(w.write(tp(4, false)), Err(WriteError::Full(_))));
+    w.flush();
+    assert_eq!(r.read_with(|p| (p.0, p.1)), Ok((1, true)));
+    assert_eq!(*log.lock().unwrap(), [4, 1]); // 4 was refused and handed back
+    let mut mine = tp(100, false);
+    assert_eq!(r.read_with(|p| std::mem::swap(p, &mut mine)), Ok(()));
+    assert_eq!(mine.0, 2);
+    assert_eq!(*log.lock().unwrap(), [4, 1, 100]);
+    assert_eq!(r.messages_read(), 1);
+    // One message read: below the mark again (the swapped-in item had no MORE either way).
+    assert!(w.is_writable());
+    assert_eq!(r.read_with(|p| p.0), Ok(3));
+    assert_eq!(r.read_with(|p| p.0), Err(ReadError::Empty));
+    drop(w);
+    assert_eq!(r.read_with(|p| p.0), Err(ReadError::Closed));
+    drop(r);
+    drop(mine);
+    assert_eq!(*log.lock().unwrap(), [4, 1, 100, 3, 2]);
+}
+
+/// `write_run` takes what `write`'s checks would admit and no more: it stops at the mark by
+/// its one look (a started message is finished past it, as with `write`), when the closure
+/// has nothing (consuming nothing), and takes nothing after either end closed. `read_run`
+/// hands items over in order until its closure says stop, then reports `Empty` / `Closed`
+/// exactly as `read` would, and the writer sees the reads as progress.
+#[test]
+fn runs_admit_what_write_would_and_read_in_order() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::with_hwm(3));
+    let src = [(1, false), (2, true), (3, false), (4, false), (5, false)];
+    let mut i = 0;
+    let n = w.write_run(|slot| {
+        let &(v, more) = src.get(i)?;
+        i += 1;
+        Some(slot.write(part(v, more)))
+    });
+    // Three messages ([1], [2 3], [4]) fill the mark of 3; 5 is left for `write`.
+    assert_eq!((n, i), (4, 4));
+    assert_eq!(w.messages_written(), 3);
+    assert!(matches!(w.write(part(5, false)), Err(WriteError::Full(_))));
+    assert_eq!(w.write_run(|_| unreachable!("no room")), 0);
+    w.flush();
+    let mut got = Vec::new();
+    assert_eq!(
+        r.read_run(|p| {
+            got.push(p.v);
+            p.v != 2
+        }),
+        Ok(2)
+    );
+    assert_eq!(
+        r.read_run(|p| {
+            got.push(p.v);
+            true
+        }),
+        Err(ReadError::Empty)
+    );
+    assert_eq!(got, [1, 2, 3, 4]);
+    // Read to empty: the progress is published, the writer has room again.
+    let mut j = 0;
+    let more = [(6, false), (7, false)];
+    assert_eq!(
+        w.write_run(|slot| {
+            let &(v, m) = more.get(j)?;
+            j += 1;
+            Some(slot.write(part(v, m)))
+        }),
+        2
+    );
+    assert_eq!(w.write_run(|_| None), 0);
+    w.flush();
+    r.close();
+    assert_eq!(w.write_run(|_| unreachable!("reader closed")), 0);
+    assert_eq!(r.read_run(|_| true), Err(ReadError::Closed));
+}
+
+/// `write_in_place` initialises the item in its slot: it reads back like `write`'s, the
+/// initialiser is not called when the pipe refuses, and an initialiser that returns anything
+/// but its slot panics without staging it (the pipe stays usable, nothing is read twice).
+#[test]
+fn write_in_place_stages_only_its_own_slot() {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::with_hwm(1));
+    assert_eq!(w.write_in_place(|s| s.write(part(1, true))), Ok(()));
+    assert_eq!(w.write_in_place(|s| s.write(part(2, false))), Ok(()));
+    let mut called = false;
+    assert_eq!(
+        w.write_in_place(|s| {
+            called = true;
+            s.write(part(3, false))
+        }),
+        Err(WriteError::Full(()))
+    );
+    assert!(!called);
+    w.flush();
+    assert_eq!(r.read().map(|p| p.v), Ok(1));
+    assert_eq!(r.read().map(|p| p.v), Ok(2));
+    let elsewhere: &'static mut Part = Box::leak(Box::new(part(9, false)));
+    let wr = &mut w;
+    let stray = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _ = wr.write_in_place(move |_| elsewhere);
+    }));
+    assert!(stray.is_err());
+    assert_eq!(w.items_written(), 2);
+    assert_eq!(w.write_in_place(|s| s.write(part(4, false))), Ok(()));
+    w.flush();
+    assert_eq!(r.read().map(|p| p.v), Ok(4));
+    assert_eq!(r.read().map(|p| p.v), Err(ReadError::Empty));
+}
+
 #[test]
 fn writer_mark_changes_locally_and_by_reader_credit() {
     let (wc, wn) = counted();

@@ -147,7 +147,8 @@ struct Core {
     mailbox: Mailbox<Command>,
     rcvmore: bool,
     spin: Duration,
-    max_msgsz: i32,
+    /// The context's MAX_MSGSZ when the socket was made; `usize::MAX` for none (−1).
+    max_msgsz: usize,
     commands: Vec<Command>,
     /// tcp:// and ipc:// endpoints (listeners and connecters on the context's engine).
     wire: crate::wire::Wire,
@@ -307,7 +308,7 @@ impl Core {
             return Err(SendError::new(e, msg));
         }
         msg.set_more(flags & SNDMORE != 0);
-        if self.max_msgsz >= 0 && msg.len() > self.max_msgsz as usize {
+        if msg.len() > self.max_msgsz {
             return Err(SendError::new(Error::EMSGSIZE, msg));
         }
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
@@ -343,38 +344,49 @@ impl Core {
         }
     }
 
-    /// [`Core::send`] of a body to copy: the pattern copies it into the pipe's slot.
-    #[inline]
+    /// [`Core::send`] of a body to copy: the pattern copies it into the pipe's slot. The first
+    /// attempt is inlined into the caller; what follows an EAGAIN is [`Core::send_slice_again`].
+    #[inline(always)]
     fn send_slice(&mut self, data: &[u8], flags: i32) -> Result<()> {
         self.process_commands()?;
         let more = flags & SNDMORE != 0;
-        if self.max_msgsz >= 0 && data.len() > self.max_msgsz as usize {
+        if data.len() > self.max_msgsz {
             return Err(Error::EMSGSIZE);
         }
+        let (p, mut cx) = self.sc.cx();
+        match p.send_slice(data, more, &mut cx) {
+            Err(Error::EAGAIN) => self.send_slice_again(data, flags),
+            r => r,
+        }
+    }
+
+    /// [`Core::send_slice`] after its first attempt said EAGAIN: look again at the readers'
+    /// progress, or wait and retry, as in `send_returning`.
+    #[inline(never)]
+    fn send_slice_again(&mut self, data: &[u8], flags: i32) -> Result<()> {
+        let more = flags & SNDMORE != 0;
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
         let mut deadline = None;
         let mut refreshed = false;
         loop {
+            // The last attempt said EAGAIN.
+            if !refreshed && (!nonblocking || self.credit_due()) {
+                refreshed = true;
+                self.refresh_credit();
+            } else {
+                if nonblocking {
+                    return Err(Error::EAGAIN);
+                }
+                let sndtimeo = self.sc.options.sndtimeo;
+                let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
+                self.wait(d)?;
+                self.process_commands()?;
+                self.refresh_credit();
+            }
             let (p, mut cx) = self.sc.cx();
             match p.send_slice(data, more, &mut cx) {
-                Ok(()) => return Ok(()),
-                Err(Error::EAGAIN) => {
-                    // As in `send_returning`.
-                    if !refreshed && (!nonblocking || self.credit_due()) {
-                        refreshed = true;
-                        self.refresh_credit();
-                        continue;
-                    }
-                    if nonblocking {
-                        return Err(Error::EAGAIN);
-                    }
-                    let sndtimeo = self.sc.options.sndtimeo;
-                    let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
-                    self.wait(d)?;
-                    self.process_commands()?;
-                    self.refresh_credit();
-                }
-                Err(e) => return Err(e),
+                Err(Error::EAGAIN) => {}
+                r => return r,
             }
         }
     }
@@ -388,37 +400,58 @@ impl Core {
 
     /// Receives one part into `out` (whose old contents are dropped); `out` is untouched on
     /// error. The patterns on the throughput path move the part from the pipe straight into
-    /// `out` (see [`Pattern::recv_into`](crate::pattern::Pattern::recv_into)).
-    #[inline]
+    /// `out` (see [`Pattern::recv_into`](crate::pattern::Pattern::recv_into)). The first
+    /// attempt is inlined into the caller; what follows an EAGAIN is
+    /// [`Core::recv_into_again`].
+    #[inline(always)]
     fn recv_into(&mut self, out: &mut Msg, flags: i32) -> Result<()> {
         self.process_commands()?;
+        let (p, mut cx) = self.sc.cx();
+        match p.recv_into(out, &mut cx) {
+            Ok(()) => {
+                self.rcvmore = out.more();
+                Ok(())
+            }
+            Err(Error::EAGAIN) => self.recv_into_again(out, flags),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Core::recv_into`] after its first attempt said EAGAIN: EAGAIN for a non-blocking
+    /// call, else retry or wait.
+    #[inline(never)]
+    fn recv_into_again(&mut self, out: &mut Msg, flags: i32) -> Result<()> {
         let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
+        if nonblocking {
+            return Err(Error::EAGAIN);
+        }
         let mut deadline = None;
         let mut retries = 0u32;
         loop {
+            // The last attempt said EAGAIN.
+            let (p, mut cx) = self.sc.cx();
+            // A pattern may say EAGAIN after discarding something (a stale REQ reply, a
+            // filtered message) with more already queued: those pipes were not found empty,
+            // so nothing will wake us for them. Retry at once then (bounded, in case `has_in`
+            // is only a hint).
+            if retries < 1024 && p.has_in(&mut cx) {
+                retries += 1;
+            } else {
+                let rcvtimeo = self.sc.options.rcvtimeo;
+                let d = *deadline.get_or_insert_with(|| deadline_of(rcvtimeo));
+                self.wait(d)?;
+                self.process_commands()?;
+                // Having waited, the socket looks at its readers' progress again, as
+                // libzmq's does when its wait ends with commands.
+                self.refresh_credit();
+            }
             let (p, mut cx) = self.sc.cx();
             match p.recv_into(out, &mut cx) {
                 Ok(()) => {
                     self.rcvmore = out.more();
                     return Ok(());
                 }
-                Err(Error::EAGAIN) if !nonblocking => {
-                    // A pattern may say EAGAIN after discarding something (a stale REQ reply,
-                    // a filtered message) with more already queued: those pipes were not
-                    // found empty, so nothing will wake us for them. Retry at once then
-                    // (bounded, in case `has_in` is only a hint).
-                    if retries < 1024 && p.has_in(&mut cx) {
-                        retries += 1;
-                        continue;
-                    }
-                    let rcvtimeo = self.sc.options.rcvtimeo;
-                    let d = *deadline.get_or_insert_with(|| deadline_of(rcvtimeo));
-                    self.wait(d)?;
-                    self.process_commands()?;
-                    // Having waited, the socket looks at its readers' progress again, as
-                    // libzmq's does when its wait ends with commands.
-                    self.refresh_credit();
-                }
+                Err(Error::EAGAIN) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -448,7 +481,7 @@ impl Socket {
                 mailbox,
                 rcvmore: false,
                 spin: socket_spin(),
-                max_msgsz: copts.max_msgsz,
+                max_msgsz: usize::try_from(copts.max_msgsz).unwrap_or(usize::MAX),
                 commands: Vec::new(),
                 wire: crate::wire::Wire::default(),
                 monitor: crate::monitor::MonitorSink::default(),
@@ -460,6 +493,7 @@ impl Socket {
         })
     }
 
+    #[inline]
     fn core(&self) -> std::cell::RefMut<'_, Core> {
         self.core
             .try_borrow_mut()
@@ -772,6 +806,7 @@ impl Socket {
     }
 
     /// Receives one part into `msg`, rust-zmq style.
+    #[inline]
     pub fn recv(&self, msg: &mut Msg, flags: i32) -> Result<()> {
         self.core().recv_into(msg, flags)
     }

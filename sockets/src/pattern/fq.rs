@@ -80,12 +80,17 @@ pub struct Fq {
     /// The pipe whose message is being read.
     more: Option<PipeId>,
     /// Pipes that may have data, in round-robin order; a pipe found empty leaves it (its
-    /// reader now sleeps and will be recorded in `ready` when written again).
+    /// reader now sleeps and will be recorded in `ready` when written again). A live pipe
+    /// is in it exactly when its `queued` is set, unless it is `more`'s (read to the end of
+    /// its message first, then queued again).
     queue: VecDeque<PipeId>,
     ready: Arc<ReadyList>,
     scratch: Vec<PipeId>,
     /// A part [`Fq::has_in`] read to arm the pipes, handed out by the next [`Fq::recv`].
     prefetched: Option<(Msg, PipeId)>,
+    /// Where the pipe at the head of `queue` was last found in the pipe list: the fast path
+    /// checks it before looking the id up.
+    head_at: usize,
 }
 
 impl Fq {
@@ -133,17 +138,29 @@ impl Fq {
     #[inline(always)]
     pub fn recv_into(&mut self, pipes: &mut Pipes, out: &mut Msg) -> Result<PipeId> {
         if self.prefetched.is_none() && self.more.is_none() && !self.has_news(pipes) {
-            if let Some(&id) = self.queue.front() {
-                if let Some(i) = pipes.index_of(id) {
-                    if pipes.list[i].read_into(out).is_ok() {
-                        if out.more() {
-                            self.more = Some(id);
-                            self.queue.pop_front();
-                        } else if self.queue.len() > 1 {
-                            self.queue.rotate_left(1);
-                        }
-                        return Ok(id);
+            // The pipe at the head of the round robin. With one pipe, queued (and no message
+            // under way), it is the queue's only entry: no look at the queue.
+            let at = if pipes.list.len() == 1 && self.queue.len() == 1 && pipes.list[0].queued {
+                Some(0)
+            } else if let Some(&id) = self.queue.front() {
+                match pipes.list.get(self.head_at) {
+                    Some(p) if p.id == id => Some(self.head_at),
+                    _ => pipes.index_of(id),
+                }
+            } else {
+                None
+            };
+            if let Some(i) = at {
+                self.head_at = i;
+                let id = pipes.list[i].id;
+                if pipes.list[i].read_into(out).is_ok() {
+                    if out.more() {
+                        self.more = Some(id);
+                        self.queue.pop_front();
+                    } else if self.queue.len() > 1 {
+                        self.queue.rotate_left(1);
                     }
+                    return Ok(id);
                 }
             }
         }
@@ -162,7 +179,7 @@ impl Fq {
         cx: &mut super::Cx<'_>,
     ) -> Result<()> {
         let r = self.recv_into(pipes, out);
-        super::reap(pipes, cx);
+        super::drop_dead(pipes, cx);
         r?;
         if !out.more() {
             cx.stats.received += 1;

@@ -58,7 +58,7 @@ impl Outgoing for Borrowed<'_> {
 
     #[inline(always)]
     fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
-        w.write_with(|| Msg::copied(self.data, self.more))
+        w.write_in_place(|slot| Msg::write_copied(slot, self.data, self.more))
     }
 }
 
@@ -82,15 +82,31 @@ impl Lb {
     }
 
     /// Sends one part given as a body to copy (`more`: parts follow), built in the pipe's
-    /// slot rather than moved through the layers; on EAGAIN nothing was copied.
+    /// slot rather than moved through the layers; on EAGAIN nothing was copied. Counts a
+    /// complete message as sent, or as dropped when its pipe went away mid-message.
     #[inline]
     pub fn send_slice(
         &mut self,
         pipes: &mut Pipes,
         data: &[u8],
         more: bool,
-    ) -> Result<Option<PipeId>, Error> {
-        self.send_part(pipes, &mut Borrowed { data, more })
+        stats: &mut super::Stats,
+    ) -> Result<(), Error> {
+        match self.send_part(pipes, &mut Borrowed { data, more }) {
+            Ok(Some(_)) => {
+                if !more {
+                    stats.sent += 1;
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                if !more {
+                    stats.dropped_unroutable += 1;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     #[inline(always)]
@@ -100,6 +116,21 @@ impl Lb {
         part: &mut impl Outgoing,
     ) -> Result<Option<PipeId>, Error> {
         let more = part.more();
+        // One peer and no message under way (the common case): its pipe, without the round
+        // robin's bookkeeping. A refusal falls through to the full path below, which tries it
+        // again (a second full check arms nothing new) and handles the refusal.
+        if pipes.len() == 1 && !self.dropping && self.more.is_none() {
+            let p = &mut pipes.list[0];
+            if part.write_to(&mut p.writer).is_ok() {
+                if more {
+                    self.more = Some(p.id);
+                } else {
+                    p.writer.flush();
+                }
+                self.current = 0;
+                return Ok(Some(p.id));
+            }
+        }
         if self.dropping {
             self.dropping = more;
             return Ok(None);

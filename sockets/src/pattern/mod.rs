@@ -129,37 +129,56 @@ impl Pipe {
     }
 
     /// [`Pipe::read`] into a part the caller reuses: the part's old contents are dropped, and
-    /// when it already carries this pipe's connection properties they move into the new part
+    /// when it already carries this pipe's connection properties they stay for the new part
     /// (no refcount traffic per message on a connection with properties). `out` is untouched
     /// on error.
-    #[inline]
+    #[inline(always)]
     fn read_into(
         &mut self,
         out: &mut Msg,
     ) -> std::result::Result<(), zeroring_engine::pipe::ReadError> {
         if self.peer.conflate {
-            *out = self.read()?;
-            return Ok(());
+            return self.read_into_conflated(out);
         }
-        // The part goes from its slot straight into `out`; the properties `out` carried are
-        // kept aside and moved back when they are this connection's.
-        let reused = out.take_metadata();
-        if let Err(e) = self.reader.read().map(|m| *out = m) {
-            out.set_metadata(reused);
-            return Err(e);
-        }
-        if out.metadata().is_none() {
-            // The common case, kept inline: the pipe's properties, moved from the old part.
-            if let Some(md) = &self.peer.metadata {
-                if reused.as_ref().is_some_and(|r| Arc::ptr_eq(r, md)) {
-                    out.set_metadata(reused);
-                } else {
-                    out.set_metadata(Some(md.clone()));
-                }
+        // The part's body and flags are exchanged with `out`'s in the pipe's slot, where
+        // `out`'s old body is then dropped (nothing to do for an inline one); `out` keeps its
+        // properties when they are this connection's, the common case: a comparison.
+        let peer_md = &mut self.peer.metadata;
+        self.reader.read_with(|m| {
+            out.swap_contents(m);
+            // The same properties, or none on both: one comparison of two nullable pointers.
+            let same = out.metadata().map(Arc::as_ptr) == peer_md.as_ref().map(Arc::as_ptr);
+            if m.metadata().is_some() || !same {
+                Self::carry_metadata(out, m, peer_md);
             }
-            return Ok(());
+        })
+    }
+
+    /// [`Pipe::read_into`] when `out` does not simply keep its properties: `new` (the part
+    /// read, its body already in `out`) brought its own — the first part after a handshake,
+    /// whose properties the pipe keeps for the parts that follow — or `out`'s are not the
+    /// pipe's.
+    #[cold]
+    #[inline(never)]
+    fn carry_metadata(out: &mut Msg, new: &mut Msg, peer_md: &mut Option<Arc<Metadata>>) {
+        match new.take_metadata() {
+            Some(md) => {
+                if !peer_md.as_ref().is_some_and(|p| Arc::ptr_eq(p, &md)) {
+                    *peer_md = Some(md.clone());
+                }
+                out.set_metadata(Some(md));
+            }
+            None => out.set_metadata(peer_md.clone()),
         }
-        self.attach_metadata(out, reused);
+    }
+
+    /// [`Pipe::read_into`] for a conflating pipe (the newest complete message wins).
+    #[inline(never)]
+    fn read_into_conflated(
+        &mut self,
+        out: &mut Msg,
+    ) -> std::result::Result<(), zeroring_engine::pipe::ReadError> {
+        *out = self.read()?;
         Ok(())
     }
 }
@@ -496,14 +515,11 @@ pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
     })
 }
 
-/// Drops the pipes found dead, counting them.
-/// Counts a load-balanced send's outcome once its message is complete: sent, or dropped
-/// because its pipe went away mid-message.
-#[inline(always)]
 /// A write whose "full" drops the message (PUB, a ROUTER without ROUTER_MANDATORY, REP's
 /// reply) rather than refusing it with EAGAIN: before giving up it looks at the reader's live
 /// progress, so a socket's lazy view of its readers (see `engine::pipe`, "Lazy credit") never
 /// costs a message.
+#[inline(always)]
 pub(crate) fn write_or_drop(
     w: &mut PipeWriter<Msg>,
     m: Msg,
@@ -514,6 +530,9 @@ pub(crate) fn write_or_drop(
     }
 }
 
+/// Counts a load-balanced send's outcome once its message is complete: sent, or dropped
+/// because its pipe went away mid-message.
+#[inline(always)]
 pub(crate) fn count_sent<E>(
     r: &std::result::Result<Option<PipeId>, E>,
     more: bool,
@@ -526,10 +545,34 @@ pub(crate) fn count_sent<E>(
     }
 }
 
+/// Takes the pipes found dead, counting them (dropping the result closes them).
+#[inline(always)]
 pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
     if pipes.dead.is_empty() {
         return Vec::new();
     }
+    reap_dead(pipes, cx)
+}
+
+/// Drops the pipes found dead, counting them: [`reap`] for a caller with nothing to clean up.
+#[inline(always)]
+pub(crate) fn drop_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) {
+    if !pipes.dead.is_empty() {
+        drop_dead_slow(pipes, cx);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_dead_slow(pipes: &mut Pipes, cx: &mut Cx<'_>) {
+    drop(reap_dead(pipes, cx));
+}
+
+/// [`reap`] when there is something to reap: out of line, so that every send and receive
+/// pays one load and a branch for it.
+#[cold]
+#[inline(never)]
+fn reap_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
     let dead = pipes.take_dead();
     cx.stats.peers_detached += dead.len() as u64;
     dead
@@ -592,6 +635,75 @@ mod tests {
         assert_eq!(stats.sent, 3);
     }
 
+    /// With one peer (the load-balancer's shortcut): multipart messages stay whole, the
+    /// mark refuses a first part with EAGAIN until the reader drains, and a peer that left
+    /// is detached by the full path the refusal falls through to.
+    #[test]
+    fn push_pattern_with_one_peer() {
+        let options = Options::new(SocketType::Push);
+        let mut stats = Stats::default();
+        let mut push = new_pattern(SocketType::Push).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, _aw, mut ar) = peer(1, 1);
+        push.attach(a, &mut cx);
+        push.send_slice(b"a1", true, &mut cx).unwrap();
+        push.send_slice(b"a2", false, &mut cx).unwrap();
+        assert_eq!(push.send_slice(b"b", false, &mut cx), Err(Error::EAGAIN));
+        assert_eq!(ar.read().unwrap().data(), b"a1");
+        assert_eq!(ar.read().unwrap().data(), b"a2");
+        push.send_slice(b"b", false, &mut cx).unwrap();
+        assert_eq!(ar.read().unwrap().data(), b"b");
+        assert_eq!(cx.stats.sent, 2);
+        ar.close();
+        assert_eq!(push.send_slice(b"c", false, &mut cx), Err(Error::EAGAIN));
+        assert_eq!(push.peers(), 0);
+        assert_eq!(cx.stats.peers_detached, 1);
+    }
+
+    /// PULL with one peer (the fair-queue's shortcut), then two: messages whole and in
+    /// order, EAGAIN when empty, and round robin once a second peer joins.
+    #[test]
+    fn pull_pattern_with_one_peer_then_two() {
+        let options = Options::new(SocketType::Pull);
+        let mut stats = Stats::default();
+        let mut pull = new_pattern(SocketType::Pull).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, mut aw, _ar) = peer(1, 0);
+        pull.attach(a, &mut cx);
+        let mut out = Msg::new();
+        assert_eq!(pull.recv_into(&mut out, &mut cx), Err(Error::EAGAIN));
+        for (body, more) in [("a1", true), ("a2", false), ("a3", false)] {
+            aw.write(Msg::from(body).with_more(more)).unwrap();
+        }
+        aw.flush();
+        let mut got = Vec::new();
+        while pull.recv_into(&mut out, &mut cx).is_ok() {
+            got.push((String::from_utf8(out.data().to_vec()).unwrap(), out.more()));
+        }
+        let want = [("a1", true), ("a2", false), ("a3", false)];
+        assert_eq!(got, want.map(|(b, m)| (b.to_string(), m)));
+        assert_eq!(cx.stats.received, 2);
+        let (b, mut bw, _br) = peer(2, 0);
+        pull.attach(b, &mut cx);
+        for i in 0..2 {
+            aw.write(Msg::from(format!("a{i}"))).unwrap();
+            bw.write(Msg::from(format!("b{i}"))).unwrap();
+        }
+        aw.flush();
+        bw.flush();
+        let mut got = Vec::new();
+        while pull.recv_into(&mut out, &mut cx).is_ok() {
+            got.push(String::from_utf8(out.data().to_vec()).unwrap());
+        }
+        assert_eq!(got, ["a0", "b0", "a1", "b1"]);
+    }
+
     /// A peer that left is skipped and detached; the round robin goes on over the others in
     /// order, wrapping past the end, whichever slot the dead pipe held.
     #[test]
@@ -629,6 +741,59 @@ mod tests {
         assert!(got[2].is_empty());
         assert_eq!(got[3], ["c", "f"]);
         assert_eq!(push.peers(), 3);
+    }
+
+    /// `Pipe::read_into` gives every part its connection's properties: those the first part
+    /// after a handshake brings, kept by the pipe for the parts without; a reused part's own
+    /// properties are kept when they are the connection's and replaced when not.
+    #[test]
+    fn read_into_carries_each_connections_properties() {
+        let (mut p, mut w, _r) = peer(1, 0);
+        let md = |v: &str| {
+            let mut m = Metadata::new();
+            m.insert("Peer-Address", v.to_string());
+            Arc::new(m)
+        };
+        let (a, b, other) = (md("a"), md("b"), md("x"));
+        let mut first = Msg::from("1");
+        first.set_metadata(Some(a.clone()));
+        w.write(first).unwrap();
+        w.write(Msg::from("2")).unwrap();
+        let mut third = Msg::from("3");
+        third.set_metadata(Some(b.clone()));
+        w.write(third).unwrap();
+        w.write(Msg::from("4")).unwrap();
+        w.flush();
+        let mut out = Msg::from("old");
+        out.set_metadata(Some(other.clone()));
+        let mut seen = Vec::new();
+        while p.read_into(&mut out).is_ok() {
+            let md = out.metadata().cloned();
+            seen.push((out.data().to_vec(), md));
+        }
+        let want = [("1", &a), ("2", &a), ("3", &b), ("4", &b)];
+        assert_eq!(seen.len(), want.len());
+        for ((data, md), (body, props)) in seen.iter().zip(want) {
+            assert_eq!(data, body.as_bytes());
+            assert!(
+                md.as_ref().is_some_and(|m| Arc::ptr_eq(m, props)),
+                "part {body}"
+            );
+        }
+        // Empty: `out` is untouched.
+        assert_eq!(out.data(), b"4");
+        // A pipe without properties leaves a reused part without any.
+        let (mut q, mut w2, _r2) = peer(2, 0);
+        w2.write(Msg::from("5")).unwrap();
+        w2.flush();
+        q.read_into(&mut out).unwrap();
+        assert_eq!(out.data(), b"5");
+        assert!(out.metadata().is_none());
+        // Only the connection's own handles remain (no clone leaked).
+        drop((out, p, seen));
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert_eq!(Arc::strong_count(&b), 1);
+        assert_eq!(Arc::strong_count(&other), 1);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use zeroring_engine::pipe::{ReadError, WriteError};
 use zeroring_engine::Msg;
 
-use super::{reap, Cx, Pattern, Pipe, Pipes, SendError};
+use super::{drop_dead, Cx, Pattern, Pipe, Pipes, SendError};
 use crate::error::{Error, Result};
 
 /// PAIR.
@@ -37,7 +37,7 @@ impl Pair {
 
 impl Pattern for Pair {
     fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         if self.pipes.is_empty() {
             cx.stats.peers_attached += 1;
             self.pipes.push(pipe);
@@ -63,7 +63,7 @@ impl Pattern for Pair {
                 }
             },
         };
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         r
     }
 
@@ -74,14 +74,14 @@ impl Pattern for Pair {
                 cx.stats.received += 1;
             }
         }
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         r
     }
 
     fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
         if self.prefetched.is_none() {
             self.prefetched = self.read().ok();
-            reap(&mut self.pipes, cx);
+            drop_dead(&mut self.pipes, cx);
         }
         self.prefetched.is_some()
     }
@@ -92,7 +92,7 @@ impl Pattern for Pair {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         n
     }
 

@@ -5,7 +5,7 @@ use zeroring_engine::Msg;
 
 use super::fq::Fq;
 use super::lb::Lb;
-use super::{count_sent, reap, Cx, Pattern, Pipe, Pipes, SendError};
+use super::{count_sent, drop_dead, Cx, Pattern, Pipe, Pipes, SendError};
 use crate::error::Result;
 
 /// PUSH.
@@ -24,16 +24,15 @@ impl Pattern for Push {
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         let more = msg.more();
         let r = self.lb.send(&mut self.pipes, msg);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         count_sent(&r, more, cx);
         r.map(|_| ())
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        let r = self.lb.send_slice(&mut self.pipes, data, more);
-        reap(&mut self.pipes, cx);
-        count_sent(&r, more, cx);
-        r.map(|_| ())
+        let r = self.lb.send_slice(&mut self.pipes, data, more, cx.stats);
+        drop_dead(&mut self.pipes, cx);
+        r
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -46,7 +45,7 @@ impl Pattern for Push {
 
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         n
     }
 
@@ -74,7 +73,7 @@ impl Pattern for Pull {
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         let r = self.fq.recv(&mut self.pipes);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         let (m, _) = r?;
         if !m.more() {
             cx.stats.received += 1;
@@ -97,7 +96,7 @@ impl Pattern for Pull {
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         n
     }
 

@@ -28,7 +28,7 @@ use zeroring_engine::Msg;
 use super::dist::Dist;
 use super::fq::{Fq, ReadyList};
 use super::trie::{MTrie, RmResult, SubTrie};
-use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use super::{drop_dead, reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 use crate::options::{num, Value};
 
@@ -400,7 +400,7 @@ impl XSub {
         self.all.extend(self.pipes.iter().map(|p| p.id));
         let dropped = self.dist.send(&mut self.pipes, &self.all, msg);
         cx.stats.dropped_hwm += dropped as u64;
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
     }
 
     /// Handles one part the user (or SUBSCRIBE/UNSUBSCRIBE) sends upstream.
@@ -439,7 +439,7 @@ impl XSub {
     fn recv_matching(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         loop {
             let r = self.fq.recv(&mut self.pipes);
-            reap(&mut self.pipes, cx);
+            drop_dead(&mut self.pipes, cx);
             let (mut m, _) = r?;
             if self.more_in {
                 self.more_in = m.more();
@@ -548,7 +548,7 @@ impl Pattern for XSub {
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         n
     }
 

@@ -14,7 +14,7 @@ use zeroring_engine::Msg;
 
 use super::fq::Fq;
 use super::lb::Lb;
-use super::{count_sent, reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use super::{count_sent, drop_dead, reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 
 /// ZMQ_PROBE_ROUTER: an empty message first. A tcp/ipc pipe gets it from its link as it is
@@ -62,20 +62,19 @@ impl Pattern for Dealer {
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         let r = self.send_part(msg, cx);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         r.map(|_| ())
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        let r = self.lb.send_slice(&mut self.pipes, data, more);
-        reap(&mut self.pipes, cx);
-        count_sent(&r, more, cx);
-        r.map(|_| ())
+        let r = self.lb.send_slice(&mut self.pipes, data, more, cx.stats);
+        drop_dead(&mut self.pipes, cx);
+        r
     }
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         let r = self.recv_part();
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         let (m, _) = r?;
         if !m.more() {
             cx.stats.received += 1;
@@ -98,7 +97,7 @@ impl Pattern for Dealer {
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         n
     }
 
@@ -336,7 +335,7 @@ impl Pattern for Rep {
             return Err(Error::EFSM);
         }
         let r = self.recv_inner(cx);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         r
     }
 
@@ -386,7 +385,7 @@ impl Pattern for Rep {
             self.dropping = false;
             self.reply_pipe = None;
         }
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         Ok(())
     }
 
@@ -401,7 +400,7 @@ impl Pattern for Rep {
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
-        reap(&mut self.pipes, cx);
+        drop_dead(&mut self.pipes, cx);
         n
     }
 

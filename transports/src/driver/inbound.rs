@@ -82,7 +82,7 @@ impl FrameSink for Inbound<'_> {
             return;
         };
         *self.in_msg_cost = 0;
-        match to_socket.write_with(|| Msg::copied(body, false)) {
+        match to_socket.write_in_place(|slot| Msg::write_copied(slot, body, false)) {
             Ok(()) => *self.in_mid_message = false,
             Err(WriteError::Full(())) => {
                 self.held.push_back(Msg::copy_from_slice(body));
@@ -90,6 +90,30 @@ impl FrameSink for Inbound<'_> {
             }
             Err(WriteError::Closed(())) => *self.finishing = true,
         }
+    }
+
+    /// The common case in bulk: single-part messages, nothing held or pending, the
+    /// connection healthy — a run of them copied into the pipe's slots with one look at the
+    /// reader's progress ([`PipeWriter::write_run`]). What the run leaves (the pipe at its
+    /// mark by that look, a frame with MORE) comes one by one through `deliver_copy`.
+    #[inline]
+    fn deliver_copy_run<'i>(&mut self, mut take: impl FnMut() -> Option<&'i [u8]>) -> usize {
+        if *self.overflowed
+            || *self.metadata_pending
+            || !self.partial.is_empty()
+            || !self.held.is_empty()
+        {
+            return 0;
+        }
+        let Some(to_socket) = self.to_socket.as_mut() else {
+            return 0;
+        };
+        let n = to_socket.write_run(|slot| Some(Msg::write_copied(slot, take()?, false)));
+        if n > 0 {
+            *self.in_msg_cost = 0;
+            *self.in_mid_message = false;
+        }
+        n
     }
 
     /// Paused: the pipe refused a message (now held). Decoding stops at the frame boundary,

@@ -693,24 +693,23 @@ impl StreamCore {
         // general path below.
         if !self.skip_partial_out && !self.subscriber {
             if let Some(enc) = self.conn.plain_traffic_encoder() {
-                while enc.pending_bytes() < OUT_HIGH_WATER {
-                    match pipes.from_socket.read() {
-                        Ok(msg) => {
-                            let more = msg.more();
-                            if let Some((buf, len)) = msg.inline_buf() {
-                                enc.inline_frame(more, buf, len);
-                                self.out_mid_message = more;
-                                continue;
-                            }
-                            self.out_mid_message = more;
-                            enc.frame(more, false, &msg.into_bytes());
-                        }
-                        Err(ReadError::Empty) => return,
-                        Err(ReadError::Closed) => {
-                            self.finishing = true;
-                            return;
-                        }
+                if enc.pending_bytes() >= OUT_HIGH_WATER {
+                    return;
+                }
+                // Read in a run, each part encoded where it lies in the pipe's slot.
+                let out_mid_message = &mut self.out_mid_message;
+                let r = pipes.from_socket.read_run(|msg| {
+                    let more = msg.more();
+                    *out_mid_message = more;
+                    if let Some((buf, len)) = msg.inline_buf() {
+                        enc.inline_frame(more, buf, len);
+                    } else {
+                        enc.frame(more, false, &std::mem::take(msg).into_bytes());
                     }
+                    enc.pending_bytes() < OUT_HIGH_WATER
+                });
+                if r == Err(ReadError::Closed) {
+                    self.finishing = true;
                 }
                 return;
             }

@@ -309,6 +309,15 @@ pub trait FrameSink {
     fn is_full(&self) -> bool {
         false
     }
+    /// A run of single-part data frames whose bodies are still in the receive buffer, taken
+    /// one at a time by `take` (which yields a body, or `None` having consumed nothing): a
+    /// sink that can copy them into its pipe in one batch overrides this. Returns how many it
+    /// took; the default takes none, and the caller hands them over one by one.
+    #[inline(always)]
+    fn deliver_copy_run<'i>(&mut self, take: impl FnMut() -> Option<&'i [u8]>) -> usize {
+        let _ = take;
+        0
+    }
 }
 
 /// The sink of [`Connection::handle_input`]: takes nothing, so every frame is an event.
@@ -448,7 +457,17 @@ impl Connection {
                     // Short data frames go to the sink in a tight loop; anything else (and a
                     // frame the loop does not take) goes through the general path below.
                     let mut took = false;
-                    while let Some((more, body)) = self.decoder.short_data_frame(&mut input) {
+                    loop {
+                        // Single-part frames in runs, straight into the sink's pipe.
+                        let decoder = &mut self.decoder;
+                        let input_ref = &mut input;
+                        if sink.deliver_copy_run(|| decoder.short_single_frame(input_ref)) > 0 {
+                            took = true;
+                            self.at_message_start = true;
+                        }
+                        let Some((more, body)) = self.decoder.short_data_frame(&mut input) else {
+                            break;
+                        };
                         took = true;
                         self.at_message_start = !more;
                         sink.deliver_copy(body, more);

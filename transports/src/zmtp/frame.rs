@@ -219,6 +219,27 @@ impl FrameDecoder {
         Some((*flags & FLAG_MORE != 0, body))
     }
 
+    /// [`FrameDecoder::short_data_frame`] for a single-part frame only (flags 0): its body,
+    /// `input` advanced past it; `None` (nothing consumed) for anything else, a frame with
+    /// MORE included.
+    #[inline(always)]
+    pub fn short_single_frame<'i>(&mut self, input: &mut &'i [u8]) -> Option<&'i [u8]> {
+        if self.state != State::Flags {
+            return None;
+        }
+        let cur: &'i [u8] = input;
+        let [0, size, rest @ ..] = cur else {
+            return None;
+        };
+        let size = usize::from(*size);
+        if rest.len() < size || self.limit.is_some_and(|l| size as u64 > l) {
+            return None;
+        }
+        let (body, rest) = rest.split_at(size);
+        *input = rest;
+        Some(body)
+    }
+
     /// [`FrameDecoder::decode`] over a borrowed slice, which it advances past what it uses.
     /// A body that lies whole in `input` comes back borrowed from it; the caller copies what
     /// it keeps, so no allocation or reference outlives `input`'s buffer.
