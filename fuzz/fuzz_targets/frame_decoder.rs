@@ -1,6 +1,7 @@
 //! Frame decoder over arbitrary bytes, split into arbitrary buffers: never
 //! panics, never hands out a body over the limit, and the same bytes decode to
-//! the same frames whatever the split.
+//! the same frames whatever the split, and the receive loop's fast paths (short frames,
+//! runs of short single-part frames) decode exactly as the general decoder.
 #![no_main]
 
 use bytes::Bytes;
@@ -55,6 +56,40 @@ fn run_short(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameE
     (frames, None)
 }
 
+/// The receive loop's way since the runs: single-part frames through `short_single_frame`
+/// while it takes them, then `short_data_frame`, then `decode_slice`.
+fn run_single(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>) {
+    let mut dec = FrameDecoder::new(limit);
+    let mut frames = Vec::new();
+    for c in chunks {
+        let mut input: &[u8] = c;
+        while !input.is_empty() {
+            if let Some(body) = dec.short_single_frame(&mut input) {
+                frames.push(Frame {
+                    more: false,
+                    command: false,
+                    body: Bytes::copy_from_slice(body),
+                });
+                continue;
+            }
+            if let Some((more, body)) = dec.short_data_frame(&mut input) {
+                frames.push(Frame {
+                    more,
+                    command: false,
+                    body: Bytes::copy_from_slice(body),
+                });
+                continue;
+            }
+            match dec.decode_slice(&mut input) {
+                Ok(Some(f)) => frames.push(f.into_owned()),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+    }
+    (frames, None)
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
     let limit = match ctl & 3 {
@@ -71,6 +106,9 @@ fuzz_target!(|data: &[u8]| {
     // The short-frame fast path decodes exactly as the general decoder, whatever the split.
     assert_eq!(whole, run_short(limit, &[rest]));
     assert_eq!(whole, run_short(limit, &[a, b]));
+    // And with single-part runs taken first, as `Connection::handle_input_with` does.
+    assert_eq!(whole, run_single(limit, &[rest]));
+    assert_eq!(whole, run_single(limit, &[a, b]));
     // Byte-at-a-time feeding is slow; keep it for short inputs.
     if rest.len() <= 512 {
         let bytes: Vec<&[u8]> = rest.chunks(1).collect();
