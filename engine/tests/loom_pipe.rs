@@ -476,14 +476,38 @@ fn hwm_pipe(
 
 /// Writes `items` in order, sleeping on `wn` whenever the pipe is full; flushes after each.
 fn write_all_blocking(w: &mut zeroring_engine::pipe::PipeWriter<u64>, wn: &Counted, items: &[u64]) {
+    write_all(w, wn, None, items);
+}
+
+/// Writes `items` in order, sleeping on `wn` whenever the pipe is full; flushes after each.
+/// With an epoch (lazy credit), as a socket does (`sockets/src/socket.rs`, `send_returning`):
+/// on a full pipe it advances the epoch and tries once more before it waits, and advances it
+/// again after every wake.
+fn write_all(
+    w: &mut zeroring_engine::pipe::PipeWriter<u64>,
+    wn: &Counted,
+    epoch: Option<&CreditEpoch>,
+    items: &[u64],
+) {
     for &i in items {
         let mut item = i;
+        let mut refreshed = false;
         loop {
             match w.write(item) {
                 Ok(()) => break,
                 Err(WriteError::Full(back)) => {
                     item = back;
+                    if let Some(epoch) = epoch {
+                        if !refreshed {
+                            refreshed = true;
+                            epoch.advance();
+                            continue;
+                        }
+                    }
                     wn.signal.wait(None, Duration::ZERO);
+                    if let Some(epoch) = epoch {
+                        epoch.advance();
+                    }
                 }
                 Err(WriteError::Closed(_)) => panic!("reader closed"),
             }
@@ -636,38 +660,6 @@ fn rollback_takes_back_an_unfinished_message() {
     });
 }
 
-/// Writes `items` as a socket with lazy credit does (`sockets/src/socket.rs`, `send_returning`):
-/// on a full pipe it advances the epoch and tries once more before it waits, and advances it
-/// again after every wake.
-fn write_all_lazy(
-    w: &mut zeroring_engine::pipe::PipeWriter<u64>,
-    wn: &Counted,
-    epoch: &CreditEpoch,
-    items: &[u64],
-) {
-    for &i in items {
-        let mut item = i;
-        let mut refreshed = false;
-        loop {
-            match w.write(item) {
-                Ok(()) => break,
-                Err(WriteError::Full(back)) => {
-                    item = back;
-                    if !refreshed {
-                        refreshed = true;
-                        epoch.advance();
-                        continue;
-                    }
-                    wn.signal.wait(None, Duration::ZERO);
-                    epoch.advance();
-                }
-                Err(WriteError::Closed(_)) => panic!("reader closed"),
-            }
-        }
-        w.flush();
-    }
-}
-
 /// (7) Lazy credit: a writer that judges "full" by its old view of the reader's progress, and
 /// looks again only when its owner advances the epoch, is never left waiting with room it has
 /// not seen. A stale "full" does not arm; the look after the advance does, against the live
@@ -680,7 +672,7 @@ fn lazy_credit_writer_is_resumed() {
         w.set_credit_epoch(Some(epoch.clone()));
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all_lazy(&mut w, &wn2, &epoch, &[0, 1, 2]);
+            write_all(&mut w, &wn2, Some(&epoch), &[0, 1, 2]);
         });
         let (got, _) = drain(&mut r, &rn);
         t.join().unwrap();
@@ -699,7 +691,7 @@ fn lazy_credit_writer_sees_a_raised_mark() {
         w.set_credit_epoch(Some(epoch.clone()));
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all_lazy(&mut w, &wn2, &epoch, &[0, 1]);
+            write_all(&mut w, &wn2, Some(&epoch), &[0, 1]);
             w
         });
         r.adjust_writer_hwm(1);

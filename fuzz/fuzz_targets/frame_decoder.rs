@@ -31,53 +31,32 @@ fn run(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>)
 }
 
 /// The receive loop's way: short data frames through `short_data_frame` whenever it takes
-/// them, everything else through `decode_slice` (bodies borrowed from the input).
-fn run_short(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>) {
+/// them, everything else through `decode_slice` (bodies borrowed from the input); with
+/// `singles`, runs of single-part frames through `short_single_frame` first, as
+/// `Connection::handle_input_with` does since the runs.
+fn run_short(
+    limit: Option<u64>,
+    chunks: &[&[u8]],
+    singles: bool,
+) -> (Vec<Frame>, Option<FrameError>) {
     let mut dec = FrameDecoder::new(limit);
     let mut frames = Vec::new();
+    let owned = |more, body: &[u8]| Frame {
+        more,
+        command: false,
+        body: Bytes::copy_from_slice(body),
+    };
     for c in chunks {
         let mut input: &[u8] = c;
         while !input.is_empty() {
-            if let Some((more, body)) = dec.short_data_frame(&mut input) {
-                frames.push(Frame {
-                    more,
-                    command: false,
-                    body: Bytes::copy_from_slice(body),
-                });
-                continue;
-            }
-            match dec.decode_slice(&mut input) {
-                Ok(Some(f)) => frames.push(f.into_owned()),
-                Ok(None) => break,
-                Err(e) => return (frames, Some(e)),
-            }
-        }
-    }
-    (frames, None)
-}
-
-/// The receive loop's way since the runs: single-part frames through `short_single_frame`
-/// while it takes them, then `short_data_frame`, then `decode_slice`.
-fn run_single(limit: Option<u64>, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>) {
-    let mut dec = FrameDecoder::new(limit);
-    let mut frames = Vec::new();
-    for c in chunks {
-        let mut input: &[u8] = c;
-        while !input.is_empty() {
-            if let Some(body) = dec.short_single_frame(&mut input) {
-                frames.push(Frame {
-                    more: false,
-                    command: false,
-                    body: Bytes::copy_from_slice(body),
-                });
-                continue;
+            if singles {
+                if let Some(body) = dec.short_single_frame(&mut input) {
+                    frames.push(owned(false, body));
+                    continue;
+                }
             }
             if let Some((more, body)) = dec.short_data_frame(&mut input) {
-                frames.push(Frame {
-                    more,
-                    command: false,
-                    body: Bytes::copy_from_slice(body),
-                });
+                frames.push(owned(more, body));
                 continue;
             }
             match dec.decode_slice(&mut input) {
@@ -104,11 +83,11 @@ fuzz_target!(|data: &[u8]| {
     let split = run(limit, &[a, b]);
     assert_eq!(whole, split);
     // The short-frame fast path decodes exactly as the general decoder, whatever the split.
-    assert_eq!(whole, run_short(limit, &[rest]));
-    assert_eq!(whole, run_short(limit, &[a, b]));
     // And with single-part runs taken first, as `Connection::handle_input_with` does.
-    assert_eq!(whole, run_single(limit, &[rest]));
-    assert_eq!(whole, run_single(limit, &[a, b]));
+    for singles in [false, true] {
+        assert_eq!(whole, run_short(limit, &[rest], singles));
+        assert_eq!(whole, run_short(limit, &[a, b], singles));
+    }
     // Byte-at-a-time feeding is slow; keep it for short inputs.
     if rest.len() <= 512 {
         let bytes: Vec<&[u8]> = rest.chunks(1).collect();

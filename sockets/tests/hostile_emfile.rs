@@ -63,30 +63,11 @@ fn out_of_descriptors_the_listener_evicts_the_oldest_handshake_for_a_healthy_cli
     let endpoint = rep.get_last_endpoint().unwrap().unwrap();
 
     // Accept failures as the monitor reports them (EMFILE expected).
-    let accept_failed = Arc::new(AtomicUsize::new(0));
     let stop_monitor = Arc::new(AtomicBool::new(false));
-    rep.monitor("inproc://emfile-mon", MonitorEvent::ALL)
-        .unwrap();
-    let mon = ctx.socket(SocketType::Pair).unwrap();
-    mon.set_rcvtimeo(20).unwrap();
-    mon.connect("inproc://emfile-mon").unwrap();
-    let monitor = {
-        let (accept_failed, stop) = (accept_failed.clone(), stop_monitor.clone());
-        thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(parts) = mon.recv_multipart(0) else {
-                    continue;
-                };
-                let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
-                let value = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
-                if MonitorEvent::from_code(code) == Some(MonitorEvent::AcceptFailed)
-                    && value == libc::EMFILE as u32
-                {
-                    accept_failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let (accept_failed, monitor) =
+        count_monitor_events(&ctx, &rep, "emfile", stop_monitor.clone(), |e, value| {
+            e == MonitorEvent::AcceptFailed && value == libc::EMFILE as u32
+        });
 
     let stop = Arc::new(AtomicBool::new(false));
     let in_handshake = Arc::new(AtomicUsize::new(0));

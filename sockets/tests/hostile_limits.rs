@@ -38,28 +38,9 @@ fn count_handshake_timeouts(
     name: &str,
     stop: Arc<AtomicBool>,
 ) -> (Arc<AtomicUsize>, thread::JoinHandle<()>) {
-    let ep = format!("inproc://monitor-{name}");
-    s.monitor(&ep, MonitorEvent::ALL).unwrap();
-    let m = ctx.socket(SocketType::Pair).unwrap();
-    m.connect(&ep).unwrap();
-    m.set_rcvtimeo(50).unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    let t = thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let Ok(parts) = m.recv_multipart(0) else {
-                continue;
-            };
-            let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
-            let value = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
-            if MonitorEvent::from_code(code) == Some(MonitorEvent::HandshakeFailedNoDetail)
-                && value == libc::ETIMEDOUT as u32
-            {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    });
-    (count, t)
+    count_monitor_events(ctx, s, name, stop, |e, value| {
+        e == MonitorEvent::HandshakeFailedNoDetail && value == libc::ETIMEDOUT as u32
+    })
 }
 
 /// Whether the server closed `tcp` (drains what it sent: its greeting).

@@ -6,13 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event};
-use zeroring::{Context, SocketType};
+use zeroring::{Context, MonitorEvent, Socket, SocketType};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -89,4 +90,35 @@ pub fn raw_peer(endpoint: &str, socket_type: SocketType) -> (TcpStream, Connecti
         }
     }
     (tcp, conn)
+}
+
+/// Counts the monitor events of `s` for which `want(event, value)` holds, until `stop`
+/// (monitor endpoint `inproc://monitor-{name}`).
+pub fn count_monitor_events(
+    ctx: &Context,
+    s: &Socket,
+    name: &str,
+    stop: Arc<AtomicBool>,
+    want: fn(MonitorEvent, u32) -> bool,
+) -> (Arc<AtomicUsize>, thread::JoinHandle<()>) {
+    let ep = format!("inproc://monitor-{name}");
+    s.monitor(&ep, MonitorEvent::ALL).unwrap();
+    let m = ctx.socket(SocketType::Pair).unwrap();
+    m.connect(&ep).unwrap();
+    m.set_rcvtimeo(50).unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let t = thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(parts) = m.recv_multipart(0) else {
+                continue;
+            };
+            let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
+            let value = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
+            if MonitorEvent::from_code(code).is_some_and(|e| want(e, value)) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    (count, t)
 }
