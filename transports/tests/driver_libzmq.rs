@@ -647,3 +647,57 @@ fn connecting_pub_gets_the_subscriptions_of_a_bound_sub() {
     side.send(&[b"A-hit"]);
     assert_eq!(sub.recv_bytes(0).unwrap(), b"A-hit");
 }
+
+/// `connect` does not wait for its I/O thread (libzmq's zmq_connect only sends a command): with
+/// every I/O thread held busy it still returns, and a stop sent before the thread has spawned
+/// the session (so before the handle knows the session's id) follows the spawn through the
+/// thread's FIFO command queue and ends it: the threads' handlers return to what they were.
+#[test]
+fn connect_returns_before_its_thread_runs_and_an_early_stop_ends_the_session() {
+    let fx = Fixture::new(1000);
+    let ctx = zmq::Context::new();
+    let pull = zsock(&ctx, zmq::PULL);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let handlers = || fx.threads.iter().map(|t| t.load()).sum::<usize>();
+    let before = handlers();
+    // Hold every I/O thread inside a command until released.
+    let gates: Vec<_> = fx
+        .threads
+        .iter()
+        .map(|t| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (held_tx, held) = mpsc::channel::<()>();
+            t.execute(move |_cx| {
+                held_tx.send(()).unwrap();
+                let _ = rx.recv_timeout(LIMIT);
+            })
+            .unwrap();
+            held.recv_timeout(LIMIT)
+                .expect("the thread took the command");
+            tx
+        })
+        .collect();
+    let handle = fx.connect(SocketType::Push, &endpoint, TransportOptions::default());
+    handle.stop();
+    drop(gates);
+    // Runs a no-op on the session's thread and waits for it: everything queued before it on
+    // that thread has run.
+    let barrier = || {
+        let (tx, rx) = mpsc::channel::<()>();
+        handle
+            .thread()
+            .execute(move |_cx| tx.send(()).unwrap())
+            .unwrap();
+        rx.recv_timeout(LIMIT).expect("the thread ran the barrier");
+    };
+    barrier(); // the spawn and the early stop's forwarding ran
+    barrier(); // the stop itself was delivered
+    let deadline = Instant::now() + LIMIT;
+    while handlers() != before {
+        // A lost stop would leave the session connected to the PULL for good.
+        assert!(Instant::now() < deadline, "the stopped session never ended");
+        std::thread::yield_now();
+    }
+    fx.engine.shutdown();
+}
