@@ -321,27 +321,42 @@ impl Core {
                 Ok(()) => return Ok(()),
                 Err(e) if e.error == Error::EAGAIN => {
                     msg = e.msg;
-                    // Full by the pipes' old view of their readers: look again once before
-                    // waiting (the look arms the wakeup), or, not waiting, when the view is
-                    // old (see `CREDIT_REFRESH`).
-                    if !refreshed && (!nonblocking || self.credit_due()) {
-                        refreshed = true;
-                        self.refresh_credit();
-                        continue;
-                    }
-                    if nonblocking {
-                        return Err(SendError::new(Error::EAGAIN, msg));
-                    }
-                    let sndtimeo = self.sc.options.sndtimeo;
-                    let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
-                    if let Err(e) = self.wait(d).and_then(|()| self.process_commands()) {
+                    if let Err(e) = self.send_blocked(nonblocking, &mut refreshed, &mut deadline) {
                         return Err(SendError::new(e, msg));
                     }
-                    self.refresh_credit();
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// What a send does after an attempt said EAGAIN, before it tries again (`Ok`) or gives up
+    /// (`Err`). Full by the pipes' old view of their readers, it looks again once before
+    /// waiting (the look arms the wakeup), or, not waiting, when the view is older than
+    /// [`CREDIT_REFRESH`]. Otherwise a non-blocking send says EAGAIN, and a blocking one waits
+    /// on the socket's signal until SNDTIMEO (its deadline is set at the first wait) and looks
+    /// again. `refreshed` and `deadline` belong to the one send call.
+    #[inline(never)]
+    fn send_blocked(
+        &mut self,
+        nonblocking: bool,
+        refreshed: &mut bool,
+        deadline: &mut Option<Option<Instant>>,
+    ) -> Result<()> {
+        if !*refreshed && (!nonblocking || self.credit_due()) {
+            *refreshed = true;
+            self.refresh_credit();
+            return Ok(());
+        }
+        if nonblocking {
+            return Err(Error::EAGAIN);
+        }
+        let sndtimeo = self.sc.options.sndtimeo;
+        let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
+        self.wait(d)?;
+        self.process_commands()?;
+        self.refresh_credit();
+        Ok(())
     }
 
     /// [`Core::send`] of a body to copy: the pattern copies it into the pipe's slot. The first
@@ -370,19 +385,7 @@ impl Core {
         let mut refreshed = false;
         loop {
             // The last attempt said EAGAIN.
-            if !refreshed && (!nonblocking || self.credit_due()) {
-                refreshed = true;
-                self.refresh_credit();
-            } else {
-                if nonblocking {
-                    return Err(Error::EAGAIN);
-                }
-                let sndtimeo = self.sc.options.sndtimeo;
-                let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
-                self.wait(d)?;
-                self.process_commands()?;
-                self.refresh_credit();
-            }
+            self.send_blocked(nonblocking, &mut refreshed, &mut deadline)?;
             let (p, mut cx) = self.sc.cx();
             match p.send_slice(data, more, &mut cx) {
                 Err(Error::EAGAIN) => {}

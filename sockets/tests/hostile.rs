@@ -2,39 +2,19 @@
 //! cut off at the connection's incomplete-message limit, and while the attack runs a healthy
 //! client is served. Raw ZMTP peers are driven by the sans-IO `Connection` over a TcpStream.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring::options::num;
-use zeroring::transports::zmtp::{Connection, ConnectionConfig, Event};
+use zeroring::transports::zmtp::Connection;
 use zeroring::{Context, SocketType};
 
-/// A raw PUSH that has completed its handshake with `endpoint`.
-fn raw_push(endpoint: &str) -> (TcpStream, Connection) {
-    let mut tcp = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut conn =
-        Connection::new(ConnectionConfig::new(SocketType::Push), Instant::now()).unwrap();
-    let mut buf = vec![0u8; 4096];
-    loop {
-        while let Some(out) = conn.poll_transmit() {
-            tcp.write_all(&out).unwrap();
-        }
-        if conn.is_ready() {
-            break;
-        }
-        let n = tcp.read(&mut buf).unwrap();
-        assert!(n > 0, "closed during the handshake");
-        conn.handle_input(Bytes::copy_from_slice(&buf[..n]), Instant::now());
-        while let Some(e) = conn.poll_event() {
-            assert!(!matches!(e, Event::HandshakeFailed(_)), "{e:?}");
-        }
-    }
-    (tcp, conn)
-}
+#[path = "common/hostile.rs"]
+mod common;
+use common::raw_peer;
 
 /// Sends 100-byte MORE frames until the peer cuts the connection (a write fails) or
 /// `budget` bytes went out; returns the bytes sent.
@@ -66,7 +46,7 @@ fn a_message_that_never_ends_is_cut_off_while_others_are_served() {
     pull.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = pull.get_last_endpoint().unwrap().unwrap();
 
-    let (tcp, conn) = raw_push(&endpoint);
+    let (tcp, conn) = raw_peer(&endpoint, SocketType::Push);
     let budget = 64 << 20;
     let attacker = thread::spawn(move || endless_message(tcp, conn, budget));
 
@@ -124,7 +104,7 @@ fn a_peer_that_leaves_mid_message_delivers_none_of_it() {
     pull.set_rcvtimeo(20_000).unwrap();
     pull.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = pull.get_last_endpoint().unwrap().unwrap();
-    let (mut tcp, mut conn) = raw_push(&endpoint);
+    let (mut tcp, mut conn) = raw_peer(&endpoint, SocketType::Push);
     for part in ["one", "two", "three"] {
         conn.send_frame(Bytes::from(part), true).unwrap();
     }

@@ -85,6 +85,9 @@ struct Inner {
     queue: VecDeque<Arc<Ticket>>,
     next: u64,
     peak: usize,
+    /// The descriptor of the connection evicted for a failed accept (EMFILE), while it is
+    /// open, and how many failed accepts have waited for it since.
+    emfile: (Weak<OwnedFd>, u32),
 }
 
 /// The tickets of one listener.
@@ -93,9 +96,6 @@ pub(crate) struct HandshakeGate {
     cap: usize,
     inner: Mutex<Inner>,
     evicted: AtomicU64,
-    /// The descriptor of the connection evicted for a failed accept (EMFILE), while it is
-    /// open, and how many failed accepts have waited for it since.
-    emfile: Mutex<(Weak<OwnedFd>, u32)>,
 }
 
 impl HandshakeGate {
@@ -105,7 +105,6 @@ impl HandshakeGate {
             cap: cap.max(1),
             inner: Mutex::new(Inner::default()),
             evicted: AtomicU64::new(0),
-            emfile: Mutex::new((Weak::new(), 0)),
         }
     }
 
@@ -136,25 +135,18 @@ impl HandshakeGate {
     /// is the one the retried accept is waiting for: evicting on every retry would push out
     /// several connections for one). Returns whether it evicted one.
     pub(crate) fn evict_oldest(&self) -> bool {
-        let mut emfile = self.emfile.lock().unwrap_or_else(|e| e.into_inner());
-        if emfile.0.strong_count() > 0 && emfile.1 < EMFILE_PATIENCE {
-            emfile.1 += 1;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.emfile.0.strong_count() > 0 && inner.emfile.1 < EMFILE_PATIENCE {
+            inner.emfile.1 += 1;
             return false;
         }
-        let oldest = self
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .queue
-            .pop_front();
-        match oldest {
-            Some(t) => {
-                self.evict(&t);
-                *emfile = (t.fd.clone(), 0);
-                true
-            }
-            None => false,
-        }
+        let Some(t) = inner.queue.pop_front() else {
+            return false;
+        };
+        inner.emfile = (t.fd.clone(), 0);
+        drop(inner);
+        self.evict(&t);
+        true
     }
 
     fn evict(&self, ticket: &Ticket) {
