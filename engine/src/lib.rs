@@ -10,6 +10,7 @@
 
 pub mod sync;
 
+pub mod free_stack;
 pub mod mailbox;
 pub mod pipe;
 pub mod signal;
@@ -17,6 +18,8 @@ pub mod signal;
 // The I/O side talks to the kernel; under loom only the lock-free plumbing is modelled.
 #[cfg(not(loom))]
 pub mod backend;
+#[cfg(not(loom))]
+pub mod body_pool;
 #[cfg(not(loom))]
 pub mod bufpool;
 #[cfg(not(loom))]

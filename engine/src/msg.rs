@@ -1,8 +1,11 @@
 //! `Msg`: one message part, the unit every layer of zeroring passes around.
 //!
 //! A `Msg` holds its body either **inline** (bodies of at most [`Msg::INLINE_CAP`] bytes live in
-//! the `Msg` itself: no allocation, no refcount, nothing shared between threads) or as refcounted
-//! [`Bytes`] (cloning is a pointer copy, which is what PUB fan-out needs). It also carries a MORE
+//! the `Msg` itself: no allocation, no refcount, nothing shared between threads), in a
+//! refcounted block recycled through its thread's [`body_pool`](crate::body_pool) (copies of
+//! up to [`MAX_POOLED`](crate::body_pool::MAX_POOLED) bytes), or as refcounted [`Bytes`]
+//! (larger copies, and bodies the caller hands over). Cloning shares the body by its
+//! reference count, which is what PUB fan-out needs. It also carries a MORE
 //! flag, a few flag bits reserved for the layers above, and optional shared metadata (connection
 //! properties such as Peer-Address).
 //!
@@ -17,6 +20,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use crate::body_pool::PooledBody;
 
 /// Connection properties attached to received parts, shared by every part of a connection.
 ///
@@ -103,6 +108,8 @@ enum Body {
         buf: [u8; Msg::INLINE_CAP],
     },
     Shared(Bytes),
+    /// A mid-size copy in a recycled block ([`crate::body_pool`]).
+    Pooled(PooledBody),
 }
 
 impl Body {
@@ -121,9 +128,15 @@ impl Body {
         }
     }
 
+    /// A copy of `data` in an allocation of its own: a recycled block up to
+    /// [`MAX_POOLED`](crate::body_pool::MAX_POOLED) bytes (a part is usually freed on another thread than the
+    /// one that made it, which the global allocator serves slowly), else `Bytes`.
     #[inline(never)]
     fn shared_copy(data: &[u8]) -> Body {
-        Body::Shared(Bytes::copy_from_slice(data))
+        match PooledBody::copy_from(data) {
+            Some(p) => Body::Pooled(p),
+            None => Body::Shared(Bytes::copy_from_slice(data)),
+        }
     }
 
     #[inline]
@@ -132,6 +145,7 @@ impl Body {
             // `len <= INLINE_CAP` is the constructor's invariant; `get` keeps this panic-free.
             Body::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
             Body::Shared(b) => b,
+            Body::Pooled(p) => p.as_slice(),
         }
     }
 }
@@ -222,7 +236,7 @@ impl Msg {
                 copy_small(&mut buf, data);
                 Body::Inline { len, buf }
             }
-            _ => Body::Shared(Bytes::copy_from_slice(data)),
+            _ => Body::shared_copy(data),
         };
         Msg {
             body,
@@ -301,7 +315,7 @@ impl Msg {
     pub fn inline_buf(&self) -> Option<(&[u8; Self::INLINE_CAP], usize)> {
         match &self.body {
             Body::Inline { len, buf } => Some((buf, usize::from(*len))),
-            Body::Shared(_) => None,
+            Body::Shared(_) | Body::Pooled(_) => None,
         }
     }
 
@@ -315,7 +329,18 @@ impl Msg {
     pub fn into_bytes(self) -> Bytes {
         match self.body {
             Body::Shared(b) => b,
-            Body::Inline { .. } => Bytes::copy_from_slice(self.body.as_slice()),
+            Body::Inline { .. } | Body::Pooled(_) => Bytes::copy_from_slice(self.body.as_slice()),
+        }
+    }
+
+    /// The body as `Bytes` when it is held as `Bytes` (given by the caller, or too large for
+    /// the pools): shared by a clone, not copied. `None` for inline and pooled bodies, which
+    /// are small enough to copy ([`Msg::data`]).
+    #[inline]
+    pub fn shared_bytes(&self) -> Option<&Bytes> {
+        match &self.body {
+            Body::Shared(b) => Some(b),
+            Body::Inline { .. } | Body::Pooled(_) => None,
         }
     }
 
@@ -325,6 +350,7 @@ impl Msg {
         match &self.body {
             Body::Inline { len, .. } => usize::from(*len),
             Body::Shared(b) => b.len(),
+            Body::Pooled(p) => p.len(),
         }
     }
 

@@ -703,8 +703,12 @@ impl StreamCore {
                     *out_mid_message = more;
                     if let Some((buf, len)) = msg.inline_buf() {
                         enc.inline_frame(more, buf, len);
+                    } else if let Some(body) = msg.shared_bytes() {
+                        enc.frame(more, false, body);
                     } else {
-                        enc.frame(more, false, &std::mem::take(msg).into_bytes());
+                        // A pooled mid-size body: copied, and its block goes home when the
+                        // pipe drops the part.
+                        enc.frame_copied(more, false, msg.data());
                     }
                     enc.pending_bytes() < OUT_HIGH_WATER
                 });
@@ -743,8 +747,9 @@ impl StreamCore {
                         } else {
                             self.conn.send_cancel(&topic)
                         }
-                    } else if msg.is_inline() {
-                        // Small bodies are copied into the output batch anyway: no Bytes.
+                    } else if msg.shared_bytes().is_none() {
+                        // Inline and pooled bodies are copied into the output batch anyway:
+                        // no Bytes.
                         self.conn.send_frame_slice(msg.data(), more)
                     } else {
                         self.conn.send_frame(msg.into_bytes(), more)
