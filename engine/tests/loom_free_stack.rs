@@ -2,6 +2,8 @@
 //! allocated them (`engine/src/free_stack.rs`, used by `body_pool`).
 #![cfg(loom)]
 
+mod loom_common;
+
 use std::ptr::NonNull;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -9,14 +11,7 @@ use loom::sync::Arc;
 use loom::thread;
 use zeroring_engine::free_stack::{FreeStack, Link};
 
-/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset.
-fn model<F: Fn() + Sync + Send + 'static>(f: F) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
+use loom_common::model;
 
 /// A node: its link first (as a body block's header is), then a payload written by the
 /// thread that frees it, which the taker must see.

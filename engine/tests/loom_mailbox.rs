@@ -1,21 +1,15 @@
 //! loom models of the I/O thread's mailbox.
 #![cfg(loom)]
 
+mod loom_common;
+
 use std::sync::Arc;
 
 use loom::thread;
 use zeroring_engine::mailbox::Mailbox;
 use zeroring_engine::signal::Signal;
 
-/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset
-/// (unbounded exploration of these models takes far too long).
-fn model<F: Fn() + Sync + Send + 'static>(f: F) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
+use loom_common::model;
 
 /// How the consuming thread sleeps and wakes in the models below.
 #[derive(Clone, Copy)]

@@ -4,6 +4,8 @@
 //! exercises the recycling of finished chunks.
 #![cfg(loom)]
 
+mod loom_common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,15 +16,7 @@ use zeroring_engine::pipe::{
 };
 use zeroring_engine::signal::Signal;
 
-/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset
-/// (unbounded exploration of these models takes far too long).
-fn model<F: Fn() + Sync + Send + 'static>(f: F) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
+use loom_common::model;
 
 /// Forwards to a signal and counts the calls.
 #[derive(Debug)]

@@ -3,21 +3,15 @@
 //! i.e. a lost wakeup; a timed block models a timeout that expires at once.
 #![cfg(loom)]
 
+mod loom_common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use loom::thread;
 use zeroring_engine::signal::Signal;
 
-/// `loom::model` with the preemption bound from `LOOM_MAX_PREEMPTIONS`, or 3 when it is unset
-/// (unbounded exploration of these models takes far too long).
-fn model<F: Fn() + Sync + Send + 'static>(f: F) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
+use loom_common::model;
 
 /// (5) notify racing the external-wait protocol (prepare_sleep / block on fd / after_wake):
 /// the waiter never blocks past a notification, two notifies give one wakeup, and no eventfd
