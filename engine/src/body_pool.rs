@@ -207,12 +207,20 @@ unsafe fn free_list(mut node: Option<NonNull<Link>>, class: usize) {
 ///
 /// `block` came from [`new_block`] with `class`, is free and referred to by nothing.
 unsafe fn dealloc_block(block: NonNull<Header>, class: usize) {
+    #[cfg(test)]
+    LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
     // SAFETY: per the contract; the header holds no resources of its own (the home is
     // 'static), so it needs no drop.
     unsafe { alloc::dealloc(block.as_ptr().cast(), layout(class)) };
 }
 
+/// Blocks allocated and not yet freed (tests: nothing leaks).
+#[cfg(test)]
+static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
 fn new_block(class: usize, home: &'static Home) -> NonNull<Header> {
+    #[cfg(test)]
+    LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
     let layout = layout(class);
     // SAFETY: the layout has a non-zero size.
     let p = unsafe { alloc::alloc(layout) }.cast::<Header>();
@@ -361,12 +369,19 @@ impl Drop for PooledBody {
 mod tests {
     use super::*;
 
+    /// Held by the tests that count live blocks.
+    static LEAK_CHECK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    /// Blocks other tests of this crate (which make a few pooled parts and do not take the
+    /// lock) may hold while a count is taken.
+    const OTHER_TESTS_SLACK: usize = 64;
+
     fn kept(class: usize) -> usize {
         LOCAL.with(|l| l.count[class].get())
     }
 
     #[test]
     fn classes_cover_every_pooled_length() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(class_of(1), Some(0));
         assert_eq!(class_of(64), Some(0));
         assert_eq!(class_of(65), Some(1));
@@ -378,6 +393,7 @@ mod tests {
 
     #[test]
     fn copies_are_exact_and_blocks_are_reused_on_their_thread() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
         for len in [0usize, 1, 39, 64, 65, 500, 1024] {
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let a = PooledBody::copy_from(&data).unwrap();
@@ -395,6 +411,7 @@ mod tests {
 
     #[test]
     fn clones_share_the_block_until_the_last_drop() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
         let a = PooledBody::copy_from(&[7; 100]).unwrap();
         let b = a.clone();
         assert_eq!(a.block, b.block);
@@ -408,6 +425,7 @@ mod tests {
 
     #[test]
     fn blocks_dropped_elsewhere_come_home_through_the_stack() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
         let bodies: Vec<_> = (0..100)
             .map(|i| PooledBody::copy_from(&[i as u8; 200]).unwrap())
             .collect();
@@ -432,6 +450,7 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_at_most_its_limit() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
         let n = KEPT_BYTES / CLASSES[4] + 10;
         std::thread::spawn(move || {
             let bodies: Vec<_> = (0..n)
@@ -444,8 +463,80 @@ mod tests {
         .unwrap();
     }
 
+    /// Bodies made, cloned and dropped on many threads at once, passed around by channels
+    /// (PUB's fan-out, inproc pairs): every byte reads as written, and once every thread has
+    /// ended, every block is back with the allocator except those this thread keeps.
+    #[test]
+    fn threads_trading_clones_lose_nothing_and_leak_nothing() {
+        use std::sync::mpsc;
+        const THREADS: usize = 6;
+        const BODIES: usize = 3_000;
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
+        let (txs, rxs): (Vec<_>, Vec<_>) =
+            (0..THREADS).map(|_| mpsc::channel::<PooledBody>()).unzip();
+        let handles: Vec<_> = rxs
+            .into_iter()
+            .enumerate()
+            .map(|(me, rx)| {
+                let txs = txs.clone();
+                std::thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for i in 0..BODIES {
+                        let len = 39 + (i * 7 + me) % (MAX_POOLED - 38);
+                        let fill = (i + me) as u8;
+                        let b = PooledBody::copy_from(&vec![fill; len]).unwrap();
+                        // Fan out: a clone to the next thread, one to the one after.
+                        let _ = txs[(me + 1) % THREADS].send(b.clone());
+                        let _ = txs[(me + 2) % THREADS].send(b.clone());
+                        if i % 5 == 0 {
+                            kept.push(b);
+                        }
+                        while let Ok(got) = rx.try_recv() {
+                            let d = got.as_slice();
+                            assert!(d.len() >= 39 && d.iter().all(|&x| x == d[0]));
+                        }
+                        if kept.len() > 50 {
+                            kept.drain(..25);
+                        }
+                    }
+                    drop(txs);
+                    // A last burst made and freed here: the thread ends with a full private
+                    // list, which its end must free.
+                    let burst: Vec<_> = (0..200)
+                        .map(|_| PooledBody::copy_from(&[1; 100]).unwrap())
+                        .collect();
+                    drop(burst);
+                    kept
+                })
+            })
+            .collect();
+        drop(txs);
+        let leftovers: Vec<Vec<PooledBody>> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for (t, bodies) in leftovers.iter().enumerate() {
+            for b in bodies {
+                let d = b.as_slice();
+                assert!(
+                    d.iter().all(|&x| x == d[0]),
+                    "thread {t}'s kept body intact"
+                );
+            }
+        }
+        // Their homes are closed: these go straight back to the allocator.
+        drop(leftovers);
+        // What is still live: blocks on this thread's private lists, and bodies other tests
+        // running now hold (hence the lock: the tests that count run one at a time).
+        let here: usize = LOCAL.with(|l| (0..CLASSES.len()).map(|c| l.count[c].get()).sum());
+        assert!(
+            LIVE_BLOCKS.load(Ordering::Relaxed) <= here + OTHER_TESTS_SLACK,
+            "{} blocks live, {here} kept here",
+            LIVE_BLOCKS.load(Ordering::Relaxed)
+        );
+    }
+
     #[test]
     fn bodies_outlive_the_thread_that_made_them() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
         let bodies = std::thread::spawn(|| {
             (0..50)
                 .map(|i| PooledBody::copy_from(&[i as u8; 300]).unwrap())
