@@ -292,9 +292,10 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
             // Deprecated in libzmq: the fd of the connection the part came over (a tcp or
             // ipc connection's properties carry it), −1 for others (inproc, sent parts).
             ZMQ_SRCFD => Ok(m.metadata().and_then(|md| md.src_fd()).unwrap_or(-1)),
-            // Whether the bytes may be shared with another message (zmq_msg_copy, a PUB's
-            // fan-out): only inline bodies are certainly private.
-            ZMQ_SHARED => Ok(!m.is_inline() as c_int),
+            // Whether the bytes may be shared with another message, as libzmq answers: after
+            // zmq_msg_copy or a PUB's fan-out, and for constant data (zmq_msg_init_data
+            // without a free function); a fresh message is not.
+            ZMQ_SHARED => Ok(m.is_shared() as c_int),
             _ => Err(Error::EINVAL),
         }
     })

@@ -320,3 +320,58 @@ fn strict_string_options_refuse_an_empty_string_but_clear_on_null() {
     }
     assert_eq!((len, buf[0]), (1, 0), "NULL cleared it: an empty string");
 }
+
+/// `ZMQ_SHARED` as libzmq answers it (its test_msg_flags): a fresh message is not shared, its
+/// copy is (both sides), a constant-data message always is; for every size (inline, a pooled
+/// block, an allocation of its own) and for a received part.
+#[test]
+fn zmq_shared_is_libzmqs() {
+    // zmq.h: ZMQ_SHARED is message property 3.
+    const ZMQ_SHARED: c_int = 3;
+    let p = pair("shared");
+    let mut a = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+    let mut b = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+    // SAFETY: message storage on the stack; every message is closed before it goes.
+    unsafe {
+        for size in [5usize, 100, 1024, 5000] {
+            assert_eq!(zmq_msg_init_size(a.as_mut_ptr(), size), 0);
+            assert_eq!(zmq_msg_get(a.as_ptr(), ZMQ_SHARED), 0, "{size} B fresh");
+            assert_eq!(zmq_msg_init(b.as_mut_ptr()), 0);
+            assert_eq!(zmq_msg_copy(b.as_mut_ptr(), a.as_mut_ptr()), 0);
+            // libzmq copies a very small message; larger ones share their content.
+            let shared = c_int::from(size > 33);
+            assert_eq!(
+                zmq_msg_get(a.as_ptr(), ZMQ_SHARED),
+                shared,
+                "{size} B copied"
+            );
+            assert_eq!(zmq_msg_get(b.as_ptr(), ZMQ_SHARED), shared, "{size} B copy");
+            assert_eq!(zmq_msg_close(b.as_mut_ptr()), 0);
+            assert_eq!(
+                zmq_msg_get(a.as_ptr(), ZMQ_SHARED),
+                0,
+                "{size} B alone again"
+            );
+            // Sent and received: the received part is its own.
+            assert_eq!(zmq_msg_send(a.as_mut_ptr(), p.a, 0), size as c_int);
+            assert_eq!(zmq_msg_close(a.as_mut_ptr()), 0);
+            assert_eq!(zmq_msg_init(b.as_mut_ptr()), 0);
+            assert_eq!(zmq_msg_recv(b.as_mut_ptr(), p.b, 0), size as c_int);
+            assert_eq!(zmq_msg_get(b.as_ptr(), ZMQ_SHARED), 0, "{size} B received");
+            assert_eq!(zmq_msg_close(b.as_mut_ptr()), 0);
+        }
+        let text = b"TEST\0";
+        assert_eq!(
+            zmq_msg_init_data(
+                a.as_mut_ptr(),
+                text.as_ptr() as *mut c_void,
+                5,
+                None,
+                std::ptr::null_mut()
+            ),
+            0
+        );
+        assert_eq!(zmq_msg_get(a.as_ptr(), ZMQ_SHARED), 1, "constant data");
+        assert_eq!(zmq_msg_close(a.as_mut_ptr()), 0);
+    }
+}

@@ -330,6 +330,12 @@ impl PooledBody {
         self.len as usize
     }
 
+    /// Whether this is the only reference to the block (no clone shares it).
+    pub(crate) fn is_unique(&self) -> bool {
+        // Acquire, as `Arc::get_mut`'s check: drops of other references happen before.
+        self.header().refs.load(Ordering::Acquire) == 1
+    }
+
     #[inline]
     fn header(&self) -> &Header {
         // SAFETY: live while this reference exists.

@@ -324,6 +324,17 @@ impl Msg {
         matches!(self.body, Body::Inline { .. })
     }
 
+    /// Whether the body may be shared with another part (`ZMQ_SHARED`): a clone holds the same
+    /// bytes, or they are the caller's own (a static or borrowed buffer, which libzmq calls a
+    /// constant message). An inline body never is; a fresh copy is not until cloned.
+    pub fn is_shared(&self) -> bool {
+        match &self.body {
+            Body::Inline { .. } => false,
+            Body::Pooled(p) => !p.is_unique(),
+            Body::Shared(b) => !b.is_unique(),
+        }
+    }
+
     /// Consumes the part, giving back its bytes (an inline body is copied out: prefer
     /// [`Msg::data`] where a slice will do).
     pub fn into_bytes(self) -> Bytes {
@@ -582,6 +593,28 @@ mod tests {
         let m = Msg::from_small_or_owned(big.slice(10..100));
         assert!(!m.is_inline());
         assert_eq!(m.data().as_ptr(), big[10..].as_ptr());
+    }
+
+    #[test]
+    fn shared_means_what_zmq_shared_means() {
+        for len in [10usize, 100, 5000] {
+            let a = Msg::copy_from_slice(&vec![1u8; len]);
+            assert!(!a.is_shared(), "a fresh copy of {len} B is not shared");
+            let b = a.clone();
+            assert_eq!(
+                a.is_shared(),
+                len > Msg::INLINE_CAP,
+                "{len} B after a clone"
+            );
+            assert_eq!(b.is_shared(), len > Msg::INLINE_CAP);
+            drop(b);
+            assert!(!a.is_shared(), "{len} B again alone");
+        }
+        assert!(!Msg::from(vec![1u8; 100]).is_shared());
+        assert!(
+            Msg::from_bytes(Bytes::from_static(b"constant data")).is_shared(),
+            "libzmq reports a constant message as shared"
+        );
     }
 
     #[test]
