@@ -11,6 +11,7 @@
 pub mod sync;
 
 pub mod free_stack;
+pub mod handover;
 pub mod mailbox;
 pub mod pipe;
 pub mod signal;

@@ -1004,6 +1004,15 @@ impl<T: PipeItem> PipeWriter<T> {
         }
     }
 
+    /// Whether the reader has read every item written so far and gone to sleep on the empty
+    /// pipe (nothing staged here, nothing flushed that it has not taken). For a writer that
+    /// would hand an item past the pipe (the send fast path): only then is nothing of its
+    /// queued ahead. The reader may wake and find more only after a later flush.
+    #[inline]
+    pub fn reader_drained(&self) -> bool {
+        self.items == self.flushed && self.shared.tail.load(Ordering::Acquire) & ASLEEP != 0
+    }
+
     /// Whether the reader end has closed (or been dropped).
     pub fn is_reader_closed(&self) -> bool {
         self.shared.head.word.load(Ordering::Acquire) & READER_CLOSED != 0

@@ -83,6 +83,7 @@ impl FuzzLink {
         Some(PipeEnds {
             to_socket,
             from_socket,
+            handover: None,
         })
     }
 }

@@ -34,7 +34,7 @@ use zeroring_engine::mailbox::MailboxSender;
 use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter};
 use zeroring_engine::signal::Signal;
 use zeroring_engine::{Metadata, Msg};
-use zeroring_transports::driver::PipeEnds;
+use zeroring_transports::driver::{PipeEnds, WireHandover};
 use zeroring_transports::socket_type::SocketType;
 use zeroring_transports::zmtp::PeerInfo;
 
@@ -122,6 +122,9 @@ pub struct PeerAttachment {
     /// The part of `writer`'s high-water mark that is the peer's RCVHWM (inproc: the mark is
     /// the sum of both ends'), kept when the socket's SNDHWM changes; 0 for tcp/ipc.
     pub out_boost: usize,
+    /// A tcp/ipc pipe's hand-over of its connection's writes (the send fast path); `None`
+    /// for inproc.
+    pub handover: Option<Arc<WireHandover>>,
 }
 
 impl PeerAttachment {
@@ -132,6 +135,7 @@ impl PeerAttachment {
             reader,
             peer,
             out_boost: 0,
+            handover: None,
         }
     }
 
@@ -147,11 +151,15 @@ impl PeerAttachment {
     pub fn pipe_pair(peer: Peer, sndhwm: usize, rcvhwm: usize) -> (Self, PipeEnds) {
         let (to_socket, reader) = pipe(PipeConfig::with_hwm(rcvhwm));
         let (writer, from_socket) = pipe(PipeConfig::with_hwm(sndhwm));
+        let handover = Arc::new(WireHandover::new());
+        let mut ours = PeerAttachment::new(writer, reader, peer);
+        ours.handover = Some(handover.clone());
         (
-            PeerAttachment::new(writer, reader, peer),
+            ours,
             PipeEnds {
                 to_socket,
                 from_socket,
+                handover: Some(handover),
             },
         )
     }

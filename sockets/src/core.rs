@@ -79,6 +79,7 @@ impl SocketCore {
             mut reader,
             peer,
             out_boost,
+            handover,
         } = a;
         let id = self.next_pipe_id;
         self.next_pipe_id += 1;
@@ -112,6 +113,7 @@ impl SocketCore {
             reports_ready,
             out_boost,
             rcv_share: self.options.rcvhwm,
+            direct: handover.map(crate::pattern::direct::Direct::new),
         };
         let (p, mut cx) = self.cx();
         p.attach(pipe, &mut cx);

@@ -111,6 +111,7 @@ impl SocketLink for TestLink {
         Some(PipeEnds {
             to_socket,
             from_socket,
+            handover: None,
         })
     }
 

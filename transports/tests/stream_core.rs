@@ -30,6 +30,7 @@ impl SocketLink for TestLink {
         Some(PipeEnds {
             to_socket,
             from_socket,
+            handover: None,
         })
     }
 

@@ -63,16 +63,67 @@ impl Outgoing for Borrowed<'_> {
 }
 
 /// Load-balancer state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Lb {
     current: usize,
     /// The pipe carrying the message in progress.
     more: Option<PipeId>,
     /// The pipe died mid-message: drop parts until the last one.
     dropping: bool,
+    /// The next single-part message may be written directly ([`Lb::try_direct`]). A direct
+    /// write clears it and the owning pattern sets it again when the application receives or
+    /// polls: a request-reply exchange writes every message directly, while a stream of
+    /// messages without receives in between goes through the pipe after its first, where
+    /// the I/O thread writes many with one system call (a direct write costs one each).
+    pub direct_armed: bool,
+}
+
+impl Default for Lb {
+    fn default() -> Self {
+        Lb {
+            current: 0,
+            more: None,
+            dropping: false,
+            direct_armed: true,
+        }
+    }
 }
 
 impl Lb {
+    /// The send fast path ([`super::direct`]): the whole message `parts` written straight to
+    /// the only peer's connection, when no message is under way; the pipe it went to, or
+    /// `None` when it must go through the pipe. The checks that usually say no are inlined;
+    /// the write is not (it would keep `send_slice` from being inlined into its callers).
+    #[inline(always)]
+    pub fn try_direct(
+        &mut self,
+        pipes: &mut Pipes,
+        parts: &[&[u8]],
+        stats: &mut super::Stats,
+    ) -> Option<PipeId> {
+        if !self.direct_armed || pipes.len() != 1 || self.dropping || self.more.is_some() {
+            return None;
+        }
+        self.direct_write(pipes, parts, stats)
+    }
+
+    #[inline(never)]
+    fn direct_write(
+        &mut self,
+        pipes: &mut Pipes,
+        parts: &[&[u8]],
+        stats: &mut super::Stats,
+    ) -> Option<PipeId> {
+        let p = &mut pipes.list[0];
+        let d = p.direct.as_mut()?;
+        if !d.try_write_counted(&p.writer, parts, stats) {
+            return None;
+        }
+        self.direct_armed = false;
+        self.current = 0;
+        Some(p.id)
+    }
+
     /// Sends one part; returns the pipe it went to (`None` when dropped mid-message).
     #[inline]
     pub fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<Option<PipeId>, SendError> {
@@ -84,7 +135,7 @@ impl Lb {
     /// Sends one part given as a body to copy (`more`: parts follow), built in the pipe's
     /// slot rather than moved through the layers; on EAGAIN nothing was copied. Counts a
     /// complete message as sent, or as dropped when its pipe went away mid-message.
-    #[inline]
+    #[inline(always)]
     pub fn send_slice(
         &mut self,
         pipes: &mut Pipes,
@@ -92,6 +143,10 @@ impl Lb {
         more: bool,
         stats: &mut super::Stats,
     ) -> Result<(), Error> {
+        if !more && self.try_direct(pipes, &[data], stats).is_some() {
+            stats.sent += 1;
+            return Ok(());
+        }
         match self.send_part(pipes, &mut Borrowed { data, more }) {
             Ok(Some(_)) => {
                 if !more {

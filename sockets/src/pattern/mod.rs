@@ -9,6 +9,7 @@
 //! - [`trie`]: subscription tries.
 //! - one module per socket family: [`pair`], [`pipeline`], [`reqrep`], [`router`], [`pubsub`].
 
+pub mod direct;
 pub mod dist;
 pub mod fq;
 pub mod lb;
@@ -79,6 +80,8 @@ pub struct Pipe {
     /// The RCVHWM this socket had when the pipe was made: what it adds to the peer writer's
     /// mark, which a change of RCVHWM moves by the difference.
     pub rcv_share: i32,
+    /// A tcp/ipc pipe's direct writes to its connection (the send fast path).
+    pub direct: Option<direct::Direct>,
 }
 
 impl Pipe {
@@ -363,6 +366,11 @@ impl Pipes {
 pub struct Stats {
     /// Messages handed to pipes.
     pub sent: u64,
+    /// Of those, messages the socket's thread wrote straight to their connection (the send
+    /// fast path, [`direct`]).
+    pub sent_direct: u64,
+    /// Of those, messages the connection took only in part: the I/O thread wrote the rest.
+    pub sent_direct_partial: u64,
     /// Messages delivered to the user.
     pub received: u64,
     /// Messages dropped because a peer's pipe was at its high-water mark (PUB, XPUB, ROUTER;
@@ -607,6 +615,7 @@ mod tests {
             reports_ready: false,
             out_boost: 0,
             rcv_share: hwm as i32,
+            direct: None,
         };
         (p, to_us_w, from_us_r)
     }

@@ -13,6 +13,9 @@ pub struct Pair {
     pipes: Pipes,
     /// A part `has_in` read (arming the pipe), handed out by the next `recv`.
     prefetched: Option<Msg>,
+    /// The next single-part message goes through the pipe, not directly (see
+    /// [`super::lb::Lb::direct_armed`]): set by a direct write, cleared by a receive or poll.
+    direct_spent: bool,
 }
 
 impl Pair {
@@ -46,6 +49,18 @@ impl Pattern for Pair {
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         let more = msg.more();
+        if let (Some(p), false) = (self.pipes.list.first_mut(), self.direct_spent) {
+            // The send fast path ([`super::direct`]).
+            if !more
+                && p.direct
+                    .as_mut()
+                    .is_some_and(|d| d.try_write_counted(&p.writer, &[msg.data()], cx.stats))
+            {
+                cx.stats.sent += 1;
+                self.direct_spent = true;
+                return Ok(());
+            }
+        }
         let r = match self.pipes.list.first_mut() {
             None => Err(SendError::new(Error::EAGAIN, msg)),
             Some(p) => match p.writer.write(msg) {
@@ -68,6 +83,7 @@ impl Pattern for Pair {
     }
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        self.direct_spent = false;
         let r = self.read();
         if let Ok(m) = &r {
             if !m.more() {
@@ -79,6 +95,7 @@ impl Pattern for Pair {
     }
 
     fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.direct_spent = false;
         if self.prefetched.is_none() {
             self.prefetched = self.read().ok();
             drop_dead(&mut self.pipes, cx);

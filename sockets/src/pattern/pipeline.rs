@@ -23,6 +23,15 @@ impl Pattern for Push {
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         let more = msg.more();
+        if !more
+            && self
+                .lb
+                .try_direct(&mut self.pipes, &[msg.data()], cx.stats)
+                .is_some()
+        {
+            cx.stats.sent += 1;
+            return Ok(());
+        }
         let r = self.lb.send(&mut self.pipes, msg);
         drop_dead(&mut self.pipes, cx);
         count_sent(&r, more, cx);

@@ -595,6 +595,7 @@ mod tests {
             reports_ready: false,
             out_boost: 0,
             rcv_share: 10_000,
+            direct: None,
         };
         (p, to_us_w, from_us_r)
     }

@@ -43,6 +43,12 @@ impl Dealer {
         cx: &mut Cx<'_>,
     ) -> std::result::Result<Option<PipeId>, SendError> {
         let more = msg.more();
+        if !more {
+            if let Some(id) = self.lb.try_direct(&mut self.pipes, &[msg.data()], cx.stats) {
+                cx.stats.sent += 1;
+                return Ok(Some(id));
+            }
+        }
         let r = self.lb.send(&mut self.pipes, msg);
         count_sent(&r, more, cx);
         r
@@ -73,6 +79,7 @@ impl Pattern for Dealer {
     }
 
     fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+        self.lb.direct_armed = true;
         let r = self.recv_part();
         drop_dead(&mut self.pipes, cx);
         let (m, _) = r?;
@@ -83,10 +90,12 @@ impl Pattern for Dealer {
     }
 
     fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
+        self.lb.direct_armed = true;
         self.fq.recv_counted(&mut self.pipes, out, cx)
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.lb.direct_armed = true;
         self.fq.has_in(&mut self.pipes)
     }
 
@@ -198,6 +207,26 @@ impl Pattern for Req {
             self.receiving_reply = false;
             self.message_begins = true;
         }
+        if self.message_begins && !msg.more() && !cx.options.req_correlate {
+            // The send fast path: the delimiter and the body in one direct write. Replies
+            // already waiting answer older requests: dropped before this one leaves.
+            while let Ok((m, _)) = self.dealer.recv_part() {
+                if !m.more() {
+                    cx.stats.dropped_invalid += 1;
+                }
+            }
+            self.forget_dead(cx);
+            if let Some(id) =
+                self.dealer
+                    .lb
+                    .try_direct(&mut self.dealer.pipes, &[&[], msg.data()], cx.stats)
+            {
+                self.reply_pipe = Some(id);
+                cx.stats.sent += 1;
+                self.receiving_reply = true;
+                return Ok(());
+            }
+        }
         if self.message_begins {
             self.reply_pipe = None;
             if cx.options.req_correlate {
@@ -243,6 +272,7 @@ impl Pattern for Req {
         if !self.receiving_reply {
             return Err(Error::EFSM);
         }
+        self.dealer.lb.direct_armed = true;
         if self.message_begins {
             let mut m = self.recv_reply_part(cx)?;
             if cx.options.req_correlate {
@@ -307,6 +337,9 @@ pub struct Rep {
     dropping: bool,
     /// The first part of the reply has been handled.
     reply_started: bool,
+    /// A reply may be written directly (see [`Lb::direct_armed`]; a REP alternates, so this
+    /// is set again by every receive).
+    direct_armed: bool,
 }
 
 impl Default for Rep {
@@ -320,6 +353,7 @@ impl Default for Rep {
             reply_pipe: None,
             dropping: false,
             reply_started: false,
+            direct_armed: true,
         }
     }
 }
@@ -334,6 +368,7 @@ impl Pattern for Rep {
         if self.sending_reply {
             return Err(Error::EFSM);
         }
+        self.direct_armed = true;
         let r = self.recv_inner(cx);
         drop_dead(&mut self.pipes, cx);
         r
@@ -344,6 +379,9 @@ impl Pattern for Rep {
             return Err(SendError::new(Error::EFSM, msg));
         }
         let more = msg.more();
+        if !self.reply_started && !more && self.try_direct_reply(&msg, cx) {
+            return Ok(());
+        }
         if !self.reply_started {
             self.reply_started = true;
             self.dropping = true;
@@ -418,6 +456,41 @@ impl Pattern for Rep {
 }
 
 impl Rep {
+    /// The send fast path for a single-part reply: the envelope and the body in one direct
+    /// write to the requester's connection ([`super::direct`]); `false` when it must go
+    /// through the pipe.
+    fn try_direct_reply(&mut self, msg: &Msg, cx: &mut Cx<'_>) -> bool {
+        const MAX_PARTS: usize = 8;
+        if !self.direct_armed || self.envelope.len() >= MAX_PARTS {
+            return false;
+        }
+        let Some(i) = self.reply_pipe.and_then(|id| self.pipes.index_of(id)) else {
+            return false;
+        };
+        let p = &mut self.pipes.list[i];
+        let Some(d) = p.direct.as_mut() else {
+            return false;
+        };
+        let mut parts: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+        for (slot, m) in parts.iter_mut().zip(&self.envelope) {
+            *slot = m.data();
+        }
+        let n = self.envelope.len();
+        parts[n] = msg.data();
+        if !d.try_write_counted(&p.writer, &parts[..=n], cx.stats) {
+            return false;
+        }
+        self.envelope.clear();
+        cx.stats.sent += 1;
+        self.direct_armed = false;
+        self.sending_reply = false;
+        self.reply_started = false;
+        self.dropping = false;
+        self.reply_pipe = None;
+        drop_dead(&mut self.pipes, cx);
+        true
+    }
+
     fn recv_inner(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
         if self.request_begins {
             loop {

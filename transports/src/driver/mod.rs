@@ -57,7 +57,14 @@ pub struct PipeEnds {
     pub to_socket: PipeWriter<Msg>,
     /// Messages from the socket to the wire.
     pub from_socket: PipeReader<Msg>,
+    /// Who writes the connection: its I/O thread, or the socket's thread writing a whole
+    /// message itself while the I/O thread has nothing to send (the send fast path). `None`:
+    /// every message goes through the pipe.
+    pub handover: Option<Arc<WireHandover>>,
 }
+
+/// The hand-over of a tcp or ipc connection's writes (see [`zeroring_engine::handover`]).
+pub type WireHandover = zeroring_engine::handover::Handover<zeroring_engine::SharedFd>;
 
 /// Completes a ZAP request from any thread: the handler's reply, or why it is not a valid one
 /// (the handshake then fails with HANDSHAKE_FAILED_PROTOCOL and the `ZMQ_PROTOCOL_ERROR_ZAP_*`

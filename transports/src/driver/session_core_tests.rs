@@ -28,6 +28,7 @@ fn early() -> (Kept, PipeWriter<Msg>) {
     let kept = Kept::early(PipeEnds {
         to_socket,
         from_socket,
+        handover: None,
     });
     (kept, writer)
 }

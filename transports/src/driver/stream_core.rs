@@ -31,7 +31,7 @@ use zeroring_engine::{Metadata, Msg};
 
 use super::inbound::Inbound;
 use super::wire::{Raw, Wire};
-use super::{Link, PipeEnds};
+use super::{Link, PipeEnds, WireHandover};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
@@ -161,6 +161,9 @@ pub struct StreamCore {
     skip_partial_out: bool,
     /// The inherited pipes led to an earlier connection.
     inherited_connected: bool,
+    /// The engine's I/O half owns the connection's output (the send fast path,
+    /// [`StreamCore::set_output_allowed`]): nothing is read from the socket's pipe otherwise.
+    output_allowed: bool,
 }
 
 impl std::fmt::Debug for StreamCore {
@@ -233,6 +236,7 @@ impl StreamCore {
             returned: None,
             skip_partial_out: false,
             inherited_connected: false,
+            output_allowed: true,
         })
     }
 
@@ -454,6 +458,38 @@ impl StreamCore {
         !self.paused && !self.finishing && !self.eof_seen && !self.done
     }
 
+    /// Lets the core read the socket's pipe into the encoder (`true`, the default) or not.
+    /// The engine's I/O half clears it while the application may write whole messages to the
+    /// connection itself (the send fast path, [`WireHandover`]), so that nothing it encodes
+    /// can go out between or before the application's writes; the simulator never does.
+    pub fn set_output_allowed(&mut self, allowed: bool) {
+        self.output_allowed = allowed;
+    }
+
+    /// The hand-over of this connection's writes between the I/O half and the application
+    /// (tcp and ipc pipes have one).
+    pub fn handover(&self) -> Option<&Arc<WireHandover>> {
+        self.pipes.as_ref()?.handover.as_ref()
+    }
+
+    /// Whether the application could write whole messages straight to the connection now: a
+    /// ZMTP connection in its traffic phase without sealing (NULL, PLAIN), not a subscriber's
+    /// (its messages may be subscriptions), between messages, with nothing queued to send and
+    /// not ending. The socket's pipe must be read to its end too, which the application checks
+    /// ([`PipeWriter::reader_drained`](zeroring_engine::pipe::PipeWriter::reader_drained)).
+    pub fn output_idle(&mut self) -> bool {
+        !self.finishing
+            && !self.done
+            && !self.eof_seen
+            && !self.sending
+            && !self.subscriber
+            && !self.skip_partial_out
+            && !self.out_mid_message
+            && self.pipes.is_some()
+            && self.conn.pending_transmit_bytes() == 0
+            && self.conn.plain_traffic_encoder().is_some()
+    }
+
     /// Up to `max_chunks` buffers to send as one write, when no send is in flight; the I/O
     /// half reports its end with [`StreamCore::handle_send_result`].
     pub fn poll_transmit(&mut self, max_chunks: usize) -> Option<Vec<Bytes>> {
@@ -462,8 +498,9 @@ impl StreamCore {
             .then_some(bufs)
     }
 
-    /// [`StreamCore::poll_transmit`] into a caller's (reused) vector, which must be empty;
-    /// returns whether there is a send to make.
+    /// [`StreamCore::poll_transmit`] into a caller's (reused) vector, which is empty or holds
+    /// only bytes that must go first (what an application's direct write left over, see
+    /// [`StreamCore::set_output_allowed`]); returns whether there is a send to make.
     pub fn poll_transmit_into(&mut self, bufs: &mut Vec<Bytes>, max_chunks: usize) -> bool {
         if self.sending || self.done || self.eof_seen {
             return false;
@@ -679,7 +716,7 @@ impl StreamCore {
 
     /// Encodes from the socket's pipe while output is low.
     fn encode_outbound(&mut self) {
-        if self.finishing || !self.conn.is_ready() {
+        if self.finishing || !self.conn.is_ready() || !self.output_allowed {
             return;
         }
         let Some(pipes) = self.pipes.as_mut() else {
@@ -777,6 +814,10 @@ impl StreamCore {
         }
         self.done = true;
         if let Some(mut pipes) = self.pipes.take().or_else(|| self.inherited.take()) {
+            // The application can no longer write to this connection itself.
+            if let Some(h) = &pipes.handover {
+                h.close();
+            }
             let socket_gone =
                 pipes.to_socket.is_reader_closed() || pipes.from_socket.is_writer_closed();
             // A half-written inbound message is taken back (libzmq's session rolls its pipe
