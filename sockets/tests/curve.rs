@@ -206,6 +206,16 @@ fn zeroring_to_zeroring_over_tcp_and_ipc_with_zap() {
         assert_eq!(server.recv_bytes(0).unwrap(), b"part two");
         server.send("reply", 0).unwrap();
         assert_eq!(client.recv_bytes(0).unwrap(), b"reply");
+        // Single-part requests and replies: a plain connection would write them directly;
+        // a sealed one never does (its frames must go through the encryption).
+        for i in 0..50 {
+            client.send(format!("q{i}").as_str(), 0).unwrap();
+            assert_eq!(server.recv_bytes(0).unwrap(), format!("q{i}").as_bytes());
+            server.send(format!("a{i}").as_str(), 0).unwrap();
+            assert_eq!(client.recv_bytes(0).unwrap(), format!("a{i}").as_bytes());
+        }
+        assert_eq!(client.stats().sent_direct, 0, "CURVE: no direct write");
+        assert_eq!(server.stats().sent_direct, 0, "CURVE: no direct write");
     }
     assert_eq!(zap_count.load(std::sync::atomic::Ordering::SeqCst), 2);
 
