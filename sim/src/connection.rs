@@ -116,6 +116,16 @@ pub(crate) async fn run(
         core.keep_pipes(key, kept);
     }
     core.start();
+    // The send fast path's hand-over is offered to the simulated socket as on an I/O thread,
+    // with /dev/null standing for the connection: the production patterns claim it and try a
+    // direct write, which fails there (ENOTSOCK) and falls back to the pipe, so every
+    // simulated message still crosses turmoil; what runs is the hand-over itself — released
+    // when idle, claimed back before each step, the pipe left unread while the application
+    // holds it — under every fault a scenario injects.
+    let direct_conn: Option<zeroring::engine::SharedFd> = std::fs::File::open("/dev/null")
+        .ok()
+        .map(|f| Arc::new(std::os::fd::OwnedFd::from(f)));
+    let direct_wake: zeroring::engine::pipe::NotifyHandle = Arc::new(Wake(readable.clone()));
 
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = vec![0u8; READ_BUF];
@@ -129,6 +139,7 @@ pub(crate) async fn run(
         if stop.stopped.get() || stop.deadline.get().is_some_and(|d| now() >= d) {
             core.stop();
         }
+        core.claim_output();
         let status = core.drive();
         while let Some(request) = core.poll_zap_request() {
             let slot = zap_replies.clone();
@@ -154,6 +165,7 @@ pub(crate) async fn run(
                 out = concat(bufs);
             }
         }
+        core.offer_output(|| Some((direct_conn.clone()?, direct_wake.clone())));
         let deadline = match (core.poll_timeout(), stop.deadline.get()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -18,7 +18,7 @@ use zeroring_engine::pipe::Notify;
 use zeroring_engine::{Completion, Cx, HandlerId, IoThreadHandle, Op, OpId, SharedFd, TimerId};
 
 use super::stream_core::{Kept, Status, StreamCore};
-use super::{Link, WireHandover};
+use super::Link;
 use crate::zmtp::{ConnectionConfig, ZapError, ZapReply};
 
 /// Most buffers handed to one send.
@@ -69,12 +69,8 @@ pub(crate) struct Stream {
     spare_bufs: Vec<bytes::Bytes>,
     /// Receives still to arm single-shot (see [`SINGLE_SHOT_RUN`]); multishot at zero.
     single_shot_left: u32,
-    /// This side owns the connection's output (see [`WireHandover`]): only then does the core
-    /// read the socket's pipe and does a send start. True until it first lets go.
-    owns_output: bool,
-    /// The hand-over this stream opened, kept to close it when the stream ends.
-    handover: Option<Arc<WireHandover>>,
-    /// Wakes this stream when the application's turn ends (TOKEN_DIRECT).
+    /// Wakes this stream when the application's direct write ends (TOKEN_DIRECT; see
+    /// [`StreamCore::offer_output`]).
     direct_notify: Option<zeroring_engine::pipe::NotifyHandle>,
 }
 
@@ -101,8 +97,6 @@ impl Stream {
             done: false,
             spare_bufs: Vec::new(),
             single_shot_left: SINGLE_SHOT_RUN,
-            owns_output: true,
-            handover: None,
             direct_notify: None,
         })
     }
@@ -248,9 +242,6 @@ impl Stream {
         if let Some((t, _)) = self.timer.take() {
             cx.cancel_timer(t);
         }
-        if let Some(h) = self.handover.take() {
-            h.close();
-        }
     }
 
     /// Lets the core move everything, then carries out what it asks for.
@@ -258,13 +249,10 @@ impl Stream {
         if self.done {
             return Status::Done;
         }
-        // The send fast path: take the connection's output back from the application before
-        // anything is read from the socket's pipe or written (it lets go again below when
-        // there is nothing to send).
-        if !self.owns_output {
-            self.owns_output = self.handover.as_ref().is_none_or(|h| h.io_claim());
-            self.core.set_output_allowed(self.owns_output);
-        }
+        // The send fast path: the connection's output back from the application before
+        // anything is read from the socket's pipe or written (offered again below when there
+        // is nothing to send).
+        self.core.claim_output();
         let status = self.core.drive();
         while let Some(request) = self.core.poll_zap_request() {
             let slot = self.zap.clone();
@@ -304,12 +292,8 @@ impl Stream {
             }
             _ => {}
         }
-        if self.sending.is_none() && self.owns_output {
+        if self.sending.is_none() {
             let mut bufs = std::mem::take(&mut self.spare_bufs);
-            // What an application's write left over goes first.
-            if let Some(rest) = self.handover.as_ref().and_then(|h| h.take_leftover()) {
-                bufs.push(rest);
-            }
             if self.core.poll_transmit_into(&mut bufs, MAX_SEND_CHUNKS) {
                 self.sending = Some(cx.submit(Op::Send {
                     fd: self.fd.clone(),
@@ -321,30 +305,11 @@ impl Stream {
                 self.spare_bufs = bufs;
             }
         }
-        self.offer_output();
+        let (fd, notify) = (&self.fd, &self.direct_notify);
+        self.core
+            .offer_output(|| Some((fd.clone(), notify.clone()?)));
         self.update_timer(cx);
         Status::Open
-    }
-
-    /// Lets the application write whole messages to the connection itself while this side
-    /// has nothing to send (opening the hand-over the first time).
-    fn offer_output(&mut self) {
-        if !self.owns_output || self.sending.is_some() || !self.core.output_idle() {
-            return;
-        }
-        let Some(h) = self.core.handover().cloned() else {
-            return;
-        };
-        if self.handover.is_none() {
-            let Some(notify) = self.direct_notify.clone() else {
-                return;
-            };
-            h.open(self.fd.clone(), notify);
-            self.handover = Some(h.clone());
-        }
-        self.owns_output = false;
-        self.core.set_output_allowed(false);
-        h.io_release();
     }
 
     fn update_timer(&mut self, cx: &mut Cx<'_>) {

@@ -161,9 +161,11 @@ pub struct StreamCore {
     skip_partial_out: bool,
     /// The inherited pipes led to an earlier connection.
     inherited_connected: bool,
-    /// The engine's I/O half owns the connection's output (the send fast path,
-    /// [`StreamCore::set_output_allowed`]): nothing is read from the socket's pipe otherwise.
-    output_allowed: bool,
+    /// This side owns the connection's output (the send fast path, [`WireHandover`]): only
+    /// then is the socket's pipe read and a send handed out. True until it first lets go.
+    owns_output: bool,
+    /// The hand-over was opened with this connection.
+    handover_open: bool,
 }
 
 impl std::fmt::Debug for StreamCore {
@@ -236,7 +238,8 @@ impl StreamCore {
             returned: None,
             skip_partial_out: false,
             inherited_connected: false,
-            output_allowed: true,
+            owns_output: true,
+            handover_open: false,
         })
     }
 
@@ -458,12 +461,40 @@ impl StreamCore {
         !self.paused && !self.finishing && !self.eof_seen && !self.done
     }
 
-    /// Lets the core read the socket's pipe into the encoder (`true`, the default) or not.
-    /// The engine's I/O half clears it while the application may write whole messages to the
-    /// connection itself (the send fast path, [`WireHandover`]), so that nothing it encodes
-    /// can go out between or before the application's writes; the simulator never does.
-    pub fn set_output_allowed(&mut self, allowed: bool) {
-        self.output_allowed = allowed;
+    /// Takes the connection's output back from the application (the send fast path,
+    /// [`WireHandover`]); the I/O half calls it before [`StreamCore::drive`]. While the
+    /// application writes, it stays with the application and the core reads nothing from the
+    /// socket's pipe and hands out no send: the application's turn ends with a wake-up for
+    /// this connection (its `notify` from [`StreamCore::offer_output`]).
+    pub fn claim_output(&mut self) {
+        if !self.owns_output {
+            self.owns_output = self.handover().is_none_or(|h| h.io_claim());
+        }
+    }
+
+    /// Lets the application write whole messages to the connection itself while there is
+    /// nothing to send ([`StreamCore::output_idle`]); the I/O half calls it after handing out
+    /// its sends. The first time, `open` gives the connection and the wake-up for the end of
+    /// an application's turn (`None`: not now).
+    pub fn offer_output(
+        &mut self,
+        open: impl FnOnce() -> Option<(zeroring_engine::SharedFd, NotifyHandle)>,
+    ) {
+        if !self.owns_output || !self.output_idle() {
+            return;
+        }
+        let Some(h) = self.handover().cloned() else {
+            return;
+        };
+        if !self.handover_open {
+            let Some((conn, notify)) = open() else {
+                return;
+            };
+            h.open(conn, notify);
+            self.handover_open = true;
+        }
+        self.owns_output = false;
+        h.io_release();
     }
 
     /// The hand-over of this connection's writes between the I/O half and the application
@@ -498,12 +529,18 @@ impl StreamCore {
             .then_some(bufs)
     }
 
-    /// [`StreamCore::poll_transmit`] into a caller's (reused) vector, which is empty or holds
-    /// only bytes that must go first (what an application's direct write left over, see
-    /// [`StreamCore::set_output_allowed`]); returns whether there is a send to make.
+    /// [`StreamCore::poll_transmit`] into a caller's (reused) vector, which must be empty;
+    /// returns whether there is a send to make. Nothing while the application owns the
+    /// connection's output ([`StreamCore::claim_output`]); what its last direct write left
+    /// over comes first.
     pub fn poll_transmit_into(&mut self, bufs: &mut Vec<Bytes>, max_chunks: usize) -> bool {
-        if self.sending || self.done || self.eof_seen {
+        if self.sending || self.done || self.eof_seen || !self.owns_output {
             return false;
+        }
+        // What an application's direct write left over goes first: the rest of a message
+        // already on the wire.
+        if let Some(rest) = self.handover().and_then(|h| h.take_leftover()) {
+            bufs.push(rest);
         }
         while bufs.len() < max_chunks {
             match self.conn.poll_transmit() {
@@ -716,7 +753,7 @@ impl StreamCore {
 
     /// Encodes from the socket's pipe while output is low.
     fn encode_outbound(&mut self) {
-        if self.finishing || !self.conn.is_ready() || !self.output_allowed {
+        if self.finishing || !self.conn.is_ready() || !self.owns_output {
             return;
         }
         let Some(pipes) = self.pipes.as_mut() else {
