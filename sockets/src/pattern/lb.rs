@@ -143,7 +143,8 @@ impl Lb {
         more: bool,
         stats: &mut super::Stats,
     ) -> Result<(), Error> {
-        if !more && self.try_direct(pipes, &[data], stats).is_some() {
+        // A disarmed fast path (a stream of sends) costs one load and branch here.
+        if self.direct_armed && !more && self.try_direct(pipes, &[data], stats).is_some() {
             stats.sent += 1;
             return Ok(());
         }
