@@ -285,3 +285,20 @@ fn the_fast_path_follows_a_reconnect() {
         "the new connection took direct writes too"
     );
 }
+
+/// PUSH never writes directly: the fast path is re-armed by receives, which a PUSH never
+/// makes, so it would carry one message and cost every send of a stream a check.
+#[test]
+fn push_keeps_the_pipe() {
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    let ep = bind_any(&pull, "tcp");
+    let push = sock(&ctx, SocketType::Push);
+    push.connect(&ep).unwrap();
+    for i in 0..100 {
+        push.send(format!("{i}").as_bytes(), 0).unwrap();
+        assert_eq!(recv_bytes(&pull), format!("{i}").as_bytes());
+    }
+    assert_eq!(push.stats().sent, 100);
+    assert_eq!(push.stats().sent_direct, 0);
+}

@@ -135,8 +135,11 @@ impl Lb {
     /// Sends one part given as a body to copy (`more`: parts follow), built in the pipe's
     /// slot rather than moved through the layers; on EAGAIN nothing was copied. Counts a
     /// complete message as sent, or as dropped when its pipe went away mid-message.
+    /// `DIRECT`: the socket may write a single-part message straight to its only peer (see
+    /// [`Lb::try_direct`]); PUSH does not, since the fast path is re-armed by receives and a
+    /// PUSH never receives (it would carry one message, and cost every send a check).
     #[inline(always)]
-    pub fn send_slice(
+    pub fn send_slice<const DIRECT: bool>(
         &mut self,
         pipes: &mut Pipes,
         data: &[u8],
@@ -144,7 +147,8 @@ impl Lb {
         stats: &mut super::Stats,
     ) -> Result<(), Error> {
         // A disarmed fast path (a stream of sends) costs one load and branch here.
-        if self.direct_armed && !more && self.try_direct(pipes, &[data], stats).is_some() {
+        if DIRECT && self.direct_armed && !more && self.try_direct(pipes, &[data], stats).is_some()
+        {
             stats.sent += 1;
             return Ok(());
         }

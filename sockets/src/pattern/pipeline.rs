@@ -23,15 +23,6 @@ impl Pattern for Push {
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         let more = msg.more();
-        if !more
-            && self
-                .lb
-                .try_direct(&mut self.pipes, &[msg.data()], cx.stats)
-                .is_some()
-        {
-            cx.stats.sent += 1;
-            return Ok(());
-        }
         let r = self.lb.send(&mut self.pipes, msg);
         drop_dead(&mut self.pipes, cx);
         count_sent(&r, more, cx);
@@ -39,7 +30,10 @@ impl Pattern for Push {
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        let r = self.lb.send_slice(&mut self.pipes, data, more, cx.stats);
+        // No send fast path for PUSH (see `Lb::send_slice`).
+        let r = self
+            .lb
+            .send_slice::<false>(&mut self.pipes, data, more, cx.stats);
         drop_dead(&mut self.pipes, cx);
         r
     }

@@ -73,7 +73,9 @@ impl Pattern for Dealer {
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        let r = self.lb.send_slice(&mut self.pipes, data, more, cx.stats);
+        let r = self
+            .lb
+            .send_slice::<true>(&mut self.pipes, data, more, cx.stats);
         drop_dead(&mut self.pipes, cx);
         r
     }
