@@ -74,20 +74,35 @@ fn app_write(h: &Handover<Arc<Wire>>, msg: &[u8], taken: usize) -> bool {
     true
 }
 
+/// An open hand-over the I/O side has let go, and an application thread racing to write `msg`
+/// (its first `taken` bytes taken by the connection).
+fn racing_app(
+    msg: &'static [u8],
+    taken: usize,
+) -> (
+    std::sync::Arc<Wake>,
+    Arc<Wire>,
+    Arc<Handover<Arc<Wire>>>,
+    thread::JoinHandle<bool>,
+) {
+    let wake = std::sync::Arc::new(Wake(Signal::new().unwrap()));
+    let wire = Arc::new(Wire(UnsafeCell::new(Vec::new())));
+    let h = Arc::new(Handover::new());
+    h.open(wire.clone(), wake.clone());
+    h.io_release();
+    let app = {
+        let h = h.clone();
+        thread::spawn(move || app_write(&h, msg, taken))
+    };
+    (wake, wire, h, app)
+}
+
 /// (1) An application write racing the I/O side's: never both at once, the application's
 /// message is whole and contiguous on the wire (its handed-over rest goes first), and the I/O
 /// side is never left asleep with the word free (a lost wake-up deadlocks the model).
 fn racing_writes(taken: usize) {
     model(move || {
-        let wake = std::sync::Arc::new(Wake(Signal::new().unwrap()));
-        let wire = Arc::new(Wire(UnsafeCell::new(Vec::new())));
-        let h = Arc::new(Handover::new());
-        h.open(wire.clone(), wake.clone());
-        h.io_release();
-        let app = {
-            let h = h.clone();
-            thread::spawn(move || app_write(&h, b"AAAA", taken))
-        };
+        let (wake, wire, h, app) = racing_app(b"AAAA", taken);
         io_write(&h, &wire, &wake, b"i");
         let direct = app.join().unwrap();
         // The application may have gone after the I/O side let go: its hand-over woke the
@@ -118,15 +133,7 @@ fn an_application_write_racing_the_io_side_partial() {
 #[test]
 fn close_during_a_turn_then_reopen() {
     model(|| {
-        let wake = std::sync::Arc::new(Wake(Signal::new().unwrap()));
-        let wire = Arc::new(Wire(UnsafeCell::new(Vec::new())));
-        let h = Arc::new(Handover::new());
-        h.open(wire.clone(), wake.clone());
-        h.io_release();
-        let app = {
-            let h = h.clone();
-            thread::spawn(move || app_write(&h, b"AA", 1))
-        };
+        let (wake, wire, h, app) = racing_app(b"AA", 1);
         h.close();
         let second = Arc::new(Wire(UnsafeCell::new(Vec::new())));
         h.open(second.clone(), wake.clone());

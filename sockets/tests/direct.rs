@@ -51,6 +51,14 @@ fn recv_bytes(s: &Socket) -> Vec<u8> {
     m.data().to_vec()
 }
 
+/// Request `i` and its reply, each checked.
+fn round_trip(req: &Socket, rep: &Socket, i: u32) {
+    req.send(format!("q{i}").as_bytes(), 0).unwrap();
+    assert_eq!(recv_bytes(rep), format!("q{i}").as_bytes());
+    rep.send(format!("a{i}").as_bytes(), 0).unwrap();
+    assert_eq!(recv_bytes(req), format!("a{i}").as_bytes());
+}
+
 /// REQ/REP round trips: the connection is idle at every send, so the fast path carries the
 /// requests and replies (counted in the sockets' stats), and every exchange is intact.
 #[test]
@@ -62,11 +70,7 @@ fn request_reply_goes_direct_and_stays_correct() {
         let req = sock(&ctx, SocketType::Req);
         req.connect(&ep).unwrap();
         for i in 0..2_000u32 {
-            let body = format!("q{i}");
-            req.send(body.as_bytes(), 0).unwrap();
-            assert_eq!(recv_bytes(&rep), body.as_bytes());
-            rep.send(format!("a{i}").as_bytes(), 0).unwrap();
-            assert_eq!(recv_bytes(&req), format!("a{i}").as_bytes());
+            round_trip(&req, &rep, i);
         }
         let (q, a) = (req.stats(), rep.stats());
         assert_eq!((q.sent, a.sent), (2_000, 2_000));
@@ -204,10 +208,7 @@ fn heartbeats_and_direct_writes_share_the_connection() {
     let mut i = 0u32;
     // At least 200 ms of heartbeats, at least 2,000 round trips.
     while i < 2_000 || start.elapsed() < Duration::from_millis(200) {
-        req.send(format!("q{i}").as_bytes(), 0).unwrap();
-        assert_eq!(recv_bytes(&rep), format!("q{i}").as_bytes());
-        rep.send(format!("a{i}").as_bytes(), 0).unwrap();
-        assert_eq!(recv_bytes(&req), format!("a{i}").as_bytes());
+        round_trip(&req, &rep, i);
         i += 1;
     }
     assert!(req.stats().sent_direct > 0);
