@@ -17,6 +17,7 @@ use std::sync::Arc;
 use zeroring_engine::pipe::PipeWriter;
 use zeroring_engine::Msg;
 use zeroring_transports::driver::WireHandover;
+use zeroring_transports::zmtp::frame::{put_header, FLAG_MORE};
 
 /// Messages up to this many bytes on the wire (frames' headers included) may be written
 /// directly; larger ones go through the pipe (the copy into one buffer would cost more than
@@ -78,14 +79,8 @@ impl Direct {
         self.buf.clear();
         let last = parts.len() - 1;
         for (i, p) in parts.iter().enumerate() {
-            let more = if i < last { 0x01 } else { 0 };
-            if p.len() > 255 {
-                self.buf.push(more | 0x02);
-                self.buf.extend_from_slice(&(p.len() as u64).to_be_bytes());
-            } else {
-                self.buf.push(more);
-                self.buf.push(p.len() as u8);
-            }
+            let flags = if i < last { FLAG_MORE } else { 0 };
+            put_header(&mut self.buf, flags, p.len());
             self.buf.extend_from_slice(p);
         }
         // SAFETY: `fd` stays open for the turn (the hand-over's slot holds it); the buffer is

@@ -161,6 +161,16 @@ fn initial_request_id() -> u32 {
 }
 
 impl Req {
+    /// Drops the replies already waiting: they answer older requests.
+    fn drop_stale_replies(&mut self, cx: &mut Cx<'_>) {
+        while let Ok((m, _)) = self.dealer.recv_part() {
+            if !m.more() {
+                cx.stats.dropped_invalid += 1;
+            }
+        }
+        self.forget_dead(cx);
+    }
+
     fn forget_dead(&mut self, cx: &mut Cx<'_>) {
         for p in reap(&mut self.dealer.pipes, cx) {
             if Some(p.id) == self.reply_pipe {
@@ -210,14 +220,9 @@ impl Pattern for Req {
             self.message_begins = true;
         }
         if self.message_begins && !msg.more() && !cx.options.req_correlate {
-            // The send fast path: the delimiter and the body in one direct write. Replies
-            // already waiting answer older requests: dropped before this one leaves.
-            while let Ok((m, _)) = self.dealer.recv_part() {
-                if !m.more() {
-                    cx.stats.dropped_invalid += 1;
-                }
-            }
-            self.forget_dead(cx);
+            // The send fast path: the delimiter and the body in one direct write, with the
+            // stale replies dropped before this request leaves.
+            self.drop_stale_replies(cx);
             if let Some(id) =
                 self.dealer
                     .lb
@@ -251,13 +256,7 @@ impl Pattern for Req {
                 }
             }
             self.message_begins = false;
-            // Drop replies that are already waiting: they answer older requests.
-            while let Ok((m, _)) = self.dealer.recv_part() {
-                if !m.more() {
-                    cx.stats.dropped_invalid += 1;
-                }
-            }
-            self.forget_dead(cx);
+            self.drop_stale_replies(cx);
         }
         let more = msg.more();
         let r = self.dealer.send_part(msg, cx);

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::frame::{FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
+use super::frame::{put_header, FLAG_COMMAND, FLAG_MORE};
 
 /// The batch buffer's capacity once a connection is busy.
 const BATCH_CAPACITY: usize = 8192;
@@ -157,17 +157,8 @@ impl Encoder {
         }
     }
 
-    fn header(&mut self, mut flags: u8, size: usize) {
-        if size > usize::from(u8::MAX) {
-            flags |= FLAG_LONG;
-            self.batch.put_u8(flags);
-            self.batch.put_u64(size as u64);
-            self.pending += 9;
-        } else {
-            self.batch.put_u8(flags);
-            self.batch.put_u8(size as u8);
-            self.pending += 2;
-        }
+    fn header(&mut self, flags: u8, size: usize) {
+        self.pending += put_header(&mut self.batch, flags, size);
     }
 
     fn body(&mut self, body: &Bytes) {

@@ -23,6 +23,22 @@ pub const FLAG_COMMAND: u8 = 0x04;
 /// Bits that must be zero.
 pub const FLAGS_RESERVED: u8 = 0xF8;
 
+/// Writes a frame header (`flags`, LONG added when `size` needs the 8-byte form) to `buf`;
+/// returns its length (2 or 9). The one place the header's layout is written: the encoder and
+/// the send fast path's direct writes both call it.
+#[inline]
+pub fn put_header(buf: &mut impl bytes::BufMut, flags: u8, size: usize) -> usize {
+    if size > usize::from(u8::MAX) {
+        buf.put_u8(flags | FLAG_LONG);
+        buf.put_u64(size as u64);
+        9
+    } else {
+        buf.put_u8(flags);
+        buf.put_u8(size as u8);
+        2
+    }
+}
+
 /// One decoded frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
