@@ -33,6 +33,7 @@ use super::metadata::{self, Metadata};
 use super::zap::{ZapReply, ZapRequest};
 use crate::errno::Errno;
 use crate::socket_type::SocketType;
+use zeroring_engine::body_pool::MAX_POOLED;
 use zeroring_engine::Msg;
 
 /// Default limit on a frame during the handshake (commands with metadata).
@@ -508,6 +509,12 @@ impl Connection {
                     self.at_message_start = !frame.more;
                     match frame.body {
                         FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
+                        // A split body the pools serve is copied into a pooled part, so
+                        // the decoder's assembly buffer is free again (and reused, not
+                        // reallocated) once `b` drops here: no allocation per split frame.
+                        FrameBody::Assembled(b) if b.len() <= MAX_POOLED => {
+                            sink.deliver_copy(&b, frame.more)
+                        }
                         FrameBody::Assembled(b) => {
                             sink.deliver(Msg::from_bytes(b).with_more(frame.more))
                         }

@@ -3,7 +3,10 @@
 //! the input as a borrowed slice (the caller copies what it keeps, so nothing
 //! holds on to the input buffer) and assembles, copying, a body split across
 //! inputs; [`FrameDecoder::decode`] is the same over `Bytes`, with zero-copy
-//! slices of the input.
+//! slices of the input. An assembled body shares the decoder's assembly buffer:
+//! a caller that copies it and drops it before the next split frame lets the
+//! decoder reuse that buffer instead of allocating another (the receive path
+//! does so for bodies the body pools serve).
 //!
 //! Owns: the flags/size/body framing of RFC 23/37 and its limits. Must never:
 //! panic on peer input, or allocate more than the bytes actually received for a
