@@ -17,8 +17,11 @@
 //! ends, its home is closed (blocks given back later are freed at once) and kept for the next
 //! thread that needs one.
 //!
-//! Bounds: a thread keeps at most [`KEPT_BYTES`] of free blocks per size class; beyond that,
-//! blocks go back to the global allocator. Blocks pushed back by other threads wait on the
+//! Bounds: a thread keeps at most `kept_cap(class)` free blocks per size class ([`KEPT_BYTES`] of
+//! body, or [`KEPT_MIN_BLOCKS`] blocks where that is more: a full pipe at the default
+//! high-water mark of 1,000 parts comes back whole, so a stream of 1 KiB parts does not send
+//! every fourth block back to the allocator); beyond that, blocks go back to the global
+//! allocator. Blocks pushed back by other threads wait on the
 //! home's stack until the home thread allocates again, so they are bounded by the parts that
 //! were alive at once (which the pipes' high-water marks bound).
 //!
@@ -38,8 +41,22 @@ const CLASSES: [usize; 5] = [64, 128, 256, 512, 1024];
 /// The largest body served from the pools.
 pub const MAX_POOLED: usize = 1024;
 
-/// Free blocks a thread keeps per class, in bytes of body.
+/// Free blocks a thread keeps per class, in bytes of body (but see [`KEPT_MIN_BLOCKS`]).
 pub const KEPT_BYTES: usize = 256 * 1024;
+
+/// Free blocks a thread keeps per class at the least: a pipe's worth at the default
+/// SNDHWM/RCVHWM (1,000), so that the parts a full pipe held all come home to be reused.
+pub const KEPT_MIN_BLOCKS: usize = 1024;
+
+/// How many free blocks of `class` a thread keeps (at most 1 MiB of body, for the largest).
+const fn kept_cap(class: usize) -> usize {
+    let by_bytes = KEPT_BYTES / CLASSES[class];
+    if by_bytes > KEPT_MIN_BLOCKS {
+        by_bytes
+    } else {
+        KEPT_MIN_BLOCKS
+    }
+}
 
 /// A block's header; the body follows at [`DATA_OFFSET`].
 #[repr(C)]
@@ -139,7 +156,7 @@ impl Local {
     /// the limit; returns the list's first block.
     fn adopt(&self, class: usize) -> Option<NonNull<Link>> {
         let first = self.home().stacks[class].0.take_all()?;
-        let cap = KEPT_BYTES / CLASSES[class];
+        let cap = kept_cap(class);
         let (mut last, mut n) = (first, 1);
         // SAFETY: the taken list is ours alone; each block is live until freed here.
         unsafe {
@@ -159,7 +176,7 @@ impl Local {
 
     /// Keeps a free block of this thread's home, or frees it past the limit.
     fn keep(&self, block: NonNull<Header>, class: usize) {
-        if self.count[class].get() >= KEPT_BYTES / CLASSES[class] {
+        if self.count[class].get() >= kept_cap(class) {
             // SAFETY: the block is free and ours.
             unsafe { dealloc_block(block, class) };
             return;
@@ -457,13 +474,13 @@ mod tests {
     #[test]
     fn a_thread_keeps_at_most_its_limit() {
         let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
-        let n = KEPT_BYTES / CLASSES[4] + 10;
+        let n = kept_cap(4) + 10;
         std::thread::spawn(move || {
             let bodies: Vec<_> = (0..n)
                 .map(|_| PooledBody::copy_from(&[3; 1000]).unwrap())
                 .collect();
             drop(bodies);
-            assert_eq!(kept(4), KEPT_BYTES / CLASSES[4]);
+            assert_eq!(kept(4), kept_cap(4));
         })
         .join()
         .unwrap();
