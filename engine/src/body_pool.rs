@@ -235,9 +235,18 @@ unsafe fn dealloc_block(block: NonNull<Header>, class: usize) {
 #[cfg(test)]
 static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(test)]
+thread_local! {
+    /// Blocks this thread took from the global allocator (tests: reuse, not reallocation).
+    static MADE_HERE: Cell<usize> = const { Cell::new(0) };
+}
+
 fn new_block(class: usize, home: &'static Home) -> NonNull<Header> {
     #[cfg(test)]
-    LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+    {
+        LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+        MADE_HERE.with(|m| m.set(m.get() + 1));
+    }
     let layout = layout(class);
     // SAFETY: the layout has a non-zero size.
     let p = unsafe { alloc::alloc(layout) }.cast::<Header>();
@@ -481,6 +490,35 @@ mod tests {
                 .collect();
             drop(bodies);
             assert_eq!(kept(4), kept_cap(4));
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A pipe's worth of parts (the default HWM, 1,000) made on one thread and dropped on
+    /// another all come home and are all reused: making them again takes no block from the
+    /// allocator. (A cap
+    /// of 256 KiB alone kept 256 of 1 KiB and sent the rest back to the allocator.)
+    #[test]
+    fn a_full_pipe_of_the_largest_class_comes_home_whole() {
+        let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(kept_cap(CLASSES.len() - 1) >= 1_000);
+        std::thread::spawn(|| {
+            let make = || -> Vec<PooledBody> {
+                (0..1_000)
+                    .map(|i| PooledBody::copy_from(&[i as u8; MAX_POOLED]).unwrap())
+                    .collect()
+            };
+            let first = make();
+            assert_eq!(MADE_HERE.with(Cell::get), 1_000);
+            std::thread::spawn(move || drop(first)).join().unwrap();
+            let again = make();
+            assert_eq!(
+                MADE_HERE.with(Cell::get),
+                1_000,
+                "every block came back and was reused, none made anew"
+            );
+            drop(again);
         })
         .join()
         .unwrap();
