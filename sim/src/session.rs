@@ -1,5 +1,5 @@
 //! The simulator's connecter: a thin driver of the production
-//! [`SessionCore`](zeroring_transports::driver::SessionCore) over turmoil TCP, as the engine's
+//! [`SessionCore`] over turmoil TCP, as the engine's
 //! `ConnectSession` drives it over io_uring/epoll.
 //!
 //! Owns: the turmoil connect attempt, the running connection (see [`crate::connection`]), the

@@ -9,7 +9,7 @@
 //! connecter (IMMEDIATE off), kept across reconnects, with the socket's hiccup.
 //!
 //! What is the simulator's own: the `async` waiting, turmoil's sockets, the connect loop's
-//! timing (driven by the transports crate's real [`Backoff`]) and a ZAP handler that accepts
+//! timing (driven by the transports crate's real `Backoff`) and a ZAP handler that accepts
 //! fixed PLAIN credentials (a ZAP handler is user code).
 //!
 //! Must never: read the wall clock (time is turmoil's), use unbiased `select!` or

@@ -2,7 +2,7 @@
 //! file descriptors, each with the events wanted and a user value, that is waited on again
 //! and again, reporting one event ([`Poller::wait`]) or many ([`Poller::wait_all`]).
 //!
-//! Waiting is [`crate::poll`]'s: reading a socket's EVENTS arms its readiness signal, and one
+//! Waiting is [`crate::poll`](fn@crate::poll)'s: reading a socket's EVENTS arms its readiness signal, and one
 //! `poll(2)` sleeps on every socket's signal fd and every plain fd together; no busy-waiting.
 //! The `pollfd` array is kept between waits and rebuilt only after the set changed.
 //!
@@ -170,7 +170,7 @@ impl<'a, T: Clone> Poller<'a, T> {
     /// Waits for one event (`zmq_poller_wait`): the first ready item in the order added.
     /// `timeout_ms` −1 waits without limit, 0 looks once. EAGAIN when the time passes with
     /// nothing ready, EFAULT when waiting without limit on an empty poller (it could never
-    /// return), EINTR / ETERM as [`crate::poll`].
+    /// return), EINTR / ETERM as [`crate::poll`](fn@crate::poll).
     pub fn wait(&mut self, timeout_ms: i64) -> Result<PollerEvent<'a, T>> {
         let mut out = Vec::with_capacity(1);
         self.wait_all(&mut out, 1, timeout_ms)?;

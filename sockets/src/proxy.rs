@@ -5,7 +5,7 @@
 //! Semantics of libzmq 4.3's proxy: a message is taken from one side only when the other side
 //! can take it (POLLIN there and POLLOUT here), in bursts of up to [`BURST`] messages, all of a
 //! message's parts together; the capture socket gets each part with its MORE flag. Waiting is
-//! [`crate::poll`] on exactly the events that can make progress, never a busy loop.
+//! [`crate::poll`](fn@crate::poll) on exactly the events that can make progress, never a busy loop.
 //!
 //! Owns: the forwarding loop and its counters. Must never: split a message between sides, or
 //! lose a part it has taken (a failed send ends the proxy with that error, as in libzmq).

@@ -94,7 +94,7 @@ struct Timer {
 }
 
 /// `zmq_timers_*`: a set of repeating timers for an application's own poll loop. Pass
-/// [`Timers::timeout`] to [`crate::poll`], then call [`Timers::execute`].
+/// [`Timers::timeout`] to [`crate::poll`](fn@crate::poll), then call [`Timers::execute`].
 #[derive(Default)]
 pub struct Timers {
     timers: Vec<Timer>,
@@ -173,7 +173,7 @@ impl Timers {
     }
 
     /// Milliseconds until the next timer is due, 0 if one is due now, −1 when there are none
-    /// (`zmq_timers_timeout`): what to give [`crate::poll`].
+    /// (`zmq_timers_timeout`): what to give [`crate::poll`](fn@crate::poll).
     pub fn timeout(&self) -> i64 {
         let Some(due) = self.timers.iter().map(|t| t.due).min() else {
             return -1;

@@ -2,7 +2,7 @@
 //!
 //! The reactor keeps every in-flight operation's state (its fd, address, buffers) in its own
 //! slab and hands a backend `&mut OpState` to start it. A backend reports progress as
-//! [`RawCompletion`]s shaped like io_uring CQEs (result or -errno, "more" flag, provided-buffer
+//! `RawCompletion`s shaped like io_uring CQEs (result or -errno, "more" flag, provided-buffer
 //! id), so that everything above — partial-send continuation, multishot re-arming, buffer
 //! leasing, dispatch — is written once for both backends.
 //!

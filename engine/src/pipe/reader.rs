@@ -7,7 +7,7 @@
 
 use super::*;
 
-/// The reading end of a [pipe](self). `Send`, not `Sync`.
+/// The reading end of a [pipe](super). `Send`, not `Sync`.
 ///
 /// Reader-only state: the cursor `(chunk, idx)` and the counters live in this struct. The slots
 /// before the published count and at or after the cursor belong to the reader alone: the

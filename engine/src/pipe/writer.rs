@@ -14,7 +14,7 @@ enum Room {
     Closed,
 }
 
-/// The writing end of a [pipe](self). `Send`, not `Sync`.
+/// The writing end of a [pipe](super). `Send`, not `Sync`.
 ///
 /// Writer-only state: the cursor `(chunk, idx)` and the counters live in this struct, so only
 /// the thread owning the writer touches them. The slots at and after the cursor are not yet
@@ -508,7 +508,7 @@ impl<T: PipeItem> PipeWriter<T> {
         self.armed_at = None;
     }
 
-    /// Lazy credit (see the [module docs](self)): with `Some`, the full check uses the read
+    /// Lazy credit (see the [module docs](super)): with `Some`, the full check uses the read
     /// count last looked at and looks again only after `epoch` advanced. `None` (the default)
     /// reads the live count at every check.
     pub fn set_credit_epoch(&mut self, epoch: Option<std::sync::Arc<CreditEpoch>>) {

@@ -124,7 +124,7 @@ impl Fq {
     ///
     /// The common case — no message under way, nothing newly attached or reported, the pipe
     /// at the head of the round robin has data — is a few loads and one pipe read; the round
-    /// robin advances as in the full path ([`Fq::recv_slow`]).
+    /// robin advances as in the full path (`Fq::recv_slow`).
     #[inline]
     pub fn recv(&mut self, pipes: &mut Pipes) -> Result<(Msg, PipeId)> {
         let mut m = Msg::new();

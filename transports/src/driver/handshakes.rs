@@ -1,6 +1,6 @@
 //! A listener's bound on connections still in their ZMTP handshake (ZR_MAX_HANDSHAKES).
 //!
-//! Every accepted connection takes a [`Ticket`] at accept time, before its session starts on
+//! Every accepted connection takes a `Ticket` at accept time, before its session starts on
 //! whichever I/O thread carries it, and gives it back when its handshake completes or the
 //! connection ends. When the listener accepts a connection while `cap` tickets are out, the
 //! oldest ticket is evicted first: its session ends its handshake as HANDSHAKE_IVL running

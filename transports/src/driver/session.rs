@@ -1,4 +1,4 @@
-//! Sessions: the handlers that own a [`Stream`]. An accepted session lives as long as its
+//! Sessions: the handlers that own a `Stream`. An accepted session lives as long as its
 //! connection; a connecting session connects, runs the stream, and after a failure or a
 //! disconnect waits (libzmq's reconnect schedule) and connects again, until stopped.
 //!

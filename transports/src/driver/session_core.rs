@@ -12,7 +12,7 @@
 //! Must never: perform I/O, read a clock (time comes in as `now`), retry sooner than the
 //! schedule allows, or hand out anything after [`SessionAction::Close`].
 //!
-//! Its drivers: the engine's [`super::session::ConnectSession`] on an I/O thread, and the
+//! Its drivers: the engine's `session::ConnectSession` on an I/O thread, and the
 //! simulator's connecter (`zeroring-sim`) on turmoil's TCP.
 
 use std::collections::VecDeque;

@@ -1,9 +1,9 @@
-//! The sans-IO half of a stream: one [`Wire`] (a ZMTP connection, or raw bytes for STREAM)
+//! The sans-IO half of a stream: one `Wire` (a ZMTP connection, or raw bytes for STREAM)
 //! joined to the socket's pipe pair. It decides everything a connection does between the
 //! network and the socket — when to attach, what to deliver, when to pause reading, what to
 //! encode, when to finish, which pipes a reconnect keeps — and performs no I/O.
 //!
-//! The I/O half drives it: the engine's [`super::stream::Stream`] on an I/O thread, the
+//! The I/O half drives it: the engine's `stream::Stream` on an I/O thread, the
 //! simulator (`zeroring-sim`) on turmoil's TCP. Each feeds bytes, end of stream, send results,
 //! timer expiries, pipe wake-ups and ZAP replies in, then calls [`StreamCore::drive`] and
 //! carries out what the core asks for: keep a receive armed while [`StreamCore::wants_recv`],
