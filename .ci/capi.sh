@@ -69,4 +69,6 @@ if [ -n "$venv" ]; then
 fi
 step "rust-zmq's own test suite on this library"
 timeout 900 capi/rust-zmq-tests.sh "$prefix"
+step "tmq's own test suite on this library (tokio over ZMQ_FD)"
+timeout 900 capi/tmq-tests.sh "$prefix"
 step "done"
