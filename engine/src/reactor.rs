@@ -398,12 +398,28 @@ impl Core {
             }
             OpState::Recv { once, .. } => {
                 let once = *once;
-                if rc.res == -libc::ENOBUFS && !cancelled {
+                if rc.res == -libc::ENOBUFS {
                     if let Some(bid) = rc.bid {
                         self.pool.put_free(bid);
                     }
-                    self.stats.recv_starved.fetch_add(1, Ordering::Relaxed);
-                    self.starved.push(rc.key);
+                    if !cancelled {
+                        self.stats.recv_starved.fetch_add(1, Ordering::Relaxed);
+                        self.starved.push(rc.key);
+                        return;
+                    }
+                    if rc.more {
+                        return;
+                    }
+                    // A cancelled receive that found no buffer read nothing: it ends as
+                    // cancelled. Reported as ENOBUFS, its owner took it for a failed
+                    // connection and closed it (the stream cancels its receive whenever its
+                    // pipe fills up, which is exactly when the pool runs dry under load).
+                    self.finish_with(
+                        index,
+                        owner,
+                        op,
+                        Completion::Received(Err(io::Error::from_raw_os_error(libc::ECANCELED))),
+                    );
                     return;
                 }
                 if rc.res > 0 {
@@ -894,6 +910,75 @@ mod tests {
                 &got[..],
                 &pattern[..got.len()],
                 "{choice:?}: sent bytes corrupted"
+            );
+        }
+    }
+
+    /// Receives; cancels its receive on the first data (as a stream does when its pipe fills
+    /// up) and records what the receive ended with.
+    struct CancelOnFirstData {
+        fd: SharedFd,
+        got: usize,
+        ended: Arc<std::sync::Mutex<Option<Option<i32>>>>,
+    }
+
+    impl Handler for CancelOnFirstData {
+        fn on_start(&mut self, cx: &mut Cx<'_>) {
+            cx.submit(Op::Recv {
+                fd: self.fd.clone(),
+            });
+        }
+        fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, c: Completion<'_>, more: bool) {
+            let Completion::Received(result) = c else {
+                return;
+            };
+            match result {
+                Ok(data) if !data.is_empty() => {
+                    if self.got == 0 {
+                        cx.cancel(op);
+                    }
+                    self.got += data.len();
+                }
+                Ok(_) => *self.ended.lock().unwrap() = Some(None),
+                Err(e) => *self.ended.lock().unwrap() = Some(e.raw_os_error()),
+            }
+            if !more {
+                cx.close();
+            }
+        }
+    }
+
+    /// The pool has one buffer and four buffers' worth of data wait: the receive fills the
+    /// one buffer, and its next attempt finds none (ENOBUFS) in the same batch of
+    /// completions, after its owner cancelled it on the first data. It must end as cancelled:
+    /// reported as ENOBUFS, a stream took it for a failed connection and closed it, losing
+    /// what the peer had sent (the fan-in stall of 100 connections, docs/performance.md).
+    #[test]
+    fn a_cancelled_receive_that_runs_out_of_buffers_ends_as_cancelled() {
+        use std::io::Write;
+        for choice in choices() {
+            let (mut core, _mailbox) = test_core(
+                choice,
+                BufPoolConfig {
+                    count: 1,
+                    size: 1024,
+                },
+            );
+            let (a, mut b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            b.write_all(&[7u8; 4096]).unwrap();
+            let ended = Arc::new(std::sync::Mutex::new(None));
+            core.spawn(Box::new(CancelOnFirstData {
+                fd: Arc::new(a.into()),
+                got: 0,
+                ended: ended.clone(),
+            }));
+            drive_until_idle(&mut core);
+            assert_eq!(core.total_ops(), 0, "{choice:?}: the receive never ended");
+            let ended = *ended.lock().unwrap();
+            assert!(
+                matches!(ended, None | Some(Some(libc::ECANCELED))),
+                "{choice:?}: a cancelled receive ended with {ended:?}, not as cancelled"
             );
         }
     }
