@@ -123,7 +123,8 @@ struct ConnsArgs {
     /// Client connections per client process (each needs a few descriptors).
     #[arg(long, default_value_t = 2000)]
     per_process: usize,
-    /// Fan-in and fan-out messages per N in all (each connection gets total / N, 1–1000).
+    /// Fan-in and fan-out messages per N in all (each connection gets total / N: 1–1,000,000
+    /// for a fan-in sender, 1–1,000 for a fan-out subscriber).
     #[arg(long, default_value_t = 200_000)]
     msgs: u64,
 }
