@@ -37,7 +37,9 @@ impl Default for BufPoolConfig {
 }
 
 impl BufPoolConfig {
-    pub(crate) fn validate(&self) -> std::io::Result<()> {
+    /// Checks the shape: a power-of-two count in 1..=32768 (the provided-buffer ring's limit)
+    /// and a non-zero size.
+    pub fn validate(&self) -> std::io::Result<()> {
         if self.count == 0 || !self.count.is_power_of_two() || self.count > 32768 || self.size == 0
         {
             return Err(std::io::Error::new(

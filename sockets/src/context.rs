@@ -75,6 +75,9 @@ pub struct ContextOptions {
     /// path where zeroring can (large bodies) and copied where that is cheaper (small ones),
     /// whichever this says: the value is kept for zmq_ctx_get.
     pub zero_copy_recv: bool,
+    /// Each I/O thread's receive pool (zeroring's own; libzmq has none): what tcp and ipc
+    /// receive into before the bytes are decoded. Only effective before the engine starts.
+    pub receive_pool: zeroring_engine::BufPoolConfig,
 }
 
 impl Default for ContextOptions {
@@ -90,6 +93,7 @@ impl Default for ContextOptions {
             thread_priority: -1,
             thread_sched_policy: -1,
             zero_copy_recv: true,
+            receive_pool: zeroring_engine::BufPoolConfig::default(),
         }
     }
 }
@@ -381,6 +385,25 @@ impl Context {
         self.set(ctx_opt::ZERO_COPY_RECV, on as i32)
     }
 
+    /// Sets each I/O thread's receive pool: `count` buffers (a power of two, 1–32,768) of
+    /// `size` bytes (default 256 × 16 KiB). tcp and ipc receive into it; the bytes are decoded
+    /// (and small bodies copied out) as each receive completes, so the pool bounds reads in
+    /// flight, not messages queued. A larger pool keeps more connections reading at once under
+    /// load; a smaller one costs less memory per thread. Only effective before the engine
+    /// starts (the first bind or connect over tcp or ipc). EINVAL for a shape the pool cannot
+    /// take.
+    pub fn set_receive_pool(&self, count: u16, size: u32) -> Result<()> {
+        let pool = zeroring_engine::BufPoolConfig { count, size };
+        pool.validate().map_err(|_| Error::EINVAL)?;
+        lock(&self.inner.options).receive_pool = pool;
+        Ok(())
+    }
+
+    /// The receive pool each I/O thread gets (see [`Context::set_receive_pool`]).
+    pub fn receive_pool(&self) -> zeroring_engine::BufPoolConfig {
+        lock(&self.inner.options).receive_pool
+    }
+
     /// ZMQ_MSG_T_SIZE: the size of the C ABI's `zmq_msg_t`.
     pub fn msg_t_size(&self) -> i32 {
         64
@@ -401,6 +424,7 @@ impl Context {
             }
             let mut cfg = EngineConfig {
                 io_threads: o.io_threads as usize,
+                pool: o.receive_pool,
                 ..EngineConfig::default()
             };
             cfg.sched = zeroring_engine::thread::ThreadSched {

@@ -124,6 +124,39 @@ fn values_round_trip_and_bad_ones_are_refused() {
     assert_eq!(ctx.get(ctx_opt::SOCKET_LIMIT), Ok(65535));
 }
 
+/// The receive pool: a shape the pool can take is kept and used by the engine it starts (a
+/// one-buffer pool still carries a message larger than the buffer); anything else is EINVAL
+/// and changes nothing.
+#[test]
+fn the_receive_pool_is_set_before_the_engine_starts() {
+    let ctx = Context::new();
+    let default = ctx.receive_pool();
+    assert_eq!((default.count, default.size), (256, 16 * 1024));
+    for (count, size) in [(0u16, 4096u32), (3, 4096), (4, 0), (65535, 4096)] {
+        assert_eq!(
+            ctx.set_receive_pool(count, size),
+            Err(Error::EINVAL),
+            "{count} x {size}"
+        );
+    }
+    assert_eq!(ctx.receive_pool(), default);
+    ctx.set_receive_pool(1, 512).unwrap();
+    assert_eq!(
+        (ctx.receive_pool().count, ctx.receive_pool().size),
+        (1, 512)
+    );
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_linger(0).unwrap();
+    push.connect(&pull.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    let big = vec![0xA5u8; 10_000];
+    push.send(&big[..], 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), big);
+}
+
 #[test]
 fn io_threads_take_the_name_prefix_and_the_cpu_set() {
     let ctx = Context::new();
