@@ -53,6 +53,11 @@ fn allowed_cpus(tid: &str) -> String {
 
 /// A message through the context over tcp: it works.
 fn round_trip(ctx: &Context) {
+    round_trip_of(ctx, b"ping");
+}
+
+/// `body` from a PUSH to a PULL of `ctx` over tcp loopback, arriving whole.
+fn round_trip_of(ctx: &Context, body: &[u8]) {
     let pull = ctx.socket(SocketType::Pull).unwrap();
     pull.set_rcvtimeo(TIMEOUT_MS).unwrap();
     pull.bind("tcp://127.0.0.1:*").unwrap();
@@ -60,8 +65,8 @@ fn round_trip(ctx: &Context) {
     push.set_linger(0).unwrap();
     push.connect(&pull.get_last_endpoint().unwrap().unwrap())
         .unwrap();
-    push.send("ping", 0).unwrap();
-    assert_eq!(pull.recv_bytes(0).unwrap(), b"ping");
+    push.send(body, 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), body);
 }
 
 #[test]
@@ -145,16 +150,7 @@ fn the_receive_pool_is_set_before_the_engine_starts() {
         (ctx.receive_pool().count, ctx.receive_pool().size),
         (1, 512)
     );
-    let pull = ctx.socket(SocketType::Pull).unwrap();
-    pull.set_rcvtimeo(TIMEOUT_MS).unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
-    let push = ctx.socket(SocketType::Push).unwrap();
-    push.set_linger(0).unwrap();
-    push.connect(&pull.get_last_endpoint().unwrap().unwrap())
-        .unwrap();
-    let big = vec![0xA5u8; 10_000];
-    push.send(&big[..], 0).unwrap();
-    assert_eq!(pull.recv_bytes(0).unwrap(), big);
+    round_trip_of(&ctx, &[0xA5u8; 10_000]);
 }
 
 #[test]

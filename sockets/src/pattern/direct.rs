@@ -17,7 +17,7 @@ use std::sync::Arc;
 use zeroring_engine::pipe::PipeWriter;
 use zeroring_engine::Msg;
 use zeroring_transports::driver::WireHandover;
-use zeroring_transports::zmtp::frame::{put_header, FLAG_MORE};
+use zeroring_transports::zmtp::frame::{header_len, put_header, FLAG_MORE};
 
 /// Messages up to this many bytes on the wire (frames' headers included) may be written
 /// directly; larger ones go through the pipe (the copy into one buffer would cost more than
@@ -58,10 +58,7 @@ impl Direct {
     /// message is too large, or nothing could be written (the peer's window is full — the pipe
     /// and its high-water mark take over —, or the connection is ending).
     pub fn try_write(&mut self, writer: &PipeWriter<Msg>, parts: &[&[u8]]) -> Option<DirectWrite> {
-        let wire_len: usize = parts
-            .iter()
-            .map(|p| p.len() + if p.len() > 255 { 9 } else { 2 })
-            .sum();
+        let wire_len: usize = parts.iter().map(|p| header_len(p.len()) + p.len()).sum();
         if wire_len > DIRECT_MAX || parts.is_empty() {
             return None;
         }
@@ -109,7 +106,8 @@ impl Direct {
         }
     }
 
-    /// [`Direct::try_write`], counted in `stats`; whether the message went.
+    /// [`Direct::try_write`], counted in `stats` (as sent, and as sent directly); whether the
+    /// message went.
     pub fn try_write_counted(
         &mut self,
         writer: &PipeWriter<Msg>,
@@ -118,6 +116,7 @@ impl Direct {
     ) -> bool {
         match self.try_write(writer, parts) {
             Some(w) => {
+                stats.sent += 1;
                 stats.sent_direct += 1;
                 if w == DirectWrite::Part {
                     stats.sent_direct_partial += 1;

@@ -149,7 +149,6 @@ impl Lb {
         // A disarmed fast path (a stream of sends) costs one load and branch here.
         if DIRECT && self.direct_armed && !more && self.try_direct(pipes, &[data], stats).is_some()
         {
-            stats.sent += 1;
             return Ok(());
         }
         match self.send_part(pipes, &mut Borrowed { data, more }) {

@@ -56,7 +56,6 @@ impl Pattern for Pair {
                     .as_mut()
                     .is_some_and(|d| d.try_write_counted(&p.writer, &[msg.data()], cx.stats))
             {
-                cx.stats.sent += 1;
                 self.direct_spent = true;
                 return Ok(());
             }

@@ -45,7 +45,6 @@ impl Dealer {
         let more = msg.more();
         if !more {
             if let Some(id) = self.lb.try_direct(&mut self.pipes, &[msg.data()], cx.stats) {
-                cx.stats.sent += 1;
                 return Ok(Some(id));
             }
         }
@@ -229,7 +228,6 @@ impl Pattern for Req {
                     .try_direct(&mut self.dealer.pipes, &[&[], msg.data()], cx.stats)
             {
                 self.reply_pipe = Some(id);
-                cx.stats.sent += 1;
                 self.receiving_reply = true;
                 return Ok(());
             }
@@ -419,10 +417,7 @@ impl Pattern for Rep {
             }
         }
         if !more {
-            self.sending_reply = false;
-            self.reply_started = false;
-            self.dropping = false;
-            self.reply_pipe = None;
+            self.end_reply();
         }
         drop_dead(&mut self.pipes, cx);
         Ok(())
@@ -482,14 +477,18 @@ impl Rep {
             return false;
         }
         self.envelope.clear();
-        cx.stats.sent += 1;
         self.direct_armed = false;
+        self.end_reply();
+        drop_dead(&mut self.pipes, cx);
+        true
+    }
+
+    /// The reply's last part is sent (or dropped): back to receiving the next request.
+    fn end_reply(&mut self) {
         self.sending_reply = false;
         self.reply_started = false;
         self.dropping = false;
         self.reply_pipe = None;
-        drop_dead(&mut self.pipes, cx);
-        true
     }
 
     fn recv_inner(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {

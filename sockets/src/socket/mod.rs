@@ -471,13 +471,12 @@ impl Socket {
         match Endpoint::parse(endpoint)? {
             Endpoint::Inproc(name) => c.bind_inproc(&name, endpoint),
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
-                let (ctx, options, handle, monitor) = (
-                    c.ctx.clone(),
-                    c.sc.options.clone(),
-                    c.handle(),
-                    c.monitor.clone(),
-                );
-                let last = c.wire.bind(&ctx, endpoint, &options, handle, monitor)?;
+                let handle = c.handle();
+                // Through `&mut Core`, so the wire and the options it reads borrow apart.
+                let c = &mut *c;
+                let last =
+                    c.wire
+                        .bind(&c.ctx, endpoint, &c.sc.options, handle, c.monitor.clone())?;
                 c.sc.options.last_endpoint = last;
                 Ok(())
             }
@@ -510,13 +509,10 @@ impl Socket {
         match Endpoint::parse(endpoint)? {
             Endpoint::Inproc(name) => c.connect_inproc(&name, endpoint),
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
-                let (ctx, options, handle, monitor) = (
-                    c.ctx.clone(),
-                    c.sc.options.clone(),
-                    c.handle(),
-                    c.monitor.clone(),
-                );
-                c.wire.connect(&ctx, endpoint, &options, handle, monitor)?;
+                let handle = c.handle();
+                let c = &mut *c;
+                c.wire
+                    .connect(&c.ctx, endpoint, &c.sc.options, handle, c.monitor.clone())?;
                 c.sc.options.last_endpoint = endpoint.to_string();
                 // As libzmq: CONNECT_ROUTING_ID names the peer of one connect only.
                 c.sc.options.connect_routing_id = None;

@@ -483,7 +483,9 @@ impl StreamCore {
         if !self.owns_output || !self.output_idle() {
             return;
         }
-        let Some(h) = self.handover().cloned() else {
+        // The pipes' field, not `handover()`: the borrow stays off `handover_open` and
+        // `owns_output`, so no `Arc` is cloned on every pass of the loop.
+        let Some(h) = self.pipes.as_ref().and_then(|p| p.handover.as_ref()) else {
             return;
         };
         if !self.handover_open {

@@ -26,20 +26,30 @@ pub const FLAG_COMMAND: u8 = 0x04;
 /// Bits that must be zero.
 pub const FLAGS_RESERVED: u8 = 0xF8;
 
+/// The length of the header of a frame with a `size`-byte body: 2, or 9 when the size needs
+/// the 8-byte (LONG) form.
+#[inline]
+pub const fn header_len(size: usize) -> usize {
+    if size > u8::MAX as usize {
+        9
+    } else {
+        2
+    }
+}
+
 /// Writes a frame header (`flags`, LONG added when `size` needs the 8-byte form) to `buf`;
-/// returns its length (2 or 9). The one place the header's layout is written: the encoder and
-/// the send fast path's direct writes both call it.
+/// returns its length ([`header_len`]). The one place the header's layout is written: the
+/// encoder and the send fast path's direct writes both call it.
 #[inline]
 pub fn put_header(buf: &mut impl bytes::BufMut, flags: u8, size: usize) -> usize {
-    if size > usize::from(u8::MAX) {
+    if header_len(size) == 9 {
         buf.put_u8(flags | FLAG_LONG);
         buf.put_u64(size as u64);
-        9
     } else {
         buf.put_u8(flags);
         buf.put_u8(size as u8);
-        2
     }
+    header_len(size)
 }
 
 /// One decoded frame.
