@@ -330,13 +330,19 @@ impl PyPeer {
 
     /// The rest of the next line starting with `prefix` (other lines are skipped).
     fn expect(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Longer than the peer's own 20 s, so that a peer that gives up has printed its
+        // record of monitor events ("DONE [...]") by the time this fails.
+        let deadline = Instant::now() + Duration::from_secs(25);
+        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) if l.starts_with(prefix) => return l[prefix.len()..].trim().to_string(),
-                Ok(_) => {}
-                Err(_) => panic!("the pyzmq peer never printed {prefix:?}"),
+                Ok(l) => seen.push(l),
+                Err(_) => panic!(
+                    "the pyzmq peer never printed {prefix:?}; it printed {seen:?}; exit: {:?}",
+                    self.child.try_wait()
+                ),
             }
         }
     }
@@ -426,6 +432,9 @@ fn zeroring_client_to_libzmq_server() {
     client.send("hi", 0).unwrap();
     assert_eq!(client.recv_string(0).unwrap().unwrap(), "echo:hi|pyuser");
     assert_eq!(py.expect("EVENT SUCCEEDED"), "0 ZAP 1");
+    // The client first: left alive, it would go on reconnecting to the port the peer gives
+    // up, which another test's listener may be given next.
+    drop(client);
     drop(py);
 
     // libzmq connects to a binding zeroring client over ipc, without ZAP.
@@ -750,8 +759,6 @@ fn libzmq_and_zeroring_clients_report_the_same_failures() {
     }
     let server_keys = curve_keypair().unwrap();
     let client_keys = curve_keypair().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let ep = format!("tcp://{}", listener.local_addr().unwrap());
     let command = |body: &[u8]| {
         let mut f = vec![0x04, body.len() as u8];
         f.extend_from_slice(body);
@@ -778,9 +785,17 @@ fn libzmq_and_zeroring_clients_report_the_same_failures() {
         (MonitorEvent::HandshakeFailedNoDetail, "FAILED_NO_DETAIL"),
     ];
     let now = Instant::now();
-    for (what, body) in cases {
+    for (i, (what, body)) in (1u8..).zip(cases) {
+        println!("case: {what}"); // shown if this case fails
         let mut wire = greeting_v3(MechanismName::Curve, 0).to_vec();
         wire.extend_from_slice(&command(&body));
+        // A listener of its own on a loopback address of its own (all of 127.0.0.0/8 is
+        // loopback): only this case's peer can reach it. On 127.0.0.1, a client of another
+        // test reconnecting to a port just given up, or an earlier case's peer, could be
+        // accepted in its place and leave the peer unanswered.
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 1, i), 0))
+            .expect("a loopback address besides 127.0.0.1");
+        let ep = format!("tcp://{}", listener.local_addr().unwrap());
         // libzmq's verdict: a fresh client (libzmq does not reconnect after a protocol
         // error) connects, sends greeting + HELLO and gets our bytes.
         let mut py = PyPeer::spawn("client-connect", &ep, &server_keys, &client_keys, None);

@@ -71,11 +71,14 @@ poller.register(s, zmq.POLLIN)
 poller.register(mon, zmq.POLLIN)
 if role == "client":
     s.send(b"hello")
-deadline = time.time() + 20
+t0 = time.time()
+deadline = t0 + 20
+log = []  # every monitor event, printed with DONE for a failing test's message
 while time.time() < deadline:
     ready = dict(poller.poll(100))
     if mon in ready:
         m = recv_monitor_message(mon)
+        log.append((round(time.time() - t0, 3), m["event"], m["value"]))
         if m["event"] in names:
             print("EVENT", names[m["event"]], m["value"], "ZAP", zap_count[0], flush=True)
     if s in ready:
@@ -91,6 +94,6 @@ while time.time() < deadline:
         else:
             print("REPLY", f.bytes.decode(), flush=True)
             break
-print("DONE", flush=True)
+print("DONE", log, flush=True)
 sys.stdout.flush()
 os._exit(0)
