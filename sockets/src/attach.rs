@@ -258,6 +258,11 @@ pub(crate) enum Command {
     Attach(Box<PeerAttachment>),
     /// The pipe with this transport key now leads to a new connection.
     Hiccup(u64),
+    /// The connecting session of the pipe with this key ended for good; these are its ends
+    /// (see `socket::ended`).
+    Ended(Box<PipeEnds>),
+    /// Look again at the ended pipes held (posted by the socket to itself while it holds some).
+    RetireEnded,
 }
 
 /// A cloneable, thread-safe handle that delivers attachments to one socket (from an I/O
@@ -287,6 +292,13 @@ impl AttachHandle {
         self.sender
             .send(Command::Hiccup(key))
             .map_err(|_| Error::ETERM)
+    }
+
+    /// Hands the socket the ends of a pipe whose connecting session ended for good (see
+    /// [`SocketLink::ended`](zeroring_transports::driver::SocketLink::ended)). A closed socket
+    /// refuses them, and they are dropped.
+    pub fn ended(&self, ends: PipeEnds) {
+        let _ = self.sender.send(Command::Ended(Box::new(ends)));
     }
 
     /// The socket's type (to check compatibility during a handshake).

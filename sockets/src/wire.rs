@@ -129,6 +129,10 @@ impl SocketLink for Link {
         let _ = self.attach.hiccup(key);
     }
 
+    fn ended(&self, _key: u64, ends: PipeEnds) {
+        self.attach.ended(ends);
+    }
+
     fn attach_raw(
         &self,
         endpoint: &str,

@@ -29,6 +29,7 @@ use crate::options::{num, Options, Value};
 use crate::pattern::{Peer, SendError, Stats};
 
 mod accessors;
+mod ended;
 mod inproc;
 mod sendable;
 
@@ -86,6 +87,8 @@ struct Core {
     credit: Arc<CreditEpoch>,
     /// When `credit` was last advanced.
     credit_at: Option<Instant>,
+    /// Ends of pipes whose connecting session ended for good, held for a moment.
+    ended: ended::Ended,
 }
 
 /// How long a non-blocking send may see a pipe full by an old view of its reader's progress
@@ -181,6 +184,17 @@ impl Core {
             match c {
                 Command::Attach(a) => self.attach(*a),
                 Command::Hiccup(key) => self.sc.hiccup(key),
+                Command::Ended(ends) => {
+                    self.ended.hold(*ends, Instant::now());
+                    // Looked at again from the next call on (not this one: this call's
+                    // sends still go to the pipe, as they would in libzmq).
+                    let _ = self.mailbox.sender().send(Command::RetireEnded);
+                }
+                Command::RetireEnded => {
+                    if self.ended.retire_due(Instant::now(), &mut self.sc.stats) {
+                        let _ = self.mailbox.sender().send(Command::RetireEnded);
+                    }
+                }
             }
         }
         self.commands = cmds;
@@ -415,6 +429,7 @@ impl Socket {
                 monitor: crate::monitor::MonitorSink::default(),
                 credit: Arc::new(CreditEpoch::default()),
                 credit_at: None,
+                ended: ended::Ended::default(),
             }),
             socket_type: t,
             _not_sync: PhantomData,

@@ -97,6 +97,16 @@ pub trait SocketLink: Send + Sync + 'static {
         let _ = key;
     }
 
+    /// The connecting session of the pipe attached with `key` ended for good on the peer's
+    /// side (its connection was lost or refused and reconnection is disabled): `ends` are the
+    /// session's ends of that pipe. libzmq's socket learns this from a command, which a
+    /// sending socket looks at at most once a millisecond, so sends made just after the loss
+    /// still go to the pipe (and are lost with it); the socket retires `ends` after such a
+    /// moment. The default drops them, which the socket sees at once.
+    fn ended(&self, key: u64, ends: PipeEnds) {
+        let _ = (key, ends);
+    }
+
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an
     /// empty outbound message closes the connection. `key` names a connecting session (the

@@ -314,6 +314,9 @@ impl ConnectSession {
                     if let Some((t, _)) = self.timer.take() {
                         cx.cancel_timer(t);
                     }
+                    if let Some((key, kept)) = self.core.take_ended_pipes() {
+                        self.link.ended(key, kept.into_pipes());
+                    }
                     return cx.close();
                 }
             }

@@ -103,6 +103,9 @@ pub struct SessionCore {
     /// The key of the pipe kept across reconnects (the socket's hiccup names it).
     key: u64,
     kept: Option<Kept>,
+    /// The session ended for good on the peer's side (reconnection disabled): `kept` goes to
+    /// the socket ([`SessionCore::take_ended_pipes`]) instead of being dropped.
+    hand_back: bool,
     linger: Option<Linger>,
     actions: VecDeque<SessionAction>,
     events: VecDeque<(MonitorEvent, u32)>,
@@ -123,6 +126,7 @@ impl SessionCore {
             state: State::Starting,
             key,
             kept,
+            hand_back: false,
             linger: None,
             actions: VecDeque::from([SessionAction::Connect]),
             events: VecDeque::new(),
@@ -285,7 +289,15 @@ impl SessionCore {
 
     fn retry_later(&mut self, now: Instant) {
         let Some(_) = self.config.reconnect_ivl else {
-            return self.close();
+            // Ended by the peer, not by the socket: the pipes go back to the socket, which
+            // retires them a moment later, as libzmq's sending socket learns of the end only
+            // when it next looks at its commands (see `SocketLink::ended`). A closed socket's
+            // session just drops them.
+            let kept = self.kept.take();
+            self.close();
+            self.hand_back = self.linger.is_none();
+            self.kept = kept.filter(|_| self.hand_back);
+            return;
         };
         let delay = self.backoff.next_delay();
         self.events.push_back((
@@ -293,6 +305,16 @@ impl SessionCore {
             delay.as_millis().min(u32::MAX as u128) as u32,
         ));
         self.state = State::Waiting { until: now + delay };
+    }
+
+    /// After `Close`: the pipes of a session that ended for good on the peer's side, with
+    /// their key, for [`super::SocketLink::ended`]; `None` when the socket ended it (they were
+    /// dropped).
+    pub fn take_ended_pipes(&mut self) -> Option<(u64, Kept)> {
+        if !self.hand_back {
+            return None;
+        }
+        self.kept.take().map(|k| (self.key, k))
     }
 
     fn close(&mut self) {

@@ -163,6 +163,44 @@ fn no_reconnect_ivl_closes_after_the_first_failure() {
 }
 
 #[test]
+fn a_session_ended_by_the_peer_without_reconnect_hands_its_pipes_back() {
+    let mut c = config();
+    c.reconnect_ivl = None;
+    let t0 = Instant::now();
+    // The connection was lost: the pipes go back to the socket, with their key.
+    let (kept, mut w) = early();
+    let (mut s, held) = up(c.clone(), Some(kept), t0);
+    queue(&mut w);
+    s.handle_stream_done(held, t0);
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+    let (key, back) = s.take_ended_pipes().expect("handed back");
+    assert_eq!(key, 1);
+    assert!(
+        back.owes_output(),
+        "what the socket queued is still in them"
+    );
+    assert!(s.take_ended_pipes().is_none(), "once");
+    // A connect that failed before any connection: likewise.
+    let (kept, _w) = early();
+    let mut s = SessionCore::new(c.clone(), 2, Some(kept));
+    actions(&mut s);
+    s.handle_connect_failed(t0);
+    assert_eq!(s.take_ended_pipes().map(|(k, _)| k), Some(2));
+    // Ended by the socket (disconnect, or closed and lingering): dropped, not handed back.
+    let (kept, _w) = early();
+    let (mut s, _held) = up(c.clone(), Some(kept), t0);
+    s.handle_stop();
+    assert!(s.take_ended_pipes().is_none());
+    let (kept, mut w) = early();
+    let (mut s, held) = up(c, Some(kept), t0);
+    queue(&mut w);
+    assert!(s.handle_linger(None, t0));
+    s.handle_stream_done(held, t0);
+    assert!(s.is_closed());
+    assert!(s.take_ended_pipes().is_none());
+}
+
+#[test]
 fn ipc_reports_no_connect_delayed() {
     let mut c = config();
     c.tcp = false;

@@ -72,6 +72,11 @@ impl Kept {
         }
     }
 
+    /// The pipe ends themselves (a session that ends for good hands them to the socket).
+    pub fn into_pipes(self) -> PipeEnds {
+        self.pipes
+    }
+
     /// Whether the socket queued anything for the next connection to send (what a closing
     /// socket's LINGER is for).
     pub fn owes_output(&self) -> bool {
