@@ -11,6 +11,11 @@
 //! them, and the pipe goes the way of any pipe whose peer left. What was queued is counted in
 //! [`Stats::dropped_unroutable`].
 //!
+//! While it holds any, the socket posts itself a command, so that its next call looks again;
+//! a call blocked meanwhile is woken by that command and looks again at once, so it wakes
+//! repeatedly for at most [`GRACE`] per ended session (rare: a refused or lost connection with
+//! reconnection off), and the hot path gets no check of its own.
+//!
 //! Must never: deliver what it holds, or hold anything past the first call after [`GRACE`].
 
 use std::time::{Duration, Instant};
