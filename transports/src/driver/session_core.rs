@@ -94,7 +94,8 @@ struct Linger {
 /// 4. When the stream ends, call [`SessionCore::handle_stream_done`] with the pipes it kept.
 /// 5. The socket disconnects ([`SessionCore::handle_stop`]) or closes
 ///    ([`SessionCore::handle_linger`]) at any time.
-/// 6. After `Close`, drop it.
+/// 6. After `Close`, give [`SessionCore::take_ended_pipes`] (if any) to the socket, then drop
+///    it.
 #[derive(Debug)]
 pub struct SessionCore {
     config: SessionConfig,
