@@ -44,8 +44,13 @@ impl Ended {
         self.held.push((now + GRACE, ends));
     }
 
+    /// Whether anything is held (the caller looks again at its next call).
+    pub(super) fn is_holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// Drops what is due at `now`, counting the messages that were still queued in it.
-    /// Returns whether anything is still held (the caller looks again at its next call).
+    /// Returns whether anything is still held.
     pub(super) fn retire_due(&mut self, now: Instant, stats: &mut Stats) -> bool {
         self.held.retain_mut(|(due, ends)| {
             if *due > now {
@@ -58,7 +63,7 @@ impl Ended {
             }
             false
         });
-        !self.held.is_empty()
+        self.is_holding()
     }
 }
 

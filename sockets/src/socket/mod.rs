@@ -184,20 +184,18 @@ impl Core {
             match c {
                 Command::Attach(a) => self.attach(*a),
                 Command::Hiccup(key) => self.sc.hiccup(key),
-                Command::Ended(ends) => {
-                    self.ended.hold(*ends, Instant::now());
-                    // Looked at again from the next call on (not this one: this call's
-                    // sends still go to the pipe, as they would in libzmq).
-                    let _ = self.mailbox.sender().send(Command::RetireEnded);
-                }
+                Command::Ended(ends) => self.ended.hold(*ends, Instant::now()),
                 Command::RetireEnded => {
-                    if self.ended.retire_due(Instant::now(), &mut self.sc.stats) {
-                        let _ = self.mailbox.sender().send(Command::RetireEnded);
-                    }
+                    self.ended.retire_due(Instant::now(), &mut self.sc.stats);
                 }
             }
         }
         self.commands = cmds;
+        if self.ended.is_holding() {
+            // Looked at again from the next call on (not this one: this call's sends still go
+            // to a pipe it has just learnt has ended, as they would in libzmq).
+            let _ = self.mailbox.sender().send(Command::RetireEnded);
+        }
     }
 
     fn inproc_info(&self) -> InprocInfo {

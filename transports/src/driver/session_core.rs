@@ -294,11 +294,8 @@ impl SessionCore {
             // retires them a moment later, as libzmq's sending socket learns of the end only
             // when it next looks at its commands (see `SocketLink::ended`). A closed socket's
             // session just drops them.
-            let kept = self.kept.take();
-            self.close();
             self.hand_back = self.linger.is_none();
-            self.kept = kept.filter(|_| self.hand_back);
-            return;
+            return self.close();
         };
         let delay = self.backoff.next_delay();
         self.events.push_back((
@@ -320,7 +317,9 @@ impl SessionCore {
 
     fn close(&mut self) {
         self.state = State::Closed;
-        self.kept = None;
+        if !self.hand_back {
+            self.kept = None;
+        }
         self.actions.push_back(SessionAction::Close);
     }
 }
