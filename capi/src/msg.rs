@@ -14,7 +14,6 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use zeroring::engine::body_pool::MAX_POOLED;
 use zeroring::engine::Metadata;
 use zeroring::{Error, Msg};
 
@@ -138,16 +137,9 @@ pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> 
         if msg.is_null() {
             return Err(Error::EFAULT);
         }
-        let m = if size <= MAX_POOLED {
-            // Inline, or a recycled block (zmq_msg_init_size per message is what libzmq's
-            // perf tools and many C programs do).
-            Msg::copy_from_slice(&[0u8; MAX_POOLED][..size])
-        } else {
-            let mut v = Vec::new();
-            v.try_reserve_exact(size).map_err(|_| Error::ENOMEM)?;
-            v.resize(size, 0);
-            Msg::from_bytes(v)
-        };
+        // Inline, or a recycled block up to MAX_POOLED (zmq_msg_init_size per message is
+        // what libzmq's perf tools and many C programs do), else an allocation of its own.
+        let m = Msg::zeroed(size).ok_or(Error::ENOMEM)?;
         // SAFETY: C passes a zmq_msg_t.
         unsafe { put(msg, m) };
         Ok(0)

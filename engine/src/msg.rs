@@ -3,8 +3,8 @@
 //! A `Msg` holds its body either **inline** (bodies of at most [`Msg::INLINE_CAP`] bytes live in
 //! the `Msg` itself: no allocation, no refcount, nothing shared between threads), in a
 //! refcounted block recycled through its thread's [`body_pool`](crate::body_pool) (copies of
-//! up to [`MAX_POOLED`](crate::body_pool::MAX_POOLED) bytes), or as refcounted [`Bytes`]
-//! (larger copies, and bodies the caller hands over). Cloning shares the body by its
+//! up to [`MAX_POOLED`](crate::body_pool::MAX_POOLED) bytes, and bodies the decoder assembled),
+//! or as refcounted [`Bytes`] (larger copies, and bodies the caller hands over). Cloning shares the body by its
 //! reference count, which is what PUB fan-out needs. It also carries a MORE
 //! flag, a few flag bits reserved for the layers above, and optional shared metadata (connection
 //! properties such as Peer-Address).
@@ -291,6 +291,43 @@ impl Msg {
         }
     }
 
+    /// A part holding a pooled body (the decoder's assembled frame): inline instead when it
+    /// fits, and the block goes back to its pool at once.
+    pub fn from_pooled(body: PooledBody) -> Self {
+        if body.len() <= Self::INLINE_CAP {
+            return Self::copy_from_slice(body.as_slice());
+        }
+        Msg {
+            body: Body::Pooled(body),
+            metadata: None,
+            flags: 0,
+        }
+    }
+
+    /// A part of `len` zero bytes for the caller to fill (`zmq_msg_init_size`): inline, a
+    /// pooled block, or an allocation of its own past [`MAX_POOLED`](crate::body_pool::MAX_POOLED);
+    /// `None` when that allocation fails.
+    pub fn zeroed(len: usize) -> Option<Self> {
+        let body = if len <= Self::INLINE_CAP {
+            Body::Inline {
+                len: len as u8,
+                buf: [0; Self::INLINE_CAP],
+            }
+        } else if let Some(p) = PooledBody::zeroed(len) {
+            Body::Pooled(p)
+        } else {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len).ok()?;
+            v.resize(len, 0);
+            Body::Shared(Bytes::from(v))
+        };
+        Some(Msg {
+            body,
+            metadata: None,
+            flags: 0,
+        })
+    }
+
     /// A part for `data` that never shares `data`'s buffer when the body is small: small
     /// bodies are copied inline, larger ones are taken as they are. For bytes that may be a
     /// slice of a larger buffer only when small (what the ZMTP decoder hands out).
@@ -335,18 +372,30 @@ impl Msg {
         }
     }
 
-    /// Consumes the part, giving back its bytes (an inline body is copied out: prefer
-    /// [`Msg::data`] where a slice will do).
+    /// Consumes the part, giving back its bytes (an inline body is copied out, a pooled one is
+    /// wrapped: prefer [`Msg::data`] where a slice will do).
     pub fn into_bytes(self) -> Bytes {
         match self.body {
             Body::Shared(b) => b,
-            Body::Inline { .. } | Body::Pooled(_) => Bytes::copy_from_slice(self.body.as_slice()),
+            Body::Pooled(p) => Bytes::from_owner(p),
+            Body::Inline { .. } => Bytes::copy_from_slice(self.body.as_slice()),
+        }
+    }
+
+    /// The body as `Bytes` without copying its bytes: `Bytes` shared by a clone, or a pooled
+    /// body wrapped (one small allocation, for the wrapper) — for an encoder that queues a
+    /// large body instead of copying it. `None` for an inline body, which is copied instead.
+    pub fn share_bytes(&self) -> Option<Bytes> {
+        match &self.body {
+            Body::Shared(b) => Some(b.clone()),
+            Body::Pooled(p) => Some(Bytes::from_owner(p.clone())),
+            Body::Inline { .. } => None,
         }
     }
 
     /// The body as `Bytes` when it is held as `Bytes` (given by the caller, or too large for
-    /// the pools): shared by a clone, not copied. `None` for inline and pooled bodies, which
-    /// are small enough to copy ([`Msg::data`]).
+    /// the pools): shared by a clone, not copied. `None` for inline and pooled bodies (see
+    /// [`Msg::share_bytes`] for the latter).
     #[inline]
     pub fn shared_bytes(&self) -> Option<&Bytes> {
         match &self.body {

@@ -786,10 +786,14 @@ impl StreamCore {
                         enc.inline_frame(more, buf, len);
                     } else if let Some(body) = msg.shared_bytes() {
                         enc.frame(more, false, body);
-                    } else {
+                    } else if msg.len() <= enc.copy_threshold() {
                         // A pooled mid-size body: copied, and its block goes home when the
                         // pipe drops the part.
                         enc.frame_copied(more, false, msg.data());
+                    } else if let Some(body) = msg.share_bytes() {
+                        // A pooled large body: queued as it is (its block goes home when
+                        // the send that wrote it completes), not copied.
+                        enc.frame(more, false, &body);
                     }
                     enc.pending_bytes() < OUT_HIGH_WATER
                 });
@@ -828,9 +832,11 @@ impl StreamCore {
                         } else {
                             self.conn.send_cancel(&topic)
                         }
-                    } else if msg.shared_bytes().is_none() {
-                        // Inline and pooled bodies are copied into the output batch anyway:
-                        // no Bytes.
+                    } else if msg.shared_bytes().is_none()
+                        && msg.len() <= self.conn.copy_threshold()
+                    {
+                        // Inline and pooled mid-size bodies are copied into the output batch
+                        // anyway: no Bytes.
                         self.conn.send_frame_slice(msg.data(), more)
                     } else {
                         self.conn.send_frame(msg.into_bytes(), more)

@@ -80,6 +80,15 @@ impl Wire {
         }
     }
 
+    /// Bodies of at most this many bytes are best copied into the output (a raw STREAM
+    /// connection queues every body as `Bytes`, so it copies none).
+    pub(crate) fn copy_threshold(&self) -> usize {
+        match self {
+            Wire::Zmtp(c) => c.copy_threshold(),
+            Wire::Raw(_) => 0,
+        }
+    }
+
     pub(crate) fn pending_transmit_bytes(&self) -> usize {
         match self {
             Wire::Zmtp(c) => c.pending_transmit_bytes(),

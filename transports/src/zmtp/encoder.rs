@@ -54,6 +54,12 @@ impl Encoder {
         self.pending += bytes.len();
     }
 
+    /// Bodies of at most this many bytes are copied into the batch; larger ones are queued.
+    #[inline]
+    pub fn copy_threshold(&self) -> usize {
+        self.copy_threshold
+    }
+
     /// Encodes one frame.
     pub fn frame(&mut self, more: bool, command: bool, body: &Bytes) {
         self.frame_with_prefix(more, command, &[], body);

@@ -3,17 +3,20 @@
 //! the input as a borrowed slice (the caller copies what it keeps, so nothing
 //! holds on to the input buffer) and assembles, copying, a body split across
 //! inputs; [`FrameDecoder::decode`] is the same over `Bytes`, with zero-copy
-//! slices of the input. An assembled body shares the decoder's assembly buffer:
-//! a caller that copies it and drops it before the next split frame lets the
-//! decoder reuse that buffer instead of allocating another (the receive path
-//! does so for bodies the body pools serve).
+//! slices of the input. A split body of at most
+//! [`MAX_POOLED`](zeroring_engine::body_pool::MAX_POOLED) bytes is assembled straight into a
+//! pooled block of its size ([`BodyBuf`]), which the message part then keeps: one copy, into
+//! memory the pool keeps warm. A larger one is assembled in the decoder's buffer, which the
+//! body shares.
 //!
 //! Owns: the flags/size/body framing of RFC 23/37 and its limits. Must never:
-//! panic on peer input, or allocate more than the bytes actually received for a
-//! frame (a declared size is checked against the limit before anything is
-//! reserved, and assembly grows with the data that arrives).
+//! panic on peer input, or hold more for a frame than [`ASSEMBLY_CHUNK`] bytes ahead of the
+//! bytes actually received (a declared size is checked against the limit before anything is
+//! reserved; a pooled block is at most `MAX_POOLED`, the same bound, and taken only once the
+//! body's first bytes arrive; a larger body grows with the data that arrives).
 
 use bytes::{Buf, Bytes, BytesMut};
+use zeroring_engine::body_pool::{BodyBuf, PooledBody};
 
 use super::error::FrameError;
 
@@ -70,6 +73,8 @@ pub enum FrameBody<'i> {
     Borrowed(&'i [u8]),
     /// The body was split across inputs and assembled into an allocation of its own.
     Assembled(Bytes),
+    /// The body was split across inputs and assembled into a pooled block.
+    Pooled(PooledBody),
 }
 
 impl FrameBody<'_> {
@@ -78,6 +83,7 @@ impl FrameBody<'_> {
         match self {
             FrameBody::Borrowed(b) => b,
             FrameBody::Assembled(b) => b,
+            FrameBody::Pooled(p) => p.as_slice(),
         }
     }
 
@@ -86,6 +92,7 @@ impl FrameBody<'_> {
         match self {
             FrameBody::Borrowed(b) => Bytes::copy_from_slice(b),
             FrameBody::Assembled(b) => b,
+            FrameBody::Pooled(p) => Bytes::from_owner(p),
         }
     }
 }
@@ -136,14 +143,19 @@ pub struct FrameDecoder {
     state: State,
     size_buf: [u8; 8],
     size_have: usize,
-    /// Body being assembled across input buffers.
+    /// Body (larger than the pools serve) being assembled across input buffers.
     partial: BytesMut,
+    /// Body (that the pools serve) being assembled across input buffers.
+    pooled: Option<BodyBuf>,
     /// Largest accepted frame body, `None` for unlimited.
     limit: Option<u64>,
 }
 
 /// Assembly reserves at most this much ahead of the data that has arrived.
-const ASSEMBLY_CHUNK: usize = 64 * 1024;
+pub const ASSEMBLY_CHUNK: usize = 64 * 1024;
+
+// A pooled assembly block is bounded like the decoder's own buffer.
+const _: () = assert!(zeroring_engine::body_pool::MAX_POOLED <= ASSEMBLY_CHUNK);
 
 impl FrameDecoder {
     /// A decoder accepting bodies up to `limit` bytes (`None`: unlimited).
@@ -153,6 +165,7 @@ impl FrameDecoder {
             size_buf: [0; 8],
             size_have: 0,
             partial: BytesMut::new(),
+            pooled: None,
             limit,
         }
     }
@@ -213,6 +226,7 @@ impl FrameDecoder {
                 input.slice(consumed - b.len()..consumed)
             }
             FrameBody::Assembled(b) => b,
+            FrameBody::Pooled(p) => Bytes::from_owner(p),
         };
         input.advance(consumed);
         Ok(Some(Frame {
@@ -346,12 +360,33 @@ impl FrameDecoder {
                     self.start_body(flags, size)?;
                 }
                 State::Body { flags, size } => {
-                    if self.partial.is_empty() && input.len() >= size {
+                    let starting = self.partial.is_empty() && self.pooled.is_none();
+                    if starting && input.len() >= size {
                         // The whole body is in this buffer.
                         let (body, rest) = input.split_at(size);
                         *input = rest;
                         self.state = State::Flags;
                         return Ok(Some(FrameRef::new(flags, FrameBody::Borrowed(body))));
+                    }
+                    if input.is_empty() {
+                        return Ok(None);
+                    }
+                    if starting {
+                        // `None` past MAX_POOLED (or on a thread that is ending): the
+                        // decoder's own buffer then.
+                        self.pooled = BodyBuf::with_len(size);
+                    }
+                    if let Some(buf) = self.pooled.as_mut() {
+                        let n = buf.extend_from_slice(input);
+                        input.advance(n);
+                        if buf.remaining() > 0 {
+                            return Ok(None);
+                        }
+                        let Some(buf) = self.pooled.take() else {
+                            return Ok(None);
+                        };
+                        self.state = State::Flags;
+                        return Ok(Some(FrameRef::new(flags, FrameBody::Pooled(buf.freeze()))));
                     }
                     let missing = size - self.partial.len();
                     let take = missing.min(input.len());
@@ -429,8 +464,44 @@ mod tests {
         assert!(input.is_empty());
         let mut input: &[u8] = b"zzzw!";
         let c = dec.decode_slice(&mut input).unwrap().unwrap();
-        assert!(matches!(&c.body, FrameBody::Assembled(b) if &b[..] == b"xyzzzw"));
+        assert!(matches!(&c.body, FrameBody::Pooled(b) if b.as_slice() == b"xyzzzw"));
         assert_eq!(input, b"!");
+    }
+
+    /// A split body up to MAX_POOLED goes into a pooled block, taken only once its first
+    /// bytes arrive; a larger one into the decoder's buffer, grown with the data.
+    #[test]
+    fn split_bodies_assemble_pooled_up_to_the_pools_limit_and_in_the_buffer_past_it() {
+        use zeroring_engine::body_pool::MAX_POOLED;
+        for size in [40usize, 2000, MAX_POOLED, MAX_POOLED + 1] {
+            let body: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
+            let mut wire = vec![0x02];
+            wire.extend_from_slice(&(size as u64).to_be_bytes());
+            let mut dec = FrameDecoder::new(None);
+            let mut input: &[u8] = &wire;
+            assert_eq!(dec.decode_slice(&mut input), Ok(None));
+            assert!(
+                dec.pooled.is_none(),
+                "nothing taken before the body's first byte"
+            );
+            let mut got = None;
+            let (first, rest) = body.split_at(1);
+            for chunk in std::iter::once(first).chain(rest.chunks(16 * 1024 - 3)) {
+                let mut input: &[u8] = chunk;
+                if let Some(f) = dec.decode_slice(&mut input).unwrap() {
+                    got = Some(f);
+                }
+                assert!(input.is_empty());
+            }
+            let f = got.expect("the frame completes with its last byte");
+            assert_eq!(f.body.as_slice(), &body[..]);
+            if size <= MAX_POOLED {
+                assert!(matches!(f.body, FrameBody::Pooled(_)), "{size}");
+            } else {
+                assert!(matches!(f.body, FrameBody::Assembled(_)), "{size}");
+            }
+            assert!(dec.is_idle() && dec.pooled.is_none());
+        }
     }
 
     #[test]
@@ -573,6 +644,7 @@ mod tests {
                                 let body = match &f.body {
                                     FrameBody::Borrowed(b) => b.to_vec(),
                                     FrameBody::Assembled(b) => b.to_vec(),
+                                    FrameBody::Pooled(b) => b.as_slice().to_vec(),
                                 };
                                 frames.push((f.more, f.command, body));
                             }

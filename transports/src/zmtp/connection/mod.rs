@@ -33,7 +33,6 @@ use super::metadata::{self, Metadata};
 use super::zap::{ZapReply, ZapRequest};
 use crate::errno::Errno;
 use crate::socket_type::SocketType;
-use zeroring_engine::body_pool::MAX_POOLED;
 use zeroring_engine::Msg;
 
 mod config;
@@ -275,11 +274,10 @@ impl Connection {
                     self.at_message_start = !frame.more;
                     match frame.body {
                         FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
-                        // A split body the pools serve is copied into a pooled part, so
-                        // the decoder's assembly buffer is free again (and reused, not
-                        // reallocated) once `b` drops here: no allocation per split frame.
-                        FrameBody::Assembled(b) if b.len() <= MAX_POOLED => {
-                            sink.deliver_copy(&b, frame.more)
+                        // A split body the pools serve was assembled in the block the part
+                        // keeps: no allocation, no second copy.
+                        FrameBody::Pooled(p) => {
+                            sink.deliver(Msg::from_pooled(p).with_more(frame.more))
                         }
                         FrameBody::Assembled(b) => {
                             sink.deliver(Msg::from_bytes(b).with_more(frame.more))
@@ -326,6 +324,12 @@ impl Connection {
     /// frames or one large message body (send them with one vectored write).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.encoder.next_chunk()
+    }
+
+    /// Bodies of at most this many bytes are copied into the output batch; larger ones are
+    /// queued as they are.
+    pub fn copy_threshold(&self) -> usize {
+        self.encoder.copy_threshold()
     }
 
     /// Bytes queued for output (for backpressure: stop sending when high).
