@@ -25,6 +25,7 @@ use crate::backend::{
     op_key, split_key, Backend, OpSlot, OpState, RawCompletion, SendSpare, SendState, SharedFd,
     IGNORED_KEY,
 };
+use crate::body_pool::BodyBuf;
 use crate::bufpool::BufPool;
 use crate::io_thread::{IoThreadHandle, ThreadStats};
 use crate::timers::{TimerId, Timers};
@@ -58,6 +59,19 @@ pub enum Op {
         /// The connected socket.
         fd: SharedFd,
     },
+    /// Receive once straight into `buf`'s unwritten room (at most [`BodyBuf::remaining`]
+    /// bytes, which must not be 0): a single completion,
+    /// [`Completion::ReceivedInto`], which gives the buffer back with what arrived appended.
+    /// For the rest of a large frame body whose size is known: the kernel copies it where the
+    /// message keeps it, with no receive buffer and no copy between. The reactor holds the
+    /// buffer until the final completion, so it outlives the kernel's writes whatever the
+    /// handler does meanwhile.
+    RecvInto {
+        /// The connected socket.
+        fd: SharedFd,
+        /// Where the bytes go.
+        buf: BodyBuf,
+    },
     /// Write all of `bufs` (one syscall when it can, an iovec list for several buffers),
     /// continuing after partial writes; the buffers stay alive until the final completion.
     Send {
@@ -90,6 +104,15 @@ pub enum Completion<'a> {
     /// an empty slice at end of stream, or an error. Running out of buffers is never reported:
     /// the receive waits for buffers.
     Received(io::Result<&'a [u8]>),
+    /// The end of an [`Op::RecvInto`]: bytes received into the buffer (`Ok(0)` at end of
+    /// stream), or an error (`ECANCELED` after a cancel); the buffer comes back either way,
+    /// with the bytes that did arrive counted in it.
+    ReceivedInto {
+        /// Bytes appended to `buf`, or the error.
+        result: io::Result<usize>,
+        /// The buffer of the operation.
+        buf: BodyBuf,
+    },
     /// All bytes written (the total), or the error that stopped it. The buffers come back.
     Sent {
         /// Total bytes written, or the error.
@@ -259,6 +282,7 @@ impl Core {
             },
             Op::Recv { fd } => OpState::Recv { fd, once: false },
             Op::RecvOnce { fd } => OpState::Recv { fd, once: true },
+            Op::RecvInto { fd, buf } => OpState::RecvInto { fd, buf },
             Op::Send {
                 fd,
                 bufs,
@@ -506,6 +530,26 @@ impl Core {
                     Err(io::Error::from_raw_os_error(-rc.res))
                 };
                 self.finish_with(index, owner, op, Completion::Connected(result));
+            }
+            OpState::RecvInto { .. } => {
+                let Some(OpState::RecvInto { fd, mut buf }) = self.take(index) else {
+                    return;
+                };
+                // Release the descriptor before the handler runs, so it may close it.
+                drop(fd);
+                let result = match rc.res {
+                    n if n > 0 => {
+                        // SAFETY: the kernel (or the epoll backend's recv) wrote `n` bytes at
+                        // the spare pointer the operation was given, asked for at most
+                        // `remaining()` bytes; the buffer was not touched since (the reactor
+                        // held it). `assume_written` clamps to `remaining()` regardless.
+                        unsafe { buf.assume_written(n as usize) };
+                        Ok(n as usize)
+                    }
+                    0 => Ok(0),
+                    e => Err(io::Error::from_raw_os_error(-e)),
+                };
+                self.deliver(owner, op, Completion::ReceivedInto { result, buf }, false);
             }
             OpState::Send(s) => {
                 let res = if s.zero_copy {

@@ -1,7 +1,8 @@
 //! Frame decoder over arbitrary bytes, split into arbitrary buffers: never
 //! panics, never hands out a body over the limit, and the same bytes decode to
 //! the same frames whatever the split, and the receive loop's fast paths (short frames,
-//! runs of short single-part frames) decode exactly as the general decoder.
+//! runs of short single-part frames) decode exactly as the general decoder, and so do bodies
+//! lent to a receive and given back in pieces.
 #![no_main]
 
 use bytes::Bytes;
@@ -69,6 +70,43 @@ fn run_short(
     (frames, None)
 }
 
+/// The stream's way with large bodies: after each input, a pooled body under way is lent
+/// (`lend_body`), filled from the following input as a receive would (taking at most what it
+/// still wants, maybe less: `take` caps each fill) and given back (`return_body`).
+fn run_lent(
+    limit: Option<u64>,
+    chunks: &[&[u8]],
+    take: usize,
+) -> (Vec<Frame>, Option<FrameError>) {
+    let mut dec = FrameDecoder::new(limit);
+    let mut frames = Vec::new();
+    for c in chunks {
+        let mut input: &[u8] = c;
+        loop {
+            if let Some(mut buf) = dec.lend_body(1) {
+                let n = buf.extend_from_slice(&input[..input.len().min(take.max(1))]);
+                input = &input[n..];
+                if let Some(f) = dec.return_body(buf) {
+                    frames.push(f.into_owned());
+                }
+                if input.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            if input.is_empty() {
+                break;
+            }
+            match dec.decode_slice(&mut input) {
+                Ok(Some(f)) => frames.push(f.into_owned()),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+    }
+    (frames, None)
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
     let limit = match ctl & 3 {
@@ -87,6 +125,10 @@ fuzz_target!(|data: &[u8]| {
     for singles in [false, true] {
         assert_eq!(whole, run_short(limit, &[rest], singles));
         assert_eq!(whole, run_short(limit, &[a, b], singles));
+    }
+    // Bodies lent to a "receive" and given back, whole or in pieces, decode the same.
+    for take in [usize::MAX, 1 + usize::from(ctl)] {
+        assert_eq!(whole, run_lent(limit, &[a, b], take));
     }
     // Byte-at-a-time feeding is slow; keep it for short inputs.
     if rest.len() <= 512 {

@@ -372,6 +372,33 @@ fn attempt(
             }
             Attempt::WouldBlock
         }
+        OpState::RecvInto { fd, buf } => {
+            let rfd = std::os::fd::AsRawFd::as_raw_fd(&**fd);
+            loop {
+                // SAFETY: the buffer's `remaining()` bytes from `spare_ptr()` are its own to
+                // write, and the reactor holds the buffer until this operation's completion.
+                let n = unsafe {
+                    libc::recv(
+                        rfd,
+                        buf.spare_ptr() as *mut libc::c_void,
+                        buf.remaining(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n >= 0 {
+                    push(out, key, n as i32, false, None);
+                    return Attempt::Done;
+                }
+                match last_errno() {
+                    libc::EAGAIN => return Attempt::WouldBlock,
+                    libc::EINTR => continue,
+                    e => {
+                        push(out, key, -e, false, None);
+                        return Attempt::Done;
+                    }
+                }
+            }
+        }
         OpState::Connect { fd, addr, started } => {
             let cfd = std::os::fd::AsRawFd::as_raw_fd(&**fd);
             if !*started {

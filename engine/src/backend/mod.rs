@@ -224,6 +224,11 @@ pub(crate) enum OpState {
     },
     /// Receive into the provided-buffer pool: multishot, or one buffer's worth (`once`).
     Recv { fd: SharedFd, once: bool },
+    /// Receive once into a caller's buffer (the reactor holds it until the completion).
+    RecvInto {
+        fd: SharedFd,
+        buf: crate::body_pool::BodyBuf,
+    },
     /// Send of a list of buffers, continued until all is written.
     Send(SendState),
     /// Close of a descriptor nobody else holds.
@@ -235,9 +240,10 @@ pub(crate) enum OpState {
 impl OpState {
     pub(crate) fn raw_fd(&self) -> RawFd {
         match self {
-            OpState::Accept { fd } | OpState::Recv { fd, .. } | OpState::Connect { fd, .. } => {
-                fd.as_raw_fd()
-            }
+            OpState::Accept { fd }
+            | OpState::Recv { fd, .. }
+            | OpState::RecvInto { fd, .. }
+            | OpState::Connect { fd, .. } => fd.as_raw_fd(),
             OpState::Send(s) => s.raw_fd(),
             OpState::Close { raw, .. } => *raw,
             OpState::Wake { fd } => *fd,
@@ -248,7 +254,10 @@ impl OpState {
     pub(crate) fn wants_read(&self) -> bool {
         matches!(
             self,
-            OpState::Accept { .. } | OpState::Recv { .. } | OpState::Wake { .. }
+            OpState::Accept { .. }
+                | OpState::Recv { .. }
+                | OpState::RecvInto { .. }
+                | OpState::Wake { .. }
         )
     }
 }

@@ -281,6 +281,15 @@ impl UringBackend {
             .buf_group(BUF_GROUP)
             .build()
             .flags(squeue::Flags::BUFFER_SELECT),
+            // MSG_WAITALL: one completion for the rest of the body where the kernel retries
+            // partial receives itself; a cancel or end of stream still reports what arrived.
+            OpState::RecvInto { fd, buf } => opcode::Recv::new(
+                types::Fd(std::os::fd::AsRawFd::as_raw_fd(&**fd)),
+                buf.spare_ptr(),
+                buf.remaining().min(u32::MAX as usize) as u32,
+            )
+            .flags(libc::MSG_WAITALL)
+            .build(),
             OpState::Send(s) => {
                 let fd = types::Fd(s.raw_fd());
                 let zc = s.zero_copy;

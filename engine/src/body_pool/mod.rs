@@ -547,10 +547,34 @@ impl BodyBuf {
         n
     }
 
+    /// Where the next byte goes: [`BodyBuf::remaining`] bytes from here are this buffer's
+    /// to write (for a receive that the kernel fills; see [`BodyBuf::assume_written`]).
+    #[inline]
+    pub fn spare_ptr(&mut self) -> *mut u8 {
+        // SAFETY: `len <= want <= CLASSES[class]`: at most one past the body's room.
+        unsafe { data_ptr(self.block).add(self.len as usize) }
+    }
+
+    /// Counts `n` more bytes as written (at most [`BodyBuf::remaining`]; more is clamped).
+    ///
+    /// # Safety
+    ///
+    /// The first `n` bytes at [`BodyBuf::spare_ptr`] were written (a receive filled them).
+    #[inline]
+    pub unsafe fn assume_written(&mut self, n: usize) {
+        self.len += n.min(self.remaining()) as u32;
+    }
+
     /// Bytes written so far.
     #[inline]
     pub fn len(&self) -> usize {
         self.len as usize
+    }
+
+    /// The bytes written so far.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the block is ours alone and its first `len` body bytes were written.
+        unsafe { std::slice::from_raw_parts(data_ptr(self.block), self.len as usize) }
     }
 
     /// Whether nothing was written yet.

@@ -32,6 +32,13 @@ const MAX_SEND_CHUNKS: usize = 256;
 /// a batch of them). 64 receives = 1 MiB that flowed without a pause.
 const SINGLE_SHOT_RUN: u32 = 64;
 
+/// A large frame body with at least this much still to come after a receive is lent to an
+/// [`Op::RecvInto`], which has the kernel write the rest where the part keeps it: one
+/// receive for the rest of the body, no receive buffer and no copy (libzmq's decoder reads a
+/// large body straight into its message the same way). One provided buffer's worth: for
+/// less, the next single-shot receive takes it with the frames after it.
+const LEND_MIN: usize = 16 * 1024;
+
 /// Notification tokens the stream's handler forwards to it.
 pub(crate) const TOKEN_PIPE_READABLE: u64 = 1;
 pub(crate) const TOKEN_PIPE_WRITABLE: u64 = 2;
@@ -69,6 +76,8 @@ pub(crate) struct Stream {
     spare_bufs: Vec<bytes::Bytes>,
     /// Receives still to arm single-shot (see [`SINGLE_SHOT_RUN`]); multishot at zero.
     single_shot_left: u32,
+    /// The armed receive is the multishot one.
+    recv_multishot: bool,
     /// Wakes this stream when the application's direct write ends (TOKEN_DIRECT; see
     /// [`StreamCore::offer_output`]).
     direct_notify: Option<zeroring_engine::pipe::NotifyHandle>,
@@ -97,6 +106,7 @@ impl Stream {
             done: false,
             spare_bufs: Vec::new(),
             single_shot_left: SINGLE_SHOT_RUN,
+            recv_multishot: false,
             direct_notify: None,
         })
     }
@@ -183,6 +193,21 @@ impl Stream {
                         self.core.handle_input(data, cx.now())
                     }
                     Ok(_) => self.core.handle_eof(cx.now()),
+                    Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+                    Err(_) => self.core.handle_eof(cx.now()),
+                }
+            }
+            Completion::ReceivedInto { result, buf } => {
+                if self.recv == Some(op) {
+                    self.recv = None;
+                    self.recv_cancelled = false;
+                }
+                // The body goes back first, whatever happened: an end of stream then finds
+                // the frame cut, as it would have with the bytes in a receive buffer.
+                self.core.return_body(buf, cx.now());
+                match result {
+                    Ok(0) => self.core.handle_eof(cx.now()),
+                    Ok(_) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
                     Err(_) => self.core.handle_eof(cx.now()),
                 }
@@ -280,13 +305,31 @@ impl Stream {
         match self.recv {
             None if wants_recv => {
                 let fd = self.fd.clone();
-                self.recv = Some(cx.submit(if self.single_shot_left > 0 {
-                    Op::RecvOnce { fd }
-                } else {
-                    Op::Recv { fd }
-                }));
+                let lent = (self.single_shot_left > 0)
+                    .then(|| self.core.lend_body(LEND_MIN))
+                    .flatten();
+                let op = match lent {
+                    Some(buf) => {
+                        // Large bodies keep the stream single-shot while they come.
+                        self.single_shot_left = SINGLE_SHOT_RUN;
+                        Op::RecvInto { fd, buf }
+                    }
+                    None if self.single_shot_left > 0 => Op::RecvOnce { fd },
+                    None => Op::Recv { fd },
+                };
+                self.recv_multishot = matches!(op, Op::Recv { .. });
+                self.recv = Some(cx.submit(op));
             }
             Some(op) if !wants_recv && !self.recv_cancelled => {
+                self.recv_cancelled = true;
+                cx.cancel(op);
+            }
+            Some(op)
+                if self.recv_multishot && !self.recv_cancelled && self.core.can_lend(LEND_MIN) =>
+            {
+                // A large body is under way: the multishot receive gives way to single-shot
+                // ones, so that the rest of it can be received where the part keeps it.
+                self.single_shot_left = SINGLE_SHOT_RUN;
                 self.recv_cancelled = true;
                 cx.cancel(op);
             }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use zeroring_engine::body_pool::BodyBuf;
 use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
 use zeroring_engine::{Metadata, Msg};
 
@@ -326,6 +327,32 @@ impl StreamCore {
         } else if !self.finishing {
             self.decode(data, now);
         }
+    }
+
+    /// Lends the body of the large frame being received (at least `min` bytes still to
+    /// come), for a receive that writes the rest straight where the part keeps it; `None`
+    /// while receiving is paused, input is stalled, or the connection is ending. No input may
+    /// be handed in until [`StreamCore::return_body`] gives it back.
+    pub fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
+        if !self.can_lend(min) {
+            return None;
+        }
+        self.conn.lend_body(min)
+    }
+
+    /// Whether [`StreamCore::lend_body`] would lend now.
+    pub fn can_lend(&self, min: usize) -> bool {
+        !self.paused && self.stalled.is_empty() && !self.finishing && self.conn.can_lend(min)
+    }
+
+    /// Takes back the body lent by [`StreamCore::lend_body`], with what the receive wrote
+    /// (call it before [`StreamCore::handle_eof`] when the receive ended the stream): a frame
+    /// it completes goes to the socket as one decoded from input would.
+    pub fn return_body(&mut self, buf: BodyBuf, now: Instant) {
+        let (conn, mut inbound) = self.split_inbound();
+        conn.return_body_with(buf, now, &mut inbound);
+        self.drain_events();
+        self.check_overflow();
     }
 
     /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held

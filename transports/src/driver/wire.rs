@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
+use zeroring_engine::body_pool::BodyBuf;
 
 use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapError, ZapReply, ZmtpError};
 
@@ -30,6 +31,34 @@ pub(crate) enum Wire {
 impl Wire {
     /// Feeds received bytes; nothing refers to `data` afterwards; returns how many were
     /// consumed (see [`Connection::handle_input_with`]).
+    /// See [`Connection::lend_body`]; a raw STREAM connection has no frames to lend.
+    pub(crate) fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
+        match self {
+            Wire::Zmtp(c) => c.lend_body(min),
+            Wire::Raw(_) => None,
+        }
+    }
+
+    /// See [`Connection::can_lend`].
+    pub(crate) fn can_lend(&self, min: usize) -> bool {
+        match self {
+            Wire::Zmtp(c) => c.can_lend(min),
+            Wire::Raw(_) => false,
+        }
+    }
+
+    /// See [`Connection::return_body_with`].
+    pub(crate) fn return_body_with<S: FrameSink>(
+        &mut self,
+        buf: BodyBuf,
+        now: Instant,
+        sink: &mut S,
+    ) {
+        if let Wire::Zmtp(c) = self {
+            c.return_body_with(buf, now, sink);
+        }
+    }
+
     pub(crate) fn handle_input_with<S: FrameSink>(
         &mut self,
         data: &[u8],

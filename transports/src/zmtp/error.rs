@@ -71,6 +71,10 @@ pub enum FrameError {
     TooLarge { size: u64, limit: u64 },
     /// The stream ended inside a frame.
     Truncated,
+    /// Input was fed while the frame's body was lent to a receive
+    /// ([`FrameDecoder::lend_body`](super::FrameDecoder::lend_body)): a driver's bug, refused
+    /// rather than decoded out of order.
+    InputWhileLent,
 }
 
 impl fmt::Display for FrameError {
@@ -87,6 +91,9 @@ impl fmt::Display for FrameError {
                 )
             }
             FrameError::Truncated => f.write_str("stream ended inside a frame"),
+            FrameError::InputWhileLent => {
+                f.write_str("input arrived while the frame's body was lent to a receive")
+            }
         }
     }
 }
@@ -255,7 +262,8 @@ impl ZmtpError {
             // the unspecified ZMTP code so a monitor sees why.
             ZmtpError::OutOfSequence
             | ZmtpError::Frame(FrameError::ReservedFlags { .. })
-            | ZmtpError::Frame(FrameError::CommandWithMore) => {
+            | ZmtpError::Frame(FrameError::CommandWithMore)
+            | ZmtpError::Frame(FrameError::InputWhileLent) => {
                 HandshakeFailure::Protocol(P::ZmtpUnspecified)
             }
             ZmtpError::MechanismMismatch { .. } => {

@@ -147,6 +147,9 @@ pub struct FrameDecoder {
     partial: BytesMut,
     /// Body (that the pools serve) being assembled across input buffers.
     pooled: Option<BodyBuf>,
+    /// That body is lent to a receive ([`FrameDecoder::lend_body`]): no input until it is
+    /// back.
+    lent: bool,
     /// Largest accepted frame body, `None` for unlimited.
     limit: Option<u64>,
 }
@@ -166,6 +169,7 @@ impl FrameDecoder {
             size_have: 0,
             partial: BytesMut::new(),
             pooled: None,
+            lent: false,
             limit,
         }
     }
@@ -234,6 +238,46 @@ impl FrameDecoder {
             command,
             body,
         }))
+    }
+
+    /// Whether [`FrameDecoder::lend_body`] would lend now.
+    pub fn lendable(&self, min: usize) -> bool {
+        !self.lent
+            && matches!(self.state, State::Body { .. })
+            && self
+                .pooled
+                .as_ref()
+                .is_some_and(|b| b.remaining() >= min.max(1))
+    }
+
+    /// Lends the body being assembled, when it is a pooled one with at least `min` bytes
+    /// still to come, so that a receive fills the rest of it where the part keeps it (no
+    /// receive buffer, no copy). Until [`FrameDecoder::return_body`] gives it back, input is
+    /// refused ([`FrameError::InputWhileLent`]).
+    pub fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
+        if !self.lendable(min) {
+            return None;
+        }
+        self.lent = true;
+        self.pooled.take()
+    }
+
+    /// Takes back the body lent by [`FrameDecoder::lend_body`], with what the receive wrote:
+    /// the frame when it is whole, else `None` and decoding goes on with the next input. A
+    /// buffer returned with nothing lent is dropped.
+    pub fn return_body(&mut self, buf: BodyBuf) -> Option<FrameRef<'static>> {
+        if !std::mem::replace(&mut self.lent, false) {
+            return None;
+        }
+        let State::Body { flags, .. } = self.state else {
+            return None;
+        };
+        if buf.remaining() > 0 {
+            self.pooled = Some(buf);
+            return None;
+        }
+        self.state = State::Flags;
+        Some(FrameRef::new(flags, FrameBody::Pooled(buf.freeze())))
     }
 
     /// A whole short *data* frame (flags 0 or MORE, a one-byte size, the body all in
@@ -360,6 +404,13 @@ impl FrameDecoder {
                     self.start_body(flags, size)?;
                 }
                 State::Body { flags, size } => {
+                    if self.lent {
+                        return if input.is_empty() {
+                            Ok(None)
+                        } else {
+                            Err(FrameError::InputWhileLent)
+                        };
+                    }
                     let starting = self.partial.is_empty() && self.pooled.is_none();
                     if starting && input.len() >= size {
                         // The whole body is in this buffer.
@@ -466,6 +517,51 @@ mod tests {
         let c = dec.decode_slice(&mut input).unwrap().unwrap();
         assert!(matches!(&c.body, FrameBody::Pooled(b) if b.as_slice() == b"xyzzzw"));
         assert_eq!(input, b"!");
+    }
+
+    /// A pooled body under way is lent only with at least `min` bytes to come; while it is
+    /// out, input is refused; back partial, decoding goes on where it stopped; back whole, it
+    /// is the frame.
+    #[test]
+    fn a_lent_body_comes_back_partial_or_whole_and_input_waits_for_it() {
+        let body: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
+        let mut wire = vec![0x03];
+        wire.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        wire.extend_from_slice(&body[..1000]);
+        let mut dec = FrameDecoder::new(None);
+        let mut input: &[u8] = &wire;
+        assert_eq!(dec.decode_slice(&mut input), Ok(None));
+        assert!(!dec.lendable(29_001), "29,000 bytes to come, not more");
+        assert!(dec.lend_body(29_001).is_none());
+        let mut buf = dec.lend_body(16 * 1024).expect("lendable");
+        assert!(!dec.lendable(1), "lent once");
+        let mut more: &[u8] = &body[1000..2000];
+        assert_eq!(
+            dec.decode_slice(&mut more),
+            Err(FrameError::InputWhileLent),
+            "no input while the body is out"
+        );
+        // Back with part of the rest: decoding goes on from there.
+        assert_eq!(buf.extend_from_slice(&body[1000..10_000]), 9000);
+        assert!(dec.return_body(buf).is_none());
+        let mut buf = dec.lend_body(1).expect("lendable again");
+        assert_eq!(buf.extend_from_slice(&body[10_000..]), 20_000);
+        let frame = dec.return_body(buf).expect("whole: the frame");
+        assert!(frame.more && !frame.command);
+        assert_eq!(frame.body.as_slice(), &body[..]);
+        assert!(dec.is_idle());
+        // A frame after it decodes as usual; nothing is lent between frames.
+        let mut next: &[u8] = &[0x00, 2, b'o', b'k'];
+        let f = dec.decode_slice(&mut next).unwrap().unwrap();
+        assert_eq!(f.body.as_slice(), b"ok");
+        assert!(dec.lend_body(1).is_none());
+        // A body past the pools' largest class is never lent (it is not in a pooled block).
+        let mut big = vec![0x02];
+        big.extend_from_slice(&(200_000u64).to_be_bytes());
+        big.extend_from_slice(&[1; 100]);
+        let mut input: &[u8] = &big;
+        assert_eq!(dec.decode_slice(&mut input), Ok(None));
+        assert!(dec.lend_body(1).is_none());
     }
 
     /// A split body up to MAX_POOLED goes into a pooled block, taken only once its first

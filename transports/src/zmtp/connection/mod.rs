@@ -33,6 +33,7 @@ use super::metadata::{self, Metadata};
 use super::zap::{ZapReply, ZapRequest};
 use crate::errno::Errno;
 use crate::socket_type::SocketType;
+use zeroring_engine::body_pool::BodyBuf;
 use zeroring_engine::Msg;
 
 mod config;
@@ -264,31 +265,59 @@ impl Connection {
             && !self.mechanism.seals_traffic()
     }
 
+    /// Lends the body of the data frame being received, when at least `min` bytes of it are
+    /// still to come, so that a receive writes them straight where the part keeps them (see
+    /// [`FrameDecoder::lend_body`](super::frame::FrameDecoder::lend_body)). Only in the
+    /// traffic phase of an unsealed connection; no input may be handed in until
+    /// [`Connection::return_body_with`] gives it back.
+    pub fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
+        if !self.can_lend(min) {
+            return None;
+        }
+        self.decoder.lend_body(min)
+    }
+
+    /// Whether [`Connection::lend_body`] would lend now.
+    pub fn can_lend(&self, min: usize) -> bool {
+        self.phase == Phase::Traffic
+            && !self.mechanism.seals_traffic()
+            && self.decoder.lendable(min)
+    }
+
+    /// Takes back the body lent by [`Connection::lend_body`], with what the receive wrote;
+    /// a frame it completes goes to `sink` as one decoded from input would.
+    pub fn return_body_with<S: FrameSink>(&mut self, buf: BodyBuf, now: Instant, sink: &mut S) {
+        if let Some(frame) = self.decoder.return_body(buf) {
+            self.handle_frame(frame, now, sink);
+        }
+    }
+
     /// Decodes one frame (or as much of one as `input` holds) and hands it on.
     #[inline]
     fn decode_one<S: FrameSink>(&mut self, input: &mut &[u8], now: Instant, sink: &mut S) {
         match self.decoder.decode_slice(input) {
-            Ok(Some(frame)) => {
-                if S::TAKES_FRAMES && self.takes_fast_path(&frame) {
-                    self.heartbeat.on_inbound();
-                    self.at_message_start = !frame.more;
-                    match frame.body {
-                        FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
-                        // A split body the pools serve was assembled in the block the part
-                        // keeps: no allocation, no second copy.
-                        FrameBody::Pooled(p) => {
-                            sink.deliver(Msg::from_pooled(p).with_more(frame.more))
-                        }
-                        FrameBody::Assembled(b) => {
-                            sink.deliver(Msg::from_bytes(b).with_more(frame.more))
-                        }
-                    }
-                } else {
-                    self.on_frame(frame.into_owned(), now);
-                }
-            }
+            Ok(Some(frame)) => self.handle_frame(frame, now, sink),
             Ok(None) => *input = &[],
             Err(e) => self.fail(e.into()),
+        }
+    }
+
+    /// Hands on one decoded frame: an ordinary data frame straight to the sink, anything else
+    /// through the connection's state machine.
+    #[inline]
+    fn handle_frame<S: FrameSink>(&mut self, frame: FrameRef<'_>, now: Instant, sink: &mut S) {
+        if !(S::TAKES_FRAMES && self.takes_fast_path(&frame)) {
+            self.on_frame(frame.into_owned(), now);
+            return;
+        }
+        self.heartbeat.on_inbound();
+        self.at_message_start = !frame.more;
+        match frame.body {
+            FrameBody::Borrowed(b) => sink.deliver_copy(b, frame.more),
+            // A split body the pools serve was assembled in the block the part keeps: no
+            // allocation, no second copy.
+            FrameBody::Pooled(p) => sink.deliver(Msg::from_pooled(p).with_more(frame.more)),
+            FrameBody::Assembled(b) => sink.deliver(Msg::from_bytes(b).with_more(frame.more)),
         }
     }
 
