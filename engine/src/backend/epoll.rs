@@ -289,6 +289,24 @@ impl EpollBackend {
     }
 }
 
+/// The outcome of one syscall of a single-completion operation (`n` bytes, or -1 with errno
+/// set): its completion pushed and `Done`, `WouldBlock` to wait for readiness, or `None` to
+/// try again at once (EINTR).
+fn single_result(n: isize, key: u64, out: &mut Vec<RawCompletion>) -> Option<Attempt> {
+    if n >= 0 {
+        push(out, key, n as i32, false, None);
+        return Some(Attempt::Done);
+    }
+    match last_errno() {
+        libc::EAGAIN => Some(Attempt::WouldBlock),
+        libc::EINTR => None,
+        e => {
+            push(out, key, -e, false, None);
+            Some(Attempt::Done)
+        }
+    }
+}
+
 /// Tries the syscall(s) of `op` without blocking, queueing what completed.
 fn attempt(
     key: u64,
@@ -385,17 +403,8 @@ fn attempt(
                         libc::MSG_DONTWAIT,
                     )
                 };
-                if n >= 0 {
-                    push(out, key, n as i32, false, None);
-                    return Attempt::Done;
-                }
-                match last_errno() {
-                    libc::EAGAIN => return Attempt::WouldBlock,
-                    libc::EINTR => continue,
-                    e => {
-                        push(out, key, -e, false, None);
-                        return Attempt::Done;
-                    }
+                if let Some(attempt) = single_result(n, key, out) {
+                    return attempt;
                 }
             }
         }
@@ -443,17 +452,8 @@ fn attempt(
                     libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
                 )
             };
-            if n >= 0 {
-                push(out, key, n as i32, false, None);
-                return Attempt::Done;
-            }
-            match last_errno() {
-                libc::EAGAIN => return Attempt::WouldBlock,
-                libc::EINTR => continue,
-                e => {
-                    push(out, key, -e, false, None);
-                    return Attempt::Done;
-                }
+            if let Some(attempt) = single_result(n, key, out) {
+                return attempt;
             }
         },
         OpState::Close { .. } | OpState::Wake { .. } => Attempt::WouldBlock,
