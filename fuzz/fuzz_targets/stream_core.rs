@@ -6,7 +6,9 @@
 //! The first two bytes choose the configuration; with bit 0 of the second set, an honest peer
 //! (a real `Connection` of a compatible type and mechanism) completes the handshake first, so
 //! the fuzzer spends its time after READY; its later frames can be interleaved with raw
-//! garbage. Checked at every step:
+//! garbage. Network bytes may arrive through a lent body (`StreamCore::lend_body`, filled and
+//! given back as a receive into it would), as the stream driver does for large bodies.
+//! Checked at every step:
 //! - nothing panics;
 //! - heap in use stays under 2 MiB + 256 bytes per input byte (a peer's declared sizes, held
 //!   messages, stalled bytes and partial messages are all bounded by what it really sent);
@@ -195,8 +197,26 @@ impl Harness {
         }
     }
 
+    /// Bytes from the network, as the stream driver hands them in. With `lend`, a large body
+    /// under way is first lent (as for `Op::RecvInto`) and filled from the front of `chunk`,
+    /// then given back; the rest goes in as ordinary input.
+    fn feed(&mut self, chunk: &[u8], lend: bool) {
+        let mut rest = chunk;
+        if lend {
+            if let Some(mut buf) = self.core.lend_body(1) {
+                let n = buf.extend_from_slice(rest);
+                rest = &rest[n..];
+                self.core.return_body(buf, self.now);
+                self.step();
+            }
+        }
+        if !rest.is_empty() {
+            self.core.handle_input(Bytes::copy_from_slice(rest), self.now);
+        }
+    }
+
     /// Whatever the honest peer has to say goes to the core, cut at `split`.
-    fn peer_to_core(&mut self, split: usize) {
+    fn peer_to_core(&mut self, split: usize, lend: bool) {
         let Some(peer) = self.peer.as_mut() else {
             return;
         };
@@ -210,8 +230,7 @@ impl Harness {
         let split = split.min(out.len());
         for part in [&out[..split], &out[split..]] {
             if !part.is_empty() {
-                self.core
-                    .handle_input(Bytes::copy_from_slice(part), self.now);
+                self.feed(part, lend);
                 self.step();
             }
         }
@@ -320,7 +339,7 @@ fuzz_target!(|input: &[u8]| {
     if honest {
         // The honest handshake (ZAP answered 200 on either side).
         for _ in 0..16 {
-            h.peer_to_core(usize::MAX);
+            h.peer_to_core(usize::MAX, false);
             while let Some(req) = h.core.poll_zap_request() {
                 let mut r = ZapReply::ok("user");
                 r.request_id = req.request_id;
@@ -350,7 +369,7 @@ fuzz_target!(|input: &[u8]| {
                 let n = usize::from(byte(&mut data)) + 1;
                 let chunk = take(&mut data, n);
                 if !chunk.is_empty() {
-                    h.core.handle_input(Bytes::copy_from_slice(chunk), h.now);
+                    h.feed(chunk, op & 0x80 != 0);
                 }
             }
             2 => {
@@ -367,7 +386,7 @@ fuzz_target!(|input: &[u8]| {
                         };
                     }
                 }
-                h.peer_to_core(split);
+                h.peer_to_core(split, op & 0x40 != 0);
             }
             3 => {
                 // Time passes; a due deadline fires.
