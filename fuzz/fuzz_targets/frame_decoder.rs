@@ -73,11 +73,7 @@ fn run_short(
 /// The stream's way with large bodies: after each input, a pooled body under way is lent
 /// (`lend_body`), filled from the following input as a receive would (taking at most what it
 /// still wants, maybe less: `take` caps each fill) and given back (`return_body`).
-fn run_lent(
-    limit: Option<u64>,
-    chunks: &[&[u8]],
-    take: usize,
-) -> (Vec<Frame>, Option<FrameError>) {
+fn run_lent(limit: Option<u64>, chunks: &[&[u8]], take: usize) -> (Vec<Frame>, Option<FrameError>) {
     let mut dec = FrameDecoder::new(limit);
     let mut frames = Vec::new();
     for c in chunks {
@@ -108,7 +104,9 @@ fn run_lent(
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let limit = match ctl & 3 {
         0 => None,
         1 => Some(u64::from(ctl)),

@@ -211,7 +211,8 @@ impl Harness {
             }
         }
         if !rest.is_empty() {
-            self.core.handle_input(Bytes::copy_from_slice(rest), self.now);
+            self.core
+                .handle_input(Bytes::copy_from_slice(rest), self.now);
         }
     }
 
