@@ -91,6 +91,26 @@ const fn kept_cap(class: usize) -> usize {
     }
 }
 
+/// The index of the first class above 1 KiB (kept by [`KEPT_LARGE_BYTES`]).
+const FIRST_LARGE: usize = {
+    let mut i = 0;
+    while i < CLASSES.len() && CLASSES[i] <= SMALL_MAX {
+        i += 1;
+    }
+    i
+};
+
+/// [`kept_cap`] of every class up to 1 KiB (0 above: those count by bytes), computed once.
+const KEPT_CAPS: [usize; CLASSES.len()] = {
+    let mut caps = [0; CLASSES.len()];
+    let mut i = 0;
+    while i < FIRST_LARGE {
+        caps[i] = kept_cap(i);
+        i += 1;
+    }
+    caps
+};
+
 /// A block's header; the body follows at [`DATA_OFFSET`].
 #[repr(C)]
 struct Header {
@@ -177,6 +197,8 @@ impl Local {
     }
 
     /// A free block of `class` with this thread as its home, if one is kept or was given back.
+    /// (Inlined into every pooled copy: the common case is one load and two stores.)
+    #[inline(always)]
     fn pop(&self, class: usize) -> Option<NonNull<Header>> {
         let head = match self.free[class].get() {
             Some(h) => h,
@@ -185,7 +207,7 @@ impl Local {
         // SAFETY: blocks in the private list are live, free, and linked only here.
         self.free[class].set(unsafe { FreeStack::next(head) });
         self.count[class].set(self.count[class].get().saturating_sub(1));
-        if CLASSES[class] > SMALL_MAX {
+        if class >= FIRST_LARGE {
             self.large_bytes
                 .set(self.large_bytes.get().saturating_sub(CLASSES[class]));
         }
@@ -194,49 +216,52 @@ impl Local {
 
     /// Whether one more free block of `class` may be kept: below its class's count for the
     /// small classes, within [`KEPT_LARGE_BYTES`] for the large ones together.
-    #[inline]
+    #[inline(always)]
     fn has_room(&self, class: usize) -> bool {
-        if CLASSES[class] > SMALL_MAX {
+        if class >= FIRST_LARGE {
             self.large_bytes.get() + CLASSES[class] <= KEPT_LARGE_BYTES
         } else {
-            self.count[class].get() < kept_cap(class)
-        }
-    }
-
-    /// Counts one more kept block of `class`.
-    #[inline]
-    fn note_kept(&self, class: usize) {
-        self.count[class].set(self.count[class].get() + 1);
-        if CLASSES[class] > SMALL_MAX {
-            self.large_bytes
-                .set(self.large_bytes.get() + CLASSES[class]);
+            self.count[class].get() < KEPT_CAPS[class]
         }
     }
 
     /// Takes the blocks other threads gave back as the private list, freeing those past
-    /// the limit; returns the list's first block.
+    /// the limit; returns the list's first block. (Out of line: it runs once per list taken,
+    /// not per block given out.)
+    #[inline(never)]
     fn adopt(&self, class: usize) -> Option<NonNull<Link>> {
         let first = self.home().stacks[class].0.take_all()?;
-        // The private list is empty (that is when a pop adopts): the first block is kept
-        // whatever the limit, as the pop takes it at once.
-        self.note_kept(class);
-        let mut last = first;
+        let size = CLASSES[class];
+        // How many of the list to keep, counted once: at least the first, which the pop
+        // takes at once.
+        let room = if class >= FIRST_LARGE {
+            KEPT_LARGE_BYTES.saturating_sub(self.large_bytes.get()) / size
+        } else {
+            KEPT_CAPS[class].saturating_sub(self.count[class].get())
+        }
+        .max(1);
+        let (mut last, mut n) = (first, 1);
         // SAFETY: the taken list is ours alone; each block is live until freed here.
         unsafe {
             while let Some(next) = FreeStack::next(last) {
-                if !self.has_room(class) {
+                if n == room {
                     FreeStack::set_next(last, None);
                     free_list(Some(next), class);
                     break;
                 }
-                self.note_kept(class);
                 last = next;
+                n += 1;
             }
+        }
+        self.count[class].set(self.count[class].get() + n);
+        if class >= FIRST_LARGE {
+            self.large_bytes.set(self.large_bytes.get() + n * size);
         }
         Some(first)
     }
 
     /// Keeps a free block of this thread's home, or frees it past the limit.
+    #[inline(always)]
     fn keep(&self, block: NonNull<Header>, class: usize) {
         if !self.has_room(class) {
             // SAFETY: the block is free and ours.
@@ -247,7 +272,11 @@ impl Local {
         // SAFETY: the block is free, ours, and in no list.
         unsafe { FreeStack::set_next(link, self.free[class].get()) };
         self.free[class].set(Some(link));
-        self.note_kept(class);
+        self.count[class].set(self.count[class].get() + 1);
+        if class >= FIRST_LARGE {
+            self.large_bytes
+                .set(self.large_bytes.get() + CLASSES[class]);
+        }
     }
 }
 
@@ -360,7 +389,7 @@ unsafe fn release(block: NonNull<Header>) {
 
 /// A block of `class` with this thread as its home and one reference, or `None` when this
 /// thread is ending (its home is gone).
-#[inline]
+#[inline(always)]
 fn take_block(class: usize) -> Option<NonNull<Header>> {
     LOCAL
         .try_with(|l| match l.pop(class) {
