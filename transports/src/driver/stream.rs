@@ -190,7 +190,8 @@ impl Stream {
                 match result {
                     Ok(data) if !data.is_empty() => {
                         self.single_shot_left = self.single_shot_left.saturating_sub(1);
-                        self.core.handle_input(data, cx.now())
+                        self.core.handle_input(data, cx.now());
+                        self.yield_multishot_to_lend(cx);
                     }
                     Ok(_) => self.core.handle_eof(cx.now()),
                     Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
@@ -222,6 +223,21 @@ impl Stream {
             _ => {}
         }
         self.pump(cx)
+    }
+
+    /// After input was decoded: when it left a large body under way and the multishot
+    /// receive is still armed, that receive gives way to single-shot ones, so that the rest of
+    /// the body can be received where the part keeps it. (Checked here, where the decoder's
+    /// state changes, not on every pump.)
+    fn yield_multishot_to_lend(&mut self, cx: &mut Cx<'_>) {
+        let Some(op) = self.recv else {
+            return;
+        };
+        if self.recv_multishot && !self.recv_cancelled && self.core.can_lend(LEND_MIN) {
+            self.single_shot_left = SINGLE_SHOT_RUN;
+            self.recv_cancelled = true;
+            cx.cancel(op);
+        }
     }
 
     pub(crate) fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) -> Status {
@@ -321,15 +337,6 @@ impl Stream {
                 self.recv = Some(cx.submit(op));
             }
             Some(op) if !wants_recv && !self.recv_cancelled => {
-                self.recv_cancelled = true;
-                cx.cancel(op);
-            }
-            Some(op)
-                if self.recv_multishot && !self.recv_cancelled && self.core.can_lend(LEND_MIN) =>
-            {
-                // A large body is under way: the multishot receive gives way to single-shot
-                // ones, so that the rest of it can be received where the part keeps it.
-                self.single_shot_left = SINGLE_SHOT_RUN;
                 self.recv_cancelled = true;
                 cx.cancel(op);
             }

@@ -334,7 +334,7 @@ impl StreamCore {
     /// while receiving is paused, input is stalled, or the connection is ending. No input may
     /// be handed in until [`StreamCore::return_body`] gives it back.
     pub fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
-        if !self.can_lend(min) {
+        if !self.input_flows() {
             return None;
         }
         self.conn.lend_body(min)
@@ -342,7 +342,12 @@ impl StreamCore {
 
     /// Whether [`StreamCore::lend_body`] would lend now.
     pub fn can_lend(&self, min: usize) -> bool {
-        !self.paused && self.stalled.is_empty() && !self.finishing && self.conn.can_lend(min)
+        self.input_flows() && self.conn.can_lend(min)
+    }
+
+    /// Input is being decoded as it arrives: not paused, nothing stalled, not ending.
+    fn input_flows(&self) -> bool {
+        !self.paused && self.stalled.is_empty() && !self.finishing
     }
 
     /// Takes back the body lent by [`StreamCore::lend_body`], with what the receive wrote

@@ -271,7 +271,7 @@ impl Connection {
     /// traffic phase of an unsealed connection; no input may be handed in until
     /// [`Connection::return_body_with`] gives it back.
     pub fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
-        if !self.can_lend(min) {
+        if !self.may_lend() {
             return None;
         }
         self.decoder.lend_body(min)
@@ -279,9 +279,12 @@ impl Connection {
 
     /// Whether [`Connection::lend_body`] would lend now.
     pub fn can_lend(&self, min: usize) -> bool {
-        self.phase == Phase::Traffic
-            && !self.mechanism.seals_traffic()
-            && self.decoder.lendable(min)
+        self.may_lend() && self.decoder.lendable(min)
+    }
+
+    /// Bodies may be lent in this phase and mechanism: traffic, not sealed.
+    fn may_lend(&self) -> bool {
+        self.phase == Phase::Traffic && !self.mechanism.seals_traffic()
     }
 
     /// Takes back the body lent by [`Connection::lend_body`], with what the receive wrote;
