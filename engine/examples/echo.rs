@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zeroring_engine::{Completion, Cx, Engine, EngineConfig, Handler, Op, OpId, SharedFd};
+use zeroring_engine::{Completion, Cx, Engine, EngineConfig, Handler, Op, OpId, SendBuf, SharedFd};
 
 struct Listener(SharedFd);
 
@@ -57,7 +57,7 @@ impl Handler for Echo {
         }
         if !self.sending && !self.pending.is_empty() {
             self.sending = true;
-            let bufs = self.pending.drain(..).collect();
+            let bufs = self.pending.drain(..).map(SendBuf::from).collect();
             cx.submit(Op::Send {
                 fd: self.fd.clone(),
                 bufs,

@@ -30,6 +30,8 @@ pub mod msg;
 #[cfg(not(loom))]
 pub mod reactor;
 #[cfg(not(loom))]
+pub mod send_buf;
+#[cfg(not(loom))]
 pub mod thread;
 #[cfg(not(loom))]
 pub mod timers;
@@ -44,5 +46,7 @@ pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo
 pub use msg::{Metadata, Msg};
 #[cfg(not(loom))]
 pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
+#[cfg(not(loom))]
+pub use send_buf::SendBuf;
 #[cfg(not(loom))]
 pub use timers::TimerId;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::body_pool::PooledBody;
+use crate::send_buf::SendBuf;
 
 /// Connection properties attached to received parts, shared by every part of a connection.
 ///
@@ -382,20 +383,21 @@ impl Msg {
         }
     }
 
-    /// The body as `Bytes` without copying its bytes: `Bytes` shared by a clone, or a pooled
-    /// body wrapped (one small allocation, for the wrapper) — for an encoder that queues a
-    /// large body instead of copying it. `None` for an inline body, which is copied instead.
-    pub fn share_bytes(&self) -> Option<Bytes> {
+    /// The body as a buffer to send, without copying its bytes and without allocating: the
+    /// `Bytes` or the pooled block shared by a clone — for an encoder that queues a large
+    /// body instead of copying it. `None` for an inline body, which is copied instead.
+    #[inline]
+    pub fn share_buf(&self) -> Option<SendBuf> {
         match &self.body {
-            Body::Shared(b) => Some(b.clone()),
-            Body::Pooled(p) => Some(Bytes::from_owner(p.clone())),
+            Body::Shared(b) => Some(SendBuf::Shared(b.clone())),
+            Body::Pooled(p) => Some(SendBuf::Pooled(p.clone())),
             Body::Inline { .. } => None,
         }
     }
 
     /// The body as `Bytes` when it is held as `Bytes` (given by the caller, or too large for
     /// the pools): shared by a clone, not copied. `None` for inline and pooled bodies (see
-    /// [`Msg::share_bytes`] for the latter).
+    /// [`Msg::share_buf`] for the latter).
     #[inline]
     pub fn shared_bytes(&self) -> Option<&Bytes> {
         match &self.body {

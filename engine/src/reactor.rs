@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use slab::Slab;
 
 use crate::backend::{
@@ -28,6 +27,7 @@ use crate::backend::{
 use crate::body_pool::BodyBuf;
 use crate::bufpool::BufPool;
 use crate::io_thread::{IoThreadHandle, ThreadStats};
+use crate::send_buf::SendBuf;
 use crate::timers::{TimerId, Timers};
 
 /// An operation a handler asks its I/O thread to perform.
@@ -78,7 +78,7 @@ pub enum Op {
         /// The connected socket.
         fd: SharedFd,
         /// Bytes to write, in order.
-        bufs: Vec<Bytes>,
+        bufs: Vec<SendBuf>,
         /// Use `SEND_ZC` where the backend has it (worth it only for large bodies).
         zero_copy: bool,
     },
@@ -118,7 +118,7 @@ pub enum Completion<'a> {
         /// Total bytes written, or the error.
         result: io::Result<usize>,
         /// The buffers that were submitted.
-        bufs: Vec<Bytes>,
+        bufs: Vec<SendBuf>,
     },
     /// The close finished.
     Closed(io::Result<()>),
@@ -822,6 +822,7 @@ mod tests {
     use crate::backend::BackendChoice;
     use crate::bufpool::BufPoolConfig;
     use crate::io_thread::test_core;
+    use bytes::Bytes;
     use std::io::Read;
     use std::os::unix::net::UnixStream;
     use std::sync::atomic::AtomicBool;
@@ -847,7 +848,7 @@ mod tests {
 
     struct SendOnce {
         fd: SharedFd,
-        bufs: Option<Vec<Bytes>>,
+        bufs: Option<Vec<SendBuf>>,
     }
 
     impl Handler for SendOnce {
@@ -909,7 +910,7 @@ mod tests {
             });
             core.spawn(Box::new(SendOnce {
                 fd: Arc::new(a.into()),
-                bufs: Some(vec![bytes]),
+                bufs: Some(vec![SendBuf::from(bytes)]),
             }));
 
             // The handler is gone and its send cancelled, but not finished: the buffer lives.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{backends, engine, payload, wait_until, EchoListener};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use zeroring_engine::{BufPoolConfig, Completion, Cx, Handler, Op, OpId, SharedFd};
+use zeroring_engine::{BufPoolConfig, Completion, Cx, Handler, Op, OpId, SendBuf, SharedFd};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -123,7 +123,7 @@ impl Handler for Client {
                 let fd = self.shared.clone().unwrap();
                 cx.submit(Op::Send {
                     fd,
-                    bufs: vec![self.body.clone()],
+                    bufs: vec![SendBuf::from(self.body.clone())],
                     zero_copy: self.zero_copy,
                 });
             }

@@ -186,7 +186,7 @@ impl Harness {
                 if self.auto_send {
                     if let Some(peer) = self.peer.as_mut() {
                         for b in bufs {
-                            peer.handle_input(b, self.now);
+                            peer.handle_input(b.into_bytes(), self.now);
                         }
                         peer_events(peer, self.now);
                     }

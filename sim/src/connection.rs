@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
+use zeroring_engine::SendBuf;
 use zeroring_transports::driver::{Kept, Link, Status, StreamCore};
 use zeroring_transports::monitor::MonitorEvent;
 use zeroring_transports::zmtp::{ZapError, ZapReply};
@@ -290,11 +291,11 @@ fn record_link_events(
     });
 }
 
-fn concat(bufs: Vec<Bytes>) -> Bytes {
+fn concat(bufs: Vec<SendBuf>) -> Bytes {
     if bufs.len() == 1 {
-        return bufs.into_iter().next().unwrap_or_default();
+        return bufs.into_iter().next().unwrap_or_default().into_bytes();
     }
-    let mut b = BytesMut::with_capacity(bufs.iter().map(Bytes::len).sum());
+    let mut b = BytesMut::with_capacity(bufs.iter().map(|c| c.len()).sum());
     for chunk in bufs {
         b.extend_from_slice(&chunk);
     }

@@ -444,7 +444,7 @@ fn attempt(
         }
         OpState::Send(s) => loop {
             s.prepare();
-            // SAFETY: the msghdr points at the iovec array just rebuilt from live Bytes.
+            // SAFETY: the msghdr points at the iovec array just rebuilt from the live buffers.
             let n = unsafe {
                 libc::sendmsg(
                     s.raw_fd(),

@@ -19,10 +19,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use slab::Slab;
 
 use crate::bufpool::BufPool;
+use crate::send_buf::SendBuf;
 
 /// Which backend an engine should use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -94,7 +94,7 @@ pub(crate) const MAX_IOV: usize = 1024;
 /// A send in progress: the buffers not yet fully written, and the iovec array the kernel reads.
 pub(crate) struct SendState {
     pub(crate) fd: SharedFd,
-    pub(crate) bufs: Vec<Bytes>,
+    pub(crate) bufs: Vec<SendBuf>,
     /// Index of the first buffer not fully sent, and bytes of it already sent.
     pub(crate) head: usize,
     pub(crate) head_off: usize,
@@ -116,7 +116,7 @@ pub(crate) struct SendSpare {
 impl SendState {
     pub(crate) fn new(
         fd: SharedFd,
-        bufs: Vec<Bytes>,
+        bufs: Vec<SendBuf>,
         zero_copy: bool,
         spare: Option<SendSpare>,
     ) -> Self {
@@ -148,7 +148,7 @@ impl SendState {
 
     /// The buffers (for the completion), the descriptor, and what the next send may reuse.
     /// Only for a finished send: the kernel no longer reads the iovec array or msghdr.
-    pub(crate) fn into_parts(self) -> (Vec<Bytes>, SharedFd, SendSpare) {
+    pub(crate) fn into_parts(self) -> (Vec<SendBuf>, SharedFd, SendSpare) {
         let SendState {
             bufs,
             fd,
@@ -373,7 +373,7 @@ mod tests {
         let fd: SharedFd = Arc::new(OwnedFd::from(std::fs::File::open("/dev/null").unwrap()));
         SendState::new(
             fd,
-            bufs.iter().map(|b| Bytes::from_static(b)).collect(),
+            bufs.iter().map(|b| SendBuf::from(*b)).collect(),
             false,
             None,
         )
@@ -384,7 +384,7 @@ mod tests {
         let mut s = state(&[b"abc", b"de"]);
         s.prepare();
         let (_, fd, spare) = s.into_parts();
-        let mut t = SendState::new(fd, vec![Bytes::from_static(b"xyz")], false, Some(spare));
+        let mut t = SendState::new(fd, vec![SendBuf::from(&b"xyz"[..])], false, Some(spare));
         let (_, n) = t.prepare();
         assert_eq!(
             n, 1,

@@ -233,8 +233,9 @@ impl UringBackend {
     fn push(&mut self, entry: squeue::Entry) {
         loop {
             // SAFETY: every pointer in `entry` refers to memory owned by the operation's slot
-            // in the reactor (boxed address, boxed msghdr, heap iovec array, Bytes data) or by
-            // `self`; the reactor keeps it alive and unmoved until the final completion.
+            // in the reactor (boxed address, boxed msghdr, heap iovec array, the send's buffers
+            // in their untouched `Vec`) or by `self`; the reactor keeps it alive and unmoved
+            // until the final completion.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return;
             }

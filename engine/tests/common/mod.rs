@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zeroring_engine::{
-    BackendChoice, BufPoolConfig, Completion, Cx, Engine, EngineConfig, Handler, Op, OpId, SharedFd,
+    BackendChoice, BufPoolConfig, Completion, Cx, Engine, EngineConfig, Handler, Op, OpId, SendBuf,
+    SharedFd,
 };
 
 /// The backends a test runs on: both, unless `ZERORING_BACKEND` forces one (CI's second pass).
@@ -106,7 +107,7 @@ impl EchoConn {
             return;
         }
         self.sending = true;
-        let bufs: Vec<Bytes> = self.pending.drain(..).collect();
+        let bufs: Vec<SendBuf> = self.pending.drain(..).map(SendBuf::from).collect();
         cx.submit(Op::Send {
             fd: self.fd.clone(),
             bufs,

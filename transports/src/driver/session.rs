@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use socket2::{Domain, SockAddr, Socket, Type};
 use zeroring_engine::{
-    Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd, ThreadGone, TimerId,
+    Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SendBuf, SharedFd, ThreadGone,
+    TimerId,
 };
 
 use super::handshakes::{HandshakeGate, Ticket, TOKEN_EVICT};
@@ -404,7 +405,7 @@ impl ConnectSession {
         let client = Box::new(SocksClient::new(req));
         let send = cx.submit(Op::Send {
             fd: fd.clone(),
-            bufs: vec![Bytes::from(client.start())],
+            bufs: vec![SendBuf::Shared(Bytes::from(client.start()))],
             zero_copy: false,
         });
         let recv = cx.submit(Op::Recv { fd: fd.clone() });
@@ -452,7 +453,7 @@ impl ConnectSession {
                         Ok(Step::Send(bytes)) => {
                             *send = Some(cx.submit(Op::Send {
                                 fd: fd.clone(),
-                                bufs: vec![Bytes::from(bytes)],
+                                bufs: vec![SendBuf::Shared(Bytes::from(bytes))],
                                 zero_copy: false,
                             }));
                             false

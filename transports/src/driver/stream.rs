@@ -73,7 +73,7 @@ pub(crate) struct Stream {
     zap: Arc<Mutex<Option<Result<ZapReply, ZapError>>>>,
     done: bool,
     /// The buffer list of the last finished send, reused for the next one.
-    spare_bufs: Vec<bytes::Bytes>,
+    spare_bufs: Vec<zeroring_engine::SendBuf>,
     /// Receives still to arm single-shot (see [`SINGLE_SHOT_RUN`]); multishot at zero.
     single_shot_left: u32,
     /// The armed receive is the multishot one.

@@ -28,7 +28,7 @@ use std::time::Instant;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zeroring_engine::body_pool::BodyBuf;
 use zeroring_engine::pipe::{NotifyHandle, ReadError, WriteError};
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{Metadata, Msg, SendBuf};
 
 use super::inbound::Inbound;
 use super::wire::{Raw, Wire};
@@ -562,7 +562,7 @@ impl StreamCore {
 
     /// Up to `max_chunks` buffers to send as one write, when no send is in flight; the I/O
     /// half reports its end with [`StreamCore::handle_send_result`].
-    pub fn poll_transmit(&mut self, max_chunks: usize) -> Option<Vec<Bytes>> {
+    pub fn poll_transmit(&mut self, max_chunks: usize) -> Option<Vec<SendBuf>> {
         let mut bufs = Vec::new();
         self.poll_transmit_into(&mut bufs, max_chunks)
             .then_some(bufs)
@@ -572,14 +572,14 @@ impl StreamCore {
     /// returns whether there is a send to make. Nothing while the application owns the
     /// connection's output ([`StreamCore::claim_output`]); what its last direct write left
     /// over comes first.
-    pub fn poll_transmit_into(&mut self, bufs: &mut Vec<Bytes>, max_chunks: usize) -> bool {
+    pub fn poll_transmit_into(&mut self, bufs: &mut Vec<SendBuf>, max_chunks: usize) -> bool {
         if self.sending || self.done || self.eof_seen || !self.owns_output {
             return false;
         }
         // What an application's direct write left over goes first: the rest of a message
         // already on the wire.
         if let Some(rest) = self.handover().and_then(|h| h.take_leftover()) {
-            bufs.push(rest);
+            bufs.push(SendBuf::Shared(rest));
         }
         while bufs.len() < max_chunks {
             match self.conn.poll_transmit() {
@@ -822,10 +822,10 @@ impl StreamCore {
                         // A pooled mid-size body: copied, and its block goes home when the
                         // pipe drops the part.
                         enc.frame_copied(more, false, msg.data());
-                    } else if let Some(body) = msg.share_bytes() {
+                    } else if let Some(body) = msg.share_buf() {
                         // A pooled large body: queued as it is (its block goes home when
-                        // the send that wrote it completes), not copied.
-                        enc.frame(more, false, &body);
+                        // the send that wrote it completes), not copied, not wrapped.
+                        enc.frame_buf(more, false, body);
                     }
                     enc.pending_bytes() < OUT_HIGH_WATER
                 });

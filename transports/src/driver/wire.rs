@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use zeroring_engine::body_pool::BodyBuf;
+use zeroring_engine::SendBuf;
 
 use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapError, ZapReply, ZmtpError};
 
@@ -18,7 +19,7 @@ use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapError, ZapReply, Z
 #[derive(Debug, Default)]
 pub(crate) struct Raw {
     events: VecDeque<Event>,
-    out: VecDeque<Bytes>,
+    out: VecDeque<SendBuf>,
     out_bytes: usize,
     closed: bool,
 }
@@ -98,7 +99,7 @@ impl Wire {
         }
     }
 
-    pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<SendBuf> {
         match self {
             Wire::Zmtp(c) => c.poll_transmit(),
             Wire::Raw(r) => {
@@ -162,7 +163,7 @@ impl Wire {
             Wire::Zmtp(c) => c.send_frame(body, more),
             Wire::Raw(r) => {
                 r.out_bytes += body.len();
-                r.out.push_back(body);
+                r.out.push_back(SendBuf::Shared(body));
                 Ok(())
             }
         }

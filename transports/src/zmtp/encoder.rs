@@ -1,6 +1,7 @@
 //! The ZMTP frame encoder: batches headers and small bodies into one buffer
-//! (many frames per write) and queues large bodies as separate `Bytes` so a
-//! driver can send them with an iovec without copying.
+//! (many frames per write) and queues large bodies as separate [`SendBuf`]s (shared
+//! `Bytes` or a part's pooled block) so a driver can send them with an iovec without
+//! copying and without allocating.
 //!
 //! Owns: outbound framing and the queue of output chunks. Must never: copy a
 //! body larger than the copy threshold, or reorder bytes.
@@ -8,8 +9,9 @@
 use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use zeroring_engine::SendBuf;
 
-use super::frame::{put_header, FLAG_COMMAND, FLAG_MORE};
+use super::frame::{header_len, put_header, FLAG_COMMAND, FLAG_MORE};
 
 /// The batch buffer's capacity once a connection is busy.
 const BATCH_CAPACITY: usize = 8192;
@@ -21,7 +23,7 @@ pub const DEFAULT_COPY_THRESHOLD: usize = 2048;
 #[derive(Debug)]
 pub struct Encoder {
     batch: BytesMut,
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<SendBuf>,
     copy_threshold: usize,
     pending: usize,
     /// What the batch was last grown to (256 B up to `BATCH_CAPACITY`, doubling per refill).
@@ -69,40 +71,69 @@ impl Encoder {
     /// name, a 3.0 subscription's `\x01`): the prefix is copied, the body is
     /// batched or queued as usual.
     pub fn frame_with_prefix(&mut self, more: bool, command: bool, prefix: &[u8], body: &Bytes) {
-        let size = prefix.len() + body.len();
-        let mut flags = 0;
-        if more {
-            flags |= FLAG_MORE;
-        }
-        if command {
-            flags |= FLAG_COMMAND;
-        }
-        let copied = if body.len() <= self.copy_threshold {
-            body.len()
+        if body.len() <= self.copy_threshold {
+            self.copied_frame(flags(more, command), prefix, body);
         } else {
-            0
-        };
-        self.room(9 + prefix.len() + copied);
-        self.header(flags, size);
-        self.batch.extend_from_slice(prefix);
-        self.pending += prefix.len();
-        self.body(body);
+            self.queued_frame(flags(more, command), prefix, SendBuf::Shared(body.clone()));
+        }
+    }
+
+    /// Encodes one frame whose body is shared (a part's pooled block, or `Bytes`): copied into
+    /// the batch up to the copy threshold, queued as it is above (no copy, no allocation).
+    pub fn frame_buf(&mut self, more: bool, command: bool, body: SendBuf) {
+        if body.len() <= self.copy_threshold {
+            self.copied_frame(flags(more, command), &[], &body);
+        } else {
+            self.queued_frame(flags(more, command), &[], body);
+        }
     }
 
     /// Encodes one frame, copying `body` into the batch whatever its size (for bodies that
     /// are not `Bytes`, such as a `Msg`'s inline bytes).
     pub fn frame_copied(&mut self, more: bool, command: bool, body: &[u8]) {
-        let mut flags = 0;
-        if more {
-            flags |= FLAG_MORE;
-        }
-        if command {
-            flags |= FLAG_COMMAND;
-        }
-        self.room(9 + body.len());
-        self.header(flags, body.len());
+        self.copied_frame(flags(more, command), &[], body);
+    }
+
+    /// A frame written whole into the batch.
+    fn copied_frame(&mut self, flags: u8, prefix: &[u8], body: &[u8]) {
+        self.room(9 + prefix.len() + body.len());
+        self.header(flags, prefix.len() + body.len());
+        self.batch.extend_from_slice(prefix);
         self.batch.extend_from_slice(body);
+        self.pending += prefix.len() + body.len();
+    }
+
+    /// A frame whose body is queued as it is, after what the batch holds so far. Its header
+    /// (and prefix) travel in an inline buffer of their own where they fit: a run of large
+    /// bodies splits no shared batch buffer per frame (which a send in flight would keep,
+    /// making the batch's next growth an allocation).
+    fn queued_frame(&mut self, flags: u8, prefix: &[u8], body: SendBuf) {
+        if !self.batch.is_empty() {
+            self.queue
+                .push_back(SendBuf::Shared(self.batch.split().freeze()));
+        }
+        let size = prefix.len() + body.len();
+        let head_len = header_len(size) + prefix.len();
+        if head_len <= SendBuf::INLINE_MAX {
+            let mut bytes = [0; SendBuf::INLINE_MAX];
+            let mut w = &mut bytes[..];
+            put_header(&mut w, flags, size);
+            w.put_slice(prefix);
+            self.queue.push_back(SendBuf::Inline {
+                bytes,
+                len: head_len as u8,
+            });
+            self.pending += head_len;
+        } else {
+            self.room(head_len);
+            self.header(flags, size);
+            self.batch.extend_from_slice(prefix);
+            self.pending += prefix.len();
+            self.queue
+                .push_back(SendBuf::Shared(self.batch.split().freeze()));
+        }
         self.pending += body.len();
+        self.queue.push_back(body);
     }
 
     /// Encodes a data frame whose body is the first `len` bytes of `buf` (a `Msg`'s inline
@@ -167,23 +198,11 @@ impl Encoder {
         self.pending += put_header(&mut self.batch, flags, size);
     }
 
-    fn body(&mut self, body: &Bytes) {
-        if body.len() <= self.copy_threshold {
-            self.batch.extend_from_slice(body);
-        } else {
-            if !self.batch.is_empty() {
-                self.queue.push_back(self.batch.split().freeze());
-            }
-            self.queue.push_back(body.clone());
-        }
-        self.pending += body.len();
-    }
-
     /// The next chunk to write, in order; `None` when everything was handed out.
-    pub fn next_chunk(&mut self) -> Option<Bytes> {
+    pub fn next_chunk(&mut self) -> Option<SendBuf> {
         let chunk = match self.queue.pop_front() {
             Some(c) => c,
-            None if !self.batch.is_empty() => self.batch.split().freeze(),
+            None if !self.batch.is_empty() => SendBuf::Shared(self.batch.split().freeze()),
             None => return None,
         };
         self.pending -= chunk.len();
@@ -201,6 +220,19 @@ impl Encoder {
     }
 }
 
+/// A frame's flags byte, without the length bit (`put_header` adds it).
+#[inline]
+fn flags(more: bool, command: bool) -> u8 {
+    let mut flags = 0;
+    if more {
+        flags |= FLAG_MORE;
+    }
+    if command {
+        flags |= FLAG_COMMAND;
+    }
+    flags
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,15 +246,56 @@ mod tests {
         enc.frame(false, false, &Bytes::from_static(b"x"));
         assert_eq!(enc.pending_bytes(), 4 + 9 + 1000 + 3);
         let a = enc.next_chunk().unwrap();
-        assert_eq!(
-            &a[..],
-            &[0x01, 2, b'h', b'i', 0x02, 0, 0, 0, 0, 0, 0, 0x03, 0xE8]
-        );
+        assert_eq!(&a[..], &[0x01, 2, b'h', b'i']);
+        let h = enc.next_chunk().unwrap();
+        assert!(matches!(h, SendBuf::Inline { .. }), "{h:?}");
+        assert_eq!(&h[..], &[0x02, 0, 0, 0, 0, 0, 0, 0x03, 0xE8]);
         let b = enc.next_chunk().unwrap();
         assert_eq!(b.as_ptr(), big.as_ptr());
         let c = enc.next_chunk().unwrap();
         assert_eq!(&c[..], &[0, 1, b'x']);
         assert!(enc.next_chunk().is_none());
+        assert!(enc.is_empty());
+    }
+
+    /// A run of large bodies leaves the batch alone: each header travels inline, each body as
+    /// it is (a pooled one by its block), so the run holds no shared batch buffer.
+    #[test]
+    fn a_run_of_large_bodies_splits_no_batch() {
+        use zeroring_engine::body_pool::PooledBody;
+        let mut enc = Encoder::new(16);
+        let data: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let pooled = PooledBody::copy_from(&data).unwrap();
+        for i in 0..100 {
+            enc.frame_buf(i % 2 == 0, false, SendBuf::Pooled(pooled.clone()));
+        }
+        assert_eq!(enc.pending_bytes(), 100 * (9 + 300));
+        assert_eq!(enc.batch.capacity(), 0, "nothing was written to the batch");
+        for i in 0..100 {
+            let h = enc.next_chunk().unwrap();
+            let flags = if i % 2 == 0 { FLAG_MORE } else { 0 };
+            assert!(matches!(h, SendBuf::Inline { .. }), "{h:?}");
+            assert_eq!(&h[..], &[flags | 0x02, 0, 0, 0, 0, 0, 0, 1, 44]);
+            let b = enc.next_chunk().unwrap();
+            assert!(matches!(b, SendBuf::Pooled(_)), "{b:?}");
+            assert_eq!(b.as_ptr(), pooled.as_slice().as_ptr());
+        }
+        assert!(enc.next_chunk().is_none());
+        // A prefix rides in the inline header too; one too long for it goes through the batch.
+        enc.frame_with_prefix(false, true, b"\x09SUBSCRIBE", &Bytes::from(data.clone()));
+        let h = enc.next_chunk().unwrap();
+        assert_eq!(&h[..2], &[FLAG_COMMAND | 0x02, 0]);
+        assert_eq!(&h[9..], b"\x09SUBSCRIBE");
+        assert!(
+            matches!(h, SendBuf::Shared(_)),
+            "9 + 10 bytes do not fit inline"
+        );
+        assert_eq!(&enc.next_chunk().unwrap()[..], &data[..]);
+        enc.frame_with_prefix(false, false, b"\x01", &Bytes::from(data.clone()));
+        let h = enc.next_chunk().unwrap();
+        assert!(matches!(h, SendBuf::Inline { .. }), "{h:?}");
+        assert_eq!(&h[..], &[0x02, 0, 0, 0, 0, 0, 0, 1, 45, 1]);
+        assert_eq!(&enc.next_chunk().unwrap()[..], &data[..]);
         assert!(enc.is_empty());
     }
 

@@ -34,7 +34,7 @@ use super::zap::{ZapReply, ZapRequest};
 use crate::errno::Errno;
 use crate::socket_type::SocketType;
 use zeroring_engine::body_pool::BodyBuf;
-use zeroring_engine::Msg;
+use zeroring_engine::{Msg, SendBuf};
 
 mod config;
 mod events;
@@ -354,7 +354,7 @@ impl Connection {
 
     /// The next chunk of output, in order. Chunks are either a batch of small
     /// frames or one large message body (send them with one vectored write).
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+    pub fn poll_transmit(&mut self) -> Option<SendBuf> {
         self.encoder.next_chunk()
     }
 
