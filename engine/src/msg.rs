@@ -383,6 +383,21 @@ impl Msg {
         }
     }
 
+    /// Consumes the part, giving back its body as a buffer to send: shared `Bytes` or the
+    /// pooled block as they are (no allocation), an inline body copied (into the buffer itself
+    /// where it fits).
+    pub fn into_send_buf(self) -> SendBuf {
+        match self.body {
+            Body::Shared(b) => SendBuf::Shared(b),
+            Body::Pooled(p) => SendBuf::Pooled(p),
+            Body::Inline { .. } => {
+                let data = self.body.as_slice();
+                SendBuf::inline(data)
+                    .unwrap_or_else(|| SendBuf::Shared(Bytes::copy_from_slice(data)))
+            }
+        }
+    }
+
     /// The body as a buffer to send, without copying its bytes and without allocating: the
     /// `Bytes` or the pooled block shared by a clone — for an encoder that queues a large
     /// body instead of copying it. `None` for an inline body, which is copied instead.
@@ -673,6 +688,41 @@ mod tests {
         let m = Msg::from(vec![7u8; 1000]);
         let c = m.clone();
         assert_eq!(m.data().as_ptr(), c.data().as_ptr());
+    }
+
+    /// Each body kind becomes a send buffer holding the same bytes; shared and pooled bodies
+    /// are handed over, not copied.
+    #[test]
+    fn bodies_become_send_buffers_without_copying_shared_bytes() {
+        let pooled = Msg::copied(&[3u8; 5000], false);
+        let at = pooled.data().as_ptr();
+        assert!(!pooled.is_inline());
+        let shared = pooled.share_buf().unwrap();
+        assert!(matches!(shared, SendBuf::Pooled(_)));
+        assert_eq!(shared.as_ptr(), at);
+        let moved = pooled.into_send_buf();
+        assert!(matches!(moved, SendBuf::Pooled(_)));
+        assert_eq!(moved.as_ptr(), at);
+        assert_eq!(&moved[..], &[3u8; 5000][..]);
+
+        let given = Msg::from(vec![4u8; 100_000]);
+        let at = given.data().as_ptr();
+        let buf = given.into_send_buf();
+        assert!(matches!(buf, SendBuf::Shared(_)));
+        assert_eq!(buf.as_ptr(), at);
+
+        let small = Msg::copied(b"twelve bytes", false);
+        assert!(small.is_inline());
+        assert!(
+            small.share_buf().is_none(),
+            "an inline body is copied by the encoder"
+        );
+        let buf = small.into_send_buf();
+        assert!(matches!(buf, SendBuf::Inline { .. }));
+        assert_eq!(&buf[..], b"twelve bytes");
+        let longer = Msg::copied(&[5u8; 30], false);
+        assert!(longer.is_inline());
+        assert_eq!(&longer.into_send_buf()[..], &[5u8; 30][..]);
     }
 
     #[test]

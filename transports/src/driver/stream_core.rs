@@ -717,7 +717,7 @@ impl StreamCore {
         if let Some(hello) = &self.hello {
             // Ahead of everything the socket queued: the output is at a message boundary
             // on a fresh connection.
-            let _ = self.conn.send_frame(hello.clone(), false);
+            let _ = self.conn.send_frame(hello.clone().into(), false);
         }
         let mut md = Metadata::new();
         for (name, value) in peer.properties.iter() {
@@ -871,7 +871,7 @@ impl StreamCore {
                         // anyway: no Bytes.
                         self.conn.send_frame_slice(msg.data(), more)
                     } else {
-                        self.conn.send_frame(msg.into_bytes(), more)
+                        self.conn.send_frame(msg.into_send_buf(), more)
                     };
                     if result.is_err() {
                         self.finishing = true;

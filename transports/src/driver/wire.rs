@@ -158,12 +158,12 @@ impl Wire {
         }
     }
 
-    pub(crate) fn send_frame(&mut self, body: Bytes, more: bool) -> Result<(), SendError> {
+    pub(crate) fn send_frame(&mut self, body: SendBuf, more: bool) -> Result<(), SendError> {
         match self {
             Wire::Zmtp(c) => c.send_frame(body, more),
             Wire::Raw(r) => {
                 r.out_bytes += body.len();
-                r.out.push_back(SendBuf::Shared(body));
+                r.out.push_back(body);
                 Ok(())
             }
         }
@@ -172,7 +172,7 @@ impl Wire {
     pub(crate) fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
         match self {
             Wire::Zmtp(c) => c.send_frame_slice(body, more),
-            Wire::Raw(_) => self.send_frame(Bytes::copy_from_slice(body), more),
+            Wire::Raw(_) => self.send_frame(Bytes::copy_from_slice(body).into(), more),
         }
     }
 

@@ -449,10 +449,16 @@ impl Connection {
         }
     }
 
-    /// Queues one frame of an outbound message.
-    pub fn send_frame(&mut self, body: Bytes, more: bool) -> Result<(), SendError> {
+    /// Queues one frame of an outbound message (`Bytes`, or any [`SendBuf`]: a part's pooled
+    /// block is queued by reference, not wrapped, where the body is not copied).
+    pub fn send_frame(&mut self, body: impl Into<SendBuf>, more: bool) -> Result<(), SendError> {
         self.check_sendable()?;
-        self.emit(more, false, &[], &body);
+        let body = body.into();
+        if self.mechanism.seals_traffic() {
+            self.seal(more, false, &[], &body);
+        } else {
+            self.encoder.frame_buf(more, false, body);
+        }
         Ok(())
     }
 
@@ -568,10 +574,16 @@ impl Connection {
 
     /// Queues a traffic frame, through the mechanism's seal when it has one.
     fn emit(&mut self, more: bool, command: bool, prefix: &[u8], body: &Bytes) {
-        if !self.mechanism.seals_traffic() {
+        if self.mechanism.seals_traffic() {
+            self.seal(more, command, prefix, body);
+        } else {
             self.encoder.frame_with_prefix(more, command, prefix, body);
-            return;
         }
+    }
+
+    /// Queues a frame sealed by the mechanism (CURVE's MESSAGE command), or fails the
+    /// connection when sealing fails.
+    fn seal(&mut self, more: bool, command: bool, prefix: &[u8], body: &[u8]) {
         let mut full = bytes::BytesMut::with_capacity(prefix.len() + body.len());
         full.extend_from_slice(prefix);
         full.extend_from_slice(body);
