@@ -348,4 +348,139 @@ mod tests {
             &[0x04, 7, 4, b'P', b'I', b'N', b'G', 0, 10]
         );
     }
+
+    /// One call on the encoder, for the property below.
+    #[derive(Debug, Clone)]
+    enum Call {
+        /// `frame_with_prefix` (an empty prefix is `frame`).
+        Frame {
+            more: bool,
+            command: bool,
+            prefix: Vec<u8>,
+            body: Vec<u8>,
+        },
+        /// `frame_buf` with a pooled body (or `Bytes` when too large for the pools).
+        Buf { more: bool, body: Vec<u8> },
+        /// `frame_copied`.
+        Copied { more: bool, body: Vec<u8> },
+        /// `inline_frame` with a 38-byte buffer.
+        Inline { more: bool, len: usize },
+        /// `raw`.
+        Raw(Vec<u8>),
+        /// Hand out up to this many chunks (the driver's send).
+        Take(usize),
+    }
+
+    fn body(max: usize) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        // Mostly small, sometimes past the copy thresholds below and past 255 (long frames).
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..40),
+            proptest::collection::vec(any::<u8>(), 200..max),
+        ]
+    }
+
+    fn call() -> impl proptest::strategy::Strategy<Value = Call> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (
+                any::<bool>(),
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), 0..12),
+                body(3000)
+            )
+                .prop_map(|(more, command, prefix, body)| Call::Frame {
+                    more,
+                    command,
+                    prefix,
+                    body
+                }),
+            (any::<bool>(), body(3000)).prop_map(|(more, body)| Call::Buf { more, body }),
+            (any::<bool>(), body(600)).prop_map(|(more, body)| Call::Copied { more, body }),
+            (any::<bool>(), 0usize..=38).prop_map(|(more, len)| Call::Inline { more, len }),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(Call::Raw),
+            (0usize..4).prop_map(Call::Take),
+        ]
+    }
+
+    /// The ZMTP encoding of one frame, written out plainly.
+    fn reference(out: &mut Vec<u8>, more: bool, command: bool, body: &[u8]) {
+        let mut flags = if more { FLAG_MORE } else { 0 } | if command { FLAG_COMMAND } else { 0 };
+        if body.len() > 255 {
+            flags |= 0x02;
+            out.push(flags);
+            out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        } else {
+            out.push(flags);
+            out.push(body.len() as u8);
+        }
+        out.extend_from_slice(body);
+    }
+
+    proptest::proptest! {
+        /// Whatever mix of calls, copy threshold and hand-outs, the chunks handed out are the
+        /// frames' plain encoding in order; `pending_bytes` counts what is not handed out; a
+        /// body past the threshold is never copied (a chunk points at the caller's bytes).
+        #[test]
+        fn chunks_are_the_frames_in_order(
+            threshold in proptest::prop_oneof![proptest::strategy::Just(0usize), 0usize..64, 64usize..2048],
+            calls in proptest::collection::vec(call(), 0..60),
+        ) {
+            use zeroring_engine::body_pool::PooledBody;
+            let mut enc = Encoder::new(threshold);
+            let mut want = Vec::new();
+            let mut got = Vec::new();
+            let mut take = |enc: &mut Encoder, got: &mut Vec<u8>, n: usize| {
+                for _ in 0..n {
+                    match enc.next_chunk() {
+                        Some(c) => got.extend_from_slice(&c),
+                        None => break,
+                    }
+                }
+            };
+            for c in calls {
+                match c {
+                    Call::Frame { more, command, prefix, body } => {
+                        let b = Bytes::from(body.clone());
+                        enc.frame_with_prefix(more, command, &prefix, &b);
+                        let mut full = prefix.clone();
+                        full.extend_from_slice(&body);
+                        reference(&mut want, more, command, &full);
+                        if body.len() > threshold {
+                            let queued = enc.queue.iter().any(|q| q.as_ptr() == b.as_ptr() && q.len() == b.len());
+                            proptest::prop_assert!(queued || b.is_empty(), "a body past the threshold is queued as it is");
+                        }
+                    }
+                    Call::Buf { more, body } => {
+                        let buf = PooledBody::copy_from(&body)
+                            .map(SendBuf::Pooled)
+                            .unwrap_or_else(|| SendBuf::Shared(Bytes::from(body.clone())));
+                        enc.frame_buf(more, false, buf);
+                        reference(&mut want, more, false, &body);
+                    }
+                    Call::Copied { more, body } => {
+                        enc.frame_copied(more, false, &body);
+                        reference(&mut want, more, false, &body);
+                    }
+                    Call::Inline { more, len } => {
+                        let mut buf = [0u8; 38];
+                        for (i, x) in buf.iter_mut().enumerate() {
+                            *x = (i * 13 + len) as u8;
+                        }
+                        enc.inline_frame(more, &buf, len);
+                        reference(&mut want, more, false, &buf[..len]);
+                    }
+                    Call::Raw(bytes) => {
+                        enc.raw(&bytes);
+                        want.extend_from_slice(&bytes);
+                    }
+                    Call::Take(n) => take(&mut enc, &mut got, n),
+                }
+                proptest::prop_assert_eq!(enc.pending_bytes(), want.len() - got.len());
+            }
+            take(&mut enc, &mut got, usize::MAX);
+            proptest::prop_assert!(enc.is_empty());
+            proptest::prop_assert!(got == want, "the chunks are the frames' encoding, in order");
+        }
+    }
 }
