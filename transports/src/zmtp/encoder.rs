@@ -430,7 +430,7 @@ mod tests {
             let mut enc = Encoder::new(threshold);
             let mut want = Vec::new();
             let mut got = Vec::new();
-            let mut take = |enc: &mut Encoder, got: &mut Vec<u8>, n: usize| {
+            let take = |enc: &mut Encoder, got: &mut Vec<u8>, n: usize| {
                 for _ in 0..n {
                     match enc.next_chunk() {
                         Some(c) => got.extend_from_slice(&c),
