@@ -19,16 +19,23 @@ fn stream(ctx: &Context) -> zeroring::Socket {
     s
 }
 
-#[test]
-fn accepted_raw_peer_round_trip_and_close() {
-    let ctx = Context::new();
-    let s = stream(&ctx);
+/// A bound STREAM socket, its address, and a plain TCP client connected to it (reads time out
+/// after 10 s).
+fn bound_with_client(ctx: &Context) -> (zeroring::Socket, String, TcpStream) {
+    let s = stream(ctx);
     s.bind("tcp://127.0.0.1:*").unwrap();
     let addr = s.get_last_endpoint().unwrap().unwrap();
-    let mut client = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    let client = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    (s, addr, client)
+}
+
+#[test]
+fn accepted_raw_peer_round_trip_and_close() {
+    let ctx = Context::new();
+    let (s, addr, mut client) = bound_with_client(&ctx);
 
     let hello = s.recv_multipart(0).unwrap();
     assert_eq!(hello.len(), 2);
@@ -266,13 +273,7 @@ fn a_peer_named_at_connect_can_be_sent_to_at_once() {
 #[test]
 fn bodies_of_every_kind_reach_a_raw_peer_in_order() {
     let ctx = Context::new();
-    let s = stream(&ctx);
-    s.bind("tcp://127.0.0.1:*").unwrap();
-    let addr = s.get_last_endpoint().unwrap().unwrap();
-    let mut client = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let (s, _, mut client) = bound_with_client(&ctx);
     let id = s.recv_multipart(0).unwrap()[0].clone();
 
     let sizes = [5usize, 30, 1000, 3000, 40_000, 65_536, 200_000, 7];
