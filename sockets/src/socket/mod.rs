@@ -677,6 +677,7 @@ impl Socket {
     /// assert_eq!(pull.send("x", 0), Err(Error::ENOTSUP));
     /// # Ok::<(), zeroring::Error>(())
     /// ```
+    #[inline]
     pub fn send(&self, data: impl Sendable, flags: i32) -> Result<()> {
         match data.body_to_copy() {
             Some(body) => self.core().send_slice(body, flags),
