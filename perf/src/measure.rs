@@ -65,20 +65,28 @@ fn cpu_of(r: &libc::rusage) -> Duration {
 struct Child(std::process::Child);
 
 impl Child {
+    /// Starts a peer process. Its stdin is a pipe that stays open until [`Child::release`]
+    /// (or the end of this handle): a throughput sender keeps its connection open until then.
     fn spawn(args: &[String]) -> io::Result<Child> {
         let exe = std::env::current_exe()?;
         let child = Command::new(exe)
             .arg("peer")
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
         Ok(Child(child))
     }
 
+    /// Tells the peer the receiving side is done (closes its stdin).
+    fn release(&mut self) {
+        drop(self.0.stdin.take());
+    }
+
     /// Waits for the child; returns its CPU time and peak RSS.
-    fn wait(self) -> io::Result<(Duration, u64)> {
+    fn wait(mut self) -> io::Result<(Duration, u64)> {
+        self.release();
         let pid = self.0.id() as libc::pid_t;
         let mut status = 0;
         // SAFETY: rusage is plain data that wait4 fills in for our own child.
@@ -151,6 +159,16 @@ fn pin_current(cpu: Option<usize>) {
     }
 }
 
+/// A throughput sender's last step before it closes its connection: it waits until the
+/// receiving process has every message (it closes our stdin). libzmq 4.3 loses what a PULL
+/// at its RCVHWM has not read yet when an ipc peer hangs up (docs/performance.md, "libzmq
+/// loses the tail of an ipc stream"), which failed a libzmq ipc round now and then; closing
+/// after the receiver is done keeps every subject's run whole. The timed span (first to last
+/// message received) is the same either way.
+fn wait_for_receiver() {
+    let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+}
+
 /// The CPUs for (measuring side, peer).
 fn pins(pin: &[usize]) -> (Option<usize>, Option<usize>) {
     match pin {
@@ -174,7 +192,7 @@ pub fn thr(subject: Subject, p: Params, pin: &[usize]) -> io::Result<ThrSample> 
             .map_err(|_| io::Error::other("sender thread panicked"))??;
         (elapsed, None)
     } else {
-        let child = Child::spawn(&peer_args(
+        let mut child = Child::spawn(&peer_args(
             "thr-send",
             subject,
             &rx.endpoint(),
@@ -182,8 +200,10 @@ pub fn thr(subject: Subject, p: Params, pin: &[usize]) -> io::Result<ThrSample> 
             p.count,
             theirs,
         ))?;
-        let elapsed = rx.run()?;
-        (elapsed, Some(child.wait()?))
+        let elapsed = rx.run();
+        // The sender closes its connection only now (see `wait_for_receiver`).
+        child.release();
+        (elapsed?, Some(child.wait()?))
     };
     let own = rusage(libc::RUSAGE_SELF);
     let (child_cpu, child_rss) = child.unwrap_or_default();
@@ -246,7 +266,7 @@ pub fn run_peer(
 ) -> io::Result<()> {
     pin_current(pin);
     match role {
-        "thr-send" => subject::thr_sender(subject, endpoint, p),
+        "thr-send" => subject::thr_sender(subject, endpoint, p, wait_for_receiver),
         "lat-echo" => subject::lat_echo(subject, endpoint, p, p.count),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,

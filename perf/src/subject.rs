@@ -201,17 +201,18 @@ pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiv
     }
 }
 
-/// Runs the sender of a throughput run (in the child process).
-pub fn thr_sender(subject: Subject, endpoint: &str, p: Params) -> io::Result<()> {
+/// Runs the sender of a throughput run (in the child process); `received` returns once the
+/// receiver has every message, and the sender closes its connection only after it.
+pub fn thr_sender(subject: Subject, endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
     match subject {
-        Subject::Raw => raw::thr_sender(endpoint, p),
-        Subject::Zeroring => zr::thr_sender(endpoint, p),
+        Subject::Raw => raw::thr_sender(endpoint, p, received),
+        Subject::Zeroring => zr::thr_sender(endpoint, p, received),
         #[cfg(feature = "libzmq")]
-        Subject::Libzmq => libzmq::thr_sender(endpoint, p),
+        Subject::Libzmq => libzmq::thr_sender(endpoint, p, received),
         #[cfg(feature = "zmqrs")]
-        Subject::Zmqrs => zmqrs::thr_sender(endpoint, p),
+        Subject::Zmqrs => zmqrs::thr_sender(endpoint, p, received),
         #[cfg(feature = "rzmq")]
-        Subject::Rzmq => rzmq::thr_sender(endpoint, p),
+        Subject::Rzmq => rzmq::thr_sender(endpoint, p, received),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
@@ -386,7 +387,7 @@ mod raw {
         Ok(Box::new(Thr(Listener::new(p.transport)?, p)))
     }
 
-    pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+    pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
         // Batched writes, as a messaging library batches small messages.
         let mut w = BufWriter::with_capacity(256 * 1024, connect(endpoint)?);
         let msg = vec![0x5Au8; p.size];
@@ -394,6 +395,7 @@ mod raw {
             w.write_all(&msg)?;
         }
         w.flush()?;
+        received();
         Ok(())
     }
 
@@ -490,17 +492,19 @@ mod libzmq {
         }
         fn spawn_local_sender(&mut self) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
             let (ctx, ep, p) = (self.ctx.clone(), self.endpoint.clone(), self.p);
-            Ok(std::thread::spawn(move || send_all(&ctx, &ep, p)))
+            Ok(std::thread::spawn(move || send_all(&ctx, &ep, p, || {})))
         }
     }
 
-    fn send_all(ctx: &zmq::Context, endpoint: &str, p: Params) -> io::Result<()> {
+    /// Sends the run's messages; `received` runs before the socket closes.
+    fn send_all(ctx: &zmq::Context, endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
         let s = ctx.socket(zmq::PUSH).map_err(zerr)?;
         s.connect(endpoint).map_err(zerr)?;
         let body = vec![0x5Au8; p.size];
         for _ in 0..p.count {
             s.send(&body[..], 0).map_err(zerr)?;
         }
+        received();
         Ok(())
     }
 
@@ -517,9 +521,9 @@ mod libzmq {
         }))
     }
 
-    pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+    pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
         let ctx = ctx(p)?;
-        send_all(&ctx, endpoint, p)
+        send_all(&ctx, endpoint, p, received)
         // Dropping the context lingers until every message is delivered (LINGER -1).
     }
 
@@ -672,11 +676,12 @@ mod zr {
         }
         fn spawn_local_sender(&mut self) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
             let (ctx, ep, p) = (self.ctx.clone(), self.endpoint.clone(), self.p);
-            Ok(std::thread::spawn(move || send_all(&ctx, &ep, p)))
+            Ok(std::thread::spawn(move || send_all(&ctx, &ep, p, || {})))
         }
     }
 
-    fn send_all(ctx: &Context, endpoint: &str, p: Params) -> io::Result<()> {
+    /// Sends the run's messages; `received` runs before the socket closes.
+    fn send_all(ctx: &Context, endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
         let s = ctx.socket(SocketType::Push).map_err(zerr)?;
         // Deliver everything before the process ends, as libzmq's default linger does.
         s.set_linger(-1).map_err(zerr)?;
@@ -689,6 +694,7 @@ mod zr {
             // copied into an allocation of their own.
             s.send(&body[..], 0).map_err(zerr)?;
         }
+        received();
         Ok(())
     }
 
@@ -706,9 +712,9 @@ mod zr {
         }))
     }
 
-    pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+    pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
         let ctx = ctx(p)?;
-        send_all(&ctx, endpoint, p)?;
+        send_all(&ctx, endpoint, p, received)?;
         // Context drop waits for LINGER: every message is delivered before the process exits.
         ctx.term();
         Ok(())

@@ -89,7 +89,7 @@ pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
     }))
 }
 
-pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
     runtime()?.block_on(async {
         let ctx = Context::new().map_err(zerr)?;
         let s = ctx.socket(SocketType::Push).map_err(zerr)?;
@@ -98,6 +98,8 @@ pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
         for _ in 0..p.count {
             s.send(message(&body)).await.map_err(zerr)?;
         }
+        // Off the runtime's thread, which keeps delivering meanwhile.
+        let _ = tokio::task::spawn_blocking(received).await;
         // LINGER is -1 by default (blocky context): term waits until everything is delivered.
         s.close().await.map_err(zerr)?;
         ctx.term().await.map_err(zerr)

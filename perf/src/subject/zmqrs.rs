@@ -109,7 +109,7 @@ pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
     }))
 }
 
-pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
+pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
     runtime()?.block_on(async {
         let mut s = PushSocket::new();
         // Returns once the handshake is done, so the first send has its peer.
@@ -118,6 +118,8 @@ pub(super) fn thr_sender(endpoint: &str, p: Params) -> io::Result<()> {
         for _ in 0..p.count {
             s.send(message(&body)).await.map_err(zerr)?;
         }
+        // Off the runtime's thread, which keeps delivering meanwhile.
+        let _ = tokio::task::spawn_blocking(received).await;
         linger(s).await;
         Ok(())
     })
