@@ -65,8 +65,8 @@ fn cpu_of(r: &libc::rusage) -> Duration {
 struct Child(std::process::Child);
 
 impl Child {
-    /// Starts a peer process. Its stdin is a pipe that stays open until [`Child::release`]
-    /// (or the end of this handle): a throughput sender keeps its connection open until then.
+    /// Starts a peer process. Its stdin is a pipe that stays open until [`Child::wait`] (or
+    /// the end of this handle): a throughput sender keeps its connection open until then.
     fn spawn(args: &[String]) -> io::Result<Child> {
         let exe = std::env::current_exe()?;
         let child = Command::new(exe)
@@ -79,14 +79,10 @@ impl Child {
         Ok(Child(child))
     }
 
-    /// Tells the peer the receiving side is done (closes its stdin).
-    fn release(&mut self) {
-        drop(self.0.stdin.take());
-    }
-
-    /// Waits for the child; returns its CPU time and peak RSS.
+    /// Tells the peer the receiving side is done (closes its stdin), then waits for it;
+    /// returns its CPU time and peak RSS.
     fn wait(mut self) -> io::Result<(Duration, u64)> {
-        self.release();
+        drop(self.0.stdin.take());
         let pid = self.0.id() as libc::pid_t;
         let mut status = 0;
         // SAFETY: rusage is plain data that wait4 fills in for our own child.
@@ -192,7 +188,7 @@ pub fn thr(subject: Subject, p: Params, pin: &[usize]) -> io::Result<ThrSample> 
             .map_err(|_| io::Error::other("sender thread panicked"))??;
         (elapsed, None)
     } else {
-        let mut child = Child::spawn(&peer_args(
+        let child = Child::spawn(&peer_args(
             "thr-send",
             subject,
             &rx.endpoint(),
@@ -200,10 +196,9 @@ pub fn thr(subject: Subject, p: Params, pin: &[usize]) -> io::Result<ThrSample> 
             p.count,
             theirs,
         ))?;
-        let elapsed = rx.run();
+        let elapsed = rx.run()?;
         // The sender closes its connection only now (see `wait_for_receiver`).
-        child.release();
-        (elapsed?, Some(child.wait()?))
+        (elapsed, Some(child.wait()?))
     };
     let own = rusage(libc::RUSAGE_SELF);
     let (child_cpu, child_rss) = child.unwrap_or_default();

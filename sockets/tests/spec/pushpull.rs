@@ -185,16 +185,20 @@ fn a_pull_behind_its_hwm_gets_all_an_ipc_sender_wrote_before_it_closed() {
         let ctx = Context::new();
         let pull = sock(&ctx, SocketType::Pull);
         pull.set_rcvhwm(10).unwrap();
+        // Every message queued while nothing listens, then the PULL binds.
+        let queue_then_bind = |send: &dyn Fn(&[u8])| {
+            for i in 0..BEHIND_COUNT {
+                send(&body(i));
+            }
+            pull.bind(&ep).unwrap();
+        };
         if sender == "zeroring" {
             let sctx = Context::new();
             let push = sock(&sctx, SocketType::Push);
             push.set_sndhwm(0).unwrap();
             push.set_linger(-1).unwrap();
             push.connect(&ep).unwrap();
-            for i in 0..BEHIND_COUNT {
-                push.send(&body(i)[..], 0).unwrap();
-            }
-            pull.bind(&ep).unwrap();
+            queue_then_bind(&|b| push.send(b, 0).unwrap());
             drop(push);
             // Returns once everything was written to the connection.
             sctx.term();
@@ -204,10 +208,7 @@ fn a_pull_behind_its_hwm_gets_all_an_ipc_sender_wrote_before_it_closed() {
             push.set_sndhwm(0).unwrap();
             push.set_linger(-1).unwrap();
             push.connect(&ep).unwrap();
-            for i in 0..BEHIND_COUNT {
-                push.send(&body(i)[..], 0).unwrap();
-            }
-            pull.bind(&ep).unwrap();
+            queue_then_bind(&|b| push.send(b, 0).unwrap());
             drop(push);
             // zmq_ctx_term: returns once everything was written.
             drop(zctx);

@@ -825,7 +825,7 @@ impl StreamCore {
                     } else if let Some(body) = msg.share_buf() {
                         // A pooled large body: queued as it is (its block goes home when
                         // the send that wrote it completes), not copied, not wrapped.
-                        enc.frame_buf(more, false, body);
+                        enc.frame_buf(more, body);
                     }
                     enc.pending_bytes() < OUT_HIGH_WATER
                 });

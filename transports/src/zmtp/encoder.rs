@@ -78,13 +78,13 @@ impl Encoder {
         }
     }
 
-    /// Encodes one frame whose body is shared (a part's pooled block, or `Bytes`): copied into
-    /// the batch up to the copy threshold, queued as it is above (no copy, no allocation).
-    pub fn frame_buf(&mut self, more: bool, command: bool, body: SendBuf) {
+    /// Encodes one data frame whose body is shared (a part's pooled block, or `Bytes`): copied
+    /// into the batch up to the copy threshold, queued as it is above (no copy, no allocation).
+    pub fn frame_buf(&mut self, more: bool, body: SendBuf) {
         if body.len() <= self.copy_threshold {
-            self.copied_frame(flags(more, command), &[], &body);
+            self.copied_frame(flags(more, false), &[], &body);
         } else {
-            self.queued_frame(flags(more, command), &[], body);
+            self.queued_frame(flags(more, false), &[], body);
         }
     }
 
@@ -267,7 +267,7 @@ mod tests {
         let data: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
         let pooled = PooledBody::copy_from(&data).unwrap();
         for i in 0..100 {
-            enc.frame_buf(i % 2 == 0, false, SendBuf::Pooled(pooled.clone()));
+            enc.frame_buf(i % 2 == 0, SendBuf::Pooled(pooled.clone()));
         }
         assert_eq!(enc.pending_bytes(), 100 * (9 + 300));
         assert_eq!(enc.batch.capacity(), 0, "nothing was written to the batch");
@@ -455,7 +455,7 @@ mod tests {
                         let buf = PooledBody::copy_from(&body)
                             .map(SendBuf::Pooled)
                             .unwrap_or_else(|| SendBuf::Shared(Bytes::from(body.clone())));
-                        enc.frame_buf(more, false, buf);
+                        enc.frame_buf(more, buf);
                         reference(&mut want, more, false, &body);
                     }
                     Call::Copied { more, body } => {

@@ -457,7 +457,7 @@ impl Connection {
         if self.mechanism.seals_traffic() {
             self.seal(more, false, &[], &body);
         } else {
-            self.encoder.frame_buf(more, false, body);
+            self.encoder.frame_buf(more, body);
         }
         Ok(())
     }
