@@ -66,13 +66,16 @@ impl Default for EngineConfig {
     }
 }
 
-/// The default spin budget: 20 µs where there are cores to spare, none on a machine of two
-/// cores or fewer, where a spinning I/O thread takes the CPU from the very thread it waits for
-/// (measured: REQ/REP p50 26 µs without spin, 61 µs with 20 µs, 222 µs with 100 µs; see
-/// docs/performance.md).
+/// The default spin budget: 20 µs wherever there is more than one core, none on one.
+///
+/// The spin yields the CPU on each idle turn, so on a core it shares with the thread it waits
+/// for, that thread runs first (a spin that kept the core cost latency on 2 cores: REQ/REP p50
+/// 26 → 61 µs). What it buys where the two run on different cores: the thread that hands this
+/// one work does not pay a cross-core wake-up for each batch (docs/performance.md, "Yielding
+/// spins").
 pub fn default_spin() -> Duration {
     match std::thread::available_parallelism() {
-        Ok(n) if n.get() > 2 => Duration::from_micros(20),
+        Ok(n) if n.get() > 1 => Duration::from_micros(20),
         _ => Duration::ZERO,
     }
 }
@@ -502,6 +505,11 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         }
         if busy || core.has_synthetic() || now.duration_since(last_work) < spin {
             timeout = Some(Duration::ZERO);
+            if !busy {
+                // Spinning with nothing done this turn: give the core to a thread that wants
+                // it (often the application thread this one waits for, on the same core).
+                crate::sync::yield_cpu();
+            }
         }
         let sleeping = timeout != Some(Duration::ZERO) && signal.prepare_sleep();
         if timeout != Some(Duration::ZERO) && !sleeping {

@@ -22,8 +22,8 @@
 //!
 //! # Two ways to wait
 //!
-//! * An application thread blocks in [`Signal::wait`]: bounded spin, announce, re-check, then
-//!   `poll(2)` on the eventfd.
+//! * An application thread blocks in [`Signal::wait`]: bounded spin that yields the CPU each
+//!   turn, announce, re-check, then `poll(2)` on the eventfd.
 //! * A thread that sleeps elsewhere (an I/O thread inside `io_uring_enter` or `epoll_wait`, or
 //!   `zmq_poll` in `poll(2)`) watches [`Signal::fd`] and calls [`Signal::prepare_sleep`] before
 //!   blocking and [`Signal::after_wake`] after.
@@ -330,9 +330,11 @@ impl Signal {
     /// Waits for a notification, consumes it and returns `true`; returns `false` after
     /// `timeout` (`None` = forever) without one.
     ///
-    /// First spins for up to `spin` (may be zero) watching the flag with plain loads, then
-    /// announces its sleep, re-checks, and blocks in `poll(2)` on the eventfd for the rest of
-    /// the timeout.
+    /// First spins for up to `spin` (may be zero) watching the flag with plain loads and
+    /// yielding the CPU between looks (`sched_yield(2)`: a thread waiting to run on this core,
+    /// such as the I/O thread that will notify, runs first; with none, the look comes again at
+    /// once), then announces its sleep, re-checks, and blocks in `poll(2)` on the eventfd for
+    /// the rest of the timeout.
     pub fn wait(&self, timeout: Option<Duration>, spin: Duration) -> bool {
         self.wait_inner(timeout, spin, false) == Wake::Notified
     }
@@ -360,10 +362,14 @@ impl Signal {
                     if self.state.load(Ordering::Relaxed) & NOTIFIED != 0 && self.clear() {
                         return Wake::Notified;
                     }
-                    crate::sync::spin_loop();
+                    // Each turn gives the CPU away if another thread wants it: the notifier is
+                    // often a thread of this process on this very core (its I/O thread), and a
+                    // spin that kept the core would delay the event it waits for.
+                    crate::sync::yield_cpu();
                     n = n.wrapping_add(1);
-                    // Read the clock every 64 spins: cheap enough, fine-grained enough.
-                    if n % 64 == 0 && start.elapsed() >= spin {
+                    // Read the clock every 8 turns: a turn is a system call, so this is
+                    // cheap and bounds the overshoot to a few microseconds.
+                    if n % 8 == 0 && start.elapsed() >= spin {
                         break;
                     }
                 }

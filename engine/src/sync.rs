@@ -36,6 +36,17 @@ pub mod thread {
     pub use std::thread::*;
 }
 
+/// One turn of a waiting loop that must not keep the CPU from the thread it waits for: outside
+/// loom `sched_yield(2)` (another runnable thread on this core runs first; with none it
+/// returns at once), under loom a model yield.
+#[inline]
+pub fn yield_cpu() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+}
+
 /// A hint inside a busy-wait loop. Under loom it yields to the model scheduler, so that a
 /// spinning thread lets the others make progress (loom treats a spin as a yield point).
 #[inline(always)]

@@ -44,13 +44,15 @@ pub const POLLIN: i32 = 1;
 /// ZMQ_EVENTS bit: a message can be sent.
 pub const POLLOUT: i32 = 2;
 
-/// The default spin of a blocking call before it sleeps.
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(5);
+/// The default spin of a blocking call before it sleeps: about one loopback round trip, so
+/// that a reply that comes that fast wakes no one (docs/performance.md, "Yielding spins").
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 
-/// The spin of new sockets: `ZERORING_SOCKET_SPIN_US` (µs) if set; else [`DEFAULT_SPIN`] where
-/// there are more than two cores, and none on two or fewer, where a spinning application
-/// thread delays the I/O thread it waits for (measured on 2 cores: REQ/REP p50 15.5 µs
-/// without spin, 26 µs with 5 µs, 117 µs with 50 µs; see docs/performance.md).
+/// The spin of new sockets: `ZERORING_SOCKET_SPIN_US` (µs) if set; else [`DEFAULT_SPIN`]
+/// where there is more than one core, and none on one. The spin yields the CPU between looks
+/// (`Signal::wait`), so it does not delay the I/O thread it waits for when the two share a
+/// core (a spin that kept the core did, on 2 cores: REQ/REP p50 15.5 µs without spin, 26 µs
+/// with 5 µs).
 fn socket_spin() -> Duration {
     if let Some(us) = std::env::var("ZERORING_SOCKET_SPIN_US")
         .ok()
@@ -59,7 +61,7 @@ fn socket_spin() -> Duration {
         return Duration::from_micros(us);
     }
     match std::thread::available_parallelism() {
-        Ok(n) if n.get() > 2 => DEFAULT_SPIN,
+        Ok(n) if n.get() > 1 => DEFAULT_SPIN,
         _ => Duration::ZERO,
     }
 }
