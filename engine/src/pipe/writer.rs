@@ -275,7 +275,7 @@ impl<T: PipeItem> PipeWriter<T> {
             // SAFETY: slot `i` of `c` holds a part of the message in progress, written by
             // this writer and never published: only the writer refers to it; dropped once,
             // since the cursor moves back before it below.
-            unsafe { (*c).slots[i].with_mut(|p| (*p).assume_init_drop()) };
+            unsafe { (*c).slots[i].0.with_mut(|p| (*p).assume_init_drop()) };
             i += 1;
         }
         // The chunks linked after the message's first chunk hold only its parts now.
