@@ -336,7 +336,7 @@ pub enum FlushOutcome {
 /// own size (56 bytes for a `Msg`) share lines, so the writer's store to item *n + 1* takes
 /// back the line the reader is reading item *n* from, and each line crosses the cores two or
 /// three times. Aligned, a line is written once and read once per lap of the chunk. Measured:
-/// inproc 64 B throughput +14 % (docs/performance.md, "Pipe slots on lines of their own").
+/// inproc 64 B throughput +13 % (docs/performance.md, "Pipe slots on lines of their own").
 #[repr(align(64))]
 struct Slot<T>(UnsafeCell<MaybeUninit<T>>);
 
