@@ -3,7 +3,10 @@
 //! Built on the edge-triggered readiness contract of [`Socket::get_events`]: reading EVENTS
 //! arms the socket's signal, so after a look that finds nothing, anything that changes makes
 //! the signal's fd ([`Socket::get_fd`]) readable. One `poll(2)` then waits on every socket's fd
-//! and every plain fd together; on wake the sockets are looked at again. No busy-waiting.
+//! and every plain fd together; on wake the sockets are looked at again. Before that sleep a
+//! call with a timeout looks again for a short while, yielding the CPU between looks, as a
+//! blocking `recv` does ([`crate::socket::DEFAULT_SPIN`]): a reply that comes within a loopback
+//! round trip then wakes no one.
 //!
 //! Owns: the `PollItem` vocabulary and the wait loop. Must never: report a socket ready that
 //! EVENTS does not call ready, or sleep past a change that EVENTS would report.
@@ -107,6 +110,26 @@ pub(crate) fn from_libc(revents: i16) -> i16 {
     e
 }
 
+/// Until when a wait of `timeout_ms` looks again without sleeping ([`spin_turn`]); `None` when
+/// it sleeps at once (a zero timeout needs no wait, or the spin is off). The spin ends at the
+/// timeout too: the waits' own deadline check returns then.
+pub(crate) fn spin_deadline(timeout_ms: i64) -> Option<Instant> {
+    let spin = crate::socket::poll_spin();
+    (timeout_ms != 0 && !spin.is_zero()).then(|| Instant::now() + spin)
+}
+
+/// Whether the next look is still within the spin: then it yields the CPU first (to the I/O
+/// thread that will make a socket ready, when it waits for this core) and the look does not
+/// wait.
+pub(crate) fn spin_turn(until: Option<Instant>) -> bool {
+    if until.is_some_and(|t| Instant::now() < t) {
+        std::thread::yield_now();
+        true
+    } else {
+        false
+    }
+}
+
 /// `zmq_poll`: waits until at least one item has one of its events, or `timeout_ms` passes
 /// (−1: no limit; 0: look once). Returns how many items have events (their
 /// [`PollItem::revents`]); 0 on timeout. Errors as libzmq's: [`Error::EINTR`] when a signal
@@ -149,6 +172,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
             },
         })
         .collect();
+    let spin_until = spin_deadline(timeout_ms);
     let mut first = true;
     loop {
         // Sockets: EVENTS re-arms each one's fd before looking (see `Socket::get_events`).
@@ -160,9 +184,9 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
             };
             sockets_ready |= item.revents != 0;
         }
-        // Plain fds are looked at by the same poll(2) that waits; the first look, and any look
-        // when a socket is ready already, does not wait.
-        let wait_ms = if first || sockets_ready {
+        // Plain fds are looked at by the same poll(2) that waits; the first look, any look
+        // when a socket is ready already, and the looks of the spin do not wait.
+        let wait_ms = if first || sockets_ready || spin_turn(spin_until) {
             0
         } else {
             match deadline {

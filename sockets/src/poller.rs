@@ -198,6 +198,7 @@ impl<'a, T: Clone> Poller<'a, T> {
         }
         let deadline =
             (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+        let spin_until = crate::poll::spin_deadline(timeout_ms);
         let mut first = true;
         loop {
             let mut sockets_ready = false;
@@ -210,7 +211,7 @@ impl<'a, T: Clone> Poller<'a, T> {
                     }
                 }
             }
-            let wait_ms = if first || sockets_ready {
+            let wait_ms = if first || sockets_ready || crate::poll::spin_turn(spin_until) {
                 0
             } else {
                 match deadline {

@@ -66,6 +66,13 @@ fn socket_spin() -> Duration {
     }
 }
 
+/// What `poll` spins before it sleeps: [`socket_spin`]'s value, read once per process (a poll
+/// loop calls it often, and the environment takes a lock to read).
+pub(crate) fn poll_spin() -> Duration {
+    static SPIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(socket_spin)
+}
+
 struct Core {
     ctx: Context,
     id: u64,
