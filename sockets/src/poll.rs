@@ -110,12 +110,18 @@ pub(crate) fn from_libc(revents: i16) -> i16 {
     e
 }
 
-/// Until when a wait of `timeout_ms` looks again without sleeping ([`spin_turn`]); `None` when
-/// it sleeps at once (a zero timeout needs no wait, or the spin is off). The spin ends at the
-/// timeout too: the waits' own deadline check returns then.
-pub(crate) fn spin_deadline(timeout_ms: i64) -> Option<Instant> {
+/// The most items a wait spins over: each look re-arms every socket (a `read(2)` of its
+/// eventfd when it was armed), so over a large set one look costs more than the wake-up it
+/// would save.
+const SPIN_MAX_ITEMS: usize = 16;
+
+/// Until when a wait of `timeout_ms` on `items` items looks again without sleeping
+/// ([`spin_turn`]); `None` when it sleeps at once (a zero timeout needs no wait, the set is
+/// larger than [`SPIN_MAX_ITEMS`], or the spin is off). The spin ends at the timeout too: the
+/// waits' own deadline check returns then.
+pub(crate) fn spin_deadline(timeout_ms: i64, items: usize) -> Option<Instant> {
     let spin = crate::socket::poll_spin();
-    (timeout_ms != 0 && !spin.is_zero()).then(|| Instant::now() + spin)
+    (timeout_ms != 0 && items <= SPIN_MAX_ITEMS && !spin.is_zero()).then(|| Instant::now() + spin)
 }
 
 /// Whether the next look is still within the spin: then it yields the CPU first (to the I/O
@@ -172,7 +178,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
             },
         })
         .collect();
-    let spin_until = spin_deadline(timeout_ms);
+    let spin_until = spin_deadline(timeout_ms, items.len());
     let mut first = true;
     loop {
         // Sockets: EVENTS re-arms each one's fd before looking (see `Socket::get_events`).

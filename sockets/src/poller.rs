@@ -198,7 +198,7 @@ impl<'a, T: Clone> Poller<'a, T> {
         }
         let deadline =
             (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
-        let spin_until = crate::poll::spin_deadline(timeout_ms);
+        let spin_until = crate::poll::spin_deadline(timeout_ms, self.items.len());
         let mut first = true;
         loop {
             let mut sockets_ready = false;
