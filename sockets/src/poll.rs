@@ -129,7 +129,7 @@ pub(crate) fn spin_deadline(timeout_ms: i64, items: usize) -> Option<Instant> {
 /// wait.
 pub(crate) fn spin_turn(until: Option<Instant>) -> bool {
     if until.is_some_and(|t| Instant::now() < t) {
-        std::thread::yield_now();
+        zeroring_engine::sync::yield_cpu();
         true
     } else {
         false

@@ -469,9 +469,10 @@ impl<T> Drop for Shared<T> {
                     chunk = next;
                     idx = 0;
                 }
-                // SAFETY: slot `idx` of `chunk` holds an item that was flushed and never read
-                // (it is among the last `published - read` items); we drop it exactly once.
-                unsafe { (*chunk).slots[idx].0.with_mut(|p| (*p).assume_init_drop()) };
+                // SAFETY: `chunk` is live and `idx < CHUNK` (it moved to the next chunk at
+                // CHUNK above); the slot holds an item that was flushed and never read (it is
+                // among the last `published - read` items); we drop it exactly once.
+                unsafe { Chunk::slot(chunk, idx).with_mut(|p| (*p).assume_init_drop()) };
                 idx += 1;
                 remaining -= 1;
             }

@@ -272,10 +272,11 @@ impl<T: PipeItem> PipeWriter<T> {
                 c = unsafe { (*c).next.load(Ordering::Relaxed) };
                 i = 0;
             }
-            // SAFETY: slot `i` of `c` holds a part of the message in progress, written by
-            // this writer and never published: only the writer refers to it; dropped once,
-            // since the cursor moves back before it below.
-            unsafe { (*c).slots[i].0.with_mut(|p| (*p).assume_init_drop()) };
+            // SAFETY: `c` is live and `i < CHUNK` (it moved to the next chunk at CHUNK
+            // above); slot `i` holds a part of the message in progress, written by this writer
+            // and never published: only the writer refers to it; dropped once, since the
+            // cursor moves back before it below.
+            unsafe { Chunk::slot(c, i).with_mut(|p| (*p).assume_init_drop()) };
             i += 1;
         }
         // The chunks linked after the message's first chunk hold only its parts now.
