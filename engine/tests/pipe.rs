@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use zeroring_engine::pipe::{
-    pipe, CreditEpoch, FlushOutcome, Notify, NotifyHandle, PipeConfig, PipeItem, ReadError,
+    pipe, CreditEpoch, FlushOutcome, Lend, Notify, NotifyHandle, PipeConfig, PipeItem, ReadError,
     WriteError,
 };
 use zeroring_engine::signal::Signal;
@@ -686,6 +686,110 @@ fn read_with_drops_what_is_left_in_the_slot_once() {
     drop(r);
     drop(mine);
     assert_eq!(*log.lock().unwrap(), [4, 1, 100, 3, 2]);
+}
+
+/// A part with nothing to drop (what `lend_ready` requires of what it leaves in a slot).
+#[derive(Debug, PartialEq, Eq)]
+struct Plain(u32, bool);
+
+impl PipeItem for Plain {
+    fn ends_message(&self) -> bool {
+        !self.1
+    }
+    fn drop_is_noop(&self) -> bool {
+        true
+    }
+}
+
+/// Lends a part and gives its value back; `refuse` makes `lend_ready` pass it by.
+struct Take {
+    refuse: bool,
+}
+
+impl Lend<Plain> for Take {
+    type Out = u32;
+    fn accepts(&self, _: &Plain) -> bool {
+        !self.refuse
+    }
+    fn lend(self, p: &mut Plain) -> u32 {
+        p.0
+    }
+}
+
+const TAKE: Take = Take { refuse: false };
+
+/// `lend_ready` reads only what is at hand without a look at the writer's word: nothing before
+/// a `read` has seen the flush, nothing a `Lend` refuses, nothing past the end of a chunk, and
+/// not the message whose read publishes the read count. Interleaved with `read`, it keeps the
+/// order, counts the messages, and the writer waiting at its mark is woken exactly once, at
+/// the low-water mark, as with `read` alone.
+#[test]
+fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
+    let (wc, wn) = counted();
+    let (mut w, mut r) = pipe::<Plain>(PipeConfig {
+        hwm: 10,
+        lwm: Some(3),
+        writer_notify: Some(wn),
+        ..PipeConfig::default()
+    });
+    assert_eq!(r.lend_ready(TAKE), None, "nothing written");
+    for i in 0..10 {
+        w.write(Plain(i, false)).unwrap();
+    }
+    assert!(matches!(
+        w.write(Plain(99, false)),
+        Err(WriteError::Full(_))
+    ));
+    assert_eq!(r.lend_ready(TAKE), None, "written, not flushed");
+    w.flush();
+    assert_eq!(
+        r.lend_ready(TAKE),
+        None,
+        "flushed, but not seen by a read yet"
+    );
+    let mut got = vec![r.read().unwrap().0];
+    assert_eq!(r.lend_ready(Take { refuse: true }), None);
+    let mut lent = 0;
+    while got.len() < 10 {
+        match r.lend_ready(TAKE) {
+            Some(v) => {
+                got.push(v);
+                lent += 1;
+            }
+            None => got.push(r.read().unwrap().0),
+        }
+        // Written minus read falls to the low-water mark of 3 after 7 messages read.
+        let want = usize::from(got.len() >= 7);
+        assert_eq!(wc.get(), want, "after {} messages", got.len());
+    }
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    assert!(lent >= 5, "lent {lent} of 10");
+    assert_eq!(r.messages_read(), 10);
+    assert_eq!(r.lend_ready(TAKE), None);
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    assert!(w.is_writable());
+
+    // Past a chunk's end: `lend_ready` stops there, `read` moves on, and the order holds.
+    // Multipart parts are lent too; only the last of a message counts as one.
+    let (mut w, mut r) = pipe::<Plain>(PipeConfig::default());
+    for i in 0..1000 {
+        w.write(Plain(i, i % 2 == 0)).unwrap();
+    }
+    w.flush();
+    let mut got = vec![r.read().unwrap().0];
+    let mut stops = 0;
+    while got.len() < 1000 {
+        match r.lend_ready(TAKE) {
+            Some(v) => got.push(v),
+            None => {
+                stops += 1;
+                got.push(r.read().unwrap().0);
+            }
+        }
+    }
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    assert!((1..10).contains(&stops), "{stops} stops");
+    assert_eq!(r.messages_read(), 500);
 }
 
 /// `write_run` takes what `write`'s checks would admit and no more: it stops at the mark by

@@ -75,6 +75,12 @@ impl<T: PipeItem> PipeReader<T> {
     /// move of the whole item. The high-water accounting is by the item as read, before `f`.
     #[inline(always)]
     pub fn read_with<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, ReadError> {
+        self.read_lend(WithFn(f))
+    }
+
+    /// [`read_with`](Self::read_with) with a [`Lend`] of the caller's instead of a closure.
+    #[inline(always)]
+    pub fn read_lend<L: Lend<T>>(&mut self, l: L) -> Result<L::Out, ReadError> {
         if self.items == self.available {
             self.refill(true)?;
         }
@@ -84,9 +90,9 @@ impl<T: PipeItem> PipeReader<T> {
         let (chunk, idx) = (self.chunk, self.idx);
         // SAFETY: `items < available`, so the slot under the cursor was filled by the writer and
         // published by a release swap that our acquire load saw; it belongs to the reader
-        // alone. `f` borrows it for its call only (if `f` panics, the cursor has not moved and
+        // alone. `l` borrows it for its call only (if `l` panics, the cursor has not moved and
         // the slot still holds a valid item).
-        let (ends, r) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, f)) };
+        let (ends, r) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, l)) };
         self.idx += 1;
         self.items = self.items.wrapping_add(1);
         // SAFETY: the cursor moved past the slot first, so the item is dropped exactly once
@@ -99,6 +105,49 @@ impl<T: PipeItem> PipeReader<T> {
             }
         }
         Ok(r)
+    }
+
+    /// A receiver's fast path: lends the next item to `l` when it is at hand with nothing else
+    /// to do — flushed items are left in the current chunk (no look at the writer's word, no
+    /// move to the next chunk), reading it does not reach the next publication of the read
+    /// count, and `l` [accepts](Lend::accepts) it — and returns `l`'s result; `None`, with
+    /// nothing read and nothing changed, otherwise (the caller then reads by
+    /// [`read_lend`](Self::read_lend)). Nothing in it calls out of line, so a caller that
+    /// inlines it keeps a path with no call at all.
+    ///
+    /// What `l` leaves in the slot is not dropped: `l` must leave an item whose drop does
+    /// nothing ([`PipeItem::drop_is_noop`]; checked in debug builds). One that needed its drop
+    /// would leak, never be freed twice.
+    #[inline(always)]
+    pub fn lend_ready<L: Lend<T>>(&mut self, l: L) -> Option<L::Out> {
+        if self.items == self.available || self.idx == CHUNK {
+            return None;
+        }
+        let (chunk, idx) = (self.chunk, self.idx);
+        // The slot's address, used after `with_mut` returns: a closure doing the work inside
+        // it was not inlined (a call on the path this method exists to keep call-free). Under
+        // loom the access is then not tracked; the models exercise `read`, `read_with` and
+        // `read_run`, which share this method's cursor and counts.
+        // SAFETY: `chunk` is the reader's live chunk and `idx < CHUNK` (checked above).
+        let p = unsafe { Chunk::slot(chunk, idx) }.with_mut(|p| p);
+        // SAFETY: as in `read_lend`: `items < available`, so the slot under the cursor holds a
+        // published item that belongs to the reader alone. The cursor moves past it below,
+        // and the item left there is not dropped (its drop does nothing, per the contract).
+        let item = unsafe { (*p).assume_init_mut() };
+        let ends = item.ends_message();
+        if (ends && self.track_hwm && self.messages.wrapping_add(1) == self.publish_at)
+            || !l.accepts(item)
+        {
+            return None;
+        }
+        let r = l.lend(item);
+        debug_assert!(item.drop_is_noop(), "lend_ready's item left one to drop");
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+        if ends {
+            self.messages = self.messages.wrapping_add(1);
+        }
+        Some(r)
     }
 
     /// Reads items in a run, each lent to `f` in its slot as by
@@ -121,7 +170,8 @@ impl<T: PipeItem> PipeReader<T> {
                 }
                 let (chunk, idx) = (self.chunk, self.idx);
                 // SAFETY: as in `read_with`.
-                let (ends, more) = unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, &mut f)) };
+                let (ends, more) =
+                    unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, WithFn(&mut f))) };
                 self.idx += 1;
                 self.items = self.items.wrapping_add(1);
                 n += 1;

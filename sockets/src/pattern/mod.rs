@@ -27,7 +27,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zeroring_engine::pipe::{PipeReader, PipeWriter, WriteError};
+use zeroring_engine::pipe::{Lend, PipeReader, PipeWriter, WriteError};
 use zeroring_engine::{Metadata, Msg};
 use zeroring_transports::socket_type::SocketType;
 
@@ -155,6 +155,22 @@ impl Pipe {
                 Self::carry_metadata(out, m, peer_md);
             }
         })
+    }
+
+    /// [`Pipe::read_into`]'s fast path, for a receive with nothing else to do: when `out`'s
+    /// body is inline and its properties are this connection's, and the part at hand brought
+    /// none, the part's body and flags are exchanged with `out`'s and nothing is left to free
+    /// or carry ([`PipeReader::lend_ready`]: no call at all). `None`, with nothing changed,
+    /// otherwise (the caller takes [`Pipe::read_into`]).
+    #[inline(always)]
+    fn read_ready(&mut self, out: &mut Msg) -> Option<()> {
+        if self.peer.conflate
+            || !out.is_inline()
+            || !same_properties(out.metadata(), self.peer.metadata.as_ref())
+        {
+            return None;
+        }
+        self.reader.lend_ready(SwapIn(out))
     }
 
     /// [`Pipe::read_into`] when `out` does not simply keep its properties: `new` (the part
@@ -504,6 +520,34 @@ pub trait Pattern: Send + fmt::Debug {
     }
 }
 
+/// Whether two parts' connection properties are the same: the same `Arc`, or none on both.
+#[inline(always)]
+fn same_properties(a: Option<&Arc<Metadata>>, b: Option<&Arc<Metadata>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// [`Pipe::read_ready`]'s lending of a slot: the part's body and flags are exchanged with the
+/// reused part's, whose inline body is then what the slot holds. Only a part that brought no
+/// properties is taken, so the slot has nothing left to drop, and only the last of its
+/// message, so the fair-queue has no message under way to record.
+struct SwapIn<'a>(&'a mut Msg);
+
+impl Lend<Msg> for SwapIn<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn accepts(&self, m: &Msg) -> bool {
+        m.metadata().is_none() && !m.more()
+    }
+    #[inline(always)]
+    fn lend(self, m: &mut Msg) {
+        self.0.swap_contents(m);
+    }
+}
+
 /// The pattern for a socket type; ENOTSUP... EINVAL for types not available yet.
 pub fn new_pattern(t: SocketType) -> Result<Box<dyn Pattern>> {
     Ok(match t {
@@ -750,6 +794,75 @@ mod tests {
         assert!(got[2].is_empty());
         assert_eq!(got[3], ["c", "f"]);
         assert_eq!(push.peers(), 3);
+    }
+
+    /// PULL and DEALER's fast receive (`Fq::recv_ready`, no call) and their full one take
+    /// turns without a difference: properties a part brings are carried and then kept, a
+    /// reused part whose body is pooled or whose properties are not the pipe's goes the full
+    /// way, multipart messages stay whole, the count of messages is exact, and a writer full
+    /// at its mark is given room again by reads that take the fast path.
+    #[test]
+    fn fast_and_full_receives_take_turns_without_a_difference() {
+        for kind in [SocketType::Pull, SocketType::Dealer] {
+            let options = Options::new(kind);
+            let mut stats = Stats::default();
+            let mut pat = new_pattern(kind).unwrap();
+            let mut cx = Cx {
+                options: &options,
+                stats: &mut stats,
+            };
+            let (a, mut aw, _ar) = peer(1, 8);
+            pat.attach(a, &mut cx);
+            let md = {
+                let mut m = Metadata::new();
+                m.insert("Peer-Address", "a".to_string());
+                Arc::new(m)
+            };
+            let big = vec![7u8; 100];
+            let mut want: Vec<(Vec<u8>, bool)> = Vec::new();
+            let mut sent = 0;
+            let mut write = |aw: &mut PipeWriter<Msg>, i: usize| {
+                // Small bodies are copied inline, as the decoder and `send_slice` make them;
+                // a body of its own (every seventh) takes the full path when it is the part
+                // being reused.
+                let m = match i % 7 {
+                    0 => Msg::from(big.clone()),
+                    3 => Msg::copy_from_slice(format!("m{i}").as_bytes()).with_more(true),
+                    _ => Msg::copy_from_slice(format!("{i}").as_bytes()),
+                };
+                let mut m = m;
+                if i == 0 {
+                    m.set_metadata(Some(md.clone()));
+                }
+                want.push((m.data().to_vec(), m.more()));
+                aw.write(m).unwrap();
+                sent += 1;
+            };
+            let mut out = Msg::new();
+            let mut got = Vec::new();
+            let mut i = 0;
+            for _round in 0..20 {
+                // Fill to the mark (a multipart message may go one part past it).
+                while aw.is_writable() {
+                    write(&mut aw, i);
+                    i += 1;
+                }
+                aw.flush();
+                while let Ok(()) = pat.recv_into(&mut out, &mut cx) {
+                    assert!(
+                        out.metadata().is_some_and(|m| Arc::ptr_eq(m, &md)),
+                        "part {} lost the connection's properties",
+                        got.len()
+                    );
+                    got.push((out.data().to_vec(), out.more()));
+                }
+                assert!(aw.is_writable(), "the reads gave the writer room");
+            }
+            assert_eq!(got, want, "{kind:?}");
+            let messages = want.iter().filter(|(_, more)| !more).count() as u64;
+            assert_eq!(cx.stats.received, messages, "{kind:?}");
+            assert!(sent > 100);
+        }
     }
 
     /// `Pipe::read_into` gives every part its connection's properties: those the first part
