@@ -10,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use zeroring_engine::pipe::{
-    pipe, CreditEpoch, FlushOutcome, Lend, Notify, NotifyHandle, PipeConfig, PipeItem, ReadError,
-    WriteError,
+    pipe, CreditEpoch, Fill, FlushOutcome, Lend, Notify, NotifyHandle, PipeConfig, PipeItem,
+    ReadError, WriteError,
 };
 use zeroring_engine::signal::Signal;
 
@@ -790,6 +790,82 @@ fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
     assert!((1..10).contains(&stops), "{stops} stops");
     assert_eq!(r.messages_read(), 500);
+}
+
+/// Fills a slot with a part.
+struct Put(Plain);
+
+impl Fill<Plain> for Put {
+    fn fill(self, slot: &mut std::mem::MaybeUninit<Plain>) -> &mut Plain {
+        slot.write(self.0)
+    }
+}
+
+/// `write_flush_ready` writes and publishes a single-part message only where that takes no
+/// call: below the mark, no message under way, neither end closed, a free slot in the current
+/// chunk; anywhere else it does nothing and `write` takes over. It reports a reader that was
+/// asleep (once per sleep) for the caller to wake, and wakes nobody itself.
+#[test]
+fn write_flush_ready_writes_only_what_needs_no_call_and_reports_a_sleeping_reader() {
+    let (rc, rn) = counted();
+    let (mut w, mut r) = pipe::<Plain>(PipeConfig {
+        hwm: 4,
+        reader_notify: Some(rn),
+        ..PipeConfig::default()
+    });
+    assert_eq!(r.read(), Err(ReadError::Empty), "the reader sleeps");
+    assert_eq!(w.write_flush_ready(Put(Plain(1, false))), Some(true));
+    assert_eq!(rc.get(), 0, "the caller wakes it");
+    w.wake_reader();
+    assert_eq!(rc.get(), 1);
+    for i in 2..=4 {
+        assert_eq!(w.write_flush_ready(Put(Plain(i, false))), Some(false));
+    }
+    assert_eq!(
+        w.write_flush_ready(Put(Plain(5, false))),
+        None,
+        "at the mark"
+    );
+    assert_eq!(w.messages_written(), 4);
+    for i in 1..=4 {
+        assert_eq!(r.read().map(|p| p.0), Ok(i));
+    }
+    // A message under way: the rest goes by `write`.
+    w.write(Plain(5, true)).unwrap();
+    assert_eq!(w.write_flush_ready(Put(Plain(6, false))), None);
+    w.write(Plain(6, false)).unwrap();
+    w.flush();
+    assert_eq!(r.read().map(|p| (p.0, p.1)), Ok((5, true)));
+    assert_eq!(r.read().map(|p| (p.0, p.1)), Ok((6, false)));
+    assert_eq!(r.read(), Err(ReadError::Empty));
+    assert_eq!(
+        w.write_flush_ready(Put(Plain(7, false))),
+        Some(true),
+        "asleep again"
+    );
+    assert_eq!(r.read().map(|p| p.0), Ok(7));
+    r.close();
+    assert_eq!(
+        w.write_flush_ready(Put(Plain(8, false))),
+        None,
+        "the reader closed"
+    );
+    assert_eq!(rc.get(), 1, "nothing woke the reader but the caller");
+
+    // Past a chunk's end: it stops there, `write` moves on, and the order holds.
+    let (mut w, mut r) = pipe::<Plain>(PipeConfig::default());
+    let mut stops = 0;
+    for i in 0..1000 {
+        if w.write_flush_ready(Put(Plain(i, false))).is_none() {
+            stops += 1;
+            w.write(Plain(i, false)).unwrap();
+            w.flush();
+        }
+    }
+    assert!((1..10).contains(&stops), "{stops} stops");
+    for i in 0..1000 {
+        assert_eq!(r.read().map(|p| p.0), Ok(i));
+    }
 }
 
 /// `write_run` takes what `write`'s checks would admit and no more: it stops at the mark by

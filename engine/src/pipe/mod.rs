@@ -509,6 +509,13 @@ pub trait Lend<T> {
     fn lend(self, item: &mut T) -> Self::Out;
 }
 
+/// What fills a writer's slot on [`PipeWriter::write_flush_ready`]: a type of the caller's,
+/// whose `fill` can be marked `#[inline(always)]` (see [`Lend`] for why not a closure).
+pub trait Fill<T> {
+    /// Initialises `slot` and returns it initialised (the very slot: anything else panics).
+    fn fill(self, slot: &mut MaybeUninit<T>) -> &mut T;
+}
+
 /// A closure as a [`Lend`].
 struct WithFn<F>(F);
 

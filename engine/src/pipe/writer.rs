@@ -415,6 +415,68 @@ impl<T: PipeItem> PipeWriter<T> {
         self.idx = 0;
     }
 
+    /// A sender's fast path: writes the single-part message `init` fills in its slot and
+    /// flushes it, when that takes no call — no message under way, the pipe below its mark by
+    /// one look at the reader's word, neither end closed, a free slot in the current chunk.
+    /// Returns whether the reader was asleep: the caller then wakes it with
+    /// [`wake_reader`](Self::wake_reader), out of line and last, so that its own path stays
+    /// call-free. `None`, with nothing done and `init` not called, otherwise (the caller then
+    /// writes by [`write_in_place`](Self::write_in_place) and flushes).
+    ///
+    /// The item must end its message. One that does not is staged as the first part of a
+    /// message, as `write_in_place` would, and not flushed (`Some(false)`).
+    ///
+    /// # Panics
+    ///
+    /// As `write_in_place`, when `init` returns anything but its slot.
+    #[inline(always)]
+    pub fn write_flush_ready(&mut self, init: impl Fill<T>) -> Option<bool> {
+        let head = self.shared.head.word.load(Ordering::Acquire);
+        if self.closed
+            || head & READER_CLOSED != 0
+            || self.in_message
+            || self.idx == CHUNK
+            || (self.hwm != 0 && diff(self.messages, self.count_of(head)) >= self.hwm)
+        {
+            return None;
+        }
+        let (chunk, idx, items) = (self.chunk, self.idx, self.items);
+        // The slot's address, used after `with_mut` returns (as in `PipeReader::lend_ready`).
+        // SAFETY: `chunk` is the writer's live chunk and `idx < CHUNK` (checked above).
+        let p = unsafe { Chunk::slot(chunk, idx) }.with_mut(|p| p);
+        // SAFETY: as in `stage_in_place`: the slot is beyond the published count, empty and
+        // the writer's alone; it counts as written only once `init` returned it.
+        let item = init.fill(unsafe { &mut *p });
+        assert!(
+            ptr::eq(item, p.cast::<T>().cast_const()),
+            "write_flush_ready: init must return its slot"
+        );
+        let ends = item.ends_message();
+        self.idx += 1;
+        self.items = self.items.wrapping_add(1);
+        if !ends {
+            debug_assert!(false, "write_flush_ready: a part with more to follow");
+            self.msg_start = (chunk, idx, items);
+            self.in_message = true;
+            return Some(false);
+        }
+        self.messages = self.messages.wrapping_add(1);
+        self.flushed = self.items;
+        let old = self
+            .shared
+            .tail
+            .swap((self.items & COUNT_MASK) << SHIFT, Ordering::AcqRel);
+        Some(old & ASLEEP != 0)
+    }
+
+    /// Wakes the reader, after [`write_flush_ready`](Self::write_flush_ready) found it asleep
+    /// (its flush took the mark, as every flush that finds the reader asleep does).
+    #[cold]
+    #[inline(never)]
+    pub fn wake_reader(&self) {
+        call(&self.shared.reader_notify);
+    }
+
     /// Makes every staged item visible to the reader with one atomic swap, and notifies the
     /// reader if it was asleep (once per sleep). After the reader closed, flushed items are
     /// dropped when the writer end is dropped (check [`is_reader_closed`](Self::is_reader_closed)

@@ -3,7 +3,7 @@
 //! when none can take a message the send fails with EAGAIN (the socket then blocks or returns
 //! it). If the pipe dies in the middle of a message, the rest of that message is dropped.
 
-use zeroring_engine::pipe::{PipeWriter, WriteError};
+use zeroring_engine::pipe::{Fill, PipeWriter, WriteError};
 use zeroring_engine::Msg;
 
 use super::{PipeId, Pipes, SendError};
@@ -59,6 +59,16 @@ impl Outgoing for Borrowed<'_> {
     #[inline(always)]
     fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
         w.write_in_place(|slot| Msg::write_copied(slot, self.data, self.more))
+    }
+}
+
+/// A single-part body to copy into a pipe's slot ([`Lb::send_slice_ready`]).
+struct CopyIn<'a>(&'a [u8]);
+
+impl Fill<Msg> for CopyIn<'_> {
+    #[inline(always)]
+    fn fill(self, slot: &mut std::mem::MaybeUninit<Msg>) -> &mut Msg {
+        Msg::write_copied(slot, self.0, false)
     }
 }
 
@@ -122,6 +132,27 @@ impl Lb {
         self.direct_armed = false;
         self.current = 0;
         Some(p.id)
+    }
+
+    /// The fast path of [`Lb::send_slice`] for a single-part message with a body small enough
+    /// to be copied inline, when there is nothing else to do: one pipe, no message under way
+    /// or being dropped, nothing dead to reap, and the pipe's writer taking it with no call
+    /// ([`PipeWriter::write_flush_ready`]). Returns whether the pipe's reader must be woken
+    /// ([`Pipes::wake_first`]); `None`, with nothing done, otherwise (the caller then takes
+    /// the full path). Counts nothing: the caller counts the message as sent.
+    #[inline(always)]
+    pub fn send_slice_ready(&mut self, pipes: &mut Pipes, data: &[u8]) -> Option<bool> {
+        if data.len() > Msg::INLINE_CAP
+            || pipes.len() != 1
+            || self.dropping
+            || self.more.is_some()
+            || !pipes.dead.is_empty()
+        {
+            return None;
+        }
+        let woke = pipes.list[0].writer.write_flush_ready(CopyIn(data))?;
+        self.current = 0;
+        Some(woke)
     }
 
     /// Sends one part; returns the pipe it went to (`None` when dropped mid-message).

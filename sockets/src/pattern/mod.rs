@@ -281,6 +281,17 @@ impl Pipes {
         self.list.push(p);
     }
 
+    /// Wakes the first pipe's reader after [`lb::Lb::send_slice_ready`] found it asleep; the
+    /// send's result, so that the fast path ends in this call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn wake_first(&self) -> Result<()> {
+        if let Some(p) = self.list.first() {
+            p.writer.wake_reader();
+        }
+        Ok(())
+    }
+
     /// Index of a pipe.
     #[inline]
     pub fn index_of(&self, id: PipeId) -> Option<usize> {
@@ -794,6 +805,74 @@ mod tests {
         assert!(got[2].is_empty());
         assert_eq!(got[3], ["c", "f"]);
         assert_eq!(push.peers(), 3);
+    }
+
+    /// PUSH's fast send (`Lb::send_slice_ready`, no call) and its full one take turns without
+    /// a difference: order, whole multipart messages, bodies past the inline size, the count
+    /// of messages sent, EAGAIN at the mark, and a reader that went to sleep on the empty pipe
+    /// woken exactly once by the next send, whichever path it took.
+    #[test]
+    fn push_fast_and_full_sends_take_turns_without_a_difference() {
+        #[derive(Default)]
+        struct Wakes(std::sync::atomic::AtomicUsize);
+        impl zeroring_engine::pipe::Notify for Wakes {
+            fn notify(&self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let options = Options::new(SocketType::Push);
+        let mut stats = Stats::default();
+        let mut push = new_pattern(SocketType::Push).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        let (a, _aw, mut ar) = peer(1, 8);
+        let wakes = Arc::new(Wakes::default());
+        ar.set_notify(Some(wakes.clone()));
+        push.attach(a, &mut cx);
+        let big = vec![9u8; 100];
+        let (mut sent, mut got, mut messages) = (Vec::new(), Vec::new(), 0u64);
+        let mut i = 0usize;
+        for round in 0..20 {
+            assert_eq!(
+                ar.read().map(|_| ()),
+                Err(zeroring_engine::pipe::ReadError::Empty),
+                "the reader sleeps"
+            );
+            loop {
+                let parts: Vec<(Vec<u8>, bool)> = match i % 5 {
+                    0 => vec![(big.clone(), false)],
+                    2 => vec![
+                        (b"head".to_vec(), true),
+                        (format!("t{i}").into_bytes(), false),
+                    ],
+                    _ => vec![(format!("{i}").into_bytes(), false)],
+                };
+                if push.send_slice(&parts[0].0, parts[0].1, &mut cx) == Err(Error::EAGAIN) {
+                    break;
+                }
+                for (j, (body, more)) in parts.iter().enumerate() {
+                    if j > 0 {
+                        push.send_slice(body, *more, &mut cx).unwrap();
+                    }
+                    sent.push((body.clone(), *more));
+                }
+                messages += 1;
+                i += 1;
+            }
+            assert_eq!(
+                wakes.0.load(std::sync::atomic::Ordering::SeqCst),
+                round + 1,
+                "woken once per sleep"
+            );
+            while let Ok(m) = ar.read() {
+                got.push((m.data().to_vec(), m.more()));
+            }
+        }
+        assert_eq!(got, sent);
+        assert_eq!(cx.stats.sent, messages);
+        assert!(messages > 100);
     }
 
     /// PULL and DEALER's fast receive (`Fq::recv_ready`, no call) and their full one take

@@ -15,6 +15,19 @@ pub struct Push {
     lb: Lb,
 }
 
+impl Push {
+    /// [`Pattern::send_slice`] past its fast path. (No direct write for PUSH: see
+    /// `Lb::send_slice`.)
+    #[inline(never)]
+    fn send_slice_full(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+        let r = self
+            .lb
+            .send_slice::<false>(&mut self.pipes, data, more, cx.stats);
+        drop_dead(&mut self.pipes, cx);
+        r
+    }
+}
+
 impl Pattern for Push {
     fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
         cx.stats.peers_attached += 1;
@@ -30,12 +43,21 @@ impl Pattern for Push {
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        // No send fast path for PUSH (see `Lb::send_slice`).
-        let r = self
-            .lb
-            .send_slice::<false>(&mut self.pipes, data, more, cx.stats);
-        drop_dead(&mut self.pipes, cx);
-        r
+        // A path with no call in it first (as PULL's receive), then the full one.
+        if !more {
+            match self.lb.send_slice_ready(&mut self.pipes, data) {
+                Some(false) => {
+                    cx.stats.sent += 1;
+                    return Ok(());
+                }
+                Some(true) => {
+                    cx.stats.sent += 1;
+                    return self.pipes.wake_first();
+                }
+                None => {}
+            }
+        }
+        self.send_slice_full(data, more, cx)
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
