@@ -498,20 +498,23 @@ impl Msg {
     /// part gets, and stay where they are.
     #[inline(always)]
     pub fn swap_contents(&mut self, other: &mut Msg) {
-        // As `mem::swap` of the bodies, whose generic fallback (`typed_swap_nonoverlapping`)
-        // the compiler left out of line in the receive path: a call per message. Swapped here
-        // as five words, which it always inlines.
+        // As `mem::swap` of the bodies, whose generic fallback (`typed_swap_nonoverlapping`,
+        // and `ptr::swap_nonoverlapping`'s byte loop) the compiler left out of line in the
+        // receive path, a call per message, depending on the build. Two reads and two writes
+        // of the whole body are copies of a constant size, which it always inlines.
         type Words = std::mem::MaybeUninit<[u64; BODY_WORDS]>;
+        let (a, b) = (
+            (&mut self.body as *mut Body).cast::<Words>(),
+            (&mut other.body as *mut Body).cast::<Words>(),
+        );
         // SAFETY: `self` and `other` are two `&mut`, so the bodies do not overlap; each is
         // `BODY_WORDS` aligned words (asserted below), read and written whole as
         // `MaybeUninit` (padding included) and moved whole to the other place: each ends
         // holding the other's valid `Body`, exactly as `mem::swap` leaves them.
         unsafe {
-            std::ptr::swap_nonoverlapping(
-                (&mut self.body as *mut Body).cast::<Words>(),
-                (&mut other.body as *mut Body).cast::<Words>(),
-                1,
-            );
+            let (x, y) = (a.read(), b.read());
+            a.write(y);
+            b.write(x);
         }
         std::mem::swap(&mut self.flags, &mut other.flags);
     }
