@@ -141,7 +141,7 @@ impl Lb {
     /// ([`Pipes::wake_first`]); `None`, with nothing done, otherwise (the caller then takes
     /// the full path). Counts nothing: the caller counts the message as sent.
     #[inline(always)]
-    pub fn send_slice_ready(&mut self, pipes: &mut Pipes, data: &[u8]) -> Option<bool> {
+    pub(crate) fn send_slice_ready(&mut self, pipes: &mut Pipes, data: &[u8]) -> Option<bool> {
         if data.len() > Msg::INLINE_CAP
             || pipes.len() != 1
             || self.dropping
