@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use loom::thread;
 use zeroring_engine::pipe::{
-    pipe, CreditEpoch, Notify, PipeConfig, PipeItem, PipeReader, ReadError, WriteError,
+    pipe, CreditEpoch, Fill, Lend, Notify, PipeConfig, PipeItem, PipeReader, ReadError, WriteError,
 };
 use zeroring_engine::signal::Signal;
 
@@ -694,5 +694,99 @@ fn lazy_credit_writer_sees_a_raised_mark() {
         assert_eq!(r.read(), Ok(1));
         drop(w);
         assert_eq!(r.read(), Err(ReadError::Closed));
+    });
+}
+
+/// A part with nothing to drop, for the fast paths (`lend_ready` leaves its husk undropped).
+#[derive(Debug, PartialEq, Eq)]
+struct Plain(u64);
+
+impl PipeItem for Plain {
+    fn ends_message(&self) -> bool {
+        true
+    }
+    fn drop_is_noop(&self) -> bool {
+        true
+    }
+}
+
+struct Put(u64);
+
+impl Fill<Plain> for Put {
+    fn fill(self, slot: &mut std::mem::MaybeUninit<Plain>) -> &mut Plain {
+        slot.write(Plain(self.0))
+    }
+}
+
+struct Take;
+
+impl Lend<Plain> for Take {
+    type Out = u64;
+    fn lend(self, p: &mut Plain) -> u64 {
+        p.0
+    }
+}
+
+/// (8) The fast paths against each other and against the full ones, as PUSH and PULL use
+/// them: the writer sends by `write_flush_ready` and wakes the reader itself when that reports
+/// it asleep, else (at the mark, at a chunk's end) writes and flushes as usual, sleeping while
+/// full; the reader takes by `lend_ready`, else reads, sleeping on `Empty`. Everything arrives
+/// in order, neither side's wake-up is lost (a lost one is a loom deadlock), and the reader is
+/// woken at most once per sleep. hwm 2 over 2-item chunks: the mark, the low-water resume and
+/// the chunk's end all fall inside the 4 items.
+#[test]
+fn fast_paths_keep_order_and_lose_no_wakeup() {
+    model(|| {
+        let rn = Counted::new();
+        let wn = Counted::new();
+        let (mut w, mut r) = pipe::<Plain>(PipeConfig {
+            hwm: 2,
+            reader_notify: Some(rn.clone()),
+            writer_notify: Some(wn.clone()),
+            ..PipeConfig::default()
+        });
+        let wn2 = wn.clone();
+        let t = thread::spawn(move || {
+            for i in 0..4 {
+                match w.write_flush_ready(Put(i)) {
+                    Some(true) => w.wake_reader(),
+                    Some(false) => {}
+                    None => {
+                        let mut item = Plain(i);
+                        loop {
+                            match w.write(item) {
+                                Ok(()) => break,
+                                Err(WriteError::Full(back)) => {
+                                    item = back;
+                                    wn2.signal.wait(None, Duration::ZERO);
+                                }
+                                Err(WriteError::Closed(_)) => panic!("reader closed"),
+                            }
+                        }
+                        w.flush();
+                    }
+                }
+            }
+            // drop: closes
+        });
+        let mut got = Vec::new();
+        let mut sleeps = 0;
+        loop {
+            if let Some(v) = r.lend_ready(Take) {
+                got.push(v);
+                continue;
+            }
+            match r.read() {
+                Ok(p) => got.push(p.0),
+                Err(ReadError::Empty) => {
+                    sleeps += 1;
+                    rn.signal.wait(None, Duration::ZERO);
+                }
+                Err(ReadError::Closed) => break,
+            }
+        }
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+        assert!(rn.calls() <= sleeps, "more notifies than sleeps");
     });
 }

@@ -126,8 +126,9 @@ impl<T: PipeItem> PipeReader<T> {
         let (chunk, idx) = (self.chunk, self.idx);
         // The slot's address, used after `with_mut` returns: a closure doing the work inside
         // it was not inlined (a call on the path this method exists to keep call-free). Under
-        // loom the access is then not tracked; the models exercise `read`, `read_with` and
-        // `read_run`, which share this method's cursor and counts.
+        // loom the access is still recorded where it happens: `with_mut` records it, and loom
+        // switches threads only at synchronisation points, of which there is none between it
+        // and the use below (`loom_pipe.rs`, "fast paths").
         // SAFETY: `chunk` is the reader's live chunk and `idx < CHUNK` (checked above).
         let p = unsafe { Chunk::slot(chunk, idx) }.with_mut(|p| p);
         // SAFETY: as in `read_lend`: `items < available`, so the slot under the cursor holds a

@@ -441,7 +441,8 @@ impl<T: PipeItem> PipeWriter<T> {
             return None;
         }
         let (chunk, idx, items) = (self.chunk, self.idx, self.items);
-        // The slot's address, used after `with_mut` returns (as in `PipeReader::lend_ready`).
+        // The slot's address, used after `with_mut` returns (as in `PipeReader::lend_ready`,
+        // and recorded by loom the same way: the write below comes before the flush's swap).
         // SAFETY: `chunk` is the writer's live chunk and `idx < CHUNK` (checked above).
         let p = unsafe { Chunk::slot(chunk, idx) }.with_mut(|p| p);
         // SAFETY: as in `stage_in_place`: the slot is beyond the published count, empty and
