@@ -748,7 +748,7 @@ fn fast_paths_keep_order_and_lose_no_wakeup() {
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             for i in 0..4 {
-                match w.write_flush_ready(Put(i)) {
+                match w.write_flush_ready(Put(i)).ok() {
                     Some(true) => w.wake_reader(),
                     Some(false) => {}
                     None => {

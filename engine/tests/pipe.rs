@@ -814,15 +814,15 @@ fn write_flush_ready_writes_only_what_needs_no_call_and_reports_a_sleeping_reade
         ..PipeConfig::default()
     });
     assert_eq!(r.read(), Err(ReadError::Empty), "the reader sleeps");
-    assert_eq!(w.write_flush_ready(Put(Plain(1, false))), Some(true));
+    assert_eq!(w.write_flush_ready(Put(Plain(1, false))).ok(), Some(true));
     assert_eq!(rc.get(), 0, "the caller wakes it");
     w.wake_reader();
     assert_eq!(rc.get(), 1);
     for i in 2..=4 {
-        assert_eq!(w.write_flush_ready(Put(Plain(i, false))), Some(false));
+        assert_eq!(w.write_flush_ready(Put(Plain(i, false))).ok(), Some(false));
     }
     assert_eq!(
-        w.write_flush_ready(Put(Plain(5, false))),
+        w.write_flush_ready(Put(Plain(5, false))).ok(),
         None,
         "at the mark"
     );
@@ -832,21 +832,21 @@ fn write_flush_ready_writes_only_what_needs_no_call_and_reports_a_sleeping_reade
     }
     // A message under way: the rest goes by `write`.
     w.write(Plain(5, true)).unwrap();
-    assert_eq!(w.write_flush_ready(Put(Plain(6, false))), None);
+    assert_eq!(w.write_flush_ready(Put(Plain(6, false))).ok(), None);
     w.write(Plain(6, false)).unwrap();
     w.flush();
     assert_eq!(r.read().map(|p| (p.0, p.1)), Ok((5, true)));
     assert_eq!(r.read().map(|p| (p.0, p.1)), Ok((6, false)));
     assert_eq!(r.read(), Err(ReadError::Empty));
     assert_eq!(
-        w.write_flush_ready(Put(Plain(7, false))),
+        w.write_flush_ready(Put(Plain(7, false))).ok(),
         Some(true),
         "asleep again"
     );
     assert_eq!(r.read().map(|p| p.0), Ok(7));
     r.close();
     assert_eq!(
-        w.write_flush_ready(Put(Plain(8, false))),
+        w.write_flush_ready(Put(Plain(8, false))).ok(),
         None,
         "the reader closed"
     );
@@ -856,7 +856,7 @@ fn write_flush_ready_writes_only_what_needs_no_call_and_reports_a_sleeping_reade
     let (mut w, mut r) = pipe::<Plain>(PipeConfig::default());
     let mut stops = 0;
     for i in 0..1000 {
-        if w.write_flush_ready(Put(Plain(i, false))).is_none() {
+        if w.write_flush_ready(Put(Plain(i, false))).ok().is_none() {
             stops += 1;
             w.write(Plain(i, false)).unwrap();
             w.flush();

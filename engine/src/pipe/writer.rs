@@ -420,17 +420,19 @@ impl<T: PipeItem> PipeWriter<T> {
     /// one look at the reader's word, neither end closed, a free slot in the current chunk.
     /// Returns whether the reader was asleep: the caller then wakes it with
     /// [`wake_reader`](Self::wake_reader), out of line and last, so that its own path stays
-    /// call-free. `None`, with nothing done and `init` not called, otherwise (the caller then
-    /// writes by [`write_in_place`](Self::write_in_place) and flushes).
+    /// call-free. `Err(init)`, with nothing done and `init` given back unused, otherwise (the
+    /// caller then writes by [`write`](Self::write) or
+    /// [`write_in_place`](Self::write_in_place) and flushes): an `init` that holds the item
+    /// itself (a part moved in) loses nothing.
     ///
     /// The item must end its message. One that does not is staged as the first part of a
-    /// message, as `write_in_place` would, and not flushed (`Some(false)`).
+    /// message, as `write_in_place` would, and not flushed (`Ok(false)`).
     ///
     /// # Panics
     ///
     /// As `write_in_place`, when `init` returns anything but its slot.
     #[inline(always)]
-    pub fn write_flush_ready(&mut self, init: impl Fill<T>) -> Option<bool> {
+    pub fn write_flush_ready<F: Fill<T>>(&mut self, init: F) -> Result<bool, F> {
         let head = self.shared.head.word.load(Ordering::Acquire);
         if self.closed
             || head & READER_CLOSED != 0
@@ -438,7 +440,7 @@ impl<T: PipeItem> PipeWriter<T> {
             || self.idx == CHUNK
             || (self.hwm != 0 && diff(self.messages, self.count_of(head)) >= self.hwm)
         {
-            return None;
+            return Err(init);
         }
         let (chunk, idx, items) = (self.chunk, self.idx, self.items);
         // The slot's address, used after `with_mut` returns (as in `PipeReader::lend_ready`,
@@ -459,7 +461,7 @@ impl<T: PipeItem> PipeWriter<T> {
             debug_assert!(false, "write_flush_ready: a part with more to follow");
             self.msg_start = (chunk, idx, items);
             self.in_message = true;
-            return Some(false);
+            return Ok(false);
         }
         self.messages = self.messages.wrapping_add(1);
         self.flushed = self.items;
@@ -467,7 +469,7 @@ impl<T: PipeItem> PipeWriter<T> {
             .shared
             .tail
             .swap((self.items & COUNT_MASK) << SHIFT, Ordering::AcqRel);
-        Some(old & ASLEEP != 0)
+        Ok(old & ASLEEP != 0)
     }
 
     /// Wakes the reader, after [`write_flush_ready`](Self::write_flush_ready) found it asleep

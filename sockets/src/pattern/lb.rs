@@ -72,6 +72,17 @@ impl Fill<Msg> for CopyIn<'_> {
     }
 }
 
+/// A single-part `Msg` to move into a pipe's slot ([`Lb::send_msg_ready`]); given back unused
+/// when the fast path does not take it.
+struct MoveIn(Msg);
+
+impl Fill<Msg> for MoveIn {
+    #[inline(always)]
+    fn fill(self, slot: &mut std::mem::MaybeUninit<Msg>) -> &mut Msg {
+        slot.write(self.0)
+    }
+}
+
 /// Load-balancer state.
 #[derive(Debug)]
 pub struct Lb {
@@ -150,9 +161,31 @@ impl Lb {
         {
             return None;
         }
-        let woke = pipes.list[0].writer.write_flush_ready(CopyIn(data))?;
+        let woke = pipes.list[0].writer.write_flush_ready(CopyIn(data)).ok()?;
         self.current = 0;
         Some(woke)
+    }
+
+    /// [`Lb::send_slice_ready`] for a whole `Msg` (`zmq_msg_send`), moved into the slot as it
+    /// is, whatever its body: the same conditions, and the part itself must end its message.
+    /// `Err(msg)` gives the part back unsent.
+    #[inline(always)]
+    pub(crate) fn send_msg_ready(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<bool, Msg> {
+        if msg.more()
+            || pipes.len() != 1
+            || self.dropping
+            || self.more.is_some()
+            || !pipes.dead.is_empty()
+        {
+            return Err(msg);
+        }
+        match pipes.list[0].writer.write_flush_ready(MoveIn(msg)) {
+            Ok(woke) => {
+                self.current = 0;
+                Ok(woke)
+            }
+            Err(MoveIn(msg)) => Err(msg),
+        }
     }
 
     /// Sends one part; returns the pipe it went to (`None` when dropped mid-message).

@@ -292,6 +292,16 @@ impl Pipes {
         Ok(())
     }
 
+    /// [`Pipes::wake_first`] for [`lb::Lb::send_msg_ready`], with a send's result.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn wake_first_sent(&self) -> std::result::Result<(), SendError> {
+        if let Some(p) = self.list.first() {
+            p.writer.wake_reader();
+        }
+        Ok(())
+    }
+
     /// Index of a pipe.
     #[inline]
     pub fn index_of(&self, id: PipeId) -> Option<usize> {
@@ -807,8 +817,8 @@ mod tests {
         assert_eq!(push.peers(), 3);
     }
 
-    /// PUSH's fast send (`Lb::send_slice_ready`, no call) and its full one take turns without
-    /// a difference: order, whole multipart messages, bodies past the inline size, the count
+    /// PUSH's fast sends (`Lb::send_slice_ready` for a slice, `Lb::send_msg_ready` for a whole
+    /// part; no call) and its full ones take turns without a difference: order, whole multipart messages, bodies past the inline size, the count
     /// of messages sent, EAGAIN at the mark, and a reader that went to sleep on the empty pipe
     /// woken exactly once by the next send, whichever path it took.
     #[test]
@@ -849,9 +859,19 @@ mod tests {
                     ],
                     _ => vec![(format!("{i}").into_bytes(), false)],
                 };
-                if push.send_slice(&parts[0].0, parts[0].1, &mut cx) == Err(Error::EAGAIN) {
+                // Every third message goes as a whole `Msg` (`zmq_msg_send`'s path), with
+                // its first part as it is: a body of its own, or copied inline.
+                let first = if i % 3 == 0 {
+                    let (body, more) = &parts[0];
+                    let m = Msg::copy_from_slice(body).with_more(*more);
+                    push.send(m, &mut cx).map_err(|e| e.error)
+                } else {
+                    push.send_slice(&parts[0].0, parts[0].1, &mut cx)
+                };
+                if first == Err(Error::EAGAIN) {
                     break;
                 }
+                first.unwrap();
                 for (j, (body, more)) in parts.iter().enumerate() {
                     if j > 0 {
                         push.send_slice(body, *more, &mut cx).unwrap();

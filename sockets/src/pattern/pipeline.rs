@@ -16,6 +16,16 @@ pub struct Push {
 }
 
 impl Push {
+    /// [`Pattern::send`] past its fast path.
+    #[inline(never)]
+    fn send_full(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+        let more = msg.more();
+        let r = self.lb.send(&mut self.pipes, msg);
+        drop_dead(&mut self.pipes, cx);
+        count_sent(&r, more, cx);
+        r.map(|_| ())
+    }
+
     /// [`Pattern::send_slice`] past its fast path. (No direct write for PUSH: see
     /// `Lb::send_slice`.)
     #[inline(never)]
@@ -35,11 +45,18 @@ impl Pattern for Push {
     }
 
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
-        let more = msg.more();
-        let r = self.lb.send(&mut self.pipes, msg);
-        drop_dead(&mut self.pipes, cx);
-        count_sent(&r, more, cx);
-        r.map(|_| ())
+        // As `send_slice`: a path with no call in it first, then the full one.
+        match self.lb.send_msg_ready(&mut self.pipes, msg) {
+            Ok(false) => {
+                cx.stats.sent += 1;
+                Ok(())
+            }
+            Ok(true) => {
+                cx.stats.sent += 1;
+                self.pipes.wake_first_sent()
+            }
+            Err(msg) => self.send_full(msg, cx),
+        }
     }
 
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
