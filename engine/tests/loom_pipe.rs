@@ -447,19 +447,20 @@ fn reader_close_wakes_full_writer() {
     });
 }
 
-/// A `u64` pipe with high-water mark `hwm` whose reader and writer notify counted signals.
+/// A pipe (of `u64` unless said) with high-water mark `hwm` whose reader and writer notify
+/// counted signals.
 #[allow(clippy::type_complexity)]
-fn hwm_pipe(
+fn hwm_pipe<T: PipeItem>(
     hwm: usize,
 ) -> (
-    zeroring_engine::pipe::PipeWriter<u64>,
-    zeroring_engine::pipe::PipeReader<u64>,
+    zeroring_engine::pipe::PipeWriter<T>,
+    zeroring_engine::pipe::PipeReader<T>,
     std::sync::Arc<Counted>,
     std::sync::Arc<Counted>,
 ) {
     let rn = Counted::new();
     let wn = Counted::new();
-    let (w, r) = pipe::<u64>(PipeConfig {
+    let (w, r) = pipe::<T>(PipeConfig {
         hwm,
         reader_notify: Some(rn.clone()),
         writer_notify: Some(wn.clone()),
@@ -737,14 +738,7 @@ impl Lend<Plain> for Take {
 #[test]
 fn fast_paths_keep_order_and_lose_no_wakeup() {
     model(|| {
-        let rn = Counted::new();
-        let wn = Counted::new();
-        let (mut w, mut r) = pipe::<Plain>(PipeConfig {
-            hwm: 2,
-            reader_notify: Some(rn.clone()),
-            writer_notify: Some(wn.clone()),
-            ..PipeConfig::default()
-        });
+        let (mut w, mut r, rn, wn) = hwm_pipe::<Plain>(2);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
             for i in 0..4 {

@@ -71,6 +71,10 @@ impl PipeItem for Part {
     fn ends_message(&self) -> bool {
         !self.more
     }
+    // Nothing to drop (what `lend_ready` requires of what it leaves in a slot).
+    fn drop_is_noop(&self) -> bool {
+        true
+    }
 }
 
 fn part(v: u32, more: bool) -> Part {
@@ -688,31 +692,18 @@ fn read_with_drops_what_is_left_in_the_slot_once() {
     assert_eq!(*log.lock().unwrap(), [4, 1, 100, 3, 2]);
 }
 
-/// A part with nothing to drop (what `lend_ready` requires of what it leaves in a slot).
-#[derive(Debug, PartialEq, Eq)]
-struct Plain(u32, bool);
-
-impl PipeItem for Plain {
-    fn ends_message(&self) -> bool {
-        !self.1
-    }
-    fn drop_is_noop(&self) -> bool {
-        true
-    }
-}
-
 /// Lends a part and gives its value back; `refuse` makes `lend_ready` pass it by.
 struct Take {
     refuse: bool,
 }
 
-impl Lend<Plain> for Take {
+impl Lend<Part> for Take {
     type Out = u32;
-    fn accepts(&self, _: &Plain) -> bool {
+    fn accepts(&self, _: &Part) -> bool {
         !self.refuse
     }
-    fn lend(self, p: &mut Plain) -> u32 {
-        p.0
+    fn lend(self, p: &mut Part) -> u32 {
+        p.v
     }
 }
 
@@ -726,7 +717,7 @@ const TAKE: Take = Take { refuse: false };
 #[test]
 fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
     let (wc, wn) = counted();
-    let (mut w, mut r) = pipe::<Plain>(PipeConfig {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig {
         hwm: 10,
         lwm: Some(3),
         writer_notify: Some(wn),
@@ -734,12 +725,9 @@ fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
     });
     assert_eq!(r.lend_ready(TAKE), None, "nothing written");
     for i in 0..10 {
-        w.write(Plain(i, false)).unwrap();
+        w.write(part(i, false)).unwrap();
     }
-    assert!(matches!(
-        w.write(Plain(99, false)),
-        Err(WriteError::Full(_))
-    ));
+    assert!(matches!(w.write(part(99, false)), Err(WriteError::Full(_))));
     assert_eq!(r.lend_ready(TAKE), None, "written, not flushed");
     w.flush();
     assert_eq!(
@@ -747,7 +735,7 @@ fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
         None,
         "flushed, but not seen by a read yet"
     );
-    let mut got = vec![r.read().unwrap().0];
+    let mut got = vec![r.read().unwrap().v];
     assert_eq!(r.lend_ready(Take { refuse: true }), None);
     let mut lent = 0;
     while got.len() < 10 {
@@ -756,7 +744,7 @@ fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
                 got.push(v);
                 lent += 1;
             }
-            None => got.push(r.read().unwrap().0),
+            None => got.push(r.read().unwrap().v),
         }
         // Written minus read falls to the low-water mark of 3 after 7 messages read.
         let want = usize::from(got.len() >= 7);
@@ -771,19 +759,19 @@ fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
 
     // Past a chunk's end: `lend_ready` stops there, `read` moves on, and the order holds.
     // Multipart parts are lent too; only the last of a message counts as one.
-    let (mut w, mut r) = pipe::<Plain>(PipeConfig::default());
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::default());
     for i in 0..1000 {
-        w.write(Plain(i, i % 2 == 0)).unwrap();
+        w.write(part(i, i % 2 == 0)).unwrap();
     }
     w.flush();
-    let mut got = vec![r.read().unwrap().0];
+    let mut got = vec![r.read().unwrap().v];
     let mut stops = 0;
     while got.len() < 1000 {
         match r.lend_ready(TAKE) {
             Some(v) => got.push(v),
             None => {
                 stops += 1;
-                got.push(r.read().unwrap().0);
+                got.push(r.read().unwrap().v);
             }
         }
     }
@@ -793,10 +781,10 @@ fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
 }
 
 /// Fills a slot with a part.
-struct Put(Plain);
+struct Put(Part);
 
-impl Fill<Plain> for Put {
-    fn fill(self, slot: &mut std::mem::MaybeUninit<Plain>) -> &mut Plain {
+impl Fill<Part> for Put {
+    fn fill(self, slot: &mut std::mem::MaybeUninit<Part>) -> &mut Part {
         slot.write(self.0)
     }
 }
@@ -808,63 +796,63 @@ impl Fill<Plain> for Put {
 #[test]
 fn write_flush_ready_writes_only_what_needs_no_call_and_reports_a_sleeping_reader() {
     let (rc, rn) = counted();
-    let (mut w, mut r) = pipe::<Plain>(PipeConfig {
+    let (mut w, mut r) = pipe::<Part>(PipeConfig {
         hwm: 4,
         reader_notify: Some(rn),
         ..PipeConfig::default()
     });
     assert_eq!(r.read(), Err(ReadError::Empty), "the reader sleeps");
-    assert_eq!(w.write_flush_ready(Put(Plain(1, false))).ok(), Some(true));
+    assert_eq!(w.write_flush_ready(Put(part(1, false))).ok(), Some(true));
     assert_eq!(rc.get(), 0, "the caller wakes it");
     w.wake_reader();
     assert_eq!(rc.get(), 1);
     for i in 2..=4 {
-        assert_eq!(w.write_flush_ready(Put(Plain(i, false))).ok(), Some(false));
+        assert_eq!(w.write_flush_ready(Put(part(i, false))).ok(), Some(false));
     }
     assert_eq!(
-        w.write_flush_ready(Put(Plain(5, false))).ok(),
+        w.write_flush_ready(Put(part(5, false))).ok(),
         None,
         "at the mark"
     );
     assert_eq!(w.messages_written(), 4);
     for i in 1..=4 {
-        assert_eq!(r.read().map(|p| p.0), Ok(i));
+        assert_eq!(r.read().map(|p| p.v), Ok(i));
     }
     // A message under way: the rest goes by `write`.
-    w.write(Plain(5, true)).unwrap();
-    assert_eq!(w.write_flush_ready(Put(Plain(6, false))).ok(), None);
-    w.write(Plain(6, false)).unwrap();
+    w.write(part(5, true)).unwrap();
+    assert_eq!(w.write_flush_ready(Put(part(6, false))).ok(), None);
+    w.write(part(6, false)).unwrap();
     w.flush();
-    assert_eq!(r.read().map(|p| (p.0, p.1)), Ok((5, true)));
-    assert_eq!(r.read().map(|p| (p.0, p.1)), Ok((6, false)));
+    assert_eq!(r.read().map(|p| (p.v, p.more)), Ok((5, true)));
+    assert_eq!(r.read().map(|p| (p.v, p.more)), Ok((6, false)));
     assert_eq!(r.read(), Err(ReadError::Empty));
     assert_eq!(
-        w.write_flush_ready(Put(Plain(7, false))).ok(),
+        w.write_flush_ready(Put(part(7, false))).ok(),
         Some(true),
         "asleep again"
     );
-    assert_eq!(r.read().map(|p| p.0), Ok(7));
+    assert_eq!(r.read().map(|p| p.v), Ok(7));
     r.close();
     assert_eq!(
-        w.write_flush_ready(Put(Plain(8, false))).ok(),
+        w.write_flush_ready(Put(part(8, false))).ok(),
         None,
         "the reader closed"
     );
     assert_eq!(rc.get(), 1, "nothing woke the reader but the caller");
 
     // Past a chunk's end: it stops there, `write` moves on, and the order holds.
-    let (mut w, mut r) = pipe::<Plain>(PipeConfig::default());
+    let (mut w, mut r) = pipe::<Part>(PipeConfig::default());
     let mut stops = 0;
     for i in 0..1000 {
-        if w.write_flush_ready(Put(Plain(i, false))).ok().is_none() {
+        if w.write_flush_ready(Put(part(i, false))).ok().is_none() {
             stops += 1;
-            w.write(Plain(i, false)).unwrap();
+            w.write(part(i, false)).unwrap();
             w.flush();
         }
     }
     assert!((1..10).contains(&stops), "{stops} stops");
     for i in 0..1000 {
-        assert_eq!(r.read().map(|p| p.0), Ok(i));
+        assert_eq!(r.read().map(|p| p.v), Ok(i));
     }
 }
 

@@ -173,10 +173,10 @@ impl Fq {
     /// message under way, nothing attached, reported or dead since, and at hand the last part
     /// of a message, which [`Pipe::read_ready`](super::Pipe) takes with no call at all.
     /// `None`, with nothing changed, wherever any of that does not hold (the caller then takes
-    /// [`Fq::recv_counted`]). The round robin stays as in [`Fq::recv_into`]'s single-pipe
+    /// the full path). The round robin stays as in [`Fq::recv_into`]'s single-pipe
     /// case: the one pipe at its head.
     #[inline(always)]
-    pub(crate) fn recv_ready(&mut self, pipes: &mut Pipes, out: &mut Msg) -> Option<()> {
+    fn recv_ready(&mut self, pipes: &mut Pipes, out: &mut Msg) -> Option<()> {
         if self.prefetched.is_some()
             || self.more.is_some()
             || self.has_news(pipes)
@@ -196,9 +196,26 @@ impl Fq {
     }
 
     /// [`Fq::recv_into`] for a pattern whose receive is just the fair-queue (PULL, DEALER):
-    /// dead pipes reaped, complete messages counted.
+    /// dead pipes reaped, complete messages counted. [`Fq::recv_ready`] first, which has no
+    /// call in it; then [`Fq::recv_counted_full`] by a tail call, so that the caller's path
+    /// saves no registers either.
     #[inline(always)]
     pub(crate) fn recv_counted(
+        &mut self,
+        pipes: &mut Pipes,
+        out: &mut Msg,
+        cx: &mut super::Cx<'_>,
+    ) -> Result<()> {
+        if self.recv_ready(pipes, out).is_some() {
+            cx.stats.received += 1;
+            return Ok(());
+        }
+        self.recv_counted_full(pipes, out, cx)
+    }
+
+    /// [`Fq::recv_counted`] past its fast path.
+    #[inline(never)]
+    fn recv_counted_full(
         &mut self,
         pipes: &mut Pipes,
         out: &mut Msg,

@@ -145,6 +145,13 @@ impl Lb {
         Some(p.id)
     }
 
+    /// The fast paths' condition: one pipe, no message under way or being dropped, nothing
+    /// dead to reap.
+    #[inline(always)]
+    fn at_rest(&self, pipes: &Pipes) -> bool {
+        pipes.len() == 1 && !self.dropping && self.more.is_none() && pipes.dead.is_empty()
+    }
+
     /// The fast path of [`Lb::send_slice`] for a single-part message with a body small enough
     /// to be copied inline, when there is nothing else to do: one pipe, no message under way
     /// or being dropped, nothing dead to reap, and the pipe's writer taking it with no call
@@ -153,12 +160,7 @@ impl Lb {
     /// the full path). Counts nothing: the caller counts the message as sent.
     #[inline(always)]
     pub(crate) fn send_slice_ready(&mut self, pipes: &mut Pipes, data: &[u8]) -> Option<bool> {
-        if data.len() > Msg::INLINE_CAP
-            || pipes.len() != 1
-            || self.dropping
-            || self.more.is_some()
-            || !pipes.dead.is_empty()
-        {
+        if data.len() > Msg::INLINE_CAP || !self.at_rest(pipes) {
             return None;
         }
         let woke = pipes.list[0].writer.write_flush_ready(CopyIn(data)).ok()?;
@@ -171,12 +173,7 @@ impl Lb {
     /// `Err(msg)` gives the part back unsent.
     #[inline(always)]
     pub(crate) fn send_msg_ready(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<bool, Msg> {
-        if msg.more()
-            || pipes.len() != 1
-            || self.dropping
-            || self.more.is_some()
-            || !pipes.dead.is_empty()
-        {
+        if msg.more() || !self.at_rest(pipes) {
             return Err(msg);
         }
         match pipes.list[0].writer.write_flush_ready(MoveIn(msg)) {

@@ -149,8 +149,7 @@ impl Pipe {
         let peer_md = &mut self.peer.metadata;
         self.reader.read_with(|m| {
             out.swap_contents(m);
-            // The same properties, or none on both: one comparison of two nullable pointers.
-            let same = out.metadata().map(Arc::as_ptr) == peer_md.as_ref().map(Arc::as_ptr);
+            let same = same_properties(out.metadata(), peer_md.as_ref());
             if m.metadata().is_some() || !same {
                 Self::carry_metadata(out, m, peer_md);
             }
@@ -281,21 +280,12 @@ impl Pipes {
         self.list.push(p);
     }
 
-    /// Wakes the first pipe's reader after [`lb::Lb::send_slice_ready`] found it asleep; the
-    /// send's result, so that the fast path ends in this call.
+    /// Wakes the first pipe's reader after [`lb::Lb::send_slice_ready`] or
+    /// [`lb::Lb::send_msg_ready`] found it asleep; returns the send's result (`Ok`, in
+    /// whichever error type the send has), so that the fast path ends in this call.
     #[cold]
     #[inline(never)]
-    pub(crate) fn wake_first(&self) -> Result<()> {
-        if let Some(p) = self.list.first() {
-            p.writer.wake_reader();
-        }
-        Ok(())
-    }
-
-    /// [`Pipes::wake_first`] for [`lb::Lb::send_msg_ready`], with a send's result.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn wake_first_sent(&self) -> std::result::Result<(), SendError> {
+    pub(crate) fn wake_first<E>(&self) -> std::result::Result<(), E> {
         if let Some(p) = self.list.first() {
             p.writer.wake_reader();
         }

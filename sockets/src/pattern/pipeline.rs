@@ -47,13 +47,12 @@ impl Pattern for Push {
     fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
         // As `send_slice`: a path with no call in it first, then the full one.
         match self.lb.send_msg_ready(&mut self.pipes, msg) {
-            Ok(false) => {
+            Ok(woke) => {
                 cx.stats.sent += 1;
+                if woke {
+                    return self.pipes.wake_first();
+                }
                 Ok(())
-            }
-            Ok(true) => {
-                cx.stats.sent += 1;
-                self.pipes.wake_first_sent()
             }
             Err(msg) => self.send_full(msg, cx),
         }
@@ -62,16 +61,12 @@ impl Pattern for Push {
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
         // A path with no call in it first (as PULL's receive), then the full one.
         if !more {
-            match self.lb.send_slice_ready(&mut self.pipes, data) {
-                Some(false) => {
-                    cx.stats.sent += 1;
-                    return Ok(());
-                }
-                Some(true) => {
-                    cx.stats.sent += 1;
+            if let Some(woke) = self.lb.send_slice_ready(&mut self.pipes, data) {
+                cx.stats.sent += 1;
+                if woke {
                     return self.pipes.wake_first();
                 }
-                None => {}
+                return Ok(());
             }
         }
         self.send_slice_full(data, more, cx)
@@ -107,14 +102,6 @@ pub struct Pull {
     fq: Fq,
 }
 
-impl Pull {
-    /// [`Pattern::recv_into`] past its fast path.
-    #[inline(never)]
-    fn recv_into_full(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
-        self.fq.recv_counted(&mut self.pipes, out, cx)
-    }
-}
-
 impl Pattern for Pull {
     fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
         cx.stats.peers_attached += 1;
@@ -132,12 +119,7 @@ impl Pattern for Pull {
     }
 
     fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
-        // The fast path has no call in it, so that it needs no saved registers either.
-        if self.fq.recv_ready(&mut self.pipes, out).is_some() {
-            cx.stats.received += 1;
-            return Ok(());
-        }
-        self.recv_into_full(out, cx)
+        self.fq.recv_counted(&mut self.pipes, out, cx)
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {

@@ -58,14 +58,6 @@ impl Dealer {
     }
 }
 
-impl Dealer {
-    /// [`Pattern::recv_into`] past its fast path.
-    #[inline(never)]
-    fn recv_into_full(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
-        self.fq.recv_counted(&mut self.pipes, out, cx)
-    }
-}
-
 impl Pattern for Dealer {
     fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
         probe(&mut pipe, cx);
@@ -100,12 +92,7 @@ impl Pattern for Dealer {
 
     fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
         self.lb.direct_armed = true;
-        // As PULL's: a fast path with no call in it, then the full one.
-        if self.fq.recv_ready(&mut self.pipes, out).is_some() {
-            cx.stats.received += 1;
-            return Ok(());
-        }
-        self.recv_into_full(out, cx)
+        self.fq.recv_counted(&mut self.pipes, out, cx)
     }
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
