@@ -2,21 +2,43 @@
 //!
 //! Every accepted connection takes a `Ticket` at accept time, before its session starts on
 //! whichever I/O thread carries it, and gives it back when its handshake completes or the
-//! connection ends. When the listener accepts a connection while `cap` tickets are out, the
-//! oldest ticket is evicted first: its session ends its handshake as HANDSHAKE_IVL running
-//! out would (HANDSHAKE_FAILED_NO_DETAIL with ETIMEDOUT, then DISCONNECTED, as libzmq reports
-//! a handshake timeout). So slow-loris connections filling the cap are pushed out by new ones
-//! instead of locking healthy clients out until HANDSHAKE_IVL frees a slot, and an honest
-//! client, which finishes its handshake within a few round trips, is only evicted when `cap`
-//! newer connections arrive during its own handshake.
+//! connection ends. When the listener accepts a connection while `cap` tickets are out, one
+//! ticket is evicted first (or, see below, the new connection is refused): its session ends its handshake as HANDSHAKE_IVL running out would
+//! (HANDSHAKE_FAILED_NO_DETAIL with ETIMEDOUT, then DISCONNECTED, as libzmq reports a
+//! handshake timeout). So slow-loris connections filling the cap are pushed out by new ones
+//! instead of locking healthy clients out until HANDSHAKE_IVL frees a slot.
+//!
+//! Which one: the oldest that is not *protected*. A connection is protected while its peer's
+//! whole greeting has arrived and it has been in its handshake for less than
+//! [`GREETED_GRACE`]. Until the peer's greeting arrives this side has sent no handshake
+//! command, so the peer cannot have finished its handshake, and evicting it loses nothing: the
+//! peer reconnects with what it queued. Past the greeting this side may have sent READY, and a
+//! peer that took it has sent its messages: evicting that connection would drop them. When
+//! every ticket is protected, the new connection is refused instead (closed before this side
+//! sends anything: its peer too reconnects with what it queued), and counted.
+//!
+//! So a burst of honest clients larger than `cap` (thousands reconnecting at once after a
+//! restart) loses no message: the connections whose greetings this side has not read yet make
+//! room. A slow-loris peer (its greeting never complete) is evicted oldest first, as before;
+//! one that stalls after its greeting loses its protection after the grace. What it costs: an
+//! attacker that completes greetings fast enough to keep all `cap` tickets protected (`cap`
+//! greetings per [`GREETED_GRACE`], 8,192 a second at the default cap) holds new connections
+//! off, refused, for as long as it keeps that up; evicting the oldest protected one instead
+//! would drop an honest client's messages whenever a burst filled the gate with them.
+//!
+//! A session checks its ticket before each step and ends at once when it was evicted (the
+//! notification, TOKEN_EVICT, comes later): a connection chosen while its peer's greeting had
+//! not arrived must not go on to send READY.
 //!
 //! Must never: hold more than `cap` tickets, block an I/O thread beyond one short lock, or
 //! lose an eviction (a session that starts after its ticket was evicted ends at once).
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use zeroring_engine::{HandlerId, IoThreadHandle};
 
@@ -28,6 +50,11 @@ pub const DEFAULT_MAX_HANDSHAKES: usize = 4096;
 /// only a backstop against one that never ends.
 const EMFILE_PATIENCE: u32 = 64;
 
+/// How long a connection past its peer's greeting is evicted only after those still in theirs
+/// (see the module's docs): an honest peer's READY follows its greeting within a round trip,
+/// so this is the I/O thread's own delay under a burst, with room to spare.
+pub const GREETED_GRACE: Duration = Duration::from_millis(500);
+
 /// Handler notification token: the session's handshake was evicted.
 pub(crate) const TOKEN_EVICT: u64 = super::stream::TOKEN_OWNER_BASE + 2;
 
@@ -35,6 +62,9 @@ pub(crate) const TOKEN_EVICT: u64 = super::stream::TOKEN_OWNER_BASE + 2;
 #[derive(Debug)]
 pub(crate) struct Ticket {
     seq: u64,
+    admitted: Instant,
+    /// The peer's whole greeting arrived ([`Ticket::greeted`]).
+    greeted: AtomicBool,
     state: Mutex<TicketState>,
     /// The connection's descriptor: gone once the connection is closed.
     fd: Weak<OwnedFd>,
@@ -55,6 +85,16 @@ impl Ticket {
         s.handler = Some((thread, id));
         s.evicted
     }
+
+    /// Whether the gate evicted it.
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).evicted
+    }
+
+    /// The peer's whole greeting arrived: protected for [`GREETED_GRACE`].
+    pub(crate) fn greeted(&self) {
+        self.greeted.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What a listener's gate counts.
@@ -68,6 +108,9 @@ pub struct HandshakeCounts {
     pub peak: usize,
     /// Connections evicted from their handshake to make room.
     pub evicted: u64,
+    /// New connections refused (closed at once) because every connection in its handshake
+    /// was protected (see [`GREETED_GRACE`]).
+    pub refused: u64,
 }
 
 impl std::ops::AddAssign for HandshakeCounts {
@@ -76,6 +119,7 @@ impl std::ops::AddAssign for HandshakeCounts {
         self.in_handshake += o.in_handshake;
         self.peak += o.peak;
         self.evicted += o.evicted;
+        self.refused += o.refused;
     }
 }
 
@@ -90,12 +134,26 @@ struct Inner {
     emfile: (Weak<OwnedFd>, u32),
 }
 
+impl Inner {
+    /// The ticket to evict (see the module's docs), out of the queue: the oldest not
+    /// protected; `None` when all are.
+    fn take_victim(&mut self, now: Instant) -> Option<Arc<Ticket>> {
+        let protected = |t: &Arc<Ticket>| {
+            t.greeted.load(Ordering::Relaxed)
+                && now.saturating_duration_since(t.admitted) < GREETED_GRACE
+        };
+        let i = self.queue.iter().position(|t| !protected(t))?;
+        self.queue.remove(i)
+    }
+}
+
 /// The tickets of one listener.
 #[derive(Debug)]
 pub(crate) struct HandshakeGate {
     cap: usize,
     inner: Mutex<Inner>,
     evicted: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl HandshakeGate {
@@ -105,29 +163,37 @@ impl HandshakeGate {
             cap: cap.max(1),
             inner: Mutex::new(Inner::default()),
             evicted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
-    /// A new connection on `fd`: evicts the oldest handshakes while `cap` are under way, then
-    /// hands out its ticket.
-    pub(crate) fn admit(&self, fd: &Arc<OwnedFd>) -> Arc<Ticket> {
+    /// A new connection on `fd`: evicts handshakes while `cap` are under way, then hands out
+    /// its ticket; `None` when it is refused (every handshake under way is protected): the
+    /// caller closes it at once.
+    pub(crate) fn admit(&self, fd: &Arc<OwnedFd>) -> Option<Arc<Ticket>> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
         while inner.queue.len() >= self.cap {
-            let Some(oldest) = inner.queue.pop_front() else {
-                break;
-            };
-            self.evict(&oldest);
+            match inner.take_victim(now) {
+                Some(victim) => self.evict(&victim),
+                None => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+            }
         }
         let seq = inner.next;
         inner.next += 1;
         let ticket = Arc::new(Ticket {
             seq,
+            admitted: now,
+            greeted: AtomicBool::new(false),
             state: Mutex::new(TicketState::default()),
             fd: Arc::downgrade(fd),
         });
         inner.queue.push_back(ticket.clone());
         inner.peak = inner.peak.max(inner.queue.len());
-        ticket
+        Some(ticket)
     }
 
     /// The listener ran out of descriptors (EMFILE): evicts the oldest handshake, if any,
@@ -140,7 +206,11 @@ impl HandshakeGate {
             inner.emfile.1 += 1;
             return false;
         }
-        let Some(t) = inner.queue.pop_front() else {
+        // Out of descriptors, one must go: the oldest not protected, else the oldest.
+        let Some(t) = inner
+            .take_victim(Instant::now())
+            .or_else(|| inner.queue.pop_front())
+        else {
             return false;
         };
         inner.emfile = (t.fd.clone(), 0);
@@ -174,6 +244,7 @@ impl HandshakeGate {
             in_handshake: inner.queue.len(),
             peak: inner.peak,
             evicted: self.evicted.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -190,7 +261,7 @@ mod tests {
     fn never_more_than_cap_and_oldest_goes_first() {
         let gate = HandshakeGate::new(3);
         let fds: Vec<_> = (0..5).map(|_| fd()).collect();
-        let t: Vec<_> = fds.iter().map(|f| gate.admit(f)).collect();
+        let t: Vec<_> = fds.iter().map(|f| gate.admit(f).unwrap()).collect();
         let c = gate.counts();
         assert_eq!((c.in_handshake, c.peak, c.evicted), (3, 3, 2));
         for (i, t) in t.iter().enumerate() {
@@ -207,12 +278,38 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_past_its_greeting_is_evicted_after_those_still_in_theirs() {
+        let gate = HandshakeGate::new(3);
+        let fds: Vec<_> = (0..5).map(|_| fd()).collect();
+        let t: Vec<_> = fds[..3].iter().map(|f| gate.admit(f).unwrap()).collect();
+        // The two oldest have their peers' greetings: the third, still in its greeting, makes
+        // room for the fourth.
+        t[0].greeted();
+        t[1].greeted();
+        let t3 = gate.admit(&fds[3]).unwrap();
+        let evicted = |t: &Ticket| t.state.lock().unwrap().evicted;
+        assert!(!evicted(&t[0]) && !evicted(&t[1]) && evicted(&t[2]));
+        // All in the gate protected (past their greeting, younger than the grace): the new
+        // connection is refused, none evicted.
+        t3.greeted();
+        assert!(gate.admit(&fds[4]).is_none());
+        assert!(!evicted(&t[0]) && !evicted(&t[1]) && !evicted(&t3));
+        let c = gate.counts();
+        assert_eq!((c.in_handshake, c.evicted, c.refused), (3, 1, 1));
+        // Past the grace a greeted connection is one like any other: the oldest goes first.
+        let later = Instant::now() + GREETED_GRACE;
+        let mut inner = gate.inner.lock().unwrap();
+        let victim = inner.take_victim(later).unwrap();
+        assert_eq!(victim.seq, t[0].seq);
+    }
+
+    #[test]
     fn a_failed_accept_waits_for_the_connection_evicted_for_the_last_one() {
         let gate = HandshakeGate::new(100);
         let mut fds: Vec<Option<Arc<OwnedFd>>> = (0..4).map(|_| Some(fd())).collect();
         let t: Vec<_> = fds
             .iter()
-            .map(|f| gate.admit(f.as_ref().unwrap()))
+            .map(|f| gate.admit(f.as_ref().unwrap()).unwrap())
             .collect();
         assert!(gate.evict_oldest());
         // Connection 0's descriptor is still open: the retries evict nothing more.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zeroring_engine::{Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd};
 
-use super::handshakes::HandshakeGate;
+use super::handshakes::{HandshakeGate, Ticket};
 use super::linger::{self, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
 use super::session::{AcceptedSession, Registry, TOKEN_LINGER, TOKEN_STOP};
@@ -85,6 +85,32 @@ impl std::fmt::Debug for Listener {
 }
 
 impl Listener {
+    /// Starts the session of an admitted connection on the least loaded I/O thread.
+    fn start_session(
+        &self,
+        cx: &mut Cx<'_>,
+        fd: SharedFd,
+        config: ConnectionConfig,
+        ticket: Arc<Ticket>,
+    ) {
+        let session = AcceptedSession::new(
+            fd,
+            config,
+            self.link.clone(),
+            self.endpoint.clone(),
+            self.registry.clone(),
+            (self.gate.clone(), ticket),
+        );
+        let thread = zeroring_engine::io_thread::least_loaded(&self.threads, self.opts.affinity);
+        if thread.index() == cx.handle().index() {
+            cx.spawn(Box::new(session));
+        } else {
+            let _ = thread.execute(move |cx| {
+                cx.spawn(Box::new(session));
+            });
+        }
+    }
+
     fn fd_value(&self) -> u32 {
         std::os::fd::AsRawFd::as_raw_fd(&*self.fd) as u32
     }
@@ -165,23 +191,15 @@ impl Handler for Listener {
                 // Its place among the handshakes, taken now (before its session starts on
                 // some thread) so that the gate never holds more than its cap.
                 let fd = Arc::new(fd);
-                let ticket = self.gate.admit(&fd);
-                let session = AcceptedSession::new(
-                    fd,
-                    config,
-                    self.link.clone(),
-                    self.endpoint.clone(),
-                    self.registry.clone(),
-                    (self.gate.clone(), ticket),
-                );
-                let thread =
-                    zeroring_engine::io_thread::least_loaded(&self.threads, self.opts.affinity);
-                if thread.index() == cx.handle().index() {
-                    cx.spawn(Box::new(session));
-                } else {
-                    let _ = thread.execute(move |cx| {
-                        cx.spawn(Box::new(session));
-                    });
+                match self.gate.admit(&fd) {
+                    Some(ticket) => self.start_session(cx, fd, config, ticket),
+                    // Refused (every handshake under way is protected): closed before a byte
+                    // is sent, so its peer reconnects with what it queued.
+                    None => self.link.monitor(
+                        MonitorEvent::Disconnected,
+                        std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32,
+                        &self.endpoint,
+                    ),
                 }
             }
             Completion::Accepted(Err(e)) => {

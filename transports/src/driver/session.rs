@@ -83,7 +83,14 @@ pub(crate) struct AcceptedSession {
     /// The listener's ZR_MAX_HANDSHAKES gate and this connection's place in it, while the
     /// handshake is under way.
     gate: Option<(Arc<HandshakeGate>, Arc<Ticket>)>,
+    /// Evicted past its peer's greeting: the handshake's last chance ends at this timer or at
+    /// the next input that leaves it unfinished (see [`AcceptedSession::expire_if_evicted`]).
+    last_chance: Option<TimerId>,
 }
+
+/// How long a connection evicted past its peer's greeting may still finish its handshake
+/// (see [`AcceptedSession::expire_if_evicted`]).
+const LAST_CHANCE: Duration = Duration::from_millis(100);
 
 impl AcceptedSession {
     pub(crate) fn new(
@@ -101,6 +108,7 @@ impl AcceptedSession {
             slot: LingerSlot::default(),
             linger: LingerState::default(),
             gate: Some(gate),
+            last_chance: None,
         }
     }
 
@@ -124,12 +132,53 @@ impl AcceptedSession {
         cx.close();
     }
 
+    /// Acts on an eviction by the gate, before any more input is handled: a connection chosen
+    /// while its peer's greeting had not arrived ends its handshake at once, so it never sends
+    /// READY (after which its peer could send messages this side would drop). One past the
+    /// greeting may have sent READY already, and its peer's READY and first messages are
+    /// then usually in the socket's queue: it gets a last chance, until its next input or
+    /// [`LAST_CHANCE`], to finish; what is still a handshake then ends. (TOKEN_EVICT brings the
+    /// same news, for a session with nothing else to do.)
+    fn expire_if_evicted(&mut self, cx: &mut Cx<'_>) {
+        if self.last_chance.is_some() || !matches!(&self.gate, Some((_, t)) if t.is_evicted()) {
+            return;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        if stream.greeting_received() && stream.in_handshake() {
+            self.last_chance = Some(cx.set_timer(cx.now() + LAST_CHANCE));
+            return;
+        }
+        let status = stream.expire_handshake(cx);
+        self.after(cx, status);
+    }
+
+    /// Ends the last chance (see [`AcceptedSession::expire_if_evicted`]): the handshake, if it
+    /// is still one.
+    fn end_last_chance(&mut self, cx: &mut Cx<'_>) {
+        let Some(timer) = self.last_chance.take() else {
+            return;
+        };
+        cx.cancel_timer(timer);
+        if let Some(stream) = self.stream.as_mut() {
+            let status = stream.expire_handshake(cx);
+            self.after(cx, status);
+        }
+    }
+
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
             self.stream = None;
             self.finish(cx);
-        } else if self.gate.is_some() && self.stream.as_ref().is_some_and(|s| !s.in_handshake()) {
-            self.leave_gate();
+        } else if let (Some((_, ticket)), Some(stream)) = (&self.gate, &self.stream) {
+            if !stream.in_handshake() {
+                self.leave_gate();
+            } else if stream.greeting_received() {
+                // From here this side may have sent its READY: evicted, the peer could lose
+                // what it sent after its own handshake completed.
+                ticket.greeted();
+            }
         }
     }
 }
@@ -164,9 +213,18 @@ impl Handler for AcceptedSession {
     }
 
     fn on_completion(&mut self, cx: &mut Cx<'_>, op: OpId, completion: Completion<'_>, more: bool) {
+        self.expire_if_evicted(cx);
+        let input = matches!(
+            completion,
+            Completion::Received(_) | Completion::ReceivedInto { .. }
+        );
         if let Some(stream) = self.stream.as_mut() {
             let status = stream.on_completion(cx, op, completion, more);
             self.after(cx, status);
+        }
+        if input {
+            // Input that left the handshake unfinished ends an evicted one's last chance.
+            self.end_last_chance(cx);
         }
     }
 
@@ -178,6 +236,9 @@ impl Handler for AcceptedSession {
             }
             return self.finish(cx);
         }
+        if self.last_chance == Some(timer) {
+            return self.end_last_chance(cx);
+        }
         if let Some(stream) = self.stream.as_mut() {
             let status = stream.on_timer(cx, timer);
             self.after(cx, status);
@@ -186,12 +247,9 @@ impl Handler for AcceptedSession {
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
         if token == TOKEN_EVICT {
-            // ZR_MAX_HANDSHAKES: newer connections pushed this one's handshake out (a no-op
+            // ZR_MAX_HANDSHAKES: newer connections pushed this one's handshake out (nothing
             // if it completed meanwhile).
-            if let Some(stream) = self.stream.as_mut() {
-                let status = stream.expire_handshake(cx);
-                self.after(cx, status);
-            }
+            self.expire_if_evicted(cx);
             return;
         }
         if token == TOKEN_LINGER && self.linger.begin(cx, &self.slot.clone()) {

@@ -148,6 +148,11 @@ impl Stream {
         self.core.in_handshake()
     }
 
+    /// Whether the peer's whole greeting arrived.
+    pub(crate) fn greeting_received(&self) -> bool {
+        self.core.greeting_received()
+    }
+
     /// Ends a handshake still under way as HANDSHAKE_IVL running out would.
     pub(crate) fn expire_handshake(&mut self, cx: &mut Cx<'_>) -> Status {
         self.core.expire_handshake();

@@ -633,6 +633,12 @@ impl StreamCore {
         }
     }
 
+    /// Whether the peer's whole greeting arrived (see
+    /// [`crate::zmtp::Connection::greeting_received`]).
+    pub fn greeting_received(&self) -> bool {
+        self.conn.greeting_received()
+    }
+
     /// Whether the connection completed its handshake.
     pub fn is_ready(&self) -> bool {
         self.conn.is_ready()

@@ -151,6 +151,14 @@ impl Wire {
         }
     }
 
+    /// See [`crate::zmtp::Connection::greeting_received`]; a raw stream has none to wait for.
+    pub(crate) fn greeting_received(&self) -> bool {
+        match self {
+            Wire::Zmtp(c) => c.greeting_received(),
+            Wire::Raw(_) => true,
+        }
+    }
+
     pub(crate) fn is_ready(&self) -> bool {
         match self {
             Wire::Zmtp(c) => c.is_ready(),

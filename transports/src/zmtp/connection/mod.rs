@@ -544,6 +544,13 @@ impl Connection {
             .then_some(&mut self.encoder)
     }
 
+    /// Whether the peer's whole greeting arrived (the handshake went on past it, or the
+    /// connection is live or ended after it). Until then, this side has sent no handshake
+    /// command, so the peer cannot have completed its handshake.
+    pub fn greeting_received(&self) -> bool {
+        !matches!(self.phase, Phase::Greeting)
+    }
+
     /// Whether the connection is finished (flush `poll_transmit`, then close).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
