@@ -429,6 +429,49 @@ fn a_paused_connection_takes_in_at_most_one_buffer_past_its_high_water_mark() {
     }
 }
 
+/// A PULL bound for a burst (`cap` connections in their handshake at most, `None`: the
+/// default) and `n` PUSH clients (over contexts of 1,000 sockets each) that connect at once
+/// and send one message each, their index. Returns the PULL, the clients and their contexts
+/// (kept until the end), and when the burst started.
+fn burst_into_pull(n: usize, cap: Option<i32>) -> (Socket, Vec<Socket>, Vec<Context>, Instant) {
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    if let Some(cap) = cap {
+        pull.set_option(num::ZR_MAX_HANDSHAKES, &cap.to_ne_bytes())
+            .unwrap();
+    }
+    pull.set_backlog(4096).unwrap();
+    pull.set_rcvtimeo(30_000).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let mut contexts: Vec<Context> = (0..n.div_ceil(1_000)).map(|_| Context::new()).collect();
+    let started = Instant::now();
+    let pushes: Vec<Socket> = (0..n)
+        .map(|i| {
+            let s = contexts[i / 1_000].socket(SocketType::Push).unwrap();
+            s.set_linger(0).unwrap();
+            s.connect(&endpoint).unwrap();
+            s.send(i.to_string().as_bytes(), 0).unwrap();
+            s
+        })
+        .collect();
+    contexts.push(ctx);
+    (pull, pushes, contexts, started)
+}
+
+/// Receives the burst's `n` messages, one from each client, each once.
+fn receive_burst(pull: &Socket, n: usize) {
+    let mut seen = vec![false; n];
+    for k in 0..n {
+        let m = pull.recv_bytes(0).unwrap_or_else(|e| {
+            let missing = seen.iter().filter(|s| !**s).count();
+            panic!("message {k} of {n}: {e:?}; {missing} clients' messages missing")
+        });
+        let i: usize = std::str::from_utf8(&m).unwrap().parse().unwrap();
+        assert!(!std::mem::replace(&mut seen[i], true), "client {i} twice");
+    }
+}
+
 /// Honest clients all connecting at once stay far below the default ZR_MAX_HANDSHAKES: N PUSH
 /// sockets (over contexts of 1,000 sockets each) connect together to one PULL and send one
 /// message each; none is evicted, every message arrives, and the peak of connections in
@@ -440,27 +483,8 @@ fn an_honest_burst_of_clients_is_never_evicted_by_the_default_cap() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
-    let ctx = Context::new();
-    let pull = ctx.socket(SocketType::Pull).unwrap();
-    pull.set_backlog(4096).unwrap();
-    pull.set_rcvtimeo(30_000).unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
-    let contexts: Vec<Context> = (0..n.div_ceil(1_000)).map(|_| Context::new()).collect();
-    let started = Instant::now();
-    let pushes: Vec<Socket> = (0..n)
-        .map(|i| {
-            let s = contexts[i / 1_000].socket(SocketType::Push).unwrap();
-            s.set_linger(0).unwrap();
-            s.connect(&endpoint).unwrap();
-            s.send("hello", 0).unwrap();
-            s
-        })
-        .collect();
-    for i in 0..n {
-        pull.recv_bytes(0)
-            .unwrap_or_else(|e| panic!("message {i} of {n}: {e:?}"));
-    }
+    let (pull, pushes, _contexts, started) = burst_into_pull(n, None);
+    receive_burst(&pull, n);
     let took = started.elapsed();
     let counts = pull.handshakes();
     println!("honest burst: {n} PUSH clients at once, all served in {took:?}; {counts:?}");
@@ -481,34 +505,8 @@ fn an_honest_burst_past_the_cap_loses_no_message() {
     let _g = serial();
     const N: usize = 2_000;
     const CAP: i32 = 64;
-    let ctx = Context::new();
-    let pull = ctx.socket(SocketType::Pull).unwrap();
-    pull.set_option(num::ZR_MAX_HANDSHAKES, &CAP.to_ne_bytes())
-        .unwrap();
-    pull.set_backlog(4096).unwrap();
-    pull.set_rcvtimeo(30_000).unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
-    let contexts: Vec<Context> = (0..N.div_ceil(1_000)).map(|_| Context::new()).collect();
-    let started = Instant::now();
-    let pushes: Vec<Socket> = (0..N)
-        .map(|i| {
-            let s = contexts[i / 1_000].socket(SocketType::Push).unwrap();
-            s.set_linger(0).unwrap();
-            s.connect(&endpoint).unwrap();
-            s.send(i.to_string().as_bytes(), 0).unwrap();
-            s
-        })
-        .collect();
-    let mut seen = vec![false; N];
-    for k in 0..N {
-        let m = pull.recv_bytes(0).unwrap_or_else(|e| {
-            let missing = seen.iter().filter(|s| !**s).count();
-            panic!("message {k} of {N}: {e:?}; {missing} clients' messages lost")
-        });
-        let i: usize = std::str::from_utf8(&m).unwrap().parse().unwrap();
-        assert!(!std::mem::replace(&mut seen[i], true), "client {i} twice");
-    }
+    let (pull, pushes, _contexts, started) = burst_into_pull(N, Some(CAP));
+    receive_burst(&pull, N);
     let counts = pull.handshakes();
     println!(
         "burst of {N} past a cap of {CAP}: all served in {:?}; {counts:?}",
