@@ -189,8 +189,12 @@ impl EpollBackend {
         if !self.fds.get(&fd).is_some_and(|e| e.is_for(shared)) {
             if let Some(stale) = self.fds.remove(&fd) {
                 // Its socket is closed (the number was reused): nothing can wait on it, since
-                // a waiting operation keeps its socket open.
+                // a waiting operation keeps its socket open. Were one left, it ends with an
+                // error rather than waiting forever on a registration that is gone.
                 debug_assert!(stale.read.is_none() && stale.write.is_none());
+                for k in [stale.read, stale.write].into_iter().flatten() {
+                    push(&mut self.ready, k, -libc::EBADF, false, None);
+                }
             }
             let interest = if shared.is_some() {
                 INTEREST
