@@ -470,7 +470,11 @@ fn hwm_pipe<T: PipeItem>(
 }
 
 /// Writes `items` in order, sleeping on `wn` whenever the pipe is full; flushes after each.
-fn write_all_blocking(w: &mut zeroring_engine::pipe::PipeWriter<u64>, wn: &Counted, items: &[u64]) {
+fn write_all_blocking<T: PipeItem>(
+    w: &mut zeroring_engine::pipe::PipeWriter<T>,
+    wn: &Counted,
+    items: impl IntoIterator<Item = T>,
+) {
     write_all(w, wn, None, items);
 }
 
@@ -478,13 +482,13 @@ fn write_all_blocking(w: &mut zeroring_engine::pipe::PipeWriter<u64>, wn: &Count
 /// With an epoch (lazy credit), as a socket does (`sockets/src/socket.rs`, `send_returning`):
 /// on a full pipe it advances the epoch and tries once more before it waits, and advances it
 /// again after every wake.
-fn write_all(
-    w: &mut zeroring_engine::pipe::PipeWriter<u64>,
+fn write_all<T: PipeItem>(
+    w: &mut zeroring_engine::pipe::PipeWriter<T>,
     wn: &Counted,
     epoch: Option<&CreditEpoch>,
-    items: &[u64],
+    items: impl IntoIterator<Item = T>,
 ) {
-    for &i in items {
+    for i in items {
         let mut item = i;
         let mut refreshed = false;
         loop {
@@ -527,7 +531,7 @@ fn raised_mark_wakes_full_writer() {
         });
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all_blocking(&mut w, &wn2, &[0, 1]);
+            write_all_blocking(&mut w, &wn2, [0, 1]);
             // Full again at the raised mark (2 queued, nothing read).
             assert!(matches!(w.write(2), Err(WriteError::Full(2))));
             w
@@ -549,7 +553,7 @@ fn raised_mark_races_reads() {
         let (mut w, mut r, rn, wn) = hwm_pipe(1);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all_blocking(&mut w, &wn2, &[0, 1, 2]);
+            write_all_blocking(&mut w, &wn2, [0, 1, 2]);
         });
         let mut got = Vec::new();
         let mut raised = false;
@@ -579,7 +583,7 @@ fn lowered_mark_still_resumes_writer() {
         let (mut w, mut r, rn, wn) = hwm_pipe(2);
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all_blocking(&mut w, &wn2, &[0, 1, 2]);
+            write_all_blocking(&mut w, &wn2, [0, 1, 2]);
         });
         r.adjust_writer_hwm(-1);
         let (got, _) = drain(&mut r, &rn);
@@ -667,7 +671,7 @@ fn lazy_credit_writer_is_resumed() {
         w.set_credit_epoch(Some(epoch.clone()));
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all(&mut w, &wn2, Some(&epoch), &[0, 1, 2]);
+            write_all(&mut w, &wn2, Some(&epoch), [0, 1, 2]);
         });
         let (got, _) = drain(&mut r, &rn);
         t.join().unwrap();
@@ -686,7 +690,7 @@ fn lazy_credit_writer_sees_a_raised_mark() {
         w.set_credit_epoch(Some(epoch.clone()));
         let wn2 = wn.clone();
         let t = thread::spawn(move || {
-            write_all(&mut w, &wn2, Some(&epoch), &[0, 1]);
+            write_all(&mut w, &wn2, Some(&epoch), [0, 1]);
             w
         });
         r.adjust_writer_hwm(1);
@@ -745,20 +749,7 @@ fn fast_paths_keep_order_and_lose_no_wakeup() {
                 match w.write_flush_ready(Put(i)).ok() {
                     Some(true) => w.wake_reader(),
                     Some(false) => {}
-                    None => {
-                        let mut item = Plain(i);
-                        loop {
-                            match w.write(item) {
-                                Ok(()) => break,
-                                Err(WriteError::Full(back)) => {
-                                    item = back;
-                                    wn2.signal.wait(None, Duration::ZERO);
-                                }
-                                Err(WriteError::Closed(_)) => panic!("reader closed"),
-                            }
-                        }
-                        w.flush();
-                    }
+                    None => write_all_blocking(&mut w, &wn2, [Plain(i)]),
                 }
             }
             // drop: closes

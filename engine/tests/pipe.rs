@@ -317,15 +317,26 @@ fn hwm_is_checked_at_message_start_only() {
     ));
 }
 
-#[test]
-fn low_water_resume_notifies_once_at_the_mark() {
+/// A pipe of parts with high-water mark 10 and low-water mark 3 whose writer notifies a
+/// counter.
+fn lwm_pipe() -> (
+    Arc<Count>,
+    zeroring_engine::pipe::PipeWriter<Part>,
+    zeroring_engine::pipe::PipeReader<Part>,
+) {
     let (wc, wn) = counted();
-    let (mut w, mut r) = pipe::<Part>(PipeConfig {
+    let (w, r) = pipe::<Part>(PipeConfig {
         hwm: 10,
         lwm: Some(3),
         writer_notify: Some(wn),
         ..PipeConfig::default()
     });
+    (wc, w, r)
+}
+
+#[test]
+fn low_water_resume_notifies_once_at_the_mark() {
+    let (wc, mut w, mut r) = lwm_pipe();
     for i in 0..10 {
         // multipart messages: 2 parts each
         w.write(part(i, true)).unwrap();
@@ -716,13 +727,7 @@ const TAKE: Take = Take { refuse: false };
 /// the low-water mark, as with `read` alone.
 #[test]
 fn lend_ready_takes_only_what_is_at_hand_and_the_writer_resumes_at_its_mark() {
-    let (wc, wn) = counted();
-    let (mut w, mut r) = pipe::<Part>(PipeConfig {
-        hwm: 10,
-        lwm: Some(3),
-        writer_notify: Some(wn),
-        ..PipeConfig::default()
-    });
+    let (wc, mut w, mut r) = lwm_pipe();
     assert_eq!(r.lend_ready(TAKE), None, "nothing written");
     for i in 0..10 {
         w.write(part(i, false)).unwrap();
