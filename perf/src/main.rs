@@ -65,7 +65,8 @@ struct Opts {
     /// I/O threads of each library's context.
     #[arg(long, default_value_t = 1, global = true)]
     io_threads: i32,
-    /// CPUs to pin to: the measuring side to the first, the peer to the second.
+    /// CPUs to pin to: the measuring side to the first, the peer (for inproc, the sending
+    /// thread) to the second.
     #[arg(long, value_delimiter = ',', global = true)]
     pin: Vec<usize>,
     /// Subjects to measure (default: every one this build can run).

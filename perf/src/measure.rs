@@ -181,7 +181,12 @@ pub fn thr(subject: Subject, p: Params, pin: &[usize]) -> io::Result<ThrSample> 
     let mut rx = subject::thr_receiver(subject, p)?;
     let before = cpu_of(&rusage(libc::RUSAGE_SELF));
     let (elapsed, child) = if p.transport == Transport::Inproc {
-        let sender = rx.spawn_local_sender()?;
+        // The sender thread takes the peer's CPU: a thread starts with its creator's mask, so
+        // the creator moves there for the spawn and back after.
+        pin_current(theirs);
+        let sender = rx.spawn_local_sender();
+        pin_current(mine);
+        let sender = sender?;
         let elapsed = rx.run()?;
         sender
             .join()
