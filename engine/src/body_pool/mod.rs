@@ -15,11 +15,14 @@
 //! class. A body is a block (a header, then the bytes) with a reference count (cloning a part
 //! shares it, as PUB's fan-out needs). Whoever drops the last reference gives the block back
 //! to its home: onto the thread's private list when it is the home thread, else pushed onto the
-//! home's stack, which the home thread empties when its private list runs dry. When a thread
-//! ends, its home is closed (blocks given back later are freed at once) and kept for the next
-//! thread that needs one. A body is written once: copied whole ([`PooledBody::copy_from`]),
-//! or filled piece by piece through a [`BodyBuf`] (the ZMTP decoder assembling a frame split
-//! across receive buffers) and then frozen.
+//! home's stack, which the home thread empties when its private list runs dry. Blocks of up to
+//! 1 KiB go home in *batches* of up to 17 per push, gathered in the freeing thread's outbox
+//! and recorded by address, so that neither thread touches a block's lines to pass it back
+//! (`body_pool/local.rs` has the why and the bounds). When a thread ends, its home is closed
+//! (blocks given back later are freed at once) and kept for the next thread that needs one. A
+//! body is written once: copied whole ([`PooledBody::copy_from`]), or filled piece by piece
+//! through a [`BodyBuf`] (the ZMTP decoder assembling a frame split across receive buffers)
+//! and then frozen.
 //!
 //! Bounds: a thread keeps a limited number of free blocks. Per class up to 1 KiB:
 //! [`KEPT_BYTES`] of body, or [`KEPT_MIN_BLOCKS`] blocks where that is more (a full pipe at the
@@ -27,20 +30,25 @@
 //! not send every fourth block back to the allocator). Above 1 KiB: [`KEPT_LARGE_BYTES`] of
 //! body in all those classes together (128 blocks of 64 KiB), so that a thread that once
 //! streamed large parts keeps at most 8 MiB of them idle. Beyond that, blocks go back to the
-//! global allocator. Blocks
-//! pushed back by other threads wait on the home's stack until the home thread allocates
-//! again, so they are bounded by the parts that were alive at once (which the pipes'
-//! high-water marks bound).
+//! global allocator. Blocks pushed back by other threads wait on the home's stack until the
+//! home thread allocates again, so they are bounded by the parts that were alive at once
+//! (which the pipes' high-water marks bound); a thread's outboxes hold at most 17 blocks per
+//! class up to 1 KiB until it frees more or ends.
 //!
 //! Must never: hand a block to two owners, free one twice, or keep one after its home closed.
 
 use std::alloc::{self, Layout};
-use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::free_stack::{FreeStack, Link};
+
+mod local;
+
+#[cfg(test)]
+use local::{addresses, batch_cap, batch_len, free_chain, LOCAL};
+use local::{release, take_block};
 
 /// Body sizes of the classes (bytes): powers of two, so a body wastes less than half its block.
 const CLASSES: [usize; 11] = [
@@ -164,153 +172,6 @@ impl Home {
     }
 }
 
-/// A thread's private free lists (its home's side that needs no atomics).
-struct Local {
-    home: Cell<Option<&'static Home>>,
-    free: [Cell<Option<NonNull<Link>>>; CLASSES.len()],
-    count: [Cell<usize>; CLASSES.len()],
-    /// Bytes of body in the private lists of the classes above 1 KiB, together.
-    large_bytes: Cell<usize>,
-}
-
-thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            home: Cell::new(None),
-            free: [const { Cell::new(None) }; CLASSES.len()],
-            count: [const { Cell::new(0) }; CLASSES.len()],
-            large_bytes: Cell::new(0),
-        }
-    };
-}
-
-impl Local {
-    fn home(&self) -> &'static Home {
-        match self.home.get() {
-            Some(h) => h,
-            None => {
-                let h = Home::acquire();
-                self.home.set(Some(h));
-                h
-            }
-        }
-    }
-
-    /// A free block of `class` with this thread as its home, if one is kept or was given back.
-    /// (Inlined into every pooled copy: the common case is one load and two stores.)
-    #[inline(always)]
-    fn pop(&self, class: usize) -> Option<NonNull<Header>> {
-        let head = match self.free[class].get() {
-            Some(h) => h,
-            None => self.adopt(class)?,
-        };
-        // SAFETY: blocks in the private list are live, free, and linked only here.
-        self.free[class].set(unsafe { FreeStack::next(head) });
-        self.count[class].set(self.count[class].get().saturating_sub(1));
-        if class >= FIRST_LARGE {
-            self.large_bytes
-                .set(self.large_bytes.get().saturating_sub(CLASSES[class]));
-        }
-        Some(head.cast())
-    }
-
-    /// Whether one more free block of `class` may be kept: below its class's count for the
-    /// small classes, within [`KEPT_LARGE_BYTES`] for the large ones together.
-    #[inline(always)]
-    fn has_room(&self, class: usize) -> bool {
-        if class >= FIRST_LARGE {
-            self.large_bytes.get() + CLASSES[class] <= KEPT_LARGE_BYTES
-        } else {
-            self.count[class].get() < KEPT_CAPS[class]
-        }
-    }
-
-    /// Takes the blocks other threads gave back as the private list, freeing those past
-    /// the limit; returns the list's first block. (Out of line: it runs once per list taken,
-    /// not per block given out.)
-    #[inline(never)]
-    fn adopt(&self, class: usize) -> Option<NonNull<Link>> {
-        let first = self.home().stacks[class].0.take_all()?;
-        let size = CLASSES[class];
-        // How many of the list to keep, counted once: at least the first, which the pop
-        // takes at once.
-        let room = if class >= FIRST_LARGE {
-            KEPT_LARGE_BYTES.saturating_sub(self.large_bytes.get()) / size
-        } else {
-            KEPT_CAPS[class].saturating_sub(self.count[class].get())
-        }
-        .max(1);
-        let (mut last, mut n) = (first, 1);
-        // SAFETY: the taken list is ours alone; each block is live until freed here.
-        unsafe {
-            while let Some(next) = FreeStack::next(last) {
-                if n == room {
-                    FreeStack::set_next(last, None);
-                    free_list(Some(next), class);
-                    break;
-                }
-                last = next;
-                n += 1;
-            }
-        }
-        self.count[class].set(self.count[class].get() + n);
-        if class >= FIRST_LARGE {
-            self.large_bytes.set(self.large_bytes.get() + n * size);
-        }
-        Some(first)
-    }
-
-    /// Keeps a free block of this thread's home, or frees it past the limit.
-    #[inline(always)]
-    fn keep(&self, block: NonNull<Header>, class: usize) {
-        if !self.has_room(class) {
-            // SAFETY: the block is free and ours.
-            unsafe { dealloc_block(block, class) };
-            return;
-        }
-        let link = block.cast::<Link>();
-        // SAFETY: the block is free, ours, and in no list.
-        unsafe { FreeStack::set_next(link, self.free[class].get()) };
-        self.free[class].set(Some(link));
-        self.count[class].set(self.count[class].get() + 1);
-        if class >= FIRST_LARGE {
-            self.large_bytes
-                .set(self.large_bytes.get() + CLASSES[class]);
-        }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let Some(home) = self.home.get() else {
-            return;
-        };
-        for (class, stack) in home.stacks.iter().enumerate() {
-            // SAFETY: the private lists and what the closed stack held are ours alone.
-            unsafe {
-                free_list(self.free[class].take(), class);
-                free_list(stack.0.close(), class);
-            }
-        }
-        RETIRED.lock().unwrap_or_else(|e| e.into_inner()).push(home);
-    }
-}
-
-/// Frees every block of a list.
-///
-/// # Safety
-///
-/// The list (of free blocks of `class`) is the caller's alone.
-unsafe fn free_list(mut node: Option<NonNull<Link>>, class: usize) {
-    while let Some(n) = node {
-        // SAFETY: per the contract: read the link before the block goes.
-        unsafe {
-            node = FreeStack::next(n);
-            dealloc_block(n.cast(), class);
-        }
-    }
-}
-
 /// # Safety
 ///
 /// `block` came from [`new_block`] with `class`, is free and referred to by nothing.
@@ -329,7 +190,7 @@ static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 #[cfg(test)]
 thread_local! {
     /// Blocks this thread took from the global allocator (tests: reuse, not reallocation).
-    static MADE_HERE: Cell<usize> = const { Cell::new(0) };
+    static MADE_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn new_block(class: usize, home: &'static Home) -> NonNull<Header> {
@@ -354,53 +215,6 @@ fn new_block(class: usize, home: &'static Home) -> NonNull<Header> {
         })
     };
     block
-}
-
-/// Gives a block whose last reference went back to its home.
-///
-/// # Safety
-///
-/// The block is live, its count reached zero, and nothing refers to it any more.
-unsafe fn release(block: NonNull<Header>) {
-    // SAFETY: live per the contract.
-    let (home, class) = unsafe {
-        let h = block.as_ref();
-        (h.home, usize::from(h.class))
-    };
-    let kept_here = LOCAL
-        .try_with(|l| {
-            if l.home.get().is_some_and(|h| std::ptr::eq(h, home)) {
-                l.keep(block, class);
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-    if kept_here {
-        return;
-    }
-    // SAFETY: the block is free and ours to give; a closed home refuses it and we free it.
-    if let Err(link) = unsafe { home.stacks[class].0.push(block.cast()) } {
-        // SAFETY: refused: still ours alone.
-        unsafe { dealloc_block(link.cast(), class) };
-    }
-}
-
-/// A block of `class` with this thread as its home and one reference, or `None` when this
-/// thread is ending (its home is gone).
-#[inline(always)]
-fn take_block(class: usize) -> Option<NonNull<Header>> {
-    LOCAL
-        .try_with(|l| match l.pop(class) {
-            Some(b) => {
-                // SAFETY: a free block of ours: nothing else refers to it.
-                unsafe { (*b.as_ptr()).refs.store(1, Ordering::Relaxed) };
-                b
-            }
-            None => new_block(class, l.home()),
-        })
-        .ok()
 }
 
 /// Where a block's body starts.
@@ -469,6 +283,19 @@ impl PooledBody {
         self.len == 0
     }
 
+    /// Asks the CPU for the line of the block's header (its reference count, which the drop
+    /// reads), for reading. A hint: it changes nothing a program can observe.
+    #[inline(always)]
+    pub fn prefetch_header(&self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch reads no memory the program can observe and never faults, whatever
+        // the address (and this one is the live block's); SSE is part of x86-64.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.block.as_ptr().cast::<i8>());
+        }
+    }
+
     /// Whether this is the only reference to the block (no clone shares it).
     pub fn is_unique(&self) -> bool {
         // Acquire, as `Arc::get_mut`'s check: drops of other references happen before.
@@ -499,6 +326,15 @@ impl Clone for PooledBody {
 impl Drop for PooledBody {
     #[inline]
     fn drop(&mut self) {
+        // The only reference (the common case: a part received and dropped): no other owner
+        // exists or can appear, so the count needs no read-modify-write, which would take
+        // the header's line over from the core that wrote it. Acquire as in `is_unique`:
+        // other owners' drops (their reads) happen before the block's reuse.
+        if self.header().refs.load(Ordering::Acquire) == 1 {
+            // SAFETY: the last reference: nothing refers to the block any more.
+            unsafe { release(self.block) };
+            return;
+        }
         // As `Arc`'s drop: Release so that our reads happen before the block's reuse, Acquire
         // (the fence) so that the last owner sees every other owner's reads finished.
         if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {

@@ -1,5 +1,7 @@
 //! The pools' unit tests: reuse, limits, cross-thread return, and no leaks.
 
+use std::cell::Cell;
+
 use super::*;
 
 /// Held by the tests that count live blocks.
@@ -9,7 +11,12 @@ static LEAK_CHECK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const OTHER_TESTS_SLACK: usize = 64;
 
 fn kept(class: usize) -> usize {
-    LOCAL.with(|l| l.count[class].get())
+    LOCAL.with(|l| l.kept(class))
+}
+
+/// Blocks of other homes in this thread's outboxes.
+fn on_the_way_home() -> usize {
+    LOCAL.with(|l| l.on_the_way_home())
 }
 
 #[test]
@@ -66,11 +73,7 @@ fn blocks_dropped_elsewhere_come_home_through_the_stack() {
     std::thread::spawn(move || drop(bodies)).join().unwrap();
     // This thread's list of class 2 may hold older blocks; drain it, then the pushed
     // ones come back (in some order) once the private list is empty.
-    LOCAL.with(|l| {
-        // SAFETY: the private list is this thread's own.
-        unsafe { free_list(l.free[2].take(), 2) };
-        l.count[2].set(0);
-    });
+    LOCAL.with(|l| l.drain(2));
     let again: Vec<_> = (0..100)
         .map(|_| PooledBody::copy_from(&[1; 200]).unwrap())
         .collect();
@@ -256,7 +259,7 @@ fn threads_trading_clones_lose_nothing_and_leak_nothing() {
     drop(leftovers);
     // What is still live: blocks on this thread's private lists, and bodies other tests
     // running now hold (hence the lock: the tests that count run one at a time).
-    let here: usize = LOCAL.with(|l| (0..CLASSES.len()).map(|c| l.count[c].get()).sum());
+    let here = LOCAL.with(|l| l.kept_total() + l.on_the_way_home());
     assert!(
         LIVE_BLOCKS.load(Ordering::Relaxed) <= here + OTHER_TESTS_SLACK,
         "{} blocks live, {here} kept here",
@@ -282,4 +285,143 @@ fn bodies_outlive_the_thread_that_made_them() {
     let clones: Vec<_> = bodies.to_vec();
     drop(bodies);
     std::thread::spawn(move || drop(clones)).join().unwrap();
+}
+
+/// What other threads gave back to this thread's home in `class` (classes up to 1 KiB): the
+/// length of each batch, and every block's address; the blocks go back to the allocator.
+fn take_home(class: usize) -> (Vec<usize>, Vec<NonNull<Header>>) {
+    let home = LOCAL.with(|l| l.home());
+    let chain = home.stacks[class].0.take_all();
+    let (mut lens, mut blocks) = (Vec::new(), Vec::new());
+    let mut node = chain;
+    while let Some(c) = node {
+        let container = c.cast::<Header>();
+        // SAFETY: the taken chain is ours alone; nothing is freed before the walk ends.
+        unsafe {
+            let n = batch_len(container);
+            lens.push(n);
+            blocks.extend((0..n).map(|i| addresses(container).add(i).read()));
+            blocks.push(container);
+            node = FreeStack::next(c);
+        }
+    }
+    // SAFETY: as above.
+    unsafe { free_chain(chain, class) };
+    (lens, blocks)
+}
+
+/// Runs `body` on a new thread and waits for it to end.
+fn on_a_thread<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::spawn(body).join().unwrap()
+}
+
+/// Blocks of another home freed here gather in this thread's outbox and go home a full batch
+/// (a container and `batch_cap` addresses) per push; the rest goes home when the thread
+/// ends. Every block comes home once.
+#[test]
+fn blocks_freed_elsewhere_go_home_in_full_batches() {
+    let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
+    on_a_thread(|| {
+        let class = 0;
+        let cap = batch_cap(class);
+        assert_eq!(cap, 8, "a 64-byte body holds eight addresses");
+        let n = (cap + 1) * 5 + 3;
+        let bodies: Vec<_> = (0..n)
+            .map(|i| PooledBody::copy_from(&[i as u8; 64]).unwrap())
+            .collect();
+        let mut want: Vec<_> = bodies.iter().map(|b| b.block).collect();
+        let (to_other, there) = std::sync::mpsc::channel::<Vec<PooledBody>>();
+        let (report, reported) = std::sync::mpsc::channel::<usize>();
+        let (end, ending) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            drop(there.recv().unwrap());
+            report.send(on_the_way_home()).unwrap();
+            ending.recv().unwrap();
+        });
+        to_other.send(bodies).unwrap();
+        assert_eq!(
+            reported.recv().unwrap(),
+            3,
+            "the last three wait in the outbox"
+        );
+        let (lens, mut got) = take_home(class);
+        assert_eq!(lens, vec![cap; 5], "five full batches, one push each");
+        end.send(()).unwrap();
+        other.join().unwrap();
+        let (lens, rest) = take_home(class);
+        assert_eq!(lens, vec![2], "the outbox went home as the thread ended");
+        got.extend(rest);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "every block came home, none twice");
+    });
+}
+
+/// A thread freeing blocks of two homes in turn sends each batch to its own home.
+#[test]
+fn an_outbox_sends_each_block_to_its_own_home() {
+    let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
+    let (to_other, there) = std::sync::mpsc::channel::<Vec<PooledBody>>();
+    let other = std::thread::spawn(move || {
+        let a = there.recv().unwrap();
+        let b = there.recv().unwrap();
+        // In turn: each block of the other home sends the outbox home first.
+        for (x, y) in a.into_iter().zip(b) {
+            drop(x);
+            drop(y);
+        }
+    });
+    let (ends, waits): (Vec<_>, Vec<_>) = (0..2).map(|_| std::sync::mpsc::channel::<()>()).unzip();
+    let homes: Vec<_> = waits
+        .into_iter()
+        .map(|wait| {
+            let to_other = to_other.clone();
+            std::thread::spawn(move || {
+                let bodies: Vec<_> = (0..20)
+                    .map(|i| PooledBody::copy_from(&[i as u8; 100]).unwrap())
+                    .collect();
+                let mut want: Vec<_> = bodies.iter().map(|b| b.block).collect();
+                to_other.send(bodies).unwrap();
+                wait.recv().unwrap();
+                let (_, mut got) = take_home(class_of(100).unwrap());
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "this home's blocks, all of them, and no other's");
+            })
+        })
+        .collect();
+    drop(to_other);
+    other.join().unwrap();
+    for end in ends {
+        end.send(()).unwrap();
+    }
+    for h in homes {
+        h.join().unwrap();
+    }
+}
+
+/// A batch whose home has closed (its thread ended) is refused, and freed whole by the thread
+/// that sent it: nothing leaks, nothing is freed twice (a refused push may leave a stale
+/// link in the container, which must not be followed).
+#[test]
+fn a_batch_a_closed_home_refuses_is_freed_once() {
+    let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
+    let before = LIVE_BLOCKS.load(Ordering::Relaxed);
+    let bodies = on_a_thread(|| {
+        let make = || {
+            (0..500)
+                .map(|i| PooledBody::copy_from(&[i as u8; 64]).unwrap())
+                .collect::<Vec<_>>()
+        };
+        // Made, freed here (linked into the free list) and made again: each block's link
+        // still names another block.
+        drop(make());
+        make()
+    });
+    on_a_thread(move || drop(bodies));
+    let after = LIVE_BLOCKS.load(Ordering::Relaxed);
+    assert!(
+        after <= before + OTHER_TESTS_SLACK,
+        "{before} blocks live before, {after} after"
+    );
 }
