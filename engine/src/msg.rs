@@ -368,17 +368,6 @@ impl Msg {
         matches!(self.body, Body::Inline { .. })
     }
 
-    /// Asks the CPU early for what this part's drop will read: the header of a pooled body
-    /// (its reference count). A receiver reusing one part calls it on the part it just took,
-    /// whose drop comes with the next receive: the header's line, last written on the sending
-    /// core, arrives meanwhile instead of stalling that drop. A hint only.
-    #[inline(always)]
-    pub fn prefetch_drop(&self) {
-        if let Body::Pooled(p) = &self.body {
-            p.prefetch_header();
-        }
-    }
-
     /// Whether the body may be shared with another part (`ZMQ_SHARED`): a clone holds the same
     /// bytes, or they are the caller's own (a static or borrowed buffer, which libzmq calls a
     /// constant message). An inline body never is; a fresh copy is not until cloned.

@@ -425,3 +425,21 @@ fn a_batch_a_closed_home_refuses_is_freed_once() {
         "{before} blocks live before, {after} after"
     );
 }
+
+/// Every block starts on a cache line of its own (neighbouring blocks share no line), in
+/// every class, and its body is whole and writable to the end of the class.
+#[test]
+fn blocks_start_on_lines_of_their_own() {
+    let _serial = LEAK_CHECK.lock().unwrap_or_else(|e| e.into_inner());
+    on_a_thread(|| {
+        for (class, &size) in CLASSES.iter().enumerate() {
+            let bodies: Vec<_> = (0..5)
+                .map(|i| PooledBody::copy_from(&vec![i as u8; size]).unwrap())
+                .collect();
+            for (i, b) in bodies.iter().enumerate() {
+                assert_eq!(b.block.as_ptr().addr() % LINE, 0, "class {class}");
+                assert!(b.as_slice().iter().all(|&x| x == i as u8));
+            }
+        }
+    });
+}

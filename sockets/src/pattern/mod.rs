@@ -149,7 +149,6 @@ impl Pipe {
         let peer_md = &mut self.peer.metadata;
         self.reader.read_with(|m| {
             out.swap_contents(m);
-            out.prefetch_drop();
             let same = same_properties(out.metadata(), peer_md.as_ref());
             if m.metadata().is_some() || !same {
                 Self::carry_metadata(out, m, peer_md);
