@@ -139,14 +139,14 @@ const DATA_OFFSET: usize = std::mem::size_of::<Header>().next_multiple_of(16);
 /// Why: a block's lines move between the core that writes a part and the one that drops it.
 /// Blocks packed at the allocator's 16-byte alignment share lines with their neighbours, so
 /// writing one block took back a line the other core was still reading the block next to it
-/// from. Measured: inproc 64 B, zeroring alone, +24–28 % (docs/performance.md, "Pooled
-/// blocks on lines of their own").
+/// from. Measured: inproc 64 B, zeroring alone, +23–30 % from this alone (docs/performance.md,
+/// "Pooled blocks on lines of their own, and batches home").
 const LINE: usize = 64;
 
 /// What a block of `class` takes from the global allocator: room for the header and the body,
 /// plus what aligning the block to [`LINE`] may skip. The allocator's own alignment (16) is
 /// asked for, not the line's: a 64-aligned request goes to glibc's slower `memalign` path
-/// and splits its chunks, which cost the fan-in of 100 connections ~10 % when measured.
+/// and splits its chunks, which cost the fan-in of 100 connections 7–9 % in two runs.
 fn layout(class: usize) -> Layout {
     // The sizes are small constants: this cannot fail.
     Layout::from_size_align(DATA_OFFSET + CLASSES[class] + (LINE - 16), 16)
