@@ -300,15 +300,27 @@ impl Local {
         let (Some(container), Some(home)) = (out.container.take(), out.home.get()) else {
             return;
         };
-        // SAFETY: the container is a free block of ours; its count is published by the push.
-        unsafe { container.as_ref() }
-            .refs
-            .store(out.n.replace(0), Ordering::Relaxed);
-        // SAFETY: the batch is ours to give; a closed home refuses it and we free it.
-        if let Err(link) = unsafe { home.stacks[class].0.push(container.cast()) } {
-            // SAFETY: refused: still ours alone.
-            unsafe { free_refused(link, class) };
-        }
+        // SAFETY: the container and the blocks it records are free and ours to give.
+        unsafe { push_home(home, class, container, out.n.replace(0)) };
+    }
+}
+
+/// Pushes `node` onto `home`'s stack of `class`: for a class up to 1 KiB a batch whose
+/// container records `n` addresses (its count, published by the push), above a single block.
+/// A closed home refuses it, and it is freed here.
+///
+/// # Safety
+///
+/// The node (and the blocks it records) are free and the caller's to give.
+unsafe fn push_home(home: &'static Home, class: usize, node: NonNull<Header>, n: usize) {
+    if class < FIRST_LARGE {
+        // SAFETY: the caller's: a free block of ours.
+        unsafe { node.as_ref() }.refs.store(n, Ordering::Relaxed);
+    }
+    // SAFETY: the caller's.
+    if let Err(link) = unsafe { home.stacks[class].0.push(node.cast()) } {
+        // SAFETY: refused: still ours alone.
+        unsafe { free_refused(link, class) };
     }
 }
 
@@ -411,7 +423,8 @@ pub(super) unsafe fn free_list(mut node: Option<NonNull<Link>>, class: usize) {
 ///
 /// # Safety
 ///
-/// The block is live, its count reached zero, and nothing refers to it any more.
+/// The block is live and its last reference is gone: nothing refers to it any more (its
+/// count says nothing now: a unique body is released without counting down).
 pub(super) unsafe fn release(block: NonNull<Header>) {
     // SAFETY: live per the contract.
     let (home, class) = unsafe {
@@ -430,18 +443,11 @@ pub(super) unsafe fn release(block: NonNull<Header>) {
             true
         })
         .unwrap_or(false);
-    if handled {
-        return;
-    }
-    if class < FIRST_LARGE {
-        // A batch of one (this thread is ending: its outboxes went home already).
-        // SAFETY: the block is free and ours.
-        unsafe { block.as_ref() }.refs.store(0, Ordering::Relaxed);
-    }
-    // SAFETY: the block is free and ours to give; a closed home refuses it and we free it.
-    if let Err(link) = unsafe { home.stacks[class].0.push(block.cast()) } {
-        // SAFETY: refused: still ours alone.
-        unsafe { free_refused(link, class) };
+    if !handled {
+        // Alone (a batch of one up to 1 KiB): this thread is ending, its outboxes went home
+        // already, or the block is large.
+        // SAFETY: the block is free and ours to give.
+        unsafe { push_home(home, class, block, 0) };
     }
 }
 

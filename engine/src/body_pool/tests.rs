@@ -77,11 +77,8 @@ fn blocks_dropped_elsewhere_come_home_through_the_stack() {
     let again: Vec<_> = (0..100)
         .map(|_| PooledBody::copy_from(&[1; 200]).unwrap())
         .collect();
-    let mut got: Vec<_> = again.iter().map(|b| b.block).collect();
-    let mut want = blocks;
-    got.sort();
-    want.sort();
-    assert_eq!(got, want, "every block given back is reused, none twice");
+    let got = again.iter().map(|b| b.block).collect();
+    assert_same_blocks(got, blocks, "every block given back is reused, none twice");
 }
 
 #[test]
@@ -313,6 +310,13 @@ fn take_home(class: usize) -> (Vec<usize>, Vec<NonNull<Header>>) {
     (lens, blocks)
 }
 
+/// Asserts that `got` and `want` hold the same blocks, each once, in any order.
+fn assert_same_blocks(mut got: Vec<NonNull<Header>>, mut want: Vec<NonNull<Header>>, what: &str) {
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{what}");
+}
+
 /// Runs `body` on a new thread and waits for it to end.
 fn on_a_thread<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
     std::thread::spawn(body).join().unwrap()
@@ -332,7 +336,7 @@ fn blocks_freed_elsewhere_go_home_in_full_batches() {
         let bodies: Vec<_> = (0..n)
             .map(|i| PooledBody::copy_from(&[i as u8; 64]).unwrap())
             .collect();
-        let mut want: Vec<_> = bodies.iter().map(|b| b.block).collect();
+        let want: Vec<_> = bodies.iter().map(|b| b.block).collect();
         let (to_other, there) = std::sync::mpsc::channel::<Vec<PooledBody>>();
         let (report, reported) = std::sync::mpsc::channel::<usize>();
         let (end, ending) = std::sync::mpsc::channel::<()>();
@@ -354,9 +358,7 @@ fn blocks_freed_elsewhere_go_home_in_full_batches() {
         let (lens, rest) = take_home(class);
         assert_eq!(lens, vec![2], "the outbox went home as the thread ended");
         got.extend(rest);
-        got.sort();
-        want.sort();
-        assert_eq!(got, want, "every block came home, none twice");
+        assert_same_blocks(got, want, "every block came home, none twice");
     });
 }
 
@@ -383,13 +385,11 @@ fn an_outbox_sends_each_block_to_its_own_home() {
                 let bodies: Vec<_> = (0..20)
                     .map(|i| PooledBody::copy_from(&[i as u8; 100]).unwrap())
                     .collect();
-                let mut want: Vec<_> = bodies.iter().map(|b| b.block).collect();
+                let want: Vec<_> = bodies.iter().map(|b| b.block).collect();
                 to_other.send(bodies).unwrap();
                 wait.recv().unwrap();
-                let (_, mut got) = take_home(class_of(100).unwrap());
-                got.sort();
-                want.sort();
-                assert_eq!(got, want, "this home's blocks, all of them, and no other's");
+                let (_, got) = take_home(class_of(100).unwrap());
+                assert_same_blocks(got, want, "this home's blocks, all of them, and no other's");
             })
         })
         .collect();
