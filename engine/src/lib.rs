@@ -32,6 +32,8 @@ pub mod reactor;
 #[cfg(not(loom))]
 pub mod send_buf;
 #[cfg(not(loom))]
+pub mod stream_copy;
+#[cfg(not(loom))]
 pub mod thread;
 #[cfg(not(loom))]
 pub mod timers;
@@ -43,7 +45,7 @@ pub use bufpool::BufPoolConfig;
 #[cfg(not(loom))]
 pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
 #[cfg(not(loom))]
-pub use msg::{Metadata, Msg};
+pub use msg::{CopyHint, Metadata, Msg};
 #[cfg(not(loom))]
 pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
 #[cfg(not(loom))]

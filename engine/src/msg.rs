@@ -100,6 +100,16 @@ impl fmt::Debug for Metadata {
     }
 }
 
+/// How a copied body is written, by when its next reader takes it ([`Msg::write_copied`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyHint {
+    /// Through the cache: the reader may take it at once (another thread, inproc).
+    Cached,
+    /// Past the cache when it is large ([`crate::stream_copy`]): the reader is the kernel,
+    /// after the queue ahead of the part in a connection's send pipe.
+    Streamed,
+}
+
 /// Where a part's bytes live.
 #[derive(Clone)]
 enum Body {
@@ -126,6 +136,24 @@ impl Body {
             }
             // Out of line: keeps the inline case small enough to build in place.
             _ => Body::shared_copy(data),
+        }
+    }
+
+    /// [`Body::shared_copy`] written as `how` says (a streamed copy is not inlined either).
+    #[inline(always)]
+    fn shared_copy_as(data: &[u8], how: CopyHint) -> Body {
+        match how {
+            CopyHint::Cached => Body::shared_copy(data),
+            CopyHint::Streamed => Body::streamed_copy(data),
+        }
+    }
+
+    /// [`Body::shared_copy`] for [`CopyHint::Streamed`].
+    #[inline(never)]
+    fn streamed_copy(data: &[u8]) -> Body {
+        match PooledBody::copy_streamed(data) {
+            Some(p) => Body::Pooled(p),
+            None => Body::Shared(Bytes::copy_from_slice(data)),
         }
     }
 
@@ -266,12 +294,14 @@ impl Msg {
     /// [`Msg::copied`] built in `slot` (a pipe's, see
     /// [`PipeWriter::write_in_place`](crate::pipe::PipeWriter::write_in_place)), which it
     /// returns: a small body is copied straight into the slot's inline buffer, so the 56-byte
-    /// part is written once, where it stays, not built on the stack and moved.
+    /// part is written once, where it stays, not built on the stack and moved. A body out of
+    /// line is written as `how` says.
     #[inline(always)]
     pub fn write_copied<'s>(
         slot: &'s mut std::mem::MaybeUninit<Msg>,
         data: &[u8],
         more: bool,
+        how: CopyHint,
     ) -> &'s mut Msg {
         let flags = if more { Self::MORE } else { 0 };
         match u8::try_from(data.len()) {
@@ -290,7 +320,7 @@ impl Msg {
                 m
             }
             _ => slot.write(Msg {
-                body: Body::shared_copy(data),
+                body: Body::shared_copy_as(data, how),
                 metadata: None,
                 flags,
             }),
@@ -651,11 +681,37 @@ mod tests {
         for n in 0..=src.len() {
             for more in [false, true] {
                 let mut slot = std::mem::MaybeUninit::<Msg>::uninit();
-                let m = Msg::write_copied(&mut slot, &src[..n], more);
+                let m = Msg::write_copied(&mut slot, &src[..n], more, CopyHint::Cached);
                 assert_eq!(m.data(), &src[..n], "length {n}");
                 assert_eq!(m.more(), more);
                 assert_eq!(m.is_inline(), n <= Msg::INLINE_CAP);
                 assert!(m.metadata().is_none());
+                // SAFETY: `write_copied` initialised the slot; dropped once here.
+                unsafe { slot.assume_init_drop() };
+            }
+        }
+    }
+
+    /// Either hint gives the same part: below, at and past the streaming threshold, in a
+    /// pooled block and past the largest one.
+    #[test]
+    fn either_copy_hint_gives_the_same_part() {
+        use crate::stream_copy::STREAM_MIN;
+        let max = crate::body_pool::MAX_POOLED;
+        let src: Vec<u8> = (0..max + 100).map(|i| (i % 251) as u8).collect();
+        for n in [
+            100,
+            STREAM_MIN - 1,
+            STREAM_MIN,
+            STREAM_MIN + 17,
+            max,
+            max + 100,
+        ] {
+            for how in [CopyHint::Cached, CopyHint::Streamed] {
+                let mut slot = std::mem::MaybeUninit::<Msg>::uninit();
+                let m = Msg::write_copied(&mut slot, &src[..n], true, how);
+                assert_eq!(m.data(), &src[..n], "length {n}, {how:?}");
+                assert!(m.more());
                 // SAFETY: `write_copied` initialised the slot; dropped once here.
                 unsafe { slot.assume_init_drop() };
             }

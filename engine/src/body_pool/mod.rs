@@ -278,6 +278,21 @@ impl PooledBody {
         })
     }
 
+    /// [`PooledBody::copy_from`] for a body whose next reader takes it only after a queue of
+    /// others (a connection's send pipe, read by the kernel): a large body is written past the
+    /// cache ([`crate::stream_copy`]).
+    #[inline]
+    pub fn copy_streamed(data: &[u8]) -> Option<PooledBody> {
+        let block = take_block(class_of(data.len())?)?;
+        // SAFETY: as in `copy_from`; the body is 16-aligned (DATA_OFFSET is a multiple of 16
+        // past a line-aligned block).
+        unsafe { crate::stream_copy::copy(data, data_ptr(block)) };
+        Some(PooledBody {
+            block,
+            len: data.len() as u32,
+        })
+    }
+
     /// A pooled body of `len` zero bytes, or `None` as for [`PooledBody::copy_from`].
     pub fn zeroed(len: usize) -> Option<PooledBody> {
         let block = take_block(class_of(len)?)?;

@@ -3,17 +3,17 @@
 //! when none can take a message the send fails with EAGAIN (the socket then blocks or returns
 //! it). If the pipe dies in the middle of a message, the rest of that message is dropped.
 
-use zeroring_engine::pipe::{Fill, PipeWriter, WriteError};
-use zeroring_engine::Msg;
+use zeroring_engine::pipe::{Fill, WriteError};
+use zeroring_engine::{CopyHint, Msg};
 
-use super::{PipeId, Pipes, SendError};
+use super::{Pipe, PipeId, Pipes, SendError};
 use crate::error::Error;
 
 /// A part on its way into a pipe: a [`Msg`] to move, or a borrowed body to copy into the
 /// pipe's slot. A write that fails leaves the part here for the next pipe.
 trait Outgoing {
     fn more(&self) -> bool;
-    fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>>;
+    fn write_to(&mut self, p: &mut Pipe) -> Result<(), WriteError<()>>;
 }
 
 /// A whole `Msg` (always `Some` between writes).
@@ -26,11 +26,11 @@ impl Outgoing for Owned {
     }
 
     #[inline(always)]
-    fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
+    fn write_to(&mut self, p: &mut Pipe) -> Result<(), WriteError<()>> {
         let Some(m) = self.0.take() else {
             return Err(WriteError::Closed(()));
         };
-        match w.write(m) {
+        match p.writer.write(m) {
             Ok(()) => Ok(()),
             Err(WriteError::Full(m)) => {
                 self.0 = Some(m);
@@ -57,8 +57,10 @@ impl Outgoing for Borrowed<'_> {
     }
 
     #[inline(always)]
-    fn write_to(&mut self, w: &mut PipeWriter<Msg>) -> Result<(), WriteError<()>> {
-        w.write_in_place(|slot| Msg::write_copied(slot, self.data, self.more))
+    fn write_to(&mut self, p: &mut Pipe) -> Result<(), WriteError<()>> {
+        let how = p.copy_hint();
+        p.writer
+            .write_in_place(|slot| Msg::write_copied(slot, self.data, self.more, how))
     }
 }
 
@@ -68,7 +70,8 @@ struct CopyIn<'a>(&'a [u8]);
 impl Fill<Msg> for CopyIn<'_> {
     #[inline(always)]
     fn fill(self, slot: &mut std::mem::MaybeUninit<Msg>) -> &mut Msg {
-        Msg::write_copied(slot, self.0, false)
+        // Only bodies small enough to be inline come this way: the hint is never used.
+        Msg::write_copied(slot, self.0, false, CopyHint::Cached)
     }
 }
 
@@ -241,7 +244,7 @@ impl Lb {
         // again (a second full check arms nothing new) and handles the refusal.
         if pipes.len() == 1 && !self.dropping && self.more.is_none() {
             let p = &mut pipes.list[0];
-            if part.write_to(&mut p.writer).is_ok() {
+            if part.write_to(p).is_ok() {
                 if more {
                     self.more = Some(p.id);
                 } else {
@@ -261,7 +264,7 @@ impl Lb {
                 self.dropping = more;
                 return Ok(None);
             };
-            return match part.write_to(&mut pipes.list[i].writer) {
+            return match part.write_to(&mut pipes.list[i]) {
                 Ok(()) => {
                     if !more {
                         pipes.list[i].writer.flush();
@@ -286,7 +289,7 @@ impl Lb {
             if i >= pipes.len() {
                 i = 0;
             }
-            match part.write_to(&mut pipes.list[i].writer) {
+            match part.write_to(&mut pipes.list[i]) {
                 Ok(()) => {
                     let id = pipes.list[i].id;
                     if more {

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use zeroring_engine::pipe::{PipeWriter, WriteError};
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{CopyHint, Metadata, Msg};
 
 use crate::zmtp::{FrameSink, PART_OVERHEAD};
 
@@ -82,7 +82,9 @@ impl FrameSink for Inbound<'_> {
             return;
         };
         *self.in_msg_cost = 0;
-        match to_socket.write_in_place(|slot| Msg::write_copied(slot, body, false)) {
+        match to_socket
+            .write_in_place(|slot| Msg::write_copied(slot, body, false, CopyHint::Cached))
+        {
             Ok(()) => *self.in_mid_message = false,
             Err(WriteError::Full(())) => {
                 self.held.push_back(Msg::copy_from_slice(body));
@@ -108,7 +110,8 @@ impl FrameSink for Inbound<'_> {
         let Some(to_socket) = self.to_socket.as_mut() else {
             return 0;
         };
-        let n = to_socket.write_run(|slot| Some(Msg::write_copied(slot, take()?, false)));
+        let n = to_socket
+            .write_run(|slot| Some(Msg::write_copied(slot, take()?, false, CopyHint::Cached)));
         if n > 0 {
             *self.in_msg_cost = 0;
             *self.in_mid_message = false;
