@@ -10,7 +10,8 @@
 //!   side on a current-thread tokio runtime of its own.
 //! - `async`: the async API against the blocking one ([`asynch`]).
 //!
-//! Rounds of the subjects are interleaved, so a noisy machine disturbs all of them alike, and
+//! Each measurement runs in a process of its own ([`isolate`]), so that no subject inherits
+//! the allocator state another left; rounds of the subjects are interleaved, so a noisy machine disturbs all of them alike, and
 //! results are reported as medians and ratios with their spread.
 //!
 //! Must never: report a figure it did not measure, or time work that is not the workload
@@ -18,6 +19,7 @@
 
 pub mod asynch;
 pub mod conns;
+pub mod isolate;
 pub mod measure;
 pub mod plot;
 pub mod report;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroring_perf::measure::{self, LatSample, ThrSample};
 use zeroring_perf::subject::{unavailable, Mechanism, Params, Subject, Transport};
-use zeroring_perf::{conns, report, soak};
+use zeroring_perf::{conns, isolate, report, soak};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,6 +46,31 @@ enum Cmd {
     /// (internal) the peer side, run in a child process.
     #[command(hide = true)]
     Peer(PeerArgs),
+    /// (internal) one measurement in a process of its own; prints its result line.
+    #[command(hide = true)]
+    MeasureOne(MeasureOneArgs),
+}
+
+#[derive(Args, Debug)]
+struct MeasureOneArgs {
+    #[arg(long, value_enum)]
+    kind: isolate::Kind,
+    #[arg(long, value_enum)]
+    subject: Subject,
+    #[arg(long, value_enum)]
+    transport: Transport,
+    #[arg(long)]
+    size: usize,
+    #[arg(long)]
+    count: u64,
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
+    #[arg(long, default_value_t = 1)]
+    io_threads: i32,
+    #[arg(long, value_delimiter = ',')]
+    pin: Vec<usize>,
+    #[arg(long, value_enum, default_value = "null")]
+    mechanism: Mechanism,
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +110,12 @@ struct Opts {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Measure every subject in this one process, one after another, instead of each
+    /// measurement in a process of its own (the default): the way this harness measured
+    /// before 2026-12-06. A subject then runs with the allocator state the one before it
+    /// left (docs/performance.md, "Each subject in a process of its own").
+    #[arg(long, global = true)]
+    shared_process: bool,
     /// Also write CSV to this file.
     #[arg(long, global = true)]
     csv: Option<PathBuf>,
@@ -321,6 +352,25 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Cmd::MeasureOne(a)) => {
+            let params = Params {
+                transport: a.transport,
+                size: a.size,
+                count: a.count,
+                io_threads: a.io_threads,
+                mechanism: a.mechanism,
+            };
+            return match isolate::child(a.kind, a.subject, params, a.warmup, &a.pin) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("error {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Cmd::Thr) => (true, false, false),
         Some(Cmd::Lat) => (false, true, false),
         Some(Cmd::All) => (true, true, false),
@@ -407,7 +457,12 @@ fn main() -> ExitCode {
                             io_threads: o.io_threads,
                             mechanism: o.mechanism,
                         };
-                        match measure::thr(s, p, &o.pin) {
+                        let sample = if o.shared_process {
+                            measure::thr(s, p, &o.pin)
+                        } else {
+                            isolate::thr(s, p, &o.pin)
+                        };
+                        match sample {
                             Ok(sample) => thr_round.push(sample),
                             Err(e) => eprintln!("\nthr {t:?} {size} B {s:?} failed: {e}"),
                         }
@@ -433,7 +488,12 @@ fn main() -> ExitCode {
                             io_threads: o.io_threads,
                             mechanism: o.mechanism,
                         };
-                        match measure::lat(s, p, count / 10, &o.pin) {
+                        let sample = if o.shared_process {
+                            measure::lat(s, p, count / 10, &o.pin)
+                        } else {
+                            isolate::lat(s, p, count / 10, &o.pin)
+                        };
+                        match sample {
                             Ok(sample) => lat_round.push(sample),
                             Err(e) => eprintln!("\nlat {t:?} {size} B {s:?} failed: {e}"),
                         }
