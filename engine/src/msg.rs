@@ -139,30 +139,23 @@ impl Body {
         }
     }
 
-    /// [`Body::shared_copy`] written as `how` says (a streamed copy is not inlined either).
-    #[inline(always)]
-    fn shared_copy_as(data: &[u8], how: CopyHint) -> Body {
-        match how {
-            CopyHint::Cached => Body::shared_copy(data),
-            CopyHint::Streamed => Body::streamed_copy(data),
-        }
-    }
-
-    /// [`Body::shared_copy`] for [`CopyHint::Streamed`].
-    #[inline(never)]
-    fn streamed_copy(data: &[u8]) -> Body {
-        match PooledBody::copy_streamed(data) {
-            Some(p) => Body::Pooled(p),
-            None => Body::Shared(Bytes::copy_from_slice(data)),
-        }
-    }
-
     /// A copy of `data` in an allocation of its own: a recycled block up to
     /// [`MAX_POOLED`](crate::body_pool::MAX_POOLED) bytes (a part is usually freed on another thread than the
     /// one that made it, which the global allocator serves slowly), else `Bytes`.
     #[inline(never)]
     fn shared_copy(data: &[u8]) -> Body {
-        match PooledBody::copy_from(data) {
+        match PooledBody::copy_with(data, false) {
+            Some(p) => Body::Pooled(p),
+            None => Body::Shared(Bytes::copy_from_slice(data)),
+        }
+    }
+
+    /// [`Body::shared_copy`] of a body of at least [`STREAM_MIN`](crate::stream_copy::STREAM_MIN)
+    /// bytes for [`CopyHint::Streamed`].
+    #[inline(never)]
+    #[cold]
+    fn streamed_copy(data: &[u8]) -> Body {
+        match PooledBody::copy_with(data, true) {
             Some(p) => Body::Pooled(p),
             None => Body::Shared(Bytes::copy_from_slice(data)),
         }
@@ -320,7 +313,12 @@ impl Msg {
                 m
             }
             _ => slot.write(Msg {
-                body: Body::shared_copy_as(data, how),
+                // The length first: a small body never looks at the hint.
+                body: if data.len() >= crate::stream_copy::STREAM_MIN && how == CopyHint::Streamed {
+                    Body::streamed_copy(data)
+                } else {
+                    Body::shared_copy(data)
+                },
                 metadata: None,
                 flags,
             }),

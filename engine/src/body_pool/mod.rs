@@ -268,25 +268,25 @@ impl PooledBody {
     /// is ending (its home is gone): the caller allocates as usual then.
     #[inline]
     pub fn copy_from(data: &[u8]) -> Option<PooledBody> {
-        let block = take_block(class_of(data.len())?)?;
-        // SAFETY: the block has `CLASSES[class] >= data.len()` bytes at DATA_OFFSET, ours
-        // alone until this body is shared; `data` cannot overlap a free block.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), data_ptr(block), data.len()) };
-        Some(PooledBody {
-            block,
-            len: data.len() as u32,
-        })
+        Self::copy_with(data, false)
     }
 
-    /// [`PooledBody::copy_from`] for a body whose next reader takes it only after a queue of
-    /// others (a connection's send pipe, read by the kernel): a large body is written past the
-    /// cache ([`crate::stream_copy`]).
-    #[inline]
-    pub fn copy_streamed(data: &[u8]) -> Option<PooledBody> {
+    /// [`PooledBody::copy_from`], with a large body written past the cache when `streamed`
+    /// ([`crate::stream_copy`]): for a body whose next reader takes it only after a queue of
+    /// others (a connection's send pipe, read by the kernel).
+    #[inline(always)]
+    pub fn copy_with(data: &[u8], streamed: bool) -> Option<PooledBody> {
         let block = take_block(class_of(data.len())?)?;
-        // SAFETY: as in `copy_from`; the body is 16-aligned (DATA_OFFSET is a multiple of 16
-        // past a line-aligned block).
-        unsafe { crate::stream_copy::copy(data, data_ptr(block)) };
+        let dst = data_ptr(block);
+        if streamed {
+            // SAFETY: the block has `CLASSES[class] >= data.len()` bytes at DATA_OFFSET, ours
+            // alone until this body is shared; 16-aligned (DATA_OFFSET is a multiple of 16 past
+            // a line-aligned block); `data` cannot overlap a free block.
+            unsafe { crate::stream_copy::copy(data, dst) };
+        } else {
+            // SAFETY: as above.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+        }
         Some(PooledBody {
             block,
             len: data.len() as u32,
