@@ -2,7 +2,8 @@
 //! buffers, assembled in pooled blocks up to 64 KiB and received straight into them (the
 //! stream lends the body to a receive when at least 16 KiB of it is still to come), larger
 //! ones in the decoder's buffer; with the receiver's pipe filling up mid-body (the receive
-//! is cancelled and the body taken back partial), and from libzmq as the sender.
+//! is cancelled and the body taken back partial), and from libzmq as the sender. Bodies of
+//! 32 KiB and more are also the sender's streamed copies (`engine::stream_copy`).
 //!
 //! Runs on the backend the environment chooses; CI runs the suite again with
 //! `ZERORING_BACKEND=epoll`.
@@ -12,13 +13,16 @@ use zeroring::{Context, Socket, SocketType};
 const LIMIT_MS: i32 = 20_000;
 
 /// Sizes around the thresholds: the inline size, the encoder's copy threshold, one receive
-/// buffer (16 KiB, the lending minimum), the pools' largest class (64 KiB), and beyond.
-const SIZES: [usize; 12] = [
+/// buffer (16 KiB, the lending minimum), the sender's streamed copy (32 KiB and up, written
+/// past the cache for a tcp/ipc pipe), the pools' largest class (64 KiB), and beyond.
+const SIZES: [usize; 14] = [
     39,
     2049,
     16 * 1024 - 10,
     16 * 1024 + 1,
     20_000,
+    32 * 1024 - 1,
+    32 * 1024,
     40_000,
     65_535,
     65_536,
