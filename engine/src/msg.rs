@@ -272,6 +272,21 @@ impl Msg {
         }
     }
 
+    /// [`Msg::copy_from_slice`], with a body out of line written as `how` says (a body of at
+    /// least [`STREAM_MIN`](crate::stream_copy::STREAM_MIN) bytes is streamed for
+    /// [`CopyHint::Streamed`]).
+    pub fn copy_with_hint(data: &[u8], how: CopyHint) -> Self {
+        if data.len() >= crate::stream_copy::STREAM_MIN && how == CopyHint::Streamed {
+            Msg {
+                body: Body::streamed_copy(data),
+                metadata: None,
+                flags: 0,
+            }
+        } else {
+            Self::copy_from_slice(data)
+        }
+    }
+
     /// [`Msg::copy_from_slice`] with the MORE flag set as `more`, inlined: for a sender that
     /// builds the part in its final place (a pipe slot) rather than moving it there. (The
     /// decoder calls the outlined [`Msg::copy_from_slice`]: inlined there, it measured worse.)

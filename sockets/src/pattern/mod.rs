@@ -328,6 +328,29 @@ impl Pipes {
         self.list.get(self.index_of(id)?)
     }
 
+    /// The copy hint for a part that may go to any of these pipes: streamed only when there
+    /// is one and every one leads to a connection ([`Pipe::copy_hint`]).
+    pub fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        use zeroring_engine::CopyHint;
+        if !self.list.is_empty()
+            && self
+                .list
+                .iter()
+                .all(|p| p.copy_hint() == CopyHint::Streamed)
+        {
+            CopyHint::Streamed
+        } else {
+            CopyHint::Cached
+        }
+    }
+
+    /// The copy hint for a part that goes to pipe `id` ([`Pipe::copy_hint`]); cached when
+    /// there is no such pipe.
+    pub fn copy_hint_of(&self, id: Option<PipeId>) -> zeroring_engine::CopyHint {
+        id.and_then(|id| self.get(id))
+            .map_or(zeroring_engine::CopyHint::Cached, Pipe::copy_hint)
+    }
+
     /// The live pipes.
     pub fn iter(&self) -> std::slice::Iter<'_, Pipe> {
         self.list.iter()
@@ -478,9 +501,21 @@ pub trait Pattern: Send + fmt::Debug {
     /// failure nothing was copied and the caller still has the body. The types on the
     /// throughput path override it to build the part in the pipe's slot.
     fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
-        let mut m = Msg::copy_from_slice(data);
+        let how = if data.len() >= zeroring_engine::stream_copy::STREAM_MIN {
+            self.copy_hint()
+        } else {
+            zeroring_engine::CopyHint::Cached
+        };
+        let mut m = Msg::copy_with_hint(data, how);
         m.set_more(more);
         self.send(m, cx).map_err(|e| e.error)
+    }
+
+    /// How [`Pattern::send_slice`] writes the next part's copy: streamed past the cache when
+    /// every pipe it may go to leads to a connection, whose kernel reads it only after the
+    /// parts queued ahead of it ([`Pipe::copy_hint`]). Asked only for large bodies.
+    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        zeroring_engine::CopyHint::Cached
     }
 
     /// Receives one part; `EAGAIN` means "nothing now".
@@ -700,6 +735,110 @@ mod tests {
             zeroring_transports::driver::WireHandover::new(),
         )));
         assert_eq!(p.copy_hint(), zeroring_engine::CopyHint::Streamed);
+    }
+
+    /// `peer`, as a tcp/ipc pipe (with a connection's hand-over).
+    fn connection_peer(id: PipeId, hwm: usize) -> (Pipe, PipeWriter<Msg>, PipeReader<Msg>) {
+        let (mut p, w, r) = peer(id, hwm);
+        p.direct = Some(direct::Direct::new(Arc::new(
+            zeroring_transports::driver::WireHandover::new(),
+        )));
+        (p, w, r)
+    }
+
+    /// A part that may go to any pipe is streamed only when every pipe is a connection; one
+    /// for a given pipe follows that pipe.
+    #[test]
+    fn a_set_of_pipes_streams_only_when_every_pipe_is_a_connection() {
+        use zeroring_engine::CopyHint::{Cached, Streamed};
+        let mut pipes = Pipes::default();
+        assert_eq!(pipes.copy_hint(), Cached, "no pipe");
+        pipes.push(connection_peer(1, 10).0);
+        pipes.push(connection_peer(2, 10).0);
+        assert_eq!(pipes.copy_hint(), Streamed);
+        pipes.push(peer(3, 10).0);
+        assert_eq!(pipes.copy_hint(), Cached, "an inproc peer among them");
+        assert_eq!(pipes.copy_hint_of(Some(1)), Streamed);
+        assert_eq!(pipes.copy_hint_of(Some(3)), Cached);
+        assert_eq!(pipes.copy_hint_of(Some(9)), Cached, "no such pipe");
+        assert_eq!(pipes.copy_hint_of(None), Cached);
+    }
+
+    /// The socket types on the generic send path pick the hint of where the part goes: a
+    /// ROUTER the pipe its routing id chose, a REP the pipe of the request, a PAIR, REQ or
+    /// XPUB all their pipes; and a large body sent through them arrives whole.
+    #[test]
+    fn each_socket_type_hints_for_where_its_part_goes() {
+        use zeroring_engine::CopyHint::{Cached, Streamed};
+        let big = vec![0xA5u8; zeroring_engine::stream_copy::STREAM_MIN + 3];
+
+        // ROUTER: cached for the routing id, then the chosen pipe's hint.
+        let options = Options::new(SocketType::Router);
+        let mut stats = Stats::default();
+        let mut router = new_pattern(SocketType::Router).unwrap();
+        let (mut a, mut aw, mut ar) = connection_peer(1, 10);
+        a.peer.routing_id = Some(Bytes::from_static(b"A"));
+        let (mut b, _bw, _br) = peer(2, 10);
+        b.peer.routing_id = Some(Bytes::from_static(b"B"));
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        router.attach(a, &mut cx);
+        router.attach(b, &mut cx);
+        // The ROUTER learns its peers' ids from their first messages.
+        aw.write(Msg::from("hi")).unwrap();
+        aw.flush();
+        router.recv(&mut cx).unwrap();
+        router.recv(&mut cx).unwrap();
+        assert_eq!(router.copy_hint(), Cached);
+        router
+            .send(Msg::from("A").with_more(true), &mut cx)
+            .unwrap();
+        assert_eq!(router.copy_hint(), Streamed);
+        router.send_slice(&big, false, &mut cx).unwrap();
+        assert_eq!(router.copy_hint(), Cached, "the message ended");
+        assert_eq!(ar.read().unwrap().data(), &big[..]);
+
+        // REP: the request's pipe.
+        let options = Options::new(SocketType::Rep);
+        let mut rep = new_pattern(SocketType::Rep).unwrap();
+        let (a, mut aw, mut ar) = connection_peer(1, 10);
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        rep.attach(a, &mut cx);
+        aw.write(Msg::from("").with_more(true)).unwrap();
+        aw.write(Msg::from("q")).unwrap();
+        aw.flush();
+        assert_eq!(rep.recv(&mut cx).unwrap().data(), b"q");
+        assert_eq!(rep.copy_hint(), Streamed);
+        rep.send_slice(&big, false, &mut cx).unwrap();
+        assert_eq!(ar.read().unwrap().data(), b"");
+        assert_eq!(ar.read().unwrap().data(), &big[..]);
+
+        // PAIR, REQ, XPUB: all their pipes.
+        for t in [SocketType::Pair, SocketType::Req, SocketType::XPub] {
+            let options = Options::new(t);
+            let mut pat = new_pattern(t).unwrap();
+            let mut cx = Cx {
+                options: &options,
+                stats: &mut stats,
+            };
+            assert_eq!(pat.copy_hint(), Cached, "{t:?} without pipes");
+            pat.attach(connection_peer(1, 10).0, &mut cx);
+            assert_eq!(pat.copy_hint(), Streamed, "{t:?}");
+        }
+        let options = Options::new(SocketType::XPub);
+        let mut xpub = new_pattern(SocketType::XPub).unwrap();
+        let mut cx = Cx {
+            options: &options,
+            stats: &mut stats,
+        };
+        xpub.attach(connection_peer(1, 10).0, &mut cx);
+        xpub.attach(peer(2, 10).0, &mut cx);
+        assert_eq!(xpub.copy_hint(), Cached, "an inproc subscriber too");
     }
 
     #[test]

@@ -106,6 +106,10 @@ impl Pattern for Pair {
         self.pipes.any_writable()
     }
 
+    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        self.pipes.copy_hint()
+    }
+
     fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         drop_dead(&mut self.pipes, cx);

@@ -311,6 +311,11 @@ impl Pattern for XPub {
         !self.pending.is_empty()
     }
 
+    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        // One body for every subscriber it goes to: streamed only when all are connections.
+        self.pipes.copy_hint()
+    }
+
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
         !cx.options.xpub_nodrop || self.dist.in_message() || self.pipes.any_writable()
     }

@@ -298,6 +298,10 @@ impl Pattern for Req {
         self.receiving_reply && self.dealer.has_in(cx)
     }
 
+    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        self.dealer.pipes.copy_hint()
+    }
+
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
         (!self.receiving_reply || cx.options.req_relaxed) && self.dealer.has_out(cx)
     }
@@ -425,6 +429,11 @@ impl Pattern for Rep {
 
     fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.sending_reply && self.fq.has_in(&mut self.pipes)
+    }
+
+    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        // A reply goes back on the pipe its request came from.
+        self.pipes.copy_hint_of(self.reply_pipe)
     }
 
     fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {

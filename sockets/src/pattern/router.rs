@@ -281,6 +281,15 @@ impl Pattern for Router {
         !self.more_in && !self.notices.is_empty()
     }
 
+    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+        // The body parts, after the routing id chose the pipe (ROUTER_RAW: its stream's own).
+        if self.raw.is_none() && self.more_out {
+            self.pipes.copy_hint_of(self.current_out)
+        } else {
+            zeroring_engine::CopyHint::Cached
+        }
+    }
+
     fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
         if let Some(raw) = &mut self.raw {
             return raw.has_out(cx);
