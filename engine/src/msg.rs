@@ -274,7 +274,9 @@ impl Msg {
 
     /// [`Msg::copy_from_slice`], with a body out of line written as `how` says (a body of at
     /// least [`STREAM_MIN`](crate::stream_copy::STREAM_MIN) bytes is streamed for
-    /// [`CopyHint::Streamed`]).
+    /// [`CopyHint::Streamed`]). Inlined: a small body costs only the length test over
+    /// [`Msg::copy_from_slice`].
+    #[inline]
     pub fn copy_with_hint(data: &[u8], how: CopyHint) -> Self {
         if data.len() >= crate::stream_copy::STREAM_MIN && how == CopyHint::Streamed {
             Msg {
