@@ -85,13 +85,13 @@ pub struct Pipe {
 }
 
 impl Pipe {
-    /// How a body copied for this pipe is written: a tcp/ipc pipe's reader is the kernel,
-    /// after the queue ahead of the part (up to SNDHWM parts), so a large body is written past
-    /// the cache; an inproc peer may read it at once ([`CopyHint`]). Measured at 64 KiB,
-    /// zeroring alone: tcp 1.15×, ipc 1.14×; streamed to an inproc peer it would cost 0.63×
-    /// (docs/performance.md, "tcp 64 KiB: bodies written past the cache").
+    /// How a body copied for this pipe is written ([`CopyHint`](zeroring_engine::CopyHint)):
+    /// a tcp/ipc pipe's reader is the kernel, after the queue ahead of the part (up to SNDHWM
+    /// parts), so a large body is written past the cache; an inproc peer may read it at once.
+    /// Measured at 64 KiB, zeroring alone: tcp 1.15×, ipc 1.14×; streamed to an inproc peer it
+    /// would cost 0.63× (docs/performance.md, "tcp 64 KiB: bodies written past the cache").
     #[inline(always)]
-    fn copy_hint(&self) -> zeroring_engine::CopyHint {
+    pub fn copy_hint(&self) -> zeroring_engine::CopyHint {
         // Every tcp/ipc pipe, and only those, has a hand-over of its connection's writes.
         if self.direct.is_some() {
             zeroring_engine::CopyHint::Streamed
