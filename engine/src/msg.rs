@@ -150,6 +150,19 @@ impl Body {
         }
     }
 
+    /// A copy of `data` out of line, written as `how` says: streamed when it is at least
+    /// [`STREAM_MIN`](crate::stream_copy::STREAM_MIN) bytes and `how` is
+    /// [`CopyHint::Streamed`], else [`Body::shared_copy`]. The length is tested first, so a
+    /// small body never looks at the hint.
+    #[inline(always)]
+    fn out_of_line(data: &[u8], how: CopyHint) -> Body {
+        if data.len() >= crate::stream_copy::STREAM_MIN && how == CopyHint::Streamed {
+            Body::streamed_copy(data)
+        } else {
+            Body::shared_copy(data)
+        }
+    }
+
     /// [`Body::shared_copy`] of a body of at least [`STREAM_MIN`](crate::stream_copy::STREAM_MIN)
     /// bytes for [`CopyHint::Streamed`].
     #[inline(never)]
@@ -257,35 +270,27 @@ impl Msg {
 
     /// A part holding a copy of `data`: inline when it fits, else in an allocation of its own.
     pub fn copy_from_slice(data: &[u8]) -> Self {
+        // The hint is a constant here: the streamed branch folds away.
+        Self::copy_with_hint(data, CopyHint::Cached)
+    }
+
+    /// [`Msg::copy_from_slice`], with a body out of line written as `how` says (a body of at
+    /// least [`STREAM_MIN`](crate::stream_copy::STREAM_MIN) bytes is streamed for
+    /// [`CopyHint::Streamed`]). Inlined, so that a constant hint folds away.
+    #[inline]
+    pub fn copy_with_hint(data: &[u8], how: CopyHint) -> Self {
         let body = match u8::try_from(data.len()) {
             Ok(len) if data.len() <= Self::INLINE_CAP => {
                 let mut buf = [0; Self::INLINE_CAP];
                 copy_small(&mut buf, data);
                 Body::Inline { len, buf }
             }
-            _ => Body::shared_copy(data),
+            _ => Body::out_of_line(data, how),
         };
         Msg {
             body,
             metadata: None,
             flags: 0,
-        }
-    }
-
-    /// [`Msg::copy_from_slice`], with a body out of line written as `how` says (a body of at
-    /// least [`STREAM_MIN`](crate::stream_copy::STREAM_MIN) bytes is streamed for
-    /// [`CopyHint::Streamed`]). Inlined: a small body costs only the length test over
-    /// [`Msg::copy_from_slice`].
-    #[inline]
-    pub fn copy_with_hint(data: &[u8], how: CopyHint) -> Self {
-        if data.len() >= crate::stream_copy::STREAM_MIN && how == CopyHint::Streamed {
-            Msg {
-                body: Body::streamed_copy(data),
-                metadata: None,
-                flags: 0,
-            }
-        } else {
-            Self::copy_from_slice(data)
         }
     }
 
@@ -330,12 +335,7 @@ impl Msg {
                 m
             }
             _ => slot.write(Msg {
-                // The length first: a small body never looks at the hint.
-                body: if data.len() >= crate::stream_copy::STREAM_MIN && how == CopyHint::Streamed {
-                    Body::streamed_copy(data)
-                } else {
-                    Body::shared_copy(data)
-                },
+                body: Body::out_of_line(data, how),
                 metadata: None,
                 flags,
             }),

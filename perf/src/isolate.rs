@@ -21,7 +21,7 @@ use clap::ValueEnum;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
 use crate::measure::{self, LatSample, ThrSample};
-use crate::subject::{Params, Subject};
+use crate::subject::{arg_name, Params, Subject};
 
 /// What a `measure-one` child is asked to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -103,24 +103,18 @@ pub fn child(
     }
 }
 
-fn name(v: impl ValueEnum) -> String {
-    v.to_possible_value()
-        .map(|p| p.get_name().to_owned())
-        .unwrap_or_default()
-}
-
 /// Starts `measure-one` and returns its last line of output.
 fn run(kind: Kind, subject: Subject, p: Params, warmup: u64, pin: &[usize]) -> io::Result<String> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("measure-one")
-        .args(["--kind", &name(kind)])
-        .args(["--subject", &name(subject)])
-        .args(["--transport", &name(p.transport)])
+        .args(["--kind", &arg_name(kind)])
+        .args(["--subject", &arg_name(subject)])
+        .args(["--transport", &arg_name(p.transport)])
         .args(["--size", &p.size.to_string()])
         .args(["--count", &p.count.to_string()])
         .args(["--warmup", &warmup.to_string()])
         .args(["--io-threads", &p.io_threads.to_string()])
-        .args(["--mechanism", &name(p.mechanism)]);
+        .args(["--mechanism", &arg_name(p.mechanism)]);
     if !pin.is_empty() {
         let pins: Vec<String> = pin.iter().map(usize::to_string).collect();
         cmd.args(["--pin", &pins.join(",")]);

@@ -115,18 +115,11 @@ fn peer_args(
     total: u64,
     pin: Option<usize>,
 ) -> Vec<String> {
-    let subject = match subject {
-        Subject::Zeroring => "zeroring",
-        Subject::Libzmq => "libzmq",
-        Subject::Raw => "raw",
-        Subject::Zmqrs => "zmqrs",
-        Subject::Rzmq => "rzmq",
-    };
     let mut v = vec![
         "--role".into(),
         role.into(),
         "--subject".into(),
-        subject.into(),
+        subject::arg_name(subject),
         "--endpoint".into(),
         endpoint.into(),
         "--size".into(),
@@ -136,11 +129,7 @@ fn peer_args(
         "--io-threads".into(),
         p.io_threads.to_string(),
         "--mechanism".into(),
-        match p.mechanism {
-            subject::Mechanism::Null => "null",
-            subject::Mechanism::Curve => "curve",
-        }
-        .into(),
+        subject::arg_name(p.mechanism),
     ];
     if let Some(cpu) = pin {
         v.push("--pin".into());

@@ -729,12 +729,11 @@ mod tests {
     /// streamed past the cache; one for an inproc peer is not.
     #[test]
     fn only_a_connection_pipe_streams_its_copies() {
-        let (mut p, _w, _r) = peer(1, 10);
-        assert_eq!(p.copy_hint(), zeroring_engine::CopyHint::Cached);
-        p.direct = Some(direct::Direct::new(Arc::new(
-            zeroring_transports::driver::WireHandover::new(),
-        )));
-        assert_eq!(p.copy_hint(), zeroring_engine::CopyHint::Streamed);
+        assert_eq!(peer(1, 10).0.copy_hint(), zeroring_engine::CopyHint::Cached);
+        assert_eq!(
+            connection_peer(1, 10).0.copy_hint(),
+            zeroring_engine::CopyHint::Streamed
+        );
     }
 
     /// `peer`, as a tcp/ipc pipe (with a connection's hand-over).
