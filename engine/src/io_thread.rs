@@ -68,8 +68,8 @@ impl Default for EngineConfig {
 
 /// The default spin budget: 20 µs wherever there is more than one core, none on one.
 ///
-/// The spin yields the CPU on each idle turn, so on a core it shares with the thread it waits
-/// for, that thread runs first (a spin that kept the core cost latency on 2 cores: REQ/REP p50
+/// The spin yields the CPU on each idle turn whose look at the backend found nothing, so on a
+/// core it shares with the thread it waits for, that thread runs first (a spin that kept the core cost latency on 2 cores: REQ/REP p50
 /// 26 → 61 µs). What it buys where the two run on different cores: the thread that hands this
 /// one work does not pay a cross-core wake-up for each batch (docs/performance.md, "Yielding
 /// spins").
@@ -503,13 +503,12 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
             let left = deadline.saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
-        if busy || core.has_synthetic() || now.duration_since(last_work) < spin {
+        // A spinning turn (nothing done yet this turn, within the spin since the last work)
+        // looks at the backend without waiting, and yields the core only when that look found
+        // nothing too (below).
+        let spinning = !busy && now.duration_since(last_work) < spin;
+        if busy || spinning || core.has_synthetic() {
             timeout = Some(Duration::ZERO);
-            if !busy {
-                // Spinning with nothing done this turn: give the core to a thread that wants
-                // it (often the application thread this one waits for, on the same core).
-                crate::sync::yield_cpu();
-            }
         }
         let sleeping = timeout != Some(Duration::ZERO) && signal.prepare_sleep();
         if timeout != Some(Duration::ZERO) && !sleeping {
@@ -533,6 +532,14 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         }
         for rc in completions.drain(..) {
             core.complete(rc);
+        }
+        if spinning && !busy {
+            // Nothing came: give the core to a thread that wants it (often the application
+            // thread this one waits for, on the same core). Not before the look: completions
+            // usually wait already when a turn starts (a stream of large receives finds its
+            // next one queued), and a yield first would switch away from a thread with work
+            // for nothing (docs/performance.md, "An I/O thread looks before it yields").
+            crate::sync::yield_cpu();
         }
         // The eventfd is read only when its readiness was reported (a notifier wrote it), not
         // after every sleep: a wake by network I/O costs no read(2).
