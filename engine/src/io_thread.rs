@@ -69,10 +69,10 @@ impl Default for EngineConfig {
 /// The default spin budget: 20 µs wherever there is more than one core, none on one.
 ///
 /// The spin yields the CPU on each idle turn whose look at the backend found nothing, so on a
-/// core it shares with the thread it waits for, that thread runs first (a spin that kept the core cost latency on 2 cores: REQ/REP p50
-/// 26 → 61 µs). What it buys where the two run on different cores: the thread that hands this
-/// one work does not pay a cross-core wake-up for each batch (docs/performance.md, "Yielding
-/// spins").
+/// core it shares with the thread it waits for, that thread runs first (a spin that kept the
+/// core cost latency on 2 cores: REQ/REP p50 26 → 61 µs). What it buys where the two run on
+/// different cores: the thread that hands this one work does not pay a cross-core wake-up for
+/// each batch (docs/performance.md, "Yielding spins").
 pub fn default_spin() -> Duration {
     match std::thread::available_parallelism() {
         Ok(n) if n.get() > 1 => Duration::from_micros(20),
@@ -503,9 +503,8 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
             let left = deadline.saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
-        // A spinning turn (nothing done yet this turn, within the spin since the last work)
-        // looks at the backend without waiting, and yields the core only when that look found
-        // nothing too (below).
+        // A spinning turn (nothing done yet, within the spin since the last work) polls the
+        // backend without waiting; it yields below, after the poll.
         let spinning = !busy && now.duration_since(last_work) < spin;
         if busy || spinning || core.has_synthetic() {
             timeout = Some(Duration::ZERO);
