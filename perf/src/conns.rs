@@ -517,6 +517,7 @@ impl Proc {
             Subject::Raw => "raw",
             Subject::Zmqrs => "zmqrs",
             Subject::Rzmq => "rzmq",
+            Subject::Omq => "omq",
         };
         let role = match a.role {
             Role::Server => "server",

@@ -6,8 +6,8 @@
 //! - Latency: REQ/REP round trips, each recorded in an HdrHistogram; the echoing side runs in
 //!   another process.
 //! - The floor: the same workloads over plain blocking sockets (no library at all).
-//! - The pure-Rust peers, opt-in: zmq.rs (feature `zmqrs`) and rzmq (feature `rzmq`), each
-//!   side on a current-thread tokio runtime of its own.
+//! - The pure-Rust peers, opt-in: zmq.rs (feature `zmqrs`), rzmq (feature `rzmq`) and omq.rs
+//!   (feature `omq`), each side on a current-thread tokio runtime of its own.
 //! - `async`: the async API against the blocking one ([`asynch`]).
 //!
 //! Each measurement runs in a process of its own ([`isolate`]), so that no subject inherits

@@ -100,7 +100,7 @@ struct Opts {
     /// Also run libzmq (same as adding it to --subject).
     #[arg(long, global = true)]
     compare: bool,
-    /// Run the identical workload through this peer library too (`libzmq`, `zmqrs`), in the same
+    /// Run the identical workload through this peer library too (`libzmq`, `zmqrs`, `rzmq`, `omq`), in the same
     /// invocation, rounds interleaved.
     #[arg(long, value_enum, global = true)]
     peer: Option<Subject>,
@@ -215,7 +215,7 @@ struct SoakArgs {
 fn run_conns(a: &ConnsArgs, o: &Opts) -> ExitCode {
     let mut subjects = subjects(o);
     subjects.retain(|s| *s != Subject::Raw);
-    for peer in [Subject::Zmqrs, Subject::Rzmq] {
+    for peer in [Subject::Zmqrs, Subject::Rzmq, Subject::Omq] {
         if subjects.contains(&peer) {
             eprintln!("skipping {peer:?}: the conns workload is not written for it");
             subjects.retain(|s| *s != peer);
@@ -279,6 +279,8 @@ fn subjects(opts: &Opts) -> Vec<Subject> {
         all.push(Subject::Zmqrs);
         #[cfg(feature = "rzmq")]
         all.push(Subject::Rzmq);
+        #[cfg(feature = "omq")]
+        all.push(Subject::Omq);
         all
     } else {
         opts.subject.clone()

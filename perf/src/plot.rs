@@ -17,6 +17,7 @@ fn color(s: Subject) -> RGBColor {
         Subject::Raw => RGBColor(90, 90, 90),
         Subject::Zmqrs => RGBColor(40, 150, 70),
         Subject::Rzmq => RGBColor(170, 110, 20),
+        Subject::Omq => RGBColor(130, 50, 160),
     }
 }
 

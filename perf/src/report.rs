@@ -68,6 +68,9 @@ pub struct ThrRow {
     /// This subject's msg/s over zmq.rs's, per round (only when zmq.rs was measured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vs_zmqrs: Option<Spread>,
+    /// This subject's msg/s over omq.rs's, per round (only when omq.rs was measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_omq: Option<Spread>,
 }
 
 /// One latency row.
@@ -95,6 +98,9 @@ pub struct LatRow {
     /// p50 over zmq.rs's p50, per round (only when zmq.rs was measured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p50_vs_zmqrs: Option<Spread>,
+    /// p50 over omq.rs's p50, per round (only when omq.rs was measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_vs_omq: Option<Spread>,
     #[serde(skip)]
     pub hist: Histogram<u64>,
 }
@@ -143,6 +149,7 @@ pub fn thr_rows(rounds: &[Vec<ThrSample>]) -> Vec<ThrRow> {
                 vs_libzmq: ratio_to(Subject::Libzmq),
                 vs_raw: ratio_to(Subject::Raw),
                 vs_zmqrs: ratio_to(Subject::Zmqrs),
+                vs_omq: ratio_to(Subject::Omq),
             }
         })
         .collect()
@@ -203,6 +210,7 @@ pub fn lat_rows(rounds: &[Vec<LatSample>]) -> Vec<LatRow> {
                 p999_vs_libzmq: ratio(Subject::Libzmq, 0.999),
                 p50_vs_raw: ratio(Subject::Raw, 0.5),
                 p50_vs_zmqrs: ratio(Subject::Zmqrs, 0.5),
+                p50_vs_omq: ratio(Subject::Omq, 0.5),
                 hist,
             }
         })
@@ -241,20 +249,27 @@ fn subject_name(s: Subject) -> &'static str {
         Subject::Raw => "raw floor",
         Subject::Zmqrs => "zmq.rs",
         Subject::Rzmq => "rzmq",
+        Subject::Omq => "omq.rs",
     }
 }
 
 /// The throughput table.
 pub fn thr_table(rows: &[ThrRow]) -> String {
     let mut out = String::new();
-    // The zmq.rs column appears only when zmq.rs was measured.
+    // The zmq.rs and omq.rs columns appear only when that peer was measured.
     let zmqrs = rows.iter().any(|r| r.vs_zmqrs.is_some());
+    let omq = rows.iter().any(|r| r.vs_omq.is_some());
     let _ = write!(
         out,
         "{:<7} {:>8} {:<10} {:>14} {:>10} {:>9} {:>22} {:>22}",
         "thr", "size", "subject", "msg/s", "MB/s", "cpu ns/m", "vs libzmq", "vs raw floor"
     );
-    let _ = writeln!(out, "{}", zmqrs_col(zmqrs, "vs zmq.rs"));
+    let _ = writeln!(
+        out,
+        "{}{}",
+        peer_col(zmqrs, "vs zmq.rs"),
+        peer_col(omq, "vs omq.rs")
+    );
     for r in rows {
         let _ = write!(
             out,
@@ -268,13 +283,18 @@ pub fn thr_table(rows: &[ThrRow]) -> String {
             fmt_spread(&r.vs_libzmq),
             fmt_spread(&r.vs_raw)
         );
-        let _ = writeln!(out, "{}", zmqrs_col(zmqrs, &fmt_spread(&r.vs_zmqrs)));
+        let _ = writeln!(
+            out,
+            "{}{}",
+            peer_col(zmqrs, &fmt_spread(&r.vs_zmqrs)),
+            peer_col(omq, &fmt_spread(&r.vs_omq))
+        );
     }
     out
 }
 
-/// The optional zmq.rs column's cell: `text` right-aligned, or nothing when it is not shown.
-fn zmqrs_col(shown: bool, text: &str) -> String {
+/// An optional peer's column's cell: `text` right-aligned, or nothing when it is not shown.
+fn peer_col(shown: bool, text: &str) -> String {
     if shown {
         format!(" {text:>22}")
     } else {
@@ -286,6 +306,7 @@ fn zmqrs_col(shown: bool, text: &str) -> String {
 pub fn lat_table(rows: &[LatRow]) -> String {
     let mut out = String::new();
     let zmqrs = rows.iter().any(|r| r.p50_vs_zmqrs.is_some());
+    let omq = rows.iter().any(|r| r.p50_vs_omq.is_some());
     let _ = write!(
         out,
         "{:<7} {:>8} {:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>22} {:>22} {:>22}",
@@ -302,7 +323,12 @@ pub fn lat_table(rows: &[LatRow]) -> String {
         "p99.9 vs libzmq",
         "p50 vs raw floor"
     );
-    let _ = writeln!(out, "{}", zmqrs_col(zmqrs, "p50 vs zmq.rs"));
+    let _ = writeln!(
+        out,
+        "{}{}",
+        peer_col(zmqrs, "p50 vs zmq.rs"),
+        peer_col(omq, "p50 vs omq.rs")
+    );
     for r in rows {
         let _ = write!(
             out,
@@ -320,7 +346,12 @@ pub fn lat_table(rows: &[LatRow]) -> String {
             fmt_spread(&r.p999_vs_libzmq),
             fmt_spread(&r.p50_vs_raw)
         );
-        let _ = writeln!(out, "{}", zmqrs_col(zmqrs, &fmt_spread(&r.p50_vs_zmqrs)));
+        let _ = writeln!(
+            out,
+            "{}{}",
+            peer_col(zmqrs, &fmt_spread(&r.p50_vs_zmqrs)),
+            peer_col(omq, &fmt_spread(&r.p50_vs_omq))
+        );
     }
     out
 }

@@ -1,7 +1,8 @@
 //! The subjects measured and the two roles each plays in each workload.
 //!
 //! Owns: the workload code per subject — zeroring, libzmq (feature `libzmq`), zmq.rs (feature
-//! `zmqrs`, `subject/zmqrs.rs`), rzmq (feature `rzmq`, `subject/rzmq.rs`) and the raw blocking-socket floor — behind one
+//! `zmqrs`, `subject/zmqrs.rs`), rzmq (feature `rzmq`, `subject/rzmq.rs`), omq.rs (feature `omq`,
+//! `subject/omq.rs`) and the raw blocking-socket floor — behind one
 //! small interface, so that `measure` treats them alike.
 //! Must never: do anything inside a timed region but the workload itself.
 
@@ -37,6 +38,9 @@ pub enum Subject {
     Zmqrs,
     /// rzmq, pure Rust on a current-thread tokio runtime per side (needs the `rzmq` feature).
     Rzmq,
+    /// omq.rs (crate `omq-tokio`), pure Rust on a current-thread tokio runtime per side (needs
+    /// the `omq` feature).
+    Omq,
 }
 
 /// Which transport.
@@ -72,6 +76,7 @@ impl Mechanism {
             (Mechanism::Curve, Subject::Raw) => Some("raw sockets have no CURVE"),
             (Mechanism::Curve, Subject::Zmqrs) => Some("zmq.rs has no CURVE"),
             (Mechanism::Curve, Subject::Rzmq) => Some("rzmq is built here without its CURVE"),
+            (Mechanism::Curve, Subject::Omq) => Some("omq.rs is built here without its CURVE"),
             _ => None,
         }
     }
@@ -88,6 +93,8 @@ pub fn unavailable(subject: Subject, transport: Transport) -> Option<&'static st
         (Subject::Rzmq, Transport::Inproc) => Some("not supported: rzmq inproc is not measured (one runtime per side)"),
         #[cfg(not(feature = "rzmq"))]
         (Subject::Rzmq, _) => Some("built without the `rzmq` feature (cargo run --release -p zeroring-perf --features rzmq)"),
+        #[cfg(not(feature = "omq"))]
+        (Subject::Omq, _) => Some("built without the `omq` feature (cargo run --release -p zeroring-perf --features omq)"),
         #[cfg(not(feature = "zmqrs"))]
         (Subject::Zmqrs, _) => Some("built without the `zmqrs` feature (cargo run --release -p zeroring-perf --features zmqrs)"),
         _ => None,
@@ -204,6 +211,8 @@ pub fn thr_receiver(subject: Subject, p: Params) -> io::Result<Box<dyn ThrReceiv
         Subject::Zmqrs => zmqrs::thr_receiver(p),
         #[cfg(feature = "rzmq")]
         Subject::Rzmq => rzmq::thr_receiver(p),
+        #[cfg(feature = "omq")]
+        Subject::Omq => omq::thr_receiver(p),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported("subject unavailable")),
     }
@@ -221,6 +230,8 @@ pub fn thr_sender(subject: Subject, endpoint: &str, p: Params, received: fn()) -
         Subject::Zmqrs => zmqrs::thr_sender(endpoint, p, received),
         #[cfg(feature = "rzmq")]
         Subject::Rzmq => rzmq::thr_sender(endpoint, p, received),
+        #[cfg(feature = "omq")]
+        Subject::Omq => omq::thr_sender(endpoint, p, received),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
@@ -242,6 +253,8 @@ pub fn lat_client(subject: Subject, p: Params) -> io::Result<Box<dyn LatClient>>
         Subject::Zmqrs => zmqrs::lat_client(p),
         #[cfg(feature = "rzmq")]
         Subject::Rzmq => rzmq::lat_client(p),
+        #[cfg(feature = "omq")]
+        Subject::Omq => omq::lat_client(p),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported("subject unavailable")),
     }
@@ -258,6 +271,8 @@ pub fn lat_echo(subject: Subject, endpoint: &str, p: Params, total: u64) -> io::
         Subject::Zmqrs => zmqrs::lat_echo(endpoint, p, total),
         #[cfg(feature = "rzmq")]
         Subject::Rzmq => rzmq::lat_echo(endpoint, p, total),
+        #[cfg(feature = "omq")]
+        Subject::Omq => omq::lat_echo(endpoint, p, total),
         #[allow(unreachable_patterns)] // reachable only when a feature is off
         _ => Err(unsupported(
             unavailable(subject, p.transport).unwrap_or("subject unavailable"),
@@ -289,6 +304,9 @@ mod zmqrs;
 
 #[cfg(feature = "rzmq")]
 mod rzmq;
+
+#[cfg(feature = "omq")]
+mod omq;
 
 /// The floor: blocking sockets, one message = `size` bytes on the stream.
 mod raw {

@@ -71,3 +71,49 @@ fn a_latency_histogram_comes_back_whole_from_its_process() {
     assert!(p[0] > 0.0, "{f:?}");
     assert!(p.windows(2).all(|w| w[0] <= w[1]), "{f:?}");
 }
+
+/// omq.rs, the pure-Rust peer issue 14 names (feature `omq`; CI runs this with it): every
+/// message of a throughput run arrives over each transport it has, a latency run completes,
+/// and the ratio column against it is filled in.
+#[cfg(feature = "omq")]
+#[test]
+fn omq_rs_runs_the_workloads_on_every_transport() {
+    for transport in ["tcp", "ipc", "inproc"] {
+        let t = harness(&[
+            "--runs",
+            "1",
+            "--subject",
+            "zeroring,omq",
+            "thr",
+            "--transport",
+            transport,
+            "--size",
+            "64",
+            "--count",
+            "20000",
+        ]);
+        let f = row(&t, transport, "omq.rs");
+        for v in &f[4..7] {
+            assert!(v.parse::<f64>().unwrap() > 0.0, "{v} in {f:?}");
+        }
+        // zeroring's row ends with its ratio to omq.rs, e.g. "2.98× (2.98–2.98)".
+        let z = row(&t, transport, "zeroring");
+        assert!(z[z.len() - 2].ends_with('×'), "no ratio to omq.rs in {z:?}");
+        let l = harness(&[
+            "--runs",
+            "1",
+            "--subject",
+            "omq",
+            "lat",
+            "--transport",
+            transport,
+            "--size",
+            "64",
+            "--count",
+            "2000",
+        ]);
+        let f = row(&l, transport, "omq.rs");
+        let p: Vec<f64> = f[4..10].iter().map(|v| v.parse().unwrap()).collect();
+        assert!(p[0] > 0.0, "{f:?}");
+    }
+}
