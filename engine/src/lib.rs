@@ -41,7 +41,7 @@ pub mod timers;
 #[cfg(not(loom))]
 pub use backend::{BackendChoice, BackendInfo, SharedFd};
 #[cfg(not(loom))]
-pub use bufpool::BufPoolConfig;
+pub use bufpool::{BufPoolConfig, RECV_ONCE_MAX};
 #[cfg(not(loom))]
 pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
 #[cfg(not(loom))]

@@ -51,10 +51,11 @@ pub enum Op {
         fd: SharedFd,
     },
     /// Receive once into one of the thread's provided buffers: a single completion (bytes,
-    /// EOF, error or `ECANCELED`) with `more` false. The kernel reads no more than one buffer
-    /// for it, so a connection close to its high-water mark takes in at most one buffer past
-    /// the point where it stops asking (a multishot receive goes on filling buffers until its
-    /// cancel reaches the kernel).
+    /// EOF, error or `ECANCELED`) with `more` false. The kernel reads no more than one buffer,
+    /// and no more than [`RECV_ONCE_MAX`](crate::RECV_ONCE_MAX) bytes, for it, so a
+    /// connection close to its high-water mark takes in at most that much past the point where
+    /// it stops asking (a multishot receive goes on filling buffers until its cancel reaches
+    /// the kernel).
     RecvOnce {
         /// The connected socket.
         fd: SharedFd,

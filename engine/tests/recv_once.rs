@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::{backends, engine};
-use zeroring_engine::{BufPoolConfig, Completion, Cx, Handler, Op, OpId, SharedFd};
+use zeroring_engine::{BufPoolConfig, Completion, Cx, Handler, Op, OpId, SharedFd, RECV_ONCE_MAX};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -99,6 +99,47 @@ fn a_single_shot_receive_takes_one_buffer_and_leaves_the_rest_in_the_kernel() {
         // Nothing asked for more: the rest is still the kernel's.
         assert_eq!(queued(&probe), total - taken, "{choice:?}");
         println!("{choice:?}: two single-shot receives took {taken} of {total} bytes");
+        drop(engine);
+    }
+}
+
+/// With the default pool, whose buffers (64 KiB) are larger than [`RECV_ONCE_MAX`], a
+/// single-shot receive still reads at most `RECV_ONCE_MAX`: what bounds a paused connection's
+/// intake is that cap, not the buffer size.
+#[test]
+fn a_single_shot_receive_reads_at_most_recv_once_max_from_a_larger_buffer() {
+    assert!(BufPoolConfig::default().size as usize > RECV_ONCE_MAX);
+    for choice in backends() {
+        let engine = engine(choice, BufPoolConfig::default());
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let probe = a.try_clone().unwrap();
+        // Four times the cap, within the unix socket's default send buffer (208 KiB).
+        let total = 4 * RECV_ONCE_MAX;
+        b.write_all(&vec![7u8; total]).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let fd: SharedFd = Arc::new(a.into());
+        engine.threads()[0]
+            .spawn(move || Once {
+                fd,
+                times: 2,
+                cancel_at_once: false,
+                tx,
+            })
+            .unwrap();
+        let mut taken = 0;
+        for _ in 0..2 {
+            let (r, more) = rx.recv_timeout(LIMIT).unwrap();
+            let n = r.unwrap();
+            assert!(!more, "{choice:?}: one completion per receive");
+            assert!(
+                n > 0 && n <= RECV_ONCE_MAX,
+                "{choice:?}: {n} bytes from a {}-byte buffer: the cap is {RECV_ONCE_MAX}",
+                BufPoolConfig::default().size
+            );
+            taken += n;
+        }
+        assert_eq!(queued(&probe), total - taken, "{choice:?}");
         drop(engine);
     }
 }

@@ -386,7 +386,7 @@ impl Context {
     }
 
     /// Sets each I/O thread's receive pool: `count` buffers (a power of two, 1–32,768) of
-    /// `size` bytes (default 256 × 16 KiB). tcp and ipc receive into it; the bytes are decoded
+    /// `size` bytes (default 64 × 64 KiB). tcp and ipc receive into it; the bytes are decoded
     /// (and small bodies copied out) as each receive completes, so the pool bounds reads in
     /// flight, not messages queued. A larger pool keeps more connections reading at once under
     /// load; a smaller one costs less memory per thread. Only effective before the engine

@@ -353,14 +353,15 @@ fn server_side_of(local: std::net::SocketAddr) -> Option<i32> {
 /// writing until nothing more goes for 500 ms. Everything it wrote is then in its send queue,
 /// in the server's receive queue, or taken in by zeroring; of what zeroring took, all but the
 /// two messages its pipe (RCVHWM 1) and its held slot keep is the overshoot, which single-shot
-/// receives after a pause bound by one receive buffer (16 KiB). Run on both backends
+/// receives after a pause bound by what one of them reads (`RECV_ONCE_MAX`, 16 KiB, less than
+/// the 64 KiB receive buffer). Run on both backends
 /// (ZERORING_BACKEND=epoll).
 #[test]
 fn a_paused_connection_takes_in_at_most_one_buffer_past_its_high_water_mark() {
     let _g = serial();
     const BODY: usize = 64 * 1024;
     const FRAME: usize = BODY + 9;
-    const BUFFER: usize = 16 * 1024;
+    const BUFFER: usize = zeroring_engine::RECV_ONCE_MAX;
     let ctx = Context::new();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     pull.set_rcvhwm(1).unwrap();

@@ -226,7 +226,7 @@ fn the_socket_path_allocates_nothing_per_message() {
 /// Bodies past the inline size and up to `body_pool::MAX_POOLED` live in blocks recycled
 /// between the thread that frees them and the one that made them: none allocates per message
 /// either, on each transport (inproc: application thread to application thread). Over tcp and
-/// ipc the larger sizes split a frame across two 16 KiB receive buffers every few messages:
+/// ipc the larger sizes split a frame across two receive buffers every few messages:
 /// the decoder assembles such a body in the pooled block the part keeps, so those allocate
 /// nothing either. Up to the encoder's copy threshold (2 KiB) the sending side copies the
 /// body into its output batch; past it, see the next test.

@@ -36,7 +36,7 @@ use std::time::Duration;
 use slab::Slab;
 
 use super::{split_key, BackendCounters, OpSlot, OpState, RawCompletion, SharedFd};
-use crate::bufpool::BufPool;
+use crate::bufpool::{BufPool, RECV_ONCE_MAX};
 
 /// Bound on syscalls per readiness event, so one busy descriptor cannot starve the others.
 const BURST: usize = 16;
@@ -460,9 +460,13 @@ fn attempt(
         }
         OpState::Recv { fd, once } => {
             let rfd = std::os::fd::AsRawFd::as_raw_fd(&**fd);
-            let size = pool.buf_size();
-            // A single-shot receive reads one buffer, as io_uring's does.
-            let burst = if *once { 1 } else { BURST };
+            // A single-shot receive reads one buffer, at most RECV_ONCE_MAX of it, as
+            // io_uring's does.
+            let (size, burst) = if *once {
+                (pool.buf_size().min(RECV_ONCE_MAX), 1)
+            } else {
+                (pool.buf_size(), BURST)
+            };
             for _ in 0..burst {
                 let Some(bid) = pool.take_free() else {
                     push(out, key, -libc::ENOBUFS, false, None);

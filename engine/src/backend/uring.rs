@@ -19,7 +19,7 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 
 use super::{BackendCounters, OpState, RawCompletion, IGNORED_KEY};
-use crate::bufpool::BufPool;
+use crate::bufpool::{BufPool, RECV_ONCE_MAX};
 
 const BUF_GROUP: u16 = 0;
 
@@ -273,11 +273,12 @@ impl UringBackend {
                 opcode::RecvMulti::new(types::Fd(std::os::fd::AsRawFd::as_raw_fd(&**fd)), BUF_GROUP)
                     .build()
             }
-            // One provided buffer (the kernel picks it: no address), one completion.
+            // One provided buffer (the kernel picks it: no address), one completion, at most
+            // RECV_ONCE_MAX bytes of it (a selected buffer's read is capped by the length).
             OpState::Recv { fd, once: true } => opcode::Recv::new(
                 types::Fd(std::os::fd::AsRawFd::as_raw_fd(&**fd)),
                 std::ptr::null_mut(),
-                self.buf_size,
+                self.buf_size.min(RECV_ONCE_MAX as u32),
             )
             .buf_group(BUF_GROUP)
             .build()

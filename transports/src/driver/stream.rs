@@ -24,19 +24,21 @@ use crate::zmtp::{ConnectionConfig, ZapError, ZapReply};
 /// Most buffers handed to one send.
 const MAX_SEND_CHUNKS: usize = 256;
 
-/// Receives armed single-shot (one provided buffer each, [`Op::RecvOnce`]) at the start of a
+/// Receives armed single-shot (one provided buffer each, at most
+/// [`RECV_ONCE_MAX`](zeroring_engine::RECV_ONCE_MAX) of it, [`Op::RecvOnce`]) at the start of a
 /// connection and after each pause, before the stream goes back to one multishot receive.
-/// While the socket's pipe keeps filling up, every receive asks the kernel for one buffer,
-/// so a paused connection takes in at most one buffer past the message it could not deliver
-/// (a multishot receive goes on filling buffers until its cancel reaches the kernel: up to
-/// a batch of them). 64 receives = 1 MiB that flowed without a pause.
+/// While the socket's pipe keeps filling up, every receive asks the kernel for that much, so
+/// a paused connection takes in at most `RECV_ONCE_MAX` past the message it could not deliver
+/// (a multishot receive goes on filling whole buffers until its cancel reaches the kernel: up
+/// to a batch of them). 64 receives = up to 1 MiB that flowed without a pause.
 const SINGLE_SHOT_RUN: u32 = 64;
 
 /// A large frame body with at least this much still to come after a receive is lent to an
 /// [`Op::RecvInto`], which has the kernel write the rest where the part keeps it: one
 /// receive for the rest of the body, no receive buffer and no copy (libzmq's decoder reads a
-/// large body straight into its message the same way). One provided buffer's worth: for
-/// less, the next single-shot receive takes it with the frames after it.
+/// large body straight into its message the same way). One single-shot receive's worth
+/// ([`RECV_ONCE_MAX`](zeroring_engine::RECV_ONCE_MAX)): for less, the next receive takes it
+/// with the frames after it.
 const LEND_MIN: usize = 16 * 1024;
 
 /// Notification tokens the stream's handler forwards to it.
