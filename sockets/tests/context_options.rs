@@ -136,7 +136,7 @@ fn values_round_trip_and_bad_ones_are_refused() {
 fn the_receive_pool_is_set_before_the_engine_starts() {
     let ctx = Context::new();
     let default = ctx.receive_pool();
-    assert_eq!((default.count, default.size), (256, 16 * 1024));
+    assert_eq!((default.count, default.size), (64, 64 * 1024));
     for (count, size) in [(0u16, 4096u32), (3, 4096), (4, 0), (65535, 4096)] {
         assert_eq!(
             ctx.set_receive_pool(count, size),
