@@ -60,46 +60,58 @@ impl Handler for Once {
     }
 }
 
+/// Writes `total` bytes into a unix socket pair, has an engine of `pool` make two single-shot
+/// receives on the other end, and checks each: one completion, more than nothing and at most
+/// `max` bytes. Returns (bytes taken, bytes still in the kernel's queue).
+fn two_single_shot_receives(
+    choice: zeroring_engine::BackendChoice,
+    pool: BufPoolConfig,
+    total: usize,
+    max: usize,
+) -> (usize, usize) {
+    let engine = engine(choice, pool);
+    let (a, mut b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let probe = a.try_clone().unwrap();
+    b.write_all(&vec![7u8; total]).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let fd: SharedFd = Arc::new(a.into());
+    engine.threads()[0]
+        .spawn(move || Once {
+            fd,
+            times: 2,
+            cancel_at_once: false,
+            tx,
+        })
+        .unwrap();
+    let mut taken = 0;
+    for _ in 0..2 {
+        let (r, more) = rx.recv_timeout(LIMIT).unwrap();
+        let n = r.unwrap();
+        assert!(!more, "{choice:?}: one completion per receive");
+        assert!(
+            n > 0 && n <= max,
+            "{choice:?}: {n} bytes from {pool:?}: at most {max}"
+        );
+        taken += n;
+    }
+    let left = queued(&probe);
+    drop(engine);
+    (taken, left)
+}
+
 #[test]
 fn a_single_shot_receive_takes_one_buffer_and_leaves_the_rest_in_the_kernel() {
     for choice in backends() {
-        let engine = engine(
-            choice,
-            BufPoolConfig {
-                count: 8,
-                size: 4096,
-            },
-        );
-        let (a, mut b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let probe = a.try_clone().unwrap();
+        let pool = BufPoolConfig {
+            count: 8,
+            size: 4096,
+        };
         let total = 64 * 1024;
-        b.write_all(&vec![7u8; total]).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let fd: SharedFd = Arc::new(a.into());
-        engine.threads()[0]
-            .spawn(move || Once {
-                fd,
-                times: 2,
-                cancel_at_once: false,
-                tx,
-            })
-            .unwrap();
-        let mut taken = 0;
-        for _ in 0..2 {
-            let (r, more) = rx.recv_timeout(LIMIT).unwrap();
-            let n = r.unwrap();
-            assert!(!more, "{choice:?}: one completion per receive");
-            assert!(
-                n > 0 && n <= 4096,
-                "{choice:?}: {n} bytes: one buffer at most"
-            );
-            taken += n;
-        }
+        let (taken, left) = two_single_shot_receives(choice, pool, total, 4096);
         // Nothing asked for more: the rest is still the kernel's.
-        assert_eq!(queued(&probe), total - taken, "{choice:?}");
+        assert_eq!(left, total - taken, "{choice:?}");
         println!("{choice:?}: two single-shot receives took {taken} of {total} bytes");
-        drop(engine);
     }
 }
 
@@ -108,39 +120,13 @@ fn a_single_shot_receive_takes_one_buffer_and_leaves_the_rest_in_the_kernel() {
 /// intake is that cap, not the buffer size.
 #[test]
 fn a_single_shot_receive_reads_at_most_recv_once_max_from_a_larger_buffer() {
-    assert!(BufPoolConfig::default().size as usize > RECV_ONCE_MAX);
+    let pool = BufPoolConfig::default();
+    assert!(pool.size as usize > RECV_ONCE_MAX);
     for choice in backends() {
-        let engine = engine(choice, BufPoolConfig::default());
-        let (a, mut b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let probe = a.try_clone().unwrap();
         // Four times the cap, within the unix socket's default send buffer (208 KiB).
         let total = 4 * RECV_ONCE_MAX;
-        b.write_all(&vec![7u8; total]).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let fd: SharedFd = Arc::new(a.into());
-        engine.threads()[0]
-            .spawn(move || Once {
-                fd,
-                times: 2,
-                cancel_at_once: false,
-                tx,
-            })
-            .unwrap();
-        let mut taken = 0;
-        for _ in 0..2 {
-            let (r, more) = rx.recv_timeout(LIMIT).unwrap();
-            let n = r.unwrap();
-            assert!(!more, "{choice:?}: one completion per receive");
-            assert!(
-                n > 0 && n <= RECV_ONCE_MAX,
-                "{choice:?}: {n} bytes from a {}-byte buffer: the cap is {RECV_ONCE_MAX}",
-                BufPoolConfig::default().size
-            );
-            taken += n;
-        }
-        assert_eq!(queued(&probe), total - taken, "{choice:?}");
-        drop(engine);
+        let (taken, left) = two_single_shot_receives(choice, pool, total, RECV_ONCE_MAX);
+        assert_eq!(left, total - taken, "{choice:?}");
     }
 }
 

@@ -299,6 +299,16 @@ fn record(hist: &mut Histogram<u64>, started: Instant) {
     hist.saturating_record(ns.max(1));
 }
 
+/// The runtime each side of a pure-Rust peer runs on: one thread, I/O and timers, nothing
+/// else. Its socket's tasks are spawned on it, so they run only while that side is inside
+/// `block_on`.
+#[cfg(any(feature = "zmqrs", feature = "rzmq", feature = "omq"))]
+fn current_thread_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 #[cfg(feature = "zmqrs")]
 mod zmqrs;
 

@@ -17,14 +17,6 @@ fn zerr(e: ::omq_tokio::Error) -> io::Error {
     io::Error::other(format!("omq.rs: {e}"))
 }
 
-/// The runtime each side runs on: one thread, I/O and timers. A socket's driver is a task
-/// spawned on it, so it runs only while this side is inside `block_on`.
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
 /// A fresh copy of the payload per message, as the other subjects send (small bodies go
 /// inline in the `Message`, larger ones into an allocation of their own).
 fn message(body: &[u8]) -> Message {
@@ -99,7 +91,7 @@ impl ThrReceiver for Thr {
 /// Sends the run's messages from a runtime of this thread's own; `received` runs (off the
 /// runtime's thread, which keeps delivering meanwhile) before the socket closes.
 fn send_all(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
-    runtime()?.block_on(async {
+    current_thread_runtime()?.block_on(async {
         let s = Socket::new(SocketType::Push, sender_options());
         s.connect(endpoint).await.map_err(zerr)?;
         let body = vec![0x5Au8; p.size];
@@ -112,7 +104,7 @@ fn send_all(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
 }
 
 pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
-    let rt = runtime()?;
+    let rt = current_thread_runtime()?;
     let (sock, endpoint, _ipc) = rt.block_on(async {
         let sock = Socket::new(SocketType::Pull, Options::default());
         let (ep, f) = bind(&sock, p.transport, "thr").await?;
@@ -170,7 +162,7 @@ impl LatClient for Lat {
 }
 
 pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
-    let rt = runtime()?;
+    let rt = current_thread_runtime()?;
     let (sock, endpoint, _ipc) = rt.block_on(async {
         let sock = Socket::new(SocketType::Req, Options::default());
         let (ep, f) = bind(&sock, p.transport, "lat").await?;
@@ -186,7 +178,7 @@ pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
 }
 
 fn echo(endpoint: &str, total: u64) -> io::Result<()> {
-    runtime()?.block_on(async {
+    current_thread_runtime()?.block_on(async {
         let s = Socket::new(SocketType::Rep, sender_options());
         s.connect(endpoint).await.map_err(zerr)?;
         for _ in 0..total {

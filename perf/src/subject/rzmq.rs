@@ -14,14 +14,6 @@ fn zerr(e: ::rzmq::ZmqError) -> io::Error {
     io::Error::other(format!("rzmq: {e}"))
 }
 
-/// The runtime each side runs on: one thread, I/O and timers. rzmq's actors are tasks
-/// spawned on it, so they run only while this side is inside `block_on`.
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
 /// A fresh copy of the payload, as the other subjects send.
 fn message(body: &[u8]) -> Msg {
     Msg::from_vec(body.to_vec())
@@ -72,7 +64,7 @@ impl ThrReceiver for Thr {
 }
 
 pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
-    let rt = runtime()?;
+    let rt = current_thread_runtime()?;
     let (ctx, sock, endpoint, _ipc) = rt.block_on(async {
         let ctx = Context::new().map_err(zerr)?;
         let sock = ctx.socket(SocketType::Pull).map_err(zerr)?;
@@ -90,7 +82,7 @@ pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
 }
 
 pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
-    runtime()?.block_on(async {
+    current_thread_runtime()?.block_on(async {
         let ctx = Context::new().map_err(zerr)?;
         let s = ctx.socket(SocketType::Push).map_err(zerr)?;
         s.connect(endpoint).await.map_err(zerr)?;
@@ -140,7 +132,7 @@ impl LatClient for Lat {
 }
 
 pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
-    let rt = runtime()?;
+    let rt = current_thread_runtime()?;
     let (ctx, sock, endpoint, _ipc) = rt.block_on(async {
         let ctx = Context::new().map_err(zerr)?;
         let sock = ctx.socket(SocketType::Req).map_err(zerr)?;
@@ -158,7 +150,7 @@ pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
 }
 
 pub(super) fn lat_echo(endpoint: &str, _p: Params, total: u64) -> io::Result<()> {
-    runtime()?.block_on(async {
+    current_thread_runtime()?.block_on(async {
         let ctx = Context::new().map_err(zerr)?;
         let s = ctx.socket(SocketType::Rep).map_err(zerr)?;
         s.connect(endpoint).await.map_err(zerr)?;

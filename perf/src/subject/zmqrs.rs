@@ -17,13 +17,6 @@ fn zerr(e: zeromq::ZmqError) -> io::Error {
     io::Error::other(format!("zmq.rs: {e}"))
 }
 
-/// The runtime each side runs on: one thread, I/O and timers, nothing else.
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
 /// A fresh copy of the payload, as the other subjects send (`ZmqMessage` owns a `Bytes`).
 fn message(body: &[u8]) -> ZmqMessage {
     ZmqMessage::from(body.to_vec())
@@ -97,7 +90,7 @@ impl ThrReceiver for Thr {
 }
 
 pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
-    let rt = runtime()?;
+    let rt = current_thread_runtime()?;
     let mut sock = PullSocket::new();
     let (endpoint, _ipc) = rt.block_on(bind(&mut sock, p.transport, "thr"))?;
     Ok(Box::new(Thr {
@@ -110,7 +103,7 @@ pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
 }
 
 pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
-    runtime()?.block_on(async {
+    current_thread_runtime()?.block_on(async {
         let mut s = PushSocket::new();
         // Returns once the handshake is done, so the first send has its peer.
         s.connect(endpoint).await.map_err(zerr)?;
@@ -170,7 +163,7 @@ impl LatClient for Lat {
 }
 
 pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
-    let rt = runtime()?;
+    let rt = current_thread_runtime()?;
     let mut sock = ReqSocket::new();
     let events = sock.monitor();
     let (endpoint, _ipc) = rt.block_on(bind(&mut sock, p.transport, "lat"))?;
@@ -185,7 +178,7 @@ pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
 }
 
 pub(super) fn lat_echo(endpoint: &str, _p: Params, total: u64) -> io::Result<()> {
-    runtime()?.block_on(async {
+    current_thread_runtime()?.block_on(async {
         let mut s = RepSocket::new();
         s.connect(endpoint).await.map_err(zerr)?;
         for _ in 0..total {
