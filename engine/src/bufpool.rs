@@ -32,7 +32,7 @@ impl Default for BufPoolConfig {
         // more smaller ones: a stream moves in fewer, larger receives, each a system call or
         // a completion, a decode run, a pipe flush and perhaps a wake-up of the reader. 1 KiB
         // and 16 KiB messages ran 1.4-1.6x faster than with 256 x 16 KiB, 64-byte ones
-        // 1.1x (docs/performance.md, "Receive buffers of 64 KiB"). A single-shot receive
+        // 1.1x (docs/performance.md, "omq.rs measured, and receive buffers of 64 KiB"). A single-shot receive
         // still reads at most [`RECV_ONCE_MAX`], so a paused connection's intake stays
         // bounded as before.
         BufPoolConfig {
@@ -119,6 +119,12 @@ impl BufPool {
 
     pub(crate) fn buf_size(&self) -> usize {
         self.size
+    }
+
+    /// What a single-shot receive reads at most: one buffer, capped at [`RECV_ONCE_MAX`].
+    /// Both backends take it from here.
+    pub(crate) fn once_size(&self) -> usize {
+        self.size.min(RECV_ONCE_MAX)
     }
 
     pub(crate) fn count(&self) -> u16 {

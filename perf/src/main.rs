@@ -100,8 +100,8 @@ struct Opts {
     /// Also run libzmq (same as adding it to --subject).
     #[arg(long, global = true)]
     compare: bool,
-    /// Run the identical workload through this peer library too (`libzmq`, `zmqrs`, `rzmq`, `omq`), in the same
-    /// invocation, rounds interleaved.
+    /// Run the identical workload through this peer library too (`libzmq`, `zmqrs`, `rzmq`,
+    /// `omq`), in the same invocation, rounds interleaved.
     #[arg(long, value_enum, global = true)]
     peer: Option<Subject>,
     /// Security mechanism of the measured connections (`curve`: zeroring only).

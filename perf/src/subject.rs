@@ -145,13 +145,16 @@ pub trait LatClient {
     }
 }
 
-fn ipc_path(tag: &str) -> PathBuf {
+/// A name no other endpoint of this machine's harness runs uses: the process, `tag` and a
+/// sequence number.
+fn unique_name(tag: &str) -> String {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "zeroring-perf-{}-{tag}-{n}.sock",
-        std::process::id()
-    ))
+    format!("zeroring-perf-{}-{tag}-{n}", std::process::id())
+}
+
+fn ipc_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{}.sock", unique_name(tag)))
 }
 
 /// An ipc socket file, removed when the measurement is done.

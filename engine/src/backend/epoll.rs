@@ -36,7 +36,7 @@ use std::time::Duration;
 use slab::Slab;
 
 use super::{split_key, BackendCounters, OpSlot, OpState, RawCompletion, SharedFd};
-use crate::bufpool::{BufPool, RECV_ONCE_MAX};
+use crate::bufpool::BufPool;
 
 /// Bound on syscalls per readiness event, so one busy descriptor cannot starve the others.
 const BURST: usize = 16;
@@ -460,10 +460,10 @@ fn attempt(
         }
         OpState::Recv { fd, once } => {
             let rfd = std::os::fd::AsRawFd::as_raw_fd(&**fd);
-            // A single-shot receive reads one buffer, at most RECV_ONCE_MAX of it, as
-            // io_uring's does.
+            // A single-shot receive reads one buffer, at most `once_size` of it, as io_uring's
+            // does.
             let (size, burst) = if *once {
-                (pool.buf_size().min(RECV_ONCE_MAX), 1)
+                (pool.once_size(), 1)
             } else {
                 (pool.buf_size(), BURST)
             };

@@ -19,7 +19,7 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 
 use super::{BackendCounters, OpState, RawCompletion, IGNORED_KEY};
-use crate::bufpool::{BufPool, RECV_ONCE_MAX};
+use crate::bufpool::BufPool;
 
 const BUF_GROUP: u16 = 0;
 
@@ -85,6 +85,8 @@ pub(crate) struct UringBackend {
     // Dropped after `ring` (declaration order): the kernel may read it until the ring is gone.
     bufs: RingMem,
     buf_size: u32,
+    /// [`BufPool::once_size`]: a single-shot receive's length.
+    once_size: u32,
     last_overflow: u32,
     /// Completions reaped early to make room (SQ full while the CQ was full too).
     spill: Vec<RawCompletion>,
@@ -197,6 +199,7 @@ impl UringBackend {
             ring,
             bufs,
             buf_size: pool.buf_size() as u32,
+            once_size: pool.once_size() as u32,
             last_overflow: 0,
             spill: Vec::new(),
             counters: BackendCounters::default(),
@@ -274,11 +277,11 @@ impl UringBackend {
                     .build()
             }
             // One provided buffer (the kernel picks it: no address), one completion, at most
-            // RECV_ONCE_MAX bytes of it (a selected buffer's read is capped by the length).
+            // `once_size` bytes of it (a selected buffer's read is capped by the length).
             OpState::Recv { fd, once: true } => opcode::Recv::new(
                 types::Fd(std::os::fd::AsRawFd::as_raw_fd(&**fd)),
                 std::ptr::null_mut(),
-                self.buf_size.min(RECV_ONCE_MAX as u32),
+                self.once_size,
             )
             .buf_group(BUF_GROUP)
             .build()

@@ -38,13 +38,9 @@ async fn bind(s: &Socket, t: Transport, tag: &str) -> io::Result<(String, IpcFil
             let p = ipc_path(tag);
             (format!("ipc://{}", p.display()), IpcFile(Some(p)))
         }
-        Transport::Inproc => {
-            // One name per socket: inproc names are process-wide, and rounds run one after
-            // another in one process when asked to (`--shared-process`).
-            let p = ipc_path(tag);
-            let name = p.file_stem().and_then(|n| n.to_str()).unwrap_or(tag);
-            (format!("inproc://{name}"), IpcFile(None))
-        }
+        // One name per socket: omq.rs's inproc names are process-wide, and rounds run one
+        // after another in one process when asked to (`--shared-process`).
+        Transport::Inproc => (format!("inproc://{}", unique_name(tag)), IpcFile(None)),
     };
     let resolved = s.bind(ep.as_str()).await.map_err(zerr)?;
     Ok((resolved.to_string(), file))
@@ -58,7 +54,8 @@ async fn recv(s: &Socket) -> io::Result<Message> {
     }
 }
 
-struct Thr {
+/// The measuring side of either workload: a socket bound on a runtime of its own.
+struct Bound {
     rt: tokio::runtime::Runtime,
     sock: Socket,
     endpoint: String,
@@ -66,13 +63,32 @@ struct Thr {
     p: Params,
 }
 
+/// Creates a socket of `socket_type` on a new runtime and binds it for `p.transport`.
+fn bound(socket_type: SocketType, p: Params, tag: &str) -> io::Result<Bound> {
+    let rt = current_thread_runtime()?;
+    let (sock, endpoint, _ipc) = rt.block_on(async {
+        let sock = Socket::new(socket_type, Options::default());
+        let (ep, f) = bind(&sock, p.transport, tag).await?;
+        Ok::<_, io::Error>((sock, ep, f))
+    })?;
+    Ok(Bound {
+        rt,
+        sock,
+        endpoint,
+        _ipc,
+        p,
+    })
+}
+
+struct Thr(Bound);
+
 impl ThrReceiver for Thr {
     fn endpoint(&self) -> String {
-        self.endpoint.clone()
+        self.0.endpoint.clone()
     }
     fn run(&mut self) -> io::Result<Duration> {
-        let (sock, count) = (&self.sock, self.p.count);
-        self.rt.block_on(async move {
+        let (sock, count) = (&self.0.sock, self.0.p.count);
+        self.0.rt.block_on(async move {
             // The first message waits for the sender's connection: not timed.
             recv(sock).await.map_err(|e| short(0, count, e))?;
             let start = Instant::now();
@@ -83,7 +99,7 @@ impl ThrReceiver for Thr {
         })
     }
     fn spawn_local_sender(&mut self) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
-        let (ep, p) = (self.endpoint.clone(), self.p);
+        let (ep, p) = (self.0.endpoint.clone(), self.0.p);
         Ok(std::thread::spawn(move || send_all(&ep, p, || {})))
     }
 }
@@ -104,40 +120,22 @@ fn send_all(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
 }
 
 pub(super) fn thr_receiver(p: Params) -> io::Result<Box<dyn ThrReceiver>> {
-    let rt = current_thread_runtime()?;
-    let (sock, endpoint, _ipc) = rt.block_on(async {
-        let sock = Socket::new(SocketType::Pull, Options::default());
-        let (ep, f) = bind(&sock, p.transport, "thr").await?;
-        Ok::<_, io::Error>((sock, ep, f))
-    })?;
-    Ok(Box::new(Thr {
-        rt,
-        sock,
-        endpoint,
-        _ipc,
-        p,
-    }))
+    Ok(Box::new(Thr(bound(SocketType::Pull, p, "thr")?)))
 }
 
 pub(super) fn thr_sender(endpoint: &str, p: Params, received: fn()) -> io::Result<()> {
     send_all(endpoint, p, received)
 }
 
-struct Lat {
-    rt: tokio::runtime::Runtime,
-    sock: Socket,
-    endpoint: String,
-    _ipc: IpcFile,
-    p: Params,
-}
+struct Lat(Bound);
 
 impl LatClient for Lat {
     fn endpoint(&self) -> String {
-        self.endpoint.clone()
+        self.0.endpoint.clone()
     }
     fn run(&mut self, warmup: u64, hist: &mut Histogram<u64>) -> io::Result<()> {
-        let (sock, p) = (&self.sock, self.p);
-        self.rt.block_on(async move {
+        let (sock, p) = (&self.0.sock, self.0.p);
+        self.0.rt.block_on(async move {
             let body = vec![0x5Au8; p.size];
             for i in 0..warmup + p.count {
                 let t = Instant::now();
@@ -156,25 +154,13 @@ impl LatClient for Lat {
         &mut self,
         total: u64,
     ) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
-        let ep = self.endpoint.clone();
+        let ep = self.0.endpoint.clone();
         Ok(std::thread::spawn(move || echo(&ep, total)))
     }
 }
 
 pub(super) fn lat_client(p: Params) -> io::Result<Box<dyn LatClient>> {
-    let rt = current_thread_runtime()?;
-    let (sock, endpoint, _ipc) = rt.block_on(async {
-        let sock = Socket::new(SocketType::Req, Options::default());
-        let (ep, f) = bind(&sock, p.transport, "lat").await?;
-        Ok::<_, io::Error>((sock, ep, f))
-    })?;
-    Ok(Box::new(Lat {
-        rt,
-        sock,
-        endpoint,
-        _ipc,
-        p,
-    }))
+    Ok(Box::new(Lat(bound(SocketType::Req, p, "lat")?)))
 }
 
 fn echo(endpoint: &str, total: u64) -> io::Result<()> {

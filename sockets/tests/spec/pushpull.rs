@@ -158,10 +158,10 @@ fn tcp_disconnect_drops_what_the_connecters_pipe_holds() {
 }
 
 /// How many 2-byte messages the sender below writes: 32 KB on the wire (twice what the
-/// receiver's first receives take each, `RECV_ONCE_MAX`, 16 KiB), which the kernel's unix socket buffer holds whole when written in
-/// batches: a unix socket polls writable only while under a quarter of its send buffer
-/// (52 KB at the usual 208 KiB), and the sender must finish and close while its peer reads
-/// nothing.
+/// receiver's first receives take each, `RECV_ONCE_MAX`, 16 KiB), which the kernel's unix
+/// socket buffer holds whole when written in batches: a unix socket polls writable only while
+/// under a quarter of its send buffer (52 KB at the usual 208 KiB), and the sender must
+/// finish and close while its peer reads nothing.
 const BEHIND_COUNT: u16 = 8_000;
 
 /// A bound PULL at its RCVHWM, reading nothing, while an ipc sender writes everything and

@@ -39,7 +39,7 @@ const SINGLE_SHOT_RUN: u32 = 64;
 /// large body straight into its message the same way). One single-shot receive's worth
 /// ([`RECV_ONCE_MAX`](zeroring_engine::RECV_ONCE_MAX)): for less, the next receive takes it
 /// with the frames after it.
-const LEND_MIN: usize = 16 * 1024;
+const LEND_MIN: usize = zeroring_engine::RECV_ONCE_MAX;
 
 /// Notification tokens the stream's handler forwards to it.
 pub(crate) const TOKEN_PIPE_READABLE: u64 = 1;
