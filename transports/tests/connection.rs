@@ -599,3 +599,46 @@ proptest! {
         let _ = drain_out(&mut conn);
     }
 }
+
+/// An accepted connection (`ready_after_peer`) sends its NULL READY only once the peer's has
+/// arrived: until then the peer cannot finish its handshake or send a message, so the
+/// listener's handshake cap may end the connection without dropping one. Against a peer that
+/// sends READY at once (libzmq's and every ZMTP peer's NULL) the handshake completes.
+#[test]
+fn an_accepted_null_connection_sends_ready_only_after_the_peers() {
+    let now = Instant::now();
+    let mut server_cfg = cfg(SocketType::Pull);
+    server_cfg.ready_after_peer = true;
+    let mut s = Connection::new(server_cfg, now).unwrap();
+    // The peer's greeting alone: the server answers with its greeting and nothing more.
+    let mut greeting = greeting_v3(MechanismName::Null, 0).to_vec();
+    greeting[11] = 1;
+    s.handle_input(Bytes::from(greeting), now);
+    let out = drain_out(&mut s);
+    assert_eq!(
+        out.len(),
+        64,
+        "only the greeting before the peer's READY: {out:?}"
+    );
+    assert!(!s.is_ready());
+    // The peer's READY: the server's READY follows, and its handshake is done.
+    s.handle_input(Bytes::from(frame(0x04, &ready_body("PUSH"))), now);
+    let out = drain_out(&mut s);
+    assert!(out.starts_with(b"\x04"), "a command frame: {out:?}");
+    assert_eq!(&out[2..8], b"\x05READY");
+    assert!(s.is_ready());
+    assert_eq!(
+        succeeded(&drain_events(&mut s)).socket_type,
+        Some(SocketType::Push)
+    );
+
+    // Two connections, the accepting one waiting on the other: both complete.
+    let mut c = Connection::new(cfg(SocketType::Push), now).unwrap();
+    let mut server_cfg = cfg(SocketType::Pull);
+    server_cfg.ready_after_peer = true;
+    let mut s = Connection::new(server_cfg, now).unwrap();
+    let (ec, es, _) = pump(&mut c, &mut s, now, &mut no_zap);
+    succeeded(&ec);
+    succeeded(&es);
+    assert!(c.is_ready() && s.is_ready());
+}

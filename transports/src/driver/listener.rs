@@ -185,6 +185,9 @@ impl Handler for Listener {
                     &self.endpoint,
                 );
                 let mut config = self.config.clone();
+                // Its handshake may be ended by the cap: READY only after the peer's, so
+                // that ending it never drops a message the peer sent.
+                config.ready_after_peer = true;
                 if let Ok(Some(peer)) = SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
                     config.peer_address = bytes::Bytes::from(peer.ip().to_string());
                 }

@@ -133,12 +133,12 @@ impl AcceptedSession {
     }
 
     /// Acts on an eviction by the gate, before any more input is handled: a connection chosen
-    /// while its peer's greeting had not arrived ends its handshake at once, so it never sends
-    /// READY (after which its peer could send messages this side would drop). One past the
-    /// greeting may have sent READY already, and its peer's READY and first messages are
-    /// then usually in the socket's queue: it gets a last chance, until its next input or
-    /// [`LAST_CHANCE`], to finish; what is still a handshake then ends. (TOKEN_EVICT brings the
-    /// same news, for a session with nothing else to do.)
+    /// while its peer's greeting had not arrived ends its handshake at once. One past the
+    /// greeting is close to done (its peer's last command is usually in the socket's queue
+    /// already): it gets a last chance, until its next input or [`LAST_CHANCE`], to finish;
+    /// what is still a handshake then ends. Either way this side has not sent its last
+    /// command, so the peer has sent no message to drop (see `handshakes`). (TOKEN_EVICT brings
+    /// the same news, for a session with nothing else to do.)
     fn expire_if_evicted(&mut self, cx: &mut Cx<'_>) {
         if self.last_chance.is_some() || !matches!(&self.gate, Some((_, t)) if t.is_evicted()) {
             return;
@@ -175,8 +175,7 @@ impl AcceptedSession {
             if !stream.in_handshake() {
                 self.leave_gate();
             } else if stream.greeting_received() {
-                // From here this side may have sent its READY: evicted, the peer could lose
-                // what it sent after its own handshake completed.
+                // Close to done: protected from eviction for a while (see `handshakes`).
                 ticket.greeted();
             }
         }

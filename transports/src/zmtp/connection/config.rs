@@ -62,6 +62,13 @@ pub struct ConnectionConfig {
     pub zap: ZapSettings,
     /// The peer's address (ZAP requests carry it).
     pub peer_address: Bytes,
+    /// NULL: send READY only once the peer's READY has arrived. Set on accepted connections
+    /// (the listener's handshake cap may end them mid-handshake): until this side's READY goes
+    /// out the peer cannot finish its handshake, so it has sent no message that ending the
+    /// connection would drop, and it reconnects with what it queued. The connecting side
+    /// sends its READY at once (every ZMTP peer's does), so the two never wait on each other.
+    /// PLAIN and CURVE servers already answer last. Default false.
+    pub ready_after_peer: bool,
     /// Outbound bodies up to this size are copied into the batch buffer.
     pub copy_threshold: usize,
     /// Largest frame accepted before the handshake completes.
@@ -100,6 +107,7 @@ impl ConnectionConfig {
             heartbeat: HeartbeatConfig::default(),
             zap: ZapSettings::default(),
             peer_address: Bytes::new(),
+            ready_after_peer: false,
             copy_threshold: DEFAULT_COPY_THRESHOLD,
             max_handshake_frame: DEFAULT_MAX_HANDSHAKE_FRAME,
             max_incomplete_msg: DEFAULT_MAX_INCOMPLETE_MSG,

@@ -141,6 +141,7 @@ impl Connection {
             app_metadata: config.metadata,
             zap: config.zap,
             peer_address: config.peer_address,
+            ready_after_peer: config.ready_after_peer,
         };
         let mechanism: Box<dyn Mechanism> = match config.mechanism {
             MechanismConfig::Null => Box::new(NullMechanism::new(ctx)),

@@ -47,6 +47,8 @@ pub struct HandshakeContext {
     pub zap: ZapSettings,
     /// The peer's address, for ZAP requests.
     pub peer_address: Bytes,
+    /// NULL sends READY only after the peer's ([`ConnectionConfig::ready_after_peer`](crate::zmtp::ConnectionConfig::ready_after_peer)).
+    pub ready_after_peer: bool,
 }
 
 /// Where a mechanism's handshake stands.

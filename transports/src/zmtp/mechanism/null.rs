@@ -1,6 +1,7 @@
 //! The NULL mechanism (RFC 37): each side sends READY with its properties; with
 //! a ZAP domain set, the server side asks ZAP first (libzmq's behaviour: a
-//! refusal sends ERROR with the status code, 300 closes silently).
+//! refusal sends ERROR with the status code, 300 closes silently). An accepted
+//! connection sends its READY only after the peer's (`ready_after_peer`).
 //!
 //! Owns: NULL's handshake. Must never: accept a second READY/ERROR.
 
@@ -73,6 +74,8 @@ impl Mechanism for NullMechanism {
                 }
             }
             _ if self.failure.is_some() => None,
+            // An accepted connection answers the peer's READY (see `ready_after_peer`).
+            _ if self.ctx.ready_after_peer && !self.ready_received => None,
             _ => {
                 self.ready_sent = true;
                 Some(command_with_basic_properties(b"\x05READY", &self.ctx))

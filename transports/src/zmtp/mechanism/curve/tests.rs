@@ -9,6 +9,7 @@ fn ctx(t: SocketType) -> HandshakeContext {
         app_metadata: Metadata::new(),
         zap: ZapSettings::default(),
         peer_address: Bytes::new(),
+        ready_after_peer: false,
     }
 }
 
