@@ -25,7 +25,6 @@ use crate::bufpool::{BufPool, BufPoolConfig};
 use crate::mailbox::{Mailbox, MailboxSender};
 use crate::reactor::{Core, Cx, Handler, HandlerId};
 use crate::signal::Signal;
-use crate::wake_later;
 
 /// How to build an [`Engine`].
 #[derive(Clone, Debug)]
@@ -460,11 +459,6 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         let now = Instant::now();
         core.now = now;
         let mut busy = false;
-        // The wakes the work of a turn owes to sleeping threads are made once it is done, not
-        // each in the middle of it (`wake_later`): before this thread blocks or yields, and
-        // otherwise after the next submission, so that the sends the work queued are in the
-        // kernel before a woken thread takes this core.
-        wake_later::begin();
 
         signal.clear();
         mailbox.drain(&mut commands);
@@ -519,7 +513,6 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         if timeout != Some(Duration::ZERO) && !sleeping {
             timeout = Some(Duration::ZERO);
         }
-        wake_later::flush();
         if sleeping {
             core.stats.sleeps.fetch_add(1, Ordering::Relaxed);
         }
@@ -536,11 +529,9 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
         if !completions.is_empty() {
             busy = true;
         }
-        wake_later::begin();
         for rc in completions.drain(..) {
             core.complete(rc);
         }
-        wake_later::flush();
         if spinning && !busy {
             // Nothing came: give the core to a thread that wants it (often the application
             // thread this one waits for, on the same core). Not before the look: completions
@@ -571,8 +562,6 @@ fn run(core: &mut Core, mailbox: &Mailbox<Command>, signal: &Signal, spin: Durat
             last_work = now;
         }
     }
-    // The last turn's work may owe wakes (a shutdown ends the loop before its wait).
-    wake_later::flush();
 }
 
 /// A reactor core driven by hand, for white-box tests of the reactor's invariants.

@@ -37,8 +37,6 @@ pub mod stream_copy;
 pub mod thread;
 #[cfg(not(loom))]
 pub mod timers;
-#[cfg(not(loom))]
-pub mod wake_later;
 
 #[cfg(not(loom))]
 pub use backend::{BackendChoice, BackendInfo, SharedFd};

@@ -442,19 +442,6 @@ impl Notify for Signal {
     fn notify(&self) {
         Signal::notify(self);
     }
-
-    /// The flag at once (a spinning waiter sees it); the eventfd write, when this notifier
-    /// is the one that owes it, left to [`Notify::wake_owed`]. Other notifiers coalesce on
-    /// the flag meanwhile, and the waiter, asleep, stays so until that write.
-    #[inline]
-    fn notify_lazy(&self) -> bool {
-        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
-        prev & (NOTIFIED | SLEEPING) == SLEEPING
-    }
-
-    fn wake_owed(&self) {
-        self.fd.wake();
-    }
 }
 
 impl fmt::Debug for Signal {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loom::thread;
-use zeroring_engine::pipe::Notify;
 use zeroring_engine::signal::Signal;
 
 use loom_common::model;
@@ -109,41 +108,6 @@ fn rearm_vs_notify() {
         assert!(
             !s.poll_fd(Some(Duration::ZERO)),
             "a stale token survived rearm"
-        );
-    });
-}
-
-/// (5e) A lazy notify (an I/O thread's, whose eventfd write waits for the end of its turn:
-/// `zeroring_engine::wake_later`) racing a plain one and a blocking `wait`: the waiter always
-/// wakes — the lazy notifier owes the write exactly when it found the waiter asleep and was
-/// first, and makes it later — and the eventfd is written at most once per sleep.
-#[test]
-fn lazy_notify_wakes_a_sleeper_once_its_wake_is_made() {
-    model(|| {
-        let s = Arc::new(Signal::new().unwrap());
-        let lazy = {
-            let s = s.clone();
-            thread::spawn(move || {
-                if Notify::notify_lazy(&*s) {
-                    // The rest of the turn runs here; then the owed wake.
-                    thread::yield_now();
-                    Notify::wake_owed(&*s);
-                }
-            })
-        };
-        let plain = {
-            let s = s.clone();
-            thread::spawn(move || s.notify())
-        };
-        assert!(s.wait(None, Duration::ZERO));
-        lazy.join().unwrap();
-        plain.join().unwrap();
-        // Both notifies may have come after the wake-up: one is then pending, and consumed
-        // without a block; never two tokens for one sleep.
-        s.clear();
-        assert!(
-            !s.poll_fd(Some(Duration::ZERO)),
-            "eventfd written more than once per sleep"
         );
     });
 }

@@ -137,19 +137,6 @@ fn at_mark(written: usize, head_count: usize, hwm: usize) -> bool {
 pub trait Notify: Send + Sync {
     /// The awaited event happened (the reader became readable, or the writer writable again).
     fn notify(&self);
-
-    /// As [`notify`](Self::notify), minus the system call that wakes a waiter found asleep:
-    /// returns whether that wake is owed, and the caller then makes it by
-    /// [`wake_owed`](Self::wake_owed), once, without blocking in between
-    /// ([`crate::wake_later`]). What the waiter looks at must be set here, at once. The
-    /// default notifies in full and owes nothing.
-    fn notify_lazy(&self) -> bool {
-        self.notify();
-        false
-    }
-
-    /// The wake [`notify_lazy`](Self::notify_lazy) left owed.
-    fn wake_owed(&self) {}
 }
 
 /// A handle to a [`Notify`] object, as stored by a pipe.
@@ -442,7 +429,7 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 fn call(slot: &std::sync::Mutex<Option<NotifyHandle>>) {
     #[cfg(not(loom))]
     if let Some(n) = &*slot.lock().unwrap_or_else(|e| e.into_inner()) {
-        crate::wake_later::notify(n);
+        n.notify();
     }
     #[cfg(loom)]
     {

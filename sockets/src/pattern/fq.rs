@@ -72,17 +72,6 @@ impl Notify for PipeReadable {
             then.notify();
         }
     }
-
-    fn notify_lazy(&self) -> bool {
-        self.list.push(self.id);
-        self.then.as_ref().is_some_and(|then| then.notify_lazy())
-    }
-
-    fn wake_owed(&self) {
-        if let Some(then) = &self.then {
-            then.wake_owed();
-        }
-    }
 }
 
 /// Fair-queue state.
