@@ -185,9 +185,6 @@ impl Handler for Listener {
                     &self.endpoint,
                 );
                 let mut config = self.config.clone();
-                // Its handshake may be ended by the cap: READY only after the peer's, so
-                // that ending it never drops a message the peer sent.
-                config.ready_after_peer = true;
                 if let Ok(Some(peer)) = SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
                     config.peer_address = bytes::Bytes::from(peer.ip().to_string());
                 }
@@ -393,6 +390,12 @@ pub fn bind(
     let stopped = Arc::new(StopLatch::default());
     let stopped2 = stopped.clone();
     let gate = Arc::new(HandshakeGate::new(opts.max_handshakes));
+    // An accepted connection's handshake may be ended by the gate: READY only after the
+    // peer's, so that ending it never drops a message the peer sent.
+    let config = ConnectionConfig {
+        ready_after_peer: true,
+        ..config
+    };
     let gate2 = gate.clone();
     let id = thread
         .spawn(move || Listener {
