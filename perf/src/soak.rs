@@ -68,6 +68,7 @@ struct Counters {
     xpub_deferred: AtomicU64,
     xsub_ticks: AtomicU64,
     hs_evicted: AtomicU64,
+    hs_refused: AtomicU64,
     hs_peak: AtomicU64,
     served: AtomicU64,
     healthy_ok: AtomicU64,
@@ -367,6 +368,7 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
                 if sampled.elapsed() >= Duration::from_millis(100) {
                     let h = router.handshakes();
                     c.hs_evicted.store(h.evicted, Ordering::Relaxed);
+                    c.hs_refused.store(h.refused, Ordering::Relaxed);
                     c.hs_peak.store(h.peak as u64, Ordering::Relaxed);
                     sampled = Instant::now();
                 }
@@ -575,8 +577,9 @@ pub fn run(cfg: &Config) -> Result<(), zeroring::Error> {
         l(&c.storm_cancels)
     );
     println!(
-        "  handshakes: {} evicted (ZR_MAX_HANDSHAKES {}, at most {} at once); XPUB storm: {} subscriptions sent, its pipe left unread {} times",
+        "  handshakes: {} evicted, {} refused (ZR_MAX_HANDSHAKES {}, at most {} at once); XPUB storm: {} subscriptions sent, its pipe left unread {} times",
         l(&c.hs_evicted),
+        l(&c.hs_refused),
         cfg.max_handshakes,
         l(&c.hs_peak),
         l(&c.xstorm_subs),

@@ -15,24 +15,31 @@
 //! ([`ConnectionConfig::ready_after_peer`](crate::zmtp::ConnectionConfig::ready_after_peer)).
 //! So an evicted peer reconnects with everything it queued.
 //!
-//! Which one: the oldest that is not *protected*. A connection is protected while its peer's
-//! whole greeting has arrived and it has been in its handshake for less than
-//! [`GREETED_GRACE`]: it is the closest to done, and evicting it wastes the most work. When
-//! every ticket is protected, the new connection is refused instead (closed before this side
-//! sends anything: its peer too reconnects with what it queued), and counted.
+//! Which one: the oldest that is not *protected*. A connection is protected while it is
+//! younger than [`FRESH_GRACE`], whatever its state: it has not yet had its fair chance to be
+//! read. It stays protected while its peer's whole greeting has arrived and it has been in its
+//! handshake for less than [`GREETED_GRACE`]: it is the closest to done, and evicting it wastes
+//! the most work. When every ticket is protected, the new connection is refused instead (closed
+//! before this side sends anything: its peer too reconnects with what it queued, after its
+//! RECONNECT_IVL), and counted.
 //!
 //! So a burst of honest clients larger than `cap` (thousands reconnecting at once after a
 //! restart) loses no message, and the connections whose greetings this side has not read yet
-//! make room first. A slow-loris peer (its greeting never complete) is evicted oldest first, as
-//! before; one that stalls after its greeting loses its protection after the grace. What it
-//! costs: an attacker that completes greetings fast enough to keep all `cap` tickets protected
-//! (`cap` greetings per [`GREETED_GRACE`], 8,192 a second at the default cap) holds new
-//! connections off, refused, for as long as it keeps that up.
+//! make room first. A slow-loris peer (its greeting never complete) is evicted oldest first
+//! once past the fresh grace; one that stalls after its greeting loses its protection after
+//! the greeted grace. What it costs: an attacker that keeps all `cap` tickets protected holds
+//! new connections off, refused, for as long as it keeps that up; it takes `cap` new
+//! connections per [`FRESH_GRACE`] (40,960 a second at the default cap) or `cap` greetings per
+//! [`GREETED_GRACE`] (8,192 a second).
 //!
-//! Under a burst far past the cap on an overloaded machine (2,000 clients into a cap of 64,
-//! two such tests at once on 2 cores), handshakes can take longer than new arrivals leave them:
-//! reconnecting clients keep evicting each other, and the burst is served only slowly (tens of
-//! seconds, measured); no eviction drops a message, but nothing bounds that time either.
+//! Why the fresh grace: without it, a burst far past the cap on an overloaded machine
+//! (2,000 clients into a cap of 64, two such tests at once on 2 cores) evicted connections a
+//! few milliseconds old, before the I/O thread had read their greetings; each eviction's
+//! reconnect evicted another, and that churn kept the I/O thread too busy to read greetings at
+//! all (185,466 evictions, served in 29 s; with three tests at once none finished in 30 s).
+//! With it, evictions come at most `cap` per [`FRESH_GRACE`]; the rest of the burst is refused
+//! and comes back after its reconnect interval, and the same bursts are served in 1.2–3.4 s
+//! with a few hundred evictions at most (docs/performance.md).
 //!
 //! A session checks its ticket before each step and ends at once when it was evicted (the
 //! notification, TOKEN_EVICT, comes later): a connection chosen while its peer's greeting had
@@ -57,6 +64,12 @@ pub const DEFAULT_MAX_HANDSHAKES: usize = 4096;
 /// descriptor before another is evicted: its session ends at once when notified, so this is
 /// only a backstop against one that never ends.
 const EMFILE_PATIENCE: u32 = 64;
+
+/// How long a newly admitted connection is protected whatever its state (see the module's
+/// docs): long enough for an I/O thread under a burst to read a greeting already sent, and
+/// libzmq's default RECONNECT_IVL, so that a refused peer waits no longer than the ticket it
+/// could not take has been held.
+pub const FRESH_GRACE: Duration = Duration::from_millis(100);
 
 /// How long a connection past its peer's greeting is evicted only after those still in theirs
 /// (see the module's docs): an honest peer's READY follows its greeting within a round trip,
@@ -147,8 +160,8 @@ impl Inner {
     /// protected; `None` when all are.
     fn take_victim(&mut self, now: Instant) -> Option<Arc<Ticket>> {
         let protected = |t: &Arc<Ticket>| {
-            t.greeted.load(Ordering::Relaxed)
-                && now.saturating_duration_since(t.admitted) < GREETED_GRACE
+            let age = now.saturating_duration_since(t.admitted);
+            age < FRESH_GRACE || (t.greeted.load(Ordering::Relaxed) && age < GREETED_GRACE)
         };
         let i = self.queue.iter().position(|t| !protected(t))?;
         self.queue.remove(i)
@@ -179,8 +192,12 @@ impl HandshakeGate {
     /// its ticket; `None` when it is refused (every handshake under way is protected): the
     /// caller closes it at once.
     pub(crate) fn admit(&self, fd: &Arc<OwnedFd>) -> Option<Arc<Ticket>> {
+        self.admit_at(fd, Instant::now())
+    }
+
+    /// [`admit`](Self::admit) at `now` (tests pass a time past the graces).
+    fn admit_at(&self, fd: &Arc<OwnedFd>, now: Instant) -> Option<Arc<Ticket>> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
         while inner.queue.len() >= self.cap {
             match inner.take_victim(now) {
                 Some(victim) => self.evict(&victim),
@@ -269,7 +286,14 @@ mod tests {
     fn never_more_than_cap_and_oldest_goes_first() {
         let gate = HandshakeGate::new(3);
         let fds: Vec<_> = (0..5).map(|_| fd()).collect();
-        let t: Vec<_> = fds.iter().map(|f| gate.admit(f).unwrap()).collect();
+        // Each arrives a fresh grace after the one before: the oldest are no longer fresh.
+        let base = Instant::now();
+        let t: Vec<_> = (0..5u32)
+            .map(|i| {
+                gate.admit_at(&fds[i as usize], base + FRESH_GRACE * i)
+                    .unwrap()
+            })
+            .collect();
         let c = gate.counts();
         assert_eq!((c.in_handshake, c.peak, c.evicted), (3, 3, 2));
         for (i, t) in t.iter().enumerate() {
@@ -286,26 +310,51 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_connection_is_not_evicted_the_new_one_is_refused() {
+        let gate = HandshakeGate::new(2);
+        let fds: Vec<_> = (0..4).map(|_| fd()).collect();
+        let base = Instant::now();
+        let t0 = gate.admit_at(&fds[0], base).unwrap();
+        let t1 = gate.admit_at(&fds[1], base).unwrap();
+        // Within the fresh grace, nothing in its greeting yet: refused, none evicted.
+        let almost = base + FRESH_GRACE - Duration::from_millis(1);
+        assert!(gate.admit_at(&fds[2], almost).is_none());
+        let evicted = |t: &Ticket| t.state.lock().unwrap().evicted;
+        assert!(!evicted(&t0) && !evicted(&t1));
+        let c = gate.counts();
+        assert_eq!((c.in_handshake, c.evicted, c.refused), (2, 0, 1));
+        // Once the grace has passed, the oldest makes room.
+        let t3 = gate.admit_at(&fds[3], base + FRESH_GRACE).unwrap();
+        assert!(evicted(&t0) && !evicted(&t1) && !evicted(&t3));
+        let c = gate.counts();
+        assert_eq!((c.in_handshake, c.evicted, c.refused), (2, 1, 1));
+    }
+
+    #[test]
     fn a_connection_past_its_greeting_is_evicted_after_those_still_in_theirs() {
         let gate = HandshakeGate::new(3);
         let fds: Vec<_> = (0..5).map(|_| fd()).collect();
-        let t: Vec<_> = fds[..3].iter().map(|f| gate.admit(f).unwrap()).collect();
+        let base = Instant::now();
+        let t: Vec<_> = fds[..3]
+            .iter()
+            .map(|f| gate.admit_at(f, base).unwrap())
+            .collect();
         // The two oldest have their peers' greetings: the third, still in its greeting, makes
-        // room for the fourth.
+        // room for the fourth (all are past the fresh grace).
         t[0].greeted();
         t[1].greeted();
-        let t3 = gate.admit(&fds[3]).unwrap();
+        let t3 = gate.admit_at(&fds[3], base + FRESH_GRACE).unwrap();
         let evicted = |t: &Ticket| t.state.lock().unwrap().evicted;
         assert!(!evicted(&t[0]) && !evicted(&t[1]) && evicted(&t[2]));
         // All in the gate protected (past their greeting, younger than the grace): the new
         // connection is refused, none evicted.
         t3.greeted();
-        assert!(gate.admit(&fds[4]).is_none());
+        assert!(gate.admit_at(&fds[4], base + FRESH_GRACE * 2).is_none());
         assert!(!evicted(&t[0]) && !evicted(&t[1]) && !evicted(&t3));
         let c = gate.counts();
         assert_eq!((c.in_handshake, c.evicted, c.refused), (3, 1, 1));
         // Past the grace a greeted connection is one like any other: the oldest goes first.
-        let later = Instant::now() + GREETED_GRACE;
+        let later = base + GREETED_GRACE;
         let mut inner = gate.inner.lock().unwrap();
         let victim = inner.take_victim(later).unwrap();
         assert_eq!(victim.seq, t[0].seq);
