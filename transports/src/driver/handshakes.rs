@@ -3,9 +3,9 @@
 //! Every accepted connection takes a `Ticket` at accept time, before its session starts on
 //! whichever I/O thread carries it, and gives it back when its handshake completes or the
 //! connection ends. When the listener accepts a connection while `cap` tickets are out, one
-//! ticket is evicted first (or, see below, the new connection is refused): its session ends its handshake as HANDSHAKE_IVL running out would
-//! (HANDSHAKE_FAILED_NO_DETAIL with ETIMEDOUT, then DISCONNECTED, as libzmq reports a
-//! handshake timeout). So slow-loris connections filling the cap are pushed out by new ones
+//! ticket is evicted first (or, see below, the new connection is refused): its session ends
+//! its handshake as HANDSHAKE_IVL running out would (HANDSHAKE_FAILED_NO_DETAIL with
+//! ETIMEDOUT, then DISCONNECTED, as libzmq reports a handshake timeout). So slow-loris connections filling the cap are pushed out by new ones
 //! instead of locking healthy clients out until HANDSHAKE_IVL frees a slot.
 //!
 //! Evicting a handshake never drops a message: the peer sends messages only after this side's
@@ -130,7 +130,8 @@ pub struct HandshakeCounts {
     /// Connections evicted from their handshake to make room.
     pub evicted: u64,
     /// New connections refused (closed at once) because every connection in its handshake
-    /// was protected (see [`GREETED_GRACE`]).
+    /// was protected: younger than [`FRESH_GRACE`], or past its greeting and younger than
+    /// [`GREETED_GRACE`].
     pub refused: u64,
 }
 
