@@ -5,8 +5,9 @@
 //! connection ends. When the listener accepts a connection while `cap` tickets are out, one
 //! ticket is evicted first (or, see below, the new connection is refused): its session ends
 //! its handshake as HANDSHAKE_IVL running out would (HANDSHAKE_FAILED_NO_DETAIL with
-//! ETIMEDOUT, then DISCONNECTED, as libzmq reports a handshake timeout). So slow-loris connections filling the cap are pushed out by new ones
-//! instead of locking healthy clients out until HANDSHAKE_IVL frees a slot.
+//! ETIMEDOUT, then DISCONNECTED, as libzmq reports a handshake timeout). So slow-loris
+//! connections filling the cap are pushed out by new ones instead of locking healthy clients
+//! out until HANDSHAKE_IVL frees a slot.
 //!
 //! Evicting a handshake never drops a message: the peer sends messages only after this side's
 //! last handshake command (READY), which completes this side's handshake and gives the ticket
@@ -38,8 +39,8 @@
 //! reconnect evicted another, and that churn kept the I/O thread too busy to read greetings at
 //! all (185,466 evictions, served in 29 s; with three tests at once none finished in 30 s).
 //! With it, evictions come at most `cap` per [`FRESH_GRACE`]; the rest of the burst is refused
-//! and comes back after its reconnect interval, and the same bursts are served in 1.2–3.4 s
-//! with a few hundred evictions at most (docs/performance.md).
+//! and comes back after its reconnect interval: two or three such bursts at once are served
+//! in 1.1–3.4 s, with at most 1,006 evictions (docs/performance.md).
 //!
 //! A session checks its ticket before each step and ends at once when it was evicted (the
 //! notification, TOKEN_EVICT, comes later): a connection chosen while its peer's greeting had
