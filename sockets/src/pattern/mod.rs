@@ -558,9 +558,10 @@ mod tests {
     }
 
     /// PUSH's fast sends (`Lb::send_slice_ready` for a slice, `Lb::send_msg_ready` for a whole
-    /// part; no call) and its full ones take turns without a difference: order, whole multipart messages, bodies past the inline size, the count
-    /// of messages sent, EAGAIN at the mark, and a reader that went to sleep on the empty pipe
-    /// woken exactly once by the next send, whichever path it took.
+    /// part; no call) and its full ones take turns without a difference: order, whole
+    /// multipart messages, bodies past the inline size, the count of messages sent, EAGAIN at
+    /// the mark, and a reader that went to sleep on the empty pipe woken exactly once by the
+    /// next send, whichever path it took.
     #[test]
     fn push_fast_and_full_sends_take_turns_without_a_difference() {
         #[derive(Default)]
