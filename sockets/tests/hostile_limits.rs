@@ -6,7 +6,8 @@
 //!   are served, and every subscription arrives once the user reads.
 //! - SUBSCRIBE commands sent to a SUB change none of its state (filtered, counted).
 //! - an honest burst: 2,000 clients connecting at once are never evicted by the default cap;
-//!   and with a cap far below the burst, the evicted ones reconnect and no message is lost.
+//!   and with a cap far below the burst, the refused and evicted ones reconnect and no message
+//!   is lost (with libzmq clients: `tests/handshake_cap_libzmq.rs`).
 //! - a paused connection's intake: 64 KiB messages into a PULL with RCVHWM 1 that does not
 //!   read; what the connection takes from the kernel past the messages its pipe and its held
 //!   slot keep is at most one receive buffer (measured with the kernel's own queue counts).
