@@ -10,11 +10,16 @@ use std::time::Instant;
 use zeroring::options::num;
 use zeroring::{Context, SocketType};
 
+#[path = "common/hostile.rs"]
+mod common;
+use common::receive_burst;
+
 const CLIENTS: usize = 300;
 const CAP: i32 = 8;
 
 #[test]
 fn a_burst_of_libzmq_clients_past_the_cap_is_served_whole() {
+    let _g = common::serial();
     let ctx = Context::new();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     pull.set_option(num::ZR_MAX_HANDSHAKES, &CAP.to_ne_bytes())
@@ -35,15 +40,7 @@ fn a_burst_of_libzmq_clients_past_the_cap_is_served_whole() {
         })
         .collect();
 
-    let mut seen = vec![false; CLIENTS];
-    for k in 0..CLIENTS {
-        let m = pull.recv_bytes(0).unwrap_or_else(|e| {
-            let missing = seen.iter().filter(|s| !**s).count();
-            panic!("message {k} of {CLIENTS}: {e:?}; {missing} clients' messages missing")
-        });
-        let i: usize = std::str::from_utf8(&m).unwrap().parse().unwrap();
-        assert!(!std::mem::replace(&mut seen[i], true), "client {i} twice");
-    }
+    receive_burst(&pull, CLIENTS);
     let counts = pull.handshakes();
     println!(
         "{CLIENTS} libzmq PUSH clients into a cap of {CAP}: all served in {:?}; {counts:?}",

@@ -464,19 +464,6 @@ fn burst_into_pull(n: usize, cap: Option<i32>) -> (Socket, Vec<Socket>, Vec<Cont
     (pull, pushes, contexts, started)
 }
 
-/// Receives the burst's `n` messages, one from each client, each once.
-fn receive_burst(pull: &Socket, n: usize) {
-    let mut seen = vec![false; n];
-    for k in 0..n {
-        let m = pull.recv_bytes(0).unwrap_or_else(|e| {
-            let missing = seen.iter().filter(|s| !**s).count();
-            panic!("message {k} of {n}: {e:?}; {missing} clients' messages missing")
-        });
-        let i: usize = std::str::from_utf8(&m).unwrap().parse().unwrap();
-        assert!(!std::mem::replace(&mut seen[i], true), "client {i} twice");
-    }
-}
-
 /// Honest clients all connecting at once stay far below the default ZR_MAX_HANDSHAKES: N PUSH
 /// sockets (over contexts of 1,000 sockets each) connect together to one PULL and send one
 /// message each; none is evicted, every message arrives, and the peak of connections in

@@ -1,6 +1,7 @@
-//! What the hostile-peer suites (`hostile_load.rs`, `hostile_limits.rs`) share: one test at
-//! a time (they measure the whole process), RSS and descriptor counts, bounded polls, a raw
-//! ZMTP peer and a healthy client that must be served within 2 s.
+//! What the hostile-peer suites (`hostile_load.rs`, `hostile_limits.rs`,
+//! `handshake_cap_libzmq.rs`) share: one test at a time (they measure the whole process), RSS
+//! and descriptor counts, bounded polls, a raw ZMTP peer, a healthy client that must be served
+//! within 2 s, and the receiving end of a burst of clients.
 
 #![allow(dead_code)]
 
@@ -121,4 +122,17 @@ pub fn count_monitor_events(
         }
     });
     (count, t)
+}
+
+/// Receives the burst's `n` messages, one from each client, each once.
+pub fn receive_burst(pull: &Socket, n: usize) {
+    let mut seen = vec![false; n];
+    for k in 0..n {
+        let m = pull.recv_bytes(0).unwrap_or_else(|e| {
+            let missing = seen.iter().filter(|s| !**s).count();
+            panic!("message {k} of {n}: {e:?}; {missing} clients' messages missing")
+        });
+        let i: usize = std::str::from_utf8(&m).unwrap().parse().unwrap();
+        assert!(!std::mem::replace(&mut seen[i], true), "client {i} twice");
+    }
 }
