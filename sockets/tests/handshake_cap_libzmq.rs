@@ -19,7 +19,6 @@ const CAP: i32 = 8;
 
 #[test]
 fn a_burst_of_libzmq_clients_past_the_cap_is_served_whole() {
-    let _g = common::serial();
     let ctx = Context::new();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     pull.set_option(num::ZR_MAX_HANDSHAKES, &CAP.to_ne_bytes())

@@ -33,14 +33,12 @@
 //! connections per [`FRESH_GRACE`] (40,960 a second at the default cap) or `cap` greetings per
 //! [`GREETED_GRACE`] (8,192 a second).
 //!
-//! Why the fresh grace: without it, a burst far past the cap on an overloaded machine
-//! (2,000 clients into a cap of 64, two such tests at once on 2 cores) evicted connections a
-//! few milliseconds old, before the I/O thread had read their greetings; each eviction's
-//! reconnect evicted another, and that churn kept the I/O thread too busy to read greetings at
-//! all (185,466 evictions, served in 29 s; with three tests at once none finished in 30 s).
-//! With it, evictions come at most `cap` per [`FRESH_GRACE`]; the rest of the burst is refused
-//! and comes back after its reconnect interval: two or three such bursts at once are served
-//! in 1.1–3.4 s, with at most 1,006 evictions (docs/performance.md).
+//! Why the fresh grace: without it, a burst far past the cap on an overloaded machine evicted
+//! connections a few milliseconds old, before the I/O thread had read their greetings; each
+//! eviction's reconnect evicted another, and that churn kept the I/O thread too busy to read
+//! greetings at all. With it, evictions come at most `cap` per [`FRESH_GRACE`], and the rest
+//! of a burst is refused and comes back after its reconnect interval (the measurements are in
+//! docs/performance.md, "A fresh grace: bursts past the cap no longer churn").
 //!
 //! A session checks its ticket before each step and ends at once when it was evicted (the
 //! notification, TOKEN_EVICT, comes later): a connection chosen while its peer's greeting had
