@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Core {
+impl Driver {
     pub(super) fn bind_inproc(&mut self, name: &str, uri: &str) -> Result<()> {
         let info = self.inproc_info();
         let pending = {
@@ -124,5 +124,16 @@ impl Core {
             },
         ));
         Ok(())
+    }
+}
+
+/// What the pipe pair of an inproc connection needs to know of one side.
+fn side(i: &InprocInfo) -> InprocSide {
+    InprocSide {
+        socket_type: i.socket_type,
+        routing_id: i.routing_id.clone(),
+        sndhwm: i.sndhwm,
+        rcvhwm: i.rcvhwm,
+        conflate: i.conflate,
     }
 }

@@ -1,20 +1,18 @@
-//! The socket: options, bind/connect, and the blocking driver around a sans-IO pattern.
+//! The socket: the public [`Socket`] type, its bind/connect and send/recv calls. What a call
+//! does lives in the blocking driver (`driver.rs`: mailbox, pattern, waits); the options
+//! (`accessors.rs`), inproc's meeting of the two sides (`inproc.rs`) and the ends of pipes a
+//! session left behind (`ended.rs`) have files of their own.
 //!
-//! A `Socket` is `Send` and not `Sync` (like a libzmq socket: one thread at a time). Each call
-//! first processes the socket's command mailbox (peers attaching), then runs the pattern; when
-//! the pattern says EAGAIN and the call may block, it waits on the socket's one readiness
-//! [`Signal`] — notified by every pipe of the socket, by the mailbox and by context shutdown —
-//! for at most the remaining RCVTIMEO / SNDTIMEO, spinning briefly first.
+//! A `Socket` is `Send` and not `Sync` (like a libzmq socket: one thread at a time).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use zeroring_engine::mailbox::Mailbox;
-use zeroring_engine::pipe::{pipe, CreditEpoch, NotifyHandle, PipeConfig};
-use zeroring_engine::signal::{Signal, Wake};
+use zeroring_engine::pipe::{pipe, PipeConfig};
+use zeroring_engine::signal::Signal;
 use zeroring_engine::Msg;
 use zeroring_transports::socket_type::SocketType;
 
@@ -22,17 +20,20 @@ use crate::attach::{
     hwm_share, inproc_pair, writer_hwm, AttachHandle, Command, InprocSide, PeerAttachment,
 };
 use crate::context::{Bound, Context, InprocInfo, Pending};
-use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::options::{num, Options, Value};
-use crate::pattern::{Peer, SendError, Stats};
+use crate::pattern::{Peer, Stats};
 
 mod accessors;
+mod driver;
 mod ended;
 mod inproc;
 mod sendable;
 
+pub(crate) use driver::poll_spin;
+use driver::Driver;
+pub use driver::DEFAULT_SPIN;
 pub use sendable::Sendable;
 
 /// Send/recv flag: do not block (zmq.h `ZMQ_DONTWAIT`).
@@ -43,67 +44,6 @@ pub const SNDMORE: i32 = 2;
 pub const POLLIN: i32 = 1;
 /// ZMQ_EVENTS bit: a message can be sent.
 pub const POLLOUT: i32 = 2;
-
-/// The default spin of a blocking call before it sleeps: about one loopback round trip, so
-/// that a reply that comes that fast wakes no one (docs/performance.md, "Yielding spins").
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
-
-/// The spin of new sockets: `ZERORING_SOCKET_SPIN_US` (µs) if set; else [`DEFAULT_SPIN`]
-/// where there is more than one core, and none on one. The spin yields the CPU between looks
-/// (`Signal::wait`), so it does not delay the I/O thread it waits for when the two share a
-/// core (a spin that kept the core did, on 2 cores: REQ/REP p50 15.5 µs without spin, 26 µs
-/// with 5 µs).
-fn socket_spin() -> Duration {
-    if let Some(us) = std::env::var("ZERORING_SOCKET_SPIN_US")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return Duration::from_micros(us);
-    }
-    match std::thread::available_parallelism() {
-        Ok(n) if n.get() > 1 => DEFAULT_SPIN,
-        _ => Duration::ZERO,
-    }
-}
-
-/// What `poll` spins before it sleeps: [`socket_spin`]'s value, read once per process (a poll
-/// loop calls it often, and the environment takes a lock to read).
-pub(crate) fn poll_spin() -> Duration {
-    static SPIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *SPIN.get_or_init(socket_spin)
-}
-
-struct Core {
-    ctx: Context,
-    id: u64,
-    /// Options, pattern, counters: the sans-IO part.
-    sc: SocketCore,
-    signal: Arc<Signal>,
-    mailbox: Mailbox<Command>,
-    rcvmore: bool,
-    spin: Duration,
-    /// The context's MAX_MSGSZ when the socket was made; `usize::MAX` for none (−1).
-    max_msgsz: usize,
-    commands: Vec<Command>,
-    /// tcp:// and ipc:// endpoints (listeners and connecters on the context's engine).
-    wire: crate::wire::Wire,
-    /// Where monitor events go (`Socket::monitor`).
-    monitor: crate::monitor::MonitorSink,
-    /// When the pipes this socket writes to look again at their readers' progress (lazy
-    /// credit, as libzmq's socket learns it from commands): advanced whenever the socket waits,
-    /// polls (EVENTS) or sets an option, and by a non-blocking send that finds no room at most
-    /// once per [`CREDIT_REFRESH`].
-    credit: Arc<CreditEpoch>,
-    /// When `credit` was last advanced.
-    credit_at: Option<Instant>,
-    /// Ends of pipes whose connecting session ended for good, held for a moment.
-    ended: ended::Ended,
-}
-
-/// How long a non-blocking send may see a pipe full by an old view of its reader's progress
-/// before it looks again: libzmq's `max_command_delay` (3,000,000 TSC ticks, "about 1 ms on a
-/// 3 GHz CPU"), the longest its socket goes without processing the reader's `activate_write`.
-const CREDIT_REFRESH: Duration = Duration::from_millis(1);
 
 /// A ZeroMQ socket. `Send`, not `Sync`.
 ///
@@ -120,331 +60,22 @@ const CREDIT_REFRESH: Duration = Duration::from_millis(1);
 /// # Ok::<(), zeroring::Error>(())
 /// ```
 pub struct Socket {
-    core: RefCell<Core>,
+    core: RefCell<Driver>,
     socket_type: SocketType,
     _not_sync: PhantomData<Cell<()>>,
 }
 
-/// What the pipe pair of an inproc connection needs to know of one side.
-fn side(i: &InprocInfo) -> InprocSide {
-    InprocSide {
-        socket_type: i.socket_type,
-        routing_id: i.routing_id.clone(),
-        sndhwm: i.sndhwm,
-        rcvhwm: i.rcvhwm,
-        conflate: i.conflate,
-    }
-}
-
-/// When a call with timeout `ms` (−1: none) that starts waiting now gives up.
-fn deadline_of(ms: i32) -> Option<Instant> {
-    timeout_of(ms).map(|t| Instant::now() + t)
-}
-
-fn timeout_of(ms: i32) -> Option<Duration> {
-    if ms < 0 {
-        None
-    } else {
-        Some(Duration::from_millis(ms as u64))
-    }
-}
-
-impl Core {
-    /// Attaches a pipe pair to the pattern.
-    fn attach(&mut self, mut a: PeerAttachment) {
-        let n: NotifyHandle = self.signal.clone();
-        a.writer.set_credit_epoch(Some(self.credit.clone()));
-        self.sc.attach(a, Some(n));
-    }
-
-    /// The pipes' next full checks look at their readers' progress again (libzmq's socket
-    /// processing the readers' `activate_write` commands).
-    #[inline]
-    fn refresh_credit(&mut self) {
-        self.credit.advance();
-        self.credit_at = Some(Instant::now());
-    }
-
-    /// Whether a non-blocking send that found no room should look again: its view is older
-    /// than [`CREDIT_REFRESH`].
-    #[inline]
-    fn credit_due(&self) -> bool {
-        self.credit_at.is_none_or(|t| t.elapsed() >= CREDIT_REFRESH)
-    }
-
-    /// Processes pending commands; ETERM after context shutdown. Two loads when there is
-    /// nothing to do (every send and recv passes here).
-    #[inline]
-    fn process_commands(&mut self) -> Result<()> {
-        if self.ctx.is_terminated() {
-            return Err(Error::ETERM);
-        }
-        if !self.mailbox.is_empty() {
-            self.drain_commands();
-        }
-        Ok(())
-    }
-
-    #[inline(never)]
-    fn drain_commands(&mut self) {
-        let mut cmds = std::mem::take(&mut self.commands);
-        self.mailbox.drain(&mut cmds);
-        for c in cmds.drain(..) {
-            match c {
-                Command::Attach(a) => self.attach(*a),
-                Command::Hiccup(key) => self.sc.hiccup(key),
-                Command::Ended(ends) => self.ended.hold(*ends, Instant::now()),
-                Command::RetireEnded => {
-                    self.ended.retire_due(Instant::now(), &mut self.sc.stats);
-                }
-            }
-        }
-        self.commands = cmds;
-        if self.ended.is_holding() {
-            // Looked at again from the next call on (not this one: this call's sends still go
-            // to a pipe it has just learnt has ended, as they would in libzmq).
-            let _ = self.mailbox.sender().send(Command::RetireEnded);
-        }
-    }
-
-    fn inproc_info(&self) -> InprocInfo {
-        InprocInfo {
-            socket_id: self.id,
-            socket_type: self.sc.options.socket_type,
-            routing_id: self.sc.options.routing_id.clone(),
-            sndhwm: self.sc.options.sndhwm,
-            rcvhwm: self.sc.options.rcvhwm,
-            conflate: self.sc.options.conflate,
-        }
-    }
-
-    fn handle(&self) -> AttachHandle {
-        AttachHandle {
-            sender: self.mailbox.sender(),
-            signal: self.signal.clone(),
-            socket_type: self.sc.options.socket_type,
-        }
-    }
-
-    fn wait(&self, deadline: Option<Instant>) -> Result<()> {
-        let remaining = match deadline {
-            None => None,
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(r) if !r.is_zero() => Some(r),
-                _ => return Err(Error::EAGAIN),
-            },
-        };
-        // A signal handled while blocked ends the call with EINTR, as libzmq's blocking
-        // calls do; nothing was taken or queued, so the caller may simply retry.
-        match self.signal.wait_interruptible(remaining, self.spin) {
-            Wake::Interrupted => Err(Error::EINTR),
-            Wake::Notified | Wake::TimedOut => Ok(()),
-        }
-    }
-
-    #[inline]
-    fn send(&mut self, msg: Msg, flags: i32) -> Result<()> {
-        self.send_returning(msg, flags).map_err(|e| e.error)
-    }
-
-    /// [`Core::send`] that gives the part back when it was not sent.
-    #[inline]
-    fn send_returning(&mut self, mut msg: Msg, flags: i32) -> std::result::Result<(), SendError> {
-        if let Err(e) = self.process_commands() {
-            return Err(SendError::new(e, msg));
-        }
-        msg.set_more(flags & SNDMORE != 0);
-        if msg.len() > self.max_msgsz {
-            return Err(SendError::new(Error::EMSGSIZE, msg));
-        }
-        let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
-        // The clock is read only if the call has to wait (not once per message).
-        let mut deadline = None;
-        let mut refreshed = false;
-        loop {
-            let (p, mut cx) = self.sc.cx();
-            match p.send(msg, &mut cx) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.error == Error::EAGAIN => {
-                    msg = e.msg;
-                    if let Err(e) = self.send_blocked(nonblocking, &mut refreshed, &mut deadline) {
-                        return Err(SendError::new(e, msg));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// What a send does after an attempt said EAGAIN, before it tries again (`Ok`) or gives up
-    /// (`Err`). Full by the pipes' old view of their readers, it looks again once before
-    /// waiting (the look arms the wakeup), or, not waiting, when the view is older than
-    /// [`CREDIT_REFRESH`]. Otherwise a non-blocking send says EAGAIN, and a blocking one waits
-    /// on the socket's signal until SNDTIMEO (its deadline is set at the first wait) and looks
-    /// again. `refreshed` and `deadline` belong to the one send call.
-    #[inline(never)]
-    fn send_blocked(
-        &mut self,
-        nonblocking: bool,
-        refreshed: &mut bool,
-        deadline: &mut Option<Option<Instant>>,
-    ) -> Result<()> {
-        if !*refreshed && (!nonblocking || self.credit_due()) {
-            *refreshed = true;
-            self.refresh_credit();
-            return Ok(());
-        }
-        if nonblocking {
-            return Err(Error::EAGAIN);
-        }
-        let sndtimeo = self.sc.options.sndtimeo;
-        let d = *deadline.get_or_insert_with(|| deadline_of(sndtimeo));
-        self.wait(d)?;
-        self.process_commands()?;
-        self.refresh_credit();
-        Ok(())
-    }
-
-    /// [`Core::send`] of a body to copy: the pattern copies it into the pipe's slot. The first
-    /// attempt is inlined into the caller; what follows an EAGAIN is [`Core::send_slice_again`].
-    #[inline(always)]
-    fn send_slice(&mut self, data: &[u8], flags: i32) -> Result<()> {
-        self.process_commands()?;
-        let more = flags & SNDMORE != 0;
-        if data.len() > self.max_msgsz {
-            return Err(Error::EMSGSIZE);
-        }
-        let (p, mut cx) = self.sc.cx();
-        match p.send_slice(data, more, &mut cx) {
-            Err(Error::EAGAIN) => self.send_slice_again(data, flags),
-            r => r,
-        }
-    }
-
-    /// [`Core::send_slice`] after its first attempt said EAGAIN: look again at the readers'
-    /// progress, or wait and retry, as in `send_returning`.
-    #[inline(never)]
-    fn send_slice_again(&mut self, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
-        let nonblocking = flags & DONTWAIT != 0 || self.sc.options.sndtimeo == 0;
-        let mut deadline = None;
-        let mut refreshed = false;
-        loop {
-            // The last attempt said EAGAIN.
-            self.send_blocked(nonblocking, &mut refreshed, &mut deadline)?;
-            let (p, mut cx) = self.sc.cx();
-            match p.send_slice(data, more, &mut cx) {
-                Err(Error::EAGAIN) => {}
-                r => return r,
-            }
-        }
-    }
-
-    #[inline]
-    fn recv(&mut self, flags: i32) -> Result<Msg> {
-        let mut m = Msg::new();
-        self.recv_into(&mut m, flags)?;
-        Ok(m)
-    }
-
-    /// Receives one part into `out` (whose old contents are dropped); `out` is untouched on
-    /// error. The patterns on the throughput path move the part from the pipe straight into
-    /// `out` (see [`Pattern::recv_into`](crate::pattern::Pattern::recv_into)). The first
-    /// attempt is inlined into the caller; what follows an EAGAIN is
-    /// [`Core::recv_into_again`].
-    #[inline(always)]
-    fn recv_into(&mut self, out: &mut Msg, flags: i32) -> Result<()> {
-        self.process_commands()?;
-        let (p, mut cx) = self.sc.cx();
-        match p.recv_into(out, &mut cx) {
-            Ok(()) => {
-                self.rcvmore = out.more();
-                Ok(())
-            }
-            Err(Error::EAGAIN) => self.recv_into_again(out, flags),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// [`Core::recv_into`] after its first attempt said EAGAIN: EAGAIN for a non-blocking
-    /// call, else retry or wait.
-    #[inline(never)]
-    fn recv_into_again(&mut self, out: &mut Msg, flags: i32) -> Result<()> {
-        let nonblocking = flags & DONTWAIT != 0 || self.sc.options.rcvtimeo == 0;
-        if nonblocking {
-            return Err(Error::EAGAIN);
-        }
-        let mut deadline = None;
-        let mut retries = 0u32;
-        loop {
-            // The last attempt said EAGAIN.
-            let (p, mut cx) = self.sc.cx();
-            // A pattern may say EAGAIN after discarding something (a stale REQ reply, a
-            // filtered message) with more already queued: those pipes were not found empty,
-            // so nothing will wake us for them. Retry at once then (bounded, in case `has_in`
-            // is only a hint).
-            if retries < 1024 && p.has_in(&mut cx) {
-                retries += 1;
-            } else {
-                let rcvtimeo = self.sc.options.rcvtimeo;
-                let d = *deadline.get_or_insert_with(|| deadline_of(rcvtimeo));
-                self.wait(d)?;
-                self.process_commands()?;
-                // Having waited, the socket looks at its readers' progress again, as
-                // libzmq's does when its wait ends with commands.
-                self.refresh_credit();
-            }
-            let (p, mut cx) = self.sc.cx();
-            match p.recv_into(out, &mut cx) {
-                Ok(()) => {
-                    self.rcvmore = out.more();
-                    return Ok(());
-                }
-                Err(Error::EAGAIN) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
 impl Socket {
     pub(crate) fn new(ctx: Context, t: SocketType) -> Result<Socket> {
-        let copts = ctx.options();
-        let mut options = Options::new(t);
-        if !copts.blocky {
-            options.linger = 0;
-        }
-        if copts.ipv6 {
-            options.extra.insert(num::IPV6, Value::Int(1));
-        }
-        let sc = SocketCore::with_options(options)?;
-        let signal = Arc::new(Signal::new().map_err(|_| Error::EMFILE)?);
-        let id = ctx.register_socket(signal.clone())?;
-        let mailbox = Mailbox::new(signal.clone());
         Ok(Socket {
-            core: RefCell::new(Core {
-                ctx,
-                id,
-                sc,
-                signal,
-                mailbox,
-                rcvmore: false,
-                spin: socket_spin(),
-                max_msgsz: usize::try_from(copts.max_msgsz).unwrap_or(usize::MAX),
-                commands: Vec::new(),
-                wire: crate::wire::Wire::default(),
-                monitor: crate::monitor::MonitorSink::default(),
-                credit: Arc::new(CreditEpoch::default()),
-                credit_at: None,
-                ended: ended::Ended::default(),
-            }),
+            core: RefCell::new(Driver::new(ctx, t)?),
             socket_type: t,
             _not_sync: PhantomData,
         })
     }
 
     #[inline]
-    fn core(&self) -> std::cell::RefMut<'_, Core> {
+    fn core(&self) -> std::cell::RefMut<'_, Driver> {
         self.core
             .try_borrow_mut()
             .expect("a zeroring Socket is used re-entrantly")
@@ -494,7 +125,7 @@ impl Socket {
             Endpoint::Inproc(name) => c.bind_inproc(&name, endpoint),
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
                 let handle = c.handle();
-                // Through `&mut Core`, so the wire and the options it reads borrow apart.
+                // Through `&mut Driver`, so the wire and the options it reads borrow apart.
                 let c = &mut *c;
                 let last =
                     c.wire
@@ -892,25 +523,6 @@ impl Context {
     /// ```
     pub fn socket(&self, t: SocketType) -> Result<Socket> {
         Socket::new(self.clone(), t)
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        // Connections first: they stop accepting and reconnecting, and deliver what this
-        // socket queued within LINGER (the pattern's pipes close when it drops below).
-        let lingering = self.ctx.inner.lingering.clone();
-        self.wire.linger_all(self.sc.options.linger, &lingering);
-        self.monitor.stop();
-        self.mailbox.close();
-        // Dropping queued attachments and the pattern closes every pipe; peers see the close
-        // after reading what was already sent.
-        let mut cmds = Vec::new();
-        while let Some(c) = self.mailbox.try_recv() {
-            cmds.push(c);
-        }
-        drop(cmds);
-        self.ctx.unregister_socket(self.id);
     }
 }
 
