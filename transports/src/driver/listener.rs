@@ -14,10 +14,11 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zeroring_engine::{Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd};
 
+use super::accepted::{AcceptedSession, Registry};
 use super::handshakes::{HandshakeGate, Ticket};
 use super::linger::{self, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
-use super::session::{AcceptedSession, Registry, TOKEN_LINGER, TOKEN_STOP};
+use super::session::{TOKEN_LINGER, TOKEN_STOP};
 use super::Link;
 use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;

@@ -14,6 +14,7 @@
 //! It must never buffer without bound: a full inbound pipe pauses reading (TCP flow control
 //! does the rest), and the outbound pipe is read only while little output is queued.
 
+mod accepted;
 mod address;
 pub mod filter;
 pub mod handshakes;
