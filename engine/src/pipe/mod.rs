@@ -527,6 +527,19 @@ impl<T, R, F: FnOnce(&mut T) -> R> Lend<T> for WithFn<F> {
     }
 }
 
+/// A borrowed `FnMut` closure as a [`Lend`], for a reader's loop that lends one item per turn.
+/// It calls the closure itself (`call_mut`), not through `&mut F`'s `FnOnce` shim: the shim
+/// was a call LLVM sometimes left out of line, depending on where the caller's code fell.
+struct WithFnMut<'a, F>(&'a mut F);
+
+impl<T, R, F: FnMut(&mut T) -> R> Lend<T> for WithFnMut<'_, F> {
+    type Out = R;
+    #[inline(always)]
+    fn lend(self, item: &mut T) -> R {
+        (*self.0)(item)
+    }
+}
+
 /// Lends the item in slot `p` to `l`; returns whether it ends a message (as read, before `l`)
 /// and `l`'s result. A function rather than a closure so that it is inlined into the reader's
 /// loops whatever `l` holds.

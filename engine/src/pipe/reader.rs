@@ -172,7 +172,7 @@ impl<T: PipeItem> PipeReader<T> {
                 let (chunk, idx) = (self.chunk, self.idx);
                 // SAFETY: as in `read_with`.
                 let (ends, more) =
-                    unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, WithFn(&mut f))) };
+                    unsafe { Chunk::slot(chunk, idx).with_mut(|p| lend(p, WithFnMut(&mut f))) };
                 self.idx += 1;
                 self.items = self.items.wrapping_add(1);
                 n += 1;
