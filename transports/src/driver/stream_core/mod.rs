@@ -38,8 +38,8 @@ use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Connection, ConnectionConfig, Event, FrameError, FrameSink, PeerInfo, ZapError, ZapReply,
-    ZapRequest, ZmtpError,
+    Connection, ConnectionConfig, Event, FrameError, FrameSink, HandshakeFailure, PeerInfo,
+    ZapError, ZapReply, ZapRequest, ZmtpError,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -661,16 +661,21 @@ impl StreamCore {
         self.pipes = Some(pipes);
     }
 
+    /// Reports a handshake failure's monitor event (`HANDSHAKE_FAILED_*`), if it has one.
+    fn report_failure(&self, failure: Option<HandshakeFailure>) {
+        if let Some(f) = failure {
+            if let Some(ev) = MonitorEvent::from_code(f.event()) {
+                self.link.monitor(ev, f.value(), &self.endpoint);
+            }
+        }
+    }
+
     fn drain_events(&mut self) {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::HandshakeSucceeded(peer) => self.on_handshake(&peer),
                 Event::HandshakeFailed(err) => {
-                    if let Some(f) = err.handshake_failure() {
-                        if let Some(ev) = MonitorEvent::from_code(f.event()) {
-                            self.link.monitor(ev, f.value(), &self.endpoint);
-                        }
-                    }
+                    self.report_failure(err.handshake_failure());
                     self.error.get_or_insert(err);
                     self.finishing = true;
                 }
@@ -685,11 +690,7 @@ impl StreamCore {
                 Event::Join(_) | Event::Leave(_) => {}
                 Event::Closed(err) => {
                     // A CURVE MESSAGE that fails to open: libzmq reports it like a handshake failure.
-                    if let Some(f) = err.traffic_failure() {
-                        if let Some(ev) = MonitorEvent::from_code(f.event()) {
-                            self.link.monitor(ev, f.value(), &self.endpoint);
-                        }
-                    }
+                    self.report_failure(err.traffic_failure());
                     self.error.get_or_insert(err);
                     self.finishing = true;
                     self.aborted = true;
