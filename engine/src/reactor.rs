@@ -6,7 +6,8 @@
 //! index + generation (the io_uring `user_data`), and turns backend results into completions:
 //! it continues partial sends until everything is written, re-arms multishot accept/receive
 //! when the kernel ends them early, parks receives that ran out of buffers until buffers come
-//! back, and leases received buffers out as `Bytes`.
+//! back, and lends a received buffer to its handler for the one callback (the buffer goes back
+//! to the pool when the handler returns: nothing a socket keeps holds one).
 //!
 //! It must never free an operation's resources before its final completion, even when the
 //! handler that asked for it is gone: that is what keeps in-flight buffers valid.
