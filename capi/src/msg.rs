@@ -14,7 +14,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use zeroring::engine::Metadata;
+use zeroring::engine::MsgMetadata;
 use zeroring::{Error, Msg};
 
 use crate::socket::sock_ref;
@@ -310,10 +310,10 @@ pub unsafe extern "C" fn zmq_msg_set(
 /// NUL-terminated copies of metadata values for `zmq_msg_gets`, kept as long as the
 /// connection's metadata is alive (any message holding it keeps it alive), so the returned
 /// pointer lives as long as the message, as libzmq promises.
-type GetsTable = HashMap<usize, (Weak<Metadata>, Vec<(String, CString)>)>;
+type GetsTable = HashMap<usize, (Weak<MsgMetadata>, Vec<(String, CString)>)>;
 static GETS: Mutex<Option<GetsTable>> = Mutex::new(None);
 
-fn gets_cstr(meta: &Arc<Metadata>, name: &str, value: &[u8]) -> *const c_char {
+fn gets_cstr(meta: &Arc<MsgMetadata>, name: &str, value: &[u8]) -> *const c_char {
     let mut g = GETS.lock().unwrap_or_else(|e| e.into_inner());
     let table = g.get_or_insert_with(HashMap::new);
     let key = Arc::as_ptr(meta) as usize;
@@ -322,7 +322,7 @@ fn gets_cstr(meta: &Arc<Metadata>, name: &str, value: &[u8]) -> *const c_char {
         None => true,
     };
     if fresh {
-        // Metadata no message holds any more cannot be asked about again: let it go.
+        // MsgMetadata no message holds any more cannot be asked about again: let it go.
         table.retain(|_, (w, _)| w.strong_count() > 0);
         table.insert(key, (Arc::downgrade(meta), Vec::new()));
     }

@@ -27,6 +27,7 @@ pub mod bufpool;
 pub mod io_thread;
 #[cfg(not(loom))]
 pub mod msg;
+mod msg_metadata;
 #[cfg(not(loom))]
 pub mod reactor;
 #[cfg(not(loom))]
@@ -45,7 +46,7 @@ pub use bufpool::{BufPoolConfig, RECV_ONCE_MAX};
 #[cfg(not(loom))]
 pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
 #[cfg(not(loom))]
-pub use msg::{CopyHint, Metadata, Msg};
+pub use msg::{CopyHint, Msg, MsgMetadata};
 #[cfg(not(loom))]
 pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
 #[cfg(not(loom))]

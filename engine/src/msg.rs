@@ -24,81 +24,7 @@ use bytes::Bytes;
 use crate::body_pool::PooledBody;
 use crate::send_buf::SendBuf;
 
-/// Connection properties attached to received parts, shared by every part of a connection.
-///
-/// Names compare case-insensitively (as ZMTP property names do); values are raw bytes.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Metadata {
-    props: Vec<(Box<str>, Bytes)>,
-    /// The connection's file descriptor (libzmq's deprecated ZMQ_SRCFD); not a property.
-    src_fd: Option<i32>,
-}
-
-impl Metadata {
-    /// An empty property set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds or replaces `name`.
-    pub fn insert(&mut self, name: &str, value: impl Into<Bytes>) {
-        let value = value.into();
-        match self
-            .props
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            Some(slot) => slot.1 = value,
-            None => self.props.push((name.into(), value)),
-        }
-    }
-
-    /// The value of `name`, compared case-insensitively.
-    pub fn get(&self, name: &str) -> Option<&Bytes> {
-        self.props
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
-    /// All properties in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes)> {
-        self.props.iter().map(|(n, v)| (&**n, v))
-    }
-
-    /// Records the connection's file descriptor, for ZMQ_SRCFD.
-    pub fn set_src_fd(&mut self, fd: i32) {
-        self.src_fd = Some(fd);
-    }
-
-    /// The connection's file descriptor, when it came over one (ZMQ_SRCFD; libzmq reports
-    /// −1 for other parts). It may be closed or reused once the connection ends.
-    pub fn src_fd(&self) -> Option<i32> {
-        self.src_fd
-    }
-
-    /// Number of properties.
-    pub fn len(&self) -> usize {
-        self.props.len()
-    }
-
-    /// True when there are no properties.
-    pub fn is_empty(&self) -> bool {
-        self.props.is_empty()
-    }
-}
-
-impl fmt::Debug for Metadata {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(
-                self.props
-                    .iter()
-                    .map(|(n, v)| (n, String::from_utf8_lossy(v))),
-            )
-            .finish()
-    }
-}
+pub use crate::msg_metadata::MsgMetadata;
 
 /// How a copied body is written, by when its next reader takes it ([`Msg::write_copied`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +159,7 @@ const _: () = assert!(std::mem::align_of::<Body>() == 8);
 #[derive(Clone, Default)]
 pub struct Msg {
     body: Body,
-    metadata: Option<Arc<Metadata>>,
+    metadata: Option<Arc<MsgMetadata>>,
     flags: u8,
 }
 
@@ -519,7 +445,7 @@ impl Msg {
 
     /// The connection properties attached to this part, if any.
     #[inline]
-    pub fn metadata(&self) -> Option<&Arc<Metadata>> {
+    pub fn metadata(&self) -> Option<&Arc<MsgMetadata>> {
         self.metadata.as_ref()
     }
 
@@ -534,7 +460,7 @@ impl Msg {
 
     /// Attaches connection properties.
     #[inline]
-    pub fn set_metadata(&mut self, metadata: Option<Arc<Metadata>>) {
+    pub fn set_metadata(&mut self, metadata: Option<Arc<MsgMetadata>>) {
         self.metadata = metadata;
     }
 
@@ -567,7 +493,7 @@ impl Msg {
     /// Takes the connection properties out of this part (it has none afterwards). A receiver
     /// reusing one `Msg` moves them into the next part instead of cloning the `Arc`.
     #[inline]
-    pub fn take_metadata(&mut self) -> Option<Arc<Metadata>> {
+    pub fn take_metadata(&mut self) -> Option<Arc<MsgMetadata>> {
         self.metadata.take()
     }
 }
@@ -741,7 +667,7 @@ mod tests {
         assert!(!Msg::from(vec![1u8; 100]).drop_is_noop());
         assert!(!Msg::from_bytes(Bytes::from_static(b"static")).drop_is_noop());
         let mut m = Msg::copy_from_slice(b"abc");
-        m.set_metadata(Some(Arc::new(Metadata::new())));
+        m.set_metadata(Some(Arc::new(MsgMetadata::new())));
         assert!(!m.drop_is_noop());
     }
 
@@ -821,7 +747,7 @@ mod tests {
 
     #[test]
     fn metadata_names_are_case_insensitive() {
-        let mut md = Metadata::new();
+        let mut md = MsgMetadata::new();
         md.insert("Socket-Type", "PUB");
         md.insert("socket-type", "SUB");
         assert_eq!(md.len(), 1);

@@ -98,7 +98,7 @@ impl SocketLink for FuzzLink {
         &self,
         _endpoint: &str,
         _key: Option<u64>,
-        _metadata: Option<Arc<zeroring_engine::Metadata>>,
+        _metadata: Option<Arc<zeroring_engine::MsgMetadata>>,
     ) -> Option<PipeEnds> {
         self.pipes()
     }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use zeroring_engine::mailbox::MailboxSender;
 use zeroring_engine::pipe::{pipe, PipeConfig, PipeReader, PipeWriter};
 use zeroring_engine::signal::Signal;
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{Msg, MsgMetadata};
 use zeroring_transports::driver::{PipeEnds, WireHandover};
 use zeroring_transports::socket_type::SocketType;
 use zeroring_transports::zmtp::PeerInfo;
@@ -67,7 +67,7 @@ impl Peer {
         conflate: bool,
     ) -> Option<Self> {
         let socket_type = info.socket_type?;
-        let mut md = Metadata::new();
+        let mut md = MsgMetadata::new();
         for (name, value) in info.properties.iter() {
             md.insert(&String::from_utf8_lossy(name), value.clone());
         }

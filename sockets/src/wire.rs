@@ -137,7 +137,7 @@ impl SocketLink for Link {
         &self,
         endpoint: &str,
         key: Option<u64>,
-        metadata: Option<Arc<zeroring_engine::Metadata>>,
+        metadata: Option<Arc<zeroring_engine::MsgMetadata>>,
     ) -> Option<PipeEnds> {
         self.pipes(
             Peer {

@@ -119,7 +119,7 @@ impl SocketLink for TestLink {
         &self,
         _endpoint: &str,
         _key: Option<u64>,
-        _metadata: Option<Arc<zeroring_engine::Metadata>>,
+        _metadata: Option<Arc<zeroring_engine::MsgMetadata>>,
     ) -> Option<PipeEnds> {
         let peer = PeerInfo {
             version: zeroring_transports::zmtp::ZmtpVersion::V3_1,

@@ -280,7 +280,7 @@ mod tests {
 
     use bytes::Bytes;
     use zeroring_engine::pipe::PipeReader;
-    use zeroring_engine::Metadata;
+    use zeroring_engine::MsgMetadata;
 
     use super::*;
 
@@ -654,7 +654,7 @@ mod tests {
             let (a, mut aw, _ar) = peer(1, 8);
             pat.attach(a, &mut cx);
             let md = {
-                let mut m = Metadata::new();
+                let mut m = MsgMetadata::new();
                 m.insert("Peer-Address", "a".to_string());
                 Arc::new(m)
             };
@@ -712,7 +712,7 @@ mod tests {
     fn read_into_carries_each_connections_properties() {
         let (mut p, mut w, _r) = peer(1, 0);
         let md = |v: &str| {
-            let mut m = Metadata::new();
+            let mut m = MsgMetadata::new();
             m.insert("Peer-Address", v.to_string());
             Arc::new(m)
         };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use zeroring_engine::pipe::{Lend, PipeReader, PipeWriter};
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{Msg, MsgMetadata};
 use zeroring_transports::socket_type::SocketType;
 
 /// Identifies a pipe within one socket (never reused).
@@ -26,7 +26,7 @@ pub struct Peer {
     /// The peer's socket type.
     pub socket_type: SocketType,
     /// Connection properties to attach to received messages.
-    pub metadata: Option<Arc<Metadata>>,
+    pub metadata: Option<Arc<MsgMetadata>>,
     /// The endpoint this pipe belongs to (as given to bind/connect); `disconnect` closes the
     /// pipes of an endpoint.
     pub endpoint: String,
@@ -102,7 +102,7 @@ impl Pipe {
     /// and gives them to the messages that follow — moving `reused` (the properties the
     /// caller's old part carried) when they are the same, cloning the `Arc` otherwise.
     #[inline(always)]
-    fn attach_metadata(&mut self, m: &mut Msg, reused: Option<Arc<Metadata>>) {
+    fn attach_metadata(&mut self, m: &mut Msg, reused: Option<Arc<MsgMetadata>>) {
         match m.metadata() {
             Some(md) => {
                 if !self
@@ -173,7 +173,7 @@ impl Pipe {
     /// pipe's.
     #[cold]
     #[inline(never)]
-    fn carry_metadata(out: &mut Msg, new: &mut Msg, peer_md: &mut Option<Arc<Metadata>>) {
+    fn carry_metadata(out: &mut Msg, new: &mut Msg, peer_md: &mut Option<Arc<MsgMetadata>>) {
         match new.take_metadata() {
             Some(md) => {
                 if !peer_md.as_ref().is_some_and(|p| Arc::ptr_eq(p, &md)) {
@@ -408,7 +408,7 @@ impl Pipes {
 
 /// Whether two parts' connection properties are the same: the same `Arc`, or none on both.
 #[inline(always)]
-fn same_properties(a: Option<&Arc<Metadata>>, b: Option<&Arc<Metadata>>) -> bool {
+fn same_properties(a: Option<&Arc<MsgMetadata>>, b: Option<&Arc<MsgMetadata>>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
         (None, None) => true,

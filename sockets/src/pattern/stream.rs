@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{Msg, MsgMetadata};
 
 use super::fq::Fq;
 use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
@@ -60,7 +60,7 @@ impl Default for Stream {
 }
 
 impl Stream {
-    fn notify(&mut self, id: Bytes, metadata: Option<Arc<Metadata>>, cx: &Cx<'_>) {
+    fn notify(&mut self, id: Bytes, metadata: Option<Arc<MsgMetadata>>, cx: &Cx<'_>) {
         if !cx.options.stream_notify {
             return;
         }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use zeroring_engine::pipe::{PipeWriter, WriteError};
-use zeroring_engine::{CopyHint, Metadata, Msg};
+use zeroring_engine::{CopyHint, Msg, MsgMetadata};
 
 use crate::zmtp::{FrameSink, PART_OVERHEAD};
 
@@ -23,7 +23,7 @@ pub(super) struct Inbound<'a> {
     pub(super) paused: &'a mut bool,
     pub(super) in_mid_message: &'a mut bool,
     pub(super) finishing: &'a mut bool,
-    pub(super) metadata: &'a mut Option<Arc<Metadata>>,
+    pub(super) metadata: &'a mut Option<Arc<MsgMetadata>>,
     pub(super) metadata_pending: &'a mut bool,
     pub(super) in_msg_cost: &'a mut u64,
     pub(super) max_incomplete: u64,

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use zeroring_engine::pipe::{PipeReader, PipeWriter};
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{Msg, MsgMetadata};
 
 use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapError, ZapReply, ZapRequest};
@@ -118,7 +118,7 @@ pub trait SocketLink: Send + Sync + 'static {
         &self,
         endpoint: &str,
         key: Option<u64>,
-        metadata: Option<Arc<Metadata>>,
+        metadata: Option<Arc<MsgMetadata>>,
     ) -> Option<PipeEnds> {
         let _ = (endpoint, key, metadata);
         None

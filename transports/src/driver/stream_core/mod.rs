@@ -30,7 +30,7 @@ use std::time::Instant;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zeroring_engine::body_pool::BodyBuf;
 use zeroring_engine::pipe::{NotifyHandle, WriteError};
-use zeroring_engine::{Metadata, Msg};
+use zeroring_engine::{Msg, MsgMetadata};
 
 use super::inbound::Inbound;
 use super::wire::{Raw, Wire};
@@ -118,7 +118,7 @@ pub struct StreamCore {
     pipes: Option<PipeEnds>,
     /// The connection's properties; they ride on the first message delivered after the
     /// handshake, and the socket's end of the pipe applies them to every later message.
-    metadata: Option<Arc<Metadata>>,
+    metadata: Option<Arc<MsgMetadata>>,
     metadata_pending: bool,
     /// What the inbound message in progress holds (bytes + per-part overhead), its limit,
     /// and whether the peer went past it.
@@ -290,7 +290,7 @@ impl StreamCore {
         if self.conn.is_raw() {
             // libzmq's raw engine has the same properties as a ZMTP one, less the handshake's:
             // Peer-Address (and the fd, for ZMQ_SRCFD), on the connect notification and every chunk.
-            let mut md = Metadata::new();
+            let mut md = MsgMetadata::new();
             if !self.peer_address.is_empty() {
                 md.insert("Peer-Address", self.peer_address.clone());
             }
@@ -632,7 +632,7 @@ impl StreamCore {
             // on a fresh connection.
             let _ = self.conn.send_frame(hello.clone().into(), false);
         }
-        let mut md = Metadata::new();
+        let mut md = MsgMetadata::new();
         for (name, value) in peer.properties.iter() {
             md.insert(&String::from_utf8_lossy(name), value.clone());
         }
