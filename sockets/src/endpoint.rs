@@ -3,7 +3,7 @@
 //! This module only splits `transport://address` and dispatches on the transport; tcp and ipc
 //! addresses are then parsed by `zeroring_transports::endpoint` in `wire.rs`, with libzmq's
 //! errnos. Every bind/connect goes through [`Endpoint::parse`] and then one `match` in
-//! `socket.rs` (`Socket::bind` / `Socket::connect`).
+//! `socket/mod.rs` (`Socket::bind` / `Socket::connect`).
 
 use crate::error::{Error, Result};
 
