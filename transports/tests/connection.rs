@@ -453,7 +453,7 @@ fn zmtp30_peer_subscriptions_are_messages() {
     assert_eq!(&drain_out(&mut s)[..], b"\x00\x02\x01A");
     assert_eq!(
         s.send_join(&Bytes::from_static(b"g")),
-        Err(zeroring_transports::zmtp::SendError::Unsupported)
+        Err(zeroring_transports::zmtp::FrameRefused::Unsupported)
     );
 }
 

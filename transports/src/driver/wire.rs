@@ -13,7 +13,7 @@ use bytes::Bytes;
 use zeroring_engine::body_pool::BodyBuf;
 use zeroring_engine::SendBuf;
 
-use crate::zmtp::{Connection, Event, FrameSink, SendError, ZapError, ZapReply, ZmtpError};
+use crate::zmtp::{Connection, Event, FrameRefused, FrameSink, ZapError, ZapReply, ZmtpError};
 
 /// Raw mode's queues.
 #[derive(Debug, Default)]
@@ -166,7 +166,7 @@ impl Wire {
         }
     }
 
-    pub(crate) fn send_frame(&mut self, body: SendBuf, more: bool) -> Result<(), SendError> {
+    pub(crate) fn send_frame(&mut self, body: SendBuf, more: bool) -> Result<(), FrameRefused> {
         match self {
             Wire::Zmtp(c) => c.send_frame(body, more),
             Wire::Raw(r) => {
@@ -177,24 +177,24 @@ impl Wire {
         }
     }
 
-    pub(crate) fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
+    pub(crate) fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), FrameRefused> {
         match self {
             Wire::Zmtp(c) => c.send_frame_slice(body, more),
             Wire::Raw(_) => self.send_frame(Bytes::copy_from_slice(body).into(), more),
         }
     }
 
-    pub(crate) fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), SendError> {
+    pub(crate) fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), FrameRefused> {
         match self {
             Wire::Zmtp(c) => c.send_subscribe(topic),
-            Wire::Raw(_) => Err(SendError::Unsupported),
+            Wire::Raw(_) => Err(FrameRefused::Unsupported),
         }
     }
 
-    pub(crate) fn send_cancel(&mut self, topic: &Bytes) -> Result<(), SendError> {
+    pub(crate) fn send_cancel(&mut self, topic: &Bytes) -> Result<(), FrameRefused> {
         match self {
             Wire::Zmtp(c) => c.send_cancel(topic),
-            Wire::Raw(_) => Err(SendError::Unsupported),
+            Wire::Raw(_) => Err(FrameRefused::Unsupported),
         }
     }
 

@@ -17,8 +17,8 @@ pub mod metadata;
 pub mod zap;
 
 pub use connection::{
-    ConfigError, Connection, ConnectionConfig, Event, FrameSink, MechanismConfig, PeerInfo,
-    SendError, DEFAULT_MAX_INCOMPLETE_MSG, PART_OVERHEAD,
+    ConfigError, Connection, ConnectionConfig, Event, FrameRefused, FrameSink, MechanismConfig,
+    PeerInfo, DEFAULT_MAX_INCOMPLETE_MSG, PART_OVERHEAD,
 };
 pub use encoder::Encoder;
 pub use error::{FrameError, HandshakeFailure, ProtocolErrorCode, ZapError, ZmtpError};

@@ -64,7 +64,7 @@ pub enum Event {
 
 /// Why an outbound frame was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SendError {
+pub enum FrameRefused {
     /// The handshake has not completed yet.
     NotReady,
     /// The connection is finished.
@@ -73,24 +73,24 @@ pub enum SendError {
     Unsupported,
 }
 
-impl SendError {
+impl FrameRefused {
     pub fn errno(self) -> Errno {
         match self {
-            SendError::NotReady => Errno::EAGAIN,
-            SendError::Closed => Errno::ENOTCONN,
-            SendError::Unsupported => Errno::ENOTSUP,
+            FrameRefused::NotReady => Errno::EAGAIN,
+            FrameRefused::Closed => Errno::ENOTCONN,
+            FrameRefused::Unsupported => Errno::ENOTSUP,
         }
     }
 }
 
-impl fmt::Display for SendError {
+impl fmt::Display for FrameRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SendError::NotReady => "the ZMTP handshake has not completed",
-            SendError::Closed => "the connection is closed",
-            SendError::Unsupported => "the peer's ZMTP version does not support this",
+            FrameRefused::NotReady => "the ZMTP handshake has not completed",
+            FrameRefused::Closed => "the connection is closed",
+            FrameRefused::Unsupported => "the peer's ZMTP version does not support this",
         })
     }
 }
 
-impl std::error::Error for SendError {}
+impl std::error::Error for FrameRefused {}

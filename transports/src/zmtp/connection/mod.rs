@@ -43,7 +43,7 @@ pub use config::{
     ConfigError, ConnectionConfig, MechanismConfig, DEFAULT_MAX_HANDSHAKE_FRAME,
     DEFAULT_MAX_INCOMPLETE_MSG, PART_OVERHEAD,
 };
-pub use events::{Event, PeerInfo, SendError};
+pub use events::{Event, FrameRefused, PeerInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -452,7 +452,7 @@ impl Connection {
 
     /// Queues one frame of an outbound message (`Bytes`, or any [`SendBuf`]: a part's pooled
     /// block is queued by reference, not wrapped, where the body is not copied).
-    pub fn send_frame(&mut self, body: impl Into<SendBuf>, more: bool) -> Result<(), SendError> {
+    pub fn send_frame(&mut self, body: impl Into<SendBuf>, more: bool) -> Result<(), FrameRefused> {
         self.check_sendable()?;
         let body = body.into();
         if self.mechanism.seals_traffic() {
@@ -465,7 +465,7 @@ impl Connection {
 
     /// Queues one frame of an outbound message from borrowed bytes (copied into the output
     /// batch: meant for small bodies, such as a `Msg`'s inline ones).
-    pub fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), SendError> {
+    pub fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), FrameRefused> {
         self.check_sendable()?;
         if self.mechanism.seals_traffic() {
             self.emit(more, false, &[], &Bytes::copy_from_slice(body));
@@ -476,7 +476,7 @@ impl Connection {
     }
 
     /// Queues a whole message (MORE on every part but the last).
-    pub fn send_message<I>(&mut self, parts: I) -> Result<(), SendError>
+    pub fn send_message<I>(&mut self, parts: I) -> Result<(), FrameRefused>
     where
         I: IntoIterator<Item = Bytes>,
     {
@@ -491,7 +491,7 @@ impl Connection {
 
     /// Queues a subscription: a SUBSCRIBE command to a 3.1 peer, a `\x01topic`
     /// message to a 3.0 or 2.0 peer.
-    pub fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), SendError> {
+    pub fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), FrameRefused> {
         self.check_sendable()?;
         if self.version == Some(ZmtpVersion::V3_1) {
             self.emit(false, true, b"\x09SUBSCRIBE", topic);
@@ -502,7 +502,7 @@ impl Connection {
     }
 
     /// Queues an unsubscription (CANCEL, or `\x00topic` before 3.1).
-    pub fn send_cancel(&mut self, topic: &Bytes) -> Result<(), SendError> {
+    pub fn send_cancel(&mut self, topic: &Bytes) -> Result<(), FrameRefused> {
         self.check_sendable()?;
         if self.version == Some(ZmtpVersion::V3_1) {
             self.emit(false, true, b"\x06CANCEL", topic);
@@ -513,20 +513,20 @@ impl Connection {
     }
 
     /// Queues a JOIN (ZMTP 3.1 only).
-    pub fn send_join(&mut self, group: &Bytes) -> Result<(), SendError> {
+    pub fn send_join(&mut self, group: &Bytes) -> Result<(), FrameRefused> {
         self.check_sendable()?;
         if self.version != Some(ZmtpVersion::V3_1) {
-            return Err(SendError::Unsupported);
+            return Err(FrameRefused::Unsupported);
         }
         self.emit(false, true, b"\x04JOIN", group);
         Ok(())
     }
 
     /// Queues a LEAVE (ZMTP 3.1 only).
-    pub fn send_leave(&mut self, group: &Bytes) -> Result<(), SendError> {
+    pub fn send_leave(&mut self, group: &Bytes) -> Result<(), FrameRefused> {
         self.check_sendable()?;
         if self.version != Some(ZmtpVersion::V3_1) {
-            return Err(SendError::Unsupported);
+            return Err(FrameRefused::Unsupported);
         }
         self.emit(false, true, b"\x05LEAVE", group);
         Ok(())
@@ -572,11 +572,11 @@ impl Connection {
         self.socket_type
     }
 
-    fn check_sendable(&self) -> Result<(), SendError> {
+    fn check_sendable(&self) -> Result<(), FrameRefused> {
         match self.phase {
             Phase::Traffic => Ok(()),
-            Phase::Closed => Err(SendError::Closed),
-            _ => Err(SendError::NotReady),
+            Phase::Closed => Err(FrameRefused::Closed),
+            _ => Err(FrameRefused::NotReady),
         }
     }
 
