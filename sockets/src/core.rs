@@ -14,7 +14,7 @@ use zeroring_transports::zmtp::ConnectionConfig;
 use crate::attach::{hwm_share, writer_hwm, PeerAttachment};
 use crate::error::Result;
 use crate::options::{num, Options, Value};
-use crate::pattern::{new_pattern, Cx, Pattern, Pipe, SendError, Stats};
+use crate::pattern::{new_pattern, Pattern, PatternCx, Pipe, SendError, Stats};
 
 /// A socket's state and pattern, without any I/O.
 #[derive(Debug)]
@@ -41,10 +41,10 @@ impl SocketCore {
         })
     }
 
-    pub(crate) fn cx(&mut self) -> (&mut Box<dyn Pattern>, Cx<'_>) {
+    pub(crate) fn cx(&mut self) -> (&mut Box<dyn Pattern>, PatternCx<'_>) {
         (
             &mut self.pattern,
-            Cx {
+            PatternCx {
                 options: &self.options,
                 stats: &mut self.stats,
             },

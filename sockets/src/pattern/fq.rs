@@ -204,7 +204,7 @@ impl Fq {
         &mut self,
         pipes: &mut Pipes,
         out: &mut Msg,
-        cx: &mut super::Cx<'_>,
+        cx: &mut super::PatternCx<'_>,
     ) -> Result<()> {
         if self.recv_ready(pipes, out).is_some() {
             cx.stats.received += 1;
@@ -219,7 +219,7 @@ impl Fq {
         &mut self,
         pipes: &mut Pipes,
         out: &mut Msg,
-        cx: &mut super::Cx<'_>,
+        cx: &mut super::PatternCx<'_>,
     ) -> Result<()> {
         let r = self.recv_into(pipes, out);
         super::drop_dead(pipes, cx);

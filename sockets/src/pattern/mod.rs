@@ -70,7 +70,7 @@ pub struct Stats {
 
 /// What a pattern may look at while it runs.
 #[derive(Debug)]
-pub struct Cx<'a> {
+pub struct PatternCx<'a> {
     /// The socket's options.
     pub options: &'a Options,
     /// The socket's counters.
@@ -97,11 +97,11 @@ impl SendError {
 pub trait Pattern: Send + fmt::Debug {
     /// A new peer joined. The pattern owns the pipe from now on (it may refuse it by dropping
     /// it, e.g. a second PAIR peer).
-    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>);
+    fn attach(&mut self, pipe: Pipe, cx: &mut PatternCx<'_>);
 
     /// Sends one part; `EAGAIN` means "would block". Most types keep the parts of a message
     /// staged and flush at its last part.
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         let _ = cx;
         Err(SendError::new(Error::ENOTSUP, msg))
     }
@@ -109,7 +109,7 @@ pub trait Pattern: Send + fmt::Debug {
     /// [`Pattern::send`] of a part given as a body to copy (`more`: parts follow); on
     /// failure nothing was copied and the caller still has the body. The types on the
     /// throughput path override it to build the part in the pipe's slot.
-    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut PatternCx<'_>) -> Result<()> {
         let how = if data.len() >= zeroring_engine::stream_copy::STREAM_MIN {
             self.copy_hint()
         } else {
@@ -128,7 +128,7 @@ pub trait Pattern: Send + fmt::Debug {
     }
 
     /// Receives one part; `EAGAIN` means "nothing now".
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         let _ = cx;
         Err(Error::ENOTSUP)
     }
@@ -136,38 +136,38 @@ pub trait Pattern: Send + fmt::Debug {
     /// [`Pattern::recv`] into a part the caller reuses (`zmq_msg_recv`'s shape); `out` is left
     /// as it was on error. The types on the throughput path override it to move the part from
     /// the pipe straight into `out`.
-    fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
+    fn recv_into(&mut self, out: &mut Msg, cx: &mut PatternCx<'_>) -> Result<()> {
         *out = self.recv(cx)?;
         Ok(())
     }
 
     /// Whether a recv could succeed now (ZMQ_EVENTS' POLLIN; may be a hint).
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool;
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool;
 
     /// Whether a send could succeed now (ZMQ_EVENTS' POLLOUT).
-    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool;
+    fn has_out(&mut self, cx: &mut PatternCx<'_>) -> bool;
 
     /// Pattern-specific option actions (SUBSCRIBE, UNSUBSCRIBE, XPUB_WELCOME_MSG …), called
     /// after the value was validated and stored. Returns an error to reject it.
-    fn set_option(&mut self, num: i32, value: &Value, cx: &mut Cx<'_>) -> Result<()> {
+    fn set_option(&mut self, num: i32, value: &Value, cx: &mut PatternCx<'_>) -> Result<()> {
         let _ = (num, value, cx);
         Ok(())
     }
 
     /// The transport reconnected the pipe with transport key `key` to a new peer (it keeps
     /// pipes across reconnects): XSUB/SUB send their subscriptions again (libzmq's hiccup).
-    fn hiccup(&mut self, key: u64, cx: &mut Cx<'_>) {
+    fn hiccup(&mut self, key: u64, cx: &mut PatternCx<'_>) {
         let _ = (key, cx);
     }
 
     /// ZMQ_TOPICS_COUNT, for the types that have subscriptions.
-    fn topics_count(&mut self, cx: &mut Cx<'_>) -> Option<usize> {
+    fn topics_count(&mut self, cx: &mut PatternCx<'_>) -> Option<usize> {
         let _ = cx;
         None
     }
 
     /// Closes the pipes of an endpoint (inproc `disconnect`); returns how many.
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize;
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize;
 
     /// Number of attached pipes whose peer is still there.
     fn peers(&self) -> usize;
@@ -230,7 +230,7 @@ pub(crate) fn write_or_drop(
 pub(crate) fn count_sent<E>(
     r: &std::result::Result<Option<PipeId>, E>,
     more: bool,
-    cx: &mut Cx<'_>,
+    cx: &mut PatternCx<'_>,
 ) {
     match r {
         Ok(Some(_)) if !more => cx.stats.sent += 1,
@@ -241,7 +241,7 @@ pub(crate) fn count_sent<E>(
 
 /// Takes the pipes found dead, counting them (dropping the result closes them).
 #[inline(always)]
-pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
+pub(crate) fn reap(pipes: &mut Pipes, cx: &mut PatternCx<'_>) -> Vec<Pipe> {
     if pipes.dead.is_empty() {
         return Vec::new();
     }
@@ -250,7 +250,7 @@ pub(crate) fn reap(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
 
 /// Drops the pipes found dead, counting them: [`reap`] for a caller with nothing to clean up.
 #[inline(always)]
-pub(crate) fn drop_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) {
+pub(crate) fn drop_dead(pipes: &mut Pipes, cx: &mut PatternCx<'_>) {
     if !pipes.dead.is_empty() {
         drop_dead_slow(pipes, cx);
     }
@@ -258,7 +258,7 @@ pub(crate) fn drop_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) {
 
 #[cold]
 #[inline(never)]
-fn drop_dead_slow(pipes: &mut Pipes, cx: &mut Cx<'_>) {
+fn drop_dead_slow(pipes: &mut Pipes, cx: &mut PatternCx<'_>) {
     drop(reap_dead(pipes, cx));
 }
 
@@ -266,7 +266,7 @@ fn drop_dead_slow(pipes: &mut Pipes, cx: &mut Cx<'_>) {
 /// pays one load and a branch for it.
 #[cold]
 #[inline(never)]
-fn reap_dead(pipes: &mut Pipes, cx: &mut Cx<'_>) -> Vec<Pipe> {
+fn reap_dead(pipes: &mut Pipes, cx: &mut PatternCx<'_>) -> Vec<Pipe> {
     let dead = pipes.take_dead();
     cx.stats.peers_detached += dead.len() as u64;
     dead
@@ -364,7 +364,7 @@ mod tests {
         a.peer.routing_id = Some(Bytes::from_static(b"A"));
         let (mut b, _bw, _br) = peer(2, 10);
         b.peer.routing_id = Some(Bytes::from_static(b"B"));
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -388,7 +388,7 @@ mod tests {
         let options = Options::new(SocketType::Rep);
         let mut rep = new_pattern(SocketType::Rep).unwrap();
         let (a, mut aw, mut ar) = connection_peer(1, 10);
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -406,7 +406,7 @@ mod tests {
         for t in [SocketType::Pair, SocketType::Req, SocketType::XPub] {
             let options = Options::new(t);
             let mut pat = new_pattern(t).unwrap();
-            let mut cx = Cx {
+            let mut cx = PatternCx {
                 options: &options,
                 stats: &mut stats,
             };
@@ -416,7 +416,7 @@ mod tests {
         }
         let options = Options::new(SocketType::XPub);
         let mut xpub = new_pattern(SocketType::XPub).unwrap();
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -432,7 +432,7 @@ mod tests {
         let mut push = new_pattern(SocketType::Push).unwrap();
         let (a, _aw, mut ar) = peer(1, 1);
         let (b, _bw, mut br) = peer(2, 1);
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -457,7 +457,7 @@ mod tests {
         let options = Options::new(SocketType::Push);
         let mut stats = Stats::default();
         let mut push = new_pattern(SocketType::Push).unwrap();
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -484,7 +484,7 @@ mod tests {
         let options = Options::new(SocketType::Pull);
         let mut stats = Stats::default();
         let mut pull = new_pattern(SocketType::Pull).unwrap();
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -525,7 +525,7 @@ mod tests {
         let options = Options::new(SocketType::Push);
         let mut stats = Stats::default();
         let mut push = new_pattern(SocketType::Push).unwrap();
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -574,7 +574,7 @@ mod tests {
         let options = Options::new(SocketType::Push);
         let mut stats = Stats::default();
         let mut push = new_pattern(SocketType::Push).unwrap();
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -647,7 +647,7 @@ mod tests {
             let options = Options::new(kind);
             let mut stats = Stats::default();
             let mut pat = new_pattern(kind).unwrap();
-            let mut cx = Cx {
+            let mut cx = PatternCx {
                 options: &options,
                 stats: &mut stats,
             };
@@ -766,7 +766,7 @@ mod tests {
         let mut router = new_pattern(SocketType::Router).unwrap();
         let (mut a, mut aw, mut ar) = peer(1, 10);
         a.peer.routing_id = Some(Bytes::from_static(b"A"));
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };

@@ -4,7 +4,7 @@
 use zeroring_engine::pipe::{ReadError, WriteError};
 use zeroring_engine::Msg;
 
-use super::{drop_dead, Cx, Pattern, Pipe, Pipes, SendError};
+use super::{drop_dead, Pattern, PatternCx, Pipe, Pipes, SendError};
 use crate::error::{Error, Result};
 
 /// PAIR.
@@ -39,7 +39,7 @@ impl Pair {
 }
 
 impl Pattern for Pair {
-    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, pipe: Pipe, cx: &mut PatternCx<'_>) {
         drop_dead(&mut self.pipes, cx);
         if self.pipes.is_empty() {
             cx.stats.peers_attached += 1;
@@ -47,7 +47,7 @@ impl Pattern for Pair {
         }
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         let more = msg.more();
         if let (Some(p), false) = (self.pipes.list.first_mut(), self.direct_spent) {
             // The send fast path ([`super::direct`]).
@@ -81,7 +81,7 @@ impl Pattern for Pair {
         r
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         self.direct_spent = false;
         let r = self.read();
         if let Ok(m) = &r {
@@ -93,7 +93,7 @@ impl Pattern for Pair {
         r
     }
 
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool {
         self.direct_spent = false;
         if self.prefetched.is_none() {
             self.prefetched = self.read().ok();
@@ -102,7 +102,7 @@ impl Pattern for Pair {
         self.prefetched.is_some()
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.pipes.any_writable()
     }
 
@@ -110,7 +110,7 @@ impl Pattern for Pair {
         self.pipes.copy_hint()
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         drop_dead(&mut self.pipes, cx);
         n

@@ -5,7 +5,7 @@ use zeroring_engine::Msg;
 
 use super::fq::Fq;
 use super::lb::Lb;
-use super::{count_sent, drop_dead, Cx, Pattern, Pipe, Pipes, SendError};
+use super::{count_sent, drop_dead, Pattern, PatternCx, Pipe, Pipes, SendError};
 use crate::error::Result;
 
 /// PUSH.
@@ -18,7 +18,11 @@ pub struct Push {
 impl Push {
     /// [`Pattern::send`] past its fast path.
     #[inline(never)]
-    fn send_full(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send_full(
+        &mut self,
+        msg: Msg,
+        cx: &mut PatternCx<'_>,
+    ) -> std::result::Result<(), SendError> {
         let more = msg.more();
         let r = self.lb.send(&mut self.pipes, msg);
         drop_dead(&mut self.pipes, cx);
@@ -29,7 +33,7 @@ impl Push {
     /// [`Pattern::send_slice`] past its fast path. (No direct write for PUSH: see
     /// `Lb::send_slice`.)
     #[inline(never)]
-    fn send_slice_full(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+    fn send_slice_full(&mut self, data: &[u8], more: bool, cx: &mut PatternCx<'_>) -> Result<()> {
         let r = self
             .lb
             .send_slice::<false>(&mut self.pipes, data, more, cx.stats);
@@ -39,12 +43,12 @@ impl Push {
 }
 
 impl Pattern for Push {
-    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, pipe: Pipe, cx: &mut PatternCx<'_>) {
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         // As `send_slice`: a path with no call in it first, then the full one.
         match self.lb.send_msg_ready(&mut self.pipes, msg) {
             Ok(woke) => {
@@ -58,7 +62,7 @@ impl Pattern for Push {
         }
     }
 
-    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut PatternCx<'_>) -> Result<()> {
         // A path with no call in it first (as PULL's receive), then the full one.
         if !more {
             if let Some(woke) = self.lb.send_slice_ready(&mut self.pipes, data) {
@@ -72,15 +76,15 @@ impl Pattern for Push {
         self.send_slice_full(data, more, cx)
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         false
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.lb.has_out(&mut self.pipes)
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         drop_dead(&mut self.pipes, cx);
         n
@@ -103,12 +107,12 @@ pub struct Pull {
 }
 
 impl Pattern for Pull {
-    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, pipe: Pipe, cx: &mut PatternCx<'_>) {
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         let r = self.fq.recv(&mut self.pipes);
         drop_dead(&mut self.pipes, cx);
         let (m, _) = r?;
@@ -118,19 +122,19 @@ impl Pattern for Pull {
         Ok(m)
     }
 
-    fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
+    fn recv_into(&mut self, out: &mut Msg, cx: &mut PatternCx<'_>) -> Result<()> {
         self.fq.recv_counted(&mut self.pipes, out, cx)
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.fq.has_in(&mut self.pipes)
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         false
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
         drop_dead(&mut self.pipes, cx);

@@ -28,7 +28,7 @@ use zeroring_engine::Msg;
 use super::dist::Dist;
 use super::fq::{Fq, ReadyList};
 use super::trie::{MTrie, RmResult, SubTrie};
-use super::{drop_dead, reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use super::{drop_dead, reap, Pattern, PatternCx, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 use crate::options::{num, Value};
 
@@ -80,7 +80,7 @@ impl XPub {
         }
     }
 
-    fn cleanup(&mut self, cx: &mut Cx<'_>) {
+    fn cleanup(&mut self, cx: &mut PatternCx<'_>) {
         for p in reap(&mut self.pipes, cx) {
             let (xpub, manual, verboser) =
                 (self.xpub, cx.options.xpub_manual, cx.options.xpub_verboser);
@@ -118,7 +118,7 @@ impl XPub {
     /// past it for at most one more message that adds to `pending` (so that a new peer's
     /// first subscription still takes effect) — then it is deferred, left unread until the
     /// user reads. `pending` holds at most RCVHWM + one message per peer.
-    fn process(&mut self, cx: &mut Cx<'_>) {
+    fn process(&mut self, cx: &mut PatternCx<'_>) {
         let o = cx.options;
         let limit = match (self.xpub, o.rcvhwm) {
             (true, hwm) if hwm > 0 => hwm as usize,
@@ -238,7 +238,7 @@ impl XPub {
 }
 
 impl Pattern for XPub {
-    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut PatternCx<'_>) {
         if let Some(w) = &cx.options.xpub_welcome_msg {
             if pipe.writer.write(Msg::from_bytes(w.clone())).is_ok() {
                 pipe.writer.flush();
@@ -248,7 +248,7 @@ impl Pattern for XPub {
         self.pipes.push(pipe);
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         let more = msg.more();
         if !self.dist.in_message() {
             self.process(cx);
@@ -288,7 +288,7 @@ impl Pattern for XPub {
         Ok(())
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         if !self.xpub {
             return Err(Error::ENOTSUP);
         }
@@ -303,7 +303,7 @@ impl Pattern for XPub {
         Ok(m)
     }
 
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool {
         if !self.xpub {
             return false;
         }
@@ -316,11 +316,11 @@ impl Pattern for XPub {
         self.pipes.copy_hint()
     }
 
-    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, cx: &mut PatternCx<'_>) -> bool {
         !cx.options.xpub_nodrop || self.dist.in_message() || self.pipes.any_writable()
     }
 
-    fn set_option(&mut self, opt: i32, value: &Value, cx: &mut Cx<'_>) -> Result<()> {
+    fn set_option(&mut self, opt: i32, value: &Value, cx: &mut PatternCx<'_>) -> Result<()> {
         if opt != num::SUBSCRIBE && opt != num::UNSUBSCRIBE {
             return Ok(());
         }
@@ -340,12 +340,12 @@ impl Pattern for XPub {
         Ok(())
     }
 
-    fn topics_count(&mut self, cx: &mut Cx<'_>) -> Option<usize> {
+    fn topics_count(&mut self, cx: &mut PatternCx<'_>) -> Option<usize> {
         self.process(cx);
         Some(self.subs.num_topics())
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.cleanup(cx);
         n
@@ -400,7 +400,7 @@ impl XSub {
         }
     }
 
-    fn upstream(&mut self, msg: Msg, cx: &mut Cx<'_>) {
+    fn upstream(&mut self, msg: Msg, cx: &mut PatternCx<'_>) {
         self.all.clear();
         self.all.extend(self.pipes.iter().map(|p| p.id));
         let dropped = self.dist.send(&mut self.pipes, &self.all, msg);
@@ -409,7 +409,7 @@ impl XSub {
     }
 
     /// Handles one part the user (or SUBSCRIBE/UNSUBSCRIBE) sends upstream.
-    fn send_up(&mut self, msg: Msg, cx: &mut Cx<'_>) {
+    fn send_up(&mut self, msg: Msg, cx: &mut PatternCx<'_>) {
         let first_part = !self.more_out;
         self.more_out = msg.more();
         // Every part is examined, unless ONLY_FIRST_SUBSCRIBE (as in libzmq). A subscribe is
@@ -436,12 +436,12 @@ impl XSub {
         }
     }
 
-    fn matches(&self, m: &Msg, cx: &Cx<'_>) -> bool {
+    fn matches(&self, m: &Msg, cx: &PatternCx<'_>) -> bool {
         self.xsub || self.subs.check(m.data()) != cx.options.invert_matching
     }
 
     /// Next part of a matching message, from the pipes.
-    fn recv_matching(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv_matching(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         loop {
             let r = self.fq.recv(&mut self.pipes);
             drop_dead(&mut self.pipes, cx);
@@ -466,7 +466,7 @@ impl XSub {
 }
 
 impl Pattern for XSub {
-    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut PatternCx<'_>) {
         for t in self.subs.topics() {
             // A full pipe misses the replay, as in libzmq.
             let _ = super::write_or_drop(&mut pipe.writer, sub_msg(true, &t));
@@ -476,7 +476,7 @@ impl Pattern for XSub {
         self.pipes.push(pipe);
     }
 
-    fn hiccup(&mut self, key: u64, _cx: &mut Cx<'_>) {
+    fn hiccup(&mut self, key: u64, _cx: &mut PatternCx<'_>) {
         let topics = self.subs.topics();
         if let Some(p) = self.pipes.iter_mut().find(|p| p.peer.key == Some(key)) {
             for t in topics {
@@ -486,7 +486,7 @@ impl Pattern for XSub {
         }
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         if !self.xsub {
             return Err(SendError::new(Error::ENOTSUP, msg));
         }
@@ -494,7 +494,7 @@ impl Pattern for XSub {
         Ok(())
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         let m = match self.prefetched.pop_front() {
             Some(m) => m,
             None => self.recv_matching(cx)?,
@@ -505,7 +505,7 @@ impl Pattern for XSub {
         Ok(m)
     }
 
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool {
         if !self.prefetched.is_empty() || self.more_in {
             return true;
         }
@@ -525,11 +525,11 @@ impl Pattern for XSub {
         }
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.xsub
     }
 
-    fn set_option(&mut self, opt: i32, value: &Value, cx: &mut Cx<'_>) -> Result<()> {
+    fn set_option(&mut self, opt: i32, value: &Value, cx: &mut PatternCx<'_>) -> Result<()> {
         let subscribe = match opt {
             num::SUBSCRIBE => true,
             num::UNSUBSCRIBE => false,
@@ -546,11 +546,11 @@ impl Pattern for XSub {
         Ok(())
     }
 
-    fn topics_count(&mut self, _cx: &mut Cx<'_>) -> Option<usize> {
+    fn topics_count(&mut self, _cx: &mut PatternCx<'_>) -> Option<usize> {
         Some(self.subs.num_topics())
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
         drop_dead(&mut self.pipes, cx);
@@ -615,7 +615,7 @@ mod tests {
         options.xpub_verbose = true;
         let mut stats = Stats::default();
         let mut xpub = XPub::new(true);
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };
@@ -663,7 +663,7 @@ mod tests {
         options.xpub_verbose = true;
         let mut stats = Stats::default();
         let mut xpub = XPub::new(true);
-        let mut cx = Cx {
+        let mut cx = PatternCx {
             options: &options,
             stats: &mut stats,
         };

@@ -14,12 +14,12 @@ use zeroring_engine::Msg;
 
 use super::fq::Fq;
 use super::lb::Lb;
-use super::{count_sent, drop_dead, reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use super::{count_sent, drop_dead, reap, Pattern, PatternCx, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 
 /// ZMQ_PROBE_ROUTER: an empty message first. A tcp/ipc pipe gets it from its link as it is
 /// made (see `wire::Link`), before the socket takes it from its mailbox.
-fn probe(pipe: &mut Pipe, cx: &Cx<'_>) {
+fn probe(pipe: &mut Pipe, cx: &PatternCx<'_>) {
     if cx.options.probe_router
         && pipe.peer.endpoint.starts_with("inproc://")
         && pipe.writer.write(Msg::new()).is_ok()
@@ -40,7 +40,7 @@ impl Dealer {
     fn send_part(
         &mut self,
         msg: Msg,
-        cx: &mut Cx<'_>,
+        cx: &mut PatternCx<'_>,
     ) -> std::result::Result<Option<PipeId>, SendError> {
         let more = msg.more();
         if !more {
@@ -59,19 +59,19 @@ impl Dealer {
 }
 
 impl Pattern for Dealer {
-    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut PatternCx<'_>) {
         probe(&mut pipe, cx);
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         let r = self.send_part(msg, cx);
         drop_dead(&mut self.pipes, cx);
         r.map(|_| ())
     }
 
-    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut Cx<'_>) -> Result<()> {
+    fn send_slice(&mut self, data: &[u8], more: bool, cx: &mut PatternCx<'_>) -> Result<()> {
         let r = self
             .lb
             .send_slice::<true>(&mut self.pipes, data, more, cx.stats);
@@ -79,7 +79,7 @@ impl Pattern for Dealer {
         r
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         self.lb.direct_armed = true;
         let r = self.recv_part();
         drop_dead(&mut self.pipes, cx);
@@ -90,21 +90,21 @@ impl Pattern for Dealer {
         Ok(m)
     }
 
-    fn recv_into(&mut self, out: &mut Msg, cx: &mut Cx<'_>) -> Result<()> {
+    fn recv_into(&mut self, out: &mut Msg, cx: &mut PatternCx<'_>) -> Result<()> {
         self.lb.direct_armed = true;
         self.fq.recv_counted(&mut self.pipes, out, cx)
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.lb.direct_armed = true;
         self.fq.has_in(&mut self.pipes)
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.lb.has_out(&mut self.pipes)
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
         drop_dead(&mut self.pipes, cx);
@@ -161,7 +161,7 @@ fn initial_request_id() -> u32 {
 
 impl Req {
     /// Drops the replies already waiting: they answer older requests.
-    fn drop_stale_replies(&mut self, cx: &mut Cx<'_>) {
+    fn drop_stale_replies(&mut self, cx: &mut PatternCx<'_>) {
         while let Ok((m, _)) = self.dealer.recv_part() {
             if !m.more() {
                 cx.stats.dropped_invalid += 1;
@@ -170,7 +170,7 @@ impl Req {
         self.forget_dead(cx);
     }
 
-    fn forget_dead(&mut self, cx: &mut Cx<'_>) {
+    fn forget_dead(&mut self, cx: &mut PatternCx<'_>) {
         for p in reap(&mut self.dealer.pipes, cx) {
             if Some(p.id) == self.reply_pipe {
                 self.reply_pipe = None;
@@ -179,7 +179,7 @@ impl Req {
     }
 
     /// Reads the next part from the reply pipe, discarding parts from other pipes.
-    fn recv_reply_part(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv_reply_part(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         loop {
             let r = self.dealer.recv_part();
             self.forget_dead(cx);
@@ -193,7 +193,7 @@ impl Req {
         }
     }
 
-    fn skip_rest(&mut self, mut m: Msg, cx: &mut Cx<'_>) -> Error {
+    fn skip_rest(&mut self, mut m: Msg, cx: &mut PatternCx<'_>) -> Error {
         while m.more() {
             match self.recv_reply_part(cx) {
                 Ok(n) => m = n,
@@ -206,11 +206,11 @@ impl Req {
 }
 
 impl Pattern for Req {
-    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, pipe: Pipe, cx: &mut PatternCx<'_>) {
         self.dealer.attach(pipe, cx);
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         if self.receiving_reply {
             if !cx.options.req_relaxed {
                 return Err(SendError::new(Error::EFSM, msg));
@@ -267,7 +267,7 @@ impl Pattern for Req {
         Ok(())
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         if !self.receiving_reply {
             return Err(Error::EFSM);
         }
@@ -294,7 +294,7 @@ impl Pattern for Req {
         Ok(m)
     }
 
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool {
         self.receiving_reply && self.dealer.has_in(cx)
     }
 
@@ -302,11 +302,11 @@ impl Pattern for Req {
         self.dealer.pipes.copy_hint()
     }
 
-    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, cx: &mut PatternCx<'_>) -> bool {
         (!self.receiving_reply || cx.options.req_relaxed) && self.dealer.has_out(cx)
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.dealer.pipes.kill_endpoint(endpoint);
         self.dealer.fq.forget_disconnected(&self.dealer.pipes);
         self.forget_dead(cx);
@@ -362,12 +362,12 @@ impl Default for Rep {
 }
 
 impl Pattern for Rep {
-    fn attach(&mut self, pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, pipe: Pipe, cx: &mut PatternCx<'_>) {
         cx.stats.peers_attached += 1;
         self.pipes.push(pipe);
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         if self.sending_reply {
             return Err(Error::EFSM);
         }
@@ -377,7 +377,7 @@ impl Pattern for Rep {
         r
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         if !self.sending_reply {
             return Err(SendError::new(Error::EFSM, msg));
         }
@@ -427,7 +427,7 @@ impl Pattern for Rep {
         Ok(())
     }
 
-    fn has_in(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         !self.sending_reply && self.fq.has_in(&mut self.pipes)
     }
 
@@ -436,11 +436,11 @@ impl Pattern for Rep {
         self.pipes.copy_hint_of(self.reply_pipe)
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         self.sending_reply
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
         drop_dead(&mut self.pipes, cx);
@@ -464,7 +464,7 @@ impl Rep {
     /// The send fast path for a single-part reply: the envelope and the body in one direct
     /// write to the requester's connection ([`super::direct`]); `false` when it must go
     /// through the pipe.
-    fn try_direct_reply(&mut self, msg: &Msg, cx: &mut Cx<'_>) -> bool {
+    fn try_direct_reply(&mut self, msg: &Msg, cx: &mut PatternCx<'_>) -> bool {
         const MAX_PARTS: usize = 8;
         if !self.direct_armed || self.envelope.len() >= MAX_PARTS {
             return false;
@@ -500,7 +500,7 @@ impl Rep {
         self.reply_pipe = None;
     }
 
-    fn recv_inner(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv_inner(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         if self.request_begins {
             loop {
                 let (m, pipe) = self.fq.recv(&mut self.pipes)?;

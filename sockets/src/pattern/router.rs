@@ -21,7 +21,7 @@ use bytes::Bytes;
 use zeroring_engine::Msg;
 
 use super::fq::Fq;
-use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use super::{reap, Pattern, PatternCx, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 use crate::options::Value;
 
@@ -66,7 +66,7 @@ impl Default for Router {
 }
 
 impl Router {
-    fn cleanup(&mut self, cx: &mut Cx<'_>) {
+    fn cleanup(&mut self, cx: &mut PatternCx<'_>) {
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
@@ -106,7 +106,7 @@ impl Router {
 }
 
 impl Pattern for Router {
-    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut PatternCx<'_>) {
         if let Some(raw) = &mut self.raw {
             return raw.attach(pipe, cx);
         }
@@ -143,7 +143,7 @@ impl Pattern for Router {
         self.pipes.push(pipe);
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         if let Some(raw) = &mut self.raw {
             return raw.send(msg, cx);
         }
@@ -217,7 +217,7 @@ impl Pattern for Router {
         Ok(())
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         if let Some(raw) = &mut self.raw {
             return raw.recv(cx);
         }
@@ -269,7 +269,7 @@ impl Pattern for Router {
         Ok(idm)
     }
 
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool {
         if let Some(raw) = &mut self.raw {
             return raw.has_in(cx);
         }
@@ -290,14 +290,14 @@ impl Pattern for Router {
         }
     }
 
-    fn has_out(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, cx: &mut PatternCx<'_>) -> bool {
         if let Some(raw) = &mut self.raw {
             return raw.has_out(cx);
         }
         !cx.options.router_mandatory || self.more_out || self.pipes.any_writable()
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         if let Some(raw) = &mut self.raw {
             return raw.disconnect(endpoint, cx);
         }
@@ -307,7 +307,7 @@ impl Pattern for Router {
         n
     }
 
-    fn set_option(&mut self, num: i32, value: &Value, _cx: &mut Cx<'_>) -> Result<()> {
+    fn set_option(&mut self, num: i32, value: &Value, _cx: &mut PatternCx<'_>) -> Result<()> {
         if num == crate::options::num::ROUTER_RAW {
             let on = *value == Value::Int(1);
             if on != self.raw.is_some() {

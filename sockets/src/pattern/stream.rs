@@ -21,7 +21,7 @@ use bytes::Bytes;
 use zeroring_engine::{Msg, MsgMetadata};
 
 use super::fq::Fq;
-use super::{reap, Cx, Pattern, Pipe, PipeId, Pipes, SendError};
+use super::{reap, Pattern, PatternCx, Pipe, PipeId, Pipes, SendError};
 use crate::error::{Error, Result};
 
 /// STREAM.
@@ -60,7 +60,7 @@ impl Default for Stream {
 }
 
 impl Stream {
-    fn notify(&mut self, id: Bytes, metadata: Option<Arc<MsgMetadata>>, cx: &Cx<'_>) {
+    fn notify(&mut self, id: Bytes, metadata: Option<Arc<MsgMetadata>>, cx: &PatternCx<'_>) {
         if !cx.options.stream_notify {
             return;
         }
@@ -74,7 +74,7 @@ impl Stream {
         self.ready.push_back(empty);
     }
 
-    fn cleanup(&mut self, cx: &mut Cx<'_>) {
+    fn cleanup(&mut self, cx: &mut PatternCx<'_>) {
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
@@ -100,7 +100,7 @@ impl Stream {
 }
 
 impl Pattern for Stream {
-    fn attach(&mut self, mut pipe: Pipe, cx: &mut Cx<'_>) {
+    fn attach(&mut self, mut pipe: Pipe, cx: &mut PatternCx<'_>) {
         self.cleanup(cx);
         let key = pipe.peer.key;
         let kept = key.and_then(|k| self.by_key.get(&k)).cloned();
@@ -130,7 +130,7 @@ impl Pattern for Stream {
         self.notify(id, metadata, cx);
     }
 
-    fn send(&mut self, msg: Msg, cx: &mut Cx<'_>) -> std::result::Result<(), SendError> {
+    fn send(&mut self, msg: Msg, cx: &mut PatternCx<'_>) -> std::result::Result<(), SendError> {
         if !self.more_out {
             self.cleanup(cx);
             self.current_out = None;
@@ -178,7 +178,7 @@ impl Pattern for Stream {
         Ok(())
     }
 
-    fn recv(&mut self, cx: &mut Cx<'_>) -> Result<Msg> {
+    fn recv(&mut self, cx: &mut PatternCx<'_>) -> Result<Msg> {
         if let Some(m) = self.ready.pop_front() {
             if !m.more() {
                 cx.stats.received += 1;
@@ -204,7 +204,7 @@ impl Pattern for Stream {
         Ok(idm)
     }
 
-    fn has_in(&mut self, cx: &mut Cx<'_>) -> bool {
+    fn has_in(&mut self, cx: &mut PatternCx<'_>) -> bool {
         if !self.ready.is_empty() || self.fq.has_in(&mut self.pipes) {
             return true;
         }
@@ -213,11 +213,11 @@ impl Pattern for Stream {
         !self.ready.is_empty()
     }
 
-    fn has_out(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn has_out(&mut self, _cx: &mut PatternCx<'_>) -> bool {
         true
     }
 
-    fn disconnect(&mut self, endpoint: &str, cx: &mut Cx<'_>) -> usize {
+    fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
         self.cleanup(cx);
