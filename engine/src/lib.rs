@@ -47,6 +47,13 @@ pub use bufpool::{BufPoolConfig, RECV_ONCE_MAX};
 pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
 #[cfg(not(loom))]
 pub use msg::{CopyHint, Msg, MsgMetadata};
+
+/// The old name of [`MsgMetadata`], kept so that code written against it still builds.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed MsgMetadata (ZMTP's wire property list is zeroring_transports::zmtp::Metadata)"
+)]
+pub type Metadata = MsgMetadata;
 #[cfg(not(loom))]
 pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
 #[cfg(not(loom))]

@@ -77,6 +77,13 @@ pub struct PatternCx<'a> {
     pub stats: &'a mut Stats,
 }
 
+/// The old name of [`PatternCx`], kept so that code written against it still builds.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed PatternCx (the engine's Cx is an I/O handler's)"
+)]
+pub type Cx<'a> = PatternCx<'a>;
+
 /// A failed send: the error and the message, handed back so that a blocking send can retry.
 #[derive(Debug)]
 pub struct SendError {

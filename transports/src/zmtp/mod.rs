@@ -28,3 +28,7 @@ pub use heartbeat::HeartbeatConfig;
 pub use mechanism::ZapSettings;
 pub use metadata::Metadata;
 pub use zap::{ZapReply, ZapRequest};
+
+/// The old name of [`FrameRefused`], kept so that code written against it still builds.
+#[deprecated(since = "0.1.0", note = "renamed FrameRefused")]
+pub type SendError = FrameRefused;
