@@ -12,6 +12,10 @@
 //! passes, then drain `poll_event` and write out `poll_transmit` chunks. After a
 //! `HandshakeFailed` or `Closed` event, write what `poll_transmit` still gives
 //! (an ERROR command) and close the stream.
+//!
+//! Files: this one holds the state, the input and timer paths and the inbound frames;
+//! `handshake.rs` the greeting-to-READY steps and ZAP, `outbound.rs` the frames queued in
+//! traffic, `config.rs` and `events.rs` what goes in and comes out.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,14 +27,14 @@ use super::command::{Command, MAX_PING_CONTEXT};
 use super::encoder::{Encoder, DEFAULT_COPY_THRESHOLD};
 use super::error::{CommandKind, ZmtpError};
 use super::frame::{Frame, FrameBody, FrameDecoder, FrameRef};
-use super::greeting::{GreetingExchange, LocalGreeting, MechanismName, PeerGreeting, ZmtpVersion};
+use super::greeting::{GreetingExchange, LocalGreeting, MechanismName, ZmtpVersion};
 use super::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 use super::mechanism::curve::{CurveClient, CurveSecretKey, CurveServer};
 use super::mechanism::null::NullMechanism;
 use super::mechanism::plain::{PlainClient, PlainServer};
-use super::mechanism::{error_command, HandshakeContext, Mechanism, MechanismStatus, ZapSettings};
+use super::mechanism::{error_command, HandshakeContext, Mechanism, ZapSettings};
 use super::metadata::{self, Metadata};
-use super::zap::{ZapReply, ZapRequest};
+use super::zap::ZapRequest;
 use crate::errno::Errno;
 use crate::socket_type::SocketType;
 use zeroring_engine::body_pool::BodyBuf;
@@ -38,6 +42,8 @@ use zeroring_engine::{Msg, SendBuf};
 
 mod config;
 mod events;
+mod handshake;
+mod outbound;
 
 pub use config::{
     ConfigError, ConnectionConfig, MechanismConfig, DEFAULT_MAX_HANDSHAKE_FRAME,
@@ -423,115 +429,6 @@ impl Connection {
         }
     }
 
-    /// Applies a ZAP reply (built in code, e.g. by a test or an in-process
-    /// handler). Ignored when no ZAP request is outstanding on a live connection.
-    pub fn zap_reply(&mut self, reply: ZapReply, now: Instant) {
-        self.apply_zap(Ok(reply), now);
-    }
-
-    /// Applies a ZAP reply, or the reason the handler's answer was not one (a ZAP protocol
-    /// error: the handshake fails with its `ZMQ_PROTOCOL_ERROR_ZAP_*` code).
-    pub fn zap_result(&mut self, reply: Result<ZapReply, super::error::ZapError>, now: Instant) {
-        self.apply_zap(reply, now);
-    }
-
-    /// Applies a ZAP reply received as message frames from the handler.
-    pub fn zap_reply_frames(&mut self, frames: &[Bytes], now: Instant) {
-        self.apply_zap(ZapReply::parse(frames), now);
-    }
-
-    fn apply_zap(&mut self, reply: Result<ZapReply, super::error::ZapError>, now: Instant) {
-        if self.phase != Phase::Handshake || !self.mechanism.awaiting_zap() {
-            return;
-        }
-        match self.mechanism.zap_reply(reply) {
-            Ok(()) => self.drive_mechanism(now),
-            Err(e) => self.fail(e),
-        }
-    }
-
-    /// Queues one frame of an outbound message (`Bytes`, or any [`SendBuf`]: a part's pooled
-    /// block is queued by reference, not wrapped, where the body is not copied).
-    pub fn send_frame(&mut self, body: impl Into<SendBuf>, more: bool) -> Result<(), FrameRefused> {
-        self.check_sendable()?;
-        let body = body.into();
-        if self.mechanism.seals_traffic() {
-            self.seal(more, false, &[], &body);
-        } else {
-            self.encoder.frame_buf(more, body);
-        }
-        Ok(())
-    }
-
-    /// Queues one frame of an outbound message from borrowed bytes (copied into the output
-    /// batch: meant for small bodies, such as a `Msg`'s inline ones).
-    pub fn send_frame_slice(&mut self, body: &[u8], more: bool) -> Result<(), FrameRefused> {
-        self.check_sendable()?;
-        if self.mechanism.seals_traffic() {
-            self.emit(more, false, &[], &Bytes::copy_from_slice(body));
-        } else {
-            self.encoder.frame_copied(more, false, body);
-        }
-        Ok(())
-    }
-
-    /// Queues a whole message (MORE on every part but the last).
-    pub fn send_message<I>(&mut self, parts: I) -> Result<(), FrameRefused>
-    where
-        I: IntoIterator<Item = Bytes>,
-    {
-        self.check_sendable()?;
-        let mut parts = parts.into_iter().peekable();
-        while let Some(p) = parts.next() {
-            let more = parts.peek().is_some();
-            self.emit(more, false, &[], &p);
-        }
-        Ok(())
-    }
-
-    /// Queues a subscription: a SUBSCRIBE command to a 3.1 peer, a `\x01topic`
-    /// message to a 3.0 or 2.0 peer.
-    pub fn send_subscribe(&mut self, topic: &Bytes) -> Result<(), FrameRefused> {
-        self.check_sendable()?;
-        if self.version == Some(ZmtpVersion::V3_1) {
-            self.emit(false, true, b"\x09SUBSCRIBE", topic);
-        } else {
-            self.emit(false, false, b"\x01", topic);
-        }
-        Ok(())
-    }
-
-    /// Queues an unsubscription (CANCEL, or `\x00topic` before 3.1).
-    pub fn send_cancel(&mut self, topic: &Bytes) -> Result<(), FrameRefused> {
-        self.check_sendable()?;
-        if self.version == Some(ZmtpVersion::V3_1) {
-            self.emit(false, true, b"\x06CANCEL", topic);
-        } else {
-            self.emit(false, false, b"\x00", topic);
-        }
-        Ok(())
-    }
-
-    /// Queues a JOIN (ZMTP 3.1 only).
-    pub fn send_join(&mut self, group: &Bytes) -> Result<(), FrameRefused> {
-        self.check_sendable()?;
-        if self.version != Some(ZmtpVersion::V3_1) {
-            return Err(FrameRefused::Unsupported);
-        }
-        self.emit(false, true, b"\x04JOIN", group);
-        Ok(())
-    }
-
-    /// Queues a LEAVE (ZMTP 3.1 only).
-    pub fn send_leave(&mut self, group: &Bytes) -> Result<(), FrameRefused> {
-        self.check_sendable()?;
-        if self.version != Some(ZmtpVersion::V3_1) {
-            return Err(FrameRefused::Unsupported);
-        }
-        self.emit(false, true, b"\x05LEAVE", group);
-        Ok(())
-    }
-
     /// Whether the handshake completed and the connection is live.
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Traffic
@@ -570,101 +467,6 @@ impl Connection {
     /// The local socket type.
     pub fn socket_type(&self) -> SocketType {
         self.socket_type
-    }
-
-    fn check_sendable(&self) -> Result<(), FrameRefused> {
-        match self.phase {
-            Phase::Traffic => Ok(()),
-            Phase::Closed => Err(FrameRefused::Closed),
-            _ => Err(FrameRefused::NotReady),
-        }
-    }
-
-    /// Queues a traffic frame, through the mechanism's seal when it has one.
-    fn emit(&mut self, more: bool, command: bool, prefix: &[u8], body: &Bytes) {
-        if self.mechanism.seals_traffic() {
-            self.seal(more, command, prefix, body);
-        } else {
-            self.encoder.frame_with_prefix(more, command, prefix, body);
-        }
-    }
-
-    /// Queues a frame sealed by the mechanism (CURVE's MESSAGE command), or fails the
-    /// connection when sealing fails.
-    fn seal(&mut self, more: bool, command: bool, prefix: &[u8], body: &[u8]) {
-        let mut full = bytes::BytesMut::with_capacity(prefix.len() + body.len());
-        full.extend_from_slice(prefix);
-        full.extend_from_slice(body);
-        let frame = Frame {
-            more,
-            command,
-            body: full.freeze(),
-        };
-        match self.mechanism.seal(frame) {
-            Ok(f) => self.encoder.frame(f.more, f.command, &f.body),
-            Err(e) => self.fail(e),
-        }
-    }
-
-    fn on_greeting(&mut self, peer: PeerGreeting, now: Instant) {
-        self.version = Some(peer.version);
-        if peer.version == ZmtpVersion::V2_0 {
-            // libzmq 3.x: no mechanism; the first message each way is the routing id.
-            self.v2_socket_type = peer.v2_socket_type;
-            self.phase = Phase::V2Identity;
-            self.decoder.set_limit(self.max_msg_size);
-            let id = self.routing_id.clone();
-            self.encoder.frame(false, false, &id);
-            return;
-        }
-        if peer.mechanism != self.mechanism_name.field() {
-            return self.fail(ZmtpError::MechanismMismatch {
-                peer: peer.mechanism,
-            });
-        }
-        self.phase = Phase::Handshake;
-        self.drive_mechanism(now);
-    }
-
-    fn drive_mechanism(&mut self, now: Instant) {
-        while let Some(cmd) = self.mechanism.next_command() {
-            self.encoder.frame(false, true, &cmd);
-        }
-        while let Some(req) = self.mechanism.poll_zap_request() {
-            self.events.push_back(Event::ZapRequest(Box::new(req)));
-        }
-        match self.mechanism.status() {
-            MechanismStatus::Handshaking => {}
-            MechanismStatus::Ready => self.on_ready(now),
-            MechanismStatus::Failed(e) => self.fail(e),
-        }
-    }
-
-    fn on_ready(&mut self, now: Instant) {
-        let props = self.mechanism.peer_properties().clone();
-        let peer = PeerInfo {
-            version: self.version.unwrap_or(ZmtpVersion::V3_1),
-            socket_type: props
-                .get(metadata::SOCKET_TYPE)
-                .and_then(|v| SocketType::from_name(v)),
-            routing_id: props.routing_id().cloned(),
-            properties: props,
-            user_id: self.mechanism.user_id().cloned(),
-            zap_properties: self.mechanism.zap_properties().cloned(),
-        };
-        self.become_ready(peer, now);
-    }
-
-    fn become_ready(&mut self, peer: PeerInfo, now: Instant) {
-        self.phase = Phase::Traffic;
-        self.handshake_deadline = None;
-        self.decoder.set_limit(self.max_msg_size);
-        if self.version != Some(ZmtpVersion::V2_0) {
-            self.heartbeat.start(now);
-        }
-        let peer = Box::new(peer);
-        self.peer = Some(peer.clone());
-        self.events.push_back(Event::HandshakeSucceeded(peer));
     }
 
     fn on_frame(&mut self, frame: Frame, now: Instant) {
