@@ -27,6 +27,7 @@ pub mod bufpool;
 pub mod io_thread;
 #[cfg(not(loom))]
 pub mod msg;
+#[cfg(not(loom))]
 mod msg_metadata;
 #[cfg(not(loom))]
 pub mod reactor;
@@ -47,16 +48,17 @@ pub use bufpool::{BufPoolConfig, RECV_ONCE_MAX};
 pub use io_thread::{Engine, EngineConfig, IoThreadHandle, ThreadGone, ThreadInfo, ThreadStats};
 #[cfg(not(loom))]
 pub use msg::{CopyHint, Msg, MsgMetadata};
-
-/// The old name of [`MsgMetadata`], kept so that code written against it still builds.
-#[deprecated(
-    since = "0.1.0",
-    note = "renamed MsgMetadata (ZMTP's wire property list is zeroring_transports::zmtp::Metadata)"
-)]
-pub type Metadata = MsgMetadata;
 #[cfg(not(loom))]
 pub use reactor::{Completion, Cx, Handler, HandlerId, Op, OpId};
 #[cfg(not(loom))]
 pub use send_buf::SendBuf;
 #[cfg(not(loom))]
 pub use timers::TimerId;
+
+/// The old name of [`MsgMetadata`], kept so that code written against it still builds.
+#[cfg(not(loom))]
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed MsgMetadata (ZMTP's wire property list is zeroring_transports::zmtp::Metadata)"
+)]
+pub type Metadata = MsgMetadata;
