@@ -18,6 +18,7 @@ mod accepted;
 mod address;
 pub mod filter;
 pub mod handshakes;
+mod inbound;
 pub mod linger;
 pub mod listener;
 pub mod netopts;
