@@ -18,7 +18,6 @@ mod accepted;
 mod address;
 pub mod filter;
 pub mod handshakes;
-mod inbound;
 pub mod linger;
 pub mod listener;
 pub mod netopts;

@@ -10,10 +10,10 @@
 //! send what [`StreamCore::poll_transmit`] returns (one send at a time), arm a timer for
 //! [`StreamCore::poll_timeout`], route [`StreamCore::poll_zap_request`]s to the ZAP handler.
 //!
-//! Inbound: frames become [`Msg`]s written into the pipe to the socket (flushed only at message
-//! boundaries, so the socket never sees part of a message), subscriptions become `\x01topic` /
-//! `\x00topic` messages. When that pipe is full, reading pauses: bytes already received wait
-//! undecoded until the socket drains the pipe to its low-water mark.
+//! Inbound (`inbound.rs`): frames become [`Msg`]s written into the pipe to the socket (flushed
+//! only at message boundaries, so the socket never sees part of a message), subscriptions
+//! become `\x01topic` / `\x00topic` messages. When that pipe is full, reading pauses: bytes
+//! already received wait undecoded until the socket drains the pipe to its low-water mark.
 //!
 //! Outbound (`outbound.rs`): messages read from the socket's pipe are encoded while less than
 //! [`OUT_HIGH_WATER`] bytes are queued.
@@ -21,25 +21,24 @@
 //! Must never: read a clock (time comes in as `now`), block, or hold more than one receive's
 //! worth of decoded input or [`OUT_HIGH_WATER`] plus one message of output.
 
+mod inbound;
 mod outbound;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use zeroring_engine::body_pool::BodyBuf;
-use zeroring_engine::pipe::{NotifyHandle, WriteError};
+use bytes::{BufMut, Bytes, BytesMut};
+use zeroring_engine::pipe::NotifyHandle;
 use zeroring_engine::{Msg, MsgMetadata};
 
-use super::inbound::Inbound;
 use super::wire::{Raw, Wire};
 use super::{Link, PipeEnds};
 use crate::monitor::MonitorEvent;
 use crate::socket_type::SocketType;
 use crate::zmtp::{
-    Connection, ConnectionConfig, Event, FrameError, FrameSink, HandshakeFailure, PeerInfo,
-    ZapError, ZapReply, ZapRequest, ZmtpError,
+    Connection, ConnectionConfig, Event, HandshakeFailure, PeerInfo, ZapError, ZapReply,
+    ZapRequest, ZmtpError,
 };
 
 /// Encode from the socket's pipe only while less than this much output is queued.
@@ -311,100 +310,6 @@ impl StreamCore {
         }
     }
 
-    /// Bytes received (never empty: an empty read is [`StreamCore::handle_eof`]).
-    ///
-    /// Nothing of `data` is kept after the call returns: decoded bodies are copied inline or
-    /// into allocations of their own, and bytes that arrive while paused are copied aside. The
-    /// engine's `data` is borrowed from its I/O thread's receive buffer, which goes back to
-    /// the pool when the completion's callback returns.
-    pub fn handle_input(&mut self, data: impl AsRef<[u8]>, now: Instant) {
-        let data = data.as_ref();
-        if self.paused || !self.stalled.is_empty() {
-            if self.stalled.is_empty() {
-                log::debug!(
-                    "{}: receiving paused (the socket's pipe is full); this connection only",
-                    self.endpoint
-                );
-            }
-            self.stalled.extend_from_slice(data);
-        } else if !self.finishing {
-            self.decode(data, now);
-        }
-    }
-
-    /// Lends the body of the large frame being received (at least `min` bytes still to
-    /// come), for a receive that writes the rest straight where the part keeps it; `None`
-    /// while receiving is paused, input is stalled, or the connection is ending. No input may
-    /// be handed in until [`StreamCore::return_body`] gives it back.
-    pub fn lend_body(&mut self, min: usize) -> Option<BodyBuf> {
-        if !self.input_flows() {
-            return None;
-        }
-        self.conn.lend_body(min)
-    }
-
-    /// Whether [`StreamCore::lend_body`] would lend now.
-    pub fn can_lend(&self, min: usize) -> bool {
-        self.input_flows() && self.conn.can_lend(min)
-    }
-
-    /// Input is being decoded as it arrives: not paused, nothing stalled, not ending.
-    fn input_flows(&self) -> bool {
-        !self.paused && self.stalled.is_empty() && !self.finishing
-    }
-
-    /// Takes back the body lent by [`StreamCore::lend_body`], with what the receive wrote
-    /// (call it before [`StreamCore::handle_eof`] when the receive ended the stream): a frame
-    /// it completes goes to the socket as one decoded from input would.
-    pub fn return_body(&mut self, buf: BodyBuf, now: Instant) {
-        let (conn, mut inbound) = self.split_inbound();
-        conn.return_body_with(buf, now, &mut inbound);
-        self.drain_events();
-        self.check_overflow();
-    }
-
-    /// Decodes `data`: ordinary data frames go straight into the socket's pipe (or the held
-    /// queue), the rest through the connection's events.
-    ///
-    /// When the pipe fills up, decoding stops at a frame boundary and the undecoded rest is
-    /// kept as bytes in `stalled` (a few bytes per small message rather than a `Msg` each,
-    /// and each message is moved once, into the pipe, instead of into a queue first); it is
-    /// decoded when the socket makes room ([`StreamCore::pipe_writable`]).
-    fn decode(&mut self, data: &[u8], now: Instant) {
-        let used = self.decode_some(data, now);
-        if let Some(rest) = data.get(used..).filter(|r| !r.is_empty()) {
-            self.stalled.extend_from_slice(rest);
-        }
-    }
-
-    /// Decodes `data` until the pipe is full; returns how many bytes were used.
-    fn decode_some(&mut self, data: &[u8], now: Instant) -> usize {
-        let (conn, mut inbound) = self.split_inbound();
-        let used = conn.handle_input_with(data, now, &mut inbound);
-        self.drain_events();
-        self.check_overflow();
-        used
-    }
-
-    /// A peer whose incomplete message went past the limit is cut off: its partial message
-    /// (never flushed to the socket) is dropped with the connection.
-    fn check_overflow(&mut self) {
-        if self.overflowed && !self.aborted {
-            log::warn!(
-                "{}: disconnecting a peer whose incomplete message passed {} bytes",
-                self.endpoint,
-                self.max_incomplete
-            );
-            self.error
-                .get_or_insert(ZmtpError::Frame(FrameError::TooLarge {
-                    size: self.in_msg_cost,
-                    limit: self.max_incomplete,
-                }));
-            self.finishing = true;
-            self.aborted = true;
-        }
-    }
-
     /// The peer closed its side, or reading failed.
     pub fn handle_eof(&mut self, now: Instant) {
         self.eof_seen = true;
@@ -431,44 +336,6 @@ impl StreamCore {
     /// The ZAP handler answered a request from [`StreamCore::poll_zap_request`].
     pub fn zap_reply(&mut self, reply: Result<ZapReply, ZapError>, now: Instant) {
         self.conn.zap_reply(reply, now);
-    }
-
-    /// The socket made room in the inbound pipe: deliver what waited, then read on.
-    pub fn pipe_writable(&mut self, now: Instant) {
-        let Some(pipes) = self.pipes.as_mut() else {
-            return;
-        };
-        while let Some(msg) = self.held.pop_front() {
-            let more = msg.more();
-            match pipes.to_socket.write(msg) {
-                Ok(()) => self.in_mid_message = more,
-                Err(WriteError::Full(msg)) => {
-                    self.held.push_front(msg);
-                    break;
-                }
-                Err(WriteError::Closed(_)) => {
-                    self.held.clear();
-                    self.finishing = true;
-                }
-            }
-        }
-        if !self.in_mid_message {
-            pipes.to_socket.flush();
-        }
-        if !self.held.is_empty() {
-            return;
-        }
-        self.paused = false;
-        if !self.stalled.is_empty() {
-            // Decoded in place; what the pipe cannot take yet stays where it is.
-            let mut data = std::mem::take(&mut self.stalled);
-            let used = self.decode_some(&data, now);
-            data.advance(used.min(data.len()));
-            self.stalled = data;
-        }
-        if !self.paused && self.eof_seen {
-            self.conn.handle_eof(now);
-        }
     }
 
     /// Moves everything that can move (events to the socket, the socket's messages to the
@@ -565,46 +432,6 @@ impl StreamCore {
     pub fn stop(&mut self) {
         self.owner_ended = true;
         self.teardown();
-    }
-
-    /// Writes a decoded message to the socket, or holds it (and pauses) when the pipe is full.
-    fn deliver(&mut self, msg: Msg) {
-        self.split_inbound().1.deliver(msg);
-        self.check_overflow();
-    }
-
-    /// The connection and the inbound half, borrowed apart so that the connection can hand
-    /// frames to the inbound half while it decodes.
-    fn split_inbound(&mut self) -> (&mut Wire, Inbound<'_>) {
-        let StreamCore {
-            conn,
-            pipes,
-            held,
-            paused,
-            in_mid_message,
-            finishing,
-            metadata,
-            metadata_pending,
-            in_msg_cost,
-            max_incomplete,
-            overflowed,
-            partial,
-            ..
-        } = self;
-        let inbound = Inbound {
-            to_socket: pipes.as_mut().map(|p| &mut p.to_socket),
-            held,
-            paused,
-            in_mid_message,
-            finishing,
-            metadata,
-            metadata_pending,
-            in_msg_cost,
-            max_incomplete: *max_incomplete,
-            overflowed,
-            partial,
-        };
-        (conn, inbound)
     }
 
     fn on_handshake(&mut self, peer: &PeerInfo) {
