@@ -1,15 +1,16 @@
-//! Endpoint parsing and dispatch.
+//! Endpoint splitting and dispatch: `transport://address` into a [`TransportAddr`].
 //!
 //! This module only splits `transport://address` and dispatches on the transport; tcp and ipc
 //! addresses are then parsed by `zeroring_transports::endpoint` in `wire.rs`, with libzmq's
-//! errnos. Every bind/connect goes through [`Endpoint::parse`] and then one `match` in
+//! errnos. Every bind/connect goes through [`TransportAddr::parse`] and then one `match` in
 //! `socket/mod.rs` (`Socket::bind` / `Socket::connect`).
 
 use crate::error::{Error, Result};
 
-/// A parsed endpoint.
+/// An endpoint split into its transport and its address text (not parsed further: a tcp or
+/// ipc address is `zeroring_transports::endpoint::Endpoint`'s to parse).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum TransportAddr {
     /// `inproc://name`.
     Inproc(String),
     /// `tcp://host:port`.
@@ -18,18 +19,18 @@ pub enum Endpoint {
     Ipc(String),
 }
 
-impl Endpoint {
+impl TransportAddr {
     /// Parses `transport://address`. A missing `://` or an empty address → EINVAL; a transport
     /// zeroring does not know (pgm, epgm, norm, vmci, udp, tipc, …) → EPROTONOSUPPORT.
-    pub fn parse(s: &str) -> Result<Endpoint> {
+    pub fn parse(s: &str) -> Result<TransportAddr> {
         let (scheme, addr) = s.split_once("://").ok_or(Error::EINVAL)?;
         if addr.is_empty() {
             return Err(Error::EINVAL);
         }
         match scheme {
-            "inproc" => Ok(Endpoint::Inproc(addr.to_string())),
-            "tcp" => Ok(Endpoint::Tcp(addr.to_string())),
-            "ipc" => Ok(Endpoint::Ipc(addr.to_string())),
+            "inproc" => Ok(TransportAddr::Inproc(addr.to_string())),
+            "tcp" => Ok(TransportAddr::Tcp(addr.to_string())),
+            "ipc" => Ok(TransportAddr::Ipc(addr.to_string())),
             _ => Err(Error::EPROTONOSUPPORT),
         }
     }
@@ -37,12 +38,17 @@ impl Endpoint {
     /// The endpoint as text (`inproc://name`, …).
     pub fn uri(&self) -> String {
         match self {
-            Endpoint::Inproc(a) => format!("inproc://{a}"),
-            Endpoint::Tcp(a) => format!("tcp://{a}"),
-            Endpoint::Ipc(a) => format!("ipc://{a}"),
+            TransportAddr::Inproc(a) => format!("inproc://{a}"),
+            TransportAddr::Tcp(a) => format!("tcp://{a}"),
+            TransportAddr::Ipc(a) => format!("ipc://{a}"),
         }
     }
 }
+
+/// The old name of [`TransportAddr`], which it shared with the transports crate's fully parsed
+/// tcp/ipc endpoint.
+#[deprecated(note = "renamed `TransportAddr`")]
+pub type Endpoint = TransportAddr;
 
 #[cfg(test)]
 mod tests {
@@ -51,15 +57,15 @@ mod tests {
     #[test]
     fn parses() {
         assert_eq!(
-            Endpoint::parse("inproc://a"),
-            Ok(Endpoint::Inproc("a".into()))
+            TransportAddr::parse("inproc://a"),
+            Ok(TransportAddr::Inproc("a".into()))
         );
         assert_eq!(
-            Endpoint::parse("tcp://127.0.0.1:5555"),
-            Ok(Endpoint::Tcp("127.0.0.1:5555".into()))
+            TransportAddr::parse("tcp://127.0.0.1:5555"),
+            Ok(TransportAddr::Tcp("127.0.0.1:5555".into()))
         );
-        assert_eq!(Endpoint::parse("inproc://"), Err(Error::EINVAL));
-        assert_eq!(Endpoint::parse("inproc:/a"), Err(Error::EINVAL));
-        assert_eq!(Endpoint::parse("pgm://x"), Err(Error::EPROTONOSUPPORT));
+        assert_eq!(TransportAddr::parse("inproc://"), Err(Error::EINVAL));
+        assert_eq!(TransportAddr::parse("inproc:/a"), Err(Error::EINVAL));
+        assert_eq!(TransportAddr::parse("pgm://x"), Err(Error::EPROTONOSUPPORT));
     }
 }

@@ -20,7 +20,7 @@ use crate::attach::{
     hwm_share, inproc_pair, writer_hwm, AttachHandle, Command, InprocSide, PeerAttachment,
 };
 use crate::context::{Bound, Context, InprocInfo, Pending};
-use crate::endpoint::Endpoint;
+use crate::endpoint::TransportAddr;
 use crate::error::{Error, Result};
 use crate::options::{num, Options, Value};
 use crate::pattern::{Peer, Stats};
@@ -121,9 +121,9 @@ impl Socket {
     pub fn bind(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
-        match Endpoint::parse(endpoint)? {
-            Endpoint::Inproc(name) => c.bind_inproc(&name, endpoint),
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+        match TransportAddr::parse(endpoint)? {
+            TransportAddr::Inproc(name) => c.bind_inproc(&name, endpoint),
+            TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => {
                 let handle = c.handle();
                 // Through `&mut Driver`, so the wire and the options it reads borrow apart.
                 let c = &mut *c;
@@ -159,9 +159,9 @@ impl Socket {
     pub fn connect(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
-        match Endpoint::parse(endpoint)? {
-            Endpoint::Inproc(name) => c.connect_inproc(&name, endpoint),
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+        match TransportAddr::parse(endpoint)? {
+            TransportAddr::Inproc(name) => c.connect_inproc(&name, endpoint),
+            TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => {
                 let handle = c.handle();
                 let c = &mut *c;
                 c.wire
@@ -196,8 +196,8 @@ impl Socket {
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
-        match Endpoint::parse(endpoint)? {
-            Endpoint::Inproc(name) => {
+        match TransportAddr::parse(endpoint)? {
+            TransportAddr::Inproc(name) => {
                 let id = c.id;
                 let mut reg = c.ctx.inproc();
                 match reg.bound.get(&name) {
@@ -209,7 +209,7 @@ impl Socket {
                 }
             }
             // The endpoint as bound (LAST_ENDPOINT): a wildcard is not an address to unbind.
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => c.wire.stop(endpoint, true),
+            TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => c.wire.stop(endpoint, true),
         }
     }
 
@@ -229,8 +229,8 @@ impl Socket {
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
-        match Endpoint::parse(endpoint)? {
-            Endpoint::Inproc(name) => {
+        match TransportAddr::parse(endpoint)? {
+            TransportAddr::Inproc(name) => {
                 let id = c.id;
                 let mut removed = {
                     let mut reg = c.ctx.inproc();
@@ -242,7 +242,7 @@ impl Socket {
                     }
                     n
                 };
-                let uri = Endpoint::Inproc(name).uri();
+                let uri = TransportAddr::Inproc(name).uri();
                 let (p, mut cx) = c.sc.cx();
                 removed += p.disconnect(&uri, &mut cx);
                 if removed == 0 {
@@ -251,7 +251,7 @@ impl Socket {
                     Ok(())
                 }
             }
-            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+            TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => {
                 c.wire.stop(endpoint, false)?;
                 if !c.sc.options.immediate {
                     // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
@@ -280,7 +280,7 @@ impl Socket {
             c.monitor.stop();
             return Ok(());
         }
-        if !matches!(Endpoint::parse(endpoint)?, Endpoint::Inproc(_)) {
+        if !matches!(TransportAddr::parse(endpoint)?, TransportAddr::Inproc(_)) {
             return Err(Error::EPROTONOSUPPORT);
         }
         let pair = c.ctx.socket(SocketType::Pair)?;
