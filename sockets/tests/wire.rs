@@ -985,3 +985,26 @@ fn closing_its_own_connection_reports_no_disconnected() {
     assert!(seen.contains(&MonitorEvent::HandshakeSucceeded), "{seen:?}");
     events(seen);
 }
+
+/// A port that a closed client connection still holds (FIN_WAIT or TIME-WAIT, 60 s on Linux)
+/// cannot be bound, SO_REUSEADDR or not: libzmq's bind fails with EADDRINUSE, and so does
+/// ours. (tmq's tests drew such ports at random and hung on the panic that followed; see
+/// docs/capi.md.)
+#[test]
+fn a_port_a_closed_client_connection_holds_is_in_use_as_for_libzmq() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let port = client.local_addr().unwrap().port();
+    let (accepted, _) = server.accept().unwrap();
+    // The client closes first, so its side (the port) goes to TIME-WAIT once the server's
+    // side closes too.
+    drop(client);
+    drop(accepted);
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let ctx = Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    assert_eq!(pull.bind(&endpoint), Err(zeroring::Error::EADDRINUSE));
+    let lctx = zmq::Context::new();
+    let lpull = lsock(&lctx, zmq::SocketType::PULL);
+    assert_eq!(lpull.bind(&endpoint), Err(zmq::Error::EADDRINUSE));
+}
