@@ -31,6 +31,15 @@ tar xzf "$work/pyzmq.tar.gz" -C "$work/src" --strip-components=1 \
     "pyzmq-$ver/tests" "pyzmq-$ver/pytest.ini"
 "$venv/bin/pip" install --quiet pytest pytest-asyncio pytest-timeout pytest-rerunfailures tornado
 cd "$work/src"
+# pyzmq skips its steerable-proxy tests on any libzmq 4.3.5 ("Steerable Proxies removed in
+# libzmq 4.3.5"). This library has zmq_proxy_steerable (PAUSE, RESUME, TERMINATE,
+# STATISTICS), so they run: the version gate, and nothing else, is taken out. A later pyzmq
+# that words it otherwise keeps its own choice, and the log says so.
+sed -i 's/if zmq.zmq_version_info() >= (4, 3, 5):/if False:  # lifted by capi\/pyzmq-tests.sh/' \
+    tests/test_proxy_steerable.py
+if ! grep -q 'lifted by capi/pyzmq-tests.sh' tests/test_proxy_steerable.py; then
+  echo "pyzmq-tests: no 4.3.5 gate found in test_proxy_steerable.py; it runs as pyzmq decides"
+fi
 LD_LIBRARY_PATH=$prefix/lib "$venv/bin/python" -m pytest -q -p no:cacheprovider -rR \
     --timeout 60 --reruns 2 \
     -k "not mypy and not cython and not cffi and not includes and not large and not test_blank_root_topic" \
