@@ -34,8 +34,8 @@ zmq_sys_shim "$work"
 # 32768..60999 to outgoing connections, and a port that a closed client connection holds in
 # TIME-WAIT (60 s) cannot be bound, SO_REUSEADDR or not: libzmq 4.3.5 and zeroring both fail
 # that bind with EADDRINUSE. The test's receiving thread then panics, and its sender, with
-# LINGER -1 and no peer, waits in zmq_ctx_term (or on ZMQ_FD) for ever: a hang in ~4 % of runs
-# on a host with some thousand connections in TIME-WAIT, as CI has after pyzmq's and
+# LINGER -1 and no peer, waits in zmq_ctx_term (or on ZMQ_FD) for ever: `push` hung in 2-4 % of
+# runs with some 760 connections in TIME-WAIT (docs/capi.md), and CI has many after pyzmq's and
 # rust-zmq's suites. So the draw is kept below the kernel's ephemeral range; nothing else in
 # the tests changes.
 ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
