@@ -410,29 +410,86 @@ fn immediate_drops_the_pipe_with_the_connection() {
     }
 }
 
+fn libzmq_to_ours(push: &zmq::Socket, pull: &Socket, text: &str) {
+    push.send(text, 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), text.as_bytes());
+}
+
+/// zmq_ipc(7): "any existing binding to the same endpoint shall be overridden". A second bind
+/// of a live ipc path succeeds and takes the new connections, for libzmq and for us, and either
+/// library may take the path from the other; the first listener keeps the connections it has.
+/// Its unbind then leaves the path to the second (libzmq leaves an explicit path's file behind
+/// in any case; we remove only the file we made).
 #[test]
-fn ipc_bind_replaces_a_stale_socket_file_but_not_a_live_one() {
-    let dir = std::env::temp_dir().join(format!("zeroring-stale-{}", std::process::id()));
+fn ipc_bind_overrides_an_earlier_binding_as_zmq_ipc_says() {
+    let dir = std::env::temp_dir().join(format!("zeroring-override-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
-    // A crashed process leaves its socket file behind: nobody listens on it.
-    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    assert!(path.exists());
     let endpoint = format!("ipc://{}", path.display());
     let ctx = Context::new();
-    let pull = zsock(&ctx, SocketType::Pull);
-    pull.bind(&endpoint)
-        .expect("a stale file is replaced, as libzmq does");
-    // A live one is not taken over.
-    let other = zsock(&ctx, SocketType::Pull);
-    assert_eq!(other.bind(&endpoint), Err(zeroring::Error::EADDRINUSE));
     let lctx = zmq::Context::new();
-    let push = lsock(&lctx, zmq::PUSH);
-    push.connect(&endpoint).unwrap();
-    push.send("over ipc", 0).unwrap();
-    assert_eq!(pull.recv_bytes(0).unwrap(), b"over ipc");
-    pull.unbind(&endpoint).unwrap();
+
+    // A crashed process leaves its socket file behind: nobody listens on it.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let first = zsock(&ctx, SocketType::Pull);
+    first
+        .bind(&endpoint)
+        .expect("a stale file is replaced, as libzmq does");
+    let early = lsock(&lctx, zmq::PUSH);
+    early.connect(&endpoint).unwrap();
+    libzmq_to_ours(&early, &first, "to the first");
+
+    // A live binding is overridden: new connections reach the second.
+    let second = zsock(&ctx, SocketType::Pull);
+    second.bind(&endpoint).expect("a second bind overrides");
+    let late = lsock(&lctx, zmq::PUSH);
+    late.connect(&endpoint).unwrap();
+    libzmq_to_ours(&late, &second, "to the second");
+    libzmq_to_ours(&early, &first, "the first keeps its own");
+
+    // The first's unbind does not remove the second's file; the second's removes its own.
+    first.unbind(&endpoint).unwrap();
+    assert!(path.exists(), "the path is the second binding's");
+    let later = lsock(&lctx, zmq::PUSH);
+    later.connect(&endpoint).unwrap();
+    libzmq_to_ours(&later, &second, "still the second");
+    second.unbind(&endpoint).unwrap();
+    assert!(!path.exists(), "our own file goes with our unbind");
+
+    // libzmq, side by side: its second bind succeeds too.
+    let lfirst = lsock(&lctx, zmq::PULL);
+    lfirst.bind(&endpoint).unwrap();
+    let lsecond = lsock(&lctx, zmq::PULL);
+    lsecond.bind(&endpoint).expect("libzmq overrides as well");
+    // Each library takes the path from the other, and our unbind leaves libzmq's file.
+    let ours = zsock(&ctx, SocketType::Pull);
+    ours.bind(&endpoint).expect("we take the path from libzmq");
+    let zpush = zsock(&ctx, SocketType::Push);
+    zpush.connect(&endpoint).unwrap();
+    zpush.send("to ours", 0).unwrap();
+    assert_eq!(ours.recv_bytes(0).unwrap(), b"to ours");
+    let theirs = lsock(&lctx, zmq::PULL);
+    theirs
+        .bind(&endpoint)
+        .expect("libzmq takes the path from us");
+    ours.unbind(&endpoint).unwrap();
+    assert!(path.exists(), "the path is libzmq's binding's");
+    let zpush2 = zsock(&ctx, SocketType::Push);
+    zpush2.connect(&endpoint).unwrap();
+    zpush2.send("to theirs", 0).unwrap();
+    assert_eq!(theirs.recv_bytes(0).unwrap(), b"to theirs");
+
+    // Something other than a socket at the path is never removed (libzmq would unlink it).
+    let plain = dir.join("not-a-socket");
+    std::fs::write(&plain, b"keep me").unwrap();
+    let other = zsock(&ctx, SocketType::Pull);
+    assert_eq!(
+        other.bind(&format!("ipc://{}", plain.display())),
+        Err(zeroring::Error::EADDRINUSE)
+    );
+    assert_eq!(std::fs::read(&plain).unwrap(), b"keep me");
+    drop((lfirst, lsecond, theirs));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2,12 +2,13 @@
 //! for LAST_ENDPOINT), then accept on an I/O thread and hand each connection to an accepted
 //! session on the least-loaded thread its socket's affinity allows.
 //!
-//! Must never: leave a stale ipc socket file behind after unbind, or replace a live one.
+//! Must never: leave its own ipc socket file behind after unbind, remove one that a later bind
+//! of the same path made, or remove a file at a bound path that is not a socket.
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ pub struct Listener {
     link: Link,
     endpoint: Arc<str>,
     registry: Registry,
-    ipc_path: Option<PathBuf>,
+    ipc_file: Option<IpcFile>,
     accept: Option<OpId>,
     slot: LingerSlot,
     stopped: Arc<StopLatch>,
@@ -139,16 +140,8 @@ impl Listener {
         if let Some(op) = self.accept.take() {
             cx.cancel(op);
         }
-        if let Some(path) = self.ipc_path.take() {
-            let _ = std::fs::remove_file(&path);
-            // `ipc://*` made a private directory for its socket: remove it too.
-            let ours = format!("zeroring-{}-", std::process::id());
-            if let Some(dir) = path.parent().filter(|d| {
-                d.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&ours))
-            }) {
-                let _ = std::fs::remove_dir(dir);
-            }
+        if let Some(file) = self.ipc_file.take() {
+            file.remove();
         }
         self.link
             .monitor(MonitorEvent::Closed, self.fd_value(), &self.endpoint);
@@ -285,16 +278,67 @@ fn format_tcp(addr: SocketAddr) -> String {
     }
 }
 
-/// Removes an ipc socket file nobody listens on (a crashed process's leftover), as libzmq
-/// does; a live one is left alone and the bind fails with EADDRINUSE.
-fn clear_stale_ipc(path: &PathBuf) -> io::Result<()> {
-    if !path.exists() {
+/// The socket file a filesystem ipc bind made, and which file it is (device, inode and change
+/// time: a file system may give a removed file's inode number to the next file at once).
+///
+/// zmq_ipc(7): "any existing binding to the same endpoint shall be overridden": a second bind
+/// of the path, in this process or another, replaces the file and takes the new connections,
+/// and the first listener keeps only the connections it has. So the listener removes the file
+/// when it stops only while the path still names the file it made; libzmq 4.3 leaves an
+/// explicit path's file behind instead (it removes only `ipc://*`'s), which the next bind then
+/// replaces.
+#[derive(Debug)]
+struct IpcFile {
+    path: PathBuf,
+    id: Option<FileId>,
+}
+
+/// Which file: device, inode, change time (seconds, nanoseconds).
+type FileId = (u64, u64, i64, i64);
+
+impl IpcFile {
+    fn new(path: &Path) -> Self {
+        IpcFile {
+            path: path.to_path_buf(),
+            id: file_id(path),
+        }
+    }
+
+    /// Removes the file if it is still ours, and `ipc://*`'s private directory with it.
+    fn remove(self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        // `ipc://*` made a private directory for its socket: remove it too (only when empty).
+        let ours = format!("zeroring-{}-", std::process::id());
+        if let Some(dir) = self.path.parent().filter(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&ours))
+        }) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Which socket file is at `path`, if there is one.
+fn file_id(path: &Path) -> Option<FileId> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type()
+        .is_socket()
+        .then(|| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+}
+
+/// Makes way for a bind of `path`: an existing socket file is removed, whether a crashed
+/// process left it or a live listener holds it (zmq_ipc(7): the new binding overrides the
+/// old; libzmq unlinks the path before it binds). Anything else at the path is left alone,
+/// and the bind then fails with EADDRINUSE: libzmq would unlink a regular file too.
+fn take_over_ipc_path(path: &Path) -> io::Result<()> {
+    if file_id(path).is_none() {
         return Ok(());
     }
-    match UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::from_raw_os_error(libc::EADDRINUSE)),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path),
-        Err(_) => Ok(()),
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -302,7 +346,7 @@ fn clear_stale_ipc(path: &PathBuf) -> io::Result<()> {
 /// bound endpoint.
 /// ZMQ_USE_FD: takes a duplicate of a listening socket made elsewhere (its kind must match
 /// the endpoint's: tcp or ipc), and reads its endpoint from it.
-fn adopt(fd: i32, addr: &BindAddr) -> io::Result<(Socket, bool, Option<PathBuf>, String)> {
+fn adopt(fd: i32, addr: &BindAddr) -> io::Result<(Socket, bool, Option<IpcFile>, String)> {
     use std::os::fd::{BorrowedFd, OwnedFd};
     // SAFETY: the caller promised a live descriptor (libzmq's contract for USE_FD); it is
     // only borrowed for the duplication, which fails with EBADF if it is not open.
@@ -337,7 +381,7 @@ pub fn bind(
     config: ConnectionConfig,
     link: Link,
 ) -> io::Result<ListenerHandle> {
-    let (sock, tcp, ipc_path, endpoint) = match &addr {
+    let (sock, tcp, ipc_file, endpoint) = match &addr {
         _ if opts.use_fd >= 0 => adopt(opts.use_fd, &addr)?,
         BindAddr::Tcp(sa) => {
             let s = Socket::new(Domain::for_address(*sa), Type::STREAM.nonblocking(), None)?;
@@ -354,14 +398,14 @@ pub fn bind(
             (s, true, None, format_tcp(local))
         }
         BindAddr::Ipc(path) => {
-            clear_stale_ipc(path)?;
+            take_over_ipc_path(path)?;
             let s = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
             opts.apply(SockRef::from(&s), false)?;
             s.bind(&SockAddr::unix(path)?)?;
             (
                 s,
                 false,
-                Some(path.clone()),
+                Some(IpcFile::new(path)),
                 format!("ipc://{}", path.display()),
             )
         }
@@ -408,7 +452,7 @@ pub fn bind(
             link: link2,
             endpoint: ep,
             registry,
-            ipc_path,
+            ipc_file,
             accept: None,
             slot: slot2,
             stopped: stopped2,
