@@ -63,9 +63,9 @@ pub unsafe extern "C" fn zmq_socket(context: *mut c_void, type_: c_int) -> *mut 
         let c = unsafe { ctx_ref(context) }?;
         let t = SocketType::from_raw(type_).ok_or(Error::EINVAL)?;
         let sock = c.ctx.socket(t)?;
-        // libzmq's default LINGER is -1 (zeroring's own is one second); a BLOCKY=0 context
-        // already made it 0.
-        if c.ctx.blocky() {
+        // libzmq's default LINGER is -1 (zeroring's own is one second), but 0 for SUB and XSUB
+        // (both libraries); a BLOCKY=0 context already made it 0.
+        if c.ctx.blocky() && !matches!(t, SocketType::Sub | SocketType::XSub) {
             sock.set_linger(-1)?;
         }
         Ok(Box::into_raw(Box::new(CSocket {
@@ -123,23 +123,54 @@ fn is_int(kind: Kind) -> bool {
     matches!(kind, Kind::Int | Kind::Bool)
 }
 
-/// Flags libzmq's socket types (and a few general options) take as any value >= 0, meaning
-/// "on" when non-zero (its `value >= 0` / `bool_relaxed` checks); the rest of its booleans
-/// accept only 0 and 1, as zeroring's table does for all.
-fn relaxed_bool(option: c_int) -> bool {
+/// Options libzmq 4.3.5 takes but cannot read back (its getsockopt answers EINVAL): the socket
+/// types' flags, and METADATA. zeroring's Rust API reads them; through the C ABI they answer
+/// as libzmq does.
+fn set_only_in_libzmq(option: c_int) -> bool {
     matches!(
         option,
         num::ROUTER_MANDATORY
-            | num::XPUB_VERBOSE
+            | num::ROUTER_HANDOVER
             | num::PROBE_ROUTER
             | num::REQ_CORRELATE
             | num::REQ_RELAXED
-            | num::ROUTER_HANDOVER
+            | num::XPUB_VERBOSE
+            | num::XPUB_VERBOSER
             | num::XPUB_NODROP
             | num::XPUB_MANUAL
-            | num::INVERT_MATCHING
-            | num::XPUB_VERBOSER
+            | num::XPUB_MANUAL_LAST_VALUE
+            | num::ONLY_FIRST_SUBSCRIBE
+            | num::METADATA
     )
+}
+
+/// How libzmq reads a flag: most of its booleans take only 0 and 1 (as zeroring's table does
+/// for all); the socket types' flags take any value >= 0 (`value >= 0`, "on" when non-zero);
+/// its `bool_relaxed` options take any value at all.
+enum Relaxed {
+    No,
+    NonNegative,
+    Any,
+}
+
+fn relaxed_bool(option: c_int) -> Relaxed {
+    match option {
+        num::ROUTER_RAW
+        | num::ROUTER_MANDATORY
+        | num::XPUB_VERBOSE
+        | num::PROBE_ROUTER
+        | num::REQ_CORRELATE
+        | num::REQ_RELAXED
+        | num::ROUTER_HANDOVER
+        | num::XPUB_NODROP
+        | num::XPUB_MANUAL
+        | num::XPUB_VERBOSER => Relaxed::NonNegative,
+        num::INVERT_MATCHING
+        | num::ZAP_ENFORCE_DOMAIN
+        | num::LOOPBACK_FASTPATH
+        | num::MULTICAST_LOOP => Relaxed::Any,
+        _ => Relaxed::No,
+    }
 }
 
 #[no_mangle]
@@ -154,11 +185,17 @@ pub unsafe extern "C" fn zmq_setsockopt(
         let sock = unsafe { sock_ref(s) }?;
         // libzmq's "strict" string options: NULL with length 0 clears them, an empty string
         // (a pointer with length 0) is refused (test_socks: an empty ZMQ_SOCKS_PROXY).
+        // ZAP_DOMAIN cannot be emptied at all.
         if optvallen == 0
-            && !optval.is_null()
+            && (!optval.is_null() || option == num::ZAP_DOMAIN)
             && matches!(
                 option,
-                num::SOCKS_PROXY | num::TCP_ACCEPT_FILTER | num::BINDTODEVICE
+                num::SOCKS_PROXY
+                    | num::TCP_ACCEPT_FILTER
+                    | num::BINDTODEVICE
+                    | num::PLAIN_USERNAME
+                    | num::PLAIN_PASSWORD
+                    | num::ZAP_DOMAIN
             )
         {
             return Err(Error::EINVAL);
@@ -176,8 +213,12 @@ pub unsafe extern "C" fn zmq_setsockopt(
                     )),
                 };
                 let mut v = i32::try_from(v).map_err(|_| Error::EINVAL)?;
-                if spec.kind == Kind::Bool && relaxed_bool(option) && v > 1 {
-                    v = 1;
+                if spec.kind == Kind::Bool {
+                    v = match relaxed_bool(option) {
+                        Relaxed::NonNegative if v > 1 => 1,
+                        Relaxed::Any if v != 0 => 1,
+                        _ => v,
+                    };
                 }
                 if option == num::HEARTBEAT_TTL {
                     // libzmq keeps the TTL in deciseconds (the unit of ZMTP's PING): the
@@ -215,6 +256,9 @@ pub unsafe extern "C" fn zmq_getsockopt(
         let cap = unsafe { *optvallen };
         if optval.is_null() && cap > 0 {
             return Err(Error::EFAULT);
+        }
+        if set_only_in_libzmq(option) {
+            return Err(Error::EINVAL);
         }
         let kind = options::spec(option).map(|s| s.kind);
         let value = match option {

@@ -16,14 +16,16 @@ pub extern "C" fn zmq_errno() -> c_int {
     errno()
 }
 
-/// libzmq's text for `errnum`: its own for EFSM, ENOCOMPATPROTO, ETERM and EMTHREAD, the C
-/// library's for the rest (bindings compare these strings).
+/// libzmq's text for `errnum`: its own for EFSM, ENOCOMPATPROTO, ETERM, EMTHREAD and
+/// EHOSTUNREACH ("Host unreachable", not the C library's "No route to host"), the C library's
+/// for the rest (bindings compare these strings).
 #[no_mangle]
 pub extern "C" fn zmq_strerror(errnum: c_int) -> *const c_char {
     const EFSM: &[u8] = b"Operation cannot be accomplished in current state\0";
     const ENOCOMPATPROTO: &[u8] = b"The protocol is not compatible with the socket type\0";
     const ETERM: &[u8] = b"Context was terminated\0";
     const EMTHREAD: &[u8] = b"No thread available\0";
+    const EHOSTUNREACH: &[u8] = b"Host unreachable\0";
     let own = |e: Error| e.errno() == errnum;
     let text = if own(Error::EFSM) {
         EFSM
@@ -33,6 +35,8 @@ pub extern "C" fn zmq_strerror(errnum: c_int) -> *const c_char {
         ETERM
     } else if own(Error::EMTHREAD) {
         EMTHREAD
+    } else if errnum == libc::EHOSTUNREACH {
+        EHOSTUNREACH
     } else {
         // SAFETY: strerror returns a valid C string for any value (as libzmq calls it).
         return unsafe { libc::strerror(errnum) };

@@ -13,7 +13,10 @@ use zmq::util::*;
 
 const ZMQ_PAIR: c_int = 0;
 const ZMQ_REQ: c_int = 3;
+const ZMQ_SUB: c_int = 2;
+const ZMQ_XSUB: c_int = 10;
 const ZMQ_LINGER: c_int = 17;
+const ZMQ_SUBSCRIBE: c_int = 6;
 const ZMQ_RCVTIMEO: c_int = 27;
 const ZMQ_RCVMORE: c_int = 13;
 const ZMQ_ROUTING_ID: c_int = 5;
@@ -129,6 +132,55 @@ fn default_linger_through_the_c_abi_is_libzmqs() {
     let rc = unsafe { zmq_getsockopt(p.b, ZMQ_LINGER, (&mut v as *mut c_int).cast(), &mut len) };
     assert_eq!(rc, 0);
     assert_eq!(v, -1);
+    // SUB and XSUB default to 0 in libzmq (its XSUB constructor), so that a subscriber whose
+    // publisher never came does not hold up zmq_ctx_term.
+    for t in [ZMQ_SUB, ZMQ_XSUB] {
+        // SAFETY: a context from this library; the socket is closed below.
+        let s = unsafe { zmq_socket(p.ctx, t) };
+        assert!(!s.is_null());
+        let mut v: c_int = 7;
+        let mut len = 4usize;
+        // SAFETY: valid socket and buffers.
+        let rc = unsafe { zmq_getsockopt(s, ZMQ_LINGER, (&mut v as *mut c_int).cast(), &mut len) };
+        // SAFETY: opened above, closed once (before asserting: the pair's term waits for it).
+        assert_eq!(unsafe { zmq_close(s) }, 0);
+        assert_eq!((rc, v), (0, 0), "socket type {t}");
+    }
+}
+
+#[test]
+fn term_does_not_wait_for_a_subscribers_publisher_that_never_came() {
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ep = cstr(&format!("tcp://127.0.0.1:{port}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ctx = zmq_ctx_new();
+        // SAFETY: handles from this library, C strings and buffers that outlive the calls.
+        unsafe {
+            for (t, sub) in [(ZMQ_SUB, false), (ZMQ_XSUB, true)] {
+                let s = zmq_socket(ctx, t);
+                if sub {
+                    assert_eq!(zmq_send(s, b"\x01topic".as_ptr().cast(), 6, 0), 6);
+                } else {
+                    assert_eq!(
+                        zmq_setsockopt(s, ZMQ_SUBSCRIBE, b"topic".as_ptr().cast(), 5),
+                        0
+                    );
+                }
+                assert_eq!(zmq_connect(s, ep.as_ptr()), 0);
+                assert_eq!(zmq_close(s), 0);
+            }
+            assert_eq!(zmq_ctx_term(ctx), 0);
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("zmq_ctx_term returned: closed subscribers do not linger");
 }
 
 static FREED: AtomicUsize = AtomicUsize::new(0);
@@ -247,6 +299,7 @@ fn strerror_has_libzmqs_strings() {
     );
     assert_eq!(s(156_384_712 + 54), "No thread available");
     assert_eq!(s(libc::EAGAIN), "Resource temporarily unavailable");
+    assert_eq!(s(libc::EHOSTUNREACH), "Host unreachable");
 }
 
 #[test]
@@ -373,5 +426,48 @@ fn zmq_shared_is_libzmqs() {
         );
         assert_eq!(zmq_msg_get(a.as_ptr(), ZMQ_SHARED), 1, "constant data");
         assert_eq!(zmq_msg_close(a.as_mut_ptr()), 0);
+    }
+}
+
+/// The C ABI reads flags and strings as libzmq's setsockopt does (options.cpp): the socket
+/// types' flags take any value >= 0 ("on" when non-zero), INVERT_MATCHING and its like any
+/// value at all; PLAIN_USERNAME refuses an empty string (NULL switches back to NULL security),
+/// ZAP_DOMAIN refuses both; and the flags libzmq cannot read back answer EINVAL to
+/// getsockopt, as libzmq's do.
+#[test]
+fn flags_and_strings_as_libzmqs_setsockopt_reads_them() {
+    const ZMQ_ROUTER: c_int = 6;
+    const ZMQ_ROUTER_MANDATORY: c_int = 33;
+    const ZMQ_ROUTER_RAW: c_int = 41;
+    const ZMQ_PLAIN_USERNAME: c_int = 45;
+    const ZMQ_ZAP_DOMAIN: c_int = 55;
+    const ZMQ_INVERT_MATCHING: c_int = 74;
+    let p = pair("relaxed");
+    // SAFETY: handles from this library; pointers with the lengths given (or NULL with 0).
+    unsafe {
+        let r = zmq_socket(p.ctx, ZMQ_ROUTER);
+        let set = |s, o, v: c_int| zmq_setsockopt(s, o, (&v as *const c_int).cast(), 4);
+        let get = |s, o| {
+            let mut v: c_int = 7;
+            let mut len = 4usize;
+            let rc = zmq_getsockopt(s, o, (&mut v as *mut c_int).cast(), &mut len);
+            (rc, v)
+        };
+        let results = (
+            set(r, ZMQ_ROUTER_MANDATORY, 2),
+            set(r, ZMQ_ROUTER_MANDATORY, -1),
+            get(r, ZMQ_ROUTER_MANDATORY).0,
+            set(r, ZMQ_ROUTER_RAW, 5),
+            set(p.a, ZMQ_INVERT_MATCHING, -3),
+            get(p.a, ZMQ_INVERT_MATCHING),
+            zmq_setsockopt(p.a, ZMQ_PLAIN_USERNAME, b"".as_ptr().cast(), 0),
+            zmq_setsockopt(p.a, ZMQ_PLAIN_USERNAME, std::ptr::null(), 0),
+            zmq_setsockopt(p.a, ZMQ_ZAP_DOMAIN, std::ptr::null(), 0),
+            zmq_setsockopt(p.a, ZMQ_ZAP_DOMAIN, [b'd'; 256].as_ptr().cast(), 256),
+            zmq_setsockopt(p.a, ZMQ_ZAP_DOMAIN, [b'd'; 255].as_ptr().cast(), 255),
+        );
+        // Closed before asserting: the pair's term waits for it.
+        assert_eq!(zmq_close(r), 0);
+        assert_eq!(results, (0, -1, -1, 0, 0, (0, 1), -1, 0, -1, -1, 0));
     }
 }

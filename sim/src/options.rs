@@ -87,16 +87,16 @@ impl SocketOptions {
             (num::HANDSHAKE_IVL, self.handshake_ivl.map_or(0, ms)),
             (num::HEARTBEAT_IVL, self.heartbeat.interval.map_or(0, ms)),
             (num::HEARTBEAT_TTL, ms(self.heartbeat.ttl)),
-            (
-                num::HEARTBEAT_TIMEOUT,
-                self.heartbeat.timeout.map_or(-1, ms),
-            ),
             (num::RECONNECT_IVL, self.reconnect_ivl.map_or(-1, ms)),
             (num::RECONNECT_IVL_MAX, ms(self.reconnect_ivl_max)),
             (num::CONNECT_TIMEOUT, self.connect_timeout.map_or(0, ms)),
             (num::SNDHWM, self.sndhwm as i32),
             (num::RCVHWM, self.rcvhwm as i32),
         ];
+        // Left unset it stays -1 (the interval), which libzmq's setsockopt does not take.
+        if let Some(t) = self.heartbeat.timeout {
+            ints.push((num::HEARTBEAT_TIMEOUT, ms(t)));
+        }
         ints.extend(self.int_options.iter().copied());
         let mut bytes: Vec<(i32, Bytes)> = Vec::new();
         match &self.mechanism {

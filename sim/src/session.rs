@@ -109,6 +109,7 @@ pub(crate) async fn run_connecter(
                 SessionAction::CancelConnect => {
                     attempt = None;
                     failed(&io::Error::new(io::ErrorKind::TimedOut, "connect timeout"));
+                    session.handle_connect_closed(0);
                     session.handle_connect_failed(now());
                 }
                 SessionAction::StopStream => {
@@ -158,6 +159,7 @@ pub(crate) async fn run_connecter(
                     }
                     Err(e) => {
                         failed(&e);
+                        session.handle_connect_closed(0);
                         session.handle_connect_failed(now());
                     }
                 }

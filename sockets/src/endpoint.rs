@@ -20,8 +20,9 @@ pub enum TransportAddr {
 }
 
 impl TransportAddr {
-    /// Parses `transport://address`. A missing `://` or an empty address → EINVAL; a transport
-    /// zeroring does not know (pgm, epgm, norm, vmci, udp, tipc, …) → EPROTONOSUPPORT.
+    /// Parses `transport://address`. A missing `://` or an empty address → EINVAL; `udp` →
+    /// ENOCOMPATPROTO (libzmq knows it, for RADIO and DISH only: draft types not built here);
+    /// a transport zeroring does not know (pgm, epgm, norm, vmci, tipc, …) → EPROTONOSUPPORT.
     pub fn parse(s: &str) -> Result<TransportAddr> {
         let (scheme, addr) = s.split_once("://").ok_or(Error::EINVAL)?;
         if addr.is_empty() {
@@ -31,6 +32,7 @@ impl TransportAddr {
             "inproc" => Ok(TransportAddr::Inproc(addr.to_string())),
             "tcp" => Ok(TransportAddr::Tcp(addr.to_string())),
             "ipc" => Ok(TransportAddr::Ipc(addr.to_string())),
+            "udp" => Err(Error::ENOCOMPATPROTO),
             _ => Err(Error::EPROTONOSUPPORT),
         }
     }
@@ -67,5 +69,9 @@ mod tests {
         assert_eq!(TransportAddr::parse("inproc://"), Err(Error::EINVAL));
         assert_eq!(TransportAddr::parse("inproc:/a"), Err(Error::EINVAL));
         assert_eq!(TransportAddr::parse("pgm://x"), Err(Error::EPROTONOSUPPORT));
+        assert_eq!(
+            TransportAddr::parse("udp://127.0.0.1:5555"),
+            Err(Error::ENOCOMPATPROTO)
+        );
     }
 }

@@ -35,7 +35,8 @@
 //!
 //! Transports: `inproc://`, `tcp://` and `ipc://` (ZMTP 3.1: NULL, PLAIN and CURVE), on every
 //! socket type STREAM included (STREAM speaks raw tcp/ipc bytes). Any other
-//! scheme (`pgm://`, `udp://`, …) fails with EPROTONOSUPPORT, a malformed endpoint with EINVAL:
+//! scheme (`pgm://`, `tipc://`, …) fails with EPROTONOSUPPORT (`udp://` with ENOCOMPATPROTO, as
+//! libzmq's classic socket types), a malformed endpoint with EINVAL:
 //!
 //! ```
 //! use zeroring::{Context, Error, SocketType};

@@ -98,6 +98,17 @@ impl Value {
 /// peer can take and bounds the wait when the peer is gone.
 pub const DEFAULT_LINGER_MS: i32 = 1000;
 
+/// The default LINGER of a socket of type `t`: [`DEFAULT_LINGER_MS`], except SUB and XSUB,
+/// whose only output is subscriptions: 0, as libzmq's XSUB constructor sets it ("we don't want
+/// to wait till pending subscription commands are sent to the wire"), so that closing a
+/// subscriber whose publisher never came never holds up `term`.
+pub fn default_linger(t: SocketType) -> i32 {
+    match t {
+        SocketType::Sub | SocketType::XSub => 0,
+        _ => DEFAULT_LINGER_MS,
+    }
+}
+
 /// The option values of one socket. Hot flags are plain fields; the options only the wire
 /// transports read live in `extra`, keyed by number.
 #[derive(Debug, Clone)]
@@ -185,6 +196,44 @@ pub struct Options {
     pub extra: std::collections::BTreeMap<i32, Value>,
 }
 
+/// Whether `int` is a value option `num` takes: libzmq 4.3.5's checks (options.cpp). Options
+/// not listed take any `int` from -1 up (booleans are checked against 0 and 1 before).
+fn in_range(num: i32, int: i32) -> bool {
+    match num {
+        num::RATE | num::MULTICAST_HOPS | num::MULTICAST_MAXTPDU => int > 0,
+        num::SNDHWM
+        | num::RCVHWM
+        | num::RECOVERY_IVL
+        | num::TOS
+        | num::CONNECT_TIMEOUT
+        | num::TCP_MAXRT
+        | num::RECONNECT_IVL_MAX
+        | num::BACKLOG
+        | num::HANDSHAKE_IVL
+        | num::HEARTBEAT_IVL
+        | num::HEARTBEAT_TIMEOUT => int >= 0,
+        num::TCP_KEEPALIVE => (-1..=1).contains(&int),
+        // A bit set (libzmq takes any int).
+        num::RECONNECT_STOP => true,
+        _ => int >= -1,
+    }
+}
+
+/// The longest value a string option takes, in bytes (libzmq's limits; BINDTODEVICE is an
+/// interface name, IFNAMSIZ with its NUL).
+fn max_len(num: i32) -> Option<usize> {
+    match num {
+        num::ZAP_DOMAIN
+        | num::PLAIN_USERNAME
+        | num::PLAIN_PASSWORD
+        | num::SOCKS_USERNAME
+        | num::SOCKS_PASSWORD
+        | num::TCP_ACCEPT_FILTER => Some(255),
+        num::BINDTODEVICE => Some(16),
+        _ => None,
+    }
+}
+
 impl Options {
     /// Defaults for a socket of type `t`.
     pub fn new(t: SocketType) -> Self {
@@ -192,7 +241,7 @@ impl Options {
             socket_type: t,
             sndhwm: 1000,
             rcvhwm: 1000,
-            linger: DEFAULT_LINGER_MS,
+            linger: default_linger(t),
             sndtimeo: -1,
             rcvtimeo: -1,
             routing_id: Bytes::new(),
@@ -252,9 +301,20 @@ impl Options {
             return Err(Error::EINVAL);
         }
         let b = int == 1;
+        if !in_range(num, int) {
+            return Err(Error::EINVAL);
+        }
+        if let Some(max) = max_len(num) {
+            match &value {
+                Value::Bytes(v) if v.len() > max => return Err(Error::EINVAL),
+                // ZAP_DOMAIN cannot be emptied (libzmq's "relaxed" string: 1 to 255 bytes).
+                Value::Bytes(v) if v.is_empty() && num == num::ZAP_DOMAIN => {
+                    return Err(Error::EINVAL)
+                }
+                _ => {}
+            }
+        }
         match num {
-            num::SNDHWM | num::RCVHWM if int < 0 => return Err(Error::EINVAL),
-            num::LINGER | num::SNDTIMEO | num::RCVTIMEO if int < -1 => return Err(Error::EINVAL),
             num::SNDHWM => self.sndhwm = int,
             num::RCVHWM => self.rcvhwm = int,
             num::LINGER => self.linger = int,
@@ -305,8 +365,9 @@ impl Options {
             num::INVERT_MATCHING => self.invert_matching = b,
             num::CONFLATE => self.conflate = b,
             num::IMMEDIATE => self.immediate = b,
+            // Any value, as libzmq: a negative one is no limit.
             num::MAXMSGSIZE => match value {
-                Value::Int64(v) if v >= -1 => self.maxmsgsize = v,
+                Value::Int64(v) => self.maxmsgsize = v,
                 _ => return Err(Error::EINVAL),
             },
             num::AFFINITY => match value {
@@ -435,9 +496,6 @@ impl Options {
                 self.mechanism = MECHANISM_CURVE;
             }
             _ => {
-                if matches!(s.kind, Kind::Int) && int < -1 {
-                    return Err(Error::EINVAL);
-                }
                 self.extra.insert(num, value);
             }
         }
@@ -574,5 +632,8 @@ mod tests {
         assert_eq!(o.get(num::RECONNECT_IVL), Ok(Value::Int(250)));
         assert_eq!(o.get(num::BACKLOG), Ok(Value::Int(100)));
         assert_eq!(o.get(num::LINGER), Ok(Value::Int(DEFAULT_LINGER_MS)));
+        for t in [SocketType::Sub, SocketType::XSub] {
+            assert_eq!(Options::new(t).get(num::LINGER), Ok(Value::Int(0)));
+        }
     }
 }

@@ -179,6 +179,52 @@ fn libzmq_does_not_linger_for_a_gone_peer() {
     assert!(took < AT_ONCE, "libzmq term took {took:?}");
 }
 
+/// A tcp endpoint nobody listens on (bound, then closed).
+fn dead_tcp_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", l.local_addr().unwrap())
+}
+
+/// A subscriber's only output is its subscriptions, and libzmq's SUB and XSUB default to
+/// LINGER 0: closing one whose publisher never came does not hold up term, in either library
+/// (zeroring's other sockets default to one second).
+#[test]
+fn a_subscriber_whose_publisher_never_came_does_not_linger() {
+    for t in [SocketType::Sub, SocketType::XSub] {
+        let ctx = Context::new();
+        let s = ctx.socket(t).unwrap();
+        assert_eq!(s.get_linger(), Ok(0), "{t:?}");
+        if t == SocketType::Sub {
+            s.set_subscribe(b"topic").unwrap();
+        } else {
+            s.send(&b"\x01topic"[..], 0).unwrap();
+        }
+        s.connect(&dead_tcp_endpoint()).unwrap();
+        drop(s);
+        let took = timed(Duration::from_secs(5), move || ctx.term()).expect("term returns");
+        assert!(took < AT_ONCE, "{t:?}: term took {took:?}");
+    }
+}
+
+/// libzmq's behaviour that the test above copies.
+#[test]
+fn libzmq_subscribers_do_not_linger() {
+    for t in [zmq::SUB, zmq::XSUB] {
+        let ctx = zmq::Context::new();
+        let s = ctx.socket(t).unwrap();
+        assert_eq!(s.get_linger().unwrap(), 0);
+        if t == zmq::SUB {
+            s.set_subscribe(b"topic").unwrap();
+        } else {
+            s.send(&b"\x01topic"[..], 0).unwrap();
+        }
+        s.connect(&dead_tcp_endpoint()).unwrap();
+        drop(s);
+        let took = timed(Duration::from_secs(5), move || drop(ctx)).expect("libzmq term returns");
+        assert!(took < AT_ONCE, "libzmq term took {took:?}");
+    }
+}
+
 /// What is owed is still delivered: queued to a peer that is gone, LINGER lets the socket
 /// reconnect and deliver when the peer comes back within it (libzmq's behaviour).
 #[test]
@@ -297,6 +343,30 @@ fn libzmq_retries_a_name_that_does_not_resolve() {
     assert_eq!(
         push.connect("tcp://no-such-host.invalid").unwrap_err(),
         zmq::Error::EINVAL
+    );
+}
+
+/// A bind may name the host, as libzmq 4.3.5's does (pyzmq's bundled libzmq binds
+/// `tcp://localhost:*` to 127.0.0.1; the `zmq` crate's minimal build resolves no name at all, so
+/// it has no twin here): an interface name is tried first, then the system resolver.
+#[test]
+fn a_bind_may_name_the_host() {
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_linger(0).unwrap();
+    pull.set_rcvtimeo(LIMIT_MS).unwrap();
+    pull.bind("tcp://localhost:*").unwrap();
+    let ep = pull.get_last_endpoint().unwrap().unwrap();
+    assert!(ep.starts_with("tcp://127.0.0.1:"), "{ep}");
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_linger(0).unwrap();
+    push.connect(&ep.replace("127.0.0.1", "localhost")).unwrap();
+    push.send("by name", 0).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"by name");
+    // Neither an interface nor a host: ENODEV, as before.
+    assert_eq!(
+        pull.bind("tcp://no-such-host.invalid:*"),
+        Err(Error::ENODEV)
     );
 }
 

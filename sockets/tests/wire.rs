@@ -1065,3 +1065,100 @@ fn a_port_a_closed_client_connection_holds_is_in_use_as_for_libzmq() {
     let lpull = lsock(&lctx, zmq::SocketType::PULL);
     assert_eq!(lpull.bind(&endpoint), Err(zmq::Error::EADDRINUSE));
 }
+
+/// An ipc message's `Peer-Address` is libzmq's: `localhost:uid:gid:pid` of the peer process
+/// (SO_PEERCRED), on the accepting side and on the connecting side (it had none before).
+#[test]
+fn ipc_peer_address_names_the_peers_credentials_as_libzmq() {
+    // SAFETY: plain libc getters, no arguments.
+    let want = unsafe {
+        format!(
+            "localhost:{}:{}:{}",
+            libc::getuid(),
+            libc::getgid(),
+            libc::getpid()
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("zeroring-peeraddr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    // Accepting: ours binds, libzmq connects; and the other way round.
+    let ours = zsock(&ctx, SocketType::Pair);
+    let ep = format!("ipc://{}/a", dir.display());
+    ours.bind(&ep).unwrap();
+    let theirs = lsock(&lctx, zmq::PAIR);
+    theirs.connect(&ep).unwrap();
+    theirs.send("to ours", 0).unwrap();
+    let m = ours.recv_msg(0).unwrap();
+    assert_eq!(m.gets("Peer-Address"), Some(want.as_bytes()), "accepted");
+    ours.send("to theirs", 0).unwrap();
+    let mut lm = theirs.recv_msg(0).unwrap();
+    let libzmq_connected = lm.gets("Peer-Address").map(str::to_string);
+    let ep2 = format!("ipc://{}/b", dir.display());
+    let lbound = lsock(&lctx, zmq::PAIR);
+    lbound.bind(&ep2).unwrap();
+    let zconn = zsock(&ctx, SocketType::Pair);
+    zconn.connect(&ep2).unwrap();
+    lbound.send("to ours", 0).unwrap();
+    let m = zconn.recv_msg(0).unwrap();
+    assert_eq!(m.gets("Peer-Address"), Some(want.as_bytes()), "connected");
+    zconn.send("to theirs", 0).unwrap();
+    let mut lm = lbound.recv_msg(0).unwrap();
+    let libzmq_accepted = lm.gets("Peer-Address").map(str::to_string);
+    // libzmq writes the credentials where it was built with SO_PEERCRED (pyzmq's 4.3.5:
+    // `localhost:0:0:<pid>`); the `zmq` crate's minimal build writes `localhost` alone.
+    for v in [libzmq_connected, libzmq_accepted] {
+        let v = v.expect("libzmq's Peer-Address");
+        assert!(v == "localhost" || v == want, "libzmq wrote {v}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A refused connect is reported as libzmq's connecter reports it: CONNECT_DELAYED, then
+/// CLOSED (the attempt's descriptor), then CONNECT_RETRIED; side by side with libzmq.
+#[test]
+fn a_refused_connect_reports_closed_before_the_retry_as_libzmq() {
+    // A port nobody listens on: bound, then closed.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("tcp://{}", l.local_addr().unwrap())
+    };
+    let ctx = Context::new();
+    let d = zsock(&ctx, SocketType::Dealer);
+    d.set_reconnect_ivl(50).unwrap();
+    let mon = Monitor::new(&ctx, &d, "refused");
+    d.connect(&dead).unwrap();
+    let ours: Vec<MonitorEvent> = (0..3)
+        .map(|_| mon.next(LIMIT_MS).expect("an event").0)
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            MonitorEvent::ConnectDelayed,
+            MonitorEvent::Closed,
+            MonitorEvent::ConnectRetried
+        ]
+    );
+    let lctx = zmq::Context::new();
+    let ld = lsock(&lctx, zmq::DEALER);
+    ld.set_reconnect_ivl(50).unwrap();
+    ld.monitor("inproc://libzmq-refused", zmq::SocketEvent::ALL as i32)
+        .unwrap();
+    let lmon = lctx.socket(zmq::PAIR).unwrap();
+    lmon.set_rcvtimeo(LIMIT_MS).unwrap();
+    lmon.connect("inproc://libzmq-refused").unwrap();
+    ld.connect(&dead).unwrap();
+    let theirs: Vec<u16> = (0..3)
+        .map(|_| {
+            let parts = lmon.recv_multipart(0).expect("a libzmq event");
+            u16::from_le_bytes([parts[0][0], parts[0][1]])
+        })
+        .collect();
+    assert_eq!(
+        theirs,
+        ours.iter().map(|e| e.code()).collect::<Vec<_>>(),
+        "libzmq's sequence"
+    );
+}

@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use crate::errno::Errno;
 
 /// Whether the endpoint is for `bind` or `connect` (the rules differ: only a
-/// bind may use `*` wildcards and interface names, only a connect may use DNS
-/// names and a source address).
+/// bind may use `*` wildcards and interface names, only a connect a source
+/// address; both may name a host).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
     Bind,
@@ -54,7 +54,8 @@ pub enum Host {
     Any,
     /// A literal address, with an optional IPv6 zone (`%eth0` or `%2`).
     Ip { addr: IpAddr, zone: Option<String> },
-    /// A name: an interface name for a bind, a DNS name for a connect.
+    /// A name: for a bind an interface name or, failing that, a host name; for a connect a
+    /// host name.
     Name(String),
 }
 
@@ -379,25 +380,39 @@ pub mod resolve {
                 Ok(vec![sa])
             }
             Host::Name(name) => match direction {
-                Direction::Bind => interface_addrs(name, ipv6).map(|ips| {
-                    ips.into_iter()
-                        .map(|ip| SocketAddr::new(ip, port))
-                        .collect()
-                }),
-                Direction::Connect => {
-                    let all: Vec<SocketAddr> = (name.as_str(), port).to_socket_addrs()?.collect();
-                    let mut picked: Vec<SocketAddr> = all
-                        .iter()
-                        .copied()
-                        .filter(|a| ipv6 || a.is_ipv4())
-                        .collect();
-                    if picked.is_empty() {
-                        picked = all;
+                // An interface name first; else a host name, as libzmq 4.3.5 resolves one for
+                // a bind too ("localhost", the machine's own name). ENODEV when neither.
+                Direction::Bind => match interface_addrs(name, ipv6) {
+                    Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
+                        host_addrs(name, port, ipv6)
+                            .ok()
+                            .filter(|a| !a.is_empty())
+                            .ok_or(e)
                     }
-                    Ok(picked)
-                }
+                    r => r.map(|ips| {
+                        ips.into_iter()
+                            .map(|ip| SocketAddr::new(ip, port))
+                            .collect()
+                    }),
+                },
+                Direction::Connect => host_addrs(name, port, ipv6),
             },
         }
+    }
+
+    /// A host name's addresses from the system resolver: IPv4 ones only, unless ZMQ_IPV6 is
+    /// set or the name has no IPv4 address.
+    fn host_addrs(name: &str, port: u16, ipv6: bool) -> io::Result<Vec<SocketAddr>> {
+        let all: Vec<SocketAddr> = (name, port).to_socket_addrs()?.collect();
+        let mut picked: Vec<SocketAddr> = all
+            .iter()
+            .copied()
+            .filter(|a| ipv6 || a.is_ipv4())
+            .collect();
+        if picked.is_empty() {
+            picked = all;
+        }
+        Ok(picked)
     }
 
     fn zone_index(zone: &str) -> io::Result<u32> {

@@ -4,7 +4,7 @@
 //! publish them) must form a valid path, libzmq's:
 //!
 //! ```text
-//! connecter:  ( CONNECT_DELAYED ( CONNECT_RETRIED
+//! connecter:  ( CONNECT_DELAYED ( CLOSED CONNECT_RETRIED
 //!                               | CONNECTED [HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED_*]
 //!                                 DISCONNECTED CONNECT_RETRIED ) )*
 //! accepted:   ACCEPTED [HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED_*] DISCONNECTED
@@ -36,6 +36,8 @@ enum At {
     Idle,
     /// CONNECT_DELAYED: an attempt in flight.
     Attempt,
+    /// CLOSED after CONNECT_DELAYED: the attempt failed and its descriptor is closed.
+    AttemptClosed,
     /// CONNECTED or ACCEPTED: a connection in its handshake.
     Handshake,
     /// The handshake succeeded.
@@ -62,7 +64,8 @@ fn step(connecter: bool, at: At, e: MonitorEvent) -> Option<At> {
         (At::Idle, M::ConnectDelayed) if connecter => At::Attempt,
         (At::Idle, M::Accepted) if !connecter => At::Handshake,
         (At::Attempt, M::Connected) => At::Handshake,
-        (At::Attempt, M::ConnectRetried) => At::Idle,
+        (At::Attempt, M::Closed) => At::AttemptClosed,
+        (At::AttemptClosed, M::ConnectRetried) => At::Idle,
         (At::Handshake, M::HandshakeSucceeded) => At::Ready,
         (At::Handshake, e) if handshake_failed(e) => At::Failed,
         (At::Handshake | At::Ready | At::Failed, M::Disconnected) => At::Down,

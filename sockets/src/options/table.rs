@@ -181,13 +181,18 @@ pub struct OptionSpec {
 }
 
 use SocketType as T;
-const SUBS: Types = Types::of(&[T::Sub, T::XSub, T::XPub]);
+// Which types take an option follows libzmq 4.3.5's setsockopt, type by type: XSUB takes no
+// SUBSCRIBE (its subscriptions are messages); REP takes ROUTER's options, since libzmq's REP is
+// a ROUTER (zeroring stores them there without effect: docs/sockets.md).
+const SUBS: Types = Types::of(&[T::Sub, T::XPub]);
 const PUBS: Types = Types::of(&[T::Pub, T::XPub]);
-const ROUTER: Types = Types::of(&[T::Router]);
+const ROUTER: Types = Types::of(&[T::Router, T::Rep]);
 const REQ: Types = Types::of(&[T::Req]);
-const PROBE: Types = Types::of(&[T::Router, T::Dealer, T::Req]);
+const PROBE: Types = Types::of(&[T::Router, T::Dealer, T::Req, T::Rep]);
+const ROUTER_ONLY: Types = Types::of(&[T::Router]);
+const CONNECT_RID: Types = Types::of(&[T::Router, T::Stream, T::Rep]);
 const PUBSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
-const XPUB_XSUB: Types = Types::of(&[T::Pub, T::XPub, T::Sub, T::XSub]);
+const XPUB_XSUB: Types = Types::of(&[T::Pub, T::XPub, T::XSub]);
 const SUB_SIDE: Types = Types::of(&[T::Sub, T::XSub]);
 const STREAM: Types = Types::of(&[T::Stream]);
 
@@ -343,7 +348,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         B,
         "-",
         WO,
-        Types::ALL,
+        CONNECT_RID,
     ),
     row(
         num::HANDSHAKE_IVL,
@@ -362,7 +367,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         Bool,
         "0",
         RW,
-        PUBSUB,
+        Types::ALL,
     ),
     row(
         num::HEARTBEAT_IVL,
@@ -521,7 +526,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "SOCKS_USERNAME",
         Str,
         "-",
-        WO,
+        RW,
         Types::ALL,
     ),
     row(
@@ -529,11 +534,18 @@ pub static OPTIONS: &[OptionSpec] = &[
         "SOCKS_PASSWORD",
         Str,
         "-",
-        WO,
+        RW,
         Types::ALL,
     ),
     row(num::STREAM_NOTIFY, "STREAM_NOTIFY", Bool, "1", WO, STREAM),
-    row(num::ROUTER_NOTIFY, "ROUTER_NOTIFY", Int, "0", RW, ROUTER),
+    row(
+        num::ROUTER_NOTIFY,
+        "ROUTER_NOTIFY",
+        Int,
+        "0",
+        RW,
+        ROUTER_ONLY,
+    ),
     row(
         num::MULTICAST_MAXTPDU,
         "MULTICAST_MAXTPDU",
@@ -584,7 +596,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         Types::ALL,
     ),
     row(num::HELLO_MSG, "HELLO_MSG", B, "-", WO, Types::ALL),
-    row(num::DISCONNECT_MSG, "DISCONNECT_MSG", B, "-", WO, ROUTER),
+    row(
+        num::DISCONNECT_MSG,
+        "DISCONNECT_MSG",
+        B,
+        "-",
+        WO,
+        ROUTER_ONLY,
+    ),
     row(num::HICCUP_MSG, "HICCUP_MSG", B, "-", WO, Types::ALL),
     row(num::PRIORITY, "PRIORITY", Int, "0", RW, Types::ALL),
     row(num::BUSY_POLL, "BUSY_POLL", Int, "0", RW, Types::ALL),

@@ -112,7 +112,7 @@ impl Socket {
     /// let other = ctx.socket(SocketType::Pull)?;
     /// assert_eq!(other.bind(&taken), Err(Error::EADDRINUSE));
     /// assert_eq!(other.bind("tcp://127.0.0.1"), Err(Error::EINVAL));
-    /// assert_eq!(other.bind("udp://127.0.0.1:5555"), Err(Error::EPROTONOSUPPORT));
+    /// assert_eq!(other.bind("pgm://127.0.0.1:5555"), Err(Error::EPROTONOSUPPORT));
     /// assert_eq!(other.bind("tcp://no-such-interface:5555"), Err(Error::ENODEV));
     /// s.bind("inproc://doc-bind")?;
     /// assert_eq!(other.bind("inproc://doc-bind"), Err(Error::EADDRINUSE));
@@ -153,7 +153,7 @@ impl Socket {
     /// s.connect("ipc:///nobody/listens/here")?;
     /// assert_eq!(s.connect("tcp://localhost:*"), Err(Error::EINVAL));
     /// assert_eq!(s.connect("tcp://localhost"), Err(Error::EINVAL));
-    /// assert_eq!(s.connect("udp://localhost:5555"), Err(Error::EPROTONOSUPPORT));
+    /// assert_eq!(s.connect("udp://localhost:5555"), Err(Error::ENOCOMPATPROTO)); // RADIO/DISH only
     /// # Ok::<(), zeroring::Error>(())
     /// ```
     pub fn connect(&self, endpoint: &str) -> Result<()> {

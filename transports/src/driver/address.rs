@@ -1,5 +1,6 @@
 //! From parsed endpoints to what the driver binds and connects: name resolution, the unique
-//! path of `ipc://*`, and the source address of `tcp://src;dst`.
+//! path of `ipc://*`, the source address of `tcp://src;dst`, and an ipc connection's
+//! `Peer-Address`.
 //!
 //! Owns: the step between [`crate::endpoint`] (pure parsing) and the OS. Must never: accept an
 //! endpoint for the wrong direction (the parser already refuses those).
@@ -13,6 +14,17 @@ use socket2::SockAddr;
 use super::listener::BindAddr;
 use super::session::ConnectTarget;
 use crate::endpoint::{resolve, Direction, Endpoint, Host, IpcEndpoint, TcpEndpoint};
+
+/// The `Peer-Address` of an ipc connection, as libzmq writes it: `localhost` (what
+/// `getnameinfo` names any unix-socket peer) and the peer's `:uid:gid:pid` (SO_PEERCRED), or
+/// `localhost` alone when the credentials cannot be read.
+pub(crate) fn ipc_peer_address(fd: &impl std::os::fd::AsFd) -> bytes::Bytes {
+    let text = match super::filter::peer_cred(fd) {
+        Some(c) => format!("localhost:{}:{}:{}", c.uid, c.gid, c.pid),
+        None => "localhost".to_string(),
+    };
+    bytes::Bytes::from(text)
+}
 
 fn not_stream_transport(endpoint: &Endpoint) -> io::Error {
     io::Error::new(

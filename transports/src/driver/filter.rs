@@ -89,7 +89,7 @@ fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 }
 
 /// The credentials of a unix-socket peer (SO_PEERCRED).
-fn peer_cred(fd: &impl AsFd) -> Option<libc::ucred> {
+pub(crate) fn peer_cred(fd: &impl AsFd) -> Option<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,

@@ -179,9 +179,14 @@ impl Handler for Listener {
                     &self.endpoint,
                 );
                 let mut config = self.config.clone();
-                if let Ok(Some(peer)) = SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
-                    config.peer_address = bytes::Bytes::from(peer.ip().to_string());
-                }
+                config.peer_address = if self.tcp {
+                    match SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
+                        Ok(Some(peer)) => bytes::Bytes::from(peer.ip().to_string()),
+                        _ => bytes::Bytes::new(),
+                    }
+                } else {
+                    super::address::ipc_peer_address(&fd)
+                };
                 // Its place among the handshakes, taken now (before its session starts on
                 // some thread) so that the gate never holds more than its cap.
                 let fd = Arc::new(fd);

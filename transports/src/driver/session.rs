@@ -332,7 +332,9 @@ impl ConnectSession {
                 // Its late completions find the session elsewhere and are ignored.
                 cx.cancel(*recv);
             }
+            let value = std::os::fd::AsRawFd::as_raw_fd(&**fd) as u32;
             self.end_socks(cx);
+            self.core.handle_connect_closed(value);
             return self.core.handle_connect_failed(cx.now());
         }
         if !*recv_live && send.is_none() {
@@ -357,7 +359,10 @@ impl ConnectSession {
         let keep = self.core.handle_connected(value);
         self.report();
         let mut config = self.config.clone();
-        config.peer_address = peer_address(&self.target);
+        config.peer_address = match self.target.addr.as_socket() {
+            Some(sa) => Bytes::from(sa.ip().to_string()),
+            None => super::address::ipc_peer_address(&*fd),
+        };
         match Stream::new(
             fd,
             config,
@@ -412,13 +417,6 @@ impl ConnectSession {
     }
 }
 
-fn peer_address(target: &ConnectTarget) -> bytes::Bytes {
-    match target.addr.as_socket() {
-        Some(sa) => bytes::Bytes::from(sa.ip().to_string()),
-        None => bytes::Bytes::new(),
-    }
-}
-
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
         self.pump(cx);
@@ -441,7 +439,9 @@ impl Handler for ConnectSession {
                         self.give_up();
                     }
                     _ => {
+                        let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
                         drop(fd);
+                        self.core.handle_connect_closed(value);
                         self.core.handle_connect_failed(cx.now());
                     }
                 }

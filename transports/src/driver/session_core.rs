@@ -181,6 +181,16 @@ impl SessionCore {
         self.state = State::Connecting { deadline };
     }
 
+    /// An attempt that had a descriptor ended without a connection (refused, unreachable,
+    /// timed out, or a SOCKS proxy failed it): ZMQ_EVENT_CLOSED with the descriptor (`value`),
+    /// as libzmq's connecter reports closing it before its CONNECT_RETRIED. Call just before
+    /// [`SessionCore::handle_connect_failed`].
+    pub fn handle_connect_closed(&mut self, value: u32) {
+        if matches!(self.state, State::Connecting { .. }) {
+            self.events.push_back((MonitorEvent::Closed, value));
+        }
+    }
+
     /// The attempt failed (refused, unreachable, timed out, or could not start).
     pub fn handle_connect_failed(&mut self, now: Instant) {
         if matches!(self.state, State::Starting | State::Connecting { .. }) {

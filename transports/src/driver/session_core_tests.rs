@@ -96,6 +96,33 @@ fn refused_attempts_retry_on_the_schedule() {
     );
 }
 
+/// libzmq's connecter closes a failed attempt's descriptor and says so (ZMQ_EVENT_CLOSED)
+/// before it schedules the next (CONNECT_RETRIED); an attempt that never had a descriptor
+/// (a name that did not resolve) reports only the retry.
+#[test]
+fn a_failed_attempt_reports_its_descriptor_closed_before_the_retry() {
+    let t0 = Instant::now();
+    let mut s = SessionCore::new(config(), 1, None);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    s.handle_connect_started(t0);
+    s.handle_connect_closed(7);
+    s.handle_connect_failed(t0);
+    let mut seen = Vec::new();
+    while let Some(e) = s.poll_event() {
+        seen.push(e);
+    }
+    assert_eq!(
+        seen[0],
+        (MonitorEvent::ConnectDelayed, libc::EINPROGRESS as u32)
+    );
+    assert_eq!(seen[1], (MonitorEvent::Closed, 7));
+    assert_eq!(seen[2].0, MonitorEvent::ConnectRetried);
+    assert_eq!(seen.len(), 3);
+    // Outside an attempt it reports nothing.
+    s.handle_connect_closed(8);
+    assert!(s.poll_event().is_none());
+}
+
 #[test]
 fn a_connection_resets_the_schedule_and_keeps_the_pipes() {
     let t0 = Instant::now();
