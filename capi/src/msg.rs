@@ -282,8 +282,9 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
         match property {
             ZMQ_MORE => Ok(m.more() as c_int),
             // Deprecated in libzmq: the fd of the connection the part came over (a tcp or
-            // ipc connection's properties carry it), −1 for others (inproc, sent parts).
-            ZMQ_SRCFD => Ok(m.metadata().and_then(|md| md.src_fd()).unwrap_or(-1)),
+            // ipc connection's properties carry it); for others (inproc, sent parts) −1 with
+            // EINVAL, as libzmq answers a message without one.
+            ZMQ_SRCFD => m.metadata().and_then(|md| md.src_fd()).ok_or(Error::EINVAL),
             // Whether the bytes may be shared with another message, as libzmq answers: after
             // zmq_msg_copy or a PUB's fan-out, and for constant data (zmq_msg_init_data
             // without a free function); a fresh message is not.

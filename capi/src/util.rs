@@ -98,6 +98,10 @@ pub unsafe extern "C" fn zmq_z85_decode(dest: *mut u8, string: *const c_char) ->
         }
         // SAFETY: C passes a C string.
         let text = unsafe { c_str(string) }?;
+        // libzmq decodes at least one group of five (an empty string is EINVAL there).
+        if text.is_empty() {
+            return Err(Error::EINVAL);
+        }
         let raw = zeroring::z85_decode(text)?;
         // SAFETY: C promises room for the decoded bytes.
         unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), dest, raw.len()) };

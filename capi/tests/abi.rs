@@ -341,8 +341,27 @@ fn version_and_z85_round_trip() {
         );
         assert!(!zmq_z85_decode(back.as_mut_ptr(), text.as_ptr()).is_null());
         assert!(zmq_z85_encode(text.as_mut_ptr(), data.as_ptr(), 7).is_null());
+        // An empty string decodes to nothing in libzmq: NULL, EINVAL.
+        set_errno(0);
+        assert!(zmq_z85_decode(back.as_mut_ptr(), c"".as_ptr()).is_null());
+        assert_eq!(errno(), libc::EINVAL);
     }
     assert_eq!(back, data);
+}
+
+/// ZMQ_SRCFD of a message that did not come over a connection: −1 with EINVAL, as libzmq.
+#[test]
+fn srcfd_of_a_message_without_a_connection_is_einval() {
+    const ZMQ_SRCFD: c_int = 2;
+    let mut m = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+    // SAFETY: a zmq_msg_t initialised here and closed below.
+    unsafe {
+        assert_eq!(zmq_msg_init_size(m.as_mut_ptr(), 3), 0);
+        set_errno(0);
+        assert_eq!(zmq_msg_get(m.as_ptr(), ZMQ_SRCFD), -1);
+        assert_eq!(errno(), libc::EINVAL);
+        assert_eq!(zmq_msg_close(m.as_mut_ptr()), 0);
+    }
 }
 
 /// libzmq's "strict" string options (ZMQ_SOCKS_PROXY, TCP_ACCEPT_FILTER, BINDTODEVICE): NULL

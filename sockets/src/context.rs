@@ -45,7 +45,7 @@ pub mod ctx_opt {
     pub const BLOCKY: i32 = 70;
 }
 
-/// The largest MAX_SOCKETS accepted (ZMQ_SOCKET_LIMIT).
+/// ZMQ_SOCKET_LIMIT, as libzmq reports it (MAX_SOCKETS may be set above it, as in libzmq).
 pub const SOCKET_LIMIT: i32 = 65535;
 
 /// Context options (zmq_ctx_set).
@@ -249,7 +249,9 @@ impl Context {
         let mut o = lock(&self.inner.options);
         match option {
             ctx_opt::IO_THREADS if value >= 0 => o.io_threads = value,
-            ctx_opt::MAX_SOCKETS if (1..=SOCKET_LIMIT).contains(&value) => o.max_sockets = value,
+            // Any positive value, as libzmq on Linux (SOCKET_LIMIT is what it reports, not a
+            // bound it checks).
+            ctx_opt::MAX_SOCKETS if value >= 1 => o.max_sockets = value,
             ctx_opt::MAX_MSGSZ if value >= 0 => o.max_msgsz = value,
             ctx_opt::BLOCKY if value == 0 || value == 1 => o.blocky = value == 1,
             ctx_opt::IPV6 if value == 0 || value == 1 => o.ipv6 = value == 1,
