@@ -66,6 +66,8 @@ if [ -n "$venv" ]; then
   LD_LIBRARY_PATH=$prefix/lib timeout 120 "$venv/bin/python" capi/pyzmq-smoke.py
   step "pyzmq's own test suite on this library"
   timeout 900 capi/pyzmq-tests.sh "$venv" "$prefix"
+  step "the probes: this library's answers beside libzmq 4.3.5's (pyzmq's wheel)"
+  timeout 600 capi/probe/run.sh "$venv" "$prefix"
 fi
 step "rust-zmq's own test suite on this library"
 timeout 900 capi/rust-zmq-tests.sh "$prefix"

@@ -253,7 +253,8 @@ impl Context {
             // bound it checks).
             ctx_opt::MAX_SOCKETS if value >= 1 => o.max_sockets = value,
             ctx_opt::MAX_MSGSZ if value >= 0 => o.max_msgsz = value,
-            ctx_opt::BLOCKY if value == 0 || value == 1 => o.blocky = value == 1,
+            // Any value >= 0, non-zero meaning on, as libzmq.
+            ctx_opt::BLOCKY if value >= 0 => o.blocky = value != 0,
             ctx_opt::IPV6 if value == 0 || value == 1 => o.ipv6 = value == 1,
             ctx_opt::THREAD_AFFINITY_CPU_ADD if value >= 0 => {
                 if !o.thread_cpus.contains(&(value as usize)) {

@@ -74,10 +74,11 @@ impl AtomicCounter {
         self.0.fetch_add(1, Ordering::SeqCst)
     }
 
-    /// Subtracts one; returns whether the counter is still above zero
-    /// (`zmq_atomic_counter_dec` returns 1 then, 0 when it reached zero).
+    /// Subtracts one; returns whether the counter is not zero after it
+    /// (`zmq_atomic_counter_dec` returns 1 then, 0 when it reached zero). Below zero counts as
+    /// not zero, as libzmq's `atomic_counter_t::sub` answers.
     pub fn dec(&self) -> bool {
-        self.0.fetch_sub(1, Ordering::SeqCst) - 1 > 0
+        self.0.fetch_sub(1, Ordering::SeqCst).wrapping_sub(1) != 0
     }
 
     /// The value (`zmq_atomic_counter_value`).
@@ -115,16 +116,14 @@ impl Timers {
         Self::default()
     }
 
-    /// Adds a timer that calls `handler(id)` every `interval` (`zmq_timers_add`); EINVAL for
-    /// a zero interval. Returns its id.
+    /// Adds a timer that calls `handler(id)` every `interval` (`zmq_timers_add`). Returns its
+    /// id. A zero interval is taken, as libzmq takes it: such a timer is due at every
+    /// [`execute`](Self::execute), which calls each due handler once (libzmq's would loop).
     pub fn add(
         &mut self,
         interval: Duration,
         handler: impl FnMut(i32) + Send + 'static,
     ) -> Result<i32> {
-        if interval.is_zero() {
-            return Err(Error::EINVAL);
-        }
         self.next_id += 1;
         let id = self.next_id;
         self.timers.push(Timer {
@@ -156,9 +155,6 @@ impl Timers {
     /// Changes a timer's interval; it next fires one new interval from now
     /// (`zmq_timers_set_interval`).
     pub fn set_interval(&mut self, id: i32, interval: Duration) -> Result<()> {
-        if interval.is_zero() {
-            return Err(Error::EINVAL);
-        }
         let t = self.find(id)?;
         t.interval = interval;
         t.due = Instant::now() + interval;
@@ -208,6 +204,7 @@ mod tests {
         assert_eq!(c.value(), 2);
         assert!(c.dec(), "still 1");
         assert!(!c.dec(), "reached zero");
+        assert!(c.dec(), "-1 is not zero, as libzmq answers");
         c.set(5);
         assert_eq!(c.value(), 5);
     }
@@ -249,7 +246,19 @@ mod tests {
         timers.reset(id).unwrap();
         timers.cancel(id).unwrap();
         assert_eq!(timers.cancel(id), Err(Error::EINVAL));
-        assert_eq!(timers.add(Duration::ZERO, |_| {}), Err(Error::EINVAL));
+        // A zero interval: due at every execute, called once per execute.
+        let zero = Arc::new(AtomicUsize::new(0));
+        let z = zero.clone();
+        let id0 = timers
+            .add(Duration::ZERO, move |_| {
+                z.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        assert_eq!(timers.timeout(), 0);
+        timers.execute();
+        timers.execute();
+        assert_eq!(zero.load(Ordering::SeqCst), 2);
+        timers.cancel(id0).unwrap();
         let sw = Stopwatch::start();
         assert!(sw.stop() < 10_000_000);
     }
