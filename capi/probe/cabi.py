@@ -1,6 +1,6 @@
 """The C functions outside the socket API, called through ctypes on the library named by argv[1]:
-Z85, zmq_has, zmq_strerror, the zmq_msg_* calls, context options, timers, atomic counters and
-the CURVE key functions, with the edge cases libzmq answers in its own way.
+Z85, zmq_has, zmq_strerror, the zmq_msg_* calls, context options, timers, atomic counters,
+zmq_poll over a socket and a pipe, and the CURVE key functions, with the edge cases libzmq answers in its own way.
 
 Compared against libzmq 4.3.5 (pyzmq's wheel's copy) by capi/probe/run.sh. Leaves out what
 crashes or hangs libzmq itself (NULL buffers: it asserts; a due zero-interval timer: its
@@ -8,6 +8,7 @@ zmq_timers_execute loops), what reads past a short buffer (zmq_curve_public of a
 and what differs by build (zmq_has("tipc")).
 """
 import ctypes
+import os
 import sys
 import time
 
@@ -119,6 +120,42 @@ for op in ["inc", "inc", "dec", "dec", "dec"]:
 show("atomic_counter_value", lib.zmq_atomic_counter_value(vp(counter)), False)
 lib.zmq_atomic_counter_set(vp(counter), -5)
 show("atomic_counter_value after set -5", lib.zmq_atomic_counter_value(vp(counter)), False)
+
+class PollItem(ctypes.Structure):
+    _fields_ = [("socket", vp), ("fd", ctypes.c_int), ("events", ctypes.c_short),
+                ("revents", ctypes.c_short)]
+
+
+show("poll, no items, 20 ms", lib.zmq_poll(None, 0, 20))
+show("poll, NULL items", lib.zmq_poll(None, 1, 0))
+ctx = lib.zmq_ctx_new()
+a = lib.zmq_socket(ctx, 0)
+b = lib.zmq_socket(ctx, 0)
+lib.zmq_bind(vp(a), b"inproc://probe-poll")
+lib.zmq_connect(vp(b), b"inproc://probe-poll")
+items = (PollItem * 2)()
+items[0].socket = b
+items[0].events = 1 | 2 | 4 | 8
+r, w = os.pipe()
+items[1].fd = r
+items[1].events = 1 | 2
+show("poll, nothing to read", lib.zmq_poll(items, 2, 0))
+show("revents", (items[0].revents, items[1].revents), False)
+os.write(w, b"x")
+lib.zmq_send(vp(a), b"m", ctypes.c_size_t(1), 0)
+show("poll, both readable", lib.zmq_poll(items, 2, 1000))
+show("revents", (items[0].revents, items[1].revents), False)
+items[0].events = 0
+items[1].events = 0
+show("poll, no interest", lib.zmq_poll(items, 2, 0))
+show("revents", (items[0].revents, items[1].revents), False)
+items[1].fd = 9999
+items[1].events = 1
+show("poll, a closed fd", lib.zmq_poll(items, 2, 0))
+show("revents", (items[0].revents, items[1].revents), False)
+lib.zmq_close(vp(a))
+lib.zmq_close(vp(b))
+lib.zmq_ctx_term(vp(ctx))
 
 public = ctypes.create_string_buffer(41)
 secret = ctypes.create_string_buffer(41)
