@@ -241,7 +241,7 @@ impl Context {
     /// let ctx = Context::new();
     /// ctx.set(ctx_opt::IO_THREADS, 2)?;
     /// assert_eq!(ctx.set(ctx_opt::IO_THREADS, -1), Err(Error::EINVAL));
-    /// assert_eq!(ctx.set(ctx_opt::BLOCKY, 2), Err(Error::EINVAL));
+    /// assert_eq!(ctx.set(ctx_opt::BLOCKY, -1), Err(Error::EINVAL)); // libzmq takes any value >= 0
     /// assert_eq!(ctx.set(9999, 1), Err(Error::EINVAL));
     /// # Ok::<(), zeroring::Error>(())
     /// ```
