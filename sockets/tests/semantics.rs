@@ -368,6 +368,29 @@ fn a_bind_may_name_the_host() {
         pull.bind("tcp://no-such-host.invalid:*"),
         Err(Error::ENODEV)
     );
+    // With ZMQ_IPV6, as libzmq 4.3.5 binds: a name with only IPv4 addresses binds the
+    // v4-mapped IPv6 address, and an interface its IPv6 address when it has one.
+    let v6 = ctx.socket(SocketType::Pull).unwrap();
+    v6.set_linger(0).unwrap();
+    v6.set_rcvtimeo(LIMIT_MS).unwrap();
+    v6.set_ipv6(true).unwrap();
+    v6.bind("tcp://localhost:*").unwrap();
+    let ep = v6.get_last_endpoint().unwrap().unwrap();
+    assert!(ep.starts_with("tcp://[::ffff:127.0.0.1]:"), "{ep}");
+    let port = ep.rsplit(':').next().unwrap();
+    let push4 = ctx.socket(SocketType::Push).unwrap();
+    push4.set_linger(0).unwrap();
+    push4.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+    push4.send("over v4", 0).unwrap();
+    assert_eq!(v6.recv_bytes(0).unwrap(), b"over v4");
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let lo = ctx.socket(SocketType::Pull).unwrap();
+        lo.set_linger(0).unwrap();
+        lo.set_ipv6(true).unwrap();
+        lo.bind("tcp://lo:*").unwrap();
+        let ep = lo.get_last_endpoint().unwrap().unwrap();
+        assert!(ep.starts_with("tcp://[::1]:"), "{ep}");
+    }
 }
 
 #[test]

@@ -387,6 +387,7 @@ pub mod resolve {
                         host_addrs(name, port, ipv6)
                             .ok()
                             .filter(|a| !a.is_empty())
+                            .map(|a| if ipv6 { v6_first_or_mapped(a) } else { a })
                             .ok_or(e)
                     }
                     r => r.map(|ips| {
@@ -398,6 +399,24 @@ pub mod resolve {
                 Direction::Connect => host_addrs(name, port, ipv6),
             },
         }
+    }
+
+    /// With ZMQ_IPV6, what libzmq's bind resolves (getaddrinfo for AF_INET6 with
+    /// AI_V4MAPPED): the name's IPv6 addresses, else its IPv4 ones as v4-mapped IPv6
+    /// (`tcp://localhost:*` binds `[::ffff:127.0.0.1]`).
+    fn v6_first_or_mapped(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        if addrs.iter().any(SocketAddr::is_ipv6) {
+            return addrs.into_iter().filter(SocketAddr::is_ipv6).collect();
+        }
+        addrs
+            .into_iter()
+            .map(|a| match a {
+                SocketAddr::V4(v4) => {
+                    SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+                }
+                v6 => v6,
+            })
+            .collect()
     }
 
     /// A host name's addresses from the system resolver: IPv4 ones only, unless ZMQ_IPV6 is
@@ -471,6 +490,9 @@ pub mod resolve {
         if out.is_empty() {
             return Err(io::Error::from_raw_os_error(libc::ENODEV));
         }
+        // With ZMQ_IPV6 the interface's IPv6 address comes first, as libzmq picks it
+        // (`tcp://lo:*` binds [::1] there, 127.0.0.1 without).
+        out.sort_by_key(|a| a.is_ipv4());
         Ok(out)
     }
 }
