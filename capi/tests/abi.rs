@@ -17,6 +17,12 @@ const ZMQ_SUB: c_int = 2;
 const ZMQ_XSUB: c_int = 10;
 const ZMQ_LINGER: c_int = 17;
 const ZMQ_SUBSCRIBE: c_int = 6;
+const ZMQ_ROUTER: c_int = 6;
+const ZMQ_ROUTER_MANDATORY: c_int = 33;
+const ZMQ_ROUTER_RAW: c_int = 41;
+const ZMQ_PLAIN_USERNAME: c_int = 45;
+const ZMQ_ZAP_DOMAIN: c_int = 55;
+const ZMQ_INVERT_MATCHING: c_int = 74;
 const ZMQ_RCVTIMEO: c_int = 27;
 const ZMQ_RCVMORE: c_int = 13;
 const ZMQ_ROUTING_ID: c_int = 5;
@@ -455,12 +461,6 @@ fn zmq_shared_is_libzmqs() {
 /// getsockopt, as libzmq's do.
 #[test]
 fn flags_and_strings_as_libzmqs_setsockopt_reads_them() {
-    const ZMQ_ROUTER: c_int = 6;
-    const ZMQ_ROUTER_MANDATORY: c_int = 33;
-    const ZMQ_ROUTER_RAW: c_int = 41;
-    const ZMQ_PLAIN_USERNAME: c_int = 45;
-    const ZMQ_ZAP_DOMAIN: c_int = 55;
-    const ZMQ_INVERT_MATCHING: c_int = 74;
     let p = pair("relaxed");
     // SAFETY: handles from this library; pointers with the lengths given (or NULL with 0).
     unsafe {

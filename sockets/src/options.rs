@@ -219,17 +219,17 @@ fn in_range(num: i32, int: i32) -> bool {
     }
 }
 
-/// The longest value a string option takes, in bytes (libzmq's limits; BINDTODEVICE is an
-/// interface name, IFNAMSIZ with its NUL).
-fn max_len(num: i32) -> Option<usize> {
+/// The lengths a string option takes, in bytes (libzmq's limits: ZAP_DOMAIN cannot be emptied,
+/// its "relaxed" string; BINDTODEVICE is an interface name, IFNAMSIZ with its NUL).
+fn string_lengths(num: i32) -> Option<std::ops::RangeInclusive<usize>> {
     match num {
-        num::ZAP_DOMAIN
-        | num::PLAIN_USERNAME
+        num::ZAP_DOMAIN => Some(1..=255),
+        num::PLAIN_USERNAME
         | num::PLAIN_PASSWORD
         | num::SOCKS_USERNAME
         | num::SOCKS_PASSWORD
-        | num::TCP_ACCEPT_FILTER => Some(255),
-        num::BINDTODEVICE => Some(16),
+        | num::TCP_ACCEPT_FILTER => Some(0..=255),
+        num::BINDTODEVICE => Some(0..=16),
         _ => None,
     }
 }
@@ -304,14 +304,9 @@ impl Options {
         if !in_range(num, int) {
             return Err(Error::EINVAL);
         }
-        if let Some(max) = max_len(num) {
-            match &value {
-                Value::Bytes(v) if v.len() > max => return Err(Error::EINVAL),
-                // ZAP_DOMAIN cannot be emptied (libzmq's "relaxed" string: 1 to 255 bytes).
-                Value::Bytes(v) if v.is_empty() && num == num::ZAP_DOMAIN => {
-                    return Err(Error::EINVAL)
-                }
-                _ => {}
+        if let (Some(lengths), Value::Bytes(v)) = (string_lengths(num), &value) {
+            if !lengths.contains(&v.len()) {
+                return Err(Error::EINVAL);
             }
         }
         match num {
@@ -456,10 +451,7 @@ impl Options {
                 let Value::Bytes(v) = &value else {
                     return Err(Error::EINVAL);
                 };
-                if v.len() > 255 {
-                    return Err(Error::EINVAL);
-                }
-                // libzmq: an empty value switches back to NULL.
+                // (The length was checked above.) libzmq: an empty value switches back to NULL.
                 if v.is_empty() {
                     self.mechanism = MECHANISM_NULL;
                 } else {

@@ -332,7 +332,7 @@ impl ConnectSession {
                 // Its late completions find the session elsewhere and are ignored.
                 cx.cancel(*recv);
             }
-            let value = std::os::fd::AsRawFd::as_raw_fd(&**fd) as u32;
+            let value = fd_value(fd);
             self.end_socks(cx);
             self.core.handle_connect_closed(value);
             return self.core.handle_connect_failed(cx.now());
@@ -355,7 +355,7 @@ impl ConnectSession {
 
     /// Runs ZMTP on `fd`, first decoding `early` (bytes that came with the proxy's reply).
     fn start_stream(&mut self, cx: &mut Cx<'_>, fd: SharedFd, early: Option<Bytes>) {
-        let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
+        let value = fd_value(&fd);
         let keep = self.core.handle_connected(value);
         self.report();
         let mut config = self.config.clone();
@@ -439,7 +439,7 @@ impl Handler for ConnectSession {
                         self.give_up();
                     }
                     _ => {
-                        let value = std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32;
+                        let value = fd_value(&fd);
                         drop(fd);
                         self.core.handle_connect_closed(value);
                         self.core.handle_connect_failed(cx.now());
@@ -621,4 +621,9 @@ pub fn connect(
         let _ = id2.set(cx.spawn(Box::new(session())));
     })?;
     Ok(ConnectHandle { thread, id, slot })
+}
+
+/// A descriptor as the monitor reports it (libzmq's events carry the fd).
+fn fd_value(fd: &SharedFd) -> u32 {
+    std::os::fd::AsRawFd::as_raw_fd(&**fd) as u32
 }
