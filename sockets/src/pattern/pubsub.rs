@@ -202,7 +202,8 @@ impl XPub {
                             self.manual_subs.rm(topic, p.id);
                         }
                         if self.xpub {
-                            self.pending.push_back((m.clone(), Some(p.id)));
+                            self.pending
+                                .push_back((m.clone().with_more(false), Some(p.id)));
                         }
                         continue;
                     }
@@ -211,8 +212,11 @@ impl XPub {
                     } else {
                         self.subs.rm(topic, p.id) != RmResult::ValuesRemain || o.xpub_verboser
                     };
+                    // A subscription reaches the user as a message of its own, whatever
+                    // followed it (libzmq queues it without its MORE flag).
                     if self.xpub && notify {
-                        self.pending.push_back((m.clone(), Some(p.id)));
+                        self.pending
+                            .push_back((m.clone().with_more(false), Some(p.id)));
                     }
                 } else if self.xpub {
                     self.pending.push_back((m, Some(p.id)));

@@ -288,6 +288,27 @@ fn only_first_subscribe_treats_later_parts_as_data() {
 }
 
 #[test]
+fn a_subscription_with_more_parts_reaches_the_user_as_a_message_of_its_own() {
+    // libzmq's XPUB queues a subscription without its MORE flag; the parts after it are
+    // examined one by one (data goes to the user as sent, subscriptions apply).
+    let ctx = Context::new();
+    let xpub = bound(&ctx, SocketType::XPub, "inproc://xp12");
+    let xsub = connected(&ctx, SocketType::XSub, "inproc://xp12");
+    xsub.send_multipart([&b"\x01multi"[..], b"part"], 0)
+        .unwrap();
+    xsub.send_multipart([&b"\x01m2"[..], b"\x01m3", b"tail"], 0)
+        .unwrap();
+    xsub.send("sync", 0).unwrap();
+    assert_eq!(recv_parts(&xpub), vec![b"\x01multi".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"part".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"\x01m2".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"\x01m3".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"tail".to_vec()]);
+    assert_eq!(recv_parts(&xpub), vec![b"sync".to_vec()]);
+    assert_eq!(xpub.get_topics_count().unwrap(), 3);
+}
+
+#[test]
 fn xpub_manual_last_value_sends_only_to_the_last_subscriber() {
     let ctx = Context::new();
     let xpub = sock(&ctx, SocketType::XPub);
