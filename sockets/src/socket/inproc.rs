@@ -93,8 +93,11 @@ impl Driver {
         let (c2b_w, c2b_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.sndhwm)));
         let (b2c_w, b2c_r) = pipe::<Msg>(PipeConfig::with_hwm(hwm(me.rcvhwm)));
         self.sc.options.last_endpoint = uri.to_string();
-        let defer = self.sc.options.immediate
-            || (me.socket_type == SocketType::Router && connect_rid.is_none());
+        // IMMEDIATE does not defer an inproc connection: libzmq attaches its pipe at connect
+        // whether or not the name is bound (its inproc connection completes then), so sends
+        // queue for the binder to come, IMMEDIATE or not. Only a ROUTER that must learn the
+        // binder's routing id waits (libzmq keeps that pipe anonymous until the id arrives).
+        let defer = me.socket_type == SocketType::Router && connect_rid.is_none();
         let pending = |deferred| Pending {
             connector: me.clone(),
             writer: b2c_w,
