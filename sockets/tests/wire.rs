@@ -1162,3 +1162,27 @@ fn a_refused_connect_reports_closed_before_the_retry_as_libzmq() {
         "libzmq's sequence"
     );
 }
+
+/// An unbind closes the connections its listener accepted, so their peers see DISCONNECTED
+/// and reconnect (to nothing) instead of writing into a connection nobody reads. libzmq 4.3.5
+/// differs: it keeps such a connection open and discards what arrives on it (docs/sockets.md,
+/// "Known gaps").
+#[test]
+fn unbind_closes_the_connections_it_accepted() {
+    let ctx = Context::new();
+    for endpoint in ["tcp://127.0.0.1:*".to_string(), fresh_ipc("unbind")] {
+        let server = zsock(&ctx, SocketType::Pull);
+        server.bind(&endpoint).unwrap();
+        let bound = server.get_last_endpoint().unwrap().unwrap();
+        let client = zsock(&ctx, SocketType::Push);
+        let monitor = Monitor::new(&ctx, &client, &format!("unbind-{}", &endpoint[..3]));
+        client.connect(&bound).unwrap();
+        client.send("before", 0).unwrap();
+        server.set_rcvtimeo(LIMIT_MS).unwrap();
+        assert_eq!(server.recv_bytes(0).unwrap(), b"before");
+        monitor.expect(MonitorEvent::HandshakeSucceeded);
+        server.unbind(&bound).unwrap();
+        monitor.expect(MonitorEvent::Disconnected);
+        monitor.expect(MonitorEvent::ConnectRetried);
+    }
+}
