@@ -200,16 +200,20 @@ impl Wire {
         attach: AttachHandle,
         monitor: MonitorSink,
     ) -> Result<String> {
-        let parsed = ep::parse(endpoint, Direction::Bind).map_err(endpoint_error)?;
+        // libzmq reports BIND_FAILED for whatever fails once the transport is known (a
+        // malformed address, a name that does not resolve, the bind itself), naming the
+        // address without its scheme (`127.0.0.1:5555`, `/tmp/x.sock`).
+        let address = endpoint.split_once("://").map_or(endpoint, |(_, a)| a);
+        let failed = |errno: i32| monitor.emit(MonitorEvent::BindFailed, errno as u32, address);
+        let parsed = ep::parse(endpoint, Direction::Bind).map_err(|e| {
+            failed(e.errno.0);
+            endpoint_error(e)
+        })?;
         let topts = transport_options(o, ctx.ipv6());
         let addr = match driver::bind_addr(&parsed, topts.ipv6) {
             Ok(a) => a,
             Err(e) => {
-                monitor.emit(
-                    MonitorEvent::BindFailed,
-                    e.raw_os_error().unwrap_or(0) as u32,
-                    endpoint,
-                );
+                failed(e.raw_os_error().unwrap_or(0));
                 return Err(io_error(e));
             }
         };
@@ -219,11 +223,7 @@ impl Wire {
         let handle = match driver::bind(threads, addr, topts, config, link) {
             Ok(h) => h,
             Err(e) => {
-                monitor.emit(
-                    MonitorEvent::BindFailed,
-                    e.raw_os_error().unwrap_or(0) as u32,
-                    endpoint,
-                );
+                failed(e.raw_os_error().unwrap_or(0));
                 return Err(io_error(e));
             }
         };

@@ -1186,3 +1186,55 @@ fn unbind_closes_the_connections_it_accepted() {
         monitor.expect(MonitorEvent::ConnectRetried);
     }
 }
+
+/// A bind that fails once its transport is known reports BIND_FAILED with the errno and the
+/// address without its scheme, side by side with libzmq (which may report CLOSED first, for
+/// the descriptor it made: not compared).
+#[test]
+fn a_failed_bind_reports_bind_failed_as_libzmq() {
+    let ctx = Context::new();
+    let taken = zsock(&ctx, SocketType::Pull);
+    taken.bind("tcp://127.0.0.1:*").unwrap();
+    let taken = taken.get_last_endpoint().unwrap().unwrap();
+    let long_name = format!("ipc://@{}", "x".repeat(200));
+    let lctx = zmq::Context::new();
+    for (i, endpoint) in [
+        taken.as_str(),
+        "tcp://eth99:5555",
+        "ipc:///nonexistent/dir/sock",
+        long_name.as_str(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = zsock(&ctx, SocketType::Pull);
+        let mon = Monitor::new(&ctx, &s, &format!("bind-failed-{i}"));
+        let err = s.bind(endpoint).unwrap_err();
+        let ours = loop {
+            let (e, v, ep) = mon.next(LIMIT_MS).expect("BIND_FAILED");
+            if e == MonitorEvent::BindFailed {
+                break (v, ep);
+            }
+        };
+        assert_eq!(ours.0 as i32, err.errno(), "{endpoint}: the event's errno");
+
+        let ls = lsock(&lctx, zmq::PULL);
+        let name = format!("inproc://libzmq-bind-failed-{i}");
+        ls.monitor(&name, zmq::SocketEvent::ALL as i32).unwrap();
+        let lmon = lctx.socket(zmq::PAIR).unwrap();
+        lmon.set_rcvtimeo(LIMIT_MS).unwrap();
+        lmon.connect(&name).unwrap();
+        assert!(
+            ls.bind(endpoint).is_err(),
+            "{endpoint}: libzmq's bind fails too"
+        );
+        let theirs = loop {
+            let parts = lmon.recv_multipart(0).expect("libzmq's BIND_FAILED");
+            if u16::from_le_bytes([parts[0][0], parts[0][1]]) == MonitorEvent::BindFailed.code() {
+                let v = u32::from_le_bytes(parts[0][2..6].try_into().unwrap());
+                break (v, String::from_utf8(parts[1].clone()).unwrap());
+            }
+        };
+        assert_eq!(ours, theirs, "{endpoint}");
+    }
+}
