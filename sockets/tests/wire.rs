@@ -1164,9 +1164,9 @@ fn a_refused_connect_reports_closed_before_the_retry_as_libzmq() {
 }
 
 /// An unbind closes the connections its listener accepted, so their peers see DISCONNECTED
-/// and reconnect (to nothing) instead of writing into a connection nobody reads. libzmq 4.3.5
-/// differs: it keeps such a connection open and discards what arrives on it (docs/sockets.md,
-/// "Known gaps").
+/// and reconnect (to nothing) instead of writing into a connection nobody reads; at once,
+/// with no further call on the socket (libzmq 4.3.5 finishes it at the socket's next call:
+/// docs/sockets.md, "Known gaps").
 #[test]
 fn unbind_closes_the_connections_it_accepted() {
     let ctx = Context::new();
