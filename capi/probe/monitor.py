@@ -14,6 +14,7 @@ import zmq
 
 ctx = zmq.Context()
 N = [0]
+RETRIED = []  # CONNECT_RETRIED values (the wait before the next attempt), in order
 NAMES = {getattr(zmq, n): n for n in dir(zmq)
          if n.startswith("EVENT_") and n not in ("EVENT_ALL", "EVENT_ALL_V1", "EVENT_ALL_V2")}
 SHOWN_VALUE = (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH,
@@ -54,6 +55,8 @@ def events(m, until, nudge=()):
         num = int.from_bytes(ev[0][:2], "little")
         val = int.from_bytes(ev[0][2:], "little")
         out.append((NAMES.get(num, num), val if num in SHOWN_VALUE else "v", norm(ev[1])))
+        if num == zmq.EVENT_CONNECT_RETRIED:
+            RETRIED.append(val)
         if out[-1][0] in (until, "EVENT_MONITOR_STOPPED"):
             return out
 
@@ -124,6 +127,18 @@ for ep in [taken, "tcp://eth99:5555", "ipc:///nonexistent/dir/sock"]:
         print(norm(ep.encode()), events(bm, "EVENT_BIND_FAILED"))
     b.close()
     bm.close()
+print("== reconnect schedule (CONNECT_RETRIED values)")
+for ivl, mx in [(50, 400), (100, 50), (100, 0)]:
+    s, m = monitored(zmq.DEALER, RECONNECT_IVL=ivl, RECONNECT_IVL_MAX=mx)
+    s.connect("tcp://127.0.0.1:1")
+    RETRIED.clear()
+    while len(RETRIED) < 5:
+        events(m, "EVENT_CONNECT_RETRIED")
+    s.close()
+    m.close()
+    # Without a maximum each wait is RECONNECT_IVL plus a random jitter below it.
+    shown = RETRIED if mx else ["ivl+jitter" if ivl <= v < 2 * ivl else v for v in RETRIED]
+    print(ivl, mx, shown)
 print("== disable_monitor")
 b, bm = monitored(zmq.PULL)
 b.disable_monitor()

@@ -182,25 +182,27 @@ fn set_int(sock: &SockRef<'_>, level: i32, name: i32, value: i32) -> io::Result<
     }
 }
 
-/// libzmq's reconnect schedule: the next wait is the current interval plus a random jitter
-/// below RECONNECT_IVL; with RECONNECT_IVL_MAX above RECONNECT_IVL, the current interval then
-/// doubles, capped at the maximum.
+/// libzmq 4.3.5's reconnect schedule. Without RECONNECT_IVL_MAX (0), every wait is
+/// RECONNECT_IVL plus a random jitter below it. With RECONNECT_IVL_MAX set, the waits are
+/// exact and grow: RECONNECT_IVL, then twice the last, capped at RECONNECT_IVL_MAX (so a
+/// maximum below RECONNECT_IVL is every wait). A connection that succeeds starts it again.
 #[derive(Clone, Debug)]
 pub struct Backoff {
     base: Duration,
     max: Duration,
-    current: Duration,
+    /// The last wait of a growing schedule; `None` before the first.
+    current: Option<Duration>,
     rng: u64,
 }
 
 impl Backoff {
-    /// A schedule starting at `base` (RECONNECT_IVL), doubling to `max` (RECONNECT_IVL_MAX) when
-    /// `max > base`; `seed` makes the jitter reproducible.
+    /// A schedule from `base` (RECONNECT_IVL) and `max` (RECONNECT_IVL_MAX, zero for none);
+    /// `seed` makes the jitter reproducible.
     pub fn new(base: Duration, max: Duration, seed: u64) -> Self {
         Backoff {
             base,
             max,
-            current: base,
+            current: None,
             rng: seed | 1,
         }
     }
@@ -215,18 +217,22 @@ impl Backoff {
 
     /// The wait before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let base_ms = self.base.as_millis().max(1) as u64;
-        let jitter = Duration::from_millis(self.random() % base_ms);
-        let delay = self.current + jitter;
-        if self.max > self.base {
-            self.current = (self.current * 2).min(self.max);
+        if self.max.is_zero() {
+            let base_ms = self.base.as_millis().max(1) as u64;
+            return self.base + Duration::from_millis(self.random() % base_ms);
         }
-        delay
+        let candidate = match self.current {
+            None => self.base,
+            Some(last) => last.saturating_mul(2),
+        };
+        let wait = candidate.min(self.max);
+        self.current = Some(wait);
+        wait
     }
 
     /// A connection succeeded: start again from RECONNECT_IVL.
     pub fn reset(&mut self) {
-        self.current = self.base;
+        self.current = None;
     }
 }
 
@@ -306,22 +312,21 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_to_the_cap_with_bounded_jitter() {
+    fn with_a_maximum_the_waits_double_exactly_to_it() {
+        // libzmq 4.3.5 (the CONNECT_RETRIED values beside pyzmq's wheel: 50, 100, 200, 400,
+        // 400 for RECONNECT_IVL 50 and RECONNECT_IVL_MAX 400).
         let ms = Duration::from_millis;
         let mut b = Backoff::new(ms(100), ms(1000), 42);
-        let mut currents = Vec::new();
-        for _ in 0..6 {
-            let before = b.current;
-            let d = b.next_delay();
-            assert!(d >= before && d < before + ms(100), "{d:?} vs {before:?}");
-            currents.push(before);
-        }
+        let waits: Vec<_> = (0..6).map(|_| b.next_delay()).collect();
         assert_eq!(
-            currents,
+            waits,
             [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
         );
         b.reset();
-        assert_eq!(b.current, ms(100));
+        assert_eq!(b.next_delay(), ms(100));
+        // A maximum below RECONNECT_IVL is every wait.
+        let mut b = Backoff::new(ms(100), ms(50), 42);
+        assert_eq!([b.next_delay(), b.next_delay()], [ms(50), ms(50)]);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The sans-IO half of a connecting session: everything a connecter decides between its
 //! connections, with no descriptor, no clock and no thread.
 //!
-//! Owns: the connect attempts and their CONNECT_TIMEOUT, the reconnect schedule
-//! (RECONNECT_IVL / RECONNECT_IVL_MAX with jitter, [`Backoff`]), IMMEDIATE (whether the pipes
+//! Owns: the connect attempts and their CONNECT_TIMEOUT, the reconnect schedule (RECONNECT_IVL
+//! with jitter, or doubling to RECONNECT_IVL_MAX, [`Backoff`]), IMMEDIATE (whether the pipes
 //! survive a disconnect), the pipes kept between connections, the session's monitor events
 //! (CONNECT_DELAYED, CONNECTED, CONNECT_RETRIED), and LINGER after the socket closed: go on
 //! (reconnecting if need be) while the socket's queue owes output, until it is delivered or
