@@ -251,9 +251,6 @@ fn record_link_events(
                     "connection {conn_no} to {peer}: kept pipe reconnected (hiccup)"
                 ));
             }
-            LinkEvent::Refused => {
-                sock.event(format_args!("connection {conn_no} to {peer}: peer refused"))
-            }
             LinkEvent::Zap(code) => {
                 sock.event(format_args!("zap {code} for {peer}"));
             }

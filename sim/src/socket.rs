@@ -104,7 +104,6 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) enum LinkEvent {
     Attached(Option<Bytes>),
-    Refused,
     Hiccup,
     Monitor(MonitorEvent),
     Zap(u16),
@@ -136,10 +135,8 @@ impl ConnLink {
 
 impl SocketLink for ConnLink {
     fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        let Some(peer) = Peer::from_handshake(info, endpoint, key, self.shared.conflate) else {
-            self.note(LinkEvent::Refused);
-            return None;
-        };
+        let shared = &self.shared;
+        let peer = Peer::from_handshake(info, shared.socket_type, endpoint, key, shared.conflate);
         self.note(LinkEvent::Attached(peer.routing_id.clone()));
         Some(self.shared.pipes(peer))
     }

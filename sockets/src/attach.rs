@@ -57,28 +57,30 @@ impl Peer {
 }
 
 impl Peer {
-    /// The peer a ZMTP handshake on `endpoint` revealed; `None` when it named no socket type
-    /// (the handshake's compatibility check cannot have passed then). `key` is the
+    /// The peer a ZMTP handshake on `endpoint` revealed to a socket of type `ours`. A peer
+    /// whose READY named no socket type is taken, as libzmq takes it (the handshake checks the
+    /// type only when there is one): `ours`' usual counterpart stands in. `key` is the
     /// transport's key for a pipe kept across reconnects.
     pub fn from_handshake(
         info: &PeerInfo,
+        ours: SocketType,
         endpoint: &str,
         key: Option<u64>,
         conflate: bool,
-    ) -> Option<Self> {
-        let socket_type = info.socket_type?;
+    ) -> Self {
+        let socket_type = info.socket_type.unwrap_or_else(|| counterpart(ours));
         let mut md = MsgMetadata::new();
         for (name, value) in info.properties.iter() {
             md.insert(&String::from_utf8_lossy(name), value.clone());
         }
-        Some(Peer {
+        Peer {
             routing_id: info.routing_id.clone().filter(|id| !id.is_empty()),
             socket_type,
             metadata: Some(Arc::new(md)),
             endpoint: endpoint.to_string(),
             conflate,
             key,
-        })
+        }
     }
 
     /// The peer of a pipe attached before its first connection (IMMEDIATE off) by a socket

@@ -98,7 +98,8 @@ impl Link {
 
 impl SocketLink for Link {
     fn attach(&self, info: &PeerInfo, endpoint: &str, key: Option<u64>) -> Option<PipeEnds> {
-        let mut peer = Peer::from_handshake(info, endpoint, key, self.conflate)?;
+        let ours = self.attach.socket_type();
+        let mut peer = Peer::from_handshake(info, ours, endpoint, key, self.conflate);
         if self.connect_rid.is_some() {
             peer.routing_id = self.connect_rid.clone();
         }

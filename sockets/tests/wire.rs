@@ -1238,3 +1238,40 @@ fn a_failed_bind_reports_bind_failed_as_libzmq() {
         assert_eq!(ours, theirs, "{endpoint}");
     }
 }
+
+/// A peer whose READY names no Socket-Type is served, as libzmq serves it (its handshake
+/// checks the type only when there is one): side by side, a raw NULL peer sends one message
+/// to a zeroring PULL and to a libzmq PULL. zeroring dropped such a connection after the
+/// handshake, found by a raw-peer probe beside pyzmq's wheel.
+#[test]
+fn a_peer_whose_ready_names_no_socket_type_is_served_as_by_libzmq() {
+    fn raw_null_peer_sends(endpoint: &str, body: &[u8]) -> TcpStream {
+        let mut tcp = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
+            .unwrap();
+        let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 1];
+        greeting.extend_from_slice(b"NULL");
+        greeting.resize(64, 0);
+        tcp.write_all(&greeting).unwrap();
+        let mut theirs = [0u8; 64];
+        tcp.read_exact(&mut theirs).unwrap();
+        // READY with no properties at all, then one message.
+        tcp.write_all(b"\x04\x06\x05READY").unwrap();
+        tcp.write_all(&[0, body.len() as u8]).unwrap();
+        tcp.write_all(body).unwrap();
+        tcp
+    }
+    let ctx = Context::new();
+    let pull = zsock(&ctx, SocketType::Pull);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let _peer = raw_null_peer_sends(&pull.get_last_endpoint().unwrap().unwrap(), b"typeless");
+    pull.set_rcvtimeo(LIMIT_MS).unwrap();
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"typeless");
+
+    let lctx = zmq::Context::new();
+    let lpull = lsock(&lctx, zmq::PULL);
+    lpull.bind("tcp://127.0.0.1:*").unwrap();
+    let _lpeer = raw_null_peer_sends(&lpull.get_last_endpoint().unwrap().unwrap(), b"typeless");
+    lpull.set_rcvtimeo(LIMIT_MS).unwrap();
+    assert_eq!(lpull.recv_bytes(0).unwrap(), b"typeless");
+}
