@@ -351,5 +351,48 @@ except zmq.Again:
 push.connect(e); push.send(b"3"); print(recv(pull), drain(pull))
 pull.close(); push.close()
 
+# 13. zmq_proxy_steerable with a REP control socket: counters (parts), every command answered
+section("proxy")
+import threading  # noqa: E402
+
+fe = sock(zmq.ROUTER)
+fe.bind("inproc://px-fe")
+be = sock(zmq.DEALER)
+be.bind("inproc://px-be")
+ctl = sock(zmq.REP)
+ctl.bind("inproc://px-ctl")
+result = []
+
+
+def run_proxy():
+    try:
+        zmq.proxy_steerable(fe, be, None, ctl)
+        result.append(0)
+    except zmq.ZMQError as ex:
+        result.append(ex.errno)
+
+
+t = threading.Thread(target=run_proxy)
+t.start()
+control = sock(zmq.REQ)
+control.connect("inproc://px-ctl")
+client = sock(zmq.REQ)
+client.connect("inproc://px-fe")
+worker = sock(zmq.REP)
+worker.connect("inproc://px-be")
+for i in range(3):
+    client.send_multipart([b"req", b"%d" % i])
+    print(recv(worker))
+    worker.send(b"rep-%d" % i)
+    print(recv(client))
+for command in [b"STATISTICS", b"PAUSE", b"RESUME", b"FROBNICATE", b"STATISTICS", b"TERMINATE"]:
+    control.send(command)
+    reply = recv(control)
+    print(command, [int.from_bytes(p, "little") for p in reply] if len(reply) == 8 else reply)
+t.join(10)
+print("proxy returned", result)
+for s in [fe, be, ctl, control, client, worker]:
+    s.close()
+
 ctx.term()
 print("done")

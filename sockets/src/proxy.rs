@@ -15,6 +15,7 @@ use zeroring_engine::Msg;
 use crate::error::{Error, Result};
 use crate::poll::{poll, PollItem};
 use crate::socket::{Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
+use crate::SocketType;
 
 /// Most messages moved one way before the other way gets a turn (libzmq's proxy_burst_size).
 pub const BURST: usize = 1000;
@@ -26,16 +27,17 @@ pub const FORWARDER: i32 = 2;
 /// See [`STREAMER`].
 pub const QUEUE: i32 = 3;
 
-/// One side's counters, as `STATISTICS` reports them.
+/// One side's counters, as `STATISTICS` reports them. Like libzmq 4.3.5's, they count
+/// message parts: a three-part message is three.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SideStats {
-    /// Messages received from this socket.
+    /// Parts received from this socket.
     pub msg_in: u64,
-    /// Bytes received from this socket (all parts).
+    /// Bytes received from this socket.
     pub bytes_in: u64,
-    /// Messages sent to this socket.
+    /// Parts sent to this socket.
     pub msg_out: u64,
-    /// Bytes sent to this socket (all parts).
+    /// Bytes sent to this socket.
     pub bytes_out: u64,
 }
 
@@ -57,7 +59,6 @@ fn forward(
     let mut moved = 0;
     let mut msg = Msg::new();
     while moved < BURST {
-        let mut size = 0u64;
         let mut first = true;
         loop {
             match from.recv(&mut msg, DONTWAIT) {
@@ -66,22 +67,22 @@ fn forward(
                 Err(Error::EAGAIN) if first => return Ok(moved),
                 Err(e) => return Err(e),
             }
-            size += msg.len() as u64;
+            let size = msg.len() as u64;
+            from_stats.msg_in += 1;
+            from_stats.bytes_in += size;
             let more = msg.more();
             let flags = if more { SNDMORE } else { 0 };
             if let Some(c) = capture {
                 c.send_msg(msg.clone(), flags)?;
             }
             to.send_msg(std::mem::take(&mut msg), flags)?;
+            to_stats.msg_out += 1;
+            to_stats.bytes_out += size;
             if !more {
                 break;
             }
         }
         moved += 1;
-        from_stats.msg_in += 1;
-        from_stats.bytes_in += size;
-        to_stats.msg_out += 1;
-        to_stats.bytes_out += size;
     }
     Ok(moved)
 }
@@ -123,7 +124,8 @@ pub fn device(kind: i32, frontend: &Socket, backend: &Socket) -> Result<()> {
 /// `zmq_proxy_steerable`: [`proxy`], steered by messages on `control`: `PAUSE` (stop
 /// forwarding), `RESUME`, `TERMINATE` (return `Ok`), `STATISTICS` (reply with the eight
 /// counters of [`SideStats`], frontend then backend, as u64 frames). Any other command is
-/// EINVAL (libzmq asserts).
+/// ignored, and a REP control socket gets an empty reply to every command but STATISTICS, as
+/// libzmq 4.3.5 does (4.3.4 asserted on an unknown command).
 pub fn proxy_steerable(
     frontend: &Socket,
     backend: &Socket,
@@ -146,11 +148,18 @@ pub fn proxy_steerable(
                     Err(e) => return Err(e),
                 };
                 match cmd.first().map(Msg::data) {
+                    Some(b"STATISTICS") => {
+                        reply_stats(c, &front, &back)?;
+                        continue;
+                    }
                     Some(b"PAUSE") => state = State::Paused,
                     Some(b"RESUME") => state = State::Active,
                     Some(b"TERMINATE") => state = State::Terminated,
-                    Some(b"STATISTICS") => reply_stats(c, &front, &back)?,
-                    _ => return Err(Error::EINVAL),
+                    _ => {}
+                }
+                if c.socket_type() == SocketType::Rep {
+                    // A REP must answer before it can take the next command.
+                    c.send(&b""[..], 0)?;
                 }
             }
         }
