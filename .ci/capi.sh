@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # CI for the C ABI (capi/): build libzmq.so.5, install it to a temp prefix, check its exported
 # functions against zmq.h, build and run the C examples with pkg-config, then build and run
-# libzmq 4.3's own test programs against it; fails if fewer pass than
+# libzmq 4.3.5's own test programs against it; fails if fewer pass than
 # capi/libzmq-tests.expected records. Called from .ci/run; about 4 min on 2 cores.
-# Needs gcc, g++, pkg-config and zeromq-src in the cargo registry (a dev-dependency of the
-# workspace, so `cargo fetch` brings it).
+# Needs gcc, g++, pkg-config, and zeromq-src 0.3.6+4.3.5 in the cargo registry
+# (capi/libzmq-src.sh fetches it from crates.io when it is not there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Builds libzmq 4.3's own test programs (zeromq-src's vendor/tests) against the libzmq installed
-# under PREFIX and runs every one that uses only the public API, as libzmq's CMake would on
-# Linux with CURVE and IPC and without the draft API.
+# Builds libzmq 4.3.5's own test programs (zeromq-src 0.3.6's vendor/tests, found or fetched by
+# capi/libzmq-src.sh) against the libzmq installed under PREFIX and runs every one that uses
+# only the public API, as libzmq's CMake would on Linux with CURVE and IPC and without the
+# draft API.
 #
 #   capi/libzmq-tests.sh PREFIX [BUILD_DIR]
 #
@@ -10,15 +11,15 @@
 # to BUILD_DIR/results.txt. Exit status 0 whatever the count: the caller (.ci/capi.sh)
 # compares the pass count with capi/libzmq-tests.expected.
 #
-# Environment: LIBZMQ_VENDOR (zeromq-src's vendor dir; found in ~/.cargo/registry by
-# default), TEST_TIMEOUT (seconds per program, default 20), JOBS (default 2), ONLY (a
+# Environment: LIBZMQ_VENDOR (a libzmq source tree; zeromq-src 0.3.6's from the cargo registry
+# by default), TEST_TIMEOUT (seconds per program, default 20), JOBS (default 2), ONLY (a
 # space-separated list of programs to run instead of all).
 set -u
 prefix=$(cd "${1:?usage: capi/libzmq-tests.sh PREFIX [BUILD_DIR]}" && pwd)
 build=${2:-$(mktemp -d /tmp/libzmq-tests.XXXXXX)}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
-vendor=${LIBZMQ_VENDOR:-$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-0.2.6+4.3.4/vendor 2>/dev/null | head -1)}
+vendor=$("$(dirname "$0")/libzmq-src.sh")
 [ -d "$vendor/tests" ] || { echo "libzmq-tests: no zeromq-src vendor dir (set LIBZMQ_VENDOR)" >&2; exit 2; }
 timeout_s=${TEST_TIMEOUT:-20}
 jobs=${JOBS:-2}
@@ -35,13 +36,14 @@ test_spec_pushpull test_req_correlate test_req_relaxed test_conflate test_inproc
 test_issue_566 test_shutdown_stress test_timeo test_many_sockets test_diffserv test_connect_rid
 test_xpub_nodrop test_pub_invert_matching test_setsockopt test_sockopt_hwm test_heartbeats
 test_atomics test_bind_src_address test_capabilities test_metadata test_router_handover
-test_srcfd test_stream_timeout test_xpub_manual test_xpub_welcome_msg test_xpub_verbose
+test_srcfd test_stream_timeout test_xpub_manual test_xpub_topic test_xpub_welcome_msg test_xpub_verbose
 test_base85 test_bind_after_connect_tcp test_sodium test_monitor test_socket_null
 test_reconnect_ivl test_reconnect_options test_tcp_accept_filter test_mock_pub_sub
 test_security_gssapi test_socks test_connect_null_fuzzer test_bind_null_fuzzer
 test_connect_fuzzer test_bind_fuzzer test_security_curve test_connect_curve_fuzzer
 test_bind_curve_fuzzer test_z85_decode_fuzzer test_ipc_wildcard test_pair_ipc test_reqrep_ipc
-test_rebind_ipc test_proxy test_proxy_hwm test_proxy_single_socket test_proxy_terminate
+test_rebind_ipc test_proxy test_proxy_hwm test_proxy_single_socket test_proxy_steerable
+test_proxy_terminate
 test_getsockopt_memset test_filter_ipc test_stream_exceeds_buffer test_router_mandatory_hwm
 test_use_fd test_zmq_poll_fd test_fork test_abstract_ipc"
 if [ -n "${ONLY:-}" ]; then tests=$ONLY; fi

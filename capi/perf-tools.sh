@@ -10,7 +10,7 @@
 # trips, default 20000), LIBZMQ_VENDOR, BUILD_DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-vendor=${LIBZMQ_VENDOR:-$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-0.2.6+4.3.4/vendor | head -1)}
+vendor=$("$(dirname "$0")/libzmq-src.sh")
 build=${BUILD_DIR:-$(mktemp -d /tmp/zmq-perf.XXXXXX)}
 size=${SIZE:-64}
 thr_count=${THR_COUNT:-1000000}
