@@ -19,7 +19,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 use zeroring_engine::SendBuf;
-use zeroring_transports::driver::{Kept, Link, Status, StreamCore};
+use zeroring_transports::driver::{Kept, Link, Status, StreamCore, StreamEnd};
 use zeroring_transports::monitor::MonitorEvent;
 use zeroring_transports::zmtp::{ZapError, ZapReply};
 
@@ -64,7 +64,7 @@ impl StopSignal {
 }
 
 /// Runs one connection until it ends; returns the pipes a connecter keeps for its next
-/// connection. `keep` is set for a connecter: its key and the pipes it kept so far. Its
+/// connection and how it ended (whether the connecter may retry). `keep` is set for a connecter: its key and the pipes it kept so far. Its
 /// monitor events are recorded under `path` (one path per connecter, or per accepted
 /// connection).
 pub(crate) async fn run(
@@ -75,7 +75,7 @@ pub(crate) async fn run(
     keep: Option<(u64, Option<Kept>)>,
     stop: Rc<StopSignal>,
     path: String,
-) -> Option<Kept> {
+) -> (Option<Kept>, StreamEnd) {
     let peer = host_of(remote);
     let record = sock.record.clone();
     let conn_no = record.with(|r| {
@@ -104,7 +104,7 @@ pub(crate) async fn run(
             Err(e) => {
                 sock.trace
                     .violation(&sock.host, format_args!("bad connection config: {e}"));
-                return keep.and_then(|(_, k)| k);
+                return (keep.and_then(|(_, k)| k), StreamEnd::Lost);
             }
         };
     let readable = Arc::new(tokio::sync::Notify::new());
@@ -224,7 +224,7 @@ pub(crate) async fn run(
         "connection {conn_no} to {peer} ended: {}",
         error.as_deref().unwrap_or("closed")
     ));
-    core.take_kept()
+    (core.take_kept(), StreamEnd::from_error(core.error()))
 }
 
 /// Records what the link saw since the last step, and where the handshake is.

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use turmoil::net::TcpStream;
-use zeroring_transports::driver::{Kept, SessionAction, SessionConfig, SessionCore};
+use zeroring_transports::driver::{Kept, SessionAction, SessionConfig, SessionCore, StreamEnd};
 use zeroring_transports::monitor::MonitorEvent;
 
 use crate::connection::{self, StopSignal};
@@ -50,7 +50,7 @@ fn now() -> Instant {
 }
 
 type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>>>>;
-type Running = Pin<Box<dyn Future<Output = Option<Kept>>>>;
+type Running = Pin<Box<dyn Future<Output = (Option<Kept>, StreamEnd)>>>;
 
 /// Runs one connecter until its core closes it.
 pub(crate) async fn run_connecter(
@@ -164,9 +164,9 @@ pub(crate) async fn run_connecter(
                     }
                 }
             }
-            kept = async { stream.as_mut().expect("enabled only with a stream").0.as_mut().await }, if stream.is_some() => {
+            (kept, end) = async { stream.as_mut().expect("enabled only with a stream").0.as_mut().await }, if stream.is_some() => {
                 stream = None;
-                session.handle_stream_done(kept, now());
+                session.handle_stream_done(kept, end, now());
             }
             _ = tokio::time::sleep_until(deadline) => session.handle_timeout(now()),
             _ = control.wake.notified() => match control.order.take() {

@@ -1275,3 +1275,88 @@ fn a_peer_whose_ready_names_no_socket_type_is_served_as_by_libzmq() {
     lpull.set_rcvtimeo(LIMIT_MS).unwrap();
     assert_eq!(lpull.recv_bytes(0).unwrap(), b"typeless");
 }
+
+/// A connecting socket whose peer breaks the protocol does not reconnect, as libzmq's session
+/// terminates after a protocol error; one whose peer just closes does. Side by side: a raw
+/// server greets a zeroring DEALER and a libzmq DEALER (RECONNECT_IVL 10 ms), then either
+/// answers READY with a socket type a DEALER may not talk to, or a frame past MAXMSGSIZE (40
+/// bytes: libzmq holds its peer's handshake commands to it too, so it must pass READY), or
+/// closes; whether a second connection comes within half a second is compared.
+#[test]
+fn a_peer_that_breaks_the_protocol_is_not_retried_as_by_libzmq() {
+    use std::net::TcpListener;
+    fn reconnects(connect: &dyn Fn(&str), then: &[u8]) -> bool {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+        connect(&endpoint);
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
+            .unwrap();
+        let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 1];
+        greeting.extend_from_slice(b"NULL");
+        greeting.resize(64, 0);
+        c.write_all(&greeting).unwrap();
+        let mut theirs = [0u8; 64];
+        c.read_exact(&mut theirs).unwrap();
+        c.write_all(then).unwrap();
+        // The client's READY, then its close (or nothing more).
+        let mut sink = [0u8; 256];
+        let _ = c.read(&mut sink);
+        drop(c);
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            if listener.accept().is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+    let ready_as = |t: &[u8]| {
+        let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+        body.extend_from_slice(&(t.len() as u32).to_be_bytes());
+        body.extend_from_slice(t);
+        let mut cmd = vec![0x04, body.len() as u8];
+        cmd.extend_from_slice(&body);
+        cmd
+    };
+    let mut too_large = ready_as(b"ROUTER");
+    too_large.extend_from_slice(&[0, 50]);
+    too_large.extend_from_slice(&[b'x'; 50]);
+    let cases: [(&str, Vec<u8>, bool); 3] = [
+        (
+            "a socket type a DEALER may not talk to",
+            ready_as(b"PUB"),
+            false,
+        ),
+        ("a frame past MAXMSGSIZE", too_large, false),
+        ("a close after READY", ready_as(b"ROUTER"), true),
+    ];
+    let ctx = Context::new();
+    let lctx = zmq::Context::new();
+    for (what, then, expect) in cases {
+        let ours = reconnects(
+            &|ep| {
+                let d = zsock(&ctx, SocketType::Dealer);
+                d.set_reconnect_ivl(10).unwrap();
+                d.set_maxmsgsize(40).unwrap();
+                d.connect(ep).unwrap();
+                std::mem::forget(d); // lives until the context ends
+            },
+            &then,
+        );
+        let theirs = reconnects(
+            &|ep| {
+                let d = lsock(&lctx, zmq::DEALER);
+                d.set_reconnect_ivl(10).unwrap();
+                d.set_maxmsgsize(40).unwrap();
+                d.connect(ep).unwrap();
+                std::mem::forget(d);
+            },
+            &then,
+        );
+        assert_eq!(theirs, expect, "{what}: libzmq");
+        assert_eq!(ours, theirs, "{what}: zeroring as libzmq");
+    }
+}

@@ -46,7 +46,7 @@ pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::{Backoff, TransportOptions};
 pub use session::{connect, ConnectHandle, ConnectTarget};
-pub use session_core::{SessionAction, SessionConfig, SessionCore};
+pub use session_core::{SessionAction, SessionConfig, SessionCore, StreamEnd};
 pub use socks::{SocksHost, SocksRequest};
 pub use stream_core::{attaches_early, Kept, Status, StreamCore};
 

@@ -23,7 +23,7 @@ use zeroring_engine::{
 
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
-use super::session_core::{SessionAction, SessionConfig, SessionCore};
+use super::session_core::{SessionAction, SessionConfig, SessionCore, StreamEnd};
 use super::socks::{SocksClient, Step};
 use super::stream::{Stream, TOKEN_OWNER_BASE};
 use super::stream_core::{Kept, Status};
@@ -389,20 +389,11 @@ impl ConnectSession {
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
-            let (kept, handshake_failed, refused) = match &mut self.io {
-                Io::Up(stream) => (
-                    stream.take_kept(),
-                    !stream.handshake_done(),
-                    stream.refused_by_peer(),
-                ),
-                _ => (None, false, false),
+            let (kept, handshake_failed, end) = match &mut self.io {
+                Io::Up(stream) => (stream.take_kept(), !stream.handshake_done(), stream.end()),
+                _ => (None, false, StreamEnd::Lost),
             };
             self.io = Io::Idle;
-            if refused && !self.core.is_lingering() {
-                // The server sent ERROR (its ZAP handler denied us with 400 or 500): libzmq's
-                // session treats that as a protocol error and does not reconnect.
-                return self.core.handle_stop();
-            }
             // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake; not
             // while lingering, where the core decides).
             if handshake_failed
@@ -412,7 +403,7 @@ impl ConnectSession {
             {
                 return self.give_up();
             }
-            self.core.handle_stream_done(kept, cx.now());
+            self.core.handle_stream_done(kept, end, cx.now());
         }
     }
 }

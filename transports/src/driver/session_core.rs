@@ -22,6 +22,28 @@ use super::netopts::Backoff;
 use super::stream_core::Kept;
 use crate::monitor::MonitorEvent;
 
+/// How a stream ended, as far as reconnecting goes (libzmq's engine error reasons).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The connection went (the peer closed, an I/O error) or timed out (HANDSHAKE_IVL, a
+    /// heartbeat): reconnect.
+    Lost,
+    /// The peer broke the protocol, refused us or cannot be talked to
+    /// ([`crate::zmtp::ZmtpError::is_protocol_error`]): give up, as libzmq's session does.
+    ProtocolError,
+}
+
+impl StreamEnd {
+    /// How a stream ended whose protocol verdict is `error` (`None`: no verdict, it was cut).
+    pub fn from_error(error: Option<&crate::zmtp::ZmtpError>) -> Self {
+        if error.is_some_and(|e| e.is_protocol_error()) {
+            StreamEnd::ProtocolError
+        } else {
+            StreamEnd::Lost
+        }
+    }
+}
+
 /// What the driver must do next (see [`SessionCore`]'s driving contract).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionAction {
@@ -91,7 +113,8 @@ struct Linger {
 ///    descriptor) call [`SessionCore::handle_connect_failed`] instead. When it completes call
 ///    [`SessionCore::handle_connected`] and give the stream the pipes it returns, or
 ///    [`SessionCore::handle_connect_failed`].
-/// 4. When the stream ends, call [`SessionCore::handle_stream_done`] with the pipes it kept.
+/// 4. When the stream ends, call [`SessionCore::handle_stream_done`] with the pipes it kept
+///    and how it ended ([`StreamEnd::from_error`] of the stream's verdict).
 /// 5. The socket disconnects ([`SessionCore::handle_stop`]) or closes
 ///    ([`SessionCore::handle_linger`]) at any time.
 /// 6. After `Close`, give [`SessionCore::take_ended_pipes`] (if any) to the socket, then drop
@@ -212,12 +235,19 @@ impl SessionCore {
         (!self.config.immediate).then(|| (self.key, self.kept.take()))
     }
 
-    /// The stream ended; `kept` is what it handed back ([`super::StreamCore::take_kept`]).
-    pub fn handle_stream_done(&mut self, kept: Option<Kept>, now: Instant) {
+    /// The stream ended, as `end` says; `kept` is what it handed back
+    /// ([`super::StreamCore::take_kept`]).
+    pub fn handle_stream_done(&mut self, kept: Option<Kept>, end: StreamEnd, now: Instant) {
         if self.state != State::Up {
             return;
         }
         self.kept = kept;
+        if end == StreamEnd::ProtocolError {
+            // libzmq's session terminates after a protocol error, lingering or not: a peer
+            // that broke ZMTP, refused us with ERROR or is of a type we may not talk to is not
+            // tried again.
+            return self.close();
+        }
         if self.linger.is_some() && !self.owes_output() {
             // The socket is gone and its queue went out (or cannot): no reconnect.
             return self.close();

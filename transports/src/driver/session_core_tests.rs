@@ -136,7 +136,7 @@ fn a_connection_resets_the_schedule_and_keeps_the_pipes() {
     assert_eq!(key, 9);
     queue(&mut w);
     // The stream hands the pipes back when it ends; the next stream gets them again.
-    s.handle_stream_done(pipes, t1);
+    s.handle_stream_done(pipes, StreamEnd::Lost, t1);
     let t2 = s.poll_timeout().unwrap();
     assert!(t2 - t1 < 200 * MS, "the schedule started again at 100 ms");
     s.handle_timeout(t2);
@@ -144,6 +144,43 @@ fn a_connection_resets_the_schedule_and_keeps_the_pipes() {
     s.handle_connect_started(t2);
     let (_, pipes) = s.handle_connected(6).unwrap();
     assert!(pipes.is_some_and(|p| p.owes_output()), "same queue");
+}
+
+/// A stream that ends in a protocol error (the peer broke ZMTP, sent ERROR, or has a socket
+/// type we may not talk to) is not retried: libzmq's session terminates then, while a lost
+/// connection or a timeout reconnects.
+#[test]
+fn a_protocol_error_ends_the_session_without_a_retry() {
+    let t0 = Instant::now();
+    let mut s = SessionCore::new(config(), 1, None);
+    actions(&mut s);
+    s.handle_connect_started(t0);
+    s.handle_connected(5);
+    s.handle_stream_done(None, StreamEnd::ProtocolError, t0);
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+    assert!(s.is_closed());
+    assert_eq!(s.poll_timeout(), None, "no retry scheduled");
+    assert!(!events(&mut s).contains(&MonitorEvent::ConnectRetried));
+
+    let e = |err: ZmtpError| StreamEnd::from_error(Some(&err));
+    use crate::zmtp::error::FrameError;
+    use crate::zmtp::ZmtpError;
+    assert_eq!(e(ZmtpError::ConnectionClosed), StreamEnd::Lost);
+    assert_eq!(e(ZmtpError::HandshakeTimeout), StreamEnd::Lost);
+    assert_eq!(e(ZmtpError::HeartbeatTimeout), StreamEnd::Lost);
+    assert_eq!(e(ZmtpError::Frame(FrameError::Truncated)), StreamEnd::Lost);
+    assert_eq!(StreamEnd::from_error(None), StreamEnd::Lost);
+    assert_eq!(
+        e(ZmtpError::PeerError {
+            reason: "400".into()
+        }),
+        StreamEnd::ProtocolError
+    );
+    assert_eq!(e(ZmtpError::OutOfSequence), StreamEnd::ProtocolError);
+    assert_eq!(
+        e(ZmtpError::MechanismMismatch { peer: [0; 20] }),
+        StreamEnd::ProtocolError
+    );
 }
 
 #[test]
@@ -193,7 +230,7 @@ fn a_session_ended_by_the_peer_without_reconnect_hands_its_pipes_back() {
     let (kept, mut w) = early();
     let (mut s, held) = up(c.clone(), Some(kept), t0);
     queue(&mut w);
-    s.handle_stream_done(held, t0);
+    s.handle_stream_done(held, StreamEnd::Lost, t0);
     assert_eq!(actions(&mut s), [SessionAction::Close]);
     let (key, back) = s.take_ended_pipes().expect("handed back");
     assert_eq!(key, 1);
@@ -217,7 +254,7 @@ fn a_session_ended_by_the_peer_without_reconnect_hands_its_pipes_back() {
     let (mut s, held) = up(c, Some(kept), t0);
     queue(&mut w);
     assert!(s.handle_linger(None, t0));
-    s.handle_stream_done(held, t0);
+    s.handle_stream_done(held, StreamEnd::Lost, t0);
     assert!(s.is_closed());
     assert!(s.take_ended_pipes().is_none());
 }
@@ -275,7 +312,7 @@ fn linger_ends_when_the_stream_drained() {
     assert_eq!(s.poll_timeout(), Some(t0 + 1000 * MS));
     assert!(actions(&mut s).is_empty(), "the stream goes on draining");
     // The stream read the socket's closed, empty pipe and ended.
-    s.handle_stream_done(None, t0 + 10 * MS);
+    s.handle_stream_done(None, StreamEnd::Lost, t0 + 10 * MS);
     assert_eq!(actions(&mut s), [SessionAction::Close]);
 }
 
@@ -306,7 +343,7 @@ fn lingering_output_survives_a_disconnect_and_goes_out_on_reconnect() {
     // What the stream hands back when the peer drops the connection: the queue, still owed.
     let (handed_back, mut w2) = early();
     queue(&mut w2);
-    s.handle_stream_done(Some(handed_back), t0 + 10 * MS);
+    s.handle_stream_done(Some(handed_back), StreamEnd::Lost, t0 + 10 * MS);
     assert!(actions(&mut s).is_empty(), "no Close: output is owed");
     let due = s.poll_timeout().unwrap();
     assert!(due < t0 + 5000 * MS);
@@ -315,7 +352,7 @@ fn lingering_output_survives_a_disconnect_and_goes_out_on_reconnect() {
     s.handle_connect_started(due);
     let (_, pipes) = s.handle_connected(4).unwrap();
     assert!(pipes.is_some_and(|p| p.owes_output()));
-    s.handle_stream_done(None, due + 5 * MS);
+    s.handle_stream_done(None, StreamEnd::Lost, due + 5 * MS);
     assert_eq!(actions(&mut s), [SessionAction::Close]);
 }
 

@@ -161,12 +161,9 @@ impl Stream {
         self.pump(cx)
     }
 
-    /// Whether the peer refused the handshake with an ERROR command (a ZAP denial).
-    pub(crate) fn refused_by_peer(&self) -> bool {
-        matches!(
-            self.core.error(),
-            Some(crate::zmtp::ZmtpError::PeerError { .. })
-        )
+    /// How the stream ended, for its session's decision to reconnect.
+    pub(crate) fn end(&self) -> super::StreamEnd {
+        super::StreamEnd::from_error(self.core.error())
     }
 
     /// Bytes that arrived before the stream existed (behind a SOCKS proxy's reply): decoded

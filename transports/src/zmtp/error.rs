@@ -232,6 +232,23 @@ impl From<ZapError> for ZmtpError {
 }
 
 impl ZmtpError {
+    /// Whether libzmq's engine would end the connection with a *protocol* error (the peer
+    /// broke ZMTP, named a socket type we may not talk to, sent ERROR, or failed its
+    /// security), after which a connecting session does not reconnect; rather than a
+    /// connection or timeout error (the peer closed, HANDSHAKE_IVL or a heartbeat ran out),
+    /// after which it does.
+    pub fn is_protocol_error(&self) -> bool {
+        !matches!(
+            self,
+            ZmtpError::ConnectionClosed
+                | ZmtpError::Frame(FrameError::Truncated)
+                | ZmtpError::HandshakeTimeout
+                | ZmtpError::HeartbeatTimeout
+                | ZmtpError::HeartbeatTtlExpired
+                | ZmtpError::Zap(ZapError::HandlerGone)
+        )
+    }
+
     /// The errno libzmq leaves behind for this failure.
     pub fn errno(&self) -> Errno {
         match self {
