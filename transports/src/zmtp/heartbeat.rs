@@ -100,14 +100,13 @@ impl Heartbeat {
             self.timeout_at = None;
             return Some(HeartbeatAction::TimedOut);
         }
-        if let Some(t) = self.next_ping.filter(|&t| t <= now) {
+        if self.next_ping.is_some_and(|t| t <= now) {
             let ivl = self.config.interval.unwrap_or_default();
-            // Re-arm from the deadline, skipping missed intervals.
-            let mut next = t + ivl;
-            if next <= now {
-                next = now + ivl;
-            }
-            self.next_ping = Some(next);
+            // Re-armed from now, as libzmq re-arms its interval timer when it fires: with
+            // HEARTBEAT_TIMEOUT equal to the interval (the default) the timeout armed below
+            // then comes due with the next PING and, checked first, ends a silent peer before
+            // that PING goes (from the deadline instead, a late wakeup put the PING first).
+            self.next_ping = Some(now + ivl);
             if self.timeout_at.is_none() {
                 if let Some(to) = self.config.effective_timeout() {
                     self.timeout_at = Some(now + to);
@@ -150,6 +149,30 @@ mod tests {
         );
         assert_eq!(
             hb.handle_timeout(t0 + ms(300)),
+            Some(HeartbeatAction::TimedOut)
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_gets_one_ping_when_the_timeout_is_the_interval() {
+        // libzmq 4.3.5 beside a raw peer that never answers (HEARTBEAT_IVL 100, the timeout
+        // defaulting to it): one PING, then the close. A late wakeup must not slip a second
+        // PING in before the timeout.
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut hb = Heartbeat::new(HeartbeatConfig {
+            interval: Some(ms(100)),
+            ttl: Duration::ZERO,
+            timeout: None,
+        });
+        hb.start(t0);
+        assert_eq!(
+            hb.handle_timeout(t0 + ms(103)),
+            Some(HeartbeatAction::SendPing { ttl: 0 })
+        );
+        assert_eq!(hb.poll_timeout(), Some(t0 + ms(203)));
+        assert_eq!(
+            hb.handle_timeout(t0 + ms(203)),
             Some(HeartbeatAction::TimedOut)
         );
     }
