@@ -245,7 +245,9 @@ impl SessionCore {
         if end == StreamEnd::ProtocolError {
             // libzmq's session terminates after a protocol error, lingering or not: a peer
             // that broke ZMTP, refused us with ERROR or is of a type we may not talk to is not
-            // tried again.
+            // tried again. Ended on the peer's side, as without RECONNECT_IVL: the pipes go
+            // back to the socket (`retry_later` says why).
+            self.hand_back = self.linger.is_none();
             return self.close();
         }
         if self.linger.is_some() && !self.owes_output() {

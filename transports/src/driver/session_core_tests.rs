@@ -152,12 +152,14 @@ fn a_connection_resets_the_schedule_and_keeps_the_pipes() {
 #[test]
 fn a_protocol_error_ends_the_session_without_a_retry() {
     let t0 = Instant::now();
-    let mut s = SessionCore::new(config(), 1, None);
-    actions(&mut s);
-    s.handle_connect_started(t0);
-    s.handle_connected(5);
-    s.handle_stream_done(None, StreamEnd::ProtocolError, t0);
+    let (kept, mut w) = early();
+    let (mut s, held) = up(config(), Some(kept), t0);
+    queue(&mut w);
+    s.handle_stream_done(held, StreamEnd::ProtocolError, t0);
     assert_eq!(actions(&mut s), [SessionAction::Close]);
+    // Ended on the peer's side: the pipes, with what they hold, go back to the socket.
+    let (_, back) = s.take_ended_pipes().expect("handed back");
+    assert!(back.owes_output());
     assert!(s.is_closed());
     assert_eq!(s.poll_timeout(), None, "no retry scheduled");
     assert!(!events(&mut s).contains(&MonitorEvent::ConnectRetried));
