@@ -6,6 +6,8 @@ Compared against libzmq 4.3.5 by capi/probe/run.sh. Deterministic: every wait is
 that must come (a poll of seconds), or a short poll that must find nothing more; tcp
 subscriptions are followed by a sync topic before anything is published.
 """
+import threading
+
 import zmq, socket as so
 
 ctx = zmq.Context()
@@ -353,8 +355,6 @@ pull.close(); push.close()
 
 # 13. zmq_proxy_steerable with a REP control socket: counters (parts), every command answered
 section("proxy")
-import threading  # noqa: E402
-
 fe = sock(zmq.ROUTER)
 fe.bind("inproc://px-fe")
 be = sock(zmq.DEALER)

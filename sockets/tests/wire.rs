@@ -1239,6 +1239,19 @@ fn a_failed_bind_reports_bind_failed_as_libzmq() {
     }
 }
 
+/// A raw peer's side of a ZMTP 3.1 NULL greeting on `tcp`: ours out, the whole of theirs in
+/// (bounded reads).
+fn exchange_null_greetings(tcp: &mut TcpStream) {
+    tcp.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
+        .unwrap();
+    let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 1];
+    greeting.extend_from_slice(b"NULL");
+    greeting.resize(64, 0);
+    tcp.write_all(&greeting).unwrap();
+    let mut theirs = [0u8; 64];
+    tcp.read_exact(&mut theirs).unwrap();
+}
+
 /// A peer whose READY names no Socket-Type is served, as libzmq serves it (its handshake
 /// checks the type only when there is one): side by side, a raw NULL peer sends one message
 /// to a zeroring PULL and to a libzmq PULL. zeroring dropped such a connection after the
@@ -1247,14 +1260,7 @@ fn a_failed_bind_reports_bind_failed_as_libzmq() {
 fn a_peer_whose_ready_names_no_socket_type_is_served_as_by_libzmq() {
     fn raw_null_peer_sends(endpoint: &str, body: &[u8]) -> TcpStream {
         let mut tcp = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
-            .unwrap();
-        let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 1];
-        greeting.extend_from_slice(b"NULL");
-        greeting.resize(64, 0);
-        tcp.write_all(&greeting).unwrap();
-        let mut theirs = [0u8; 64];
-        tcp.read_exact(&mut theirs).unwrap();
+        exchange_null_greetings(&mut tcp);
         // READY with no properties at all, then one message.
         tcp.write_all(b"\x04\x06\x05READY").unwrap();
         tcp.write_all(&[0, body.len() as u8]).unwrap();
@@ -1290,14 +1296,7 @@ fn a_peer_that_breaks_the_protocol_is_not_retried_as_by_libzmq() {
         let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
         connect(&endpoint);
         let (mut c, _) = listener.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(LIMIT_MS as u64)))
-            .unwrap();
-        let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 1];
-        greeting.extend_from_slice(b"NULL");
-        greeting.resize(64, 0);
-        c.write_all(&greeting).unwrap();
-        let mut theirs = [0u8; 64];
-        c.read_exact(&mut theirs).unwrap();
+        exchange_null_greetings(&mut c);
         c.write_all(then).unwrap();
         // The client's READY, then its close (or nothing more).
         let mut sink = [0u8; 256];

@@ -1,6 +1,6 @@
 """A raw ZMTP peer against each socket of this library and of libzmq, as a server sees it:
-28 scripted clients (greetings of each version, mechanisms, READY variants, commands, oversized
-and malformed frames, HTTP, silence) and, for each, the bytes the server sent back, whether it
+32 scripted clients (greetings of each version, mechanisms, READY variants, commands, oversized
+and malformed frames, HTTP, silence, heartbeats both ways) and, for each, the bytes the server sent back, whether it
 closed, what it delivered, and its monitor events.
 
 Compared by hand (`capi/probe/manual/README.md`), not in CI: libzmq's answers to a few cases
@@ -8,28 +8,10 @@ depend on timing.
 """
 import zmq, socket, time, struct
 
+from zmtp_bytes import NAMES, command, frame, greeting, prop, ready
+
 ctx = zmq.Context()
 N = [0]
-NAMES = {getattr(zmq, n): n[6:] for n in dir(zmq) if n.startswith("EVENT_") and n not in ("EVENT_ALL", "EVENT_ALL_V1", "EVENT_ALL_V2")}
-
-def greeting(mech=b"NULL", as_server=0, major=3, minor=1):
-    return b"\xff" + b"\0" * 8 + b"\x7f" + bytes([major, minor]) + mech.ljust(20, b"\0") + bytes([as_server]) + b"\0" * 31
-
-def prop(name, value):
-    return bytes([len(name)]) + name + struct.pack(">I", len(value)) + value
-
-def command(body):
-    if len(body) < 256:
-        return bytes([0x04, len(body)]) + body
-    return b"\x06" + struct.pack(">Q", len(body)) + body
-
-def ready(socktype=b"PUSH", extra=b""):
-    return command(b"\x05READY" + prop(b"Socket-Type", socktype) + extra)
-
-def frame(body, more=False):
-    if len(body) < 256:
-        return bytes([1 if more else 0, len(body)]) + body
-    return bytes([3 if more else 2]) + struct.pack(">Q", len(body)) + body
 
 def hexs(b):
     return b.hex()
@@ -124,5 +106,10 @@ run("truncated property", zmq.PULL, [G, "WAITG", command(b"\x05READY" + b"\x0bSo
 run("zmtp 1.0", zmq.PULL, [b"\x01\x00" + b"\x02\x00" + b"hi"])
 run("http", zmq.PULL, [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"])
 run("silent (handshake ivl 300)", zmq.PULL, [0.5], {"HANDSHAKE_IVL": 300}, read_for=0.3)
+# Heartbeats: the PINGs sent (TTL), the PONG with the context, the close of a silent peer.
+run("heartbeat ivl 100 ttl 2000", zmq.PULL, [G, "WAITG", ready(b"PUSH"), 0.35], {"HEARTBEAT_IVL": 100, "HEARTBEAT_TTL": 2000}, read_for=0.1)
+run("heartbeat ivl 100 timeout 250, silent peer", zmq.PULL, [G, "WAITG", ready(b"PUSH"), 0.6], {"HEARTBEAT_IVL": 100, "HEARTBEAT_TIMEOUT": 250}, read_for=0.1)
+run("peer ping ttl 3 (300 ms)", zmq.PULL, [G, "WAITG", ready(b"PUSH"), command(b"\x04PING\x00\x03ab"), 0.6], {}, read_for=0.1)
+run("peer ping ttl 3, server timeout 100", zmq.PULL, [G, "WAITG", ready(b"PUSH"), command(b"\x04PING\x00\x03ab"), 0.6], {"HEARTBEAT_TIMEOUT": 100}, read_for=0.1)
 ctx.term()
 print("done")

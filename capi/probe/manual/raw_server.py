@@ -5,15 +5,11 @@ Compared by hand (`capi/probe/manual/README.md`), not in CI: libzmq's answers to
 depend on timing.
 """
 import zmq, socket, time, struct
+from zmtp_bytes import NAMES, command, frame, greeting, prop, ready  # noqa: F401
+
 ctx = zmq.Context()
 N = [0]
-NAMES = {getattr(zmq, n): n[6:] for n in dir(zmq) if n.startswith("EVENT_") and n not in ("EVENT_ALL", "EVENT_ALL_V1", "EVENT_ALL_V2")}
-def greeting(mech=b"NULL", major=3, minor=1):
-    return b"\xff" + b"\0" * 8 + b"\x7f" + bytes([major, minor]) + mech.ljust(20, b"\0") + b"\0" + b"\0" * 31
-def prop(n, v): return bytes([len(n)]) + n + struct.pack(">I", len(v)) + v
-def command(body): return bytes([0x04, len(body)]) + body if len(body) < 256 else b"\x06" + struct.pack(">Q", len(body)) + body
-def ready(t=b"ROUTER", extra=b""): return command(b"\x05READY" + prop(b"Socket-Type", t) + extra)
-def frame(b, more=False): return bytes([1 if more else 0, len(b)]) + b
+
 
 def run(name, client_type, script, opts={}):
     N[0] += 1
@@ -76,4 +72,13 @@ run("close after greeting", zmq.DEALER, [G])
 run("bad frame after ready", zmq.DEALER, [G, ready(b"ROUTER"), b"\x02" + struct.pack(">Q", 2**63) ])
 run("maxmsgsize", zmq.DEALER, [G, ready(b"ROUTER"), frame(b"x" * 50)], {"MAXMSGSIZE": 10})
 run("v2 server", zmq.DEALER, [b"\xff" + b"\0" * 8 + b"\x7f" + b"\x01\x06" + b"\x00\x00" + b"\x00\x02hi"])
+P = greeting(b"PLAIN")
+o = {"PLAIN_USERNAME": b"u", "PLAIN_PASSWORD": b"p"}
+run("plain ok", zmq.DEALER, [P, command(b"\x07WELCOME"), ready(b"ROUTER"), frame(b"hi")], o)
+run("plain ready without welcome", zmq.DEALER, [P, ready(b"ROUTER")], o)
+run("plain error 400", zmq.DEALER, [P, command(b"\x05ERROR\x03400")], o)
+run("plain error 300", zmq.DEALER, [P, command(b"\x05ERROR\x03300")], o)
+run("plain welcome with data", zmq.DEALER, [P, command(b"\x07WELCOMEx")], o)
+run("plain close after welcome", zmq.DEALER, [P, command(b"\x07WELCOME")], o)
+run("plain server sends hello", zmq.DEALER, [P, command(b"\x05HELLO\x01u\x01p")], o)
 ctx.term(); print("done")
