@@ -56,6 +56,10 @@ pub struct Stats {
     /// Incoming messages discarded by the pattern: REQ's stale or malformed replies, REP's
     /// malformed requests.
     pub dropped_invalid: u64,
+    /// Incoming messages a ROUTER never read from a connection whose routing id a newer peer
+    /// took over (ROUTER_HANDOVER; the connection stays open and unread, as libzmq leaves
+    /// it): counted when that connection ends.
+    pub dropped_superseded: u64,
     /// Incoming messages filtered out by subscriptions (SUB/XSUB: not losses, counted for
     /// observability).
     pub filtered: u64,

@@ -236,6 +236,8 @@ pub struct Pipes {
     /// socket): while there are any, readers must visit every pipe.
     pub(super) unreported: usize,
     pub(super) dead: Vec<Pipe>,
+    /// Pipes out of service but not closed ([`Pipes::retire`]).
+    retired: Vec<Pipe>,
     /// The pipes the last [`Pipes::kill_endpoint`] closed (a disconnect): a part a fair-queue
     /// read ahead from one of them is dropped with it ([`super::fq::Fq::forget_disconnected`]).
     pub(super) disconnected: Vec<PipeId>,
@@ -343,6 +345,11 @@ impl Pipes {
 
     /// Removes the pipe at `i` and puts it on the dead list.
     pub fn kill_at(&mut self, i: usize) {
+        let p = self.detach_at(i);
+        self.dead.push(p);
+    }
+
+    fn detach_at(&mut self, i: usize) -> Pipe {
         // `remove`, not `swap_remove`: the round-robin order of the others is kept.
         let p = self.list.remove(i);
         self.index.remove(&p.id);
@@ -352,7 +359,51 @@ impl Pipes {
         for (j, q) in self.list.iter().enumerate().skip(i) {
             self.index.insert(q.id, j);
         }
-        self.dead.push(p);
+        p
+    }
+
+    /// Takes pipe `id` out of service without closing it; returns whether it was there.
+    ///
+    /// For a connection whose routing id a newer peer took over (ROUTER_HANDOVER): libzmq
+    /// ends the socket's pipe to it but leaves the connection open, its session keeping the
+    /// engine, which stops reading once a message finds no pipe. Closing it instead would
+    /// have the peer (seeing a disconnect) reconnect and take the id back, and two live peers
+    /// with one id would trade it at every reconnect. Nothing reads or writes the pipe again
+    /// and its reader wakes nobody, so the connection fills it to its high-water mark and then
+    /// stops reading. It is freed when the connection ends ([`Pipes::sweep_retired`]), when
+    /// its endpoint is disconnected or unbound, or with the socket.
+    pub fn retire(&mut self, id: PipeId) -> bool {
+        let Some(i) = self.index_of(id) else {
+            return false;
+        };
+        let mut p = self.detach_at(i);
+        p.reader.set_notify(None);
+        self.retired.push(p);
+        true
+    }
+
+    /// Frees the retired pipes whose connection has ended; returns how many whole messages
+    /// they held unread (dropped with them).
+    pub fn sweep_retired(&mut self) -> u64 {
+        if self.retired.is_empty() {
+            return 0;
+        }
+        let mut dropped = 0;
+        self.retired.retain_mut(|p| {
+            if !p.reader.is_writer_closed() {
+                return true;
+            }
+            while let Ok(m) = p.reader.try_read() {
+                dropped += u64::from(!m.more());
+            }
+            false
+        });
+        dropped
+    }
+
+    /// Retired pipes not yet freed.
+    pub fn retired(&self) -> usize {
+        self.retired.len()
     }
 
     /// The peer closed its reading end (seen by a failed write to pipe `i`): detaches the pipe
@@ -402,6 +453,7 @@ impl Pipes {
                 i += 1;
             }
         }
+        self.retired.retain(|p| p.peer.endpoint != endpoint);
         n
     }
 }

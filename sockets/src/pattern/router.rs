@@ -4,7 +4,7 @@
 //! Routing ids come from the peer (its ROUTING_ID, or our CONNECT_ROUTING_ID for it) or are
 //! generated (5 bytes: a zero byte and a 32-bit counter, like libzmq). A peer whose id is
 //! already taken is refused, unless ROUTER_HANDOVER lets it take the id over (the old pipe is
-//! closed). Unroutable messages are dropped, or refused with EHOSTUNREACH under
+//! closed; a tcp/ipc connection behind it is left open and unread, as libzmq leaves it). Unroutable messages are dropped, or refused with EHOSTUNREACH under
 //! ROUTER_MANDATORY; a message to a peer at its high-water mark is dropped, or refused with
 //! EAGAIN under ROUTER_MANDATORY.
 //!
@@ -67,6 +67,9 @@ impl Default for Router {
 
 impl Router {
     fn cleanup(&mut self, cx: &mut PatternCx<'_>) {
+        if self.pipes.retired() != 0 {
+            cx.stats.dropped_superseded += self.pipes.sweep_retired();
+        }
         for p in reap(&mut self.pipes, cx) {
             if self.by_id.get(&p.routing_id) == Some(&p.id) {
                 self.by_id.remove(&p.routing_id);
@@ -119,7 +122,17 @@ impl Pattern for Router {
                         return;
                     }
                     self.by_id.remove(&rid);
-                    self.pipes.kill(old);
+                    // A connection is left open and unread (see `Pipes::retire`); an inproc
+                    // peer's pipe is closed, as libzmq ends both sockets' ends of it.
+                    let wire = self.pipes.get(old).is_some_and(|p| p.direct.is_some());
+                    if wire && self.pipes.retire(old) {
+                        cx.stats.peers_detached += 1;
+                        if self.current_out == Some(old) {
+                            self.current_out = None;
+                        }
+                    } else {
+                        self.pipes.kill(old);
+                    }
                     self.cleanup(cx);
                 }
                 rid

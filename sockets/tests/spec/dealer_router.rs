@@ -150,6 +150,57 @@ fn router_duplicate_id_refused_unless_handover() {
     assert_no_msg(&first);
 }
 
+/// ROUTER_HANDOVER over tcp, as libzmq 4.3.5 does it: the old connection loses its pipe but
+/// stays open and unread (libzmq's session keeps the engine), so its peer sees no disconnect
+/// and does not reconnect to take the id back. Closing it instead made two live peers with
+/// one id trade it at every RECONNECT_IVL (found by a side-by-side probe against libzmq).
+/// What the old peer sends meanwhile is never delivered; it is counted as dropped when that
+/// connection ends.
+#[test]
+fn a_handed_over_tcp_connection_stays_open_and_unread_as_in_libzmq() {
+    let ctx = Context::new();
+    let router = sock(&ctx, SocketType::Router);
+    router.set_router_handover(true).unwrap();
+    router.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = router.get_last_endpoint().unwrap().unwrap();
+    let first = sock(&ctx, SocketType::Dealer);
+    first.set_routing_id(b"same").unwrap();
+    // Were the connection closed, this peer would be back within milliseconds.
+    first.set_reconnect_ivl(5).unwrap();
+    first.connect(&ep).unwrap();
+    first.send("from first", 0).unwrap();
+    assert_eq!(recv_parts(&router), [&b"same"[..], b"from first"]);
+    let second = sock(&ctx, SocketType::Dealer);
+    second.set_routing_id(b"same").unwrap();
+    second.connect(&ep).unwrap();
+    second.send("from second", 0).unwrap();
+    assert_eq!(recv_parts(&router), [&b"same"[..], b"from second"]);
+    first.send("after the hand-over", 0).unwrap();
+    // Round trips for 250 ms (50 RECONNECT_IVLs of the first peer): the id stays with the
+    // newcomer and the first peer keeps its connection.
+    let start = std::time::Instant::now();
+    for i in 0.. {
+        if i >= 100 && start.elapsed() > std::time::Duration::from_millis(250) {
+            break;
+        }
+        let body = format!("{i}");
+        send_parts(&router, &[b"same", body.as_bytes()]);
+        assert_eq!(recv_str(&second), body);
+        assert_eq!(first.peer_count(), 1, "the old connection was closed");
+    }
+    assert_no_msg(&first);
+    assert_no_msg(&router);
+    assert_eq!(router.stats().peers_detached, 1);
+    // The first peer leaves: its connection ends, and what it sent is counted.
+    first.set_linger(TIMEOUT_MS).unwrap();
+    drop(first);
+    eventually(|| {
+        send_parts(&router, &[b"nobody", b"x"]);
+        router.stats().dropped_superseded == 1
+    });
+    assert_no_msg(&router);
+}
+
 #[test]
 fn probe_router_sends_an_empty_message_on_connect() {
     let ctx = Context::new();
