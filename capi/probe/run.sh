@@ -26,7 +26,7 @@ echo "reference: pyzmq $ver's wheel, $("$ref/bin/python" -c 'import zmq; print("
 out=$(mktemp -d /tmp/zeroring-probe.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 status=0
-for name in options errors cabi messages lifecycle monitor; do
+for name in options errors cabi messages lifecycle monitor routing; do
   if [ "$name" = cabi ]; then
     (cd "$out" && timeout 120 "$ref/bin/python" "$here/cabi.py" "$reflib") > "$out/$name.libzmq" 2>&1 || true
     (cd "$out" && timeout 120 "$ref/bin/python" "$here/cabi.py" "$prefix/lib/libzmq.so.5") > "$out/$name.zeroring" 2>&1 || true
