@@ -1,5 +1,6 @@
 """Errors the API gives, as the loaded libzmq answers them: bind, connect, unbind and disconnect
-of good and malformed endpoints, sends and receives a socket type refuses or cannot do yet,
+of good and malformed endpoints (unbind and disconnect of each other's endpoints, and of a tcp
+address's other forms; hosts in brackets; IPv6 without ZMQ_IPV6), sends and receives a socket type refuses or cannot do yet,
 and what each socket type reports as EVENTS and RCVMORE before it has a peer.
 
 Compared against libzmq 4.3.5 by capi/probe/run.sh. Deterministic: nothing is connected to a
@@ -42,6 +43,54 @@ show("disconnect inproc unknown", lambda: push.disconnect("inproc://zzz"))
 show("disconnect malformed", lambda: push.disconnect("tcp://127.0.0.1"))
 show("disconnect inproc known", lambda: push.disconnect("inproc://notbound"))
 show("disconnect inproc again", lambda: push.disconnect("inproc://notbound"))
+
+# zmq_unbind and zmq_disconnect are one operation (libzmq's term_endpoint), and a tcp endpoint
+# not found as written is looked for by its resolved address (a connect's resolution, then a
+# bind's); brackets may enclose any host; a bind to an IPv6 address needs ZMQ_IPV6.
+term = ctx.socket(zmq.PULL)
+term.setsockopt(zmq.LINGER, 0)
+
+
+def bound(ep):
+    term.bind(ep)
+    return term.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+
+def port_of(ep):
+    return ep.rsplit(":", 1)[1]
+
+
+e = bound("tcp://127.0.0.1:*")
+show("disconnect a bound tcp endpoint", lambda: term.disconnect(e))
+show("unbind it after", lambda: term.unbind(e))
+term.connect("tcp://127.0.0.1:5999")
+show("unbind a connected tcp endpoint", lambda: term.unbind("tcp://127.0.0.1:5999"))
+show("disconnect it after", lambda: term.disconnect("tcp://127.0.0.1:5999"))
+term.bind("inproc://probe-term")
+show("disconnect a bound inproc name", lambda: term.disconnect("inproc://probe-term"))
+show("unbind it after", lambda: term.unbind("inproc://probe-term"))
+term.connect("inproc://probe-term-2")
+show("unbind a connected inproc name", lambda: term.unbind("inproc://probe-term-2"))
+show("disconnect it after", lambda: term.disconnect("inproc://probe-term-2"))
+term.connect("tcp://localhost:5998")
+show("disconnect a named connect by its address", lambda: term.disconnect("tcp://127.0.0.1:5998"))
+term.connect("tcp://127.0.0.1:5997")
+show("disconnect a literal connect by a name", lambda: term.disconnect("tcp://localhost:5997"))
+p = port_of(bound("tcp://*:*"))
+show("unbind tcp://*:port", lambda: term.unbind("tcp://*:" + p))
+show("unbind tcp://0.0.0.0:port", lambda: term.unbind("tcp://0.0.0.0:" + p))
+p = port_of(bound("tcp://lo:*"))
+show("unbind by the interface name", lambda: term.unbind("tcp://lo:" + p))
+p = port_of(bound("tcp://127.0.0.1:*"))
+show("unbind by 127.1", lambda: term.unbind("tcp://127.1:" + p))
+show("unbind by a name that does not resolve", lambda: term.unbind("tcp://no-such-host.invalid:" + p))
+p = port_of(bound("tcp://127.0.0.1:*"))
+show("unbind by localhost", lambda: term.unbind("tcp://localhost:" + p))
+for ep in ["tcp://[127.0.0.1]:*", "tcp://[localhost]:*", "tcp://[lo]:*", "tcp://[::1]:*",
+           "tcp://[::ffff:127.0.0.1]:*", "tcp://[fe80::1%lo]:*", "tcp://ip6-localhost:*"]:
+    show("bind without IPV6 " + ep, lambda: bound(ep).rsplit(":", 1)[0])
+show("connect tcp://[127.0.0.1]:5996", lambda: term.connect("tcp://[127.0.0.1]:5996"))
+term.close()
 
 req = ctx.socket(zmq.REQ)
 show("req recv first", lambda: req.recv(zmq.NOBLOCK))

@@ -292,36 +292,47 @@ impl Wire {
         sum
     }
 
-    /// Unbinds (listeners) or disconnects (connecters) every entry for `endpoint`; ENOENT when
-    /// there is none.
-    pub(crate) fn stop(&mut self, endpoint: &str, listeners: bool) -> Result<()> {
-        let before = self.entries.len();
+    /// Unbinds and disconnects every entry for `endpoint`, listeners and connecters alike
+    /// (libzmq's `term_endpoint`, behind both `zmq_unbind` and `zmq_disconnect`); ENOENT when
+    /// there is none. An endpoint is looked up as written (a connect) or as LAST_ENDPOINT
+    /// wrote it (a bind), then, for tcp, by its resolved forms
+    /// ([`driver::tcp_lookup_forms`]; `ipv6` is ZMQ_IPV6's for the resolver). Returns the
+    /// entry key it found when a connecter was among those stopped (the pipes made for that
+    /// connect carry it as their endpoint).
+    pub(crate) fn stop(&mut self, endpoint: &str, ipv6: bool) -> Result<Option<String>> {
+        let known = |key: &str| self.entries.iter().any(|e| e.endpoint == key);
+        let key = if known(endpoint) {
+            endpoint.to_string()
+        } else {
+            driver::tcp_lookup_forms(endpoint, ipv6)
+                .into_iter()
+                .find(|f| known(f))
+                .ok_or(Error::ENOENT)?
+        };
         let mut stopping = Vec::new();
+        let mut connecter = false;
         self.entries.retain(|e| {
-            let kind_matches = matches!(e.handle, Handle::Listener(_)) == listeners;
-            if kind_matches && e.endpoint == endpoint {
-                match &e.handle {
-                    Handle::Listener(h) => {
-                        if h.stop() {
-                            stopping.push(h.clone());
-                        }
-                    }
-                    Handle::Connecter(h) => h.stop(),
-                }
-                false
-            } else {
-                true
+            if e.endpoint != key {
+                return true;
             }
+            match &e.handle {
+                Handle::Listener(h) => {
+                    if h.stop() {
+                        stopping.push(h.clone());
+                    }
+                }
+                Handle::Connecter(h) => {
+                    h.stop();
+                    connecter = true;
+                }
+            }
+            false
         });
         // Unbind returns once the endpoint is free again (libzmq's rebind-at-once works).
         for h in stopping {
             h.wait_stopped(LISTENER_STOP_WAIT);
         }
-        if self.entries.len() == before {
-            Err(Error::ENOENT)
-        } else {
-            Ok(())
-        }
+        Ok(connecter.then_some(key))
     }
 
     /// The socket closes: every connection delivers what is queued within `linger_ms`

@@ -149,7 +149,7 @@ impl fmt::Display for EndpointError {
             ),
             EndpointErrorKind::BadBrackets => write!(
                 f,
-                "invalid endpoint {ep:?}: brackets must enclose an IPv6 address, as in tcp://[::1]:5555"
+                "invalid endpoint {ep:?}: a bracket around the host is not closed (an IPv6 address is written as in tcp://[::1]:5555)"
             ),
             EndpointErrorKind::BadZone => write!(f, "invalid endpoint {ep:?}: the %zone after the IPv6 address is invalid"),
             EndpointErrorKind::PathTooLong { len } => write!(
@@ -253,9 +253,12 @@ fn parse_host(host: &str, bindable: bool) -> Result<Host, EndpointErrorKind> {
             Err(EndpointErrorKind::WildcardInConnect)
         };
     }
-    let (inner, bracketed) = match (host.strip_prefix('['), host.ends_with(']')) {
-        (Some(rest), true) => (&rest[..rest.len() - 1], true),
-        (None, false) => (host, false),
+    // Brackets (needed around an IPv6 address) are taken off whatever they enclose, as
+    // libzmq's resolver takes them off (`tcp://[127.0.0.1]:5555` connects, `tcp://[lo]:*`
+    // binds).
+    let inner = match (host.strip_prefix('['), host.ends_with(']')) {
+        (Some(rest), true) => &rest[..rest.len() - 1],
+        (None, false) => host,
         _ => return Err(EndpointErrorKind::BadBrackets),
     };
     let (addr_part, zone) = match inner.rfind('%') {
@@ -278,8 +281,8 @@ fn parse_host(host: &str, bindable: bool) -> Result<Host, EndpointErrorKind> {
             zone,
         });
     }
-    if bracketed || zone.is_some() {
-        return Err(EndpointErrorKind::BadBrackets);
+    if zone.is_some() {
+        return Err(EndpointErrorKind::BadZone);
     }
     if let Ok(ip) = addr_part.parse::<IpAddr>() {
         return Ok(Host::Ip {
@@ -372,6 +375,15 @@ pub mod resolve {
             } else {
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
             }]),
+            // Without ZMQ_IPV6 libzmq's bind resolves for IPv4 alone: an IPv6 address is
+            // ENODEV, a v4-mapped one its IPv4 address. A connect takes it either way.
+            Host::Ip {
+                addr: IpAddr::V6(v6),
+                ..
+            } if direction == Direction::Bind && !ipv6 => match v6.to_ipv4_mapped() {
+                Some(v4) => Ok(vec![SocketAddr::new(IpAddr::V4(v4), port)]),
+                None => Err(io::Error::from_raw_os_error(libc::ENODEV)),
+            },
             Host::Ip { addr: ip, zone } => {
                 let mut sa = SocketAddr::new(*ip, port);
                 if let (SocketAddr::V6(v6), Some(z)) = (&mut sa, zone) {
@@ -386,7 +398,8 @@ pub mod resolve {
                     Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
                         host_addrs(name, port, ipv6)
                             .ok()
-                            .filter(|a| !a.is_empty())
+                            // A name with IPv6 addresses only is ENODEV without ZMQ_IPV6.
+                            .filter(|a| !a.is_empty() && (ipv6 || a.iter().any(|a| a.is_ipv4())))
                             .map(|a| if ipv6 { v6_first_or_mapped(a) } else { a })
                             .ok_or(e)
                     }
@@ -565,7 +578,11 @@ mod tests {
         // libzmq's test_abstract_ipc: an abstract name needs a name.
         assert_eq!(errno("ipc://@", Bind), Errno::EINVAL);
         assert_eq!(errno("tcp://[::1:5555", Connect), Errno::EINVAL);
-        assert_eq!(errno("tcp://[1.2.3.4]:5555", Connect), Errno::EINVAL);
+        assert_eq!(
+            ok("tcp://[1.2.3.4]:5555", Connect).to_string(),
+            "tcp://1.2.3.4:5555"
+        );
+        assert_eq!(errno("tcp://[1.2.3.4%eth0]:5555", Connect), Errno::EINVAL);
         assert_eq!(errno("tcp://[fe80::1%]:5555", Connect), Errno::EINVAL);
         assert_eq!(errno("tcp://a:1;b:2", Bind), Errno::EINVAL);
         let e = parse("tcp://*:5555", Connect).unwrap_err();

@@ -181,6 +181,11 @@ impl Socket {
     /// attached stay attached (as in libzmq); ENOENT when not bound there, EINVAL for a
     /// malformed endpoint.
     ///
+    /// As in libzmq 4.3.5, `unbind` and [`disconnect`](Self::disconnect) are one operation
+    /// (its `term_endpoint`): either ends whatever this socket bound or connected under
+    /// `endpoint`. A tcp endpoint not found as written is looked for by its resolved address
+    /// (`tcp://localhost:5555` finds a bind that LAST_ENDPOINT names `tcp://127.0.0.1:5555`).
+    ///
     /// ```
     /// use zeroring::{Context, Error, SocketType};
     ///
@@ -194,27 +199,11 @@ impl Socket {
     /// # Ok::<(), zeroring::Error>(())
     /// ```
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
-        let mut c = self.core();
-        c.process_commands()?;
-        match TransportAddr::parse(endpoint)? {
-            TransportAddr::Inproc(name) => {
-                let id = c.id;
-                let mut reg = c.ctx.inproc();
-                match reg.bound.get(&name) {
-                    Some(b) if b.info.socket_id == id => {
-                        reg.bound.remove(&name);
-                        Ok(())
-                    }
-                    _ => Err(Error::ENOENT),
-                }
-            }
-            // The endpoint as bound (LAST_ENDPOINT): a wildcard is not an address to unbind.
-            TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => c.wire.stop(endpoint, true),
-        }
+        self.term_endpoint(endpoint)
     }
 
     /// Closes the connections made to an endpoint (`zmq_disconnect`); ENOENT when there are
-    /// none.
+    /// none. The same operation as [`unbind`](Self::unbind), as in libzmq.
     ///
     /// ```
     /// use zeroring::{Context, Error, SocketType};
@@ -227,6 +216,11 @@ impl Socket {
     /// # Ok::<(), zeroring::Error>(())
     /// ```
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.term_endpoint(endpoint)
+    }
+
+    /// libzmq's `socket_base_t::term_endpoint`: unbinds or disconnects `endpoint`.
+    fn term_endpoint(&self, endpoint: &str) -> Result<()> {
         let mut c = self.core();
         c.process_commands()?;
         match TransportAddr::parse(endpoint)? {
@@ -234,6 +228,10 @@ impl Socket {
                 let id = c.id;
                 let mut removed = {
                     let mut reg = c.ctx.inproc();
+                    if reg.bound.get(&name).is_some_and(|b| b.info.socket_id == id) {
+                        reg.bound.remove(&name);
+                        return Ok(());
+                    }
                     let mut n = 0;
                     if let Some(list) = reg.pending.get_mut(&name) {
                         let before = list.len();
@@ -252,8 +250,9 @@ impl Socket {
                 }
             }
             TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => {
-                c.wire.stop(endpoint, false)?;
-                if !c.sc.options.immediate {
+                let ipv6 = crate::config::transport_options(&c.sc.options, c.ctx.ipv6()).ipv6;
+                let connect = c.wire.stop(endpoint, ipv6)?;
+                if let (Some(key), false) = (connect, c.sc.options.immediate) {
                     // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
                     // libzmq's disconnect terminates it at once (`pipe_t::terminate(false)`),
                     // so what it still holds is never read — a message queued before the
@@ -261,7 +260,7 @@ impl Socket {
                     // multipart_atomic_drop). Under IMMEDIATE the session lets the socket
                     // read what it delivered, as libzmq's does.
                     let (p, mut cx) = c.sc.cx();
-                    p.disconnect(endpoint, &mut cx);
+                    p.disconnect(&key, &mut cx);
                 }
                 Ok(())
             }

@@ -52,6 +52,29 @@ fn unique_ipc_path() -> io::Result<PathBuf> {
     Err(io::Error::from_raw_os_error(libc::EADDRINUSE))
 }
 
+/// The forms under which libzmq's `zmq_unbind` and `zmq_disconnect` also look for a tcp
+/// endpoint not found as written (`socket_base_t::resolve_tcp_addr`), in the order it tries
+/// them: the address resolved as a connect resolves it (a host name through the resolver),
+/// then as a bind resolves it (`*`, an interface name), each written as LAST_ENDPOINT writes
+/// an address. libzmq gives up when the first does not resolve, so then there are none: a
+/// bind to `tcp://*:5555` is unbound by `tcp://0.0.0.0:5555`, not by its own form. Blocks in
+/// the system resolver, as libzmq's `zmq_unbind` does.
+pub fn tcp_lookup_forms(endpoint: &str, ipv6: bool) -> Vec<String> {
+    let first = |direction| match crate::endpoint::parse(endpoint, direction) {
+        Ok(Endpoint::Tcp(tcp)) => resolve::tcp(&tcp.addr, direction, ipv6)
+            .ok()
+            .and_then(|a| a.into_iter().next())
+            .map(super::listener::format_tcp),
+        _ => None,
+    };
+    let Some(connect) = first(Direction::Connect) else {
+        return Vec::new();
+    };
+    let mut forms = vec![connect];
+    forms.extend(first(Direction::Bind).filter(|b| *b != forms[0]));
+    forms
+}
+
 /// What to bind for `endpoint` (parsed with [`Direction::Bind`]). `ipv6` is ZMQ_IPV6.
 pub fn bind_addr(endpoint: &Endpoint, ipv6: bool) -> io::Result<BindAddr> {
     match endpoint {

@@ -276,7 +276,8 @@ impl ListenerHandle {
     }
 }
 
-fn format_tcp(addr: SocketAddr) -> String {
+/// A tcp address as LAST_ENDPOINT writes it (libzmq's `tcp_address_t::to_string`).
+pub(crate) fn format_tcp(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),

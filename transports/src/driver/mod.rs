@@ -38,7 +38,7 @@ use zeroring_engine::{Msg, MsgMetadata};
 use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapError, ZapReply, ZapRequest};
 
-pub use address::{bind_addr, connect_target, Resolve};
+pub use address::{bind_addr, connect_target, tcp_lookup_forms, Resolve};
 pub use filter::AcceptFilters;
 pub use handshakes::{HandshakeCounts, DEFAULT_MAX_HANDSHAKES};
 pub use linger::{LingerGuard, Lingering};
