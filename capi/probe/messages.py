@@ -10,40 +10,7 @@ import threading
 
 import zmq, socket as so
 
-ctx = zmq.Context()
-N = [0]
-
-
-def sock(t, **opts):
-    s = ctx.socket(t)
-    s.setsockopt(zmq.LINGER, 0)
-    for k, v in opts.items():
-        s.setsockopt(getattr(zmq, k), v)
-    return s
-
-
-def ep(kind="inproc"):
-    N[0] += 1
-    return {"inproc": "inproc://p%d" % N[0], "ipc": "ipc://@zr-sem-%d-%d" % (N[0], id(ctx)),
-            "tcp": "tcp://127.0.0.1:*"}[kind]
-
-
-def bind(s, e):
-    s.bind(e)
-    return s.getsockopt(zmq.LAST_ENDPOINT).decode()
-
-
-def drain(s, wait=100):
-    """What is queued now (inproc: everything sent before), and nothing more within `wait`."""
-    out = []
-    while s.poll(wait):
-        out.append(s.recv_multipart())
-    return out
-
-
-def recv(s):
-    assert s.poll(10000), "nothing came"
-    return s.recv_multipart()
+from peers import bind, ctx, drain, ep, recv, section, sock
 
 
 SYNC = [0]
@@ -75,10 +42,6 @@ def sendn(s, n, fmt="m%d"):
         except zmq.Again:
             break
     return sent
-
-
-def section(name):
-    print("==", name)
 
 
 # 1. subscription reference counting

@@ -10,36 +10,14 @@ that must find nothing more; what libzmq leaves to chance (ports, process ids, g
 routing ids) is not printed. Leaves out a second connect with the same CONNECT_ROUTING_ID
 (libzmq 4.3.5 asserts: `!has_out_pipe (routing_id)`).
 """
-import os
 import select
 import time
 
 import zmq
 
-ctx = zmq.Context()
-N = [0]
-def sock(t, **opts):
-    s = ctx.socket(t)
-    s.setsockopt(zmq.LINGER, 0)
-    for k, v in opts.items():
-        s.setsockopt(getattr(zmq, k), v)
-    return s
-def ep(kind="inproc"):
-    N[0] += 1
-    return {"inproc": "inproc://r%d" % N[0], "ipc": "ipc://@zr-rt-%d-%d" % (N[0], os.getpid()),
-            "tcp": "tcp://127.0.0.1:*"}[kind]
-def bind(s, e):
-    s.bind(e)
-    return s.getsockopt(zmq.LAST_ENDPOINT).decode()
-def recv(s):
-    assert s.poll(5000), "nothing came"
-    return s.recv_multipart()
-def drain(s, wait=100):
-    out = []
-    while s.poll(wait):
-        out.append(s.recv_multipart())
-    return out
-def section(n): print("==", n)
+from peers import bind, ctx, drain, ep, recv, section, sock
+
+
 def tryit(label, f):
     try:
         print(label, "->", f())
@@ -47,6 +25,7 @@ def tryit(label, f):
         print(label, "-> error", e.errno, e)
     except Exception as e:
         print(label, "-> exc", type(e).__name__, e)
+
 
 # 1. message properties
 for kind in ["inproc", "ipc", "tcp"]:

@@ -6,10 +6,34 @@
 //! Each scenario runs the same steps on a zeroring socket and on a libzmq one and compares
 //! every step's outcome (0, or the errno), besides asserting the outcomes themselves.
 
-use zeroring::{Context, SocketType};
+use zeroring::{Context, Socket, SocketType};
 
 /// One step's outcome: 0, or the errno.
 type Outcome = (&'static str, i32);
+
+const LIMIT_MS: i32 = 10_000;
+
+fn zsock(ctx: &Context, t: SocketType) -> Socket {
+    let s = ctx.socket(t).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(LIMIT_MS).unwrap();
+    s
+}
+
+fn lsock(ctx: &zmq::Context, t: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(t).unwrap();
+    s.set_linger(0).unwrap();
+    s
+}
+
+fn last(s: &Socket) -> String {
+    s.get_last_endpoint().unwrap().unwrap()
+}
+
+/// The port of a tcp endpoint.
+fn port(ep: &str) -> &str {
+    ep.rsplit(':').next().unwrap()
+}
 
 fn zr(r: zeroring::Result<()>) -> i32 {
     match r {
@@ -36,7 +60,6 @@ struct Steps<'a> {
 
 fn term_endpoint_scenario(s: &Steps<'_>, tag: &str) -> Vec<Outcome> {
     let mut out = Vec::new();
-    let port = |ep: &str| ep.rsplit(':').next().unwrap().to_string();
     let (_, bound) = (s.bind)("tcp://127.0.0.1:*");
     out.push(("disconnect a bound tcp endpoint", (s.disconnect)(&bound)));
     out.push(("unbind it after", (s.unbind)(&bound)));
@@ -94,8 +117,7 @@ fn term_endpoint_scenario(s: &Steps<'_>, tag: &str) -> Vec<Outcome> {
 #[test]
 fn unbind_and_disconnect_are_one_operation_as_in_libzmq() {
     let ctx = Context::new();
-    let s = ctx.socket(SocketType::Pull).unwrap();
-    s.set_linger(0).unwrap();
+    let s = zsock(&ctx, SocketType::Pull);
     let ours = term_endpoint_scenario(
         &Steps {
             bind: &|ep| match s.bind(ep) {
@@ -109,8 +131,7 @@ fn unbind_and_disconnect_are_one_operation_as_in_libzmq() {
         "zeroring",
     );
     let lctx = zmq::Context::new();
-    let l = lctx.socket(zmq::PULL).unwrap();
-    l.set_linger(0).unwrap();
+    let l = lsock(&lctx, zmq::PULL);
     let theirs = term_endpoint_scenario(
         &Steps {
             bind: &|ep| match l.bind(ep) {
@@ -141,21 +162,15 @@ fn unbind_and_disconnect_are_one_operation_as_in_libzmq() {
 #[test]
 fn hosts_in_brackets_and_ipv6_without_the_option_as_in_libzmq() {
     let ctx = Context::new();
-    let pull = ctx.socket(SocketType::Pull).unwrap();
-    pull.set_linger(0).unwrap();
-    pull.set_rcvtimeo(10_000).unwrap();
+    let pull = zsock(&ctx, SocketType::Pull);
     let lctx = zmq::Context::new();
-    let lpull = lctx.socket(zmq::PULL).unwrap();
-    lpull.set_linger(0).unwrap();
+    let lpull = lsock(&lctx, zmq::PULL);
     assert_eq!(zr(pull.bind("tcp://[::1]:*")), libc::ENODEV);
     assert_eq!(lz(lpull.bind("tcp://[::1]:*")), libc::ENODEV);
     // A v4-mapped address binds its IPv4 address.
     assert_eq!(zr(pull.bind("tcp://[::ffff:127.0.0.1]:*")), 0);
     assert_eq!(lz(lpull.bind("tcp://[::ffff:127.0.0.1]:*")), 0);
-    let (ours, theirs) = (
-        pull.get_last_endpoint().unwrap().unwrap(),
-        lpull.get_last_endpoint().unwrap().unwrap(),
-    );
+    let (ours, theirs) = (last(&pull), lpull.get_last_endpoint().unwrap().unwrap());
     assert!(ours.starts_with("tcp://127.0.0.1:"), "{ours}");
     assert!(theirs.starts_with("tcp://127.0.0.1:"), "{theirs}");
     // With a zone: ENODEV from libzmq 4.3.5 (pyzmq's wheel); the 4.3.4 linked here says EINVAL.
@@ -170,36 +185,21 @@ fn hosts_in_brackets_and_ipv6_without_the_option_as_in_libzmq() {
         if compare {
             assert_eq!(lz(lpull.bind(ep)), 0, "{ep}");
         }
-        assert!(pull
-            .get_last_endpoint()
-            .unwrap()
-            .unwrap()
-            .starts_with("tcp://127.0.0.1:"));
+        assert!(last(&pull).starts_with("tcp://127.0.0.1:"), "{ep}");
     }
-    let port = pull
-        .get_last_endpoint()
-        .unwrap()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
-    let push = ctx.socket(SocketType::Push).unwrap();
-    push.set_linger(0).unwrap();
-    push.connect(&format!("tcp://[127.0.0.1]:{port}")).unwrap();
+    let push = zsock(&ctx, SocketType::Push);
+    let bound = last(&pull);
+    push.connect(&format!("tcp://[127.0.0.1]:{}", port(&bound)))
+        .unwrap();
     push.send("through brackets", 0).unwrap();
     assert_eq!(pull.recv_bytes(0).unwrap(), b"through brackets");
     // A connect to an IPv6 address is made without ZMQ_IPV6.
     if std::net::TcpListener::bind("[::1]:0").is_ok() {
-        let v6 = ctx.socket(SocketType::Pull).unwrap();
-        v6.set_linger(0).unwrap();
-        v6.set_rcvtimeo(10_000).unwrap();
+        let v6 = zsock(&ctx, SocketType::Pull);
         v6.set_ipv6(true).unwrap();
         v6.bind("tcp://[::1]:*").unwrap();
-        let ep = v6.get_last_endpoint().unwrap().unwrap();
-        let push = ctx.socket(SocketType::Push).unwrap();
-        push.set_linger(0).unwrap();
-        push.connect(&ep).unwrap();
+        let push = zsock(&ctx, SocketType::Push);
+        push.connect(&last(&v6)).unwrap();
         push.send("over v6", 0).unwrap();
         assert_eq!(v6.recv_bytes(0).unwrap(), b"over v6");
     }
