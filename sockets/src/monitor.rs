@@ -57,15 +57,20 @@ impl MonitorSink {
 
     /// Stops publishing; the last event is MONITOR_STOPPED (when the mask has it).
     pub(crate) fn stop(&self) {
+        drop(self.detach());
+    }
+
+    /// [`stop`](Self::stop), handing back the PAIR socket the events went to, for the caller
+    /// to close when it chooses.
+    pub(crate) fn detach(&self) -> Option<Box<dyn EventTarget>> {
         let old = self
             .0
             .target
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(old) = old {
-            Self::send(&old, MonitorEvent::MonitorStopped, 0, "", &self.0.dropped);
-        }
+            .take()?;
+        Self::send(&old, MonitorEvent::MonitorStopped, 0, "", &self.0.dropped);
+        Some(old.socket)
     }
 
     /// Reports an event (from any thread).

@@ -270,7 +270,9 @@ impl Socket {
     /// Publishes this socket's events (the `MonitorEvent` codes in mask `events`) on a PAIR
     /// socket bound at `endpoint` (`zmq_socket_monitor`; inproc endpoints, as libzmq allows).
     /// Each event is two frames: `[u16 LE event][u32 LE value]`, then the endpoint. An empty
-    /// `endpoint` stops monitoring (the last event is MONITOR_STOPPED). Events are never
+    /// `endpoint` stops monitoring (the last event is MONITOR_STOPPED), and so does a new
+    /// `endpoint` before it is bound (when that bind fails, as for the endpoint of the
+    /// monitor it replaces, EADDRINUSE, no monitor is left, as in libzmq). Events are never
     /// allowed to block the connection that reports them: when the PAIR's queue is full they
     /// are dropped and counted.
     pub fn monitor(&self, endpoint: &str, events: u32) -> Result<()> {
@@ -282,9 +284,16 @@ impl Socket {
         if !matches!(TransportAddr::parse(endpoint)?, TransportAddr::Inproc(_)) {
             return Err(Error::EPROTONOSUPPORT);
         }
+        // As libzmq's `socket_base_t::monitor`: a monitor already running stops first (its
+        // reader gets MONITOR_STOPPED), then the new one binds, and when that fails none is
+        // left. The old PAIR is closed only after the bind: libzmq's close, asynchronous,
+        // still holds its endpoint then, so asking again for the same one is EADDRINUSE.
+        let old = c.monitor.detach();
         let pair = c.ctx.socket(SocketType::Pair)?;
         pair.set_linger(0)?;
-        pair.bind(endpoint)?;
+        let bound = pair.bind(endpoint);
+        drop(old);
+        bound?;
         c.monitor.start(Box::new(pair), events);
         Ok(())
     }
