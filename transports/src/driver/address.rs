@@ -33,13 +33,25 @@ fn not_stream_transport(endpoint: &Endpoint) -> io::Error {
     )
 }
 
-/// A fresh ipc path for `ipc://*`: a private directory under the temp dir holding `socket`, as
-/// libzmq does (its directory is created now; the listener creates the socket file).
+/// Where `ipc://*` makes its directory, given the environment lookup `var`
+/// ([`unique_ipc_path`]).
+fn wildcard_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    ["TMPDIR", "TEMPDIR", "TMP"]
+        .into_iter()
+        .filter_map(var)
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
+/// A fresh ipc path for `ipc://*`: a private directory holding `socket`, as libzmq does (its
+/// directory is created now; the listener creates the socket file). The directory goes in
+/// the first of TMPDIR, TEMPDIR and TMP that names a directory, as libzmq's
+/// `create_ipc_wildcard_address` looks; without any, in `/tmp` (libzmq then uses the working
+/// directory, which may not be writable and is not where a user looks for such files).
 fn unique_ipc_path() -> io::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let base = std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let base = wildcard_dir(|v| std::env::var_os(v));
     for _ in 0..100 {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = base.join(format!("zeroring-{}-{n}", std::process::id()));
@@ -196,6 +208,29 @@ pub fn connect_target(endpoint: &Endpoint, ipv6: bool) -> io::Result<ConnectTarg
 mod tests {
     use super::*;
     use crate::endpoint::parse;
+
+    #[test]
+    fn an_ipc_wildcard_dir_is_the_first_temp_variable_naming_a_directory() {
+        let here = std::env::current_dir().unwrap();
+        let env = |pairs: Vec<(&'static str, std::path::PathBuf)>| {
+            move |v: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == v)
+                    .map(|(_, p)| p.clone().into_os_string())
+            }
+        };
+        let none = here.join("no-such-directory-here");
+        assert_eq!(wildcard_dir(env(vec![])), PathBuf::from("/tmp"));
+        assert_eq!(
+            wildcard_dir(env(vec![("TMPDIR", none.clone()), ("TMP", here.clone())])),
+            here
+        );
+        assert_eq!(
+            wildcard_dir(env(vec![("TEMPDIR", here.clone()), ("TMPDIR", none)])),
+            here
+        );
+    }
 
     #[test]
     fn wildcards_and_sources_resolve() {
