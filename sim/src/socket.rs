@@ -430,7 +430,12 @@ impl SimSocket {
                     let wake: NotifyHandle = Arc::new(Wake(self.inner.app_wake.clone()));
                     core.attach(*a, Some(wake));
                 }
-                Command::Hiccup(key) => core.hiccup(key),
+                Command::Hiccup(key) => {
+                    if let Some(a) = core.hiccup(key) {
+                        let wake: NotifyHandle = Arc::new(Wake(self.inner.app_wake.clone()));
+                        core.attach(a, Some(wake));
+                    }
+                }
             }
         }
         let r = f(&mut core);

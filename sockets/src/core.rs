@@ -123,10 +123,23 @@ impl SocketCore {
     }
 
     /// The pipe attached with transport key `key` leads to a new connection (SUB/XSUB send
-    /// their subscriptions again).
-    pub fn hiccup(&mut self, key: u64) {
+    /// their subscriptions again). Returns the pipe when the pattern had taken it out of
+    /// service (a ROUTER's connection handed over to a newer peer): the caller attaches it
+    /// again ([`SocketCore::attach`]), as libzmq's socket attaches the new pipe its session
+    /// makes after reconnecting.
+    #[must_use]
+    pub fn hiccup(&mut self, key: u64) -> Option<PeerAttachment> {
         let (p, mut cx) = self.cx();
         p.hiccup(key, &mut cx);
+        // Attached again under a new id (ids are never reused): its ends, its peer, and the
+        // hand-over of its connection's writes.
+        let pipe = self.pattern.take_retired(key)?;
+        let mut a = PeerAttachment::new(pipe.writer, pipe.reader, pipe.peer);
+        a.out_boost = pipe.out_boost;
+        a.handover = pipe
+            .direct
+            .map(crate::pattern::direct::Direct::into_handover);
+        Some(a)
     }
 
     /// Sends one part; EAGAIN hands the part back to try again later.

@@ -50,6 +50,11 @@ impl Direct {
         }
     }
 
+    /// The hand-over it wraps.
+    pub fn into_handover(self) -> Arc<WireHandover> {
+        self.handover
+    }
+
     /// Writes the message `parts` (ZMTP data frames, MORE on all but the last) straight to the
     /// connection: [`DirectWrite::Whole`], or [`DirectWrite::Part`] with the rest handed to
     /// the I/O thread, which writes it before anything else; `None` when the message must go

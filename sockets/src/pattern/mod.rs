@@ -171,6 +171,14 @@ pub trait Pattern: Send + fmt::Debug {
         let _ = (key, cx);
     }
 
+    /// The pipe with transport key `key` that the pattern took out of service without closing
+    /// it (a ROUTER's connection whose id a newer peer took over), now that its connecting
+    /// session has reconnected with it: the socket attaches it again as a newcomer.
+    fn take_retired(&mut self, key: u64) -> Option<Pipe> {
+        let _ = key;
+        None
+    }
+
     /// ZMQ_TOPICS_COUNT, for the types that have subscriptions.
     fn topics_count(&mut self, cx: &mut PatternCx<'_>) -> Option<usize> {
         let _ = cx;

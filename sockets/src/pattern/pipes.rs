@@ -371,7 +371,8 @@ impl Pipes {
     /// with one id would trade it at every reconnect. Nothing reads or writes the pipe again
     /// and its reader wakes nobody, so the connection fills it to its high-water mark and then
     /// stops reading. It is freed when the connection ends ([`Pipes::sweep_retired`]), when
-    /// its endpoint is disconnected or unbound, or with the socket.
+    /// its endpoint is disconnected or unbound, or with the socket; a connecting session that
+    /// reconnects takes it back ([`Pipes::take_retired`]).
     pub fn retire(&mut self, id: PipeId) -> bool {
         let Some(i) = self.index_of(id) else {
             return false;
@@ -404,6 +405,15 @@ impl Pipes {
     /// Retired pipes not yet freed.
     pub fn retired(&self) -> usize {
         self.retired.len()
+    }
+
+    /// Takes back the retired pipe with transport key `key`, if there is one: its connecting
+    /// session has reconnected with it (sessions keep their pipe across reconnects), where
+    /// libzmq's session, whose pipe had been ended, makes a new one that its socket attaches
+    /// as a newcomer.
+    pub fn take_retired(&mut self, key: u64) -> Option<Pipe> {
+        let i = self.retired.iter().position(|p| p.peer.key == Some(key))?;
+        Some(self.retired.swap_remove(i))
     }
 
     /// The peer closed its reading end (seen by a failed write to pipe `i`): detaches the pipe

@@ -341,6 +341,10 @@ impl Pattern for Router {
         self.pipes.live()
     }
 
+    fn take_retired(&mut self, key: u64) -> Option<Pipe> {
+        self.pipes.take_retired(key)
+    }
+
     fn pipes_mut(&mut self) -> Option<&mut super::Pipes> {
         Some(&mut self.pipes)
     }

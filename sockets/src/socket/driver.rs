@@ -175,7 +175,11 @@ impl Driver {
         for c in cmds.drain(..) {
             match c {
                 Command::Attach(a) => self.attach(*a),
-                Command::Hiccup(key) => self.sc.hiccup(key),
+                Command::Hiccup(key) => {
+                    if let Some(a) = self.sc.hiccup(key) {
+                        self.attach(a);
+                    }
+                }
                 Command::Ended(ends) => self.ended.hold(*ends, Instant::now()),
                 Command::RetireEnded => {
                     self.ended.retire_due(Instant::now(), &mut self.sc.stats);

@@ -201,6 +201,49 @@ fn a_handed_over_tcp_connection_stays_open_and_unread_as_in_libzmq() {
     assert_no_msg(&router);
 }
 
+/// The connecting side of ROUTER_HANDOVER: a connecting session keeps its pipe across
+/// reconnects, so the pipe of a connection handed over comes back when that session
+/// reconnects, and the ROUTER attaches it as a newcomer, as libzmq's does with the new pipe
+/// its session makes: here the restarted first peer takes the id back. Over ipc: a peer
+/// restarted on a tcp port of the ephemeral range could find it taken by the router's own
+/// reconnect attempt (a connection to itself).
+#[test]
+fn a_handed_over_connecting_session_takes_the_id_back_when_it_reconnects() {
+    let ctx = Context::new();
+    let router = sock(&ctx, SocketType::Router);
+    router.set_router_handover(true).unwrap();
+    router.set_reconnect_ivl(5).unwrap();
+    let ipc = |n: u32| {
+        let p = std::env::temp_dir().join(format!("zr-handover-{}-{n}.sock", std::process::id()));
+        format!("ipc://{}", p.display())
+    };
+    let (first_ep, second_ep) = (ipc(1), ipc(2));
+    let peer = |ep: &str| {
+        let d = sock(&ctx, SocketType::Dealer);
+        d.set_routing_id(b"same").unwrap();
+        d.bind(ep).unwrap();
+        d
+    };
+    let first = peer(&first_ep);
+    let second = peer(&second_ep);
+    router.connect(&first_ep).unwrap();
+    first.send("1", 0).unwrap();
+    assert_eq!(recv_parts(&router), [&b"same"[..], b"1"]);
+    router.connect(&second_ep).unwrap();
+    second.send("2", 0).unwrap();
+    assert_eq!(recv_parts(&router), [&b"same"[..], b"2"]);
+    send_parts(&router, &[b"same", b"to the second"]);
+    assert_eq!(recv_str(&second), "to the second");
+    // The first peer restarts on its endpoint: the router's session reconnects to it.
+    drop(first);
+    let first = peer(&first_ep);
+    first.send("3", 0).unwrap();
+    assert_eq!(recv_parts(&router), [&b"same"[..], b"3"]);
+    send_parts(&router, &[b"same", b"to the first"]);
+    assert_eq!(recv_str(&first), "to the first");
+    assert_no_msg(&second);
+}
+
 #[test]
 fn probe_router_sends_an_empty_message_on_connect() {
     let ctx = Context::new();
