@@ -8,7 +8,10 @@ Compared against libzmq 4.3.5 by capi/probe/run.sh. Deterministic in the same wa
 messages.py: every wait is for something that must come (a poll of seconds), or a short poll
 that must find nothing more; what libzmq leaves to chance (ports, process ids, generated
 routing ids) is not printed. Leaves out a second connect with the same CONNECT_ROUTING_ID
-(libzmq 4.3.5 asserts: `!has_out_pipe (routing_id)`).
+(libzmq 4.3.5 asserts: `!has_out_pipe (routing_id)`), and a handed-over peer that restarts
+while a connecting ROUTER reconnects to it (libzmq's close finishes in the background, so its
+reconnection may meet the closing socket and fail its handshake: pinned by
+`spec/dealer_router.rs` instead).
 """
 import select
 import time
@@ -75,23 +78,6 @@ for handover in [0, 1]:
         tryit("d1 send again", lambda: d1.send(b"again1", zmq.NOBLOCK))
         print("router got after", drain(r, 300))
         for s in (r, d1, d2): s.close()
-
-# 2b. ROUTER_HANDOVER on the connecting side: the peer handed over restarts, the router's
-# session reconnects to it, and it takes the id back.
-section("handover, connecting side")
-r = sock(zmq.ROUTER, ROUTER_HANDOVER=1, RECONNECT_IVL=10)
-e1, e2 = ep("ipc"), ep("ipc")
-d1 = sock(zmq.DEALER, ROUTING_ID=b"same"); d1.bind(e1)
-d2 = sock(zmq.DEALER, ROUTING_ID=b"same"); d2.bind(e2)
-r.connect(e1); d1.send(b"a1"); print(recv(r))
-r.connect(e2); d2.send(b"a2"); print(recv(r))
-r.send_multipart([b"same", b"to d2"]); print("d2 got", recv(d2))
-d1.close()
-d1 = sock(zmq.DEALER, ROUTING_ID=b"same"); d1.bind(e1)
-d1.send(b"b1"); print("after d1 restarted", recv(r))
-r.send_multipart([b"same", b"to d1"]); print("d1 got", recv(d1), "d2 got", drain(d2, 200))
-for s_ in (r, d1, d2):
-    s_.close()
 
 # 3. CONNECT_ROUTING_ID router to router, and over a dealer
 section("connect routing id")
