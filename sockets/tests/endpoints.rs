@@ -204,3 +204,51 @@ fn hosts_in_brackets_and_ipv6_without_the_option_as_in_libzmq() {
         assert_eq!(v6.recv_bytes(0).unwrap(), b"over v6");
     }
 }
+
+/// Once close or unbind returns, the listening socket is closed, not only told to stop: an
+/// abstract ipc name or a tcp port (neither is replaced the way an ipc file is) binds again
+/// at once. The listener used to report itself stopped before its descriptor was closed,
+/// while the cancelled accept still held it, so an immediate bind could find the address in
+/// use.
+#[test]
+fn a_closed_or_unbound_listener_frees_its_address_before_returning() {
+    let ctx = Context::new();
+    let name = format!("ipc://@zeroring-rebind-{}", std::process::id());
+    let port = {
+        let s = zsock(&ctx, SocketType::Pull);
+        s.bind("tcp://127.0.0.1:*").unwrap();
+        port(&last(&s)).to_string()
+    };
+    // Traffic on the same I/O thread, so that a loop turn has other work after the stop.
+    let sink = zsock(&ctx, SocketType::Pull);
+    sink.bind("tcp://127.0.0.1:*").unwrap();
+    let source = zsock(&ctx, SocketType::Push);
+    source.connect(&last(&sink)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pump = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                source.send("traffic", 0).unwrap();
+                sink.recv_bytes(0).unwrap();
+            }
+        })
+    };
+    for ep in [name, format!("tcp://127.0.0.1:{port}")] {
+        for round in 0..300 {
+            let s = zsock(&ctx, SocketType::Pull);
+            s.bind(&ep)
+                .unwrap_or_else(|e| panic!("{ep}, round {round}: {e:?}"));
+            let peer = zsock(&ctx, SocketType::Push);
+            peer.connect(&ep).unwrap();
+            peer.send("x", 0).unwrap();
+            assert_eq!(s.recv_bytes(0).unwrap(), b"x");
+            if round % 2 == 0 {
+                s.unbind(&ep).unwrap();
+            }
+            drop(s);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    pump.join().unwrap();
+}

@@ -37,7 +37,9 @@ pub enum BindAddr {
 
 /// The accept loop of one bound endpoint.
 pub struct Listener {
-    fd: SharedFd,
+    /// The listening socket; taken (closed, when no operation still holds it) as the listener
+    /// finishes stopping.
+    fd: Option<SharedFd>,
     tcp: bool,
     threads: Arc<[IoThreadHandle]>,
     opts: TransportOptions,
@@ -49,6 +51,8 @@ pub struct Listener {
     accept: Option<OpId>,
     slot: LingerSlot,
     stopped: Arc<StopLatch>,
+    /// Stopped, waiting for the cancelled accept's last completion before closing.
+    stopping: bool,
     /// ZR_MAX_HANDSHAKES: the accepted connections still in their handshake.
     gate: Arc<HandshakeGate>,
 }
@@ -114,10 +118,20 @@ impl Listener {
     }
 
     fn fd_value(&self) -> u32 {
-        std::os::fd::AsRawFd::as_raw_fd(&*self.fd) as u32
+        self.fd
+            .as_ref()
+            .map_or(u32::MAX, |fd| std::os::fd::AsRawFd::as_raw_fd(&**fd) as u32)
     }
 
-    fn stop(&mut self, cx: &mut Cx<'_>) {
+    /// Stops accepting. `immediate`: the I/O thread is shutting down, and no completion will
+    /// come to wait for.
+    fn stop(&mut self, cx: &mut Cx<'_>, immediate: bool) {
+        if self.stopping {
+            if immediate {
+                self.finish_stop(cx);
+            }
+            return;
+        }
         // On socket close the accepted connections linger; on unbind they stop.
         let order = linger::take(&self.slot);
         let sessions: Vec<_> = self
@@ -137,7 +151,7 @@ impl Listener {
                 }
             }
         }
-        if let Some(op) = self.accept.take() {
+        if let Some(op) = self.accept {
             cx.cancel(op);
         }
         if let Some(file) = self.ipc_file.take() {
@@ -145,6 +159,22 @@ impl Listener {
         }
         self.link
             .monitor(MonitorEvent::Closed, self.fd_value(), &self.endpoint);
+        // The address is free only once the socket is closed, and an accept still under way
+        // holds it (io_uring's request keeps a reference to the file; the epoll backend's
+        // operation holds our descriptor) until its last completion, which the reactor
+        // delivers after dropping the operation. Unbind and close wait for `stopped`, so a
+        // bind of the same address right after them must find it free: finish only then.
+        self.stopping = true;
+        if self.accept.is_none() || immediate {
+            self.finish_stop(cx);
+        }
+    }
+
+    /// Closes the listening socket (when nothing else holds it) and reports the listener
+    /// stopped.
+    fn finish_stop(&mut self, cx: &mut Cx<'_>) {
+        self.stopping = false;
+        self.fd = None;
         self.stopped.set();
         cx.close();
     }
@@ -154,9 +184,10 @@ impl Handler for Listener {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
         self.link
             .monitor(MonitorEvent::Listening, self.fd_value(), &self.endpoint);
-        self.accept = Some(cx.submit(Op::Accept {
-            fd: self.fd.clone(),
-        }));
+        let Some(fd) = self.fd.clone() else {
+            return;
+        };
+        self.accept = Some(cx.submit(Op::Accept { fd }));
     }
 
     fn on_completion(
@@ -167,6 +198,9 @@ impl Handler for Listener {
         more: bool,
     ) {
         match completion {
+            // Accepted as the listener stopped (the accept won the race with its cancel):
+            // closed, as a connection accepted after close would never be served.
+            Completion::Accepted(Ok(fd)) if self.stopping => drop(fd),
             Completion::Accepted(Ok(fd)) if !self.opts.accept_filters.admits(&fd, self.tcp) => {
                 // Filtered out (TCP_ACCEPT_FILTER, IPC_FILTER_*): closed at once, as libzmq.
                 drop(fd);
@@ -218,17 +252,20 @@ impl Handler for Listener {
         }
         if !more {
             self.accept = None;
+            if self.stopping {
+                self.finish_stop(cx);
+            }
         }
     }
 
     fn on_notify(&mut self, cx: &mut Cx<'_>, token: u64) {
         if token == TOKEN_STOP || token == TOKEN_LINGER {
-            self.stop(cx);
+            self.stop(cx, false);
         }
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
-        self.stop(cx);
+        self.stop(cx, true);
     }
 }
 
@@ -450,7 +487,7 @@ pub fn bind(
     let gate2 = gate.clone();
     let id = thread
         .spawn(move || Listener {
-            fd: listener_fd,
+            fd: Some(listener_fd),
             tcp,
             threads,
             opts,
@@ -462,6 +499,7 @@ pub fn bind(
             accept: None,
             slot: slot2,
             stopped: stopped2,
+            stopping: false,
             gate: gate2,
         })
         .map_err(|_| io::Error::other("the I/O thread has shut down"))?;
