@@ -252,3 +252,39 @@ fn a_closed_or_unbound_listener_frees_its_address_before_returning() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     pump.join().unwrap();
 }
+
+/// A tcp connection whose two ends are one socket (its source is its destination here; a
+/// connect to an idle port of the ephemeral range can meet itself by chance) is closed and
+/// retried like a refused one. libzmq keeps it, and the socket then reads what it sends.
+#[test]
+fn a_connection_to_itself_is_retried_not_served() {
+    let ctx = Context::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = zsock(&ctx, SocketType::Dealer);
+    d.set_reconnect_ivl(10).unwrap();
+    d.monitor("inproc://itself-monitor", zeroring::MonitorEvent::ALL)
+        .unwrap();
+    let events = zsock(&ctx, SocketType::Pair);
+    events.connect("inproc://itself-monitor").unwrap();
+    d.connect(&format!("tcp://127.0.0.1:{port};127.0.0.1:{port}"))
+        .unwrap();
+    d.send("to whoever answers", 0).unwrap();
+    let mut retried = 0;
+    while retried < 3 {
+        let parts = events.recv_multipart(0).unwrap();
+        let code = u16::from_le_bytes([parts[0][0], parts[0][1]]);
+        let event = zeroring::MonitorEvent::from_code(code).unwrap();
+        assert_ne!(event, zeroring::MonitorEvent::HandshakeSucceeded);
+        if event == zeroring::MonitorEvent::ConnectRetried {
+            retried += 1;
+        }
+    }
+    assert_eq!(
+        d.recv_bytes(zeroring::DONTWAIT),
+        Err(zeroring::Error::EAGAIN)
+    );
+}

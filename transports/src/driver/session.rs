@@ -408,6 +408,22 @@ impl ConnectSession {
     }
 }
 
+/// Whether a tcp connection's two ends are one socket. A connect to a port of the ephemeral
+/// range where nothing listens can meet itself (the kernel may pick that very port as the
+/// source, and a simultaneous open then joins the socket to itself), and so does one whose
+/// source (`tcp://src;dst`) is its destination; the socket would then handshake with itself
+/// and read what it sends. Such a connection is closed and retried like a refused one
+/// (libzmq keeps it).
+fn connected_to_itself(fd: &SharedFd) -> bool {
+    let s = socket2::SockRef::from(&**fd);
+    match (s.local_addr(), s.peer_addr()) {
+        (Ok(local), Ok(peer)) => {
+            local.as_socket().is_some() && local.as_socket() == peer.as_socket()
+        }
+        _ => false,
+    }
+}
+
 impl Handler for ConnectSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
         self.pump(cx);
@@ -419,7 +435,9 @@ impl Handler for ConnectSession {
                 let fd = fd.clone();
                 self.io = Io::Idle;
                 match completion {
-                    Completion::Connected(Ok(())) => self.connected(cx, fd),
+                    Completion::Connected(Ok(())) if !connected_to_itself(&fd) => {
+                        self.connected(cx, fd)
+                    }
                     Completion::Connected(Err(e))
                         if e.raw_os_error() == Some(libc::ECONNREFUSED)
                             && self.opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0
