@@ -4,9 +4,10 @@
 //! Routing ids come from the peer (its ROUTING_ID, or our CONNECT_ROUTING_ID for it) or are
 //! generated (5 bytes: a zero byte and a 32-bit counter, like libzmq). A peer whose id is
 //! already taken is refused, unless ROUTER_HANDOVER lets it take the id over (the old pipe is
-//! closed; a tcp/ipc connection behind it is left open and unread, as libzmq leaves it). Unroutable messages are dropped, or refused with EHOSTUNREACH under
-//! ROUTER_MANDATORY; a message to a peer at its high-water mark is dropped, or refused with
-//! EAGAIN under ROUTER_MANDATORY.
+//! closed; a tcp/ipc connection behind it is left open and unread, as libzmq leaves it, and
+//! comes back as a newcomer if its connecting session reconnects). Unroutable messages are
+//! dropped, or refused with EHOSTUNREACH under ROUTER_MANDATORY; a message to a peer at its
+//! high-water mark is dropped, or refused with EAGAIN under ROUTER_MANDATORY.
 //!
 //! Notices (libzmq's ROUTER_NOTIFY and DISCONNECT_MSG): a peer's arrival and departure can be
 //! announced as `[routing id, ""]`, and a departure as `[routing id, DISCONNECT_MSG]`; they
