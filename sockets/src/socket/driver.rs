@@ -113,6 +113,10 @@ impl Driver {
         }
         let sc = SocketCore::with_options(options)?;
         let signal = Arc::new(Signal::new().map_err(|_| Error::EMFILE)?);
+        // Armed from the start: libzmq's ZMQ_FD (its mailbox) becomes readable for whatever
+        // happens to the socket from its creation on, ZMQ_EVENTS read or not, so a poller that
+        // waits on the fd before it first reads EVENTS still wakes for a peer or a message.
+        signal.rearm();
         let id = ctx.register_socket(signal.clone())?;
         let mailbox = Mailbox::new(signal.clone());
         Ok(Driver {
