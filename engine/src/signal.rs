@@ -320,6 +320,19 @@ impl Signal {
         prev & NOTIFIED != 0
     }
 
+    /// Arms the eventfd for an external poller that has not looked yet ([`rearm`](Self::rearm))
+    /// and, when a notification was pending, makes the eventfd readable at once, so that the
+    /// poller's first wait ends and it looks at what the signal guards. For a socket's ZMQ_FD,
+    /// handed out for the first time: libzmq's fd is readable for whatever happened since the
+    /// socket was made, ZMQ_EVENTS read or not. Returns whether a notification was pending.
+    pub fn arm_for_poller(&self) -> bool {
+        let pending = self.rearm();
+        if pending {
+            self.fd.wake();
+        }
+        pending
+    }
+
     /// Blocks until the eventfd is readable or the timeout passes, without consuming anything:
     /// what an external poller does between [`prepare_sleep`](Self::prepare_sleep) and
     /// [`after_wake`](Self::after_wake). Returns whether it is readable.

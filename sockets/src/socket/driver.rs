@@ -79,6 +79,9 @@ pub(super) struct Driver {
     pub(super) credit_at: Option<Instant>,
     /// Ends of pipes whose connecting session ended for good, held for a moment.
     pub(super) ended: ended::Ended,
+    /// ZMQ_FD was handed out: its signal is armed for an external poller
+    /// ([`Signal::arm_for_poller`]).
+    pub(super) fd_handed_out: bool,
 }
 
 /// How long a non-blocking send may see a pipe full by an old view of its reader's progress
@@ -113,10 +116,6 @@ impl Driver {
         }
         let sc = SocketCore::with_options(options)?;
         let signal = Arc::new(Signal::new().map_err(|_| Error::EMFILE)?);
-        // Armed from the start: libzmq's ZMQ_FD (its mailbox) becomes readable for whatever
-        // happens to the socket from its creation on, ZMQ_EVENTS read or not, so a poller that
-        // waits on the fd before it first reads EVENTS still wakes for a peer or a message.
-        signal.rearm();
         let id = ctx.register_socket(signal.clone())?;
         let mailbox = Mailbox::new(signal.clone());
         Ok(Driver {
@@ -134,6 +133,7 @@ impl Driver {
             credit: Arc::new(CreditEpoch::default()),
             credit_at: None,
             ended: ended::Ended::default(),
+            fd_handed_out: false,
         })
     }
 

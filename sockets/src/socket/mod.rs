@@ -481,8 +481,18 @@ impl Socket {
     /// changed, edge-triggered as libzmq's: read [`get_events`](Self::get_events) after it
     /// fires (and before blocking on it), never the descriptor itself. For event loops (mio,
     /// tokio's `AsyncFd`, the bindings' pollers) and [`crate::poll`](fn@crate::poll).
+    ///
+    /// The first call arms the fd for a poller that waits on it before it reads EVENTS, as
+    /// libzmq's (its mailbox) can be waited on: whatever happens from then on makes it
+    /// readable, and it is readable at once when something already happened since the
+    /// socket was made (a peer attached, a message came).
     pub fn get_fd(&self) -> std::os::fd::RawFd {
-        self.core().signal.fd()
+        let mut c = self.core();
+        if !c.fd_handed_out {
+            c.fd_handed_out = true;
+            c.signal.arm_for_poller();
+        }
+        c.signal.fd()
     }
 
     /// The socket's readiness signal: notified when a pipe becomes readable or writable, a peer

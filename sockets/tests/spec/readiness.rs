@@ -120,43 +120,55 @@ fn zmq_fd_is_the_signal_fd_and_read_only() {
     );
 }
 
-/// The fd is armed from the socket's creation, as libzmq's mailbox fd is: a poller that
-/// waits on it before it ever reads ZMQ_EVENTS wakes when a peer attaches or a message comes
-/// (here it slept through both). A fresh socket's fd is not readable, as libzmq's is not.
+/// A poller that waits on ZMQ_FD before it ever reads ZMQ_EVENTS wakes when a peer attaches or
+/// a message comes, as with libzmq's mailbox fd (here it slept through both): the fd is armed
+/// when it is first handed out, and readable at once if something happened before. A fresh
+/// socket's fd is not readable, as libzmq's is not.
 #[test]
 fn the_fd_wakes_a_poller_that_never_read_events() {
     let ctx = Context::new();
     for (i, transport) in ["inproc", "tcp"].into_iter().enumerate() {
-        let pull = sock(&ctx, SocketType::Pull);
-        let fd = pull.get_fd();
-        assert!(
-            !poll_readable(fd, 0),
-            "{transport}: readable before anything happened"
-        );
-        let ep = if transport == "inproc" {
-            pull.bind(&format!("inproc://fd-armed-{i}")).unwrap();
-            format!("inproc://fd-armed-{i}")
-        } else {
-            pull.bind("tcp://127.0.0.1:*").unwrap();
-            pull.get_last_endpoint().unwrap().unwrap()
-        };
-        let push = connected(&ctx, SocketType::Push, &ep);
-        push.send("wake", 0).unwrap();
-        // The first wake may be the peer's arrival; then, EVENTS read, the fd is re-armed
-        // for the message (the usual edge-triggered loop).
-        for wake in 0.. {
-            assert!(
-                poll_readable(fd, TIMEOUT_MS),
-                "{transport}: the fd never became readable (wake {wake})"
-            );
-            if pull.get_events().unwrap() & POLLIN != 0 {
-                break;
+        for fd_first in [true, false] {
+            let pull = sock(&ctx, SocketType::Pull);
+            let mut fd = None;
+            if fd_first {
+                fd = Some(pull.get_fd());
+                assert!(
+                    !poll_readable(pull.get_fd(), 0),
+                    "{transport}: readable at once"
+                );
             }
-            assert!(
-                wake < 10,
-                "{transport}: woken {wake} times without a message"
-            );
+            let ep = if transport == "inproc" {
+                let ep = format!("inproc://fd-armed-{i}-{fd_first}");
+                pull.bind(&ep).unwrap();
+                ep
+            } else {
+                pull.bind("tcp://127.0.0.1:*").unwrap();
+                pull.get_last_endpoint().unwrap().unwrap()
+            };
+            let push = connected(&ctx, SocketType::Push, &ep);
+            push.send("wake", 0).unwrap();
+            if !fd_first {
+                // Everything has happened (the message may still be on its way over tcp).
+                eventually(|| pull.peer_count() == 1);
+            }
+            let fd = fd.unwrap_or_else(|| pull.get_fd());
+            // The first wake may be the peer's arrival; then, EVENTS read, the fd is re-armed
+            // for the message (the usual edge-triggered loop).
+            for wake in 0.. {
+                assert!(
+                    poll_readable(fd, TIMEOUT_MS),
+                    "{transport}, fd first {fd_first}: the fd never became readable (wake {wake})"
+                );
+                if pull.get_events().unwrap() & POLLIN != 0 {
+                    break;
+                }
+                assert!(
+                    wake < 10,
+                    "{transport}: woken {wake} times without a message"
+                );
+            }
+            assert_eq!(recv_str(&pull), "wake");
         }
-        assert_eq!(recv_str(&pull), "wake");
     }
 }
