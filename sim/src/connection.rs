@@ -64,9 +64,9 @@ impl StopSignal {
 }
 
 /// Runs one connection until it ends; returns the pipes a connecter keeps for its next
-/// connection and how it ended (whether the connecter may retry). `keep` is set for a connecter: its key and the pipes it kept so far. Its
-/// monitor events are recorded under `path` (one path per connecter, or per accepted
-/// connection).
+/// connection and how it ended (whether the connecter may retry). `keep` is set for a
+/// connecter: its key and the pipes it kept so far. Its monitor events are recorded under
+/// `path` (one path per connecter, or per accepted connection).
 pub(crate) async fn run(
     sock: Rc<Inner>,
     stream: TcpStream,

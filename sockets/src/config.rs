@@ -90,6 +90,11 @@ pub(crate) fn connection_config(o: &Options, zap_handler: bool) -> ConnectionCon
     c
 }
 
+/// ZMQ_IPV6 as it applies to the socket: its own setting, else the context's.
+pub(crate) fn ipv6(o: &Options, ctx_ipv6: bool) -> bool {
+    int(o, num::IPV6, ctx_ipv6 as i32) == 1
+}
+
 /// The transport side of a socket's options.
 pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions {
     let reconnect = int(o, num::RECONNECT_IVL, 100);
@@ -115,7 +120,7 @@ pub(crate) fn transport_options(o: &Options, ctx_ipv6: bool) -> TransportOptions
         sndbuf: int(o, num::SNDBUF, -1),
         rcvbuf: int(o, num::RCVBUF, -1),
         tos: int(o, num::TOS, 0).max(0) as u32,
-        ipv6: int(o, num::IPV6, ctx_ipv6 as i32) == 1,
+        ipv6: ipv6(o, ctx_ipv6),
         bind_to_device: bytes(o, num::BINDTODEVICE)
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
         affinity: o.affinity,

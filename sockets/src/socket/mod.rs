@@ -250,7 +250,7 @@ impl Socket {
                 }
             }
             TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => {
-                let ipv6 = crate::config::transport_options(&c.sc.options, c.ctx.ipv6()).ipv6;
+                let ipv6 = crate::config::ipv6(&c.sc.options, c.ctx.ipv6());
                 let connect = c.wire.stop(endpoint, ipv6)?;
                 if let (Some(key), false) = (connect, c.sc.options.immediate) {
                     // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
