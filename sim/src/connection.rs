@@ -224,7 +224,7 @@ pub(crate) async fn run(
         "connection {conn_no} to {peer} ended: {}",
         error.as_deref().unwrap_or("closed")
     ));
-    (core.take_kept(), StreamEnd::from_error(core.error()))
+    (core.take_kept(), core.end())
 }
 
 /// Records what the link saw since the last step, and where the handshake is.

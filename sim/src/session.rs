@@ -71,6 +71,8 @@ pub(crate) async fn run_connecter(
         immediate: inner.immediate(),
         tcp: true,
         seed: opts.backoff_seed,
+        stop_on_refused: false,
+        stop_on_handshake_failed: false,
     };
     let mut session = SessionCore::new(config, key, kept);
     let (record, me) = (inner.record.clone(), inner.host.clone());

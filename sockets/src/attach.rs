@@ -263,6 +263,9 @@ pub(crate) enum Command {
     /// The connecting session of the pipe with this key ended for good; these are its ends
     /// (see `socket::ended`).
     Ended(Box<PipeEnds>),
+    /// The connecting session with this key gave up (RECONNECT_STOP_CONN_REFUSED): forget its
+    /// endpoint.
+    GaveUp(u64),
     /// Look again at the ended pipes held (posted by the socket to itself while it holds some).
     RetireEnded,
 }
@@ -301,6 +304,12 @@ impl AttachHandle {
     /// refuses them, and they are dropped.
     pub fn ended(&self, ends: PipeEnds) {
         let _ = self.sender.send(Command::Ended(Box::new(ends)));
+    }
+
+    /// Tells the socket that the connecting session with `key` gave up (see
+    /// [`SocketLink::gave_up`](zeroring_transports::driver::SocketLink::gave_up)).
+    pub fn gave_up(&self, key: u64) {
+        let _ = self.sender.send(Command::GaveUp(key));
     }
 
     /// The socket's type (to check compatibility during a handshake).

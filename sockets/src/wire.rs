@@ -134,6 +134,10 @@ impl SocketLink for Link {
         self.attach.ended(ends);
     }
 
+    fn gave_up(&self, key: u64) {
+        self.attach.gave_up(key);
+    }
+
     fn attach_raw(
         &self,
         endpoint: &str,
@@ -333,6 +337,14 @@ impl Wire {
             h.wait_stopped(LISTENER_STOP_WAIT);
         }
         Ok(connecter.then_some(key))
+    }
+
+    /// Forgets the connect whose session has `key`: it gave up on a refused connect
+    /// (RECONNECT_STOP_CONN_REFUSED), and libzmq's socket then runs `term_endpoint` on it.
+    /// Its session has closed already; another connect to the same endpoint stays.
+    pub(crate) fn forget(&mut self, key: u64) {
+        self.entries
+            .retain(|e| !matches!(&e.handle, Handle::Connecter(h) if h.key() == key));
     }
 
     /// The socket closes: every connection delivers what is queued within `linger_ms`

@@ -185,8 +185,10 @@ impl Driver {
                     }
                 }
                 Command::Ended(ends) => self.ended.hold(*ends, Instant::now()),
+                Command::GaveUp(key) => self.wire.forget(key),
                 Command::RetireEnded => {
-                    self.ended.retire_due(Instant::now(), &mut self.sc.stats);
+                    self.ended
+                        .retire_due(Some(Instant::now()), &mut self.sc.stats);
                 }
             }
         }
@@ -196,6 +198,16 @@ impl Driver {
             // to a pipe it has just learnt has ended, as they would in libzmq).
             let _ = self.mailbox.sender().send(Command::RetireEnded);
         }
+    }
+
+    /// Processes pending commands and retires every ended pipe held now, grace or not: what a
+    /// call that is not a send sees in libzmq, whose other calls never skip their commands.
+    pub(super) fn process_all_commands(&mut self) -> Result<()> {
+        self.process_commands()?;
+        if self.ended.is_holding() {
+            self.ended.retire_due(None, &mut self.sc.stats);
+        }
+        Ok(())
     }
 
     pub(super) fn inproc_info(&self) -> InprocInfo {

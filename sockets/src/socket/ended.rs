@@ -16,6 +16,10 @@
 //! repeatedly for at most [`GRACE`] per ended session (rare: a refused or lost connection with
 //! reconnection off), and the hot path gets no check of its own.
 //!
+//! ZMQ_EVENTS retires everything held at once: libzmq's getsockopt always processes its
+//! commands (only sends skip them for up to a millisecond), so a socket whose peer went while
+//! it was idle reports no POLLOUT at its first look.
+//!
 //! Must never: deliver what it holds, or hold anything past the first call after [`GRACE`].
 
 use std::time::{Duration, Instant};
@@ -49,11 +53,11 @@ impl Ended {
         !self.held.is_empty()
     }
 
-    /// Drops what is due at `now`, counting the messages that were still queued in it.
-    /// Returns whether anything is still held.
-    pub(super) fn retire_due(&mut self, now: Instant, stats: &mut Stats) -> bool {
+    /// Drops what is due at `now` (everything with `None`), counting the messages that were
+    /// still queued in it. Returns whether anything is still held.
+    pub(super) fn retire_due(&mut self, now: Option<Instant>, stats: &mut Stats) -> bool {
         self.held.retain_mut(|(due, ends)| {
-            if *due > now {
+            if now.is_some_and(|now| *due > now) {
                 return true;
             }
             while let Ok(m) = ends.from_socket.try_read() {
@@ -83,7 +87,7 @@ mod tests {
         let t0 = Instant::now();
         ended.hold(theirs, t0);
         assert!(
-            ended.retire_due(t0, &mut stats),
+            ended.retire_due(Some(t0), &mut stats),
             "held before the grace ends"
         );
         let w = &mut ours.writer;
@@ -95,7 +99,7 @@ mod tests {
         w.flush();
         assert!(!w.is_reader_closed());
         assert!(
-            !ended.retire_due(t0 + GRACE, &mut stats),
+            !ended.retire_due(Some(t0 + GRACE), &mut stats),
             "retired at the grace"
         );
         assert_eq!(stats.dropped_unroutable, 2, "two messages, three parts");

@@ -443,7 +443,7 @@ impl Socket {
         let mut c = self.core();
         // First arm, then look: what changes after the look is sure to make the fd readable.
         c.signal.rearm();
-        c.process_commands()?;
+        c.process_all_commands()?;
         c.refresh_credit();
         let (p, mut cx) = c.sc.cx();
         let mut ev = 0;

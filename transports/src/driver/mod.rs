@@ -107,6 +107,14 @@ pub trait SocketLink: Send + Sync + 'static {
         let _ = (key, ends);
     }
 
+    /// The connecting session of the pipe attached with `key` gave up on a refused connect
+    /// (RECONNECT_STOP_CONN_REFUSED): the socket forgets its endpoint, as libzmq's connecter
+    /// has its socket run `term_endpoint` on it, so that a later `zmq_disconnect` of it is
+    /// ENOENT. Its pipe, if any, has closed. The default does nothing.
+    fn gave_up(&self, key: u64) {
+        let _ = key;
+    }
+
     /// A raw (STREAM socket) connection on `endpoint` is up: like [`SocketLink::attach`], with
     /// no handshake and no peer information. Each inbound message is one received chunk; an
     /// empty outbound message closes the connection. `key` names a connecting session (the

@@ -19,6 +19,11 @@ use socket2::{SockRef, TcpKeepalive};
 /// libzmq leaves them.
 pub const IPC_SNDBUF_DEFAULT: usize = 256 * 1024;
 
+/// ZMQ_RECONNECT_STOP's bit: give up on a refused connect.
+pub const RECONNECT_STOP_CONN_REFUSED: i32 = 1;
+/// ZMQ_RECONNECT_STOP's bit: give up on a connection that ends before its handshake completed.
+pub const RECONNECT_STOP_HANDSHAKE_FAILED: i32 = 2;
+
 /// Transport options with libzmq's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransportOptions {
@@ -69,9 +74,11 @@ pub struct TransportOptions {
     /// uses instead of creating one; −1: none. zeroring listens on a duplicate, so the
     /// caller's descriptor stays the caller's to close.
     pub use_fd: i32,
-    /// ZMQ_RECONNECT_STOP: bit 1 (CONN_REFUSED) stops a connecter on ECONNREFUSED, bit 2
-    /// (HANDSHAKE_FAILED) when a connection ends before its ZMTP handshake completed.
-    /// (AFTER_DISCONNECT holds anyway: `disconnect` stops the connecter.)
+    /// ZMQ_RECONNECT_STOP: bit 1 ([`RECONNECT_STOP_CONN_REFUSED`]) stops a connecter on
+    /// ECONNREFUSED, bit 2 ([`RECONNECT_STOP_HANDSHAKE_FAILED`]) when a connection ends before
+    /// its ZMTP handshake completed; the session's core decides
+    /// ([`super::SessionConfig`]). (AFTER_DISCONNECT holds anyway: `disconnect` stops the
+    /// connecter.)
     pub reconnect_stop: i32,
     /// ZMQ_SOCKS_PROXY (+ USERNAME/PASSWORD): tcp connects go through this SOCKS5 proxy.
     pub socks: Option<super::socks::SocksRequest>,

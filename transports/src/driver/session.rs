@@ -22,19 +22,15 @@ use zeroring_engine::{
 };
 
 use super::linger::{self, LingerGuard, LingerSlot, Lingering};
-use super::netopts::TransportOptions;
+use super::netopts::{
+    TransportOptions, RECONNECT_STOP_CONN_REFUSED, RECONNECT_STOP_HANDSHAKE_FAILED,
+};
 use super::session_core::{SessionAction, SessionConfig, SessionCore, StreamEnd};
 use super::socks::{SocksClient, Step};
 use super::stream::{Stream, TOKEN_OWNER_BASE};
 use super::stream_core::{Kept, Status};
 use super::Link;
-use crate::monitor::MonitorEvent;
 use crate::zmtp::ConnectionConfig;
-
-/// ZMQ_RECONNECT_STOP_CONN_REFUSED.
-const RECONNECT_STOP_CONN_REFUSED: i32 = 1;
-/// ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED.
-const RECONNECT_STOP_HANDSHAKE_FAILED: i32 = 2;
 
 /// Stop the session (unbind, disconnect).
 pub(crate) const TOKEN_STOP: u64 = TOKEN_OWNER_BASE;
@@ -146,6 +142,12 @@ impl ConnectSession {
                     self.io = Io::Idle;
                 }
                 SessionAction::Close => {
+                    if let Some(key) = self.core.gave_up() {
+                        // Before the last events: a monitor that sees the refused attempt's
+                        // CLOSED finds the endpoint already forgotten at its socket's next
+                        // call (its mailbox holds the order first).
+                        self.link.gave_up(key);
+                    }
                     self.report();
                     if let Io::Up(stream) = &mut self.io {
                         stream.stop(cx);
@@ -222,14 +224,6 @@ impl ConnectSession {
         });
         self.io = Io::Connecting { fd, op };
         self.core.handle_connect_started(cx.now());
-    }
-
-    /// RECONNECT_STOP: no more attempts. Reported as libzmq's connecter does when it closes
-    /// (ZMQ_EVENT_CLOSED); the kept pipe goes with the session, so the socket sees the peer
-    /// gone.
-    fn give_up(&mut self) {
-        self.link.monitor(MonitorEvent::Closed, 0, &self.endpoint);
-        self.core.handle_stop();
     }
 
     /// The SOCKS request, for a tcp target when ZMQ_SOCKS_PROXY is set.
@@ -389,20 +383,11 @@ impl ConnectSession {
 
     fn after(&mut self, cx: &mut Cx<'_>, status: Status) {
         if status == Status::Done {
-            let (kept, handshake_failed, end) = match &mut self.io {
-                Io::Up(stream) => (stream.take_kept(), !stream.handshake_done(), stream.end()),
-                _ => (None, false, StreamEnd::Lost),
+            let (kept, end) = match &mut self.io {
+                Io::Up(stream) => (stream.take_kept(), stream.end()),
+                _ => (None, StreamEnd::Lost),
             };
             self.io = Io::Idle;
-            // RECONNECT_STOP_HANDSHAKE_FAILED (not for STREAM: it has no handshake; not
-            // while lingering, where the core decides).
-            if handshake_failed
-                && self.opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0
-                && self.config.socket_type != crate::socket_type::SocketType::Stream
-                && !self.core.is_lingering()
-            {
-                return self.give_up();
-            }
             self.core.handle_stream_done(kept, end, cx.now());
         }
     }
@@ -438,20 +423,18 @@ impl Handler for ConnectSession {
                     Completion::Connected(Ok(())) if !connected_to_itself(&fd) => {
                         self.connected(cx, fd)
                     }
-                    Completion::Connected(Err(e))
-                        if e.raw_os_error() == Some(libc::ECONNREFUSED)
-                            && self.opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0
-                            && !self.core.is_lingering() =>
-                    {
-                        // RECONNECT_STOP_CONN_REFUSED: nobody listens there; give up.
-                        drop(fd);
-                        self.give_up();
-                    }
-                    _ => {
+                    completion => {
                         let value = fd_value(&fd);
                         drop(fd);
                         self.core.handle_connect_closed(value);
-                        self.core.handle_connect_failed(cx.now());
+                        match completion {
+                            Completion::Connected(Err(e))
+                                if e.raw_os_error() == Some(libc::ECONNREFUSED) =>
+                            {
+                                self.core.handle_connect_refused(cx.now())
+                            }
+                            _ => self.core.handle_connect_failed(cx.now()),
+                        }
                     }
                 }
             }
@@ -529,9 +512,15 @@ pub struct ConnectHandle {
     /// The session's id, set on its thread when it is spawned (`connect` does not wait).
     id: Arc<std::sync::OnceLock<HandlerId>>,
     slot: LingerSlot,
+    key: u64,
 }
 
 impl ConnectHandle {
+    /// The session's key: what its pipe's [`SocketLink`](super::SocketLink) calls name it by.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
     /// Stops connecting and closes the connection, if any.
     pub fn stop(&self) {
         self.notify(TOKEN_STOP);
@@ -605,6 +594,8 @@ pub fn connect(
         immediate: opts.immediate,
         tcp: target.tcp,
         seed,
+        stop_on_refused: opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0,
+        stop_on_handshake_failed: opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0,
     };
     // The session starts on its thread without the caller waiting for it (libzmq's
     // zmq_connect only sends its I/O thread a command): a caller that waited would often be
@@ -629,7 +620,12 @@ pub fn connect(
     thread.execute(move |cx| {
         let _ = id2.set(cx.spawn(Box::new(session())));
     })?;
-    Ok(ConnectHandle { thread, id, slot })
+    Ok(ConnectHandle {
+        thread,
+        id,
+        slot,
+        key,
+    })
 }
 
 /// A descriptor as the monitor reports it (libzmq's events carry the fd).

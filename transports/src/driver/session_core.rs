@@ -4,10 +4,11 @@
 //! Owns: the connect attempts and their CONNECT_TIMEOUT, the reconnect schedule (RECONNECT_IVL
 //! with jitter, or doubling to RECONNECT_IVL_MAX, [`Backoff`]), IMMEDIATE (whether the pipes
 //! survive a disconnect), the pipes kept between connections, the session's monitor events
-//! (CONNECT_DELAYED, CONNECTED, CONNECT_RETRIED), and LINGER after the socket closed: go on
-//! (reconnecting if need be) while the socket's queue owes output, until it is delivered or
-//! the deadline passes, as libzmq's `session_base_t` does. HANDSHAKE_IVL, heartbeats and the
-//! rest of one connection's life are the [`StreamCore`](super::StreamCore)'s.
+//! (CONNECT_DELAYED, CONNECTED, CONNECT_RETRIED), RECONNECT_STOP (giving up on a refused
+//! connect or a failed handshake), and LINGER after the socket closed: go on (reconnecting if
+//! need be) while the socket's queue owes output, until it is delivered or the deadline
+//! passes, as libzmq's `session_base_t` does. HANDSHAKE_IVL, heartbeats and the rest of one
+//! connection's life are the [`StreamCore`](super::StreamCore)'s.
 //!
 //! Must never: perform I/O, read a clock (time comes in as `now`), retry sooner than the
 //! schedule allows, or hand out anything after [`SessionAction::Close`].
@@ -25,21 +26,29 @@ use crate::monitor::MonitorEvent;
 /// How a stream ended, as far as reconnecting goes (libzmq's engine error reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamEnd {
-    /// The connection went (the peer closed, an I/O error) or timed out (HANDSHAKE_IVL, a
-    /// heartbeat): reconnect.
+    /// The connection went (the peer closed, an I/O error) or timed out (a heartbeat) after
+    /// its handshake: reconnect.
     Lost,
+    /// The connection went or timed out (HANDSHAKE_IVL) before its handshake completed —
+    /// libzmq's HANDSHAKE_FAILED_NO_DETAIL — or a raw (STREAM) connection ended, which
+    /// libzmq's engine, having no mechanism, reports the same way: reconnect, unless
+    /// RECONNECT_STOP_HANDSHAKE_FAILED makes it a protocol error, as libzmq's engine does.
+    HandshakeLost,
     /// The peer broke the protocol, refused us or cannot be talked to
     /// ([`crate::zmtp::ZmtpError::is_protocol_error`]): give up, as libzmq's session does.
     ProtocolError,
 }
 
 impl StreamEnd {
-    /// How a stream ended whose protocol verdict is `error` (`None`: no verdict, it was cut).
-    pub fn from_error(error: Option<&crate::zmtp::ZmtpError>) -> Self {
+    /// How a stream ended whose protocol verdict is `error` (`None`: no verdict, it was cut);
+    /// `handshaken`: whether its handshake had completed (always false for a raw stream).
+    pub fn of(error: Option<&crate::zmtp::ZmtpError>, handshaken: bool) -> Self {
         if error.is_some_and(|e| e.is_protocol_error()) {
             StreamEnd::ProtocolError
-        } else {
+        } else if handshaken {
             StreamEnd::Lost
+        } else {
+            StreamEnd::HandshakeLost
         }
     }
 }
@@ -73,6 +82,12 @@ pub struct SessionConfig {
     pub tcp: bool,
     /// Seed of the reconnect jitter.
     pub seed: u64,
+    /// RECONNECT_STOP_CONN_REFUSED: a refused connect ends the session, and the socket
+    /// forgets its endpoint ([`SessionCore::gave_up`]).
+    pub stop_on_refused: bool,
+    /// RECONNECT_STOP_HANDSHAKE_FAILED: a [`StreamEnd::HandshakeLost`] ends the session as a
+    /// protocol error does.
+    pub stop_on_handshake_failed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,13 +127,14 @@ struct Linger {
 ///    [`SessionCore::handle_connect_started`]; if it cannot even start (no address, no
 ///    descriptor) call [`SessionCore::handle_connect_failed`] instead. When it completes call
 ///    [`SessionCore::handle_connected`] and give the stream the pipes it returns, or
-///    [`SessionCore::handle_connect_failed`].
+///    [`SessionCore::handle_connect_refused`] (ECONNREFUSED) or
+///    [`SessionCore::handle_connect_failed`] (any other failure).
 /// 4. When the stream ends, call [`SessionCore::handle_stream_done`] with the pipes it kept
-///    and how it ended ([`StreamEnd::from_error`] of the stream's verdict).
+///    and how it ended ([`super::StreamCore::end`]).
 /// 5. The socket disconnects ([`SessionCore::handle_stop`]) or closes
 ///    ([`SessionCore::handle_linger`]) at any time.
-/// 6. After `Close`, give [`SessionCore::take_ended_pipes`] (if any) to the socket, then drop
-///    it.
+/// 6. After `Close`, give [`SessionCore::take_ended_pipes`] (if any) to the socket, tell it
+///    to forget the endpoint if [`SessionCore::gave_up`], then drop the core.
 #[derive(Debug)]
 pub struct SessionCore {
     config: SessionConfig,
@@ -130,6 +146,8 @@ pub struct SessionCore {
     /// The session ended for good on the peer's side (reconnection disabled): `kept` goes to
     /// the socket ([`SessionCore::take_ended_pipes`]) instead of being dropped.
     hand_back: bool,
+    /// The session gave up on a refused connect (RECONNECT_STOP_CONN_REFUSED).
+    gave_up: bool,
     linger: Option<Linger>,
     actions: VecDeque<SessionAction>,
     events: VecDeque<(MonitorEvent, u32)>,
@@ -151,6 +169,7 @@ impl SessionCore {
             key,
             kept,
             hand_back: false,
+            gave_up: false,
             linger: None,
             actions: VecDeque::from([SessionAction::Connect]),
             events: VecDeque::new(),
@@ -221,6 +240,21 @@ impl SessionCore {
         }
     }
 
+    /// The attempt was refused (ECONNREFUSED: nothing listens there). Under
+    /// RECONNECT_STOP_CONN_REFUSED the session ends, lingering or not, and the socket must
+    /// forget its endpoint ([`SessionCore::gave_up`]), as libzmq's connecter has its socket
+    /// run `term_endpoint` on it; otherwise as [`SessionCore::handle_connect_failed`].
+    pub fn handle_connect_refused(&mut self, now: Instant) {
+        if !matches!(self.state, State::Starting | State::Connecting { .. }) {
+            return;
+        }
+        if !self.config.stop_on_refused {
+            return self.retry_later(now);
+        }
+        self.gave_up = true;
+        self.close();
+    }
+
     /// The attempt succeeded (`value`: what CONNECTED reports, libzmq's descriptor). Returns
     /// the pipes the new stream keeps across reconnects: `(key, pipes kept so far)`, or
     /// `None` under IMMEDIATE (the stream attaches fresh pipes at its handshake).
@@ -242,11 +276,14 @@ impl SessionCore {
             return;
         }
         self.kept = kept;
-        if end == StreamEnd::ProtocolError {
+        let protocol_error = end == StreamEnd::ProtocolError
+            || (end == StreamEnd::HandshakeLost && self.config.stop_on_handshake_failed);
+        if protocol_error {
             // libzmq's session terminates after a protocol error, lingering or not: a peer
             // that broke ZMTP, refused us with ERROR or is of a type we may not talk to is not
-            // tried again. Ended on the peer's side, as without RECONNECT_IVL: the pipes go
-            // back to the socket (`retry_later` says why).
+            // tried again, nor, under RECONNECT_STOP_HANDSHAKE_FAILED, one that hung up before
+            // the handshake completed. Ended on the peer's side, as without RECONNECT_IVL: the
+            // pipes go back to the socket (`retry_later` says why).
             self.hand_back = self.linger.is_none();
             return self.close();
         }
@@ -355,6 +392,13 @@ impl SessionCore {
             return None;
         }
         self.kept.take().map(|k| (self.key, k))
+    }
+
+    /// After `Close`: the key of a session that gave up on a refused connect
+    /// (RECONNECT_STOP_CONN_REFUSED), whose endpoint the socket must forget
+    /// ([`super::SocketLink::gave_up`]); `None` otherwise.
+    pub fn gave_up(&self) -> Option<u64> {
+        self.gave_up.then_some(self.key)
     }
 
     fn close(&mut self) {

@@ -18,6 +18,8 @@ fn config() -> SessionConfig {
         immediate: false,
         tcp: true,
         seed: 7,
+        stop_on_refused: false,
+        stop_on_handshake_failed: false,
     }
 }
 
@@ -164,14 +166,29 @@ fn a_protocol_error_ends_the_session_without_a_retry() {
     assert_eq!(s.poll_timeout(), None, "no retry scheduled");
     assert!(!events(&mut s).contains(&MonitorEvent::ConnectRetried));
 
-    let e = |err: ZmtpError| StreamEnd::from_error(Some(&err));
+    let e = |err: ZmtpError| StreamEnd::of(Some(&err), true);
     use crate::zmtp::error::FrameError;
     use crate::zmtp::ZmtpError;
     assert_eq!(e(ZmtpError::ConnectionClosed), StreamEnd::Lost);
+    assert_eq!(
+        e(ZmtpError::ReadFailed(crate::Errno(libc::ECONNRESET))),
+        StreamEnd::Lost
+    );
     assert_eq!(e(ZmtpError::HandshakeTimeout), StreamEnd::Lost);
     assert_eq!(e(ZmtpError::HeartbeatTimeout), StreamEnd::Lost);
     assert_eq!(e(ZmtpError::Frame(FrameError::Truncated)), StreamEnd::Lost);
-    assert_eq!(StreamEnd::from_error(None), StreamEnd::Lost);
+    assert_eq!(StreamEnd::of(None, true), StreamEnd::Lost);
+    // Before the handshake completed, a lost connection or a timeout is a failed handshake;
+    // a protocol error stays one.
+    assert_eq!(StreamEnd::of(None, false), StreamEnd::HandshakeLost);
+    assert_eq!(
+        StreamEnd::of(Some(&ZmtpError::HandshakeTimeout), false),
+        StreamEnd::HandshakeLost
+    );
+    assert_eq!(
+        StreamEnd::of(Some(&ZmtpError::OutOfSequence), false),
+        StreamEnd::ProtocolError
+    );
     assert_eq!(
         e(ZmtpError::PeerError {
             reason: "400".into()
@@ -383,4 +400,113 @@ fn lingering_while_disconnected_keeps_trying_until_the_deadline() {
     };
     assert_eq!(closed_at, t0 + 250 * MS, "closes exactly at the deadline");
     assert!(attempts >= 1, "kept reconnecting meanwhile");
+}
+
+/// RECONNECT_STOP_CONN_REFUSED: a refused connect ends the session (no CONNECT_RETRIED), its
+/// pipes are dropped rather than handed back, and the socket is told to forget the endpoint,
+/// as libzmq's connecter has its socket `term_endpoint` it. Any other failure still retries,
+/// and without the bit a refusal does too.
+#[test]
+fn reconnect_stop_conn_refused_gives_up_on_a_refusal_only() {
+    let t0 = Instant::now();
+    for stop in [false, true] {
+        let mut c = config();
+        c.stop_on_refused = stop;
+        let (kept, _w) = early();
+        let mut s = SessionCore::new(c.clone(), 9, Some(kept));
+        assert_eq!(actions(&mut s), [SessionAction::Connect]);
+        // Another failure (unreachable, timed out): retried whatever the bit says.
+        s.handle_connect_started(t0);
+        s.handle_connect_closed(5);
+        s.handle_connect_failed(t0);
+        assert_eq!(
+            events(&mut s),
+            [
+                MonitorEvent::ConnectDelayed,
+                MonitorEvent::Closed,
+                MonitorEvent::ConnectRetried
+            ]
+        );
+        let due = s.poll_timeout().unwrap();
+        s.handle_timeout(due);
+        assert_eq!(actions(&mut s), [SessionAction::Connect]);
+        s.handle_connect_started(due);
+        s.handle_connect_closed(5);
+        s.handle_connect_refused(due);
+        if stop {
+            assert_eq!(actions(&mut s), [SessionAction::Close]);
+            assert_eq!(
+                events(&mut s),
+                [MonitorEvent::ConnectDelayed, MonitorEvent::Closed],
+                "CLOSED for the descriptor, no retry"
+            );
+            assert_eq!(s.gave_up(), Some(9));
+            assert!(s.take_ended_pipes().is_none(), "the pipes are dropped");
+        } else {
+            assert!(actions(&mut s).is_empty());
+            assert_eq!(
+                events(&mut s),
+                [
+                    MonitorEvent::ConnectDelayed,
+                    MonitorEvent::Closed,
+                    MonitorEvent::ConnectRetried
+                ]
+            );
+            assert_eq!(s.gave_up(), None);
+        }
+    }
+}
+
+/// libzmq's connecter gives up on a refusal even while its session lingers.
+#[test]
+fn reconnect_stop_conn_refused_gives_up_while_lingering_too() {
+    let t0 = Instant::now();
+    let mut c = config();
+    c.stop_on_refused = true;
+    let (kept, mut w) = early();
+    let (mut s, held) = up(c, Some(kept), t0);
+    queue(&mut w);
+    s.handle_stream_done(held, StreamEnd::Lost, t0);
+    assert!(s.handle_linger(None, t0), "output owed: it lingers");
+    let due = s.poll_timeout().unwrap();
+    s.handle_timeout(due);
+    assert_eq!(actions(&mut s), [SessionAction::Connect]);
+    s.handle_connect_started(due);
+    s.handle_connect_refused(due);
+    assert_eq!(actions(&mut s), [SessionAction::Close]);
+    assert!(s.is_closed());
+}
+
+/// RECONNECT_STOP_HANDSHAKE_FAILED: a connection that ends before its handshake completed
+/// ends the session as a protocol error does (the pipes go back to the socket, the endpoint
+/// stays), with no CLOSED (libzmq's engine turns the error into a protocol error; no
+/// connecter closes anything). A connection lost after its handshake still reconnects.
+#[test]
+fn reconnect_stop_handshake_failed_ends_the_session_as_a_protocol_error() {
+    let t0 = Instant::now();
+    for stop in [false, true] {
+        let mut c = config();
+        c.stop_on_handshake_failed = stop;
+        let (kept, _w) = early();
+        let (mut s, held) = up(c.clone(), Some(kept), t0);
+        s.handle_stream_done(held, StreamEnd::Lost, t0);
+        assert!(actions(&mut s).is_empty(), "after its handshake: reconnect");
+        assert_eq!(events(&mut s), [MonitorEvent::ConnectRetried]);
+        let due = s.poll_timeout().unwrap();
+        s.handle_timeout(due);
+        assert_eq!(actions(&mut s), [SessionAction::Connect]);
+        s.handle_connect_started(due);
+        let (_, held) = s.handle_connected(4).unwrap();
+        events(&mut s);
+        s.handle_stream_done(held, StreamEnd::HandshakeLost, due);
+        if stop {
+            assert_eq!(actions(&mut s), [SessionAction::Close]);
+            assert!(events(&mut s).is_empty(), "no CLOSED, no CONNECT_RETRIED");
+            assert!(s.take_ended_pipes().is_some(), "handed back");
+            assert_eq!(s.gave_up(), None, "the endpoint stays");
+        } else {
+            assert!(actions(&mut s).is_empty());
+            assert_eq!(events(&mut s), [MonitorEvent::ConnectRetried]);
+        }
+    }
 }

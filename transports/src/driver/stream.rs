@@ -140,11 +140,6 @@ impl Stream {
         self.pump(cx)
     }
 
-    /// Whether the ZMTP handshake completed (RECONNECT_STOP_HANDSHAKE_FAILED).
-    pub(crate) fn handshake_done(&self) -> bool {
-        self.core.handshake_done()
-    }
-
     /// Whether the connection is still in its ZMTP handshake.
     pub(crate) fn in_handshake(&self) -> bool {
         self.core.in_handshake()
@@ -163,7 +158,7 @@ impl Stream {
 
     /// How the stream ended, for its session's decision to reconnect.
     pub(crate) fn end(&self) -> super::StreamEnd {
-        super::StreamEnd::from_error(self.core.error())
+        self.core.end()
     }
 
     /// Bytes that arrived before the stream existed (behind a SOCKS proxy's reply): decoded
@@ -199,7 +194,7 @@ impl Stream {
                     }
                     Ok(_) => self.core.handle_eof(cx.now()),
                     Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-                    Err(_) => self.core.handle_eof(cx.now()),
+                    Err(e) => self.core.handle_read_error(read_errno(&e), cx.now()),
                 }
             }
             Completion::ReceivedInto { result, buf } => {
@@ -214,7 +209,7 @@ impl Stream {
                     Ok(0) => self.core.handle_eof(cx.now()),
                     Ok(_) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-                    Err(_) => self.core.handle_eof(cx.now()),
+                    Err(e) => self.core.handle_read_error(read_errno(&e), cx.now()),
                 }
             }
             Completion::Sent { result, mut bufs } => {
@@ -378,4 +373,9 @@ impl Stream {
             self.timer = Some((cx.set_timer(at), at));
         }
     }
+}
+
+/// The errno of a failed read, as a monitor reports it (EPIPE when the error has none).
+fn read_errno(e: &std::io::Error) -> crate::Errno {
+    crate::Errno(e.raw_os_error().unwrap_or(libc::EPIPE))
 }

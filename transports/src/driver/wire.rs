@@ -79,14 +79,16 @@ impl Wire {
         }
     }
 
-    pub(crate) fn handle_eof(&mut self, now: Instant) {
-        match self {
-            Wire::Zmtp(c) => c.handle_eof(now),
-            Wire::Raw(r) => {
+    /// The stream ended: the peer closed it (`error` None) or reading it failed.
+    pub(crate) fn handle_eof(&mut self, error: Option<crate::Errno>, now: Instant) {
+        match (self, error) {
+            (Wire::Zmtp(c), None) => c.handle_eof(now),
+            (Wire::Zmtp(c), Some(e)) => c.handle_read_error(e, now),
+            (Wire::Raw(r), _) => {
                 if !r.closed {
                     r.closed = true;
-                    r.events
-                        .push_back(Event::Closed(ZmtpError::ConnectionClosed));
+                    let err = error.map_or(ZmtpError::ConnectionClosed, ZmtpError::ReadFailed);
+                    r.events.push_back(Event::Closed(err));
                 }
             }
         }

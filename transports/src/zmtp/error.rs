@@ -217,6 +217,9 @@ pub enum ZmtpError {
     HeartbeatTtlExpired,
     /// The peer closed the stream.
     ConnectionClosed,
+    /// Reading the stream failed with this errno (ECONNRESET, ETIMEDOUT, …), which libzmq's
+    /// engine passes on to the monitor as it is.
+    ReadFailed(Errno),
 }
 
 impl From<FrameError> for ZmtpError {
@@ -241,6 +244,7 @@ impl ZmtpError {
         !matches!(
             self,
             ZmtpError::ConnectionClosed
+                | ZmtpError::ReadFailed(_)
                 | ZmtpError::Frame(FrameError::Truncated)
                 | ZmtpError::HandshakeTimeout
                 | ZmtpError::HeartbeatTimeout
@@ -256,6 +260,7 @@ impl ZmtpError {
             ZmtpError::Frame(FrameError::Truncated)
             | ZmtpError::ConnectionClosed
             | ZmtpError::Zap(ZapError::HandlerGone) => Errno::EPIPE,
+            ZmtpError::ReadFailed(e) => *e,
             ZmtpError::SocketTypeMismatch { .. } => Errno::EINVAL,
             ZmtpError::ZapUnavailable => Errno::EFAULT,
             ZmtpError::HandshakeTimeout
@@ -290,6 +295,7 @@ impl ZmtpError {
             ZmtpError::Frame(FrameError::Truncated) | ZmtpError::ConnectionClosed => {
                 HandshakeFailure::NoDetail(Errno::EPIPE)
             }
+            ZmtpError::ReadFailed(e) => HandshakeFailure::NoDetail(*e),
             ZmtpError::UnexpectedCommand { .. } => {
                 HandshakeFailure::Protocol(P::ZmtpUnexpectedCommand)
             }
@@ -406,6 +412,7 @@ impl fmt::Display for ZmtpError {
             ZmtpError::HeartbeatTimeout => f.write_str("heartbeat timed out"),
             ZmtpError::HeartbeatTtlExpired => f.write_str("peer heartbeat TTL expired"),
             ZmtpError::ConnectionClosed => f.write_str("connection closed by peer"),
+            ZmtpError::ReadFailed(e) => write!(f, "reading the connection failed: {e}"),
         }
     }
 }
@@ -437,5 +444,16 @@ mod tests {
             reason: Bytes::from_static(b"nope"),
         };
         assert_eq!(e.handshake_failure(), None);
+    }
+
+    #[test]
+    fn a_failed_read_reports_its_errno_as_libzmq() {
+        let e = ZmtpError::ReadFailed(Errno(libc::ECONNRESET));
+        assert_eq!(
+            e.handshake_failure(),
+            Some(HandshakeFailure::NoDetail(Errno(libc::ECONNRESET)))
+        );
+        assert_eq!(e.errno(), Errno(libc::ECONNRESET));
+        assert!(!e.is_protocol_error(), "a connection error: reconnect");
     }
 }

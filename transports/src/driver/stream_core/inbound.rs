@@ -290,7 +290,7 @@ impl StreamCore {
             self.stalled = data;
         }
         if !self.paused && self.eof_seen {
-            self.conn.handle_eof(now);
+            self.conn.handle_eof(self.read_error, now);
         }
     }
 

@@ -40,6 +40,7 @@ use crate::zmtp::{
     Connection, ConnectionConfig, Event, HandshakeFailure, PeerInfo, ZapError, ZapReply,
     ZapRequest, ZmtpError,
 };
+use crate::Errno;
 
 /// Encode from the socket's pipe only while less than this much output is queued.
 pub const OUT_HIGH_WATER: usize = 256 * 1024;
@@ -149,6 +150,8 @@ pub struct StreamCore {
     done: bool,
     handshake_done: bool,
     eof_seen: bool,
+    /// Why reading ended, when it failed rather than met the peer's close.
+    read_error: Option<Errno>,
     /// Why the connection failed or closed (the first reason seen).
     error: Option<ZmtpError>,
     /// Set for a connecting session that keeps its pipes across reconnects.
@@ -237,6 +240,7 @@ impl StreamCore {
             done: false,
             handshake_done: false,
             eof_seen: false,
+            read_error: None,
             error: None,
             keep_key: None,
             raw_key: None,
@@ -310,12 +314,19 @@ impl StreamCore {
         }
     }
 
-    /// The peer closed its side, or reading failed.
+    /// The peer closed its side.
     pub fn handle_eof(&mut self, now: Instant) {
         self.eof_seen = true;
         if !self.paused {
-            self.conn.handle_eof(now);
+            self.conn.handle_eof(self.read_error, now);
         }
+    }
+
+    /// Reading failed with `errno` (ECONNRESET, ETIMEDOUT, …): the end of the stream, with the
+    /// errno a monitor is told (HANDSHAKE_FAILED_NO_DETAIL), as libzmq's engine reports it.
+    pub fn handle_read_error(&mut self, errno: Errno, now: Instant) {
+        self.read_error.get_or_insert(errno);
+        self.handle_eof(now);
     }
 
     /// The send handed out by [`StreamCore::poll_transmit`] completed; `ok: false` means the
@@ -386,6 +397,12 @@ impl StreamCore {
     /// by the I/O side shows as [`ZmtpError::ConnectionClosed`]).
     pub fn error(&self) -> Option<&ZmtpError> {
         self.error.as_ref()
+    }
+
+    /// How the stream ended, for its session's decision to reconnect: a raw stream's every
+    /// end counts as a failed handshake, as libzmq's raw engine (no mechanism) reports it.
+    pub fn end(&self) -> super::StreamEnd {
+        super::StreamEnd::of(self.error(), self.handshake_done && !self.conn.is_raw())
     }
 
     /// Whether the handshake succeeded at some point (the connection may have ended since).
@@ -570,6 +587,16 @@ impl StreamCore {
         self.partial.clear();
         self.stalled.clear();
         if !self.owner_ended {
+            if self.conn.is_raw() {
+                // libzmq's raw engine has no mechanism, so its engine reports every end it
+                // did not choose as a handshake that failed (HANDSHAKE_FAILED_NO_DETAIL with
+                // errno, EPIPE for a peer's close) before DISCONNECTED.
+                let errno = match self.error.as_ref().and_then(ZmtpError::handshake_failure) {
+                    Some(HandshakeFailure::NoDetail(e)) => e,
+                    _ => Errno::EPIPE,
+                };
+                self.report_failure(Some(HandshakeFailure::NoDetail(errno)));
+            }
             self.link
                 .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
         }

@@ -359,6 +359,13 @@ impl Connection {
         });
     }
 
+    /// Reading the stream failed with `errno` (the peer reset it, TCP gave up): the connection
+    /// ends with [`ZmtpError::ReadFailed`], whatever was cut, as libzmq's engine reports the
+    /// errno of a failed read.
+    pub fn handle_read_error(&mut self, errno: crate::Errno, _now: Instant) {
+        self.fail(ZmtpError::ReadFailed(errno));
+    }
+
     /// The next chunk of output, in order. Chunks are either a batch of small
     /// frames or one large message body (send them with one vectored write).
     pub fn poll_transmit(&mut self) -> Option<SendBuf> {
