@@ -238,3 +238,23 @@ fn a_stream_connection_ends_as_a_failed_handshake_on_both_sides() {
         }
     }
 }
+
+/// libzmq 4.3.5's ipc connecter does not look at CONN_REFUSED: a refused connect to a stale
+/// socket file is retried whatever RECONNECT_STOP says, and the endpoint stays.
+#[test]
+fn conn_refused_does_not_stop_an_ipc_connecter() {
+    let ctx = Context::new();
+    let dir = std::env::temp_dir().join(format!("zeroring-reconnect-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stale.sock");
+    let _ = std::fs::remove_file(&path);
+    // A socket file nobody listens on: connecting to it is refused.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let ep = format!("ipc://{}", path.display());
+    let d = connecter(&ctx, SocketType::Push, 1, 10);
+    let mon = Monitor::new(&ctx, &d, "ipc-refused");
+    d.connect(&ep).unwrap();
+    assert_eq!(mon.until(ConnectRetried), [Closed, ConnectRetried]);
+    assert_eq!(d.disconnect(&ep), Ok(()), "the endpoint stays");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -594,7 +594,9 @@ pub fn connect(
         immediate: opts.immediate,
         tcp: target.tcp,
         seed,
-        stop_on_refused: opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0,
+        // libzmq 4.3.5's tcp connecter alone looks at it (its ipc connecter retries a refused
+        // connect to a stale socket file whatever RECONNECT_STOP says).
+        stop_on_refused: target.tcp && opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0,
         stop_on_handshake_failed: opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0,
     };
     // The session starts on its thread without the caller waiting for it (libzmq's

@@ -83,7 +83,8 @@ pub struct SessionConfig {
     /// Seed of the reconnect jitter.
     pub seed: u64,
     /// RECONNECT_STOP_CONN_REFUSED: a refused connect ends the session, and the socket
-    /// forgets its endpoint ([`SessionCore::gave_up`]).
+    /// forgets its endpoint ([`SessionCore::gave_up`]). (libzmq 4.3.5 applies it to tcp
+    /// only.)
     pub stop_on_refused: bool,
     /// RECONNECT_STOP_HANDSHAKE_FAILED: a [`StreamEnd::HandshakeLost`] ends the session as a
     /// protocol error does.
