@@ -48,6 +48,9 @@ struct Args {
     /// Run the ROUTER without ROUTER_MANDATORY (shows what a violation looks like).
     #[arg(long)]
     no_mandatory: bool,
+    /// Make the connecter ignore RECONNECT_STOP (shows what a violation looks like).
+    #[arg(long)]
+    ignore_reconnect_stop: bool,
 }
 
 fn parse_range(s: &str) -> Option<(u64, u64)> {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         drop_on_close: args.drop_on_close,
         skip_disconnected: args.skip_disconnected,
         no_mandatory: args.no_mandatory,
+        ignore_reconnect_stop: args.ignore_reconnect_stop,
     };
     let names: Vec<&str> = if args.scenario == "all" {
         scenarios().iter().map(|s| s.name).collect()

@@ -31,6 +31,8 @@ pub struct SocketOptions {
     pub reconnect_ivl_max: Duration,
     /// ZMQ_CONNECT_TIMEOUT.
     pub connect_timeout: Option<Duration>,
+    /// ZMQ_RECONNECT_STOP (bits: 1 CONN_REFUSED, 2 HANDSHAKE_FAILED).
+    pub reconnect_stop: i32,
     /// ZMQ_SNDHWM / ZMQ_RCVHWM, in messages, per pipe.
     pub sndhwm: usize,
     pub rcvhwm: usize,
@@ -51,6 +53,8 @@ pub struct SocketOptions {
     pub drop_on_close: bool,
     /// Test-only switch: the monitor loses DISCONNECTED events.
     pub skip_disconnected: bool,
+    /// Test-only switch: the connecter ignores RECONNECT_STOP (the option is still set).
+    pub ignore_reconnect_stop: bool,
 }
 
 impl Default for SocketOptions {
@@ -63,6 +67,7 @@ impl Default for SocketOptions {
             reconnect_ivl: Some(Duration::from_millis(100)),
             reconnect_ivl_max: Duration::ZERO,
             connect_timeout: None,
+            reconnect_stop: 0,
             sndhwm: 1000,
             rcvhwm: 1000,
             int_options: Vec::new(),
@@ -72,6 +77,7 @@ impl Default for SocketOptions {
             lose_every: None,
             drop_on_close: false,
             skip_disconnected: false,
+            ignore_reconnect_stop: false,
         }
     }
 }
@@ -90,6 +96,7 @@ impl SocketOptions {
             (num::RECONNECT_IVL, self.reconnect_ivl.map_or(-1, ms)),
             (num::RECONNECT_IVL_MAX, ms(self.reconnect_ivl_max)),
             (num::CONNECT_TIMEOUT, self.connect_timeout.map_or(0, ms)),
+            (num::RECONNECT_STOP, self.reconnect_stop),
             (num::SNDHWM, self.sndhwm as i32),
             (num::RCVHWM, self.rcvhwm as i32),
         ];

@@ -57,6 +57,10 @@ pub struct SocketRecord {
     pub connect_attempts: Vec<Duration>,
     /// Connect attempts that failed at the TCP level.
     pub connect_failures: u64,
+    /// When connect attempts were refused (nothing listening).
+    pub connect_refusals: Vec<Duration>,
+    /// When connecting sessions closed for good (gave up, or were stopped).
+    pub sessions_closed: Vec<Duration>,
     /// Every reconnect delay the connecter chose (the transports crate's `Backoff`).
     pub reconnect_delays: Vec<Duration>,
     /// Every connection, by number.

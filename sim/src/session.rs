@@ -71,8 +71,9 @@ pub(crate) async fn run_connecter(
         immediate: inner.immediate(),
         tcp: true,
         seed: opts.backoff_seed,
-        stop_on_refused: false,
-        stop_on_handshake_failed: false,
+        // As the engine's driver sets them (tcp: both bits apply).
+        stop_on_refused: opts.reconnect_stop & 1 != 0 && !opts.ignore_reconnect_stop,
+        stop_on_handshake_failed: opts.reconnect_stop & 2 != 0 && !opts.ignore_reconnect_stop,
     };
     let mut session = SessionCore::new(config, key, kept);
     let (record, me) = (inner.record.clone(), inner.host.clone());
@@ -120,6 +121,7 @@ pub(crate) async fn run_connecter(
                     }
                 }
                 SessionAction::Close => {
+                    record.with(|r| r.sessions_closed.push(sim_now()));
                     report(&mut session);
                     if let Some((running, stop)) = stream.take() {
                         stop.stop();
@@ -162,7 +164,12 @@ pub(crate) async fn run_connecter(
                     Err(e) => {
                         failed(&e);
                         session.handle_connect_closed(0);
-                        session.handle_connect_failed(now());
+                        if e.kind() == io::ErrorKind::ConnectionRefused {
+                            record.with(|r| r.connect_refusals.push(sim_now()));
+                            session.handle_connect_refused(now());
+                        } else {
+                            session.handle_connect_failed(now());
+                        }
                     }
                 }
             }

@@ -354,3 +354,20 @@ fn a_loss_on_the_inproc_pipe_is_caught() {
         o.violations
     );
 }
+
+#[test]
+fn a_connecter_that_ignores_reconnect_stop_is_caught() {
+    let broken = SimOptions {
+        ignore_reconnect_stop: true,
+        ..SimOptions::default()
+    };
+    let o = run("reconnect-stop", 3, &broken).unwrap();
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("but the session closed at []")),
+        "{:?}",
+        o.violations
+    );
+    assert!(o.replay_command().ends_with("--ignore-reconnect-stop"));
+}

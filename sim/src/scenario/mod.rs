@@ -24,6 +24,7 @@ mod linger;
 mod monitor;
 mod pubsub;
 mod pushpull;
+mod reconnect_stop;
 mod req_rep;
 mod router_mandatory;
 
@@ -49,6 +50,8 @@ pub struct SimOptions {
     /// The ROUTER runs without ROUTER_MANDATORY while the check expects it (router-mandatory
     /// only).
     pub no_mandatory: bool,
+    /// The connecter ignores RECONNECT_STOP while the check expects it (reconnect-stop only).
+    pub ignore_reconnect_stop: bool,
 }
 
 impl Default for SimOptions {
@@ -61,6 +64,7 @@ impl Default for SimOptions {
             drop_on_close: false,
             skip_disconnected: false,
             no_mandatory: false,
+            ignore_reconnect_stop: false,
         }
     }
 }
@@ -128,6 +132,9 @@ impl Outcome {
         }
         if self.options.no_mandatory {
             flags.push_str(" --no-mandatory");
+        }
+        if self.options.ignore_reconnect_stop {
+            flags.push_str(" --ignore-reconnect-stop");
         }
         format!(
             "cargo run -p zeroring-sim -- --scenario {} --seed {}{flags}",
@@ -234,6 +241,11 @@ pub fn scenarios() -> &'static [ScenarioInfo] {
             name: "inproc-tcp",
             about: "a PULL fed over inproc and over a faulty tcp link: the inproc flow loses nothing, the tcp flow only in flight",
             run: inproc_tcp::run,
+        },
+        ScenarioInfo {
+            name: "reconnect-stop",
+            about: "RECONNECT_STOP under refusals, crashes, holds: the connecter stops exactly at its first named cause, then never connects",
+            run: reconnect_stop::run,
         },
     ]
 }
