@@ -1,6 +1,7 @@
 """How messages move, as the loaded libzmq moves them: subscriptions (counted, verbose,
 upstream from XSUB), REQ/REP/ROUTER envelopes, inproc HWM counts, fair-queueing and
-load-balancing order, ROUTER probes, multipart RCVMORE/EVENTS, INVERT_MATCHING, STREAM.
+load-balancing order, ROUTER probes, multipart RCVMORE/EVENTS, INVERT_MATCHING, STREAM and
+ROUTER_RAW.
 
 Compared against libzmq 4.3.5 by capi/probe/run.sh. Deterministic: every wait is for something
 that must come (a poll of seconds), or a short poll that must find nothing more; tcp
@@ -252,7 +253,16 @@ except zmq.ZMQError as ex:
 a.close()
 print("disconnect notify", recv(st3)[1:])
 srv.close()
-for s in [st, st2, st3]:
+# ROUTER_RAW: a STREAM with its notices in libzmq 4.3 (an empty part at connect and at leave).
+rr = sock(zmq.ROUTER, ROUTER_RAW=1)
+e4 = bind(rr, ep("tcp"))
+c = so.create_connection(("127.0.0.1", int(e4.rsplit(":", 1)[1])))
+c.sendall(b"GET")
+m = recv(rr); print("router_raw", len(m[0]), m[1:])
+m = recv(rr); print("router_raw", m[1:])
+c.close()
+print("router_raw leave", recv(rr)[1:])
+for s in [st, st2, st3, rr]:
     s.close()
 
 # 9. probe router, routing id over inproc

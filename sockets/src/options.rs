@@ -433,9 +433,10 @@ impl Options {
                     }
                 }
             }
-            // libzmq: raw mode without connect/disconnect notices.
+            // libzmq 4.3: raw mode, with a STREAM's connect and disconnect notices (its raw
+            // engine notifies by default, and a ROUTER cannot turn that off: STREAM_NOTIFY is
+            // EINVAL there). libzmq 4.2 and older had no notices.
             num::ROUTER_RAW => {
-                self.stream_notify = !b;
                 self.extra.insert(num, value);
             }
             // libzmq keeps one flag: IPV4ONLY is IPV6's negation.

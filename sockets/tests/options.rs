@@ -548,8 +548,11 @@ fn use_fd_binds_on_a_listener_made_elsewhere() {
     assert!(s2.bind("ipc:///tmp/zeroring-use-fd-mismatch.sock").is_err());
 }
 
+/// ROUTER_RAW as libzmq 4.3 (4.3.4 and 4.3.5 alike, pyzmq's wheel seen): raw tcp with a
+/// STREAM's notices — an empty message when a peer connects and when it leaves (libzmq 4.2
+/// and older sent none).
 #[test]
-fn router_raw_speaks_raw_tcp_like_a_stream_without_notices() {
+fn router_raw_speaks_raw_tcp_like_a_stream_with_its_notices() {
     use std::io::{Read, Write};
     let ctx = Context::new();
     let r = router(&ctx);
@@ -561,9 +564,10 @@ fn router_raw_speaks_raw_tcp_like_a_stream_without_notices() {
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     client.write_all(b"GET").unwrap();
-    // libzmq's ROUTER_RAW turns the notices off: the first message is the data.
+    let hello = r.recv_multipart(0).unwrap();
+    assert_eq!(hello[1], b"", "the connect notice first");
     let m = r.recv_multipart(0).unwrap();
-    assert_eq!(m[1], b"GET");
+    assert_eq!((&m[0], &m[1][..]), (&hello[0], &b"GET"[..]));
     r.send(&m[0][..], SNDMORE).unwrap();
     r.send("OK", 0).unwrap();
     let mut got = [0u8; 2];
@@ -577,13 +581,22 @@ fn router_raw_speaks_raw_tcp_like_a_stream_without_notices() {
         0,
         "an empty body closes it"
     );
-    // Only while no peer is attached.
+    // A peer that leaves is announced; option changes only while no peer is attached.
     let mut second = std::net::TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
     second.write_all(b"x").unwrap();
+    let hello = r.recv_multipart(0).unwrap();
+    assert_eq!(hello[1], b"");
     assert_eq!(r.recv_multipart(0).unwrap()[1], b"x");
     assert_eq!(
         r.set_option(num::ROUTER_RAW, &0i32.to_ne_bytes()),
         Err(Error::EINVAL)
+    );
+    drop(second);
+    let bye = r.recv_multipart(0).unwrap();
+    assert_eq!(
+        (&bye[0], &bye[1][..]),
+        (&hello[0], &b""[..]),
+        "the disconnect notice"
     );
 }
 

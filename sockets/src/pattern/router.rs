@@ -14,7 +14,8 @@
 //! queue behind nothing and are handed out between whole messages, never inside one.
 //!
 //! ROUTER_RAW (deprecated in libzmq, which points to STREAM): set before the first peer, the
-//! ROUTER hands every call to a STREAM pattern, and its connections speak raw tcp.
+//! ROUTER hands every call to a STREAM pattern, and its connections speak raw tcp, with a
+//! STREAM's connect and disconnect notices (libzmq 4.3's raw engine sends them).
 
 use std::collections::{HashMap, VecDeque};
 
