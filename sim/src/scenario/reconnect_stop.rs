@@ -15,39 +15,16 @@
 
 use std::time::Duration;
 
-use zeroring::SocketType;
-
-use super::pushpull::{push_app, seq_of, PushPlan, PORT};
+use super::pushpull::{pull_app, push_app, PushPlan};
 use super::{disconnects, Harness, Ledger, Outcome, SimOptions};
 use crate::record::Record;
-use crate::socket::{SimSocket, SocketOptions};
-use crate::trace::Trace;
+use crate::socket::SocketOptions;
 
 const HANDSHAKE_IVL: Duration = Duration::from_millis(300);
 const FAULTS_UNTIL: Duration = Duration::from_millis(3000);
 const END: Duration = Duration::from_millis(4500);
 /// The session stops in the same simulated step as its cause: allow one tick's slack.
 const SAME_MOMENT: Duration = Duration::from_millis(1);
-
-/// The PULL server: binds after `delay` (every incarnation), then receives.
-async fn server_app(
-    opts: SocketOptions,
-    trace: Trace,
-    record: Record,
-    ledger: Ledger,
-    delay: Duration,
-) -> turmoil::Result {
-    tokio::time::sleep(delay).await;
-    let sock = SimSocket::new("server", SocketType::Pull, opts, trace.clone(), record);
-    sock.bind(PORT).await?;
-    loop {
-        let msg = sock.recv().await;
-        match seq_of(&msg) {
-            Some(seq) => ledger.received(&trace, "server", seq),
-            None => trace.violation("server", "a message without a sequence number"),
-        }
-    }
-}
 
 pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
     let mut h = Harness::new(seed, 1, 20, |_| {});
@@ -83,8 +60,13 @@ pub(crate) fn run(seed: u64, opts: &SimOptions) -> Outcome {
             server_rec.clone(),
             ledger.clone(),
         );
+        // Every incarnation binds after `delay`.
         h.sim.host("server", move || {
-            server_app(o.clone(), t.clone(), r.clone(), l.clone(), delay)
+            let (o, t, r, l) = (o.clone(), t.clone(), r.clone(), l.clone());
+            async move {
+                tokio::time::sleep(delay).await;
+                pull_app("server", o, t, r, l, None, seed).await
+            }
         });
     }
     {
