@@ -15,6 +15,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use turmoil::net::TcpStream;
+use zeroring_transports::driver::netopts::{
+    RECONNECT_STOP_CONN_REFUSED, RECONNECT_STOP_HANDSHAKE_FAILED,
+};
 use zeroring_transports::driver::{Kept, SessionAction, SessionConfig, SessionCore, StreamEnd};
 use zeroring_transports::monitor::MonitorEvent;
 
@@ -72,8 +75,10 @@ pub(crate) async fn run_connecter(
         tcp: true,
         seed: opts.backoff_seed,
         // As the engine's driver sets them (tcp: both bits apply).
-        stop_on_refused: opts.reconnect_stop & 1 != 0 && !opts.ignore_reconnect_stop,
-        stop_on_handshake_failed: opts.reconnect_stop & 2 != 0 && !opts.ignore_reconnect_stop,
+        stop_on_refused: opts.reconnect_stop & RECONNECT_STOP_CONN_REFUSED != 0
+            && !opts.ignore_reconnect_stop,
+        stop_on_handshake_failed: opts.reconnect_stop & RECONNECT_STOP_HANDSHAKE_FAILED != 0
+            && !opts.ignore_reconnect_stop,
     };
     let mut session = SessionCore::new(config, key, kept);
     let (record, me) = (inner.record.clone(), inner.host.clone());

@@ -4,11 +4,13 @@
 //! encode, when to finish, which pipes a reconnect keeps — and performs no I/O.
 //!
 //! The I/O half drives it: the engine's `stream::Stream` on an I/O thread, the
-//! simulator (`zeroring-sim`) on turmoil's TCP. Each feeds bytes, end of stream, send results,
-//! timer expiries, pipe wake-ups and ZAP replies in, then calls [`StreamCore::drive`] and
+//! simulator (`zeroring-sim`) on turmoil's TCP. Each feeds bytes, end of stream (the peer's
+//! close, [`StreamCore::handle_eof`], or a failed read, [`StreamCore::handle_read_error`]), send
+//! results, timer expiries, pipe wake-ups and ZAP replies in, then calls [`StreamCore::drive`] and
 //! carries out what the core asks for: keep a receive armed while [`StreamCore::wants_recv`],
 //! send what [`StreamCore::poll_transmit`] returns (one send at a time), arm a timer for
-//! [`StreamCore::poll_timeout`], route [`StreamCore::poll_zap_request`]s to the ZAP handler.
+//! [`StreamCore::poll_timeout`], route [`StreamCore::poll_zap_request`]s to the ZAP handler;
+//! once done, its session learns how it ended from [`StreamCore::end`].
 //!
 //! Inbound (`inbound.rs`): frames become [`Msg`]s written into the pipe to the socket (flushed
 //! only at message boundaries, so the socket never sees part of a message), subscriptions
