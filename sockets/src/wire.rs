@@ -301,9 +301,9 @@ impl Wire {
     /// there is none. An endpoint is looked up as written (a connect) or as LAST_ENDPOINT
     /// wrote it (a bind), then, for tcp, by its resolved forms
     /// ([`driver::tcp_lookup_forms`]; `ipv6` is ZMQ_IPV6's for the resolver). Returns the
-    /// entry key it found when a connecter was among those stopped (the pipes made for that
-    /// connect carry it as their endpoint).
-    pub(crate) fn stop(&mut self, endpoint: &str, ipv6: bool) -> Result<Option<String>> {
+    /// entry key it found (the pipes made for that connect, or accepted by that bind, carry it
+    /// as their endpoint) and whether a connecter was among those stopped.
+    pub(crate) fn stop(&mut self, endpoint: &str, ipv6: bool) -> Result<(String, bool)> {
         let known = |key: &str| self.entries.iter().any(|e| e.endpoint == key);
         let key = if known(endpoint) {
             endpoint.to_string()
@@ -336,7 +336,7 @@ impl Wire {
         for h in stopping {
             h.wait_stopped(LISTENER_STOP_WAIT);
         }
-        Ok(connecter.then_some(key))
+        Ok((key, connecter))
     }
 
     /// Forgets the connect whose session has `key`: it gave up on a refused connect

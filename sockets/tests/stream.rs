@@ -2,7 +2,7 @@
 //! connect/disconnect notifications, `[id, data]` framing, closing a peer with an empty part,
 //! EHOSTUNREACH for an unknown id; and where libzmq 4.3 differs from a naive STREAM: a
 //! connecter keeps its routing id across reconnects, a connection closed by the socket
-//! itself is not announced as gone, STREAM_NOTIFY 0 announces nothing — each checked on
+//! itself (an empty part, unbind, disconnect) is not announced as gone, STREAM_NOTIFY 0 announces nothing — each checked on
 //! zeroring and on libzmq (the `zmq` crate) with the same script.
 
 use std::io::{Read, Write};
@@ -195,6 +195,80 @@ fn libzmq_does_not_announce_a_connection_it_closed() {
     let _second = TcpStream::connect(&addr).unwrap();
     let next = s.recv_multipart(0).unwrap();
     assert_ne!(next[0], hello[0], "no departure notice for the closed one");
+    assert!(next[1].is_empty());
+}
+
+/// Connections the socket ends by `unbind` or `disconnect` are not announced as gone either
+/// (libzmq's raw engine announces only the ends it did not choose): the next message after
+/// each is a new connection's notice.
+#[test]
+fn unbind_and_disconnect_announce_no_departure() {
+    let ctx = Context::new();
+    let (s, addr, _client) = bound_with_client(&ctx);
+    let hello = s.recv_multipart(0).unwrap();
+    s.unbind(&addr).unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr2 = s.get_last_endpoint().unwrap().unwrap();
+    let _client2 = TcpStream::connect(addr2.trim_start_matches("tcp://")).unwrap();
+    let next = s.recv_multipart(0).unwrap();
+    assert_ne!(next[0], hello[0], "no departure notice after unbind");
+    assert!(next[1].is_empty());
+
+    let servers = [
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    ];
+    let eps: Vec<String> = servers
+        .iter()
+        .map(|l| format!("tcp://{}", l.local_addr().unwrap()))
+        .collect();
+    s.connect(&eps[0]).unwrap();
+    let _a = servers[0].accept().unwrap();
+    let first = s.recv_multipart(0).unwrap();
+    assert!(first[1].is_empty());
+    s.disconnect(&eps[0]).unwrap();
+    s.connect(&eps[1]).unwrap();
+    let _b = servers[1].accept().unwrap();
+    let next = s.recv_multipart(0).unwrap();
+    assert_ne!(next[0], first[0], "no departure notice after disconnect");
+    assert!(next[1].is_empty());
+}
+
+#[test]
+fn libzmq_announces_no_departure_after_unbind_or_disconnect() {
+    let zctx = zmq::Context::new();
+    let s = zctx.socket(zmq::STREAM).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_linger(0).unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = s.get_last_endpoint().unwrap().unwrap();
+    let _client = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    let hello = s.recv_multipart(0).unwrap();
+    s.unbind(&addr).unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let addr2 = s.get_last_endpoint().unwrap().unwrap();
+    let _client2 = TcpStream::connect(addr2.trim_start_matches("tcp://")).unwrap();
+    let next = s.recv_multipart(0).unwrap();
+    assert_ne!(next[0], hello[0], "no departure notice after unbind");
+    assert!(next[1].is_empty());
+
+    let servers = [
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    ];
+    let eps: Vec<String> = servers
+        .iter()
+        .map(|l| format!("tcp://{}", l.local_addr().unwrap()))
+        .collect();
+    s.connect(&eps[0]).unwrap();
+    let _a = servers[0].accept().unwrap();
+    let first = s.recv_multipart(0).unwrap();
+    assert!(first[1].is_empty());
+    s.disconnect(&eps[0]).unwrap();
+    s.connect(&eps[1]).unwrap();
+    let _b = servers[1].accept().unwrap();
+    let next = s.recv_multipart(0).unwrap();
+    assert_ne!(next[0], first[0], "no departure notice after disconnect");
     assert!(next[1].is_empty());
 }
 

@@ -188,6 +188,14 @@ pub trait Pattern: Send + fmt::Debug {
     /// Closes the pipes of an endpoint (inproc `disconnect`); returns how many.
     fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize;
 
+    /// The socket itself is ending the connections of `endpoint` (unbind, disconnect): their
+    /// pipes close as the transport lets go of them. STREAM announces no departure for
+    /// those, as libzmq's raw engine announces only the ends it did not choose. The default
+    /// does nothing.
+    fn ended_by_socket(&mut self, endpoint: &str) {
+        let _ = endpoint;
+    }
+
     /// Number of attached pipes whose peer is still there.
     fn peers(&self) -> usize;
 

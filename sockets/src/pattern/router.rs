@@ -322,6 +322,12 @@ impl Pattern for Router {
         n
     }
 
+    fn ended_by_socket(&mut self, endpoint: &str) {
+        if let Some(raw) = &mut self.raw {
+            raw.ended_by_socket(endpoint);
+        }
+    }
+
     fn set_option(&mut self, num: i32, value: &Value, _cx: &mut PatternCx<'_>) -> Result<()> {
         if num == crate::options::num::ROUTER_RAW {
             let on = *value == Value::Int(1);

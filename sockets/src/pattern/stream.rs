@@ -8,7 +8,8 @@
 //!
 //! As libzmq's: a connecting STREAM gives every connection of one `connect` the same routing
 //! id (libzmq keeps the pipe, and so the id, across reconnects); a connection this socket
-//! closed itself is not announced as gone; ZMQ_STREAM_NOTIFY off announces nothing. The
+//! closed itself (an empty part, unbind, disconnect) is not announced as gone;
+//! ZMQ_STREAM_NOTIFY off announces nothing. The
 //! connect notification and every chunk carry the connection's `Peer-Address`; and each id
 //! the socket generates for a new peer becomes its own ROUTING_ID option (libzmq's
 //! `stream_t::identify_peer` does so; test_stream_disconnect reads it).
@@ -56,6 +57,17 @@ impl Default for Stream {
             by_key: HashMap::new(),
             own_id: None,
         }
+    }
+}
+
+/// Forgets `p`'s routing id (and its connecter's) so that its end is not announced: the socket
+/// is ending it itself.
+fn forget(by_id: &mut HashMap<Bytes, PipeId>, by_key: &mut HashMap<u64, Bytes>, p: &Pipe) {
+    if by_id.get(&p.routing_id) == Some(&p.id) {
+        by_id.remove(&p.routing_id);
+    }
+    if let Some(k) = p.peer.key {
+        by_key.remove(&k);
     }
 }
 
@@ -158,12 +170,7 @@ impl Pattern for Stream {
             if msg.is_empty() {
                 // We close it: no departure notice for it (libzmq terminates the pipe, so
                 // nothing is left to report), and the id is free again.
-                if self.by_id.get(&p.routing_id) == Some(&id) {
-                    self.by_id.remove(&p.routing_id);
-                }
-                if let Some(k) = p.peer.key {
-                    self.by_key.remove(&k);
-                }
+                forget(&mut self.by_id, &mut self.by_key, p);
             }
             // An empty part is passed on too: the connection closes when it reads it.
             if p.writer.write(msg.with_more(false)).is_ok() {
@@ -217,7 +224,14 @@ impl Pattern for Stream {
         true
     }
 
+    fn ended_by_socket(&mut self, endpoint: &str) {
+        for p in self.pipes.iter().filter(|p| p.peer.endpoint == endpoint) {
+            forget(&mut self.by_id, &mut self.by_key, p);
+        }
+    }
+
     fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize {
+        self.ended_by_socket(endpoint);
         let n = self.pipes.kill_endpoint(endpoint);
         self.fq.forget_disconnected(&self.pipes);
         self.cleanup(cx);

@@ -251,8 +251,11 @@ impl Socket {
             }
             TransportAddr::Tcp(_) | TransportAddr::Ipc(_) => {
                 let ipv6 = crate::config::ipv6(&c.sc.options, c.ctx.ipv6());
-                let connect = c.wire.stop(endpoint, ipv6)?;
-                if let (Some(key), false) = (connect, c.sc.options.immediate) {
+                let (key, connecter) = c.wire.stop(endpoint, ipv6)?;
+                let immediate = c.sc.options.immediate;
+                let (p, _) = c.sc.cx();
+                p.ended_by_socket(&key);
+                if connecter && !immediate {
                     // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
                     // libzmq's disconnect terminates it at once (`pipe_t::terminate(false)`),
                     // so what it still holds is never read — a message queued before the
