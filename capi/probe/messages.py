@@ -253,6 +253,22 @@ except zmq.ZMQError as ex:
 a.close()
 print("disconnect notify", recv(st3)[1:])
 srv.close()
+# A connection the socket ends itself (unbind, disconnect) is not announced as gone.
+st4 = sock(zmq.STREAM)
+e5 = bind(st4, ep("tcp"))
+c = so.create_connection(("127.0.0.1", int(e5.rsplit(":", 1)[1])))
+print("stream before unbind", recv(st4)[1:])
+st4.unbind(e5)
+print("stream after unbind", drain(st4))
+srv = so.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+e6 = "tcp://127.0.0.1:%d" % srv.getsockname()[1]
+st4.connect(e6)
+a, _ = srv.accept()
+print("stream before disconnect", recv(st4)[1:])
+st4.disconnect(e6)
+print("stream after disconnect", drain(st4))
+for x in [c, a, srv]:
+    x.close()
 # ROUTER_RAW: a STREAM with its notices in libzmq 4.3 (an empty part at connect and at leave).
 rr = sock(zmq.ROUTER, ROUTER_RAW=1)
 e4 = bind(rr, ep("tcp"))
@@ -262,7 +278,7 @@ m = recv(rr); print("router_raw", len(m[0]), m[1:])
 m = recv(rr); print("router_raw", m[1:])
 c.close()
 print("router_raw leave", recv(rr)[1:])
-for s in [st, st2, st3, rr]:
+for s in [st, st2, st3, st4, rr]:
     s.close()
 
 # 9. probe router, routing id over inproc
