@@ -1,6 +1,7 @@
 """Monitor events, as the loaded libzmq reports them: a tcp and an ipc connection's whole life
 on both sides (listening, accepted, connected, handshake, a disconnect, a connect to nothing,
-close), a peer that goes away, failed binds, and disable_monitor.
+close), a peer that goes away, failed binds, RECONNECT_STOP, a raw STREAM connection's end, and
+disable_monitor.
 
 Compared against libzmq 4.3.5 by capi/probe/run.sh. Deterministic: each step waits (seconds)
 for the event that ends it and prints what came up to it; descriptors and ports are masked,
@@ -139,6 +140,56 @@ for ivl, mx in [(50, 400), (100, 50), (100, 0)]:
     # Without a maximum each wait is RECONNECT_IVL plus a random jitter below it.
     shown = RETRIED if mx else ["ivl+jitter" if ivl <= v < 2 * ivl else v for v in RETRIED]
     print(ivl, mx, shown)
+print("== RECONNECT_STOP and raw ends")
+import socket as so
+import struct
+# CONN_REFUSED: the refused attempt's descriptor is closed and nothing follows; the socket
+# forgets the endpoint.
+s, m = monitored(zmq.DEALER, RECONNECT_IVL=50, RECONNECT_STOP=1)
+s.connect("tcp://127.0.0.1:1")
+print("refused", events(m, "EVENT_CLOSED"), nothing(m))
+try:
+    s.disconnect("tcp://127.0.0.1:1")
+    print("disconnect ok")
+except zmq.ZMQError as ex:
+    print("disconnect", zmq.strerror(ex.errno))
+s.close()
+m.close()
+# HANDSHAKE_FAILED: a server that hangs up before the handshake; no CLOSED, no retry, the
+# endpoint stays. (The errno is EPIPE or ECONNRESET as the greeting did or did not arrive
+# first: not shown.)
+lst = so.socket()
+lst.bind(("127.0.0.1", 0))
+lst.listen(1)
+hep = "tcp://127.0.0.1:%d" % lst.getsockname()[1]
+s, m = monitored(zmq.DEALER, RECONNECT_IVL=50, RECONNECT_STOP=2)
+s.connect(hep)
+c, _ = lst.accept()
+c.close()
+got = [(e[0], "v", e[2]) if e[0] == "EVENT_HANDSHAKE_FAILED_NO_DETAIL" else e
+       for e in events(m, "EVENT_DISCONNECTED")]
+print("handshake stop", got, nothing(m))
+s.disconnect(hep)
+print("disconnect ok")
+s.close()
+m.close()
+lst.close()
+# A STREAM's peer closes, then one resets: HANDSHAKE_FAILED_NO_DETAIL with EPIPE, then with
+# ECONNRESET, each before DISCONNECTED.
+s, m = monitored(zmq.STREAM)
+s.bind("tcp://127.0.0.1:*")
+port = int(s.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1])
+events(m, "EVENT_LISTENING")
+for reset in [False, True]:
+    c = so.create_connection(("127.0.0.1", port))
+    s.recv_multipart()
+    if reset:
+        c.setsockopt(so.SOL_SOCKET, so.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    print("stream peer", "resets" if reset else "closes", events(m, "EVENT_DISCONNECTED"))
+    s.recv_multipart()
+s.close()
+m.close()
 print("== disable_monitor")
 b, bm = monitored(zmq.PULL)
 b.disable_monitor()
