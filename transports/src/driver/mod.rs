@@ -16,6 +16,7 @@
 
 mod accepted;
 mod address;
+pub mod connect;
 pub mod filter;
 pub mod handshakes;
 pub mod linger;
@@ -39,13 +40,14 @@ use crate::monitor::MonitorEvent;
 use crate::zmtp::{PeerInfo, ZapError, ZapReply, ZapRequest};
 
 pub use address::{bind_addr, connect_target, tcp_lookup_forms, Resolve};
+pub use connect::{connect, ConnectHandle};
 pub use filter::AcceptFilters;
 pub use handshakes::{HandshakeCounts, DEFAULT_MAX_HANDSHAKES};
 pub use linger::{LingerGuard, Lingering};
 pub use listener::BindAddr;
 pub use listener::{bind, Listener, ListenerHandle};
 pub use netopts::{Backoff, TransportOptions};
-pub use session::{connect, ConnectHandle, ConnectTarget};
+pub use session::ConnectTarget;
 pub use session_core::{SessionAction, SessionConfig, SessionCore, StreamEnd};
 pub use socks::{SocksHost, SocksRequest};
 pub use stream_core::{attaches_early, Kept, Status, StreamCore};
