@@ -330,9 +330,9 @@ impl PyPeer {
 
     /// The rest of the next line starting with `prefix` (other lines are skipped).
     fn expect(&mut self, prefix: &str) -> String {
-        // Longer than the peer's own 20 s, so that a peer that gives up has printed its
+        // Longer than the peer's own 60 s, so that a peer that gives up has printed its
         // record of monitor events ("DONE [...]") by the time this fails.
-        let deadline = Instant::now() + Duration::from_secs(25);
+        let deadline = Instant::now() + Duration::from_secs(70);
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
