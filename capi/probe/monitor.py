@@ -1,7 +1,7 @@
 """Monitor events, as the loaded libzmq reports them: a tcp and an ipc connection's whole life
 on both sides (listening, accepted, connected, handshake, a disconnect, a connect to nothing,
-close), a peer that goes away, failed binds, RECONNECT_STOP, a raw STREAM connection's end, and
-disable_monitor.
+close), a wildcard bind's connection, a peer that goes away, failed binds, RECONNECT_STOP, a raw
+STREAM connection's end, and disable_monitor.
 
 Compared against libzmq 4.3.5 by capi/probe/run.sh. Deterministic: each step waits (seconds)
 for the event that ends it and prints what came up to it; descriptors and ports are masked,
@@ -113,6 +113,20 @@ print("cl sees", events(cm, "EVENT_CONNECT_RETRIED"))
 cl.close()
 sm.close()
 cm.close()
+
+print("== a wildcard bind's connection (named by its own address)")
+srv, sm = monitored(zmq.PULL)
+srv.bind("tcp://*:*")
+port = srv.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1]
+cl = ctx.socket(zmq.PUSH)
+cl.setsockopt(zmq.LINGER, 0)
+cl.connect("tcp://127.0.0.1:" + port)
+cl.send(b"x")
+srv.recv()
+cl.close()
+print("srv", events(sm, "EVENT_DISCONNECTED"))
+srv.close()
+sm.close()
 
 print("== failed binds")
 a = ctx.socket(zmq.PULL)

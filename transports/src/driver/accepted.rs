@@ -24,9 +24,17 @@ use crate::zmtp::ConnectionConfig;
 /// Sessions accepted by one listener, so that unbinding or closing can reach them.
 pub(crate) type Registry = Arc<Mutex<Vec<(IoThreadHandle, HandlerId, LingerSlot)>>>;
 
+/// The endpoints an accepted connection goes by: its listener's (what its pipes carry, so that
+/// unbind finds them) and its own (what its monitor events name, as libzmq's: the
+/// connection's local address, which a wildcard bind's listener endpoint is not).
+pub(crate) struct AcceptedEndpoints {
+    pub(crate) listener: Arc<str>,
+    pub(crate) connection: Arc<str>,
+}
+
 /// Runs one accepted connection.
 pub(crate) struct AcceptedSession {
-    start: Option<(SharedFd, ConnectionConfig, Link, Arc<str>)>,
+    start: Option<(SharedFd, ConnectionConfig, Link, AcceptedEndpoints)>,
     stream: Option<Stream>,
     registry: Registry,
     slot: LingerSlot,
@@ -48,12 +56,12 @@ impl AcceptedSession {
         fd: SharedFd,
         config: ConnectionConfig,
         link: Link,
-        endpoint: Arc<str>,
+        endpoints: AcceptedEndpoints,
         registry: Registry,
         gate: (Arc<HandshakeGate>, Arc<Ticket>),
     ) -> Self {
         AcceptedSession {
-            start: Some((fd, config, link, endpoint)),
+            start: Some((fd, config, link, endpoints)),
             stream: None,
             registry,
             slot: LingerSlot::default(),
@@ -135,7 +143,7 @@ impl AcceptedSession {
 
 impl Handler for AcceptedSession {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        let Some((fd, config, link, endpoint)) = self.start.take() else {
+        let Some((fd, config, link, endpoints)) = self.start.take() else {
             return;
         };
         let mut evicted = false;
@@ -148,8 +156,9 @@ impl Handler for AcceptedSession {
                 evicted = ticket.started(cx.handle().clone(), me);
             }
         }
-        match Stream::new(fd, config, link, endpoint, cx.now()) {
-            Ok(stream) => {
+        match Stream::new(fd, config, link, endpoints.listener, cx.now()) {
+            Ok(mut stream) => {
+                stream.set_monitor_endpoint(endpoints.connection);
                 let stream = self.stream.insert(stream);
                 let mut status = stream.start(cx);
                 if evicted && status == Status::Open {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zeroring_engine::{Completion, Cx, Handler, HandlerId, IoThreadHandle, Op, OpId, SharedFd};
 
-use super::accepted::{AcceptedSession, Registry};
+use super::accepted::{AcceptedEndpoints, AcceptedSession, Registry};
 use super::handshakes::{HandshakeGate, Ticket};
 use super::linger::{self, LingerSlot, Lingering};
 use super::netopts::TransportOptions;
@@ -97,13 +97,18 @@ impl Listener {
         cx: &mut Cx<'_>,
         fd: SharedFd,
         config: ConnectionConfig,
+        connection: Arc<str>,
         ticket: Arc<Ticket>,
     ) {
+        let endpoints = AcceptedEndpoints {
+            listener: self.endpoint.clone(),
+            connection,
+        };
         let session = AcceptedSession::new(
             fd,
             config,
             self.link.clone(),
-            self.endpoint.clone(),
+            endpoints,
             self.registry.clone(),
             (self.gate.clone(), ticket),
         );
@@ -114,6 +119,19 @@ impl Listener {
             let _ = thread.execute(move |cx| {
                 cx.spawn(Box::new(session));
             });
+        }
+    }
+
+    /// The endpoint an accepted connection's monitor events name, as libzmq's do: a tcp
+    /// connection's own local address (`tcp://127.0.0.1:5555` when the bind was
+    /// `tcp://*:5555`), an ipc connection its listener's endpoint.
+    fn connection_endpoint(&self, fd: &std::os::fd::OwnedFd) -> Arc<str> {
+        if !self.tcp {
+            return self.endpoint.clone();
+        }
+        match SockRef::from(fd).local_addr().map(|a| a.as_socket()) {
+            Ok(Some(local)) => Arc::from(format_tcp(local)),
+            _ => self.endpoint.clone(),
         }
     }
 
@@ -207,10 +225,11 @@ impl Handler for Listener {
             }
             Completion::Accepted(Ok(fd)) => {
                 let _ = self.opts.apply(SockRef::from(&fd), self.tcp);
+                let connection = self.connection_endpoint(&fd);
                 self.link.monitor(
                     MonitorEvent::Accepted,
                     std::os::fd::AsRawFd::as_raw_fd(&fd) as u32,
-                    &self.endpoint,
+                    &connection,
                 );
                 let mut config = self.config.clone();
                 config.peer_address = if self.tcp {
@@ -225,13 +244,13 @@ impl Handler for Listener {
                 // some thread) so that the gate never holds more than its cap.
                 let fd = Arc::new(fd);
                 match self.gate.admit(&fd) {
-                    Some(ticket) => self.start_session(cx, fd, config, ticket),
+                    Some(ticket) => self.start_session(cx, fd, config, connection, ticket),
                     // Refused (every handshake under way is protected): closed before a byte
                     // is sent, so its peer reconnects with what it queued.
                     None => self.link.monitor(
                         MonitorEvent::Disconnected,
                         std::os::fd::AsRawFd::as_raw_fd(&*fd) as u32,
-                        &self.endpoint,
+                        &connection,
                     ),
                 }
             }

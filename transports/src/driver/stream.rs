@@ -156,6 +156,11 @@ impl Stream {
         self.pump(cx)
     }
 
+    /// See [`StreamCore::set_monitor_endpoint`].
+    pub(crate) fn set_monitor_endpoint(&mut self, endpoint: Arc<str>) {
+        self.core.set_monitor_endpoint(endpoint);
+    }
+
     /// How the stream ended, for its session's decision to reconnect.
     pub(crate) fn end(&self) -> super::StreamEnd {
         self.core.end()

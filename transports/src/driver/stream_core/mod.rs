@@ -105,6 +105,9 @@ pub struct StreamCore {
     conn: Wire,
     link: Link,
     endpoint: Arc<str>,
+    /// What its monitor events name: `endpoint`, or the connection's own address
+    /// ([`StreamCore::set_monitor_endpoint`]).
+    monitor_endpoint: Arc<str>,
     /// Reported with the Disconnected monitor event (libzmq reports the descriptor).
     fd_value: u32,
     /// Installed on the pipes' driver ends: (readable from the socket, writable to it).
@@ -217,6 +220,7 @@ impl StreamCore {
         Ok(StreamCore {
             conn,
             link,
+            monitor_endpoint: endpoint.clone(),
             endpoint,
             fd_value,
             notify: None,
@@ -401,6 +405,13 @@ impl StreamCore {
         self.error.as_ref()
     }
 
+    /// Names `endpoint` in its monitor events instead of the endpoint its pipes carry: an
+    /// accepted tcp connection's own local address, as libzmq's events name it
+    /// (`tcp://127.0.0.1:5555` where the wildcard bind's listener is `tcp://0.0.0.0:5555`).
+    pub fn set_monitor_endpoint(&mut self, endpoint: Arc<str>) {
+        self.monitor_endpoint = endpoint;
+    }
+
     /// How the stream ended, for its session's decision to reconnect: a raw stream's every
     /// end counts as a failed handshake, as libzmq's raw engine (no mechanism) reports it.
     pub fn end(&self) -> super::StreamEnd {
@@ -456,7 +467,7 @@ impl StreamCore {
     fn on_handshake(&mut self, peer: &PeerInfo) {
         self.handshake_done = true;
         self.link
-            .monitor(MonitorEvent::HandshakeSucceeded, 0, &self.endpoint);
+            .monitor(MonitorEvent::HandshakeSucceeded, 0, &self.monitor_endpoint);
         if let (Some(pipes), Some(key)) = (self.inherited.take(), self.keep_key) {
             self.install(pipes);
             if self.inherited_connected {
@@ -511,7 +522,7 @@ impl StreamCore {
     fn report_failure(&self, failure: Option<HandshakeFailure>) {
         if let Some(f) = failure {
             if let Some(ev) = MonitorEvent::from_code(f.event()) {
-                self.link.monitor(ev, f.value(), &self.endpoint);
+                self.link.monitor(ev, f.value(), &self.monitor_endpoint);
             }
         }
     }
@@ -599,8 +610,11 @@ impl StreamCore {
                 };
                 self.report_failure(Some(HandshakeFailure::NoDetail(errno)));
             }
-            self.link
-                .monitor(MonitorEvent::Disconnected, self.fd_value, &self.endpoint);
+            self.link.monitor(
+                MonitorEvent::Disconnected,
+                self.fd_value,
+                &self.monitor_endpoint,
+            );
         }
     }
 }
