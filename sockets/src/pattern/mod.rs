@@ -185,7 +185,9 @@ pub trait Pattern: Send + fmt::Debug {
         None
     }
 
-    /// Closes the pipes of an endpoint (inproc `disconnect`); returns how many.
+    /// Closes the pipes of an endpoint (inproc `disconnect`, a connect's pipe at
+    /// `zmq_disconnect`); returns how many. The socket ends them itself, so this covers
+    /// [`Pattern::ended_by_socket`] too.
     fn disconnect(&mut self, endpoint: &str, cx: &mut PatternCx<'_>) -> usize;
 
     /// The socket itself is ending the connections of `endpoint` (unbind, disconnect): their

@@ -253,17 +253,18 @@ impl Socket {
                 let ipv6 = crate::config::ipv6(&c.sc.options, c.ctx.ipv6());
                 let (key, connecter) = c.wire.stop(endpoint, ipv6)?;
                 let immediate = c.sc.options.immediate;
-                let (p, _) = c.sc.cx();
-                p.ended_by_socket(&key);
+                let (p, mut cx) = c.sc.cx();
                 if connecter && !immediate {
                     // The connecter's pipe was the socket's from `connect` on (IMMEDIATE off):
                     // libzmq's disconnect terminates it at once (`pipe_t::terminate(false)`),
                     // so what it still holds is never read — a message queued before the
                     // disconnect must not surface after a reconnect (test_spec_pushpull's
                     // multipart_atomic_drop). Under IMMEDIATE the session lets the socket
-                    // read what it delivered, as libzmq's does.
-                    let (p, mut cx) = c.sc.cx();
+                    // read what it delivered, as libzmq's does. `disconnect` covers `ended_by_socket`.
                     p.disconnect(&key, &mut cx);
+                } else {
+                    // Its connections' pipes close as the transport lets go of them.
+                    p.ended_by_socket(&key);
                 }
                 Ok(())
             }

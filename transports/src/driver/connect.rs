@@ -123,7 +123,7 @@ pub fn connect(
     let id = Arc::new(std::sync::OnceLock::new());
     let id2 = id.clone();
     let core = SessionCore::new(session_config, key, kept);
-    let session = move || ConnectSession::new(target, opts, config, link, core, slot2);
+    let session = move || ConnectSession::new(target, endpoint, opts, config, link, core, slot2);
     thread.execute(move |cx| {
         let _ = id2.set(cx.spawn(Box::new(session())));
     })?;

@@ -119,10 +119,12 @@ pub(crate) struct ConnectSession {
 }
 
 impl ConnectSession {
-    /// A session for `target`, deciding by `core`; `slot` is where its socket leaves the
-    /// linger order ([`super::connect::ConnectHandle::linger`]).
+    /// A session for `target` (`endpoint`: its endpoint as written, shared), deciding by
+    /// `core`; `slot` is where its socket leaves the linger order
+    /// ([`super::connect::ConnectHandle::linger`]).
     pub(super) fn new(
         target: ConnectTarget,
+        endpoint: Arc<str>,
         opts: TransportOptions,
         config: ConnectionConfig,
         link: Link,
@@ -130,7 +132,7 @@ impl ConnectSession {
         slot: LingerSlot,
     ) -> Self {
         ConnectSession {
-            endpoint: Arc::from(target.endpoint.as_str()),
+            endpoint,
             target,
             opts,
             config,
